@@ -1,0 +1,496 @@
+//! The client handle and its builder.
+//!
+//! [`Client`] is a cheap-to-clone handle (an `Arc` inside) around one pooled HTTP client and
+//! the resolved configuration: API key, base URL, default headers, timeouts, retry count,
+//! idempotency and logging settings. [`ClientBuilder`] collects options from code and from
+//! the `DODO_PAYMENTS_*` environment variables and validates them in
+//! [`build`](ClientBuilder::build), returning [`Error::Config`] instead of panicking.
+//! Neither type's `Debug` output contains the API key or the webhook key.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::call::Call;
+use crate::config::{EnvConfig, Environment, LogLevel, Secret};
+use crate::error::Error;
+use crate::request::RequestSpec;
+
+/// Default per-attempt timeout (as in the official SDKs).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default number of retries after the first attempt.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Default `User-Agent`.
+pub const DEFAULT_USER_AGENT: &str = concat!("dodopayments-rust/", env!("CARGO_PKG_VERSION"));
+
+/// A handle to the Dodo Payments API. Clone it freely: clones share one connection pool.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Resolved configuration shared by all clones of a [`Client`].
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
+    /// Accept, User-Agent, Authorization (sensitive), custom and default headers.
+    pub(crate) headers: HeaderMap,
+    pub(crate) webhook_key: Option<Secret>,
+    pub(crate) timeout: Duration,
+    pub(crate) total_timeout: Option<Duration>,
+    pub(crate) max_retries: u32,
+    pub(crate) auto_idempotency_keys: bool,
+    pub(crate) log_level: LogLevel,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Client")
+            .field("base_url", &i.base_url)
+            .field("api_key", &"***")
+            .field("webhook_key", &i.webhook_key.as_ref().map(|_| "***"))
+            .field("timeout", &i.timeout)
+            .field("total_timeout", &i.total_timeout)
+            .field("max_retries", &i.max_retries)
+            .field("auto_idempotency_keys", &i.auto_idempotency_keys)
+            .field("log_level", &i.log_level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the live environment with the given API key and default options.
+    pub fn new(api_key: impl Into<String>) -> Result<Self, Error> {
+        ClientBuilder::new().api_key(api_key).build()
+    }
+
+    /// A client configured from the `DODO_PAYMENTS_*` environment variables.
+    /// Fails with [`Error::Config`] when `DODO_PAYMENTS_API_KEY` is missing.
+    pub fn from_env() -> Result<Self, Error> {
+        ClientBuilder::from_env()?.build()
+    }
+
+    /// A builder with default options (nothing read from the environment).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The base URL requests go to (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The webhook signing secret, if configured (for webhook verification).
+    pub fn webhook_key(&self) -> Option<&str> {
+        self.inner.webhook_key.as_ref().map(Secret::expose)
+    }
+
+    /// The default per-attempt timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The default number of retries.
+    pub fn max_retries(&self) -> u32 {
+        self.inner.max_retries
+    }
+
+    /// The level at which this crate emits events.
+    pub fn log_level(&self) -> LogLevel {
+        self.inner.log_level
+    }
+
+    /// Runs any request and decodes a JSON response into `T` (an authenticated escape hatch
+    /// for endpoints this crate does not wrap yet).
+    pub fn execute_json<T: DeserializeOwned + Send + 'static>(&self, spec: RequestSpec) -> Call<T> {
+        Call::json(self, spec)
+    }
+
+    /// Runs any request, accepting any 2xx and ignoring the body.
+    pub fn execute_empty(&self, spec: RequestSpec) -> Call<()> {
+        Call::empty(self, spec)
+    }
+
+    /// Runs any request and returns the raw body bytes of a 2xx response.
+    pub fn execute_bytes(&self, spec: RequestSpec, accept: &'static str) -> Call<Bytes> {
+        Call::bytes(self, spec, accept)
+    }
+
+    /// `GET path` (a path such as `/payments/pay_123`, used verbatim) decoded as `T`.
+    pub fn get<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Call<T> {
+        self.execute_json(RequestSpec::new(Method::GET, raw_path(path)))
+    }
+
+    /// `DELETE path` decoded as `T` (use `T = ()` to ignore the body).
+    pub fn delete<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Call<T> {
+        self.execute_json(RequestSpec::new(Method::DELETE, raw_path(path)))
+    }
+
+    /// `POST path` with a JSON body, decoded as `T`.
+    pub fn post<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Call<T> {
+        self.execute_json(RequestSpec::new(Method::POST, raw_path(path)).json(body))
+    }
+
+    /// `PUT path` with a JSON body, decoded as `T`.
+    pub fn put<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Call<T> {
+        self.execute_json(RequestSpec::new(Method::PUT, raw_path(path)).json(body))
+    }
+
+    /// `PATCH path` with a JSON body, decoded as `T`.
+    pub fn patch<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Call<T> {
+        self.execute_json(RequestSpec::new(Method::PATCH, raw_path(path)).json(body))
+    }
+}
+
+/// Validates a caller-written raw path: it must start with `/` and hold no `?` or `#`
+/// (use [`RequestSpec::query`] for query parameters).
+fn raw_path(path: &str) -> Result<String, Error> {
+    if !path.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "raw path {path:?} must start with '/'"
+        )));
+    }
+    if path.contains(['?', '#']) {
+        return Err(Error::invalid(format!(
+            "raw path {path:?} must not contain '?' or '#'; pass query parameters with RequestSpec::query"
+        )));
+    }
+    Ok(path.to_owned())
+}
+
+/// Builds a [`Client`]. Start with [`ClientBuilder::new`] or [`ClientBuilder::from_env`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    api_key: Option<Secret>,
+    webhook_key: Option<Secret>,
+    base_url: Option<String>,
+    environment: Option<Environment>,
+    timeout: Duration,
+    total_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    max_retries: u32,
+    env_headers: Vec<(String, String)>,
+    default_headers: Vec<(String, String)>,
+    proxy: Option<String>,
+    user_agent: Option<String>,
+    log_level: LogLevel,
+    auto_idempotency_keys: bool,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("webhook_key", &self.webhook_key.as_ref().map(|_| "***"))
+            .field("base_url", &self.base_url)
+            .field("environment", &self.environment)
+            .field("timeout", &self.timeout)
+            .field("total_timeout", &self.total_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_retries", &self.max_retries)
+            .field(
+                "default_headers",
+                &self
+                    .env_headers
+                    .iter()
+                    .chain(&self.default_headers)
+                    .map(|(k, _)| k)
+                    .collect::<Vec<_>>(),
+            )
+            .field("proxy", &self.proxy.as_ref().map(|_| "***"))
+            .field("user_agent", &self.user_agent)
+            .field("log_level", &self.log_level)
+            .field("auto_idempotency_keys", &self.auto_idempotency_keys)
+            .finish()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the defaults: live environment, 60 s per attempt, 2 retries,
+    /// automatic idempotency keys on POST, log level `warn`. Nothing is read from the
+    /// environment.
+    pub fn new() -> Self {
+        ClientBuilder {
+            api_key: None,
+            webhook_key: None,
+            base_url: None,
+            environment: None,
+            timeout: DEFAULT_TIMEOUT,
+            total_timeout: None,
+            connect_timeout: None,
+            max_retries: DEFAULT_MAX_RETRIES,
+            env_headers: Vec::new(),
+            default_headers: Vec::new(),
+            proxy: None,
+            user_agent: None,
+            log_level: LogLevel::default(),
+            auto_idempotency_keys: true,
+        }
+    }
+
+    /// A builder preloaded from the process environment (see [`EnvConfig`]).
+    pub fn from_env() -> Result<Self, Error> {
+        Ok(Self::new().env(EnvConfig::from_process_env()?))
+    }
+
+    /// A builder preloaded from variables found through `lookup` (for tests and for
+    /// configuration stores other than the process environment).
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        Ok(Self::new().env(EnvConfig::from_lookup(lookup)?))
+    }
+
+    /// Applies parsed environment variables; values set there replace earlier ones.
+    pub fn env(mut self, env: EnvConfig) -> Self {
+        if env.api_key.is_some() {
+            self.api_key = env.api_key;
+        }
+        if env.webhook_key.is_some() {
+            self.webhook_key = env.webhook_key;
+        }
+        if env.base_url.is_some() {
+            self.base_url = env.base_url;
+        }
+        if env.environment.is_some() {
+            self.environment = env.environment;
+        }
+        if let Some(level) = env.log_level {
+            self.log_level = level;
+        }
+        self.env_headers = env.custom_headers;
+        self
+    }
+
+    /// The API key (sent as `Authorization: Bearer <key>`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(Secret::new(key));
+        self
+    }
+
+    /// The webhook signing secret, exposed by [`Client::webhook_key`].
+    pub fn webhook_key(mut self, key: impl Into<String>) -> Self {
+        self.webhook_key = Some(Secret::new(key));
+        self
+    }
+
+    /// A base URL (e.g. an emulator at `http://127.0.0.1:4010`). Setting both this and
+    /// [`environment`](Self::environment) is an error at build time.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Forgets any base URL (e.g. one read from `DODO_PAYMENTS_BASE_URL`), so that
+    /// [`environment`](Self::environment) decides.
+    pub fn clear_base_url(mut self) -> Self {
+        self.base_url = None;
+        self
+    }
+
+    /// The environment (`LiveMode` by default).
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = Some(environment);
+        self
+    }
+
+    /// Per-attempt timeout (default 60 s), covering connect, send and reading the body.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Overall deadline for one call across all its attempts and backoff sleeps
+    /// (default: none). A retry that would start after the deadline is not made.
+    pub fn total_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.total_timeout = timeout;
+        self
+    }
+
+    /// TCP/TLS connect timeout (default: bounded only by the per-attempt timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Retries after the first attempt (default 2; 0 disables retries).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// A header sent with every request (validated at build time). Overrides headers
+    /// from `DODO_PAYMENTS_CUSTOM_HEADERS` with the same name.
+    pub fn default_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.default_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Route requests through a proxy (`http://`, `https://` or `socks5://` URL if the
+    /// transport supports it). Validated at build time.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// The `User-Agent` (default `dodopayments-rust/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// The most detailed level at which this crate emits `tracing` events (default `warn`).
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.log_level = level;
+        self
+    }
+
+    /// Whether every POST without a caller-given idempotency key gets a generated one
+    /// (`Idempotency-Key: dodo-rs-retry-<uuid>`, identical on all attempts), which makes it
+    /// safe to retry on timeouts and 5xx. Default `true`. When `false`, such POSTs are only
+    /// retried when the request certainly did not take effect (connect failure, 429) or
+    /// the server sent `x-should-retry: true`.
+    pub fn auto_idempotency_keys(mut self, enabled: bool) -> Self {
+        self.auto_idempotency_keys = enabled;
+        self
+    }
+
+    /// Validates the options and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        let api_key = self.api_key.ok_or_else(|| {
+            Error::config(
+                "no API key: set DODO_PAYMENTS_API_KEY or call ClientBuilder::api_key".to_owned(),
+            )
+        })?;
+        let base_url = match (self.base_url, self.environment) {
+            (Some(_), Some(env)) => {
+                return Err(Error::config(format!(
+                    "ambiguous base URL: both a base URL (DODO_PAYMENTS_BASE_URL or base_url()) and \
+                     the environment {env} (DODO_PAYMENTS_ENVIRONMENT or environment()) are set; \
+                     set only one (clear_base_url() drops the base URL)"
+                )));
+            }
+            (Some(url), None) => validate_base_url(&url)?,
+            (None, env) => env.unwrap_or_default().base_url().to_owned(),
+        };
+
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let user_agent = self.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT);
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_str(user_agent)
+                .map_err(|_| Error::config("the user agent is not a valid header value"))?,
+        );
+        for (name, value) in self.env_headers.iter().chain(&self.default_headers) {
+            let (name, value) = header_pair(name, value).map_err(Error::config)?;
+            headers.insert(name, value);
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", api_key.expose()))
+            .map_err(|_| Error::config("the API key contains characters not allowed in a header"))?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+
+        let mut http = reqwest::Client::builder();
+        if let Some(timeout) = self.connect_timeout {
+            http = http.connect_timeout(timeout);
+        }
+        if let Some(proxy) = &self.proxy {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|_| Error::config("the proxy URL is not valid"))?;
+            http = http.proxy(proxy);
+        }
+        let http = http
+            .build()
+            .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))?;
+
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                headers,
+                webhook_key: self.webhook_key,
+                timeout: self.timeout,
+                total_timeout: self.total_timeout,
+                max_retries: self.max_retries,
+                auto_idempotency_keys: self.auto_idempotency_keys,
+                log_level: self.log_level,
+            }),
+        })
+    }
+}
+
+/// Validates a base URL (absolute http/https, no query or fragment) and strips trailing `/`.
+fn validate_base_url(url: &str) -> Result<String, Error> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| Error::config(format!("base URL {url:?} is not a valid URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::config(format!(
+            "base URL {url:?} must use http or https"
+        )));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::config(format!(
+            "base URL {url:?} must not have a query or fragment"
+        )));
+    }
+    Ok(url.trim().trim_end_matches('/').to_owned())
+}
+
+/// Parses a header name/value pair; the error names the header but never its value.
+pub(crate) fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let header_name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+    let mut header_value = HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of header {name:?} is not a valid header value"))?;
+    if crate::logging::is_sensitive_header(header_name.as_str()) {
+        header_value.set_sensitive(true);
+    }
+    Ok((header_name, header_value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_paths_validated() {
+        assert!(raw_path("/payments").is_ok());
+        assert!(raw_path("payments").is_err());
+        assert!(raw_path("/payments?x=1").is_err());
+    }
+
+    #[test]
+    fn base_url_validation() {
+        assert_eq!(
+            validate_base_url("http://127.0.0.1:4010/").unwrap(),
+            "http://127.0.0.1:4010"
+        );
+        assert!(validate_base_url("ftp://x").is_err());
+        assert!(validate_base_url("not a url").is_err());
+        assert!(validate_base_url("https://x/?a=1").is_err());
+    }
+}

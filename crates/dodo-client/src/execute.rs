@@ -1,0 +1,375 @@
+//! The attempt loop: turns a [`RequestSpec`] plus options into a final HTTP response.
+//!
+//! For one call it resolves the URL and headers once, picks the idempotency key (caller's,
+//! the body's own `idempotency_key`, or a generated one for POSTs), then sends attempts
+//! until [`retry::decide`](crate::retry::decide) says stop. Every attempt sends the same
+//! key and body, honours the per-attempt timeout and the optional overall deadline, and
+//! is logged as one `tracing` event inside one span per call. A 2xx ends in a
+//! [`RawResponse`]; anything else ends in the matching [`Error`].
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::call::RequestOptions;
+use crate::client::{Client, header_pair};
+use crate::config::LogLevel;
+use crate::error::{ApiError, Error};
+use crate::logging::{enabled, redacted_headers};
+use crate::request::RequestSpec;
+use crate::retry::{AttemptOutcome, RetryContext, RetryDecision, decide};
+
+/// Header carrying the idempotency key.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Header carrying the number of retries already made (0 on the first attempt).
+pub const RETRY_COUNT_HEADER: &str = "x-retry-count";
+/// Prefix of generated idempotency keys.
+pub const GENERATED_KEY_PREFIX: &str = "dodo-rs-retry-";
+
+/// A final 2xx response, body fully read.
+#[derive(Debug, Clone)]
+pub(crate) struct RawResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) method: Method,
+    pub(crate) path: String,
+}
+
+/// Runs `spec` with retries and returns the final 2xx response.
+pub(crate) async fn execute(
+    client: &Client,
+    spec: &RequestSpec,
+    options: &RequestOptions,
+    accept: &'static str,
+) -> Result<RawResponse, Error> {
+    let level = client.inner.log_level;
+    let method = spec.method().clone();
+    let path = spec.display_path().to_owned();
+    let span = match level {
+        LogLevel::Off => tracing::Span::none(),
+        LogLevel::Error => tracing::error_span!("dodo_request", method = %method, path = %path),
+        LogLevel::Warn => tracing::warn_span!("dodo_request", method = %method, path = %path),
+        LogLevel::Info | LogLevel::Debug => {
+            tracing::info_span!("dodo_request", method = %method, path = %path)
+        }
+    };
+    run(client, spec, options, accept).instrument(span).await
+}
+
+/// Everything fixed for all attempts of one call.
+struct Prepared {
+    method: Method,
+    path: String,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+    safe_to_repeat: bool,
+}
+
+fn prepare(
+    client: &Client,
+    spec: &RequestSpec,
+    options: &RequestOptions,
+    accept: &'static str,
+) -> Result<Prepared, Error> {
+    let inner = &client.inner;
+    let method = spec.method().clone();
+    let path = spec.path()?.to_owned();
+    let query = spec.encoded_query();
+    let url_text = if query.is_empty() {
+        format!("{}{}", inner.base_url, path)
+    } else {
+        format!("{}{}?{}", inner.base_url, path, query)
+    };
+    let url = reqwest::Url::parse(&url_text)
+        .map_err(|e| Error::invalid_with(format!("could not build the URL for {path}"), e))?;
+
+    let key = options
+        .idempotency_key
+        .clone()
+        .or_else(|| spec.body_key())
+        .or_else(|| {
+            (method == Method::POST && inner.auto_idempotency_keys)
+                .then(|| format!("{GENERATED_KEY_PREFIX}{}", uuid::Uuid::new_v4()))
+        });
+
+    let mut headers = inner.headers.clone();
+    headers.insert(
+        http::header::ACCEPT,
+        HeaderValue::from_str(accept)
+            .map_err(|_| Error::invalid(format!("invalid Accept value {accept:?}")))?,
+    );
+    let body = spec.body_with_key(key.as_deref());
+    if body.is_some() {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if let Some(key) = &key {
+        let value = HeaderValue::from_str(key)
+            .map_err(|_| Error::invalid("the idempotency key is not a valid header value"))?;
+        headers.insert(HeaderName::from_static(IDEMPOTENCY_HEADER), value);
+    }
+    for (name, value) in &options.headers {
+        let (name, value) = header_pair(name, value).map_err(Error::invalid)?;
+        headers.insert(name, value);
+    }
+    let safe_to_repeat = method != Method::POST || headers.contains_key(IDEMPOTENCY_HEADER);
+    Ok(Prepared {
+        method,
+        path,
+        url,
+        headers,
+        body,
+        safe_to_repeat,
+    })
+}
+
+/// What one attempt produced.
+enum Attempt {
+    Response {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    Failed {
+        outcome: AttemptOutcome,
+        error: Error,
+    },
+}
+
+async fn run(
+    client: &Client,
+    spec: &RequestSpec,
+    options: &RequestOptions,
+    accept: &'static str,
+) -> Result<RawResponse, Error> {
+    let inner = &client.inner;
+    let level = inner.log_level;
+    let prepared = prepare(client, spec, options, accept)?;
+    let per_attempt = options.timeout.unwrap_or(inner.timeout);
+    let max_retries = options.max_retries.unwrap_or(inner.max_retries);
+    let deadline = options
+        .total_timeout
+        .or(inner.total_timeout)
+        .map(|d| Instant::now() + d);
+
+    let mut retries_made: u32 = 0;
+    loop {
+        let timeout = match deadline {
+            Some(deadline) => per_attempt.min(deadline.saturating_duration_since(Instant::now())),
+            None => per_attempt,
+        };
+        let started = Instant::now();
+        let attempt = send_once(client, &prepared, retries_made, timeout).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+
+        let outcome = match &attempt {
+            Attempt::Response {
+                status, headers, ..
+            } => {
+                if enabled(level, LogLevel::Info) {
+                    tracing::info!(
+                        method = %prepared.method,
+                        path = %prepared.path,
+                        status = status.as_u16(),
+                        attempt = retries_made + 1,
+                        duration_ms,
+                        "dodo request attempt answered"
+                    );
+                }
+                if enabled(level, LogLevel::Debug) {
+                    tracing::debug!(
+                        status = status.as_u16(),
+                        response_headers = %redacted_headers(headers),
+                        "dodo response headers"
+                    );
+                }
+                AttemptOutcome::from_response(status.as_u16(), headers, SystemTime::now())
+            }
+            Attempt::Failed { outcome, error } => {
+                if enabled(level, LogLevel::Info) {
+                    tracing::info!(
+                        method = %prepared.method,
+                        path = %prepared.path,
+                        attempt = retries_made + 1,
+                        duration_ms,
+                        error = %error,
+                        "dodo request attempt failed"
+                    );
+                }
+                outcome.clone()
+            }
+        };
+
+        let ctx = RetryContext {
+            retries_made,
+            max_retries,
+            safe_to_repeat: prepared.safe_to_repeat,
+            jitter: fastrand::f64(),
+        };
+        let mut decision = decide(&ctx, &outcome);
+        if let (RetryDecision::Retry(delay), Some(deadline)) = (decision, deadline)
+            && Instant::now() + delay >= deadline
+        {
+            decision = RetryDecision::Stop;
+        }
+        match decision {
+            RetryDecision::Retry(delay) => {
+                if enabled(level, LogLevel::Info) {
+                    tracing::info!(
+                        method = %prepared.method,
+                        path = %prepared.path,
+                        retry = retries_made + 1,
+                        max_retries,
+                        delay_ms = delay.as_millis() as u64,
+                        "dodo request retrying"
+                    );
+                }
+                tokio::time::sleep(delay).await;
+                retries_made += 1;
+            }
+            RetryDecision::Stop => return finish(prepared, attempt, retries_made, level),
+        }
+    }
+}
+
+/// Converts the last attempt into the call's result, logging a final failure.
+fn finish(
+    prepared: Prepared,
+    attempt: Attempt,
+    retries_made: u32,
+    level: LogLevel,
+) -> Result<RawResponse, Error> {
+    let error = match attempt {
+        Attempt::Response {
+            status,
+            headers,
+            body,
+        } if status.is_success() => {
+            return Ok(RawResponse {
+                status,
+                headers,
+                body,
+                method: prepared.method,
+                path: prepared.path,
+            });
+        }
+        Attempt::Response {
+            status,
+            headers,
+            body,
+        } => Error::Api(Box::new(ApiError::from_response(
+            prepared.method,
+            prepared.path,
+            status,
+            headers,
+            body,
+        ))),
+        Attempt::Failed { error, .. } => error,
+    };
+    let serious = error.is_connection()
+        || error.is_timeout()
+        || error.is_server_error()
+        || error.is_rate_limited();
+    if serious && enabled(level, LogLevel::Warn) {
+        tracing::warn!(retries = retries_made, error = %error, "dodo request failed");
+    } else if enabled(level, LogLevel::Info) {
+        tracing::info!(retries = retries_made, error = %error, "dodo request failed");
+    }
+    Err(error)
+}
+
+/// Sends one attempt and reads the whole body.
+async fn send_once(
+    client: &Client,
+    prepared: &Prepared,
+    retries_made: u32,
+    timeout: Duration,
+) -> Attempt {
+    let inner = &client.inner;
+    let mut headers = prepared.headers.clone();
+    headers.insert(
+        HeaderName::from_static(RETRY_COUNT_HEADER),
+        HeaderValue::from(retries_made),
+    );
+    if enabled(inner.log_level, LogLevel::Debug) {
+        tracing::debug!(
+            url = %prepared.url,
+            request_headers = %redacted_headers(&headers),
+            "dodo request headers"
+        );
+    }
+    let mut request = inner
+        .http
+        .request(prepared.method.clone(), prepared.url.clone())
+        .headers(headers)
+        .timeout(timeout);
+    if let Some(body) = &prepared.body {
+        request = request.body(body.clone());
+    }
+    let failed = |e: reqwest::Error| classify(e, prepared, timeout);
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => return failed(e),
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    match response.bytes().await {
+        Ok(body) => Attempt::Response {
+            status,
+            headers,
+            body,
+        },
+        Err(e) => failed(e),
+    }
+}
+
+/// Maps a transport error to a retry outcome and a public error (no reqwest types leak:
+/// the source is boxed).
+fn classify(e: reqwest::Error, prepared: &Prepared, timeout: Duration) -> Attempt {
+    let method = prepared.method.clone();
+    let path = prepared.path.clone();
+    if e.is_timeout() {
+        let outcome = if e.is_connect() {
+            AttemptOutcome::ConnectFailed
+        } else {
+            AttemptOutcome::TimedOut
+        };
+        return Attempt::Failed {
+            outcome,
+            error: Error::Timeout {
+                method,
+                path,
+                timeout: Some(timeout),
+            },
+        };
+    }
+    if e.is_builder() {
+        return Attempt::Failed {
+            // Not sent and would fail the same way again.
+            outcome: AttemptOutcome::Response {
+                status: 0,
+                should_retry: Some(false),
+                retry_after_ms: None,
+            },
+            error: Error::invalid_with("could not build the HTTP request", e),
+        };
+    }
+    let outcome = if e.is_connect() {
+        AttemptOutcome::ConnectFailed
+    } else {
+        AttemptOutcome::ConnectionLost
+    };
+    Attempt::Failed {
+        outcome,
+        error: Error::Connection {
+            method,
+            path,
+            source: Box::new(e),
+        },
+    }
+}

@@ -1,0 +1,78 @@
+//! Async client for the Dodo Payments API.
+//!
+//! One [`Client`] (cheap to clone, one connection pool) gives typed methods for every
+//! endpoint, grouped by resource (`client.payments()`, `client.subscriptions()`, ...).
+//! Each method returns a [`Call`] that takes per-request options and is awaited; list
+//! methods return a [`ListCall`] / [`CursorListCall`] that yields a [`Page`] or streams
+//! every item. Retries are safe by default: GET/PUT/PATCH/DELETE are retried on transient
+//! failures, POSTs carry a generated idempotency key so retrying them cannot create
+//! duplicates. Every failure is one [`Error`] with predicates (`is_not_found()`,
+//! `is_retryable()`, ...), the API's `code`/`message`, the request id and the raw body.
+//! Models live in [`types`] (the `dodo-types` crate).
+//!
+//! # Quick start
+//!
+//! (Marked `ignore` until the generated resource methods exist.)
+//!
+//! ```ignore
+//! # async fn run() -> Result<(), dodo_client::Error> {
+//! use futures_util::TryStreamExt;
+//!
+//! // Reads DODO_PAYMENTS_API_KEY (and the other DODO_PAYMENTS_* variables).
+//! let client = dodo_client::Client::from_env()?;
+//!
+//! let payment = client.payments().retrieve("pay_123").await?;
+//! println!("{} {}", payment.payment_id, payment.total_amount);
+//!
+//! // Every payment, page after page (0-based page numbers, no page skipped).
+//! let query = dodo_client::types::ListPaymentsQuery::default();
+//! let mut payments = client.payments().list(&query).into_stream();
+//! while let Some(item) = payments.try_next().await? {
+//!     println!("{}", item.payment_id);
+//! }
+//!
+//! match client.payments().retrieve("pay_missing").await {
+//!     Err(e) if e.is_not_found() => println!("no such payment"),
+//!     other => { other?; }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The low-level escape hatch works today and is authenticated like everything else:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), dodo_client::Error> {
+//! let client = dodo_client::Client::builder()
+//!     .api_key("sk_test_...")
+//!     .environment(dodo_client::Environment::TestMode)
+//!     .build()?;
+//! let payment: serde_json::Value = client.get("/payments/pay_123").max_retries(5).await?;
+//! # let _ = payment; Ok(()) }
+//! ```
+//!
+//! See `docs/client.md` for configuration, retries, idempotency, pagination and logging.
+
+mod call;
+mod client;
+pub mod config;
+pub mod error;
+mod execute;
+mod logging;
+mod pagination;
+pub mod path;
+pub mod request;
+pub mod resources;
+pub mod retry;
+
+pub use call::{ApiResponse, BoxFuture, Call, RequestOptions};
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT};
+pub use config::{EnvConfig, Environment, LogLevel};
+pub use dodo_types as types;
+pub use error::{ApiError, BoxError, DecodeError, Error, Result};
+pub use execute::{GENERATED_KEY_PREFIX, IDEMPOTENCY_HEADER, RETRY_COUNT_HEADER};
+pub use pagination::{CursorListCall, ListCall, Page};
+pub use path::PathPart;
+pub use request::RequestSpec;
+
+/// Re-exported so generated code and callers can name HTTP methods.
+pub use http::Method;

@@ -1,0 +1,1 @@
+//! Generated resource groups (placeholder until codegen runs).
