@@ -1,0 +1,3 @@
+//! Helpers shared by the generated request-shape tests.
+
+pub mod recorder;
