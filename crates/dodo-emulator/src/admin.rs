@@ -1,0 +1,192 @@
+//! The admin API under `/_emulator/...`: health, faults, reset, seed, and test controls.
+//!
+//! These routes need **no API key** (the emulator is a local tool bound to loopback by
+//! default) and are never subject to faults.
+//!
+//! | route | effect |
+//! |---|---|
+//! | `GET /_emulator/health` | `{"status": "ok", "operations": N}` |
+//! | `POST /_emulator/faults` | add a [`FaultSpec`](crate::faults::FaultSpec) rule → 201 rule |
+//! | `GET /_emulator/faults` | `{"items": [rules]}` |
+//! | `DELETE /_emulator/faults` | remove all rules → 204 |
+//! | `POST /_emulator/reset` | delete all objects and idempotency records → 204 |
+//! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` → `{"inserted": n}` |
+//! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::dispatch::{AppState, error_response};
+use crate::error::ApiError;
+use crate::faults::FaultSpec;
+use crate::resources::{Ctx, payments};
+use crate::store::State as ObjState;
+
+/// Routes of the admin API.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/_emulator/health", get(health))
+        .route(
+            "/_emulator/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route("/_emulator/reset", post(reset))
+        .route("/_emulator/seed", post(seed))
+        .route(
+            "/_emulator/payments/{payment_id}/complete",
+            post(complete_payment),
+        )
+}
+
+fn reject(e: &ApiError) -> Response {
+    error_response(e)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "status": "ok", "operations": state.table.operations().len() }))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::invalid_field(&path, e.into_inner())
+    })
+}
+
+async fn add_fault(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
+    let added = parse::<FaultSpec>(&body).and_then(|spec| state.faults.add(spec));
+    match added {
+        Ok(rule) => (StatusCode::CREATED, Json(rule)).into_response(),
+        Err(e) => reject(&e),
+    }
+}
+
+async fn list_faults(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "items": state.faults.list() }))
+}
+
+async fn clear_faults(State(state): State<Arc<AppState>>) -> StatusCode {
+    state.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn reset(State(state): State<Arc<AppState>>) -> Response {
+    let secret = state.webhook_secret.clone();
+    let out = state.store.write(|db| {
+        db.clear()?;
+        db.meta_set(crate::server::WEBHOOK_SECRET_META, &secret)
+    });
+    state.faults.clear();
+    match out {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => reject(&ApiError::from(e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedObject {
+    kind: String,
+    id: String,
+    data: Value,
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SeedBody {
+    Wrapped { objects: Vec<SeedObject> },
+    Bare(Vec<SeedObject>),
+}
+
+async fn seed(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
+    let objects = match parse::<SeedBody>(&body) {
+        Ok(SeedBody::Wrapped { objects }) | Ok(SeedBody::Bare(objects)) => objects,
+        Err(e) => return reject(&e),
+    };
+    let out = state.store.write(|db| {
+        for (i, o) in objects.iter().enumerate() {
+            let created = match &o.created_at {
+                Some(t) => clock::canonical(t).ok_or_else(|| {
+                    ApiError::invalid_field(&format!("objects[{i}].created_at"), "not RFC 3339")
+                })?,
+                None => clock::now_string(),
+            };
+            let st = match o.state.as_deref() {
+                None | Some("active") => ObjState::Active,
+                Some("archived") => ObjState::Archived,
+                Some("deleted") => ObjState::Deleted,
+                Some(other) => {
+                    return Err(ApiError::invalid_field(
+                        &format!("objects[{i}].state"),
+                        format!("unknown state `{other}`"),
+                    ));
+                }
+            };
+            db.insert(&o.kind, &o.id, o.parent.as_deref(), &created, &o.data)
+                .map_err(|e| {
+                    ApiError::conflict(
+                        "SEED_CONFLICT",
+                        format!("cannot insert {} {}: {e}", o.kind, o.id),
+                    )
+                })?;
+            if st != ObjState::Active {
+                db.set_state(&o.kind, &o.id, st)?;
+            }
+        }
+        Ok(objects.len())
+    });
+    match out {
+        Ok(n) => Json(json!({ "inserted": n })).into_response(),
+        Err(e) => reject(&e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn complete_payment(
+    State(state): State<Arc<AppState>>,
+    Path(payment_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let parsed = if body.is_empty() {
+        Ok(CompleteBody::default())
+    } else {
+        parse::<CompleteBody>(&body)
+    };
+    let status = match parsed {
+        Ok(b) => b.status.unwrap_or_else(|| "succeeded".to_string()),
+        Err(e) => return reject(&e),
+    };
+    let out = state.store.write(|db| {
+        let ctx = Ctx {
+            db,
+            env: &state.env,
+        };
+        payments::complete(&ctx, &payment_id, &status)
+    });
+    match out {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => reject(&e),
+    }
+}

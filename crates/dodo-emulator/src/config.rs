@@ -1,0 +1,120 @@
+//! Configuration of an emulator instance.
+//!
+//! [`EmulatorConfig::default`] gives what tests want: in memory, on `127.0.0.1` port 0, with
+//! the default test key. The CLI sets a port, a database file and a key. Secrets are redacted
+//! from `Debug`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::ops::{Operation, spec_operations};
+use crate::store::Storage;
+
+/// The API key accepted when none is configured.
+pub const DEFAULT_API_KEY: &str = "dodo_test_emulator_key";
+
+/// The business id stamped on every object when none is configured.
+pub const DEFAULT_BUSINESS_ID: &str = "bus_emulator0000000000000";
+
+/// Settings of one emulator instance.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EmulatorConfig {
+    /// Address to bind (default `127.0.0.1`).
+    pub host: IpAddr,
+    /// Port to bind (default 0: any free port).
+    pub port: u16,
+    /// Database location (default in memory).
+    pub storage: Storage,
+    /// The accepted bearer key (default [`DEFAULT_API_KEY`]).
+    pub api_key: String,
+    /// Emulator-wide webhook signing secret; `None` generates one (`whsec_...`), persisted in
+    /// the database so a file-backed emulator keeps it across restarts.
+    pub webhook_secret: Option<String>,
+    /// Business id of the emulated merchant.
+    pub business_id: String,
+    /// The operation table to route (default: the spec's operations).
+    pub operations: &'static [Operation],
+    /// Largest accepted request body in bytes (larger bodies get 413).
+    pub max_body_bytes: usize,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            storage: Storage::Memory,
+            api_key: DEFAULT_API_KEY.to_string(),
+            webhook_secret: None,
+            business_id: DEFAULT_BUSINESS_ID.to_string(),
+            operations: spec_operations(),
+            max_body_bytes: 5 * 1024 * 1024,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// Sets the port (0 picks a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets where the database lives.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Sets the accepted API key.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
+    /// Sets the webhook signing secret.
+    pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
+        self.webhook_secret = Some(secret.into());
+        self
+    }
+
+    /// Sets the bind address.
+    pub fn host(mut self, host: IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("storage", &self.storage)
+            .field("api_key", &"<redacted>")
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("business_id", &self.business_id)
+            .field("operations", &self.operations.len())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = EmulatorConfig::default()
+            .api_key("sk_secret_value")
+            .webhook_secret("whsec_topsecret");
+        let s = format!("{c:?}");
+        assert!(!s.contains("sk_secret_value"));
+        assert!(!s.contains("topsecret"));
+        assert!(s.contains("<redacted>"));
+    }
+}

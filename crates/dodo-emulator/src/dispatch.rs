@@ -1,0 +1,442 @@
+//! The one generic dispatcher every API request goes through.
+//!
+//! Order: request id → faults → route lookup (404) → auth (401) → body size (413) →
+//! idempotency replay/conflict → body validation (422) → handler under the store lock (a
+//! transaction for anything but `GET`) → idempotency record → response with `x-request-id`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::clock;
+use crate::error::ApiError;
+use crate::faults::{FaultSpec, Faults};
+use crate::ids;
+use crate::ops::OperationTable;
+use crate::request::{ApiRequest, Reply, ReplyBody};
+use crate::resources::{Ctx, Env, Registry, generic};
+use crate::store::{IdempotentResponse, Store};
+use crate::validate::BodyValidator;
+
+/// Header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Request header naming an idempotency key.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Response header set on a replayed idempotent response.
+pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Shared state of a running emulator.
+pub struct AppState {
+    /// The object store.
+    pub store: Store,
+    /// Routes of the API.
+    pub table: OperationTable,
+    /// Domain handlers.
+    pub registry: Registry,
+    /// Body validator.
+    pub validator: Box<dyn BodyValidator>,
+    /// Fault rules.
+    pub faults: Faults,
+    /// Accepted API key.
+    pub api_key: String,
+    /// Emulator-wide webhook secret.
+    pub webhook_secret: String,
+    /// Facts for handlers.
+    pub env: Env,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+    /// Idempotency keys of requests in progress.
+    inflight: Mutex<HashSet<String>>,
+}
+
+impl AppState {
+    /// Assembles the state.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        table: OperationTable,
+        registry: Registry,
+        validator: Box<dyn BodyValidator>,
+        api_key: String,
+        webhook_secret: String,
+        env: Env,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            store,
+            table,
+            registry,
+            validator,
+            faults: Faults::default(),
+            api_key,
+            webhook_secret,
+            env,
+            max_body_bytes,
+            inflight: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("env", &self.env)
+            .field("api_key", &"<redacted>")
+            .field("webhook_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-connection switch that lets a fault close the connection without answering.
+#[derive(Debug, Clone)]
+pub struct ConnectionKill(pub Arc<tokio::sync::Notify>);
+
+/// The axum fallback handler serving every API path.
+pub async fn api(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let request_id = ids::request_id();
+    let mut response = match serve(&state, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    response
+}
+
+/// Turns an [`ApiError`] into a JSON response.
+pub fn error_response(e: &ApiError) -> Response {
+    (e.status, axum::Json(e.body())).into_response()
+}
+
+async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+
+    if let Some(fault) = state.faults.take(&method, &path) {
+        if let Some(r) = apply_fault(&fault, parts.extensions.get::<ConnectionKill>()).await {
+            return Ok(r);
+        }
+    }
+
+    let matched = state.table.lookup(&method, &path).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no such endpoint: {method} {path}"),
+        )
+    })?;
+    let op = matched.op;
+    if op.auth {
+        check_auth(&parts.headers, &state.api_key)?;
+    }
+
+    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("request body exceeds {} bytes", state.max_body_bytes),
+            )
+        })?;
+
+    let idempotency = if parts.method != Method::GET {
+        idempotency_key(&parts.headers)?.map(|key| {
+            let fingerprint = fingerprint(&method, &parts.uri.to_string(), &bytes);
+            (key, fingerprint)
+        })
+    } else {
+        None
+    };
+    let _inflight = match &idempotency {
+        Some((key, fp)) => {
+            if let Some(stored) = state.store.read(|db| db.idempotency_get(key))? {
+                return replay(&stored, fp);
+            }
+            Some(InflightGuard::acquire(&state.inflight, key)?)
+        }
+        None => None,
+    };
+
+    let body = match op.request_body {
+        Some(_) => {
+            let raw: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else {
+                &bytes
+            };
+            state.validator.validate(op, raw)?
+        }
+        None => Value::Null,
+    };
+    let query = match parts.uri.query() {
+        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
+            ApiError::unprocessable("INVALID_REQUEST", format!("invalid query string: {e}"))
+        })?,
+        None => Vec::new(),
+    };
+    let api_req = ApiRequest {
+        op,
+        params: matched.params,
+        query,
+        body,
+    };
+    let handler = state
+        .registry
+        .get(op.method, op.path)
+        .unwrap_or(generic::handle);
+    let result = if parts.method == Method::GET {
+        state.store.read(|db| {
+            handler(
+                &Ctx {
+                    db,
+                    env: &state.env,
+                },
+                &api_req,
+            )
+        })
+    } else {
+        state.store.write(|db| {
+            handler(
+                &Ctx {
+                    db,
+                    env: &state.env,
+                },
+                &api_req,
+            )
+        })
+    };
+
+    let (status, body_bytes) = match result {
+        Ok(reply) => render(op.success_status, reply)?,
+        Err(e) => (e.status, serde_json::to_vec(&e.body())?),
+    };
+    if let Some((key, fp)) = &idempotency
+        && !status.is_server_error()
+    {
+        let record = IdempotentResponse {
+            fingerprint: fp.clone(),
+            status: status.as_u16(),
+            body: body_bytes.clone(),
+        };
+        let now = clock::now_string();
+        state
+            .store
+            .write(|db| db.idempotency_put(key, &record, &now))?;
+    }
+    Ok(build(status, body_bytes))
+}
+
+fn render(success: u16, reply: Reply) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    let status = reply
+        .status
+        .unwrap_or_else(|| StatusCode::from_u16(success).unwrap_or(StatusCode::OK));
+    let bytes = match reply.body {
+        _ if status == StatusCode::NO_CONTENT => Vec::new(),
+        ReplyBody::Empty => Vec::new(),
+        ReplyBody::Json(v) => serde_json::to_vec(&v)?,
+        ReplyBody::Raw(s) => s.into_bytes(),
+    };
+    Ok((status, bytes))
+}
+
+fn build(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = if body.is_empty() {
+        Response::new(Body::empty())
+    } else {
+        let mut r = Response::new(Body::from(body));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    };
+    *response.status_mut() = status;
+    response
+}
+
+fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Result<Response, ApiError> {
+    if stored.fingerprint != fingerprint {
+        return Err(ApiError::unprocessable(
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = build(status, stored.body.clone());
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+fn check_auth(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
+    let provided = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match provided {
+        Some(p) if constant_time_eq(p.as_bytes(), key.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "invalid API key",
+        )),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "missing `Authorization: Bearer <api key>` header",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(IDEMPOTENCY_KEY_HEADER) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    )
+                })?;
+            Ok(Some(s.to_string()))
+        }
+    }
+}
+
+fn fingerprint(method: &str, uri: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b"\n");
+    h.update(uri.as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Removes an in-flight idempotency key when the request finishes.
+struct InflightGuard<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    key: String,
+}
+
+impl<'a> InflightGuard<'a> {
+    fn acquire(set: &'a Mutex<HashSet<String>>, key: &str) -> Result<Self, ApiError> {
+        let mut guard = set.lock().unwrap_or_else(|e| e.into_inner());
+        if !guard.insert(key.to_string()) {
+            return Err(ApiError::conflict(
+                "IDEMPOTENCY_KEY_IN_USE",
+                "a request with this Idempotency-Key is still in progress",
+            ));
+        }
+        Ok(Self {
+            set,
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// Applies a fault; `None` means "delay done, now handle normally".
+async fn apply_fault(fault: &FaultSpec, kill: Option<&ConnectionKill>) -> Option<Response> {
+    if let Some(ms) = fault.delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if fault.drop_connection {
+        if let Some(kill) = kill {
+            kill.0.notify_one();
+            // The connection task drops the connection; never answer.
+            std::future::pending::<()>().await;
+        }
+        let e = ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "EMULATED_FAULT",
+            "connection drop requested but not supported on this transport",
+        );
+        return Some(error_response(&e));
+    }
+    let status = StatusCode::from_u16(fault.status?).ok()?;
+    let e = ApiError::new(
+        status,
+        "EMULATED_FAULT",
+        format!("fault injected by the emulator ({})", status.as_u16()),
+    );
+    let mut response = error_response(&e);
+    if let Some(secs) = fault.retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(b) = fault.x_should_retry {
+        response.headers_mut().insert(
+            "x-should-retry",
+            HeaderValue::from_static(if b { "true" } else { "false" }),
+        );
+    }
+    Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_accepts_only_the_bearer_key() {
+        let mut h = HeaderMap::new();
+        assert_eq!(check_auth(&h, "k").unwrap_err().code, "UNAUTHORIZED");
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
+        assert!(check_auth(&h, "k").is_err());
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer k"));
+        assert!(check_auth(&h, "k").is_ok());
+    }
+
+    #[test]
+    fn fingerprint_depends_on_body_and_path() {
+        let a = fingerprint("POST", "/a", b"{}");
+        assert_eq!(a, fingerprint("POST", "/a", b"{}"));
+        assert_ne!(a, fingerprint("POST", "/b", b"{}"));
+        assert_ne!(a, fingerprint("POST", "/a", b"{ }"));
+    }
+
+    #[test]
+    fn inflight_keys_conflict_until_released() {
+        let set = Mutex::new(HashSet::new());
+        let g = InflightGuard::acquire(&set, "k").unwrap();
+        assert_eq!(
+            InflightGuard::acquire(&set, "k").err().unwrap().code,
+            "IDEMPOTENCY_KEY_IN_USE"
+        );
+        drop(g);
+        assert!(InflightGuard::acquire(&set, "k").is_ok());
+    }
+}

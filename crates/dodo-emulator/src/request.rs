@@ -1,0 +1,345 @@
+//! What a resource handler sees of a request, and what it answers.
+//!
+//! [`ApiRequest`] carries the matched operation, path parameters, query pairs and the validated
+//! JSON body, with typed accessors that turn a missing or ill-typed field into a 422 naming the
+//! field. [`Page`] reads the 0-based page-number parameters (`page_size` default 10, max 100).
+//! [`Reply`] is a handler's answer: JSON, pre-serialised JSON text, or an empty body.
+
+use http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::clock;
+use crate::error::ApiError;
+use crate::ops::Operation;
+
+/// Default `page_size`.
+pub const DEFAULT_PAGE_SIZE: u32 = 10;
+/// Largest accepted `page_size` (larger values get 422).
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// A routed, authenticated, validated API request.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// The matched operation.
+    pub op: &'static Operation,
+    /// Path parameters in template order.
+    pub params: Vec<(&'static str, String)>,
+    /// Query pairs in order of appearance.
+    pub query: Vec<(String, String)>,
+    /// The validated body (`Value::Null` when the operation takes none).
+    pub body: Value,
+}
+
+/// 0-based page of a page-number list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Page index, starting at 0.
+    pub number: u64,
+    /// Items per page (0..=100; 0 yields an empty page).
+    pub size: u32,
+}
+
+impl Page {
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        self.number.saturating_mul(u64::from(self.size))
+    }
+}
+
+impl ApiRequest {
+    /// A path parameter by name (empty if the template has none of that name).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// The last path parameter (the id of the addressed object).
+    pub fn last_param(&self) -> &str {
+        self.params.last().map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    /// A query value (the last one wins when repeated).
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A boolean query value (`true`/`false`).
+    pub fn query_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.query(name) {
+            None | Some("") => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(ApiError::invalid_field(
+                name,
+                format!("expected true or false, got `{other}`"),
+            )),
+        }
+    }
+
+    /// An unsigned integer query value.
+    pub fn query_u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        match self.query(name) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::invalid_field(name, format!("expected a non-negative integer, got `{v}`"))
+            }),
+        }
+    }
+
+    /// A timestamp query value, canonicalised for comparison with stored timestamps.
+    pub fn query_time(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.query(name) {
+            None | Some("") => Ok(None),
+            Some(v) => clock::canonical(v).map(Some).ok_or_else(|| {
+                ApiError::invalid_field(name, format!("expected an RFC 3339 timestamp, got `{v}`"))
+            }),
+        }
+    }
+
+    /// The page-number parameters.
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let number = self.query_u64("page_number")?.unwrap_or(0);
+        let size = self
+            .query_u64("page_size")?
+            .unwrap_or(u64::from(DEFAULT_PAGE_SIZE));
+        if size > u64::from(MAX_PAGE_SIZE) {
+            return Err(ApiError::invalid_field(
+                "page_size",
+                format!("must be at most {MAX_PAGE_SIZE}, got {size}"),
+            ));
+        }
+        Ok(Page {
+            number,
+            size: u32::try_from(size).unwrap_or(MAX_PAGE_SIZE),
+        })
+    }
+
+    /// The body as an object (empty when there is no body).
+    pub fn body_obj(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.body
+            .as_object()
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
+    /// A body field, `None` when absent or null.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.body_obj().get(name).filter(|v| !v.is_null())
+    }
+
+    /// A required string field.
+    pub fn str_field(&self, name: &str) -> Result<&str, ApiError> {
+        match self.field(name) {
+            None => Err(ApiError::invalid_field(name, "is required")),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid_field(name, "expected a string")),
+        }
+    }
+
+    /// An optional string field.
+    pub fn opt_str(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        self.field(name)
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| ApiError::invalid_field(name, "expected a string"))
+            })
+            .transpose()
+    }
+
+    /// A required integer field.
+    pub fn int_field(&self, name: &str) -> Result<i64, ApiError> {
+        self.opt_int(name)?
+            .ok_or_else(|| ApiError::invalid_field(name, "is required"))
+    }
+
+    /// An optional integer field.
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.field(name)
+            .map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| ApiError::invalid_field(name, "expected an integer"))
+            })
+            .transpose()
+    }
+
+    /// An optional boolean field.
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.field(name)
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| ApiError::invalid_field(name, "expected a boolean"))
+            })
+            .transpose()
+    }
+
+    /// A required array field.
+    pub fn array_field(&self, name: &str) -> Result<&Vec<Value>, ApiError> {
+        match self.field(name) {
+            None => Err(ApiError::invalid_field(name, "is required")),
+            Some(v) => v
+                .as_array()
+                .ok_or_else(|| ApiError::invalid_field(name, "expected an array")),
+        }
+    }
+
+    /// An optional timestamp field, canonicalised.
+    pub fn opt_time(&self, name: &str) -> Result<Option<String>, ApiError> {
+        self.opt_str(name)?
+            .map(|s| {
+                clock::canonical(s)
+                    .ok_or_else(|| ApiError::invalid_field(name, "expected an RFC 3339 timestamp"))
+            })
+            .transpose()
+    }
+
+    /// The `metadata` field, defaulting to `{}`; must be an object.
+    pub fn metadata(&self) -> Result<Value, ApiError> {
+        match self.field("metadata") {
+            None => Ok(Value::Object(Map::new())),
+            Some(v @ Value::Object(_)) => Ok(v.clone()),
+            Some(_) => Err(ApiError::invalid_field("metadata", "expected an object")),
+        }
+    }
+}
+
+/// The body of a reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyBody {
+    /// No body.
+    Empty,
+    /// A JSON value.
+    Json(Value),
+    /// Already serialised JSON text (e.g. straight from the store).
+    Raw(String),
+}
+
+/// A handler's successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// Status override; `None` uses the operation's success status.
+    pub status: Option<StatusCode>,
+    /// Body.
+    pub body: ReplyBody,
+}
+
+impl Reply {
+    /// A JSON body with the operation's success status.
+    pub fn json(value: Value) -> Self {
+        Self {
+            status: None,
+            body: ReplyBody::Json(value),
+        }
+    }
+
+    /// Pre-serialised JSON text with the operation's success status.
+    pub fn raw(text: String) -> Self {
+        Self {
+            status: None,
+            body: ReplyBody::Raw(text),
+        }
+    }
+
+    /// An empty body with the operation's success status.
+    pub fn empty() -> Self {
+        Self {
+            status: None,
+            body: ReplyBody::Empty,
+        }
+    }
+
+    /// `{"items": [...]}`.
+    pub fn items(items: Vec<Value>) -> Self {
+        Self::json(serde_json::json!({ "items": items }))
+    }
+
+    /// Overrides the status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::spec_operations;
+    use serde_json::json;
+
+    fn req(query: &[(&str, &str)], body: Value) -> ApiRequest {
+        ApiRequest {
+            op: &spec_operations()[0],
+            params: vec![("id", "x".into())],
+            query: query
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            body,
+        }
+    }
+
+    #[test]
+    fn page_defaults_and_limits() {
+        assert_eq!(
+            req(&[], Value::Null).page().unwrap(),
+            Page {
+                number: 0,
+                size: 10
+            }
+        );
+        let p = req(&[("page_number", "2"), ("page_size", "100")], Value::Null)
+            .page()
+            .unwrap();
+        assert_eq!(p.offset(), 200);
+        let e = req(&[("page_size", "101")], Value::Null)
+            .page()
+            .unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert!(e.message.contains("page_size"));
+        let e = req(&[("page_number", "-1")], Value::Null)
+            .page()
+            .unwrap_err();
+        assert!(e.message.contains("page_number"));
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let r = req(&[], json!({"name": 5, "n": "x"}));
+        assert!(r.str_field("name").unwrap_err().message.contains("`name`"));
+        assert!(
+            r.str_field("email")
+                .unwrap_err()
+                .message
+                .contains("`email`")
+        );
+        assert!(r.opt_int("n").unwrap_err().message.contains("`n`"));
+        assert_eq!(r.opt_str("missing").unwrap(), None);
+        assert_eq!(r.metadata().unwrap(), json!({}));
+    }
+
+    #[test]
+    fn query_helpers_parse() {
+        let r = req(
+            &[
+                ("archived", "true"),
+                ("t", "2025-01-01T00:00:00Z"),
+                ("b", "yes"),
+            ],
+            Value::Null,
+        );
+        assert_eq!(r.query_bool("archived").unwrap(), Some(true));
+        assert!(r.query_bool("b").is_err());
+        assert_eq!(
+            r.query_time("t").unwrap().unwrap(),
+            "2025-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(r.last_param(), "x");
+    }
+}

@@ -1,0 +1,139 @@
+//! Brands: create, retrieve, update, list, archive (409 when already archived).
+//!
+//! The emulator creates one default brand at start; objects that take an optional `brand_id`
+//! get it when none is given. Image upload (`PUT /brands/{id}/images`) is generic.
+
+use serde_json::{Value, json};
+
+use super::common::{self, kind, page_list, patch_fields};
+use super::{Ctx, Registry};
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Filter, State};
+
+/// Registers the handlers of this group.
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/brands", create);
+    r.add("GET", "/brands/{id}", retrieve);
+    r.add("PATCH", "/brands/{id}", update);
+    r.add("GET", "/brands", list);
+    r.add("POST", "/brands/{id}/archive", archive);
+}
+
+/// A `BrandResponse`.
+pub fn brand_object(
+    id: &str,
+    business_id: &str,
+    name: Option<&str>,
+    statement_descriptor: &str,
+    description: Option<&str>,
+    support_email: Option<&str>,
+    url: Option<&str>,
+) -> Value {
+    json!({
+        "brand_id": id,
+        "business_id": business_id,
+        "name": name,
+        "description": description,
+        "statement_descriptor": statement_descriptor,
+        "support_email": support_email,
+        "url": url,
+        "image": null,
+        "enabled": true,
+        "verification_enabled": false,
+        "verification_status": "Success",
+        "reason_for_hold": null,
+        "archived_at": null,
+    })
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let name = req.opt_str("name")?;
+    let descriptor = match req.opt_str("statement_descriptor")? {
+        Some(d) => d.to_string(),
+        None => name
+            .unwrap_or("EMULATOR")
+            .to_ascii_uppercase()
+            .chars()
+            .take(22)
+            .collect(),
+    };
+    let id = new_id("brnd_");
+    let data = brand_object(
+        &id,
+        &ctx.env.business_id,
+        name,
+        &descriptor,
+        req.opt_str("description")?,
+        req.opt_str("support_email")?,
+        req.opt_str("url")?,
+    );
+    ctx.db
+        .insert(kind::BRAND, &id, None, &clock::now_string(), &data)?;
+    Ok(Reply::json(data))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(ctx, kind::BRAND, "Brand", req.param("id"))
+}
+
+fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    let mut record = common::must_get(ctx, kind::BRAND, "Brand", id)?;
+    patch_fields(
+        &mut record.data,
+        req,
+        &[
+            "name",
+            "description",
+            "statement_descriptor",
+            "support_email",
+            "url",
+        ],
+    );
+    if let Some(image) = req.opt_str("image_id")? {
+        record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
+    }
+    ctx.db.update(kind::BRAND, id, &record.data)?;
+    Ok(Reply::json(record.data))
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    page_list(
+        ctx,
+        req,
+        kind::BRAND,
+        &[Filter::NotState(State::Deleted)],
+        common::as_is,
+    )
+}
+
+fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    let mut record = common::must_get(ctx, kind::BRAND, "Brand", id)?;
+    if record.state == State::Archived {
+        return Err(ApiError::conflict(
+            "BRAND_ALREADY_ARCHIVED",
+            format!("Brand {id} is already archived"),
+        ));
+    }
+    let target = req.opt_str("move_products_to")?;
+    if let Some(t) = target {
+        common::must_get(ctx, kind::BRAND, "Brand", t)?;
+    }
+    let now = clock::now_string();
+    record.data["archived_at"] = json!(now);
+    record.data["enabled"] = json!(false);
+    ctx.db.update(kind::BRAND, id, &record.data)?;
+    ctx.db.set_state(kind::BRAND, id, State::Archived)?;
+    Ok(Reply::json(json!({
+        "brand_id": id,
+        "archived_at": now,
+        "moved_to_brand_id": target,
+        "products_moved": 0,
+        "subscriptions_moved": 0,
+        "collections_moved": 0,
+    })))
+}

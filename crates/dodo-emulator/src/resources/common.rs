@@ -1,0 +1,250 @@
+//! Helpers shared by the resource handlers: object kinds, lookups, list building, patching,
+//! customers and the default brand.
+
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Map, Value, json};
+
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Filter, Record, State};
+
+use super::Ctx;
+
+/// Store kinds of the domain objects (also the `kind` values accepted by `/_emulator/seed`).
+pub mod kind {
+    /// Customers (`cus_`).
+    pub const CUSTOMER: &str = "customer";
+    /// Products (`pdt_`).
+    pub const PRODUCT: &str = "product";
+    /// Discounts (`dsc_`).
+    pub const DISCOUNT: &str = "discount";
+    /// Payments (`pay_`).
+    pub const PAYMENT: &str = "payment";
+    /// Refunds (`ref_`).
+    pub const REFUND: &str = "refund";
+    /// Subscriptions (`sub_`).
+    pub const SUBSCRIPTION: &str = "subscription";
+    /// License keys (`lic_`).
+    pub const LICENSE_KEY: &str = "license_key";
+    /// License key instances (`lki_`).
+    pub const LICENSE_KEY_INSTANCE: &str = "license_key_instance";
+    /// Checkout sessions (`cks_`).
+    pub const CHECKOUT_SESSION: &str = "checkout_session";
+    /// Webhook endpoints (`whk_`).
+    pub const WEBHOOK: &str = "webhook";
+    /// Webhook endpoint secrets (id = webhook id).
+    pub const WEBHOOK_SECRET: &str = "webhook_secret";
+    /// Webhook endpoint custom headers (id = webhook id).
+    pub const WEBHOOK_HEADERS: &str = "webhook_headers";
+    /// Usage events (id = the caller's `event_id`).
+    pub const EVENT: &str = "event";
+    /// Meters (`mtr_`).
+    pub const METER: &str = "meter";
+    /// Brands (`brnd_`).
+    pub const BRAND: &str = "brand";
+    /// Addons (`adn_`).
+    pub const ADDON: &str = "addon";
+}
+
+/// Meta key holding the default brand id.
+const DEFAULT_BRAND_KEY: &str = "default_brand_id";
+
+/// Fetches an object that must exist and not be soft-deleted (404 otherwise).
+pub fn must_get(ctx: &Ctx<'_>, kind: &str, what: &str, id: &str) -> Result<Record, ApiError> {
+    match ctx.db.get(kind, id)? {
+        Some(r) if r.state != State::Deleted => Ok(r),
+        _ => Err(ApiError::not_found(what, id)),
+    }
+}
+
+/// Retrieve fast path: answers the stored JSON text (404 when missing or soft-deleted).
+pub fn retrieve_raw(ctx: &Ctx<'_>, kind: &str, what: &str, id: &str) -> Result<Reply, ApiError> {
+    match ctx.db.get_raw(kind, id)? {
+        Some((text, state)) if state != State::Deleted => Ok(Reply::raw(text)),
+        _ => Err(ApiError::not_found(what, id)),
+    }
+}
+
+/// `created_at_gte` / `created_at_lte` query filters.
+pub fn created_filters(req: &ApiRequest, out: &mut Vec<Filter>) -> Result<(), ApiError> {
+    if let Some(t) = req.query_time("created_at_gte")? {
+        out.push(Filter::CreatedGte(t));
+    }
+    if let Some(t) = req.query_time("created_at_lte")? {
+        out.push(Filter::CreatedLte(t));
+    }
+    Ok(())
+}
+
+/// Adds an equality filter on a JSON field when the query parameter is present.
+pub fn eq_filter(req: &ApiRequest, param: &str, path: &'static str, out: &mut Vec<Filter>) {
+    if let Some(v) = req.query(param).filter(|v| !v.is_empty()) {
+        out.push(Filter::Eq(path, SqlValue::Text(v.to_string())));
+    }
+}
+
+/// Adds a boolean filter on a JSON field when the query parameter is present.
+pub fn bool_filter(
+    req: &ApiRequest,
+    param: &str,
+    path: &'static str,
+    out: &mut Vec<Filter>,
+) -> Result<(), ApiError> {
+    if let Some(b) = req.query_bool(param)? {
+        out.push(Filter::Eq(path, SqlValue::Integer(i64::from(b))));
+    }
+    Ok(())
+}
+
+/// Lists one page of a kind with filters, mapping each stored object through `project`.
+pub fn page_list(
+    ctx: &Ctx<'_>,
+    req: &ApiRequest,
+    kind: &str,
+    filters: &[Filter],
+    project: impl Fn(&Record) -> Value,
+) -> Result<Reply, ApiError> {
+    let page = req.page()?;
+    if page.size == 0 {
+        return Ok(Reply::items(Vec::new()));
+    }
+    let records = ctx.db.list(kind, filters, page.size, page.offset())?;
+    Ok(Reply::items(records.iter().map(project).collect()))
+}
+
+/// Returns the stored object unchanged (list projection for kinds whose list item is the object).
+pub fn as_is(r: &Record) -> Value {
+    r.data.clone()
+}
+
+/// Copies the listed fields from the request body into `target` when present and not null.
+pub fn patch_fields(target: &mut Value, req: &ApiRequest, fields: &[&str]) {
+    if let Some(obj) = target.as_object_mut() {
+        for f in fields {
+            if let Some(v) = req.field(f) {
+                obj.insert((*f).to_string(), v.clone());
+            }
+        }
+    }
+}
+
+/// Sets `updated_at` to now when the object has that field.
+pub fn touch(target: &mut Value) {
+    if let Some(obj) = target.as_object_mut()
+        && obj.contains_key("updated_at")
+    {
+        obj.insert("updated_at".into(), Value::String(clock::now_string()));
+    }
+}
+
+/// The `CustomerLimitedDetailsResponse` of a stored customer.
+pub fn customer_limited(customer: &Value) -> Value {
+    json!({
+        "customer_id": customer["customer_id"],
+        "name": customer["name"],
+        "email": customer["email"],
+        "phone_number": customer.get("phone_number").cloned().unwrap_or(Value::Null),
+        "metadata": customer.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// Creates and stores a customer.
+pub fn create_customer(
+    ctx: &Ctx<'_>,
+    email: &str,
+    name: &str,
+    phone_number: Option<&str>,
+    metadata: Value,
+) -> Result<Value, ApiError> {
+    if !email.contains('@') {
+        return Err(ApiError::invalid_field("email", "is not an email address"));
+    }
+    let id = new_id("cus_");
+    let now = clock::now_string();
+    let data = json!({
+        "customer_id": id,
+        "business_id": ctx.env.business_id,
+        "name": name,
+        "email": email,
+        "phone_number": phone_number,
+        "metadata": metadata,
+        "created_at": now,
+    });
+    ctx.db.insert(kind::CUSTOMER, &id, None, &now, &data)?;
+    Ok(data)
+}
+
+/// Resolves a `CustomerRequest` (`{customer_id}` or `{email, name?, phone_number?}`) at body
+/// field `field`: an existing customer, the customer with that email, or a new one.
+pub fn resolve_customer(ctx: &Ctx<'_>, req: &ApiRequest, field: &str) -> Result<Value, ApiError> {
+    let Some(value) = req.field(field) else {
+        return Err(ApiError::invalid_field(field, "is required"));
+    };
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::invalid_field(field, "expected an object"))?;
+    if let Some(id) = obj.get("customer_id").and_then(Value::as_str) {
+        return Ok(must_get(ctx, kind::CUSTOMER, "Customer", id)?.data);
+    }
+    let email = obj
+        .get("email")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid_field(&format!("{field}.email"), "is required"))?;
+    let existing = ctx.db.find_one(
+        kind::CUSTOMER,
+        &[Filter::Eq("$.email", SqlValue::Text(email.to_string()))],
+    )?;
+    if let Some(r) = existing {
+        return Ok(r.data);
+    }
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| email.split('@').next().unwrap_or(email));
+    let phone = obj.get("phone_number").and_then(Value::as_str);
+    create_customer(ctx, email, name, phone, json!({}))
+}
+
+/// The id of the default brand, creating the brand on first use.
+pub fn default_brand_id(ctx: &Ctx<'_>) -> Result<String, ApiError> {
+    if let Some(id) = ctx.db.meta_get(DEFAULT_BRAND_KEY)? {
+        return Ok(id);
+    }
+    let id = new_id("brnd_");
+    let now = clock::now_string();
+    let data = super::brands::brand_object(
+        &id,
+        &ctx.env.business_id,
+        Some("Default brand"),
+        "EMULATOR",
+        None,
+        None,
+        None,
+    );
+    ctx.db.insert(kind::BRAND, &id, None, &now, &data)?;
+    ctx.db.meta_set(DEFAULT_BRAND_KEY, &id)?;
+    Ok(id)
+}
+
+/// The `brand_id` from the body (must exist) or the default brand.
+pub fn brand_for(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<String, ApiError> {
+    match req.opt_str("brand_id")? {
+        Some(id) => {
+            must_get(ctx, kind::BRAND, "Brand", id)?;
+            Ok(id.to_string())
+        }
+        None => default_brand_id(ctx),
+    }
+}
+
+/// Builds an object with the given fields.
+pub fn object(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+    Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<Map<_, _>>(),
+    )
+}

@@ -1,0 +1,57 @@
+//! Customers: create, retrieve, update, list (filters `email`, `name`, `created_at_gte/lte`).
+//!
+//! `email` and `name` filters match exactly. Sub-resources of a customer (payment methods,
+//! wallets, entitlements, portal sessions, emails) are served by the generic fallback.
+
+use super::common::{self, kind, page_list, patch_fields};
+use super::{Ctx, Registry};
+use crate::error::ApiError;
+use crate::request::{ApiRequest, Reply};
+
+/// Registers the handlers of this group.
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/customers", create);
+    r.add("GET", "/customers/{customer_id}", retrieve);
+    r.add("PATCH", "/customers/{customer_id}", update);
+    r.add("GET", "/customers", list);
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let email = req.str_field("email")?;
+    let name = req.str_field("name")?;
+    let phone = req.opt_str("phone_number")?;
+    let data = common::create_customer(ctx, email, name, phone, req.metadata()?)?;
+    Ok(Reply::json(data))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(ctx, kind::CUSTOMER, "Customer", req.param("customer_id"))
+}
+
+fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("customer_id");
+    let mut record = common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
+    if let Some(email) = req.opt_str("email")?
+        && !email.contains('@')
+    {
+        return Err(ApiError::invalid_field("email", "is not an email address"));
+    }
+    if req.field("metadata").is_some() {
+        req.metadata()?;
+    }
+    patch_fields(
+        &mut record.data,
+        req,
+        &["email", "name", "phone_number", "metadata"],
+    );
+    ctx.db.update(kind::CUSTOMER, id, &record.data)?;
+    Ok(Reply::json(record.data))
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let mut filters = Vec::new();
+    common::eq_filter(req, "email", "$.email", &mut filters);
+    common::eq_filter(req, "name", "$.name", &mut filters);
+    common::created_filters(req, &mut filters)?;
+    page_list(ctx, req, kind::CUSTOMER, &filters, common::as_is)
+}

@@ -1,0 +1,97 @@
+//! Resource handlers, one module per resource group, plus the generic fallback.
+//!
+//! A handler is a plain function of a [`Ctx`] (the locked database and the emulator's
+//! environment) and an [`ApiRequest`], registered in the [`Registry`] under the operation's
+//! method and path template. Each group module has a `register` function: that is the
+//! extension point for adding domain logic to a group. Operations without a registered
+//! handler are answered by [`generic::handle`] (generic CRUD over the store).
+
+pub mod addons;
+pub mod brands;
+pub mod checkouts;
+pub mod common;
+pub mod customers;
+pub mod discounts;
+pub mod events;
+pub mod generic;
+pub mod licenses;
+pub mod meters;
+pub mod payments;
+pub mod products;
+pub mod refunds;
+pub mod subscriptions;
+pub mod webhooks;
+
+use std::collections::HashMap;
+
+use crate::error::ApiError;
+use crate::request::{ApiRequest, Reply};
+use crate::store::Db;
+
+/// Facts about the running emulator that handlers need.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// Business id stamped on objects.
+    pub business_id: String,
+    /// Base URL of the emulator (`http://127.0.0.1:PORT`), for links it hands out.
+    pub base_url: String,
+}
+
+/// What a handler works with.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The database (locked for the duration of the handler; a transaction for writes).
+    pub db: &'a Db<'a>,
+    /// The emulator's environment.
+    pub env: &'a Env,
+}
+
+/// A resource handler.
+pub type Handler = fn(&Ctx<'_>, &ApiRequest) -> Result<Reply, ApiError>;
+
+/// Handlers by `(method, path template)`.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    map: HashMap<(&'static str, &'static str), Handler>,
+}
+
+impl Registry {
+    /// An empty registry (everything answered generically).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// All domain handlers of this crate.
+    pub fn standard() -> Self {
+        let mut r = Self::default();
+        customers::register(&mut r);
+        products::register(&mut r);
+        discounts::register(&mut r);
+        payments::register(&mut r);
+        refunds::register(&mut r);
+        subscriptions::register(&mut r);
+        licenses::register(&mut r);
+        checkouts::register(&mut r);
+        webhooks::register(&mut r);
+        events::register(&mut r);
+        meters::register(&mut r);
+        brands::register(&mut r);
+        addons::register(&mut r);
+        r
+    }
+
+    /// Registers (or replaces) the handler of an operation.
+    pub fn add(&mut self, method: &'static str, path: &'static str, handler: Handler) {
+        self.map.insert((method, path), handler);
+    }
+
+    /// The handler of an operation, if one is registered.
+    pub fn get(&self, method: &str, path: &str) -> Option<Handler> {
+        self.map.get(&(method, path)).copied()
+    }
+
+    /// Registered `(method, path)` pairs.
+    pub fn routes(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.map.keys().copied()
+    }
+}

@@ -1,0 +1,230 @@
+//! Starting, serving and stopping an emulator.
+//!
+//! [`Emulator::start`] opens the store, binds the listener and spawns the accept loop; the
+//! returned handle knows the base URL, API key and webhook secret. The accept loop serves
+//! HTTP/1.1 with hyper directly (rather than `axum::serve`) so a fault can drop a connection
+//! without answering. Dropping the handle stops accepting and lets open requests finish
+//! (graceful); [`Emulator::shutdown`] does the same and waits until the server is gone.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::service::Service as _;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::admin;
+use crate::config::EmulatorConfig;
+use crate::dispatch::{self, AppState, ConnectionKill};
+use crate::ids;
+use crate::ops::{OperationTable, TableError};
+use crate::resources::{Ctx, Env, Registry, common};
+use crate::store::{Store, StoreError};
+use crate::validate::JsonValidator;
+
+/// Meta key of the persisted webhook secret.
+pub(crate) const WEBHOOK_SECRET_META: &str = "webhook_secret";
+
+/// How long shutdown waits for open requests.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Why an emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The operation table is inconsistent.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The address could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// Requested address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Initialising the database failed.
+    #[error("cannot initialise the emulator database: {0}")]
+    Init(String),
+}
+
+/// A running emulator. Dropping it shuts the server down (gracefully, in the background).
+pub struct Emulator {
+    base_url: String,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .field("webhook_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Emulator {
+    /// Opens the store, binds and starts serving.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), dodo_emulator::StartError> {
+    /// let emu = dodo_emulator::Emulator::start(dodo_emulator::EmulatorConfig::default()).await?;
+    /// println!("{} {}", emu.base_url(), emu.api_key());
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(config: EmulatorConfig) -> Result<Self, StartError> {
+        Self::start_with(config, Registry::standard()).await
+    }
+
+    /// Like [`Emulator::start`] with a custom handler registry (e.g. to add or replace
+    /// domain handlers).
+    pub async fn start_with(
+        config: EmulatorConfig,
+        registry: Registry,
+    ) -> Result<Self, StartError> {
+        let store = Store::open(&config.storage)?;
+        let table = OperationTable::new(config.operations)?;
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let base_url = format!("http://{addr}");
+        let env = Env {
+            business_id: config.business_id.clone(),
+            base_url: base_url.clone(),
+        };
+        let webhook_secret = init_store(&store, &env, config.webhook_secret.clone())?;
+        let state = Arc::new(AppState::new(
+            store,
+            table,
+            registry,
+            Box::new(JsonValidator),
+            config.api_key.clone(),
+            webhook_secret,
+            env,
+            config.max_body_bytes,
+        ));
+        let router = admin::routes()
+            .fallback(dispatch::api)
+            .with_state(state.clone());
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(listener, router, stopped));
+        Ok(Self {
+            base_url,
+            addr,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The accepted API key.
+    pub fn api_key(&self) -> &str {
+        &self.state.api_key
+    }
+
+    /// The emulator-wide webhook signing secret (`whsec_...`).
+    pub fn webhook_secret(&self) -> &str {
+        &self.state.webhook_secret
+    }
+
+    /// Stops accepting connections, lets open requests finish (up to 5 s), and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Creates the default brand and loads (or stores) the webhook secret.
+fn init_store(store: &Store, env: &Env, configured: Option<String>) -> Result<String, StartError> {
+    store
+        .write(|db| {
+            let ctx = Ctx { db, env };
+            common::default_brand_id(&ctx)?;
+            let secret = match configured {
+                Some(s) => s,
+                None => match db.meta_get(WEBHOOK_SECRET_META)? {
+                    Some(s) => s,
+                    None => ids::webhook_secret(),
+                },
+            };
+            db.meta_set(WEBHOOK_SECRET_META, &secret)?;
+            Ok(secret)
+        })
+        .map_err(|e: crate::error::ApiError| StartError::Init(e.message))
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, mut stopped: oneshot::Receiver<()>) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else {
+                    // Transient accept errors (e.g. too many open files): back off briefly.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let kill = Arc::new(Notify::new());
+                let inner = TowerToHyperService::new(router.clone());
+                let conn_kill = ConnectionKill(kill.clone());
+                let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                    req.extensions_mut().insert(conn_kill.clone());
+                    inner.call(req)
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = conn => {}
+                        () = kill.notified() => {}
+                    }
+                });
+            }
+            _ = &mut stopped => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(GRACE, graceful.shutdown()).await;
+}
