@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::Method;
+use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -409,8 +409,10 @@ impl ClientBuilder {
             let (name, value) = header_pair(name, value).map_err(Error::config)?;
             headers.insert(name, value);
         }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", api_key.expose()))
-            .map_err(|_| Error::config("the API key contains characters not allowed in a header"))?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", api_key.expose())).map_err(|_| {
+                Error::config("the API key contains characters not allowed in a header")
+            })?;
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
 

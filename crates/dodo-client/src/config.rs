@@ -174,7 +174,11 @@ impl fmt::Debug for EnvConfig {
             .field("log_level", &self.log_level)
             .field(
                 "custom_headers",
-                &self.custom_headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+                &self
+                    .custom_headers
+                    .iter()
+                    .map(|(k, _)| k)
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }

@@ -98,7 +98,9 @@ fn parse_param(spec: &RequestSpec, name: &str) -> Result<Option<u64>, Error> {
     spec.query_param(name)
         .map(|v| {
             v.parse::<u64>().map_err(|_| {
-                Error::invalid(format!("query parameter {name}={v:?} is not a non-negative integer"))
+                Error::invalid(format!(
+                    "query parameter {name}={v:?} is not a non-negative integer"
+                ))
             })
         })
         .transpose()
@@ -289,24 +291,27 @@ enum Walk<T> {
 fn walk<T: DeserializeOwned + Send + 'static>(
     start: Walk<T>,
 ) -> BoxStream<'static, Result<T, Error>> {
-    Box::pin(futures_util::stream::unfold(start, |mut state| async move {
-        loop {
-            state = match state {
-                Walk::Done => return None,
-                Walk::Yield(mut items, next) => match items.next() {
-                    Some(item) => return Some((Ok(item), Walk::Yield(items, next))),
-                    None => match next {
-                        Some(pager) => Walk::Fetch(pager),
-                        None => Walk::Done,
+    Box::pin(futures_util::stream::unfold(
+        start,
+        |mut state| async move {
+            loop {
+                state = match state {
+                    Walk::Done => return None,
+                    Walk::Yield(mut items, next) => match items.next() {
+                        Some(item) => return Some((Ok(item), Walk::Yield(items, next))),
+                        None => match next {
+                            Some(pager) => Walk::Fetch(pager),
+                            None => Walk::Done,
+                        },
                     },
-                },
-                Walk::Fetch(pager) => match pager.fetch().await {
-                    Ok(page) => Walk::Yield(page.items.into_iter(), page.next),
-                    Err(e) => return Some((Err(e), Walk::Done)),
-                },
+                    Walk::Fetch(pager) => match pager.fetch().await {
+                        Ok(page) => Walk::Yield(page.items.into_iter(), page.next),
+                        Err(e) => return Some((Err(e), Walk::Done)),
+                    },
+                }
             }
-        }
-    }))
+        },
+    ))
 }
 
 fn pages<T: DeserializeOwned + Send + 'static>(

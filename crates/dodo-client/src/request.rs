@@ -248,7 +248,10 @@ mod tests {
                 ("email".to_string(), "a+b@x.com & co".to_string())
             ]
         );
-        assert_eq!(spec.encoded_query(), "page_size=50&email=a%2Bb%40x.com+%26+co");
+        assert_eq!(
+            spec.encoded_query(),
+            "page_size=50&email=a%2Bb%40x.com+%26+co"
+        );
     }
 
     #[test]
@@ -270,7 +273,7 @@ mod tests {
             build(&[PathPart::Lit("/payments/"), PathPart::Param("..")]),
         );
         assert!(spec.path().unwrap_err().is_invalid_request());
-        assert_eq!(spec.clone().path().unwrap_err().is_invalid_request(), true);
+        assert!(spec.clone().path().unwrap_err().is_invalid_request());
     }
 
     #[test]

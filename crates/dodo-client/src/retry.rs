@@ -237,10 +237,7 @@ mod tests {
         for s in [408, 409, 500, 503] {
             assert_eq!(decide(&c, &resp(s)), RetryDecision::Stop, "{s}");
         }
-        assert_eq!(
-            decide(&c, &AttemptOutcome::TimedOut),
-            RetryDecision::Stop
-        );
+        assert_eq!(decide(&c, &AttemptOutcome::TimedOut), RetryDecision::Stop);
         assert_eq!(
             decide(&c, &AttemptOutcome::ConnectionLost),
             RetryDecision::Stop
@@ -271,7 +268,10 @@ mod tests {
             should_retry: Some(true),
             retry_after_ms: None,
         };
-        assert!(matches!(decide(&ctx(0, true), &yes), RetryDecision::Retry(_)));
+        assert!(matches!(
+            decide(&ctx(0, true), &yes),
+            RetryDecision::Retry(_)
+        ));
         let ok = AttemptOutcome::Response {
             status: 200,
             should_retry: Some(true),
@@ -287,7 +287,10 @@ mod tests {
             let n = n as u32;
             assert_eq!(backoff_delay(n, 0.0), Duration::from_millis(*nominal));
             let low = backoff_delay(n, 0.999_999);
-            assert!(low >= Duration::from_millis(nominal * 3 / 4), "{n}: {low:?}");
+            assert!(
+                low >= Duration::from_millis(nominal * 3 / 4),
+                "{n}: {low:?}"
+            );
             assert!(low < Duration::from_millis(*nominal));
         }
         assert_eq!(backoff_delay(1, 0.5), Duration::from_millis(875));
@@ -325,7 +328,10 @@ mod tests {
             Some(100.0)
         );
         assert_eq!(
-            retry_after_ms(&headers(&[("retry-after-ms", "x"), ("retry-after", "2")]), now),
+            retry_after_ms(
+                &headers(&[("retry-after-ms", "x"), ("retry-after", "2")]),
+                now
+            ),
             Some(2000.0)
         );
         assert_eq!(
@@ -346,7 +352,10 @@ mod tests {
             ),
             Some(-60_000.0)
         );
-        assert_eq!(retry_after_ms(&headers(&[("retry-after", "soon")]), now), None);
+        assert_eq!(
+            retry_after_ms(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
         assert_eq!(retry_after_ms(&HeaderMap::new(), now), None);
     }
 

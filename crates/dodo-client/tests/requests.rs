@@ -212,7 +212,10 @@ async fn bytes_calls_send_accept_and_return_raw_body() {
     let spec = RequestSpec::new(Method::GET, Ok("/invoices/payments/pay_1".into()));
     let body = Call::bytes(&client, spec, "application/pdf").await.unwrap();
     assert_eq!(body.as_ref(), pdf.as_slice());
-    assert_eq!(server.requests()[0].header("accept"), Some("application/pdf"));
+    assert_eq!(
+        server.requests()[0].header("accept"),
+        Some("application/pdf")
+    );
 }
 
 #[tokio::test]
