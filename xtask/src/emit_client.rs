@@ -113,11 +113,11 @@ fn emit_method(out: &mut String, op: &Operation, types: &OpTypes) -> Result<()> 
         }
         docs.push_str(&doc(&description, "    "));
     }
-    if docs.is_empty() {
-        docs = format!("    /// Calls `{} {}`.\n", op.method, op.path);
+    if !docs.is_empty() {
+        docs.push_str("    ///\n");
     }
     out.push_str(&docs);
-    writeln!(out, "    ///\n    /// `{} {}`", op.method, op.path)?;
+    writeln!(out, "    /// `{} {}`", op.method, op.path)?;
     if op.spec.get("deprecated").and_then(Value::as_bool) == Some(true) {
         out.push_str("    ///\n    /// Deprecated by the API.\n");
     }

@@ -185,6 +185,11 @@ fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
                 out,
                 "            _ => Ok({name}::Unknown(value)),\n        }}\n    }}\n}}\n"
             )?;
+            let pairs: Vec<(String, Ty)> = variants
+                .iter()
+                .filter_map(|v| v.ty.clone().map(|t| (v.name.clone(), t)))
+                .collect();
+            emit_variant_froms(out, name, &pairs)?;
         }
         Kind::Untagged(variants) => {
             out.push_str(&docs);
@@ -200,6 +205,7 @@ fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
                 out,
                 "    /// A shape this version does not know; the JSON is kept as received.\n    Other(serde_json::Value),\n}}\n"
             )?;
+            emit_variant_froms(out, name, variants)?;
         }
     }
     Ok(())
@@ -277,8 +283,25 @@ fn emit_struct(
 fn param(ty: &Ty) -> (String, &'static str) {
     match ty {
         Ty::Str => ("impl Into<String>".into(), ".into()"),
+        Ty::Named(n) => (format!("impl Into<{n}>"), ".into()"),
         other => (rust(other), ""),
     }
+}
+
+/// `From` impls so a union's variant content converts into the union (each content type
+/// that appears in exactly one variant).
+fn emit_variant_froms(out: &mut String, name: &str, variants: &[(String, Ty)]) -> Result<()> {
+    for (vname, ty) in variants {
+        if !matches!(ty, Ty::Named(_)) || variants.iter().filter(|(_, t)| t == ty).count() > 1 {
+            continue;
+        }
+        let ty = rust(ty);
+        writeln!(
+            out,
+            "impl From<{ty}> for {name} {{\n    fn from(value: {ty}) -> Self {{\n        {name}::{vname}(value)\n    }}\n}}\n"
+        )?;
+    }
+    Ok(())
 }
 
 fn emit_builder(out: &mut String, name: &str, fields: &[Field]) -> Result<()> {

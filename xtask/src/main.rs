@@ -77,8 +77,13 @@ fn run() -> Result<bool> {
     let api = spec::Api::load(&inputs)?;
     match command.as_str() {
         "endpoints" => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
             for op in &api.operations {
-                println!("{} {}", op.method, op.path);
+                // A closed pipe (`| head`) just ends the listing.
+                if writeln!(stdout, "{} {}", op.method, op.path).is_err() {
+                    break;
+                }
             }
             Ok(true)
         }

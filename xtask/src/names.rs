@@ -27,17 +27,17 @@ pub fn snake(name: &str) -> String {
 /// `one_time_price` / `line-items` / `Feature Flag Config` → `OneTimePrice` / ...
 pub fn pascal(name: &str) -> String {
     let mut out = String::new();
-    let mut upper = true;
-    for ch in name.chars() {
-        if ch.is_ascii_alphanumeric() {
-            if upper {
+    for word in name.split(|c: char| !c.is_ascii_alphanumeric()) {
+        // An all-caps word (`USD`, `VISA`) becomes `Usd`; camel case (`LineItems`) stays.
+        let shout = word.chars().all(|c| !c.is_ascii_lowercase());
+        for (i, ch) in word.chars().enumerate() {
+            if i == 0 {
                 out.push(ch.to_ascii_uppercase());
-                upper = false;
+            } else if shout {
+                out.push(ch.to_ascii_lowercase());
             } else {
                 out.push(ch);
             }
-        } else {
-            upper = true;
         }
     }
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
@@ -110,6 +110,8 @@ mod tests {
         assert_eq!(pascal("one_time_price"), "OneTimePrice");
         assert_eq!(pascal("Feature Flag Config"), "FeatureFlagConfig");
         assert_eq!(pascal("3ds"), "V3ds");
+        assert_eq!(pascal("USD"), "Usd");
+        assert_eq!(pascal("LineItems"), "LineItems");
         assert_eq!(field_ident("type"), "r#type");
         assert_eq!(field_ident("self"), "self_");
     }

@@ -66,10 +66,10 @@ impl RequestSpec {
         }
     }
 
-    /// Adds the fields of `query` as query parameters (serialised with `serde_urlencoded`;
+    /// Adds the fields of `query` as query parameters (serialised with `serde_html_form`, so a list repeats its key;
     /// `None` fields are omitted). Can be called more than once; pairs accumulate.
     pub fn query<Q: Serialize + ?Sized>(mut self, query: &Q) -> Self {
-        let parsed = serde_urlencoded::to_string(query)
+        let parsed = serde_html_form::to_string(query)
             .map_err(|e| SpecError {
                 message: "could not encode the query parameters".into(),
                 source: Some(e.to_string()),

@@ -420,8 +420,8 @@ impl AttachCreditEntitlementRequest {
         }
     }
     /// Currency for credit-related pricing
-    pub fn currency(mut self, value: Currency) -> Self {
-        self.currency = Some(value);
+    pub fn currency(mut self, value: impl Into<Currency>) -> Self {
+        self.currency = Some(value.into());
         self
     }
     /// Number of days after which credits expire
@@ -440,8 +440,8 @@ impl AttachCreditEntitlementRequest {
         self
     }
     /// Controls how overage is handled at billing cycle end.
-    pub fn overage_behavior(mut self, value: CbbOverageBehavior) -> Self {
-        self.overage_behavior = Some(value);
+    pub fn overage_behavior(mut self, value: impl Into<CbbOverageBehavior>) -> Self {
+        self.overage_behavior = Some(value.into());
         self
     }
     /// Whether overage usage is allowed beyond credit balance
@@ -460,8 +460,8 @@ impl AttachCreditEntitlementRequest {
         self
     }
     /// Proration behavior for credit grants during plan changes
-    pub fn proration_behavior(mut self, value: CbbProrationBehavior) -> Self {
-        self.proration_behavior = Some(value);
+    pub fn proration_behavior(mut self, value: impl Into<CbbProrationBehavior>) -> Self {
+        self.proration_behavior = Some(value.into());
         self
     }
     /// Whether unused credits can roll over to the next billing period
@@ -480,8 +480,8 @@ impl AttachCreditEntitlementRequest {
         self
     }
     /// Time interval for rollover window (day, week, month, year)
-    pub fn rollover_timeframe_interval(mut self, value: TimeInterval) -> Self {
-        self.rollover_timeframe_interval = Some(value);
+    pub fn rollover_timeframe_interval(mut self, value: impl Into<TimeInterval>) -> Self {
+        self.rollover_timeframe_interval = Some(value.into());
         self
     }
     /// Credits granted during trial period
@@ -574,10 +574,10 @@ pub struct BillingAddress {
 
 impl BillingAddress {
     /// A `BillingAddress` with its required fields; set optional ones with the chained setters.
-    pub fn new(country: CountryCodeAlpha2) -> Self {
+    pub fn new(country: impl Into<CountryCodeAlpha2>) -> Self {
         Self {
             city: None,
-            country: country,
+            country: country.into(),
             state: None,
             street: None,
             zipcode: None,
@@ -633,8 +633,8 @@ impl BlockByCustomerId {
         self
     }
     /// Screen the merchant blocked from. Ignored for an API-key caller, whose entry always records `api`. A dashboard caller that omits it records `blocklist_page`.
-    pub fn source(mut self, value: BlockedCustomerSource) -> Self {
-        self.source = Some(value);
+    pub fn source(mut self, value: impl Into<BlockedCustomerSource>) -> Self {
+        self.source = Some(value.into());
         self
     }
 }
@@ -667,8 +667,8 @@ impl BlockByEmail {
         self
     }
     /// Screen the merchant blocked from. Ignored for an API-key caller, whose entry always records `api`. A dashboard caller that omits it records `blocklist_page`.
-    pub fn source(mut self, value: BlockedCustomerSource) -> Self {
-        self.source = Some(value);
+    pub fn source(mut self, value: impl Into<BlockedCustomerSource>) -> Self {
+        self.source = Some(value.into());
         self
     }
 }
@@ -1077,10 +1077,10 @@ pub struct CheckoutSessionBillingAddress {
 
 impl CheckoutSessionBillingAddress {
     /// A `CheckoutSessionBillingAddress` with its required fields; set optional ones with the chained setters.
-    pub fn new(country: CountryCodeAlpha2) -> Self {
+    pub fn new(country: impl Into<CountryCodeAlpha2>) -> Self {
         Self {
             city: None,
-            country: country,
+            country: country.into(),
             state: None,
             street: None,
             zipcode: None,
@@ -1167,13 +1167,13 @@ impl CheckoutSessionCustomization {
     /// Theme of the page (determines which mode - light/dark/system - to use)
     ///
     /// If not provided, uses the business-configured theme from business_themes table.
-    pub fn theme(mut self, value: ThemeMode) -> Self {
-        self.theme = Some(value);
+    pub fn theme(mut self, value: impl Into<ThemeMode>) -> Self {
+        self.theme = Some(value.into());
         self
     }
     /// Optional custom theme configuration with colors for light and dark modes
-    pub fn theme_config(mut self, value: ThemeConfig) -> Self {
-        self.theme_config = Some(value);
+    pub fn theme_config(mut self, value: impl Into<ThemeConfig>) -> Self {
+        self.theme_config = Some(value.into());
         self
     }
 }
@@ -1417,503 +1417,503 @@ crate::string_enum! {
 /// ISO country code alpha2 variant
 pub enum CountryCodeAlpha2 {
     /// `AF`
-    AF = "AF",
+    Af = "AF",
     /// `AX`
-    AX = "AX",
+    Ax = "AX",
     /// `AL`
-    AL = "AL",
+    Al = "AL",
     /// `DZ`
-    DZ = "DZ",
+    Dz = "DZ",
     /// `AS`
-    AS = "AS",
+    As = "AS",
     /// `AD`
-    AD = "AD",
+    Ad = "AD",
     /// `AO`
-    AO = "AO",
+    Ao = "AO",
     /// `AI`
-    AI = "AI",
+    Ai = "AI",
     /// `AQ`
-    AQ = "AQ",
+    Aq = "AQ",
     /// `AG`
-    AG = "AG",
+    Ag = "AG",
     /// `AR`
-    AR = "AR",
+    Ar = "AR",
     /// `AM`
-    AM = "AM",
+    Am = "AM",
     /// `AW`
-    AW = "AW",
+    Aw = "AW",
     /// `AU`
-    AU = "AU",
+    Au = "AU",
     /// `AT`
-    AT = "AT",
+    At = "AT",
     /// `AZ`
-    AZ = "AZ",
+    Az = "AZ",
     /// `BS`
-    BS = "BS",
+    Bs = "BS",
     /// `BH`
-    BH = "BH",
+    Bh = "BH",
     /// `BD`
-    BD = "BD",
+    Bd = "BD",
     /// `BB`
-    BB = "BB",
+    Bb = "BB",
     /// `BY`
-    BY = "BY",
+    By = "BY",
     /// `BE`
-    BE = "BE",
+    Be = "BE",
     /// `BZ`
-    BZ = "BZ",
+    Bz = "BZ",
     /// `BJ`
-    BJ = "BJ",
+    Bj = "BJ",
     /// `BM`
-    BM = "BM",
+    Bm = "BM",
     /// `BT`
-    BT = "BT",
+    Bt = "BT",
     /// `BO`
-    BO = "BO",
+    Bo = "BO",
     /// `BQ`
-    BQ = "BQ",
+    Bq = "BQ",
     /// `BA`
-    BA = "BA",
+    Ba = "BA",
     /// `BW`
-    BW = "BW",
+    Bw = "BW",
     /// `BV`
-    BV = "BV",
+    Bv = "BV",
     /// `BR`
-    BR = "BR",
+    Br = "BR",
     /// `IO`
-    IO = "IO",
+    Io = "IO",
     /// `BN`
-    BN = "BN",
+    Bn = "BN",
     /// `BG`
-    BG = "BG",
+    Bg = "BG",
     /// `BF`
-    BF = "BF",
+    Bf = "BF",
     /// `BI`
-    BI = "BI",
+    Bi = "BI",
     /// `KH`
-    KH = "KH",
+    Kh = "KH",
     /// `CM`
-    CM = "CM",
+    Cm = "CM",
     /// `CA`
-    CA = "CA",
+    Ca = "CA",
     /// `CV`
-    CV = "CV",
+    Cv = "CV",
     /// `KY`
-    KY = "KY",
+    Ky = "KY",
     /// `CF`
-    CF = "CF",
+    Cf = "CF",
     /// `TD`
-    TD = "TD",
+    Td = "TD",
     /// `CL`
-    CL = "CL",
+    Cl = "CL",
     /// `CN`
-    CN = "CN",
+    Cn = "CN",
     /// `CX`
-    CX = "CX",
+    Cx = "CX",
     /// `CC`
-    CC = "CC",
+    Cc = "CC",
     /// `CO`
-    CO = "CO",
+    Co = "CO",
     /// `KM`
-    KM = "KM",
+    Km = "KM",
     /// `CG`
-    CG = "CG",
+    Cg = "CG",
     /// `CD`
-    CD = "CD",
+    Cd = "CD",
     /// `CK`
-    CK = "CK",
+    Ck = "CK",
     /// `CR`
-    CR = "CR",
+    Cr = "CR",
     /// `CI`
-    CI = "CI",
+    Ci = "CI",
     /// `HR`
-    HR = "HR",
+    Hr = "HR",
     /// `CU`
-    CU = "CU",
+    Cu = "CU",
     /// `CW`
-    CW = "CW",
+    Cw = "CW",
     /// `CY`
-    CY = "CY",
+    Cy = "CY",
     /// `CZ`
-    CZ = "CZ",
+    Cz = "CZ",
     /// `DK`
-    DK = "DK",
+    Dk = "DK",
     /// `DJ`
-    DJ = "DJ",
+    Dj = "DJ",
     /// `DM`
-    DM = "DM",
+    Dm = "DM",
     /// `DO`
-    DO = "DO",
+    Do = "DO",
     /// `EC`
-    EC = "EC",
+    Ec = "EC",
     /// `EG`
-    EG = "EG",
+    Eg = "EG",
     /// `SV`
-    SV = "SV",
+    Sv = "SV",
     /// `GQ`
-    GQ = "GQ",
+    Gq = "GQ",
     /// `ER`
-    ER = "ER",
+    Er = "ER",
     /// `EE`
-    EE = "EE",
+    Ee = "EE",
     /// `ET`
-    ET = "ET",
+    Et = "ET",
     /// `FK`
-    FK = "FK",
+    Fk = "FK",
     /// `FO`
-    FO = "FO",
+    Fo = "FO",
     /// `FJ`
-    FJ = "FJ",
+    Fj = "FJ",
     /// `FI`
-    FI = "FI",
+    Fi = "FI",
     /// `FR`
-    FR = "FR",
+    Fr = "FR",
     /// `GF`
-    GF = "GF",
+    Gf = "GF",
     /// `PF`
-    PF = "PF",
+    Pf = "PF",
     /// `TF`
-    TF = "TF",
+    Tf = "TF",
     /// `GA`
-    GA = "GA",
+    Ga = "GA",
     /// `GM`
-    GM = "GM",
+    Gm = "GM",
     /// `GE`
-    GE = "GE",
+    Ge = "GE",
     /// `DE`
-    DE = "DE",
+    De = "DE",
     /// `GH`
-    GH = "GH",
+    Gh = "GH",
     /// `GI`
-    GI = "GI",
+    Gi = "GI",
     /// `GR`
-    GR = "GR",
+    Gr = "GR",
     /// `GL`
-    GL = "GL",
+    Gl = "GL",
     /// `GD`
-    GD = "GD",
+    Gd = "GD",
     /// `GP`
-    GP = "GP",
+    Gp = "GP",
     /// `GU`
-    GU = "GU",
+    Gu = "GU",
     /// `GT`
-    GT = "GT",
+    Gt = "GT",
     /// `GG`
-    GG = "GG",
+    Gg = "GG",
     /// `GN`
-    GN = "GN",
+    Gn = "GN",
     /// `GW`
-    GW = "GW",
+    Gw = "GW",
     /// `GY`
-    GY = "GY",
+    Gy = "GY",
     /// `HT`
-    HT = "HT",
+    Ht = "HT",
     /// `HM`
-    HM = "HM",
+    Hm = "HM",
     /// `VA`
-    VA = "VA",
+    Va = "VA",
     /// `HN`
-    HN = "HN",
+    Hn = "HN",
     /// `HK`
-    HK = "HK",
+    Hk = "HK",
     /// `HU`
-    HU = "HU",
+    Hu = "HU",
     /// `IS`
-    IS = "IS",
+    Is = "IS",
     /// `IN`
-    IN = "IN",
+    In = "IN",
     /// `ID`
-    ID = "ID",
+    Id = "ID",
     /// `IR`
-    IR = "IR",
+    Ir = "IR",
     /// `IQ`
-    IQ = "IQ",
+    Iq = "IQ",
     /// `IE`
-    IE = "IE",
+    Ie = "IE",
     /// `IM`
-    IM = "IM",
+    Im = "IM",
     /// `IL`
-    IL = "IL",
+    Il = "IL",
     /// `IT`
-    IT = "IT",
+    It = "IT",
     /// `JM`
-    JM = "JM",
+    Jm = "JM",
     /// `JP`
-    JP = "JP",
+    Jp = "JP",
     /// `JE`
-    JE = "JE",
+    Je = "JE",
     /// `JO`
-    JO = "JO",
+    Jo = "JO",
     /// `KZ`
-    KZ = "KZ",
+    Kz = "KZ",
     /// `KE`
-    KE = "KE",
+    Ke = "KE",
     /// `KI`
-    KI = "KI",
+    Ki = "KI",
     /// `KP`
-    KP = "KP",
+    Kp = "KP",
     /// `KR`
-    KR = "KR",
+    Kr = "KR",
     /// `KW`
-    KW = "KW",
+    Kw = "KW",
     /// `KG`
-    KG = "KG",
+    Kg = "KG",
     /// `LA`
-    LA = "LA",
+    La = "LA",
     /// `LV`
-    LV = "LV",
+    Lv = "LV",
     /// `LB`
-    LB = "LB",
+    Lb = "LB",
     /// `LS`
-    LS = "LS",
+    Ls = "LS",
     /// `LR`
-    LR = "LR",
+    Lr = "LR",
     /// `LY`
-    LY = "LY",
+    Ly = "LY",
     /// `LI`
-    LI = "LI",
+    Li = "LI",
     /// `LT`
-    LT = "LT",
+    Lt = "LT",
     /// `LU`
-    LU = "LU",
+    Lu = "LU",
     /// `MO`
-    MO = "MO",
+    Mo = "MO",
     /// `MK`
-    MK = "MK",
+    Mk = "MK",
     /// `MG`
-    MG = "MG",
+    Mg = "MG",
     /// `MW`
-    MW = "MW",
+    Mw = "MW",
     /// `MY`
-    MY = "MY",
+    My = "MY",
     /// `MV`
-    MV = "MV",
+    Mv = "MV",
     /// `ML`
-    ML = "ML",
+    Ml = "ML",
     /// `MT`
-    MT = "MT",
+    Mt = "MT",
     /// `MH`
-    MH = "MH",
+    Mh = "MH",
     /// `MQ`
-    MQ = "MQ",
+    Mq = "MQ",
     /// `MR`
-    MR = "MR",
+    Mr = "MR",
     /// `MU`
-    MU = "MU",
+    Mu = "MU",
     /// `YT`
-    YT = "YT",
+    Yt = "YT",
     /// `MX`
-    MX = "MX",
+    Mx = "MX",
     /// `FM`
-    FM = "FM",
+    Fm = "FM",
     /// `MD`
-    MD = "MD",
+    Md = "MD",
     /// `MC`
-    MC = "MC",
+    Mc = "MC",
     /// `MN`
-    MN = "MN",
+    Mn = "MN",
     /// `ME`
-    ME = "ME",
+    Me = "ME",
     /// `MS`
-    MS = "MS",
+    Ms = "MS",
     /// `MA`
-    MA = "MA",
+    Ma = "MA",
     /// `MZ`
-    MZ = "MZ",
+    Mz = "MZ",
     /// `MM`
-    MM = "MM",
+    Mm = "MM",
     /// `NA`
-    NA = "NA",
+    Na = "NA",
     /// `NR`
-    NR = "NR",
+    Nr = "NR",
     /// `NP`
-    NP = "NP",
+    Np = "NP",
     /// `NL`
-    NL = "NL",
+    Nl = "NL",
     /// `NC`
-    NC = "NC",
+    Nc = "NC",
     /// `NZ`
-    NZ = "NZ",
+    Nz = "NZ",
     /// `NI`
-    NI = "NI",
+    Ni = "NI",
     /// `NE`
-    NE = "NE",
+    Ne = "NE",
     /// `NG`
-    NG = "NG",
+    Ng = "NG",
     /// `NU`
-    NU = "NU",
+    Nu = "NU",
     /// `NF`
-    NF = "NF",
+    Nf = "NF",
     /// `MP`
-    MP = "MP",
+    Mp = "MP",
     /// `NO`
-    NO = "NO",
+    No = "NO",
     /// `OM`
-    OM = "OM",
+    Om = "OM",
     /// `PK`
-    PK = "PK",
+    Pk = "PK",
     /// `PW`
-    PW = "PW",
+    Pw = "PW",
     /// `PS`
-    PS = "PS",
+    Ps = "PS",
     /// `PA`
-    PA = "PA",
+    Pa = "PA",
     /// `PG`
-    PG = "PG",
+    Pg = "PG",
     /// `PY`
-    PY = "PY",
+    Py = "PY",
     /// `PE`
-    PE = "PE",
+    Pe = "PE",
     /// `PH`
-    PH = "PH",
+    Ph = "PH",
     /// `PN`
-    PN = "PN",
+    Pn = "PN",
     /// `PL`
-    PL = "PL",
+    Pl = "PL",
     /// `PT`
-    PT = "PT",
+    Pt = "PT",
     /// `PR`
-    PR = "PR",
+    Pr = "PR",
     /// `QA`
-    QA = "QA",
+    Qa = "QA",
     /// `RE`
-    RE = "RE",
+    Re = "RE",
     /// `RO`
-    RO = "RO",
+    Ro = "RO",
     /// `RU`
-    RU = "RU",
+    Ru = "RU",
     /// `RW`
-    RW = "RW",
+    Rw = "RW",
     /// `BL`
-    BL = "BL",
+    Bl = "BL",
     /// `SH`
-    SH = "SH",
+    Sh = "SH",
     /// `KN`
-    KN = "KN",
+    Kn = "KN",
     /// `LC`
-    LC = "LC",
+    Lc = "LC",
     /// `MF`
-    MF = "MF",
+    Mf = "MF",
     /// `PM`
-    PM = "PM",
+    Pm = "PM",
     /// `VC`
-    VC = "VC",
+    Vc = "VC",
     /// `WS`
-    WS = "WS",
+    Ws = "WS",
     /// `SM`
-    SM = "SM",
+    Sm = "SM",
     /// `ST`
-    ST = "ST",
+    St = "ST",
     /// `SA`
-    SA = "SA",
+    Sa = "SA",
     /// `SN`
-    SN = "SN",
+    Sn = "SN",
     /// `RS`
-    RS = "RS",
+    Rs = "RS",
     /// `SC`
-    SC = "SC",
+    Sc = "SC",
     /// `SL`
-    SL = "SL",
+    Sl = "SL",
     /// `SG`
-    SG = "SG",
+    Sg = "SG",
     /// `SX`
-    SX = "SX",
+    Sx = "SX",
     /// `SK`
-    SK = "SK",
+    Sk = "SK",
     /// `SI`
-    SI = "SI",
+    Si = "SI",
     /// `SB`
-    SB = "SB",
+    Sb = "SB",
     /// `SO`
-    SO = "SO",
+    So = "SO",
     /// `ZA`
-    ZA = "ZA",
+    Za = "ZA",
     /// `GS`
-    GS = "GS",
+    Gs = "GS",
     /// `SS`
-    SS = "SS",
+    Ss = "SS",
     /// `ES`
-    ES = "ES",
+    Es = "ES",
     /// `LK`
-    LK = "LK",
+    Lk = "LK",
     /// `SD`
-    SD = "SD",
+    Sd = "SD",
     /// `SR`
-    SR = "SR",
+    Sr = "SR",
     /// `SJ`
-    SJ = "SJ",
+    Sj = "SJ",
     /// `SZ`
-    SZ = "SZ",
+    Sz = "SZ",
     /// `SE`
-    SE = "SE",
+    Se = "SE",
     /// `CH`
-    CH = "CH",
+    Ch = "CH",
     /// `SY`
-    SY = "SY",
+    Sy = "SY",
     /// `TW`
-    TW = "TW",
+    Tw = "TW",
     /// `TJ`
-    TJ = "TJ",
+    Tj = "TJ",
     /// `TZ`
-    TZ = "TZ",
+    Tz = "TZ",
     /// `TH`
-    TH = "TH",
+    Th = "TH",
     /// `TL`
-    TL = "TL",
+    Tl = "TL",
     /// `TG`
-    TG = "TG",
+    Tg = "TG",
     /// `TK`
-    TK = "TK",
+    Tk = "TK",
     /// `TO`
-    TO = "TO",
+    To = "TO",
     /// `TT`
-    TT = "TT",
+    Tt = "TT",
     /// `TN`
-    TN = "TN",
+    Tn = "TN",
     /// `TR`
-    TR = "TR",
+    Tr = "TR",
     /// `TM`
-    TM = "TM",
+    Tm = "TM",
     /// `TC`
-    TC = "TC",
+    Tc = "TC",
     /// `TV`
-    TV = "TV",
+    Tv = "TV",
     /// `UG`
-    UG = "UG",
+    Ug = "UG",
     /// `UA`
-    UA = "UA",
+    Ua = "UA",
     /// `AE`
-    AE = "AE",
+    Ae = "AE",
     /// `GB`
-    GB = "GB",
+    Gb = "GB",
     /// `UM`
-    UM = "UM",
+    Um = "UM",
     /// `US`
-    US = "US",
+    Us = "US",
     /// `UY`
-    UY = "UY",
+    Uy = "UY",
     /// `UZ`
-    UZ = "UZ",
+    Uz = "UZ",
     /// `VU`
-    VU = "VU",
+    Vu = "VU",
     /// `VE`
-    VE = "VE",
+    Ve = "VE",
     /// `VN`
-    VN = "VN",
+    Vn = "VN",
     /// `VG`
-    VG = "VG",
+    Vg = "VG",
     /// `VI`
-    VI = "VI",
+    Vi = "VI",
     /// `WF`
-    WF = "WF",
+    Wf = "WF",
     /// `EH`
-    EH = "EH",
+    Eh = "EH",
     /// `YE`
-    YE = "YE",
+    Ye = "YE",
     /// `ZM`
-    ZM = "ZM",
+    Zm = "ZM",
     /// `ZW`
-    ZW = "ZW",
+    Zw = "ZW",
 }
 }
 
@@ -1936,17 +1936,17 @@ pub struct CreateAddonRequest {
 impl CreateAddonRequest {
     /// A `CreateAddonRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        currency: Currency,
+        currency: impl Into<Currency>,
         name: impl Into<String>,
         price: i64,
-        tax_category: TaxCategory,
+        tax_category: impl Into<TaxCategory>,
     ) -> Self {
         Self {
-            currency: currency,
+            currency: currency.into(),
             description: None,
             name: name.into(),
             price: price,
-            tax_category: tax_category,
+            tax_category: tax_category.into(),
         }
     }
     /// Optional description of the Addon
@@ -1966,6 +1966,18 @@ pub enum CreateBlockedCustomerRequest {
     BlockByEmail(BlockByEmail),
     /// A shape this version does not know; the JSON is kept as received.
     Other(serde_json::Value),
+}
+
+impl From<BlockByCustomerId> for CreateBlockedCustomerRequest {
+    fn from(value: BlockByCustomerId) -> Self {
+        CreateBlockedCustomerRequest::BlockByCustomerId(value)
+    }
+}
+
+impl From<BlockByEmail> for CreateBlockedCustomerRequest {
+    fn from(value: BlockByEmail) -> Self {
+        CreateBlockedCustomerRequest::BlockByEmail(value)
+    }
 }
 
 /// The `CreateBrandRequest` object.
@@ -2152,13 +2164,13 @@ impl CreateCheckoutSessionRequest {
         self
     }
     /// Billing address information for the session
-    pub fn billing_address(mut self, value: CheckoutSessionBillingAddress) -> Self {
-        self.billing_address = Some(value);
+    pub fn billing_address(mut self, value: impl Into<CheckoutSessionBillingAddress>) -> Self {
+        self.billing_address = Some(value.into());
         self
     }
     /// This field is ingored if adaptive pricing is disabled
-    pub fn billing_currency(mut self, value: Currency) -> Self {
-        self.billing_currency = Some(value);
+    pub fn billing_currency(mut self, value: impl Into<Currency>) -> Self {
+        self.billing_currency = Some(value.into());
         self
     }
     /// The URL to redirect the customer if they cancel or go back from the checkout.
@@ -2173,13 +2185,13 @@ impl CreateCheckoutSessionRequest {
         self
     }
     /// Custom fields to collect from customer during checkout (max 5 fields)
-    pub fn custom_fields(mut self, value: CustomFields) -> Self {
-        self.custom_fields = Some(value);
+    pub fn custom_fields(mut self, value: impl Into<CustomFields>) -> Self {
+        self.custom_fields = Some(value.into());
         self
     }
     /// Customer details for the session
-    pub fn customer(mut self, value: CustomerRequest) -> Self {
-        self.customer = Some(value);
+    pub fn customer(mut self, value: impl Into<CustomerRequest>) -> Self {
+        self.customer = Some(value.into());
         self
     }
     /// Optional business / legal name associated with the tax id. When provided
@@ -2190,8 +2202,8 @@ impl CreateCheckoutSessionRequest {
         self
     }
     /// Customization for the checkout session page
-    pub fn customization(mut self, value: CheckoutSessionCustomization) -> Self {
-        self.customization = Some(value);
+    pub fn customization(mut self, value: impl Into<CheckoutSessionCustomization>) -> Self {
+        self.customization = Some(value.into());
         self
     }
     /// DEPRECATED: Use discount_codes instead. Cannot be used together with discount_codes.
@@ -2206,8 +2218,8 @@ impl CreateCheckoutSessionRequest {
         self
     }
     /// Sets `feature_flags`.
-    pub fn feature_flags(mut self, value: CheckoutSessionFlags) -> Self {
-        self.feature_flags = Some(value);
+    pub fn feature_flags(mut self, value: impl Into<CheckoutSessionFlags>) -> Self {
+        self.feature_flags = Some(value.into());
         self
     }
     /// Override merchant default 3DS behaviour for this session
@@ -2264,8 +2276,8 @@ impl CreateCheckoutSessionRequest {
         self
     }
     /// Sets `subscription_data`.
-    pub fn subscription_data(mut self, value: SubscriptionData) -> Self {
-        self.subscription_data = Some(value);
+    pub fn subscription_data(mut self, value: impl Into<SubscriptionData>) -> Self {
+        self.subscription_data = Some(value.into());
         self
     }
     /// Tax ID for the customer (e.g. VAT number). Requires billing_address with country.
@@ -2349,8 +2361,8 @@ impl CreateCreditEntitlementRequest {
         }
     }
     /// Currency for pricing (required if price_per_unit is set)
-    pub fn currency(mut self, value: Currency) -> Self {
-        self.currency = Some(value);
+    pub fn currency(mut self, value: impl Into<Currency>) -> Self {
+        self.currency = Some(value.into());
         self
     }
     /// Optional description of the credit entitlement
@@ -2370,8 +2382,8 @@ impl CreateCreditEntitlementRequest {
     }
     /// Controls how overage is handled at billing cycle end.
     /// Defaults to forgive_at_reset if not specified.
-    pub fn overage_behavior(mut self, value: CbbOverageBehavior) -> Self {
-        self.overage_behavior = Some(value);
+    pub fn overage_behavior(mut self, value: impl Into<CbbOverageBehavior>) -> Self {
+        self.overage_behavior = Some(value.into());
         self
     }
     /// Maximum overage units allowed (optional)
@@ -2395,8 +2407,8 @@ impl CreateCreditEntitlementRequest {
         self
     }
     /// Interval type for rollover timeframe
-    pub fn rollover_timeframe_interval(mut self, value: TimeInterval) -> Self {
-        self.rollover_timeframe_interval = Some(value);
+    pub fn rollover_timeframe_interval(mut self, value: impl Into<TimeInterval>) -> Self {
+        self.rollover_timeframe_interval = Some(value.into());
         self
     }
 }
@@ -2543,7 +2555,7 @@ pub struct CreateDiscountRequest {
 
 impl CreateDiscountRequest {
     /// A `CreateDiscountRequest` with its required fields; set optional ones with the chained setters.
-    pub fn new(amount: i64, r#type: DiscountType) -> Self {
+    pub fn new(amount: i64, r#type: impl Into<DiscountType>) -> Self {
         Self {
             amount: amount,
             code: None,
@@ -2557,7 +2569,7 @@ impl CreateDiscountRequest {
             restricted_to: None,
             starts_at: None,
             subscription_cycles: None,
-            r#type: r#type,
+            r#type: r#type.into(),
             usage_limit: None,
         }
     }
@@ -2579,8 +2591,8 @@ impl CreateDiscountRequest {
     /// Who may redeem this discount code. Defaults to `any` (unrestricted).
     /// `specific` starts with zero attached customers (fails closed) until
     /// customers are attached via `POST /discounts/{id}/customers`.
-    pub fn customer_eligibility(mut self, value: CustomerEligibility) -> Self {
-        self.customer_eligibility = Some(value);
+    pub fn customer_eligibility(mut self, value: impl Into<CustomerEligibility>) -> Self {
+        self.customer_eligibility = Some(value.into());
         self
     }
     /// When the discount expires, if ever.
@@ -2656,14 +2668,14 @@ pub struct CreateEntitlementRequest {
 impl CreateEntitlementRequest {
     /// A `CreateEntitlementRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        integration_config: IntegrationConfig,
-        integration_type: EntitlementIntegrationType,
+        integration_config: impl Into<IntegrationConfig>,
+        integration_type: impl Into<EntitlementIntegrationType>,
         name: impl Into<String>,
     ) -> Self {
         Self {
             description: None,
-            integration_config: integration_config,
-            integration_type: integration_type,
+            integration_config: integration_config.into(),
+            integration_type: integration_type.into(),
             metadata: None,
             name: name.into(),
         }
@@ -2709,10 +2721,10 @@ pub struct CreateLedgerEntryRequest {
 
 impl CreateLedgerEntryRequest {
     /// A `CreateLedgerEntryRequest` with its required fields; set optional ones with the chained setters.
-    pub fn new(amount: crate::support::Decimal, entry_type: LedgerEntryType) -> Self {
+    pub fn new(amount: crate::support::Decimal, entry_type: impl Into<LedgerEntryType>) -> Self {
         Self {
             amount: amount,
-            entry_type: entry_type,
+            entry_type: entry_type.into(),
             expires_at: None,
             idempotency_key: None,
             metadata: None,
@@ -2824,16 +2836,16 @@ pub struct CreateLocalizedPriceRequest {
 
 impl CreateLocalizedPriceRequest {
     /// A `CreateLocalizedPriceRequest` with its required fields; set optional ones with the chained setters.
-    pub fn new(amount: i64, currency: Currency) -> Self {
+    pub fn new(amount: i64, currency: impl Into<Currency>) -> Self {
         Self {
             amount: amount,
             country_code: None,
-            currency: currency,
+            currency: currency.into(),
         }
     }
     /// Required when the product's pricing_mode is by_country; forbidden when by_currency.
-    pub fn country_code(mut self, value: CountryCodeAlpha2) -> Self {
-        self.country_code = Some(value);
+    pub fn country_code(mut self, value: impl Into<CountryCodeAlpha2>) -> Self {
+        self.country_code = Some(value.into());
         self
     }
 }
@@ -2860,13 +2872,13 @@ pub struct CreateMeterRequest {
 impl CreateMeterRequest {
     /// A `CreateMeterRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        aggregation: MeterAggregation,
+        aggregation: impl Into<MeterAggregation>,
         event_name: impl Into<String>,
         measurement_unit: impl Into<String>,
         name: impl Into<String>,
     ) -> Self {
         Self {
-            aggregation: aggregation,
+            aggregation: aggregation.into(),
             description: None,
             event_name: event_name.into(),
             filter: None,
@@ -2880,8 +2892,8 @@ impl CreateMeterRequest {
         self
     }
     /// Optional filter to apply to the meter
-    pub fn filter(mut self, value: MeterFilter) -> Self {
-        self.filter = Some(value);
+    pub fn filter(mut self, value: impl Into<MeterFilter>) -> Self {
+        self.filter = Some(value.into());
         self
     }
 }
@@ -2980,16 +2992,16 @@ pub struct CreateOneTimePaymentRequest {
 impl CreateOneTimePaymentRequest {
     /// A `CreateOneTimePaymentRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        billing: BillingAddress,
-        customer: CustomerRequest,
+        billing: impl Into<BillingAddress>,
+        customer: impl Into<CustomerRequest>,
         product_cart: Vec<OneTimeProductCartItemReq>,
     ) -> Self {
         Self {
             adaptive_currency_fees_inclusive: None,
             allowed_payment_method_types: None,
-            billing: billing,
+            billing: billing.into(),
             billing_currency: None,
-            customer: customer,
+            customer: customer.into(),
             customer_business_name: None,
             discount_code: None,
             discount_codes: None,
@@ -3023,8 +3035,8 @@ impl CreateOneTimePaymentRequest {
     }
     /// Fix the currency in which the end customer is billed.
     /// If Dodo Payments cannot support that currency for this transaction, it will not proceed
-    pub fn billing_currency(mut self, value: Currency) -> Self {
-        self.billing_currency = Some(value);
+    pub fn billing_currency(mut self, value: impl Into<Currency>) -> Self {
+        self.billing_currency = Some(value.into());
         self
     }
     /// Optional business / legal name associated with the tax id. When provided
@@ -3195,28 +3207,34 @@ impl CreateProductCollectionRequest {
         self
     }
     /// Default effective_at setting for subscription plan downgrades (NULL = inherit from business)
-    pub fn effective_at_on_downgrade(mut self, value: EffectiveAt) -> Self {
-        self.effective_at_on_downgrade = Some(value);
+    pub fn effective_at_on_downgrade(mut self, value: impl Into<EffectiveAt>) -> Self {
+        self.effective_at_on_downgrade = Some(value.into());
         self
     }
     /// Default effective_at setting for subscription plan upgrades (NULL = inherit from business)
-    pub fn effective_at_on_upgrade(mut self, value: EffectiveAt) -> Self {
-        self.effective_at_on_upgrade = Some(value);
+    pub fn effective_at_on_upgrade(mut self, value: impl Into<EffectiveAt>) -> Self {
+        self.effective_at_on_upgrade = Some(value.into());
         self
     }
     /// Default behavior for subscription plan changes on payment failure (NULL = inherit from business)
-    pub fn on_payment_failure(mut self, value: OnPaymentFailure) -> Self {
-        self.on_payment_failure = Some(value);
+    pub fn on_payment_failure(mut self, value: impl Into<OnPaymentFailure>) -> Self {
+        self.on_payment_failure = Some(value.into());
         self
     }
     /// Default proration billing mode for subscription plan downgrades (NULL = inherit from business)
-    pub fn proration_billing_mode_on_downgrade(mut self, value: ProrationBillingMode) -> Self {
-        self.proration_billing_mode_on_downgrade = Some(value);
+    pub fn proration_billing_mode_on_downgrade(
+        mut self,
+        value: impl Into<ProrationBillingMode>,
+    ) -> Self {
+        self.proration_billing_mode_on_downgrade = Some(value.into());
         self
     }
     /// Default proration billing mode for subscription plan upgrades (NULL = inherit from business)
-    pub fn proration_billing_mode_on_upgrade(mut self, value: ProrationBillingMode) -> Self {
-        self.proration_billing_mode_on_upgrade = Some(value);
+    pub fn proration_billing_mode_on_upgrade(
+        mut self,
+        value: impl Into<ProrationBillingMode>,
+    ) -> Self {
+        self.proration_billing_mode_on_upgrade = Some(value.into());
         self
     }
 }
@@ -3292,7 +3310,11 @@ pub struct CreateProductRequest {
 
 impl CreateProductRequest {
     /// A `CreateProductRequest` with its required fields; set optional ones with the chained setters.
-    pub fn new(name: impl Into<String>, price: Price, tax_category: TaxCategory) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        price: impl Into<Price>,
+        tax_category: impl Into<TaxCategory>,
+    ) -> Self {
         Self {
             addons: None,
             brand_id: None,
@@ -3306,9 +3328,9 @@ impl CreateProductRequest {
             license_key_enabled: None,
             metadata: None,
             name: name.into(),
-            price: price,
+            price: price.into(),
             pricing_mode: None,
-            tax_category: tax_category,
+            tax_category: tax_category.into(),
         }
     }
     /// Addons available for subscription product
@@ -3334,8 +3356,11 @@ impl CreateProductRequest {
     /// Choose how you would like you digital product delivered
     ///
     /// deprecated: use entitlements instead
-    pub fn digital_product_delivery(mut self, value: CreateDigitalProductDeliveryRequest) -> Self {
-        self.digital_product_delivery = Some(value);
+    pub fn digital_product_delivery(
+        mut self,
+        value: impl Into<CreateDigitalProductDeliveryRequest>,
+    ) -> Self {
+        self.digital_product_delivery = Some(value.into());
         self
     }
     /// Optional entitlements to attach to this product (max 50)
@@ -3366,8 +3391,8 @@ impl CreateProductRequest {
     ///
     /// deprecated: use entitlements instead. Ignored when a `license_key`
     /// entitlement is attached via the `entitlements` field.
-    pub fn license_key_duration(mut self, value: LicenseKeyDuration) -> Self {
-        self.license_key_duration = Some(value);
+    pub fn license_key_duration(mut self, value: impl Into<LicenseKeyDuration>) -> Self {
+        self.license_key_duration = Some(value.into());
         self
     }
     /// When true, generates and sends a license key to your customer.
@@ -3389,8 +3414,8 @@ impl CreateProductRequest {
     /// Pricing mode for localized pricing. When set, rules from
     /// /products/{id}/localized-prices apply at checkout. NULL means base-only
     /// (existing behavior).
-    pub fn pricing_mode(mut self, value: PricingMode) -> Self {
-        self.pricing_mode = Some(value);
+    pub fn pricing_mode(mut self, value: impl Into<PricingMode>) -> Self {
+        self.pricing_mode = Some(value.into());
         self
     }
 }
@@ -3569,8 +3594,8 @@ impl CreateSubscriptionChargeRequest {
         self
     }
     /// Specify how customer balance is used for the payment
-    pub fn customer_balance_config(mut self, value: CustomerBalanceConfig) -> Self {
-        self.customer_balance_config = Some(value);
+    pub fn customer_balance_config(mut self, value: impl Into<CustomerBalanceConfig>) -> Self {
+        self.customer_balance_config = Some(value.into());
         self
     }
     /// Metadata for the payment. If not passed, the metadata of the subscription will be taken
@@ -3579,8 +3604,8 @@ impl CreateSubscriptionChargeRequest {
         self
     }
     /// Optional currency of the product price. If not specified, defaults to the currency of the product.
-    pub fn product_currency(mut self, value: Currency) -> Self {
-        self.product_currency = Some(value);
+    pub fn product_currency(mut self, value: impl Into<Currency>) -> Self {
+        self.product_currency = Some(value.into());
         self
     }
     /// Optional product description override for billing and line items.
@@ -3699,17 +3724,17 @@ pub struct CreateSubscriptionRequest {
 impl CreateSubscriptionRequest {
     /// A `CreateSubscriptionRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        billing: BillingAddress,
-        customer: CustomerRequest,
+        billing: impl Into<BillingAddress>,
+        customer: impl Into<CustomerRequest>,
         product_id: impl Into<String>,
         quantity: i64,
     ) -> Self {
         Self {
             addons: None,
             allowed_payment_method_types: None,
-            billing: billing,
+            billing: billing.into(),
             billing_currency: None,
-            customer: customer,
+            customer: customer.into(),
             customer_business_name: None,
             discount_code: None,
             discount_codes: None,
@@ -3747,8 +3772,8 @@ impl CreateSubscriptionRequest {
     }
     /// Fix the currency in which the end customer is billed.
     /// If Dodo Payments cannot support that currency for this transaction, it will not proceed
-    pub fn billing_currency(mut self, value: Currency) -> Self {
-        self.billing_currency = Some(value);
+    pub fn billing_currency(mut self, value: impl Into<Currency>) -> Self {
+        self.billing_currency = Some(value.into());
         self
     }
     /// Optional business / legal name associated with the tax id. When provided
@@ -3791,8 +3816,8 @@ impl CreateSubscriptionRequest {
         self
     }
     /// Sets `on_demand`.
-    pub fn on_demand(mut self, value: OnDemandSubscriptionReq) -> Self {
-        self.on_demand = Some(value);
+    pub fn on_demand(mut self, value: impl Into<OnDemandSubscriptionReq>) -> Self {
+        self.on_demand = Some(value.into());
         self
     }
     /// List of one time products that will be bundled with the first payment for this subscription
@@ -4261,295 +4286,295 @@ crate::string_enum! {
 /// The `Currency` object.
 pub enum Currency {
     /// `AED`
-    AED = "AED",
+    Aed = "AED",
     /// `ALL`
-    ALL = "ALL",
+    All = "ALL",
     /// `AMD`
-    AMD = "AMD",
+    Amd = "AMD",
     /// `ANG`
-    ANG = "ANG",
+    Ang = "ANG",
     /// `AOA`
-    AOA = "AOA",
+    Aoa = "AOA",
     /// `ARS`
-    ARS = "ARS",
+    Ars = "ARS",
     /// `AUD`
-    AUD = "AUD",
+    Aud = "AUD",
     /// `AWG`
-    AWG = "AWG",
+    Awg = "AWG",
     /// `AZN`
-    AZN = "AZN",
+    Azn = "AZN",
     /// `BAM`
-    BAM = "BAM",
+    Bam = "BAM",
     /// `BBD`
-    BBD = "BBD",
+    Bbd = "BBD",
     /// `BDT`
-    BDT = "BDT",
+    Bdt = "BDT",
     /// `BGN`
-    BGN = "BGN",
+    Bgn = "BGN",
     /// `BHD`
-    BHD = "BHD",
+    Bhd = "BHD",
     /// `BIF`
-    BIF = "BIF",
+    Bif = "BIF",
     /// `BMD`
-    BMD = "BMD",
+    Bmd = "BMD",
     /// `BND`
-    BND = "BND",
+    Bnd = "BND",
     /// `BOB`
-    BOB = "BOB",
+    Bob = "BOB",
     /// `BRL`
-    BRL = "BRL",
+    Brl = "BRL",
     /// `BSD`
-    BSD = "BSD",
+    Bsd = "BSD",
     /// `BWP`
-    BWP = "BWP",
+    Bwp = "BWP",
     /// `BYN`
-    BYN = "BYN",
+    Byn = "BYN",
     /// `BZD`
-    BZD = "BZD",
+    Bzd = "BZD",
     /// `CAD`
-    CAD = "CAD",
+    Cad = "CAD",
     /// `CHF`
-    CHF = "CHF",
+    Chf = "CHF",
     /// `CLP`
-    CLP = "CLP",
+    Clp = "CLP",
     /// `CNY`
-    CNY = "CNY",
+    Cny = "CNY",
     /// `COP`
-    COP = "COP",
+    Cop = "COP",
     /// `CRC`
-    CRC = "CRC",
+    Crc = "CRC",
     /// `CUP`
-    CUP = "CUP",
+    Cup = "CUP",
     /// `CVE`
-    CVE = "CVE",
+    Cve = "CVE",
     /// `CZK`
-    CZK = "CZK",
+    Czk = "CZK",
     /// `DJF`
-    DJF = "DJF",
+    Djf = "DJF",
     /// `DKK`
-    DKK = "DKK",
+    Dkk = "DKK",
     /// `DOP`
-    DOP = "DOP",
+    Dop = "DOP",
     /// `DZD`
-    DZD = "DZD",
+    Dzd = "DZD",
     /// `EGP`
-    EGP = "EGP",
+    Egp = "EGP",
     /// `ETB`
-    ETB = "ETB",
+    Etb = "ETB",
     /// `EUR`
-    EUR = "EUR",
+    Eur = "EUR",
     /// `FJD`
-    FJD = "FJD",
+    Fjd = "FJD",
     /// `FKP`
-    FKP = "FKP",
+    Fkp = "FKP",
     /// `GBP`
-    GBP = "GBP",
+    Gbp = "GBP",
     /// `GEL`
-    GEL = "GEL",
+    Gel = "GEL",
     /// `GHS`
-    GHS = "GHS",
+    Ghs = "GHS",
     /// `GIP`
-    GIP = "GIP",
+    Gip = "GIP",
     /// `GMD`
-    GMD = "GMD",
+    Gmd = "GMD",
     /// `GNF`
-    GNF = "GNF",
+    Gnf = "GNF",
     /// `GTQ`
-    GTQ = "GTQ",
+    Gtq = "GTQ",
     /// `GYD`
-    GYD = "GYD",
+    Gyd = "GYD",
     /// `HKD`
-    HKD = "HKD",
+    Hkd = "HKD",
     /// `HNL`
-    HNL = "HNL",
+    Hnl = "HNL",
     /// `HRK`
-    HRK = "HRK",
+    Hrk = "HRK",
     /// `HTG`
-    HTG = "HTG",
+    Htg = "HTG",
     /// `HUF`
-    HUF = "HUF",
+    Huf = "HUF",
     /// `IDR`
-    IDR = "IDR",
+    Idr = "IDR",
     /// `ILS`
-    ILS = "ILS",
+    Ils = "ILS",
     /// `INR`
-    INR = "INR",
+    Inr = "INR",
     /// `IQD`
-    IQD = "IQD",
+    Iqd = "IQD",
     /// `JMD`
-    JMD = "JMD",
+    Jmd = "JMD",
     /// `JOD`
-    JOD = "JOD",
+    Jod = "JOD",
     /// `JPY`
-    JPY = "JPY",
+    Jpy = "JPY",
     /// `KES`
-    KES = "KES",
+    Kes = "KES",
     /// `KGS`
-    KGS = "KGS",
+    Kgs = "KGS",
     /// `KHR`
-    KHR = "KHR",
+    Khr = "KHR",
     /// `KMF`
-    KMF = "KMF",
+    Kmf = "KMF",
     /// `KRW`
-    KRW = "KRW",
+    Krw = "KRW",
     /// `KWD`
-    KWD = "KWD",
+    Kwd = "KWD",
     /// `KYD`
-    KYD = "KYD",
+    Kyd = "KYD",
     /// `KZT`
-    KZT = "KZT",
+    Kzt = "KZT",
     /// `LAK`
-    LAK = "LAK",
+    Lak = "LAK",
     /// `LBP`
-    LBP = "LBP",
+    Lbp = "LBP",
     /// `LKR`
-    LKR = "LKR",
+    Lkr = "LKR",
     /// `LRD`
-    LRD = "LRD",
+    Lrd = "LRD",
     /// `LSL`
-    LSL = "LSL",
+    Lsl = "LSL",
     /// `LYD`
-    LYD = "LYD",
+    Lyd = "LYD",
     /// `MAD`
-    MAD = "MAD",
+    Mad = "MAD",
     /// `MDL`
-    MDL = "MDL",
+    Mdl = "MDL",
     /// `MGA`
-    MGA = "MGA",
+    Mga = "MGA",
     /// `MKD`
-    MKD = "MKD",
+    Mkd = "MKD",
     /// `MMK`
-    MMK = "MMK",
+    Mmk = "MMK",
     /// `MNT`
-    MNT = "MNT",
+    Mnt = "MNT",
     /// `MOP`
-    MOP = "MOP",
+    Mop = "MOP",
     /// `MRU`
-    MRU = "MRU",
+    Mru = "MRU",
     /// `MUR`
-    MUR = "MUR",
+    Mur = "MUR",
     /// `MVR`
-    MVR = "MVR",
+    Mvr = "MVR",
     /// `MWK`
-    MWK = "MWK",
+    Mwk = "MWK",
     /// `MXN`
-    MXN = "MXN",
+    Mxn = "MXN",
     /// `MYR`
-    MYR = "MYR",
+    Myr = "MYR",
     /// `MZN`
-    MZN = "MZN",
+    Mzn = "MZN",
     /// `NAD`
-    NAD = "NAD",
+    Nad = "NAD",
     /// `NGN`
-    NGN = "NGN",
+    Ngn = "NGN",
     /// `NIO`
-    NIO = "NIO",
+    Nio = "NIO",
     /// `NOK`
-    NOK = "NOK",
+    Nok = "NOK",
     /// `NPR`
-    NPR = "NPR",
+    Npr = "NPR",
     /// `NZD`
-    NZD = "NZD",
+    Nzd = "NZD",
     /// `OMR`
-    OMR = "OMR",
+    Omr = "OMR",
     /// `PAB`
-    PAB = "PAB",
+    Pab = "PAB",
     /// `PEN`
-    PEN = "PEN",
+    Pen = "PEN",
     /// `PGK`
-    PGK = "PGK",
+    Pgk = "PGK",
     /// `PHP`
-    PHP = "PHP",
+    Php = "PHP",
     /// `PKR`
-    PKR = "PKR",
+    Pkr = "PKR",
     /// `PLN`
-    PLN = "PLN",
+    Pln = "PLN",
     /// `PYG`
-    PYG = "PYG",
+    Pyg = "PYG",
     /// `QAR`
-    QAR = "QAR",
+    Qar = "QAR",
     /// `RON`
-    RON = "RON",
+    Ron = "RON",
     /// `RSD`
-    RSD = "RSD",
+    Rsd = "RSD",
     /// `RUB`
-    RUB = "RUB",
+    Rub = "RUB",
     /// `RWF`
-    RWF = "RWF",
+    Rwf = "RWF",
     /// `SAR`
-    SAR = "SAR",
+    Sar = "SAR",
     /// `SBD`
-    SBD = "SBD",
+    Sbd = "SBD",
     /// `SCR`
-    SCR = "SCR",
+    Scr = "SCR",
     /// `SEK`
-    SEK = "SEK",
+    Sek = "SEK",
     /// `SGD`
-    SGD = "SGD",
+    Sgd = "SGD",
     /// `SHP`
-    SHP = "SHP",
+    Shp = "SHP",
     /// `SLE`
-    SLE = "SLE",
+    Sle = "SLE",
     /// `SLL`
-    SLL = "SLL",
+    Sll = "SLL",
     /// `SOS`
-    SOS = "SOS",
+    Sos = "SOS",
     /// `SRD`
-    SRD = "SRD",
+    Srd = "SRD",
     /// `SSP`
-    SSP = "SSP",
+    Ssp = "SSP",
     /// `STN`
-    STN = "STN",
+    Stn = "STN",
     /// `SVC`
-    SVC = "SVC",
+    Svc = "SVC",
     /// `SZL`
-    SZL = "SZL",
+    Szl = "SZL",
     /// `THB`
-    THB = "THB",
+    Thb = "THB",
     /// `TND`
-    TND = "TND",
+    Tnd = "TND",
     /// `TOP`
-    TOP = "TOP",
+    Top = "TOP",
     /// `TRY`
-    TRY = "TRY",
+    Try = "TRY",
     /// `TTD`
-    TTD = "TTD",
+    Ttd = "TTD",
     /// `TWD`
-    TWD = "TWD",
+    Twd = "TWD",
     /// `TZS`
-    TZS = "TZS",
+    Tzs = "TZS",
     /// `UAH`
-    UAH = "UAH",
+    Uah = "UAH",
     /// `UGX`
-    UGX = "UGX",
+    Ugx = "UGX",
     /// `USD`
-    USD = "USD",
+    Usd = "USD",
     /// `UYU`
-    UYU = "UYU",
+    Uyu = "UYU",
     /// `UZS`
-    UZS = "UZS",
+    Uzs = "UZS",
     /// `VES`
-    VES = "VES",
+    Ves = "VES",
     /// `VND`
-    VND = "VND",
+    Vnd = "VND",
     /// `VUV`
-    VUV = "VUV",
+    Vuv = "VUV",
     /// `WST`
-    WST = "WST",
+    Wst = "WST",
     /// `XAF`
-    XAF = "XAF",
+    Xaf = "XAF",
     /// `XCD`
-    XCD = "XCD",
+    Xcd = "XCD",
     /// `XOF`
-    XOF = "XOF",
+    Xof = "XOF",
     /// `XPF`
-    XPF = "XPF",
+    Xpf = "XPF",
     /// `YER`
-    YER = "YER",
+    Yer = "YER",
     /// `ZAR`
-    ZAR = "ZAR",
+    Zar = "ZAR",
     /// `ZMW`
-    ZMW = "ZMW",
+    Zmw = "ZMW",
 }
 }
 
@@ -4578,9 +4603,9 @@ pub struct CurrencyOptionRequest {
 
 impl CurrencyOptionRequest {
     /// A `CurrencyOptionRequest` with its required fields; set optional ones with the chained setters.
-    pub fn new(currency: Currency) -> Self {
+    pub fn new(currency: impl Into<Currency>) -> Self {
         Self {
-            currency: currency,
+            currency: currency.into(),
             is_default: None,
             max_amount_possible: None,
             minimum_subtotal: None,
@@ -4659,12 +4684,12 @@ pub struct CustomField {
 impl CustomField {
     /// A `CustomField` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        field_type: CustomFieldType,
+        field_type: impl Into<CustomFieldType>,
         key: impl Into<String>,
         label: impl Into<String>,
     ) -> Self {
         Self {
-            field_type: field_type,
+            field_type: field_type.into(),
             key: key.into(),
             label: label.into(),
             options: None,
@@ -4866,11 +4891,15 @@ pub struct CustomerLedgerEntryRequest {
 
 impl CustomerLedgerEntryRequest {
     /// A `CustomerLedgerEntryRequest` with its required fields; set optional ones with the chained setters.
-    pub fn new(amount: i64, currency: Currency, entry_type: CustomerLedgerEntryType) -> Self {
+    pub fn new(
+        amount: i64,
+        currency: impl Into<Currency>,
+        entry_type: impl Into<CustomerLedgerEntryType>,
+    ) -> Self {
         Self {
             amount: amount,
-            currency: currency,
-            entry_type: entry_type,
+            currency: currency.into(),
+            entry_type: entry_type.into(),
             idempotency_key: None,
             reason: None,
         }
@@ -4986,6 +5015,18 @@ pub enum CustomerRequest {
     NewCustomer(NewCustomer),
     /// A shape this version does not know; the JSON is kept as received.
     Other(serde_json::Value),
+}
+
+impl From<AttachExistingCustomer> for CustomerRequest {
+    fn from(value: AttachExistingCustomer) -> Self {
+        CustomerRequest::AttachExistingCustomer(value)
+    }
+}
+
+impl From<NewCustomer> for CustomerRequest {
+    fn from(value: NewCustomer) -> Self {
+        CustomerRequest::NewCustomer(value)
+    }
 }
 
 /// The `CustomerResponse` object.
@@ -5688,8 +5729,8 @@ impl EventInput {
         }
     }
     /// Custom metadata. Only key value pairs are accepted, objects or arrays submitted will be rejected.
-    pub fn metadata(mut self, value: EventMetadata) -> Self {
-        self.metadata = Some(value);
+    pub fn metadata(mut self, value: impl Into<EventMetadata>) -> Self {
+        self.metadata = Some(value.into());
         self
     }
     /// Custom Timestamp. Defaults to current timestamp in UTC.
@@ -6412,6 +6453,60 @@ pub enum IntegrationConfig {
     Other(serde_json::Value),
 }
 
+impl From<IntegrationConfigFeatureFlagConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigFeatureFlagConfig) -> Self {
+        IntegrationConfig::FeatureFlagConfig(value)
+    }
+}
+
+impl From<IntegrationConfigGithubConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigGithubConfig) -> Self {
+        IntegrationConfig::GithubConfig(value)
+    }
+}
+
+impl From<IntegrationConfigDiscordConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigDiscordConfig) -> Self {
+        IntegrationConfig::DiscordConfig(value)
+    }
+}
+
+impl From<IntegrationConfigTelegramConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigTelegramConfig) -> Self {
+        IntegrationConfig::TelegramConfig(value)
+    }
+}
+
+impl From<IntegrationConfigFigmaConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigFigmaConfig) -> Self {
+        IntegrationConfig::FigmaConfig(value)
+    }
+}
+
+impl From<IntegrationConfigFramerConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigFramerConfig) -> Self {
+        IntegrationConfig::FramerConfig(value)
+    }
+}
+
+impl From<IntegrationConfigNotionConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigNotionConfig) -> Self {
+        IntegrationConfig::NotionConfig(value)
+    }
+}
+
+impl From<IntegrationConfigDigitalFilesConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigDigitalFilesConfig) -> Self {
+        IntegrationConfig::DigitalFilesConfig(value)
+    }
+}
+
+impl From<IntegrationConfigLicenseKeyConfig> for IntegrationConfig {
+    fn from(value: IntegrationConfigLicenseKeyConfig) -> Self {
+        IntegrationConfig::LicenseKeyConfig(value)
+    }
+}
+
 /// The `IntegrationConfigDigitalFilesConfig` object.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigDigitalFilesConfig {
@@ -6510,10 +6605,10 @@ pub struct IntegrationConfigFeatureFlagConfig {
 
 impl IntegrationConfigFeatureFlagConfig {
     /// A `IntegrationConfigFeatureFlagConfig` with its required fields; set optional ones with the chained setters.
-    pub fn new(feature_id: impl Into<String>, feature_type: FeatureType) -> Self {
+    pub fn new(feature_id: impl Into<String>, feature_type: impl Into<FeatureType>) -> Self {
         Self {
             feature_id: feature_id.into(),
-            feature_type: feature_type,
+            feature_type: feature_type.into(),
         }
     }
 }
@@ -6561,9 +6656,9 @@ pub struct IntegrationConfigGithubConfig {
 
 impl IntegrationConfigGithubConfig {
     /// A `IntegrationConfigGithubConfig` with its required fields; set optional ones with the chained setters.
-    pub fn new(permission: GithubPermission, target_id: impl Into<String>) -> Self {
+    pub fn new(permission: impl Into<GithubPermission>, target_id: impl Into<String>) -> Self {
         Self {
-            permission: permission,
+            permission: permission.into(),
             target_id: target_id.into(),
         }
     }
@@ -6624,15 +6719,15 @@ impl IntegrationConfigLicenseKeyConfig {
         self
     }
     /// Unit of `duration_count`.
-    pub fn duration_interval(mut self, value: TimeInterval) -> Self {
-        self.duration_interval = Some(value);
+    pub fn duration_interval(mut self, value: impl Into<TimeInterval>) -> Self {
+        self.duration_interval = Some(value.into());
         self
     }
     /// How license keys are fulfilled. `auto` (default) generates and delivers
     /// keys to customers automatically; `manual` creates pending grants that you
     /// fulfill with the supplied key via `POST /grants/{grant_id}/license-key`.
-    pub fn fulfillment_mode(mut self, value: FulfillmentMode) -> Self {
-        self.fulfillment_mode = Some(value);
+    pub fn fulfillment_mode(mut self, value: impl Into<FulfillmentMode>) -> Self {
+        self.fulfillment_mode = Some(value.into());
         self
     }
 }
@@ -6681,6 +6776,60 @@ pub enum IntegrationConfigResponse {
     LicenseKeyConfig(IntegrationConfigResponseLicenseKeyConfig),
     /// A shape this version does not know; the JSON is kept as received.
     Other(serde_json::Value),
+}
+
+impl From<IntegrationConfigResponseFeatureFlagConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseFeatureFlagConfig) -> Self {
+        IntegrationConfigResponse::FeatureFlagConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseGithubConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseGithubConfig) -> Self {
+        IntegrationConfigResponse::GithubConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseDiscordConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseDiscordConfig) -> Self {
+        IntegrationConfigResponse::DiscordConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseTelegramConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseTelegramConfig) -> Self {
+        IntegrationConfigResponse::TelegramConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseFigmaConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseFigmaConfig) -> Self {
+        IntegrationConfigResponse::FigmaConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseFramerConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseFramerConfig) -> Self {
+        IntegrationConfigResponse::FramerConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseNotionConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseNotionConfig) -> Self {
+        IntegrationConfigResponse::NotionConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseDigitalFilesConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseDigitalFilesConfig) -> Self {
+        IntegrationConfigResponse::DigitalFilesConfig(value)
+    }
+}
+
+impl From<IntegrationConfigResponseLicenseKeyConfig> for IntegrationConfigResponse {
+    fn from(value: IntegrationConfigResponseLicenseKeyConfig) -> Self {
+        IntegrationConfigResponse::LicenseKeyConfig(value)
+    }
 }
 
 /// The `IntegrationConfigResponseDigitalFilesConfig` object.
@@ -6885,10 +7034,10 @@ pub struct LicenseKeyDuration {
 
 impl LicenseKeyDuration {
     /// A `LicenseKeyDuration` with its required fields; set optional ones with the chained setters.
-    pub fn new(count: i64, interval: TimeInterval) -> Self {
+    pub fn new(count: i64, interval: impl Into<TimeInterval>) -> Self {
         Self {
             count: count,
-            interval: interval,
+            interval: interval.into(),
         }
     }
 }
@@ -7024,6 +7173,24 @@ impl<'de> serde::Deserialize<'de> for LineItem {
             Some("meter") => crate::support::tagged::content(value).map(LineItem::Meter),
             _ => Ok(LineItem::Unknown(value)),
         }
+    }
+}
+
+impl From<LineItemSubscription> for LineItem {
+    fn from(value: LineItemSubscription) -> Self {
+        LineItem::Subscription(value)
+    }
+}
+
+impl From<LineItemAddon> for LineItem {
+    fn from(value: LineItemAddon) -> Self {
+        LineItem::Addon(value)
+    }
+}
+
+impl From<LineItemMeter> for LineItem {
+    fn from(value: LineItemMeter) -> Self {
+        LineItem::Meter(value)
     }
 }
 
@@ -7617,8 +7784,8 @@ impl ListDiscountsQuery {
         self
     }
     /// Filter by discount type
-    pub fn discount_type(mut self, value: DiscountType) -> Self {
-        self.discount_type = Some(value);
+    pub fn discount_type(mut self, value: impl Into<DiscountType>) -> Self {
+        self.discount_type = Some(value.into());
         self
     }
     /// Filter by active status. `true` = currently redeemable (started, not
@@ -7732,13 +7899,13 @@ impl ListDisputesQuery {
         self
     }
     /// Filter by dispute status
-    pub fn dispute_status(mut self, value: DisputeStatus) -> Self {
-        self.dispute_status = Some(value);
+    pub fn dispute_status(mut self, value: impl Into<DisputeStatus>) -> Self {
+        self.dispute_status = Some(value.into());
         self
     }
     /// Filter by dispute stage
-    pub fn dispute_stage(mut self, value: DisputeStage) -> Self {
-        self.dispute_stage = Some(value);
+    pub fn dispute_stage(mut self, value: impl Into<DisputeStage>) -> Self {
+        self.dispute_stage = Some(value.into());
         self
     }
     /// Filter by customer_id
@@ -7786,13 +7953,13 @@ impl ListEntitlementGrantsCustomersQuery {
         self
     }
     /// Filter by grant status
-    pub fn status(mut self, value: EntitlementGrantStatus) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<EntitlementGrantStatus>) -> Self {
+        self.status = Some(value.into());
         self
     }
     /// Filter by integration type (e.g. `feature_flag`)
-    pub fn integration_type(mut self, value: EntitlementIntegrationType) -> Self {
-        self.integration_type = Some(value);
+    pub fn integration_type(mut self, value: impl Into<EntitlementIntegrationType>) -> Self {
+        self.integration_type = Some(value.into());
         self
     }
 }
@@ -7841,8 +8008,8 @@ impl ListEntitlementsGrantsQuery {
         self
     }
     /// Filter by grant status
-    pub fn status(mut self, value: EntitlementGrantStatus) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<EntitlementGrantStatus>) -> Self {
+        self.status = Some(value.into());
         self
     }
     /// Filter by customer ID
@@ -7886,8 +8053,8 @@ impl ListEntitlementsQuery {
         self
     }
     /// Filter by integration type
-    pub fn integration_type(mut self, value: EntitlementIntegrationType) -> Self {
-        self.integration_type = Some(value);
+    pub fn integration_type(mut self, value: impl Into<EntitlementIntegrationType>) -> Self {
+        self.integration_type = Some(value.into());
         self
     }
 }
@@ -7952,8 +8119,8 @@ impl ListGrantsCreditEntitlementsBalancesQuery {
         self
     }
     /// Filter by grant status: active, expired, depleted
-    pub fn status(mut self, value: GrantStatusFilter) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<GrantStatusFilter>) -> Self {
+        self.status = Some(value.into());
         self
     }
 }
@@ -8031,13 +8198,13 @@ impl ListLedgerBalancesQuery {
         self
     }
     /// Filter by Ledger Event Type
-    pub fn event_type(mut self, value: LedgerEventType) -> Self {
-        self.event_type = Some(value);
+    pub fn event_type(mut self, value: impl Into<LedgerEventType>) -> Self {
+        self.event_type = Some(value.into());
         self
     }
     /// Filter by currency
-    pub fn currency(mut self, value: Currency) -> Self {
-        self.currency = Some(value);
+    pub fn currency(mut self, value: impl Into<Currency>) -> Self {
+        self.currency = Some(value.into());
         self
     }
     /// Min : 1, Max : 100, default 10
@@ -8155,8 +8322,8 @@ impl ListLedgerEntriesCustomersWalletsQuery {
         self
     }
     /// Optional currency filter
-    pub fn currency(mut self, value: Currency) -> Self {
-        self.currency = Some(value);
+    pub fn currency(mut self, value: impl Into<Currency>) -> Self {
+        self.currency = Some(value.into());
         self
     }
 }
@@ -8289,8 +8456,8 @@ impl ListLicenseKeysQuery {
         self
     }
     /// Filter by license key status
-    pub fn status(mut self, value: LicenseKeyStatus) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<LicenseKeyStatus>) -> Self {
+        self.status = Some(value.into());
         self
     }
     /// Filter by product ID
@@ -8309,8 +8476,8 @@ impl ListLicenseKeysQuery {
         self
     }
     /// Filter by license key source
-    pub fn source(mut self, value: LicenseKeySource) -> Self {
-        self.source = Some(value);
+    pub fn source(mut self, value: impl Into<LicenseKeySource>) -> Self {
+        self.source = Some(value.into());
         self
     }
 }
@@ -8485,8 +8652,8 @@ impl ListPaymentsQuery {
         self
     }
     /// Filter by status
-    pub fn status(mut self, value: IntentStatus) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<IntentStatus>) -> Self {
+        self.status = Some(value.into());
         self
     }
     /// filter by Brand id
@@ -8500,8 +8667,8 @@ impl ListPaymentsQuery {
         self
     }
     /// Filter by currency
-    pub fn currency(mut self, value: Currency) -> Self {
-        self.currency = Some(value);
+    pub fn currency(mut self, value: impl Into<Currency>) -> Self {
+        self.currency = Some(value.into());
         self
     }
 }
@@ -8847,8 +9014,8 @@ impl ListRefundsQuery {
         self
     }
     /// Filter by status
-    pub fn status(mut self, value: RefundStatus) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<RefundStatus>) -> Self {
+        self.status = Some(value.into());
         self
     }
     /// Filter by subscription id
@@ -8950,8 +9117,8 @@ impl ListSubscriptionsQuery {
         self
     }
     /// Filter by status
-    pub fn status(mut self, value: ListSubscriptionsQueryStatus) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<ListSubscriptionsQueryStatus>) -> Self {
+        self.status = Some(value.into());
         self
     }
     /// filter by Brand id
@@ -9302,10 +9469,10 @@ pub struct MeterAggregation {
 
 impl MeterAggregation {
     /// A `MeterAggregation` with its required fields; set optional ones with the chained setters.
-    pub fn new(r#type: AggregationType) -> Self {
+    pub fn new(r#type: impl Into<AggregationType>) -> Self {
         Self {
             key: None,
-            r#type: r#type,
+            r#type: r#type.into(),
         }
     }
     /// Required when type is not COUNT
@@ -9365,10 +9532,10 @@ pub struct MeterFilter {
 
 impl MeterFilter {
     /// A `MeterFilter` with its required fields; set optional ones with the chained setters.
-    pub fn new(clauses: FilterType, conjunction: Conjunction) -> Self {
+    pub fn new(clauses: impl Into<FilterType>, conjunction: impl Into<Conjunction>) -> Self {
         Self {
-            clauses: clauses,
-            conjunction: conjunction,
+            clauses: clauses.into(),
+            conjunction: conjunction.into(),
         }
     }
 }
@@ -9388,13 +9555,13 @@ impl MeterFilterCondition {
     /// A `MeterFilterCondition` with its required fields; set optional ones with the chained setters.
     pub fn new(
         key: impl Into<String>,
-        operator: FilterOperator,
-        value: MeterFilterConditionValue,
+        operator: impl Into<FilterOperator>,
+        value: impl Into<MeterFilterConditionValue>,
     ) -> Self {
         Self {
             key: key.into(),
-            operator: operator,
-            value: value,
+            operator: operator.into(),
+            value: value.into(),
         }
     }
 }
@@ -9762,8 +9929,8 @@ impl OnDemandSubscriptionReq {
         self
     }
     /// Optional currency of the product price. If not specified, defaults to the currency of the product.
-    pub fn product_currency(mut self, value: Currency) -> Self {
-        self.product_currency = Some(value);
+    pub fn product_currency(mut self, value: impl Into<Currency>) -> Self {
+        self.product_currency = Some(value.into());
         self
     }
     /// Optional product description override for billing and line items.
@@ -9827,13 +9994,13 @@ pub struct OneTimePrice {
 impl OneTimePrice {
     /// A `OneTimePrice` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        currency: Currency,
+        currency: impl Into<Currency>,
         discount: i64,
         price: i64,
         purchasing_power_parity: bool,
     ) -> Self {
         Self {
-            currency: currency,
+            currency: currency.into(),
             discount: discount,
             pay_what_you_want: None,
             price: price,
@@ -10049,6 +10216,72 @@ impl<'de> serde::Deserialize<'de> for OutgoingWebhookData {
     }
 }
 
+impl From<PaymentResponse> for OutgoingWebhookData {
+    fn from(value: PaymentResponse) -> Self {
+        OutgoingWebhookData::Payment(value)
+    }
+}
+
+impl From<SubscriptionResponse> for OutgoingWebhookData {
+    fn from(value: SubscriptionResponse) -> Self {
+        OutgoingWebhookData::Subscription(value)
+    }
+}
+
+impl From<RefundResponse> for OutgoingWebhookData {
+    fn from(value: RefundResponse) -> Self {
+        OutgoingWebhookData::Refund(value)
+    }
+}
+
+impl From<GetDisputeResponse> for OutgoingWebhookData {
+    fn from(value: GetDisputeResponse) -> Self {
+        OutgoingWebhookData::Dispute(value)
+    }
+}
+
+impl From<LicenseKeyResponse> for OutgoingWebhookData {
+    fn from(value: LicenseKeyResponse) -> Self {
+        OutgoingWebhookData::LicenseKey(value)
+    }
+}
+
+impl From<PayoutsResponse> for OutgoingWebhookData {
+    fn from(value: PayoutsResponse) -> Self {
+        OutgoingWebhookData::Payout(value)
+    }
+}
+
+impl From<CreditLedgerEntryResponse> for OutgoingWebhookData {
+    fn from(value: CreditLedgerEntryResponse) -> Self {
+        OutgoingWebhookData::CreditLedgerEntry(value)
+    }
+}
+
+impl From<CreditBalanceLowPayload> for OutgoingWebhookData {
+    fn from(value: CreditBalanceLowPayload) -> Self {
+        OutgoingWebhookData::CreditBalanceLow(value)
+    }
+}
+
+impl From<AbandonedCheckoutPayload> for OutgoingWebhookData {
+    fn from(value: AbandonedCheckoutPayload) -> Self {
+        OutgoingWebhookData::AbandonedCheckout(value)
+    }
+}
+
+impl From<DunningAttemptPayload> for OutgoingWebhookData {
+    fn from(value: DunningAttemptPayload) -> Self {
+        OutgoingWebhookData::DunningAttempt(value)
+    }
+}
+
+impl From<EntitlementGrantResponse> for OutgoingWebhookData {
+    fn from(value: EntitlementGrantResponse) -> Self {
+        OutgoingWebhookData::EntitlementGrant(value)
+    }
+}
+
 /// The `PartialRefundItem` object.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PartialRefundItem {
@@ -10120,8 +10353,8 @@ impl PatchAddonRequest {
         }
     }
     /// The currency of the Addon
-    pub fn currency(mut self, value: Currency) -> Self {
-        self.currency = Some(value);
+    pub fn currency(mut self, value: impl Into<Currency>) -> Self {
+        self.currency = Some(value.into());
         self
     }
     /// Description of the Addon, optional and must be at most 1000 characters.
@@ -10146,8 +10379,8 @@ impl PatchAddonRequest {
         self
     }
     /// Tax category of the Addon.
-    pub fn tax_category(mut self, value: TaxCategory) -> Self {
-        self.tax_category = Some(value);
+    pub fn tax_category(mut self, value: impl Into<TaxCategory>) -> Self {
+        self.tax_category = Some(value.into());
         self
     }
 }
@@ -10282,8 +10515,8 @@ impl PatchCreditEntitlementRequest {
         }
     }
     /// Currency for pricing
-    pub fn currency(mut self, value: Currency) -> Self {
-        self.currency = Some(value);
+    pub fn currency(mut self, value: impl Into<Currency>) -> Self {
+        self.currency = Some(value.into());
         self
     }
     /// Optional description of the credit entitlement
@@ -10307,8 +10540,8 @@ impl PatchCreditEntitlementRequest {
         self
     }
     /// Controls how overage is handled at billing cycle end.
-    pub fn overage_behavior(mut self, value: CbbOverageBehavior) -> Self {
-        self.overage_behavior = Some(value);
+    pub fn overage_behavior(mut self, value: impl Into<CbbOverageBehavior>) -> Self {
+        self.overage_behavior = Some(value.into());
         self
     }
     /// Whether overage charges are enabled when credits run out
@@ -10342,8 +10575,8 @@ impl PatchCreditEntitlementRequest {
         self
     }
     /// Interval type for rollover timeframe
-    pub fn rollover_timeframe_interval(mut self, value: TimeInterval) -> Self {
-        self.rollover_timeframe_interval = Some(value);
+    pub fn rollover_timeframe_interval(mut self, value: impl Into<TimeInterval>) -> Self {
+        self.rollover_timeframe_interval = Some(value.into());
         self
     }
     /// Unit of measurement for the credit (e.g., "API Calls", "Tokens", "Credits")
@@ -10545,8 +10778,8 @@ impl PatchDiscountRequest {
     /// If present, update who may redeem this discount. Plain field (not
     /// double-option): the DB column is `NOT NULL`, so it can never be cleared
     /// back to unset, only changed to another `CustomerEligibility` value.
-    pub fn customer_eligibility(mut self, value: CustomerEligibility) -> Self {
-        self.customer_eligibility = Some(value);
+    pub fn customer_eligibility(mut self, value: impl Into<CustomerEligibility>) -> Self {
+        self.customer_eligibility = Some(value.into());
         self
     }
     /// Sets `expires_at`.
@@ -10596,8 +10829,8 @@ impl PatchDiscountRequest {
         self
     }
     /// If present, update the discount type (`percentage` or `flat`).
-    pub fn r#type(mut self, value: DiscountType) -> Self {
-        self.r#type = Some(value);
+    pub fn r#type(mut self, value: impl Into<DiscountType>) -> Self {
+        self.r#type = Some(value.into());
         self
     }
     /// Sets `usage_limit`.
@@ -10636,8 +10869,8 @@ impl PatchEntitlementRequest {
         self
     }
     /// Sets `integration_config`.
-    pub fn integration_config(mut self, value: IntegrationConfig) -> Self {
-        self.integration_config = Some(value);
+    pub fn integration_config(mut self, value: impl Into<IntegrationConfig>) -> Self {
+        self.integration_config = Some(value.into());
         self
     }
     /// Sets `metadata`.
@@ -10893,13 +11126,13 @@ impl PatchProductCollectionRequest {
         self
     }
     /// Effective_at setting for downgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    pub fn effective_at_on_downgrade(mut self, value: EffectiveAt) -> Self {
-        self.effective_at_on_downgrade = Some(value);
+    pub fn effective_at_on_downgrade(mut self, value: impl Into<EffectiveAt>) -> Self {
+        self.effective_at_on_downgrade = Some(value.into());
         self
     }
     /// Effective_at setting for upgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    pub fn effective_at_on_upgrade(mut self, value: EffectiveAt) -> Self {
-        self.effective_at_on_upgrade = Some(value);
+    pub fn effective_at_on_upgrade(mut self, value: impl Into<EffectiveAt>) -> Self {
+        self.effective_at_on_upgrade = Some(value.into());
         self
     }
     /// Optional new order for groups (array of group UUIDs in desired order)
@@ -10918,18 +11151,24 @@ impl PatchProductCollectionRequest {
         self
     }
     /// On payment failure behavior: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    pub fn on_payment_failure(mut self, value: OnPaymentFailure) -> Self {
-        self.on_payment_failure = Some(value);
+    pub fn on_payment_failure(mut self, value: impl Into<OnPaymentFailure>) -> Self {
+        self.on_payment_failure = Some(value.into());
         self
     }
     /// Proration billing mode for downgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    pub fn proration_billing_mode_on_downgrade(mut self, value: ProrationBillingMode) -> Self {
-        self.proration_billing_mode_on_downgrade = Some(value);
+    pub fn proration_billing_mode_on_downgrade(
+        mut self,
+        value: impl Into<ProrationBillingMode>,
+    ) -> Self {
+        self.proration_billing_mode_on_downgrade = Some(value.into());
         self
     }
     /// Proration billing mode for upgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    pub fn proration_billing_mode_on_upgrade(mut self, value: ProrationBillingMode) -> Self {
-        self.proration_billing_mode_on_upgrade = Some(value);
+    pub fn proration_billing_mode_on_upgrade(
+        mut self,
+        value: impl Into<ProrationBillingMode>,
+    ) -> Self {
+        self.proration_billing_mode_on_upgrade = Some(value.into());
         self
     }
 }
@@ -11059,8 +11298,11 @@ impl PatchProductRequest {
     /// Choose how you would like you digital product delivered
     ///
     /// deprecated: use entitlements instead
-    pub fn digital_product_delivery(mut self, value: PatchDigitalProductDeliveryRequest) -> Self {
-        self.digital_product_delivery = Some(value);
+    pub fn digital_product_delivery(
+        mut self,
+        value: impl Into<PatchDigitalProductDeliveryRequest>,
+    ) -> Self {
+        self.digital_product_delivery = Some(value.into());
         self
     }
     /// Entitlements to attach (replaces all existing when present)
@@ -11100,8 +11342,8 @@ impl PatchProductRequest {
     /// the license key is valid.
     ///
     /// deprecated: use entitlements instead
-    pub fn license_key_duration(mut self, value: LicenseKeyDuration) -> Self {
-        self.license_key_duration = Some(value);
+    pub fn license_key_duration(mut self, value: impl Into<LicenseKeyDuration>) -> Self {
+        self.license_key_duration = Some(value.into());
         self
     }
     /// Whether the product requires a license key.
@@ -11125,21 +11367,21 @@ impl PatchProductRequest {
         self
     }
     /// Price details of the product.
-    pub fn price(mut self, value: Price) -> Self {
-        self.price = Some(value);
+    pub fn price(mut self, value: impl Into<Price>) -> Self {
+        self.price = Some(value.into());
         self
     }
     /// Update the pricing mode. Omit to leave unchanged; set to null to clear
     /// (which archives all active localized rules for this product). Changing
     /// to a different non-null mode also archives any rules whose mode doesn't
     /// match the new mode.
-    pub fn pricing_mode(mut self, value: PricingMode) -> Self {
-        self.pricing_mode = Some(value);
+    pub fn pricing_mode(mut self, value: impl Into<PricingMode>) -> Self {
+        self.pricing_mode = Some(value.into());
         self
     }
     /// Tax category of the product.
-    pub fn tax_category(mut self, value: TaxCategory) -> Self {
-        self.tax_category = Some(value);
+    pub fn tax_category(mut self, value: impl Into<TaxCategory>) -> Self {
+        self.tax_category = Some(value.into());
         self
     }
 }
@@ -11225,8 +11467,8 @@ impl PatchSubscriptionRequest {
         }
     }
     /// Sets `billing`.
-    pub fn billing(mut self, value: BillingAddress) -> Self {
-        self.billing = Some(value);
+    pub fn billing(mut self, value: impl Into<BillingAddress>) -> Self {
+        self.billing = Some(value.into());
         self
     }
     /// When set, the subscription will remain active until the end of billing period
@@ -11235,8 +11477,8 @@ impl PatchSubscriptionRequest {
         self
     }
     /// Sets `cancel_reason`.
-    pub fn cancel_reason(mut self, value: CancelReason) -> Self {
-        self.cancel_reason = Some(value);
+    pub fn cancel_reason(mut self, value: impl Into<CancelReason>) -> Self {
+        self.cancel_reason = Some(value.into());
         self
     }
     /// Free-text cancellation comment (only valid when cancelling or scheduling cancellation).
@@ -11245,8 +11487,8 @@ impl PatchSubscriptionRequest {
         self
     }
     /// Customer-supplied churn reason (only valid when cancelling or scheduling cancellation).
-    pub fn cancellation_feedback(mut self, value: CancellationFeedback) -> Self {
-        self.cancellation_feedback = Some(value);
+    pub fn cancellation_feedback(mut self, value: impl Into<CancellationFeedback>) -> Self {
+        self.cancellation_feedback = Some(value.into());
         self
     }
     /// Update credit entitlement cart settings
@@ -11268,8 +11510,8 @@ impl PatchSubscriptionRequest {
         self
     }
     /// Sets `disable_on_demand`.
-    pub fn disable_on_demand(mut self, value: DisableOnDemandReq) -> Self {
-        self.disable_on_demand = Some(value);
+    pub fn disable_on_demand(mut self, value: impl Into<DisableOnDemandReq>) -> Self {
+        self.disable_on_demand = Some(value.into());
         self
     }
     /// Sets `metadata`.
@@ -11289,8 +11531,8 @@ impl PatchSubscriptionRequest {
         self
     }
     /// Sets `status`.
-    pub fn status(mut self, value: SubscriptionStatus) -> Self {
-        self.status = Some(value);
+    pub fn status(mut self, value: impl Into<SubscriptionStatus>) -> Self {
+        self.status = Some(value.into());
         self
     }
     /// New number of `subscription_period_interval` units the subscription
@@ -11304,8 +11546,8 @@ impl PatchSubscriptionRequest {
     /// New interval unit for the subscription period. When changing the period,
     /// this may be supplied alongside `subscription_period_count`; if omitted the
     /// existing interval is retained.
-    pub fn subscription_period_interval(mut self, value: TimeInterval) -> Self {
-        self.subscription_period_interval = Some(value);
+    pub fn subscription_period_interval(mut self, value: impl Into<TimeInterval>) -> Self {
+        self.subscription_period_interval = Some(value.into());
         self
     }
     /// Sets `tax_id`.
@@ -11977,6 +12219,24 @@ impl<'de> serde::Deserialize<'de> for Price {
     }
 }
 
+impl From<OneTimePrice> for Price {
+    fn from(value: OneTimePrice) -> Self {
+        Price::OneTimePrice(value)
+    }
+}
+
+impl From<RecurringPrice> for Price {
+    fn from(value: RecurringPrice) -> Self {
+        Price::RecurringPrice(value)
+    }
+}
+
+impl From<UsageBasedPrice> for Price {
+    fn from(value: UsageBasedPrice) -> Self {
+        Price::UsageBasedPrice(value)
+    }
+}
+
 crate::string_enum! {
 /// The `PricingMode` object.
 pub enum PricingMode {
@@ -12275,24 +12535,24 @@ pub struct RecurringPrice {
 impl RecurringPrice {
     /// A `RecurringPrice` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        currency: Currency,
+        currency: impl Into<Currency>,
         discount: i64,
         payment_frequency_count: i64,
-        payment_frequency_interval: TimeInterval,
+        payment_frequency_interval: impl Into<TimeInterval>,
         price: i64,
         purchasing_power_parity: bool,
         subscription_period_count: i64,
-        subscription_period_interval: TimeInterval,
+        subscription_period_interval: impl Into<TimeInterval>,
     ) -> Self {
         Self {
-            currency: currency,
+            currency: currency.into(),
             discount: discount,
             payment_frequency_count: payment_frequency_count,
-            payment_frequency_interval: payment_frequency_interval,
+            payment_frequency_interval: payment_frequency_interval.into(),
             price: price,
             purchasing_power_parity: purchasing_power_parity,
             subscription_period_count: subscription_period_count,
-            subscription_period_interval: subscription_period_interval,
+            subscription_period_interval: subscription_period_interval.into(),
             tax_inclusive: None,
             trial_amount: None,
             trial_apply_discounts: None,
@@ -12521,8 +12781,8 @@ impl SubscriptionData {
         }
     }
     /// Sets `on_demand`.
-    pub fn on_demand(mut self, value: OnDemandSubscriptionReq) -> Self {
-        self.on_demand = Some(value);
+    pub fn on_demand(mut self, value: impl Into<OnDemandSubscriptionReq>) -> Self {
+        self.on_demand = Some(value.into());
         self
     }
     /// Optional trial period in days If specified, this value overrides the trial period set in the product's price Must be between 0 and 10000 days
@@ -12812,8 +13072,8 @@ impl ThemeConfig {
         }
     }
     /// Dark mode color configuration
-    pub fn dark(mut self, value: ThemeModeConfig) -> Self {
-        self.dark = Some(value);
+    pub fn dark(mut self, value: impl Into<ThemeModeConfig>) -> Self {
+        self.dark = Some(value.into());
         self
     }
     /// URL for the primary font. Must be a valid https:// URL.
@@ -12827,18 +13087,18 @@ impl ThemeConfig {
         self
     }
     /// Font size for the checkout UI
-    pub fn font_size(mut self, value: FontSize) -> Self {
-        self.font_size = Some(value);
+    pub fn font_size(mut self, value: impl Into<FontSize>) -> Self {
+        self.font_size = Some(value.into());
         self
     }
     /// Font weight for the checkout UI
-    pub fn font_weight(mut self, value: FontWeight) -> Self {
-        self.font_weight = Some(value);
+    pub fn font_weight(mut self, value: impl Into<FontWeight>) -> Self {
+        self.font_weight = Some(value.into());
         self
     }
     /// Light mode color configuration
-    pub fn light(mut self, value: ThemeModeConfig) -> Self {
-        self.light = Some(value);
+    pub fn light(mut self, value: impl Into<ThemeModeConfig>) -> Self {
+        self.light = Some(value.into());
         self
     }
     /// Custom text for the pay button (e.g., "Complete Purchase", "Subscribe Now"). Max 100 characters.
@@ -13204,8 +13464,8 @@ impl UpdateCreditEntitlementCartItem {
         self
     }
     /// Sets `rollover_timeframe_interval`.
-    pub fn rollover_timeframe_interval(mut self, value: TimeInterval) -> Self {
-        self.rollover_timeframe_interval = Some(value);
+    pub fn rollover_timeframe_interval(mut self, value: impl Into<TimeInterval>) -> Self {
+        self.rollover_timeframe_interval = Some(value.into());
         self
     }
 }
@@ -13276,6 +13536,18 @@ impl<'de> serde::Deserialize<'de> for UpdatePaymentMethodReq {
             }
             _ => Ok(UpdatePaymentMethodReq::Unknown(value)),
         }
+    }
+}
+
+impl From<UpdatePaymentMethodReqNew> for UpdatePaymentMethodReq {
+    fn from(value: UpdatePaymentMethodReqNew) -> Self {
+        UpdatePaymentMethodReq::New(value)
+    }
+}
+
+impl From<UpdatePaymentMethodReqExisting> for UpdatePaymentMethodReq {
+    fn from(value: UpdatePaymentMethodReqExisting) -> Self {
+        UpdatePaymentMethodReq::Existing(value)
     }
 }
 
@@ -13420,7 +13692,7 @@ impl UpdateSubscriptionPlanReq {
     /// A `UpdateSubscriptionPlanReq` with its required fields; set optional ones with the chained setters.
     pub fn new(
         product_id: impl Into<String>,
-        proration_billing_mode: ProrationBillingMode,
+        proration_billing_mode: impl Into<ProrationBillingMode>,
         quantity: i64,
     ) -> Self {
         Self {
@@ -13432,7 +13704,7 @@ impl UpdateSubscriptionPlanReq {
             metadata: None,
             on_payment_failure: None,
             product_id: product_id.into(),
-            proration_billing_mode: proration_billing_mode,
+            proration_billing_mode: proration_billing_mode.into(),
             quantity: quantity,
         }
     }
@@ -13465,8 +13737,8 @@ impl UpdateSubscriptionPlanReq {
     /// When to apply the plan change.
     /// - `immediately` (default): Apply the plan change right away
     /// - `next_billing_date`: Schedule the change for the next billing date
-    pub fn effective_at(mut self, value: EffectiveAt) -> Self {
-        self.effective_at = Some(value);
+    pub fn effective_at(mut self, value: impl Into<EffectiveAt>) -> Self {
+        self.effective_at = Some(value.into());
         self
     }
     /// Metadata for the payment. If not passed, the metadata of the subscription will be taken
@@ -13479,8 +13751,8 @@ impl UpdateSubscriptionPlanReq {
     /// - `apply_change` (default): Apply plan change immediately regardless of payment outcome
     ///
     /// If not specified, uses the business-level default setting.
-    pub fn on_payment_failure(mut self, value: OnPaymentFailure) -> Self {
-        self.on_payment_failure = Some(value);
+    pub fn on_payment_failure(mut self, value: impl Into<OnPaymentFailure>) -> Self {
+        self.on_payment_failure = Some(value.into());
         self
     }
 }
@@ -13659,25 +13931,25 @@ pub struct UsageBasedPrice {
 impl UsageBasedPrice {
     /// A `UsageBasedPrice` with its required fields; set optional ones with the chained setters.
     pub fn new(
-        currency: Currency,
+        currency: impl Into<Currency>,
         discount: i64,
         fixed_price: i64,
         payment_frequency_count: i64,
-        payment_frequency_interval: TimeInterval,
+        payment_frequency_interval: impl Into<TimeInterval>,
         purchasing_power_parity: bool,
         subscription_period_count: i64,
-        subscription_period_interval: TimeInterval,
+        subscription_period_interval: impl Into<TimeInterval>,
     ) -> Self {
         Self {
-            currency: currency,
+            currency: currency.into(),
             discount: discount,
             fixed_price: fixed_price,
             meters: None,
             payment_frequency_count: payment_frequency_count,
-            payment_frequency_interval: payment_frequency_interval,
+            payment_frequency_interval: payment_frequency_interval.into(),
             purchasing_power_parity: purchasing_power_parity,
             subscription_period_count: subscription_period_count,
-            subscription_period_interval: subscription_period_interval,
+            subscription_period_interval: subscription_period_interval.into(),
             tax_inclusive: None,
         }
     }

@@ -24,8 +24,6 @@ impl<'a> Addons<'a> {
         }
     }
 
-    /// Calls `POST /addons`.
-    ///
     /// `POST /addons`
     pub fn create(&self, body: &types::CreateAddonRequest) -> Call<types::AddonResponse> {
         Call::json(
@@ -34,8 +32,6 @@ impl<'a> Addons<'a> {
         )
     }
 
-    /// Calls `GET /addons/{id}`.
-    ///
     /// `GET /addons/{id}`
     pub fn retrieve(&self, id: &str) -> Call<types::AddonResponse> {
         Call::json(
@@ -47,8 +43,6 @@ impl<'a> Addons<'a> {
         )
     }
 
-    /// Calls `PATCH /addons/{id}`.
-    ///
     /// `PATCH /addons/{id}`
     pub fn update(&self, id: &str, body: &types::PatchAddonRequest) -> Call<types::AddonResponse> {
         Call::json(
@@ -61,8 +55,6 @@ impl<'a> Addons<'a> {
         )
     }
 
-    /// Calls `GET /addons`.
-    ///
     /// `GET /addons`
     pub fn list(&self, query: &types::ListAddonsQuery) -> ListCall<types::AddonResponse> {
         ListCall::new(
@@ -101,8 +93,6 @@ impl<'a> Addons<'a> {
         )
     }
 
-    /// Calls `PUT /addons/{id}/images`.
-    ///
     /// `PUT /addons/{id}/images`
     pub fn update_images(&self, id: &str) -> Call<types::UpdateAddonImageResponse> {
         Call::json(

@@ -17,8 +17,6 @@ pub struct Balances<'a> {
 }
 
 impl<'a> Balances<'a> {
-    /// Calls `GET /balances/ledger`.
-    ///
     /// `GET /balances/ledger`
     pub fn list_ledger(
         &self,

@@ -17,8 +17,6 @@ pub struct Brands<'a> {
 }
 
 impl<'a> Brands<'a> {
-    /// Calls `POST /brands`.
-    ///
     /// `POST /brands`
     pub fn create(&self, body: &types::CreateBrandRequest) -> Call<types::BrandResponse> {
         Call::json(
@@ -40,8 +38,6 @@ impl<'a> Brands<'a> {
         )
     }
 
-    /// Calls `PATCH /brands/{id}`.
-    ///
     /// `PATCH /brands/{id}`
     pub fn update(&self, id: &str, body: &types::PatchBrandRequest) -> Call<types::BrandResponse> {
         Call::json(
@@ -54,8 +50,6 @@ impl<'a> Brands<'a> {
         )
     }
 
-    /// Calls `GET /brands`.
-    ///
     /// `GET /brands`
     pub fn list(&self, query: &types::ListBrandsQuery) -> ListCall<types::BrandResponse> {
         ListCall::new(
@@ -83,8 +77,6 @@ impl<'a> Brands<'a> {
         )
     }
 
-    /// Calls `PUT /brands/{id}/images`.
-    ///
     /// `PUT /brands/{id}/images`
     pub fn update_images(&self, id: &str) -> Call<types::UpdateBrandImageResponse> {
         Call::json(

@@ -17,8 +17,6 @@ pub struct CheckoutSessions<'a> {
 }
 
 impl<'a> CheckoutSessions<'a> {
-    /// Calls `POST /checkouts`.
-    ///
     /// `POST /checkouts`
     pub fn create(
         &self,
@@ -30,8 +28,6 @@ impl<'a> CheckoutSessions<'a> {
         )
     }
 
-    /// Calls `GET /checkouts/{id}`.
-    ///
     /// `GET /checkouts/{id}`
     pub fn retrieve(&self, id: &str) -> Call<types::GetCheckoutSessionsStatus> {
         Call::json(
@@ -43,8 +39,6 @@ impl<'a> CheckoutSessions<'a> {
         )
     }
 
-    /// Calls `POST /checkouts/preview`.
-    ///
     /// `POST /checkouts/preview`
     pub fn preview(
         &self,

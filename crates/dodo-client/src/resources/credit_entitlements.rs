@@ -207,8 +207,6 @@ impl<'a> CreditEntitlements<'a> {
         )
     }
 
-    /// Calls `DELETE /credit-entitlements/{id}`.
-    ///
     /// `DELETE /credit-entitlements/{id}`
     pub fn delete(&self, id: &str) -> Call<()> {
         Call::empty(

@@ -38,8 +38,6 @@ impl<'a> Customers<'a> {
         }
     }
 
-    /// Calls `POST /customers`.
-    ///
     /// `POST /customers`
     pub fn create(&self, body: &types::CreateCustomerRequest) -> Call<types::CustomerResponse> {
         Call::json(
@@ -48,8 +46,6 @@ impl<'a> Customers<'a> {
         )
     }
 
-    /// Calls `GET /customers/{customer_id}`.
-    ///
     /// `GET /customers/{customer_id}`
     pub fn retrieve(&self, customer_id: &str) -> Call<types::CustomerResponse> {
         Call::json(
@@ -61,8 +57,6 @@ impl<'a> Customers<'a> {
         )
     }
 
-    /// Calls `PATCH /customers/{customer_id}`.
-    ///
     /// `PATCH /customers/{customer_id}`
     pub fn update(
         &self,
@@ -79,8 +73,6 @@ impl<'a> Customers<'a> {
         )
     }
 
-    /// Calls `GET /customers`.
-    ///
     /// `GET /customers`
     pub fn list(&self, query: &types::ListCustomersQuery) -> ListCall<types::CustomerResponse> {
         ListCall::new(
@@ -89,8 +81,6 @@ impl<'a> Customers<'a> {
         )
     }
 
-    /// Calls `DELETE /customers/{customer_id}/payment-methods/{payment_method_id}`.
-    ///
     /// `DELETE /customers/{customer_id}/payment-methods/{payment_method_id}`
     pub fn delete_payment_method(&self, customer_id: &str, payment_method_id: &str) -> Call<()> {
         Call::empty(
@@ -163,8 +153,6 @@ impl<'a> Customers<'a> {
         )
     }
 
-    /// Calls `GET /customers/{customer_id}/payment-methods`.
-    ///
     /// `GET /customers/{customer_id}/payment-methods`
     pub fn list_payment_methods(
         &self,
@@ -191,8 +179,6 @@ pub struct CustomersCustomerPortal<'a> {
 }
 
 impl<'a> CustomersCustomerPortal<'a> {
-    /// Calls `POST /customers/{customer_id}/customer-portal/session`.
-    ///
     /// `POST /customers/{customer_id}/customer-portal/session`
     pub fn create_session(
         &self,
@@ -270,8 +256,6 @@ pub struct CustomersWallets<'a> {
 }
 
 impl<'a> CustomersWallets<'a> {
-    /// Calls `GET /customers/{customer_id}/wallets`.
-    ///
     /// `GET /customers/{customer_id}/wallets`
     pub fn list(&self, customer_id: &str) -> Call<types::CustomerWalletsResponse> {
         Call::json(
@@ -283,8 +267,6 @@ impl<'a> CustomersWallets<'a> {
         )
     }
 
-    /// Calls `POST /customers/{customer_id}/wallets/ledger-entries`.
-    ///
     /// `POST /customers/{customer_id}/wallets/ledger-entries`
     pub fn create_ledger_entry(
         &self,
@@ -306,8 +288,6 @@ impl<'a> CustomersWallets<'a> {
         )
     }
 
-    /// Calls `GET /customers/{customer_id}/wallets/ledger-entries`.
-    ///
     /// `GET /customers/{customer_id}/wallets/ledger-entries`
     pub fn list_ledger_entries(
         &self,

@@ -17,8 +17,6 @@ pub struct Disputes<'a> {
 }
 
 impl<'a> Disputes<'a> {
-    /// Calls `GET /disputes/{dispute_id}`.
-    ///
     /// `GET /disputes/{dispute_id}`
     pub fn retrieve(&self, dispute_id: &str) -> Call<types::GetDisputeResponse> {
         Call::json(
@@ -30,8 +28,6 @@ impl<'a> Disputes<'a> {
         )
     }
 
-    /// Calls `GET /disputes`.
-    ///
     /// `GET /disputes`
     pub fn list(&self, query: &types::ListDisputesQuery) -> ListCall<types::ListDisputeResponse> {
         ListCall::new(

@@ -32,8 +32,6 @@ pub struct InvoicesPayments<'a> {
 }
 
 impl<'a> InvoicesPayments<'a> {
-    /// Calls `GET /invoices/payments/{payment_id}`.
-    ///
     /// `GET /invoices/payments/{payment_id}`
     pub fn payment(&self, payment_id: &str) -> Call<bytes::Bytes> {
         Call::bytes(
@@ -46,8 +44,6 @@ impl<'a> InvoicesPayments<'a> {
         )
     }
 
-    /// Calls `GET /invoices/payouts/{payout_id}`.
-    ///
     /// `GET /invoices/payouts/{payout_id}`
     pub fn payout(&self, payout_id: &str) -> Call<bytes::Bytes> {
         Call::bytes(
@@ -60,8 +56,6 @@ impl<'a> InvoicesPayments<'a> {
         )
     }
 
-    /// Calls `GET /invoices/refunds/{refund_id}`.
-    ///
     /// `GET /invoices/refunds/{refund_id}`
     pub fn refund(&self, refund_id: &str) -> Call<bytes::Bytes> {
         Call::bytes(

@@ -17,8 +17,6 @@ pub struct LicenseKeyInstances<'a> {
 }
 
 impl<'a> LicenseKeyInstances<'a> {
-    /// Calls `GET /license_key_instances/{id}`.
-    ///
     /// `GET /license_key_instances/{id}`
     pub fn retrieve(&self, id: &str) -> Call<types::LicenseKeyInstanceResponse> {
         Call::json(
@@ -30,8 +28,6 @@ impl<'a> LicenseKeyInstances<'a> {
         )
     }
 
-    /// Calls `PATCH /license_key_instances/{id}`.
-    ///
     /// `PATCH /license_key_instances/{id}`
     pub fn update(
         &self,
@@ -48,8 +44,6 @@ impl<'a> LicenseKeyInstances<'a> {
         )
     }
 
-    /// Calls `GET /license_key_instances`.
-    ///
     /// `GET /license_key_instances`
     pub fn list(
         &self,

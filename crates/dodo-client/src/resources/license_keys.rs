@@ -17,8 +17,6 @@ pub struct LicenseKeys<'a> {
 }
 
 impl<'a> LicenseKeys<'a> {
-    /// Calls `POST /license_keys`.
-    ///
     /// `POST /license_keys`
     pub fn create(&self, body: &types::CreateLicenseKeyRequest) -> Call<types::LicenseKeyResponse> {
         Call::json(
@@ -27,8 +25,6 @@ impl<'a> LicenseKeys<'a> {
         )
     }
 
-    /// Calls `GET /license_keys/{id}`.
-    ///
     /// `GET /license_keys/{id}`
     ///
     /// Deprecated by the API.
@@ -42,8 +38,6 @@ impl<'a> LicenseKeys<'a> {
         )
     }
 
-    /// Calls `PATCH /license_keys/{id}`.
-    ///
     /// `PATCH /license_keys/{id}`
     ///
     /// Deprecated by the API.
@@ -62,8 +56,6 @@ impl<'a> LicenseKeys<'a> {
         )
     }
 
-    /// Calls `GET /license_keys`.
-    ///
     /// `GET /license_keys`
     ///
     /// Deprecated by the API.

@@ -17,8 +17,6 @@ pub struct Licenses<'a> {
 }
 
 impl<'a> Licenses<'a> {
-    /// Calls `POST /licenses/activate`.
-    ///
     /// `POST /licenses/activate`
     pub fn activate(
         &self,
@@ -34,8 +32,6 @@ impl<'a> Licenses<'a> {
         )
     }
 
-    /// Calls `POST /licenses/deactivate`.
-    ///
     /// `POST /licenses/deactivate`
     pub fn deactivate(&self, body: &types::DeactivateLicenseKeyRequest) -> Call<()> {
         Call::empty(
@@ -48,8 +44,6 @@ impl<'a> Licenses<'a> {
         )
     }
 
-    /// Calls `POST /licenses/validate`.
-    ///
     /// `POST /licenses/validate`
     pub fn validate(
         &self,

@@ -24,8 +24,6 @@ impl<'a> Meters<'a> {
         }
     }
 
-    /// Calls `POST /meters`.
-    ///
     /// `POST /meters`
     pub fn create(&self, body: &types::CreateMeterRequest) -> Call<types::MeterResponse> {
         Call::json(
@@ -34,8 +32,6 @@ impl<'a> Meters<'a> {
         )
     }
 
-    /// Calls `GET /meters/{id}`.
-    ///
     /// `GET /meters/{id}`
     pub fn retrieve(&self, id: &str) -> Call<types::MeterResponse> {
         Call::json(
@@ -63,8 +59,6 @@ impl<'a> Meters<'a> {
         )
     }
 
-    /// Calls `GET /meters`.
-    ///
     /// `GET /meters`
     pub fn list(&self, query: &types::ListMetersQuery) -> ListCall<types::MeterResponse> {
         ListCall::new(
@@ -73,8 +67,6 @@ impl<'a> Meters<'a> {
         )
     }
 
-    /// Calls `DELETE /meters/{id}`.
-    ///
     /// `DELETE /meters/{id}`
     pub fn delete(&self, id: &str) -> Call<()> {
         Call::empty(
@@ -86,8 +78,6 @@ impl<'a> Meters<'a> {
         )
     }
 
-    /// Calls `POST /meters/{id}/unarchive`.
-    ///
     /// `POST /meters/{id}/unarchive`
     pub fn unarchive(&self, id: &str) -> Call<()> {
         Call::empty(

@@ -29,8 +29,6 @@ impl<'a> Misc<'a> {
         )
     }
 
-    /// Calls `GET /checkout/supported_countries`.
-    ///
     /// `GET /checkout/supported_countries`
     pub fn supported_countries(&self) -> Call<Vec<types::CountryCodeAlpha2>> {
         Call::json(

@@ -17,8 +17,6 @@ pub struct Payments<'a> {
 }
 
 impl<'a> Payments<'a> {
-    /// Calls `POST /payments`.
-    ///
     /// `POST /payments`
     ///
     /// Deprecated by the API.
@@ -32,8 +30,6 @@ impl<'a> Payments<'a> {
         )
     }
 
-    /// Calls `GET /payments/{payment_id}`.
-    ///
     /// `GET /payments/{payment_id}`
     pub fn retrieve(&self, payment_id: &str) -> Call<types::PaymentResponse> {
         Call::json(
@@ -45,8 +41,6 @@ impl<'a> Payments<'a> {
         )
     }
 
-    /// Calls `GET /payments`.
-    ///
     /// `GET /payments`
     pub fn list(
         &self,
@@ -58,8 +52,6 @@ impl<'a> Payments<'a> {
         )
     }
 
-    /// Calls `GET /payments/{payment_id}/line-items`.
-    ///
     /// `GET /payments/{payment_id}/line-items`
     pub fn line_items(&self, payment_id: &str) -> Call<types::PaymentLineItemsResponse> {
         Call::json(

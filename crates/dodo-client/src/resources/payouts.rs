@@ -24,8 +24,6 @@ impl<'a> Payouts<'a> {
         }
     }
 
-    /// Calls `GET /payouts`.
-    ///
     /// `GET /payouts`
     pub fn list(&self, query: &types::ListPayoutsQuery) -> ListCall<types::PayoutsResponse> {
         ListCall::new(

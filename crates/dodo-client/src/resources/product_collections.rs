@@ -31,8 +31,6 @@ impl<'a> ProductCollections<'a> {
         }
     }
 
-    /// Calls `POST /product-collections`.
-    ///
     /// `POST /product-collections`
     pub fn create(
         &self,
@@ -48,8 +46,6 @@ impl<'a> ProductCollections<'a> {
         )
     }
 
-    /// Calls `GET /product-collections/{id}`.
-    ///
     /// `GET /product-collections/{id}`
     pub fn retrieve(&self, id: &str) -> Call<types::ProductCollectionResponse> {
         Call::json(
@@ -61,8 +57,6 @@ impl<'a> ProductCollections<'a> {
         )
     }
 
-    /// Calls `PATCH /product-collections/{id}`.
-    ///
     /// `PATCH /product-collections/{id}`
     pub fn update(&self, id: &str, body: &types::PatchProductCollectionRequest) -> Call<()> {
         Call::empty(
@@ -75,8 +69,6 @@ impl<'a> ProductCollections<'a> {
         )
     }
 
-    /// Calls `GET /product-collections`.
-    ///
     /// `GET /product-collections`
     pub fn list(
         &self,
@@ -92,8 +84,6 @@ impl<'a> ProductCollections<'a> {
         )
     }
 
-    /// Calls `DELETE /product-collections/{id}`.
-    ///
     /// `DELETE /product-collections/{id}`
     pub fn delete(&self, id: &str) -> Call<()> {
         Call::empty(
@@ -105,8 +95,6 @@ impl<'a> ProductCollections<'a> {
         )
     }
 
-    /// Calls `POST /product-collections/{id}/unarchive`.
-    ///
     /// `POST /product-collections/{id}/unarchive`
     pub fn unarchive(&self, id: &str) -> Call<types::UndeleteCollectionResponse> {
         Call::json(
@@ -118,8 +106,6 @@ impl<'a> ProductCollections<'a> {
         )
     }
 
-    /// Calls `PUT /product-collections/{id}/images`.
-    ///
     /// `PUT /product-collections/{id}/images`
     pub fn update_images(
         &self,
@@ -144,8 +130,6 @@ pub struct ProductCollectionsGroups<'a> {
 }
 
 impl<'a> ProductCollectionsGroups<'a> {
-    /// Calls `POST /product-collections/{id}/groups`.
-    ///
     /// `POST /product-collections/{id}/groups`
     pub fn create(
         &self,
@@ -162,8 +146,6 @@ impl<'a> ProductCollectionsGroups<'a> {
         )
     }
 
-    /// Calls `PATCH /product-collections/{id}/groups/{group_id}`.
-    ///
     /// `PATCH /product-collections/{id}/groups/{group_id}`
     pub fn update(
         &self,
@@ -186,8 +168,6 @@ impl<'a> ProductCollectionsGroups<'a> {
         )
     }
 
-    /// Calls `DELETE /product-collections/{id}/groups/{group_id}`.
-    ///
     /// `DELETE /product-collections/{id}/groups/{group_id}`
     pub fn delete(&self, id: &str, group_id: &str) -> Call<()> {
         Call::empty(
@@ -204,8 +184,6 @@ impl<'a> ProductCollectionsGroups<'a> {
         )
     }
 
-    /// Calls `POST /product-collections/{id}/groups/{group_id}/items`.
-    ///
     /// `POST /product-collections/{id}/groups/{group_id}/items`
     pub fn create_item(
         &self,
@@ -229,8 +207,6 @@ impl<'a> ProductCollectionsGroups<'a> {
         )
     }
 
-    /// Calls `PATCH /product-collections/{id}/groups/{group_id}/items/{item_id}`.
-    ///
     /// `PATCH /product-collections/{id}/groups/{group_id}/items/{item_id}`
     pub fn update_item(
         &self,
@@ -256,8 +232,6 @@ impl<'a> ProductCollectionsGroups<'a> {
         )
     }
 
-    /// Calls `DELETE /product-collections/{id}/groups/{group_id}/items/{item_id}`.
-    ///
     /// `DELETE /product-collections/{id}/groups/{group_id}/items/{item_id}`
     pub fn delete_item(&self, id: &str, group_id: &str, item_id: &str) -> Call<()> {
         Call::empty(

@@ -45,8 +45,6 @@ impl<'a> Products<'a> {
         }
     }
 
-    /// Calls `POST /products`.
-    ///
     /// `POST /products`
     pub fn create(&self, body: &types::CreateProductRequest) -> Call<types::GetProductResponse> {
         Call::json(
@@ -55,8 +53,6 @@ impl<'a> Products<'a> {
         )
     }
 
-    /// Calls `GET /products/{id}`.
-    ///
     /// `GET /products/{id}`
     pub fn retrieve(&self, id: &str) -> Call<types::GetProductResponse> {
         Call::json(
@@ -68,8 +64,6 @@ impl<'a> Products<'a> {
         )
     }
 
-    /// Calls `PATCH /products/{id}`.
-    ///
     /// `PATCH /products/{id}`
     pub fn update(&self, id: &str, body: &types::PatchProductRequest) -> Call<()> {
         Call::empty(
@@ -82,8 +76,6 @@ impl<'a> Products<'a> {
         )
     }
 
-    /// Calls `GET /products`.
-    ///
     /// `GET /products`
     pub fn list(
         &self,
@@ -95,8 +87,6 @@ impl<'a> Products<'a> {
         )
     }
 
-    /// Calls `DELETE /products/{id}`.
-    ///
     /// `DELETE /products/{id}`
     pub fn delete(&self, id: &str) -> Call<()> {
         Call::empty(
@@ -108,8 +98,6 @@ impl<'a> Products<'a> {
         )
     }
 
-    /// Calls `POST /products/{id}/unarchive`.
-    ///
     /// `POST /products/{id}/unarchive`
     pub fn unarchive(&self, id: &str) -> Call<()> {
         Call::empty(
@@ -121,8 +109,6 @@ impl<'a> Products<'a> {
         )
     }
 
-    /// Calls `PUT /products/{id}/files`.
-    ///
     /// `PUT /products/{id}/files`
     pub fn update_files(
         &self,
@@ -147,8 +133,6 @@ pub struct ProductsImages<'a> {
 }
 
 impl<'a> ProductsImages<'a> {
-    /// Calls `PUT /products/{id}/images`.
-    ///
     /// `PUT /products/{id}/images`
     pub fn update(
         &self,
@@ -173,8 +157,6 @@ pub struct ProductsLocalizedPrices<'a> {
 }
 
 impl<'a> ProductsLocalizedPrices<'a> {
-    /// Calls `POST /products/{product_id}/localized-prices`.
-    ///
     /// `POST /products/{product_id}/localized-prices`
     pub fn create(
         &self,
@@ -195,8 +177,6 @@ impl<'a> ProductsLocalizedPrices<'a> {
         )
     }
 
-    /// Calls `GET /products/{product_id}/localized-prices/{id}`.
-    ///
     /// `GET /products/{product_id}/localized-prices/{id}`
     pub fn retrieve(&self, product_id: &str, id: &str) -> Call<types::LocalizedPriceResponse> {
         Call::json(
@@ -213,8 +193,6 @@ impl<'a> ProductsLocalizedPrices<'a> {
         )
     }
 
-    /// Calls `PATCH /products/{product_id}/localized-prices/{id}`.
-    ///
     /// `PATCH /products/{product_id}/localized-prices/{id}`
     pub fn update(
         &self,
@@ -237,8 +215,6 @@ impl<'a> ProductsLocalizedPrices<'a> {
         )
     }
 
-    /// Calls `GET /products/{product_id}/localized-prices`.
-    ///
     /// `GET /products/{product_id}/localized-prices`
     pub fn list(&self, product_id: &str) -> ListCall<types::LocalizedPriceResponse> {
         ListCall::new(
@@ -254,8 +230,6 @@ impl<'a> ProductsLocalizedPrices<'a> {
         )
     }
 
-    /// Calls `DELETE /products/{product_id}/localized-prices/{id}`.
-    ///
     /// `DELETE /products/{product_id}/localized-prices/{id}`
     pub fn delete(&self, product_id: &str, id: &str) -> Call<()> {
         Call::empty(

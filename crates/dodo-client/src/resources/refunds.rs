@@ -17,8 +17,6 @@ pub struct Refunds<'a> {
 }
 
 impl<'a> Refunds<'a> {
-    /// Calls `POST /refunds`.
-    ///
     /// `POST /refunds`
     pub fn create(&self, body: &types::CreateRefundRequest) -> Call<types::RefundResponse> {
         Call::json(
@@ -27,8 +25,6 @@ impl<'a> Refunds<'a> {
         )
     }
 
-    /// Calls `GET /refunds/{refund_id}`.
-    ///
     /// `GET /refunds/{refund_id}`
     pub fn retrieve(&self, refund_id: &str) -> Call<types::RefundResponse> {
         Call::json(
@@ -40,8 +36,6 @@ impl<'a> Refunds<'a> {
         )
     }
 
-    /// Calls `GET /refunds`.
-    ///
     /// `GET /refunds`
     pub fn list(&self, query: &types::ListRefundsQuery) -> ListCall<types::RefundListItem> {
         ListCall::new(

@@ -17,8 +17,6 @@ pub struct Subscriptions<'a> {
 }
 
 impl<'a> Subscriptions<'a> {
-    /// Calls `POST /subscriptions`.
-    ///
     /// `POST /subscriptions`
     ///
     /// Deprecated by the API.
@@ -32,8 +30,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `GET /subscriptions/{subscription_id}`.
-    ///
     /// `GET /subscriptions/{subscription_id}`
     pub fn retrieve(&self, subscription_id: &str) -> Call<types::SubscriptionResponse> {
         Call::json(
@@ -45,8 +41,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `PATCH /subscriptions/{subscription_id}`.
-    ///
     /// `PATCH /subscriptions/{subscription_id}`
     pub fn update(
         &self,
@@ -63,8 +57,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `GET /subscriptions`.
-    ///
     /// `GET /subscriptions`
     pub fn list(
         &self,
@@ -77,8 +69,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `DELETE /subscriptions/{subscription_id}/change-plan/scheduled`.
-    ///
     /// `DELETE /subscriptions/{subscription_id}/change-plan/scheduled`
     pub fn cancel_scheduled_change_plan(&self, subscription_id: &str) -> Call<()> {
         Call::empty(
@@ -94,8 +84,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `POST /subscriptions/{subscription_id}/change-plan`.
-    ///
     /// `POST /subscriptions/{subscription_id}/change-plan`
     pub fn change_plan(
         &self,
@@ -116,8 +104,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `POST /subscriptions/{subscription_id}/charge`.
-    ///
     /// `POST /subscriptions/{subscription_id}/charge`
     pub fn charge(
         &self,
@@ -138,8 +124,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `POST /subscriptions/{subscription_id}/change-plan/preview`.
-    ///
     /// `POST /subscriptions/{subscription_id}/change-plan/preview`
     pub fn preview_change_plan(
         &self,
@@ -160,8 +144,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `GET /subscriptions/{subscription_id}/credit-usage`.
-    ///
     /// `GET /subscriptions/{subscription_id}/credit-usage`
     pub fn credit_usage(
         &self,
@@ -234,8 +216,6 @@ impl<'a> Subscriptions<'a> {
         )
     }
 
-    /// Calls `POST /subscriptions/{subscription_id}/update-payment-method`.
-    ///
     /// `POST /subscriptions/{subscription_id}/update-payment-method`
     pub fn update_payment_method(
         &self,
