@@ -74,7 +74,9 @@ impl Clock for ManualClock {
 
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ManualClock").field(&self.now_unix()).finish()
+        f.debug_tuple("ManualClock")
+            .field(&self.now_unix())
+            .finish()
     }
 }
 

@@ -176,7 +176,10 @@ mod tests {
             EventType::EntitlementGrantRevoked.path(),
             "entitlement_grants.revoked"
         );
-        assert_eq!(EventType::LicenseKeyCreated.payload_type(), Some("LicenseKey"));
+        assert_eq!(
+            EventType::LicenseKeyCreated.payload_type(),
+            Some("LicenseKey")
+        );
         assert_eq!(EventType::CreditBalanceLow.group(), "credit");
     }
 

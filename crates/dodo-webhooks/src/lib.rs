@@ -30,4 +30,4 @@ pub use event_type::EventType;
 pub use headers::WebhookHeaders;
 pub use secret::{SECRET_PREFIX, SecretError, WebhookSecret};
 pub use sign::SignedHeaders;
-pub use verify::{DEFAULT_TOLERANCE, HeaderKind, VerifiedDelivery, VerifyError, Verifier};
+pub use verify::{DEFAULT_TOLERANCE, HeaderKind, VerifiedDelivery, Verifier, VerifyError};

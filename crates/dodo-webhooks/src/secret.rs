@@ -151,7 +151,10 @@ mod tests {
         let b = WebhookSecret::new("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.as_bytes().len(), 24);
-        assert_eq!(a.to_whsec_string(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert_eq!(
+            a.to_whsec_string(),
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        );
     }
 
     #[test]
@@ -171,7 +174,10 @@ mod tests {
     #[test]
     fn empty_and_garbage_are_rejected() {
         assert_eq!(WebhookSecret::new("").unwrap_err(), SecretError::Empty);
-        assert_eq!(WebhookSecret::new("whsec_").unwrap_err(), SecretError::Empty);
+        assert_eq!(
+            WebhookSecret::new("whsec_").unwrap_err(),
+            SecretError::Empty
+        );
         assert_eq!(WebhookSecret::new("   ").unwrap_err(), SecretError::Empty);
         assert_eq!(
             WebhookSecret::new("whsec_not base64!").unwrap_err(),
@@ -188,7 +194,9 @@ mod tests {
         let s = WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("MfKQ"), "{shown}");
-        let err = WebhookSecret::new("whsec_secret!!").unwrap_err().to_string();
+        let err = WebhookSecret::new("whsec_secret!!")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret!!"), "{err}");
     }
 }

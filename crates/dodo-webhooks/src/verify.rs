@@ -225,8 +225,8 @@ impl Verifier {
         headers: &H,
         body: &[u8],
     ) -> Result<VerifiedDelivery, VerifyError> {
-        let (id, ts, sigs) = read_headers(headers)?;
-        self.verify_parts_inner(id, ts, sigs, body, true)
+        let h = read_headers(headers)?;
+        self.verify_parts_inner(h.id, h.timestamp, h.signature, body, true)
     }
 
     /// Like [`verify`](Self::verify) but skips the tolerance check, for re-checking stored
@@ -236,8 +236,8 @@ impl Verifier {
         headers: &H,
         body: &[u8],
     ) -> Result<VerifiedDelivery, VerifyError> {
-        let (id, ts, sigs) = read_headers(headers)?;
-        self.verify_parts_inner(id, ts, sigs, body, false)
+        let h = read_headers(headers)?;
+        self.verify_parts_inner(h.id, h.timestamp, h.signature, body, false)
     }
 
     /// Verifies from the three header values directly (no header map needed).
@@ -301,7 +301,10 @@ impl Verifier {
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("secrets", &format_args!("<{} redacted>", self.secrets.len()))
+            .field(
+                "secrets",
+                &format_args!("<{} redacted>", self.secrets.len()),
+            )
             .field("tolerance_secs", &self.tolerance_secs)
             .finish_non_exhaustive()
     }
@@ -335,9 +338,14 @@ fn signature_matches(signatures: &[u8], expected: &[u8; 32]) -> bool {
     matched
 }
 
-fn read_headers<H: WebhookHeaders + ?Sized>(
-    headers: &H,
-) -> Result<(&[u8], &[u8], &[u8]), VerifyError> {
+/// The raw values of the three headers.
+struct RawHeaders<'a> {
+    id: &'a [u8],
+    timestamp: &'a [u8],
+    signature: &'a [u8],
+}
+
+fn read_headers<H: WebhookHeaders + ?Sized>(headers: &H) -> Result<RawHeaders<'_>, VerifyError> {
     let get = |kind: HeaderKind| {
         let value = headers
             .header(kind.name())
@@ -348,11 +356,11 @@ fn read_headers<H: WebhookHeaders + ?Sized>(
             _ => Err(VerifyError::MissingHeader(kind)),
         }
     };
-    Ok((
-        get(HeaderKind::Id)?,
-        get(HeaderKind::Timestamp)?,
-        get(HeaderKind::Signature)?,
-    ))
+    Ok(RawHeaders {
+        id: get(HeaderKind::Id)?,
+        timestamp: get(HeaderKind::Timestamp)?,
+        signature: get(HeaderKind::Signature)?,
+    })
 }
 
 fn check_present(value: &[u8], kind: HeaderKind) -> Result<(), VerifyError> {
@@ -393,11 +401,26 @@ mod tests {
     fn timestamp_parsing() {
         assert_eq!(parse_timestamp(b"0"), Ok(0));
         assert_eq!(parse_timestamp(b"1614265330"), Ok(1_614_265_330));
-        for bad in [&b""[..], b"-1", b"+1", b"1.0", b" 1", b"hello", b"99999999999999999999"] {
-            assert_eq!(parse_timestamp(bad), Err(VerifyError::InvalidTimestamp), "{bad:?}");
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b"1.0",
+            b" 1",
+            b"hello",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(
+                parse_timestamp(bad),
+                Err(VerifyError::InvalidTimestamp),
+                "{bad:?}"
+            );
         }
         assert_eq!(parse_timestamp(b"9223372036854775807"), Ok(i64::MAX));
-        assert_eq!(parse_timestamp(b"9223372036854775808"), Err(VerifyError::InvalidTimestamp));
+        assert_eq!(
+            parse_timestamp(b"9223372036854775808"),
+            Err(VerifyError::InvalidTimestamp)
+        );
     }
 
     #[test]
@@ -464,6 +487,8 @@ mod tests {
             Verifier::with_secrets(Vec::new()).unwrap_err(),
             SecretError::NoSecrets
         );
-        assert!(Verifier::from_secret_strs(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""]).is_err());
+        assert!(
+            Verifier::from_secret_strs(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""]).is_err()
+        );
     }
 }

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use dodo_webhooks::{
-    HeaderKind, ManualClock, SecretError, VerifyError, Verifier, WebhookSecret,
-};
+use dodo_webhooks::{HeaderKind, ManualClock, SecretError, Verifier, VerifyError, WebhookSecret};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -93,7 +91,12 @@ fn derived_vectors_reproduce_and_verify() {
     for case in derived {
         let secret = WebhookSecret::new(str_of(case, "secret")).unwrap();
         if let Some(padded) = case["padded_form"].as_str() {
-            assert_eq!(secret, WebhookSecret::new(padded).unwrap(), "{}", case["id"]);
+            assert_eq!(
+                secret,
+                WebhookSecret::new(padded).unwrap(),
+                "{}",
+                case["id"]
+            );
         }
         let ts = case["timestamp"].as_i64().unwrap();
         let id = str_of(case, "msg_id");
@@ -187,7 +190,11 @@ fn verify_cases() {
         if let Some(values) = case["signature_values"].as_array() {
             for value in values {
                 headers.insert("webhook-signature".into(), value.as_str().unwrap().into());
-                assert_eq!(expect_kind(&verifier.verify(&headers, body)), expect, "{case_id} {value}");
+                assert_eq!(
+                    expect_kind(&verifier.verify(&headers, body)),
+                    expect,
+                    "{case_id} {value}"
+                );
                 checked += 1;
             }
             continue;
@@ -195,7 +202,11 @@ fn verify_cases() {
         if let Some(values) = case["timestamp_header_values"].as_array() {
             for value in values {
                 headers.insert("webhook-timestamp".into(), value.as_str().unwrap().into());
-                assert_eq!(expect_kind(&verifier.verify(&headers, body)), expect, "{case_id} {value}");
+                assert_eq!(
+                    expect_kind(&verifier.verify(&headers, body)),
+                    expect,
+                    "{case_id} {value}"
+                );
                 assert_eq!(
                     expect_kind(&verifier.verify_ignoring_timestamp(&headers, body)),
                     expect,
@@ -209,11 +220,18 @@ fn verify_cases() {
         assert_eq!(expect_kind(&result), expect, "{case_id}");
         if expect.starts_with("timestamp_too") {
             // The same delivery verifies when the tolerance check is skipped.
-            assert!(verifier.verify_ignoring_timestamp(&headers, body).is_ok(), "{case_id}");
+            assert!(
+                verifier.verify_ignoring_timestamp(&headers, body).is_ok(),
+                "{case_id}"
+            );
         }
         checked += 1;
     }
-    assert!(checked >= cases.len(), "only {checked} checks for {} cases", cases.len());
+    assert!(
+        checked >= cases.len(),
+        "only {checked} checks for {} cases",
+        cases.len()
+    );
 }
 
 /// A small deterministic generator so the cross-check covers many inputs reproducibly.

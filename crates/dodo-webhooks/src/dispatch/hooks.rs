@@ -27,8 +27,8 @@ use crate::event_type::EventType;
 pub enum Flow {
     /// Continue with this event (possibly changed by the hook).
     Continue {
-        /// The event later hooks and the handler will see.
-        event: WebhookEvent,
+        /// The event later hooks and the handler will see (boxed: events are large).
+        event: Box<WebhookEvent>,
         /// A value for the `after` hooks (replaces an earlier hook's value if `Some`).
         pass_along: Option<Value>,
     },
@@ -44,7 +44,7 @@ impl Flow {
     /// Continue with `event`, passing nothing along.
     pub fn next(event: WebhookEvent) -> Self {
         Flow::Continue {
-            event,
+            event: Box::new(event),
             pass_along: None,
         }
     }
@@ -52,7 +52,7 @@ impl Flow {
     /// Continue with `event` and hand `value` to the `after` hooks.
     pub fn next_with(event: WebhookEvent, value: impl Into<Value>) -> Self {
         Flow::Continue {
-            event,
+            event: Box::new(event),
             pass_along: Some(value.into()),
         }
     }

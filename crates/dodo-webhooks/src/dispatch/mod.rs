@@ -151,7 +151,8 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         T: Serialize + 'static,
         E: Into<BoxError> + 'static,
     {
-        let stored: EventHandler<S> = Arc::new(move |ctx, event| boxed_handler(handler(ctx, event)));
+        let stored: EventHandler<S> =
+            Arc::new(move |ctx, event| boxed_handler(handler(ctx, event)));
         self.handlers.insert(event_type, stored);
         self
     }
@@ -218,16 +219,16 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
     /// problem becomes an [`Outcome`] with the status to answer.
     ///
     /// The returned future does not borrow `headers` or `body`.
-    pub fn process<H: WebhookHeaders + ?Sized>(
-        &self,
+    pub fn process<'a, H: WebhookHeaders + ?Sized>(
+        &'a self,
         headers: &H,
         body: &[u8],
-    ) -> impl Future<Output = Outcome> + Send + '_ {
+    ) -> impl Future<Output = Outcome> + Send + use<'a, S, H> {
         let prepared = self.prepare(headers, body);
         async move {
             match prepared {
                 Ok((delivery, event)) => self.dispatch(delivery, event).await,
-                Err(outcome) => outcome,
+                Err(outcome) => *outcome,
             }
         }
     }
@@ -236,9 +237,9 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         &self,
         headers: &H,
         body: &[u8],
-    ) -> Result<(VerifiedDelivery, WebhookEvent), Outcome> {
+    ) -> Result<(VerifiedDelivery, WebhookEvent), Box<Outcome>> {
         let delivery = self.verifier.verify(headers, body).map_err(|e| {
-            Outcome::rejected(
+            Box::new(Outcome::rejected(
                 401,
                 OutcomeError {
                     stage: Stage::Verify,
@@ -247,12 +248,12 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                     detail: e.to_string(),
                     panicked: false,
                 },
-            )
+            ))
         })?;
         let event = WebhookEvent::parse(body).map_err(|e| {
             let mut outcome = Outcome::rejected(400, parse_error(&e));
             outcome.webhook_id = Some(delivery.id.clone());
-            outcome
+            Box::new(outcome)
         })?;
         Ok((delivery, event))
     }
@@ -267,7 +268,11 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             match guard.begin(&webhook_id).await {
                 Ok(Begin::Fresh) => {}
                 Ok(Begin::Duplicate) => {
-                    return Outcome::acknowledged(Disposition::Duplicate, webhook_id, original_type);
+                    return Outcome::acknowledged(
+                        Disposition::Duplicate,
+                        webhook_id,
+                        original_type,
+                    );
                 }
                 Ok(Begin::InProgress) => {
                     let mut outcome = Outcome::rejected(
@@ -348,7 +353,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                     event: next,
                     pass_along: pass,
                 }) => {
-                    event = next;
+                    event = *next;
                     current_type = event.event_type();
                     ctx.refresh(&event);
                     if pass.is_some() {
@@ -529,7 +534,10 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
     /// payload), which is reported as a handler error rather than a panic.
     fn on_typed<F>(mut self, event_type: EventType, extract: F) -> Self
     where
-        F: Fn(Context<S>, WebhookEvent) -> Result<BoxFuture<'static, hooks::HandlerResult>, EventType>
+        F: Fn(
+                Context<S>,
+                WebhookEvent,
+            ) -> Result<BoxFuture<'static, hooks::HandlerResult>, EventType>
             + Send
             + Sync
             + 'static,

@@ -169,9 +169,7 @@ impl Outcome {
             _ => received_body(
                 self.disposition,
                 self.webhook_id.as_deref().unwrap_or_default(),
-                self.event_type
-                    .as_ref()
-                    .map_or("", |t| t.as_str()),
+                self.event_type.as_ref().map_or("", |t| t.as_str()),
             ),
         };
     }
