@@ -12,9 +12,7 @@
 //!
 //! # Quick start
 //!
-//! (Marked `ignore` until the generated resource methods exist.)
-//!
-//! ```ignore
+//! ```no_run
 //! # async fn run() -> Result<(), dodo_client::Error> {
 //! use futures_util::TryStreamExt;
 //!
