@@ -44,11 +44,12 @@ pub fn resources(api: &Api, set: &TypeSet) -> Result<Vec<(String, String)>> {
     let mut accessors = String::new();
     for (top, node) in &root {
         let file = snake(top);
-        writeln!(module, "mod {file};\npub use {file}::*;")?;
+        let cfg = format!("#[cfg(feature = {:?})]", crate::features::group_feature(top));
+        writeln!(module, "{cfg}\nmod {file};\n{cfg}\npub use {file}::*;")?;
         let name = struct_name(std::slice::from_ref(top));
         writeln!(
             accessors,
-            "    /// The `{top}` endpoints.\n    pub fn {file}(&self) -> {name}<'_> {{\n        {name} {{ client: self }}\n    }}\n"
+            "    /// The `{top}` endpoints.\n    {cfg}\n    pub fn {file}(&self) -> {name}<'_> {{\n        {name} {{ client: self }}\n    }}\n"
         )?;
         let mut body = String::new();
         body.push_str(HEADER);

@@ -46,51 +46,37 @@ fn support(prefix: &str) -> &'static str {
 
 /// Names reachable from request bodies and query strings: these get builders.
 fn request_types(set: &TypeSet) -> BTreeSet<String> {
-    let mut stack = Vec::new();
+    let mut roots = Vec::new();
     for op in &set.ops {
         if let Some(b) = &op.body {
-            b.all_names(&mut stack);
+            b.all_names(&mut roots);
         }
         if let Some(q) = &op.query {
-            stack.push(q.clone());
+            roots.push(q.clone());
         }
     }
-    let mut seen = BTreeSet::new();
-    while let Some(n) = stack.pop() {
-        if !seen.insert(n.clone()) {
-            continue;
-        }
-        if let Some(def) = set.defs.get(&n) {
-            match &def.kind {
-                Kind::Struct(fields) => fields.iter().for_each(|f| f.ty.all_names(&mut stack)),
-                Kind::Tagged { variants, .. } => variants
-                    .iter()
-                    .filter_map(|v| v.ty.as_ref())
-                    .for_each(|t| t.all_names(&mut stack)),
-                Kind::Untagged(vs) => vs.iter().for_each(|(_, t)| t.all_names(&mut stack)),
-                Kind::Alias(t) => t.all_names(&mut stack),
-                Kind::Enum(_) => {}
-            }
-        }
-    }
-    seen
+    set.reachable(roots)
 }
 
 /// The whole `models.rs`.
-pub fn models(set: &TypeSet) -> Result<String> {
+pub fn models(api: &crate::spec::Api, set: &TypeSet) -> Result<String> {
     let requests = request_types(set);
+    let features = crate::features::type_features(api, set);
     let mut out = String::new();
     out.push_str(HEADER);
     out.push_str("//! Every model of the Dodo Payments API: request bodies, responses, query strings, enums.\n//!\n//! Generated; see the crate documentation for the conventions.\n\n");
     out.push_str("#![allow(clippy::too_many_arguments, clippy::large_enum_variant, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items, rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]\n\n");
     for def in set.defs.values() {
-        emit_def(&mut out, def, requests.contains(&def.name))?;
+        let mut item = String::new();
+        emit_def(&mut item, def, requests.contains(&def.name))?;
+        out.push_str(&gate(&item, &crate::features::cfg(features.get(&def.name))));
     }
     out.push_str("// Short names for the objects carried in webhook `data`.\n");
     for (alias, target) in WEBHOOK_ALIASES {
         writeln!(
             out,
-            "/// The `{alias}` object of webhook payloads and API responses (`{target}`).\npub type {alias} = {target};"
+            "/// The `{alias}` object of webhook payloads and API responses (`{target}`).\n{}\npub type {alias} = {target};",
+            crate::features::cfg(features.get(*target))
         )?;
     }
     // Make sure the response wrapper names of every operation exist.
@@ -102,6 +88,23 @@ pub fn models(set: &TypeSet) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// Puts the `cfg` line before every top-level item of one definition's code.
+fn gate(code: &str, cfg: &str) -> String {
+    let mut out = String::new();
+    for line in code.lines() {
+        if ["#[derive", "pub type", "impl", "crate::string_enum!"]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            out.push_str(cfg);
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
@@ -320,7 +323,10 @@ fn emit_builder(out: &mut String, name: &str, fields: &[Field]) -> Result<()> {
         if f.optional {
             writeln!(out, "            {}: None,", f.ident)?;
         } else {
-            writeln!(out, "            {}: {}{},", f.ident, f.ident, param(&f.ty).1)?;
+            match param(&f.ty).1 {
+                "" => writeln!(out, "            {},", f.ident)?,
+                conv => writeln!(out, "            {}: {}{conv},", f.ident, f.ident)?,
+            }
         }
     }
     out.push_str("        }\n    }\n");

@@ -10,6 +10,7 @@ mod emit_client;
 mod emit_ops;
 mod emit_tests;
 mod emit_types;
+mod features;
 mod names;
 mod schema;
 mod spec;
@@ -134,7 +135,7 @@ fn generate(api: &spec::Api) -> Result<Vec<(String, String)>> {
     let mut files = vec![
         (
             "crates/dodo-types/src/models.rs".to_owned(),
-            emit_types::models(&types)?,
+            emit_types::models(api, &types)?,
         ),
         (
             "crates/dodo-types/src/operations.rs".to_owned(),
@@ -149,6 +150,7 @@ fn generate(api: &spec::Api) -> Result<Vec<(String, String)>> {
     for (path, content) in &mut files {
         *content = rustfmt(content).with_context(|| format!("formatting {path}"))?;
     }
+    files.extend(features::manifests(&repo_root(), api)?);
     files.sort();
     Ok(files)
 }

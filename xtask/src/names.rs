@@ -79,9 +79,8 @@ pub fn doc(description: &str, indent: &str) -> String {
     for line in description.trim().lines() {
         let mut line = line.trim().to_owned();
         if line.starts_with("```") {
-            if !in_fence && line == "```" {
-                line = "```text".to_owned();
-            } else if !in_fence {
+            // Opening fences become `text` so rustdoc never compiles spec prose.
+            if !in_fence {
                 line = "```text".to_owned();
             }
             in_fence = !in_fence;

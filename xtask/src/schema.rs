@@ -256,6 +256,52 @@ impl TypeSet {
         }
     }
 
+    /// Every type name reachable from `roots` (the roots included).
+    pub fn reachable(&self, mut roots: Vec<String>) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        while let Some(n) = roots.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            if let Some(def) = self.defs.get(&n) {
+                match &def.kind {
+                    Kind::Struct(fields) => fields.iter().for_each(|f| f.ty.all_names(&mut roots)),
+                    Kind::Tagged { variants, .. } => variants
+                        .iter()
+                        .filter_map(|v| v.ty.as_ref())
+                        .for_each(|t| t.all_names(&mut roots)),
+                    Kind::Untagged(vs) => vs.iter().for_each(|(_, t)| t.all_names(&mut roots)),
+                    Kind::Alias(t) => t.all_names(&mut roots),
+                    Kind::Enum(_) => {}
+                }
+            }
+        }
+        seen
+    }
+
+    /// The names an operation's body, query and response mention.
+    pub fn op_roots(op: &OpTypes) -> Vec<String> {
+        let mut roots = Vec::new();
+        if let Some(b) = &op.body {
+            b.all_names(&mut roots);
+        }
+        if let Some(q) = &op.query {
+            roots.push(q.clone());
+        }
+        match &op.response {
+            Response::Json(t) | Response::List(t) | Response::Cursor(t) => t.all_names(&mut roots),
+            _ => {}
+        }
+        roots
+    }
+
+    /// The types of webhook payloads.
+    pub fn event_roots() -> Vec<String> {
+        let mut roots: Vec<String> = WEBHOOK_ALIASES.iter().map(|(_, n)| n.to_string()).collect();
+        roots.push("OutgoingWebhook".into());
+        roots
+    }
+
     fn mark_responses(&mut self) {
         let mut roots = Vec::new();
         for op in &self.ops {
@@ -266,27 +312,10 @@ impl TypeSet {
                 _ => {}
             }
         }
-        roots.extend(WEBHOOK_ALIASES.iter().map(|(_, n)| n.to_string()));
-        roots.push("OutgoingWebhook".into());
-        let mut seen = BTreeSet::new();
-        while let Some(n) = roots.pop() {
-            if !seen.insert(n.clone()) {
-                continue;
-            }
-            if let Some(def) = self.defs.get_mut(&n) {
+        roots.extend(Self::event_roots());
+        for name in self.reachable(roots) {
+            if let Some(def) = self.defs.get_mut(&name) {
                 def.response = true;
-                let mut next = Vec::new();
-                match &def.kind {
-                    Kind::Struct(fields) => fields.iter().for_each(|f| f.ty.all_names(&mut next)),
-                    Kind::Tagged { variants, .. } => variants
-                        .iter()
-                        .filter_map(|v| v.ty.as_ref())
-                        .for_each(|t| t.all_names(&mut next)),
-                    Kind::Untagged(vs) => vs.iter().for_each(|(_, t)| t.all_names(&mut next)),
-                    Kind::Alias(t) => t.all_names(&mut next),
-                    Kind::Enum(_) => {}
-                }
-                roots.extend(next);
             }
         }
     }

@@ -2,6 +2,7 @@
 // codegen/overlay.json. Do not edit by hand: change the generator or the overlay.
 //! One request-shape test per endpoint, against a local recording server.
 
+#![cfg(feature = "full")]
 #![allow(clippy::all)]
 
 mod common;

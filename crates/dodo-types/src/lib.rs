@@ -34,5 +34,6 @@ pub mod models;
 pub mod operations;
 pub mod support;
 
+#[allow(unused_imports)] // empty when no feature is enabled
 pub use models::*;
 pub use support::{DateTime, Decimal, Metadata, MetadataValue, StringEnum};

@@ -15,6 +15,7 @@
 )]
 
 /// Webhook payload for abandoned_checkout.detected and abandoned_checkout.recovered events
+#[cfg(any(feature = "full", feature = "events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AbandonedCheckoutPayload {
     #[serde(with = "crate::support::rfc3339")]
@@ -29,6 +30,7 @@ pub struct AbandonedCheckoutPayload {
     pub status: AbandonedCheckoutStatus,
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 crate::string_enum! {
 /// The `AbandonedCheckoutStatus` object.
 pub enum AbandonedCheckoutStatus {
@@ -45,6 +47,7 @@ pub enum AbandonedCheckoutStatus {
 }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 crate::string_enum! {
 /// The `AbandonmentReason` object.
 pub enum AbandonmentReason {
@@ -56,6 +59,7 @@ pub enum AbandonmentReason {
 }
 
 /// The `ActivateLicenseKeyProductInfo` object.
+#[cfg(any(feature = "full", feature = "licenses"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActivateLicenseKeyProductInfo {
     /// Name of the product, if set by the merchant.
@@ -66,12 +70,14 @@ pub struct ActivateLicenseKeyProductInfo {
 }
 
 /// The `ActivateLicenseKeyRequest` object.
+#[cfg(any(feature = "full", feature = "licenses"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActivateLicenseKeyRequest {
     pub license_key: String,
     pub name: String,
 }
 
+#[cfg(any(feature = "full", feature = "licenses"))]
 impl ActivateLicenseKeyRequest {
     /// A `ActivateLicenseKeyRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(license_key: impl Into<String>, name: impl Into<String>) -> Self {
@@ -83,6 +89,7 @@ impl ActivateLicenseKeyRequest {
 }
 
 /// The `ActivateLicenseKeyResponse` object.
+#[cfg(any(feature = "full", feature = "licenses"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActivateLicenseKeyResponse {
     /// Business ID
@@ -103,22 +110,27 @@ pub struct ActivateLicenseKeyResponse {
 }
 
 /// Request body for `POST /discounts/{discount_id}/customers`.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddDiscountCustomersRequest {
     /// Customer IDs to attach (1..=1000). All must exist in the caller's business.
     pub customer_ids: Vec<String>,
 }
 
+#[cfg(any(feature = "full", feature = "discounts"))]
 impl AddDiscountCustomersRequest {
     /// A `AddDiscountCustomersRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(customer_ids: Vec<String>) -> Self {
-        Self {
-            customer_ids: customer_ids,
-        }
+        Self { customer_ids }
     }
 }
 
 /// The `AddMeterToPrice` object.
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddMeterToPrice {
     /// Optional credit entitlement ID to link this meter to for credit-based billing
@@ -144,6 +156,11 @@ pub struct AddMeterToPrice {
     pub price_per_unit: Option<crate::support::Decimal>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl AddMeterToPrice {
     /// A `AddMeterToPrice` with its required fields; set optional ones with the chained setters.
     pub fn new(meter_id: impl Into<String>) -> Self {
@@ -196,20 +213,23 @@ impl AddMeterToPrice {
 }
 
 /// The `AddProductsToGroupRequest` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddProductsToGroupRequest {
     /// Products to add to the group
     pub products: Vec<GroupProduct>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl AddProductsToGroupRequest {
     /// A `AddProductsToGroupRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(products: Vec<GroupProduct>) -> Self {
-        Self { products: products }
+        Self { products }
     }
 }
 
 /// The `AdditionalDoc` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdditionalDoc {
     pub file_id: String,
@@ -217,6 +237,7 @@ pub struct AdditionalDoc {
 }
 
 /// Response struct representing subscription details
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddonCartResponseItem {
     pub addon_id: String,
@@ -224,6 +245,7 @@ pub struct AddonCartResponseItem {
 }
 
 /// The `AddonResponse` object.
+#[cfg(any(feature = "full", feature = "addons"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddonResponse {
     /// Unique identifier for the business to which the addon belongs.
@@ -253,11 +275,13 @@ pub struct AddonResponse {
 }
 
 /// The `AddonsListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddonsListResponse {
     pub items: Vec<AddonResponse>,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 crate::string_enum! {
 /// The `AggregationType` object.
 pub enum AggregationType {
@@ -273,6 +297,7 @@ pub enum AggregationType {
 }
 
 /// The `ArchiveBrandRequest` object.
+#[cfg(any(feature = "full", feature = "brands"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ArchiveBrandRequest {
     /// Brand that takes over the products and the live subscriptions of the
@@ -284,6 +309,7 @@ pub struct ArchiveBrandRequest {
     pub move_products_to: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "brands"))]
 impl ArchiveBrandRequest {
     /// A `ArchiveBrandRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -303,6 +329,7 @@ impl ArchiveBrandRequest {
 }
 
 /// The `ArchiveBrandResponse` object.
+#[cfg(any(feature = "full", feature = "brands"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ArchiveBrandResponse {
     /// Time the brand was archived.
@@ -322,6 +349,11 @@ pub struct ArchiveBrandResponse {
 }
 
 /// The `AttachAddonReq` object.
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttachAddonReq {
     pub addon_id: String,
@@ -329,17 +361,23 @@ pub struct AttachAddonReq {
     pub quantity: i64,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "subscriptions"
+))]
 impl AttachAddonReq {
     /// A `AttachAddonReq` with its required fields; set optional ones with the chained setters.
     pub fn new(addon_id: impl Into<String>, quantity: i64) -> Self {
         Self {
             addon_id: addon_id.into(),
-            quantity: quantity,
+            quantity,
         }
     }
 }
 
 /// Request struct for attaching a credit entitlement to a product
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttachCreditEntitlementRequest {
     /// ID of the credit entitlement to attach
@@ -393,6 +431,7 @@ pub struct AttachCreditEntitlementRequest {
     pub trial_credits_expire_after_trial: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl AttachCreditEntitlementRequest {
     /// A `AttachCreditEntitlementRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -401,7 +440,7 @@ impl AttachCreditEntitlementRequest {
     ) -> Self {
         Self {
             credit_entitlement_id: credit_entitlement_id.into(),
-            credits_amount: credits_amount,
+            credits_amount,
             currency: None,
             expires_after_days: None,
             low_balance_threshold_percent: None,
@@ -497,11 +536,23 @@ impl AttachCreditEntitlementRequest {
 }
 
 /// The `AttachExistingCustomer` object.
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttachExistingCustomer {
     pub customer_id: String,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 impl AttachExistingCustomer {
     /// A `AttachExistingCustomer` with its required fields; set optional ones with the chained setters.
     pub fn new(customer_id: impl Into<String>) -> Self {
@@ -516,12 +567,14 @@ impl AttachExistingCustomer {
 /// Mirrors the `credit_entitlements` attach shape — every "attach something
 /// to a product" array takes objects, not bare IDs. Uniform shape leaves
 /// room for per-attachment settings later without another API break.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttachProductEntitlementRequest {
     /// ID of the entitlement to attach to the product
     pub entitlement_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl AttachProductEntitlementRequest {
     /// A `AttachProductEntitlementRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(entitlement_id: impl Into<String>) -> Self {
@@ -532,6 +585,7 @@ impl AttachProductEntitlementRequest {
 }
 
 /// The `BalanceLedgerEntryResponse` object.
+#[cfg(any(feature = "full", feature = "balances"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BalanceLedgerEntryResponse {
     #[serde(default)]
@@ -554,6 +608,12 @@ pub struct BalanceLedgerEntryResponse {
 }
 
 /// The `BillingAddress` object.
+#[cfg(any(
+    feature = "full",
+    feature = "events",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BillingAddress {
     /// City name
@@ -572,6 +632,12 @@ pub struct BillingAddress {
     pub zipcode: Option<String>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "events",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 impl BillingAddress {
     /// A `BillingAddress` with its required fields; set optional ones with the chained setters.
     pub fn new(country: impl Into<CountryCodeAlpha2>) -> Self {
@@ -606,6 +672,7 @@ impl BillingAddress {
 }
 
 /// Block a customer by customer id.
+#[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BlockByCustomerId {
     /// Customer to block. The block also applies to that customer's email.
@@ -618,6 +685,7 @@ pub struct BlockByCustomerId {
     pub source: Option<BlockedCustomerSource>,
 }
 
+#[cfg(any(feature = "full", feature = "blocklist"))]
 impl BlockByCustomerId {
     /// A `BlockByCustomerId` with its required fields; set optional ones with the chained setters.
     pub fn new(customer_id: impl Into<String>) -> Self {
@@ -640,6 +708,7 @@ impl BlockByCustomerId {
 }
 
 /// Block a customer by email address.
+#[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BlockByEmail {
     /// Email to block. It must belong to an existing customer of this business.
@@ -652,6 +721,7 @@ pub struct BlockByEmail {
     pub source: Option<BlockedCustomerSource>,
 }
 
+#[cfg(any(feature = "full", feature = "blocklist"))]
 impl BlockByEmail {
     /// A `BlockByEmail` with its required fields; set optional ones with the chained setters.
     pub fn new(email: impl Into<String>) -> Self {
@@ -674,6 +744,7 @@ impl BlockByEmail {
 }
 
 /// A customer on the merchant's blocklist.
+#[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BlockedCustomer {
     /// Dashboard user who blocked the customer. Null for an API-key caller.
@@ -712,6 +783,7 @@ pub struct BlockedCustomer {
 }
 
 /// A note in a blocklist entry's activity log.
+#[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BlockedCustomerNote {
     /// Dashboard user who wrote the note. Null for an API-key caller.
@@ -729,6 +801,7 @@ pub struct BlockedCustomerNote {
     pub updated_at: Option<crate::support::DateTime>,
 }
 
+#[cfg(any(feature = "full", feature = "blocklist"))]
 crate::string_enum! {
 /// Where a block came from. `api` marks an API-key caller; the other values name the dashboard screen used.
 pub enum BlockedCustomerSource {
@@ -746,12 +819,14 @@ pub enum BlockedCustomerSource {
 }
 
 /// Body for adding or editing a blocklist note.
+#[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BlocklistNoteRequest {
     /// The note text.
     pub note: String,
 }
 
+#[cfg(any(feature = "full", feature = "blocklist"))]
 impl BlocklistNoteRequest {
     /// A `BlocklistNoteRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(note: impl Into<String>) -> Self {
@@ -760,6 +835,7 @@ impl BlocklistNoteRequest {
 }
 
 /// The `BrandResponse` object.
+#[cfg(any(feature = "full", feature = "brands"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BrandResponse {
     /// Time the brand was archived. Null for an active brand.
@@ -786,6 +862,7 @@ pub struct BrandResponse {
     pub verification_status: BrandVerificationStatus,
 }
 
+#[cfg(any(feature = "full", feature = "brands"))]
 crate::string_enum! {
 /// The `BrandVerificationStatus` object.
 pub enum BrandVerificationStatus {
@@ -801,6 +878,7 @@ pub enum BrandVerificationStatus {
 }
 
 /// Data returned by the calculate checkout session API
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CalculateSessionResponse {
     /// Billing country
@@ -852,6 +930,7 @@ pub struct CalculateSessionResponse {
 }
 
 /// The `CalculatedAddonItem` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CalculatedAddonItem {
     pub addon_id: String,
@@ -880,6 +959,7 @@ pub struct CalculatedAddonItem {
 }
 
 /// The `CalculatedProductCartItem` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CalculatedProductCartItem {
     #[serde(default)]
@@ -927,6 +1007,7 @@ pub struct CalculatedProductCartItem {
     pub tax_rate: i64,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 crate::string_enum! {
 /// The `CancelReason` object.
 pub enum CancelReason {
@@ -941,6 +1022,7 @@ pub enum CancelReason {
 }
 }
 
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 crate::string_enum! {
 /// The `CancellationFeedback` object.
 pub enum CancellationFeedback {
@@ -963,6 +1045,7 @@ pub enum CancellationFeedback {
 }
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 crate::string_enum! {
 /// The `CbbGrantSourceType` object.
 pub enum CbbGrantSourceType {
@@ -979,6 +1062,7 @@ pub enum CbbGrantSourceType {
 }
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements", feature = "events"))]
 crate::string_enum! {
 /// The `CbbLedgerTransactionType` object.
 pub enum CbbLedgerTransactionType {
@@ -1005,6 +1089,13 @@ pub enum CbbLedgerTransactionType {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "credit-entitlements",
+    feature = "events",
+    feature = "products",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// Controls how overage is handled at the end of a billing cycle.
 ///
@@ -1026,6 +1117,7 @@ pub enum CbbOverageBehavior {
 }
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 crate::string_enum! {
 /// The `CbbProrationBehavior` object.
 pub enum CbbProrationBehavior {
@@ -1037,6 +1129,7 @@ pub enum CbbProrationBehavior {
 }
 
 /// The `ChangePlanPreviewResponse` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChangePlanPreviewResponse {
     pub immediate_charge: ImmediateCharge,
@@ -1044,6 +1137,7 @@ pub struct ChangePlanPreviewResponse {
 }
 
 /// Minimal credit entitlement info shown at checkout — what credits the customer will receive
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckoutCreditEntitlementItem {
     /// ID of the credit entitlement
@@ -1057,6 +1151,7 @@ pub struct CheckoutCreditEntitlementItem {
 }
 
 /// The `CheckoutSessionBillingAddress` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckoutSessionBillingAddress {
     /// City name
@@ -1075,6 +1170,7 @@ pub struct CheckoutSessionBillingAddress {
     pub zipcode: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl CheckoutSessionBillingAddress {
     /// A `CheckoutSessionBillingAddress` with its required fields; set optional ones with the chained setters.
     pub fn new(country: impl Into<CountryCodeAlpha2>) -> Self {
@@ -1109,6 +1205,7 @@ impl CheckoutSessionBillingAddress {
 }
 
 /// The `CheckoutSessionCustomization` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CheckoutSessionCustomization {
     /// Force the checkout interface to render in a specific language (e.g. `en`, `es`)
@@ -1134,6 +1231,7 @@ pub struct CheckoutSessionCustomization {
     pub theme_config: Option<ThemeConfig>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl CheckoutSessionCustomization {
     /// A `CheckoutSessionCustomization` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -1179,6 +1277,7 @@ impl CheckoutSessionCustomization {
 }
 
 /// The `CheckoutSessionFlags` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CheckoutSessionFlags {
     /// if customer is allowed to change currency, set it to true
@@ -1258,6 +1357,7 @@ pub struct CheckoutSessionFlags {
     pub single_page: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl CheckoutSessionFlags {
     /// A `CheckoutSessionFlags` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -1403,6 +1503,7 @@ impl CheckoutSessionFlags {
     }
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 crate::string_enum! {
 /// The `Conjunction` object.
 pub enum Conjunction {
@@ -1413,6 +1514,16 @@ pub enum Conjunction {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "customers",
+    feature = "events",
+    feature = "misc",
+    feature = "payments",
+    feature = "products",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// ISO country code alpha2 variant
 pub enum CountryCodeAlpha2 {
@@ -1918,6 +2029,7 @@ pub enum CountryCodeAlpha2 {
 }
 
 /// The `CreateAddonRequest` object.
+#[cfg(any(feature = "full", feature = "addons"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateAddonRequest {
     /// The currency of the Addon
@@ -1933,6 +2045,7 @@ pub struct CreateAddonRequest {
     pub tax_category: TaxCategory,
 }
 
+#[cfg(any(feature = "full", feature = "addons"))]
 impl CreateAddonRequest {
     /// A `CreateAddonRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -1945,7 +2058,7 @@ impl CreateAddonRequest {
             currency: currency.into(),
             description: None,
             name: name.into(),
-            price: price,
+            price,
             tax_category: tax_category.into(),
         }
     }
@@ -1957,6 +2070,7 @@ impl CreateAddonRequest {
 }
 
 /// Which customer to block: send `customer_id` or `email` at the top level (untagged). A body carrying both is read as the `customer_id` variant.
+#[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum CreateBlockedCustomerRequest {
@@ -1968,12 +2082,14 @@ pub enum CreateBlockedCustomerRequest {
     Other(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "blocklist"))]
 impl From<BlockByCustomerId> for CreateBlockedCustomerRequest {
     fn from(value: BlockByCustomerId) -> Self {
         CreateBlockedCustomerRequest::BlockByCustomerId(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "blocklist"))]
 impl From<BlockByEmail> for CreateBlockedCustomerRequest {
     fn from(value: BlockByEmail) -> Self {
         CreateBlockedCustomerRequest::BlockByEmail(value)
@@ -1981,6 +2097,7 @@ impl From<BlockByEmail> for CreateBlockedCustomerRequest {
 }
 
 /// The `CreateBrandRequest` object.
+#[cfg(any(feature = "full", feature = "brands"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CreateBrandRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1995,6 +2112,7 @@ pub struct CreateBrandRequest {
     pub url: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "brands"))]
 impl CreateBrandRequest {
     /// A `CreateBrandRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -2034,6 +2152,7 @@ impl CreateBrandRequest {
 }
 
 /// The `CreateCheckoutSessionRequest` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateCheckoutSessionRequest {
     /// Customers will never see payment methods that are not in this list.
@@ -2123,6 +2242,7 @@ pub struct CreateCheckoutSessionRequest {
     pub tax_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl CreateCheckoutSessionRequest {
     /// A `CreateCheckoutSessionRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(product_cart: Vec<ProductItemReq>) -> Self {
@@ -2144,7 +2264,7 @@ impl CreateCheckoutSessionRequest {
             metadata: None,
             minimal_address: None,
             payment_method_id: None,
-            product_cart: product_cart,
+            product_cart,
             product_collection_id: None,
             return_url: None,
             short_link: None,
@@ -2288,6 +2408,7 @@ impl CreateCheckoutSessionRequest {
 }
 
 /// The `CreateCreditEntitlementRequest` object.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateCreditEntitlementRequest {
     /// Currency for pricing (required if price_per_unit is set)
@@ -2333,6 +2454,7 @@ pub struct CreateCreditEntitlementRequest {
     pub unit: String,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl CreateCreditEntitlementRequest {
     /// A `CreateCreditEntitlementRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -2349,11 +2471,11 @@ impl CreateCreditEntitlementRequest {
             max_rollover_count: None,
             name: name.into(),
             overage_behavior: None,
-            overage_enabled: overage_enabled,
+            overage_enabled,
             overage_limit: None,
-            precision: precision,
+            precision,
             price_per_unit: None,
-            rollover_enabled: rollover_enabled,
+            rollover_enabled,
             rollover_percentage: None,
             rollover_timeframe_count: None,
             rollover_timeframe_interval: None,
@@ -2414,12 +2536,14 @@ impl CreateCreditEntitlementRequest {
 }
 
 /// The `CreateCustomerPortalSessionResponse` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateCustomerPortalSessionResponse {
     pub link: String,
 }
 
 /// The `CreateCustomerRequest` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateCustomerRequest {
     pub email: String,
@@ -2431,6 +2555,7 @@ pub struct CreateCustomerRequest {
     pub phone_number: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl CreateCustomerRequest {
     /// A `CreateCustomerRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(email: impl Into<String>, name: impl Into<String>) -> Self {
@@ -2454,6 +2579,7 @@ impl CreateCustomerRequest {
 }
 
 /// The `CreateDigitalProductDeliveryRequest` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CreateDigitalProductDeliveryRequest {
     /// External URL to digital product
@@ -2464,6 +2590,7 @@ pub struct CreateDigitalProductDeliveryRequest {
     pub instructions: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl CreateDigitalProductDeliveryRequest {
     /// A `CreateDigitalProductDeliveryRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -2487,6 +2614,7 @@ impl CreateDigitalProductDeliveryRequest {
 /// Request body for creating a discount.
 ///
 /// `code` is optional; if not provided, we generate a random 16-char code.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateDiscountRequest {
     /// The discount amount in **basis points** (e.g. `540` means `5.4%`, `10000` means `100%`).
@@ -2553,11 +2681,12 @@ pub struct CreateDiscountRequest {
     pub usage_limit: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "discounts"))]
 impl CreateDiscountRequest {
     /// A `CreateDiscountRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(amount: i64, r#type: impl Into<DiscountType>) -> Self {
         Self {
-            amount: amount,
+            amount,
             code: None,
             currency_options: None,
             customer_eligibility: None,
@@ -2649,6 +2778,7 @@ impl CreateDiscountRequest {
 }
 
 /// The `CreateEntitlementRequest` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateEntitlementRequest {
     /// Optional description
@@ -2665,6 +2795,7 @@ pub struct CreateEntitlementRequest {
     pub name: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl CreateEntitlementRequest {
     /// A `CreateEntitlementRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -2693,6 +2824,7 @@ impl CreateEntitlementRequest {
 }
 
 /// Request to create a ledger entry (credit or debit)
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateLedgerEntryRequest {
     /// Amount to credit or debit. Bounded to a `NUMERIC(38,28)` column, so the
@@ -2719,11 +2851,12 @@ pub struct CreateLedgerEntryRequest {
     pub reason: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl CreateLedgerEntryRequest {
     /// A `CreateLedgerEntryRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(amount: crate::support::Decimal, entry_type: impl Into<LedgerEntryType>) -> Self {
         Self {
-            amount: amount,
+            amount,
             entry_type: entry_type.into(),
             expires_at: None,
             idempotency_key: None,
@@ -2754,6 +2887,7 @@ impl CreateLedgerEntryRequest {
 }
 
 /// Response for creating a ledger entry
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateLedgerEntryResponse {
     pub amount: crate::support::Decimal,
@@ -2775,6 +2909,7 @@ pub struct CreateLedgerEntryResponse {
 }
 
 /// The `CreateLicenseKeyRequest` object.
+#[cfg(any(feature = "full", feature = "license-keys"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateLicenseKeyRequest {
     /// Maximum number of activations allowed. Null means unlimited.
@@ -2795,6 +2930,7 @@ pub struct CreateLicenseKeyRequest {
     pub product_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "license-keys"))]
 impl CreateLicenseKeyRequest {
     /// A `CreateLicenseKeyRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -2823,6 +2959,7 @@ impl CreateLicenseKeyRequest {
 }
 
 /// The `CreateLocalizedPriceRequest` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateLocalizedPriceRequest {
     /// Amount in the smallest currency unit (e.g., cents). Must be greater than zero.
@@ -2834,11 +2971,12 @@ pub struct CreateLocalizedPriceRequest {
     pub currency: Currency,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl CreateLocalizedPriceRequest {
     /// A `CreateLocalizedPriceRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(amount: i64, currency: impl Into<Currency>) -> Self {
         Self {
-            amount: amount,
+            amount,
             country_code: None,
             currency: currency.into(),
         }
@@ -2851,6 +2989,7 @@ impl CreateLocalizedPriceRequest {
 }
 
 /// The `CreateMeterRequest` object.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateMeterRequest {
     /// Aggregation configuration for the meter
@@ -2869,6 +3008,7 @@ pub struct CreateMeterRequest {
     pub name: String,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 impl CreateMeterRequest {
     /// A `CreateMeterRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -2899,6 +3039,7 @@ impl CreateMeterRequest {
 }
 
 /// The `CreateNewCustomer` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateNewCustomer {
     /// When false, the most recently created customer object with the given email is used if exists.
@@ -2913,6 +3054,7 @@ pub struct CreateNewCustomer {
 }
 
 /// The `CreateOneTimePaymentRequest` object.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateOneTimePaymentRequest {
     /// Whether adaptive currency fees should be included in the price (true) or added on top (false).
@@ -2989,6 +3131,7 @@ pub struct CreateOneTimePaymentRequest {
     pub tax_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "payments"))]
 impl CreateOneTimePaymentRequest {
     /// A `CreateOneTimePaymentRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -3009,7 +3152,7 @@ impl CreateOneTimePaymentRequest {
             metadata: None,
             payment_link: None,
             payment_method_id: None,
-            product_cart: product_cart,
+            product_cart,
             redirect_immediately: None,
             require_phone_number: None,
             return_url: None,
@@ -3119,6 +3262,7 @@ impl CreateOneTimePaymentRequest {
 }
 
 /// The `CreateOneTimePaymentResponse` object.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateOneTimePaymentResponse {
     /// Client secret used to load Dodo checkout SDK
@@ -3152,6 +3296,7 @@ pub struct CreateOneTimePaymentResponse {
 }
 
 /// The `CreateProductCollectionRequest` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateProductCollectionRequest {
     /// Brand id for the collection, if not provided will default to primary brand
@@ -3181,6 +3326,7 @@ pub struct CreateProductCollectionRequest {
     pub proration_billing_mode_on_upgrade: Option<ProrationBillingMode>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl CreateProductCollectionRequest {
     /// A `CreateProductCollectionRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(groups: Vec<ProductCollectionGroup>, name: impl Into<String>) -> Self {
@@ -3189,7 +3335,7 @@ impl CreateProductCollectionRequest {
             description: None,
             effective_at_on_downgrade: None,
             effective_at_on_upgrade: None,
-            groups: groups,
+            groups,
             name: name.into(),
             on_payment_failure: None,
             proration_billing_mode_on_downgrade: None,
@@ -3240,6 +3386,7 @@ impl CreateProductCollectionRequest {
 }
 
 /// The `CreateProductRequest` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateProductRequest {
     /// Addons available for subscription product
@@ -3308,6 +3455,7 @@ pub struct CreateProductRequest {
     pub tax_category: TaxCategory,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl CreateProductRequest {
     /// A `CreateProductRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -3421,6 +3569,7 @@ impl CreateProductRequest {
 }
 
 /// The `CreateRefundRequest` object.
+#[cfg(any(feature = "full", feature = "refunds"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateRefundRequest {
     /// Partially Refund an Individual Item
@@ -3436,6 +3585,7 @@ pub struct CreateRefundRequest {
     pub reason: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "refunds"))]
 impl CreateRefundRequest {
     /// A `CreateRefundRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(payment_id: impl Into<String>) -> Self {
@@ -3464,6 +3614,7 @@ impl CreateRefundRequest {
 }
 
 /// Query parameters of `POST /customers/{customer_id}/customer-portal/session`.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CreateSessionCustomersCustomerPortalQuery {
     /// If true, will send link to user.
@@ -3475,6 +3626,7 @@ pub struct CreateSessionCustomersCustomerPortalQuery {
     pub return_url: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl CreateSessionCustomersCustomerPortalQuery {
     /// A `CreateSessionCustomersCustomerPortalQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -3497,6 +3649,7 @@ impl CreateSessionCustomersCustomerPortalQuery {
 }
 
 /// The `CreateSessionResponse` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateSessionResponse {
     /// Checkout url (None when payment_method_id is provided)
@@ -3521,6 +3674,7 @@ pub struct CreateSessionResponse {
 }
 
 /// The `CreateShortLinkRequest` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateShortLinkRequest {
     /// Slug for the short link.
@@ -3531,6 +3685,7 @@ pub struct CreateShortLinkRequest {
     pub static_checkout_params: Option<std::collections::BTreeMap<String, String>>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl CreateShortLinkRequest {
     /// A `CreateShortLinkRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(slug: impl Into<String>) -> Self {
@@ -3551,6 +3706,7 @@ impl CreateShortLinkRequest {
 }
 
 /// The `CreateSubscriptionChargeRequest` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateSubscriptionChargeRequest {
     /// Whether adaptive currency fees should be included in the product_price (true) or added on top (false).
@@ -3575,6 +3731,7 @@ pub struct CreateSubscriptionChargeRequest {
     pub product_price: i64,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl CreateSubscriptionChargeRequest {
     /// A `CreateSubscriptionChargeRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(product_price: i64) -> Self {
@@ -3584,7 +3741,7 @@ impl CreateSubscriptionChargeRequest {
             metadata: None,
             product_currency: None,
             product_description: None,
-            product_price: product_price,
+            product_price,
         }
     }
     /// Whether adaptive currency fees should be included in the product_price (true) or added on top (false).
@@ -3617,6 +3774,7 @@ impl CreateSubscriptionChargeRequest {
 }
 
 /// The `CreateSubscriptionChargeResponse` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateSubscriptionChargeResponse {
     pub payment_id: String,
@@ -3626,6 +3784,7 @@ pub struct CreateSubscriptionChargeResponse {
 ///
 /// This struct represents the data required to create a new subscription in the system.
 /// It includes details about the product, quantity, customer information, and billing details.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateSubscriptionRequest {
     /// Attach addons to this subscription
@@ -3721,6 +3880,7 @@ pub struct CreateSubscriptionRequest {
     pub trial_period_days: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl CreateSubscriptionRequest {
     /// A `CreateSubscriptionRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -3746,7 +3906,7 @@ impl CreateSubscriptionRequest {
             payment_link: None,
             payment_method_id: None,
             product_id: product_id.into(),
-            quantity: quantity,
+            quantity,
             redirect_immediately: None,
             require_phone_number: None,
             return_url: None,
@@ -3883,6 +4043,7 @@ impl CreateSubscriptionRequest {
 }
 
 /// The `CreateSubscriptionResponse` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateSubscriptionResponse {
     /// Addons associated with this subscription
@@ -3925,6 +4086,7 @@ pub struct CreateSubscriptionResponse {
 }
 
 /// The `CreateWebhookRequest` object.
+#[cfg(any(feature = "full", feature = "webhooks"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateWebhookRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -3955,6 +4117,7 @@ pub struct CreateWebhookRequest {
     pub url: String,
 }
 
+#[cfg(any(feature = "full", feature = "webhooks"))]
 impl CreateWebhookRequest {
     /// A `CreateWebhookRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(url: impl Into<String>) -> Self {
@@ -4012,6 +4175,7 @@ impl CreateWebhookRequest {
 }
 
 /// Webhook payload for credit.balance_low event
+#[cfg(any(feature = "full", feature = "events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditBalanceLowPayload {
     pub available_balance: crate::support::Decimal,
@@ -4027,6 +4191,7 @@ pub struct CreditBalanceLowPayload {
 }
 
 /// Response struct representing credit entitlement cart details for a subscription
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditEntitlementCartResponse {
     pub credit_entitlement_id: String,
@@ -4059,6 +4224,7 @@ pub struct CreditEntitlementCartResponse {
 }
 
 /// Response struct for credit entitlement mapping
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditEntitlementMappingResponse {
     /// ID of the credit entitlement
@@ -4114,6 +4280,7 @@ pub struct CreditEntitlementMappingResponse {
 }
 
 /// Per-checkout-session override for a single credit entitlement attached to a product.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditEntitlementOverride {
     /// ID of the credit entitlement to override. Must already be attached to the product.
@@ -4124,6 +4291,7 @@ pub struct CreditEntitlementOverride {
     pub credits_amount: crate::support::Decimal,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl CreditEntitlementOverride {
     /// A `CreditEntitlementOverride` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -4132,12 +4300,13 @@ impl CreditEntitlementOverride {
     ) -> Self {
         Self {
             credit_entitlement_id: credit_entitlement_id.into(),
-            credits_amount: credits_amount,
+            credits_amount,
         }
     }
 }
 
 /// The `CreditEntitlementResponse` object.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditEntitlementResponse {
     pub business_id: String,
@@ -4175,6 +4344,7 @@ pub struct CreditEntitlementResponse {
 }
 
 /// The translation of a credit entitlement in one locale.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditEntitlementTranslation {
     /// The locale of the translation.
@@ -4191,12 +4361,14 @@ pub struct CreditEntitlementTranslation {
 }
 
 /// The translations of a credit entitlement.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditEntitlementTranslationsListResponse {
     pub items: Vec<CreditEntitlementTranslation>,
 }
 
 /// Per-entitlement credit usage status for a subscription
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditEntitlementUsageStatus {
     /// Customer's current credit balance for this entitlement (customer-wide)
@@ -4224,6 +4396,7 @@ pub struct CreditEntitlementUsageStatus {
 }
 
 /// Response for a credit grant
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditGrantResponse {
     #[serde(with = "crate::support::rfc3339")]
@@ -4250,6 +4423,7 @@ pub struct CreditGrantResponse {
 }
 
 /// Response for a ledger entry
+#[cfg(any(feature = "full", feature = "credit-entitlements", feature = "events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditLedgerEntryResponse {
     pub amount: crate::support::Decimal,
@@ -4282,6 +4456,22 @@ pub struct CreditLedgerEntryResponse {
     pub transaction_type: CbbLedgerTransactionType,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "addons",
+    feature = "balances",
+    feature = "checkout-sessions",
+    feature = "credit-entitlements",
+    feature = "customers",
+    feature = "discounts",
+    feature = "events",
+    feature = "payments",
+    feature = "payouts",
+    feature = "product-collections",
+    feature = "products",
+    feature = "refunds",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// The `Currency` object.
 pub enum Currency {
@@ -4583,6 +4773,7 @@ pub enum Currency {
 /// `max_amount_possible` is the most this code discounts in this currency — the
 /// flat deduction for `flat` codes, or the max-discount cap for `percentage`
 /// codes. Maps to the DB column of the same name.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CurrencyOptionRequest {
     /// The currency this option applies to.
@@ -4601,6 +4792,7 @@ pub struct CurrencyOptionRequest {
     pub minimum_subtotal: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "discounts"))]
 impl CurrencyOptionRequest {
     /// A `CurrencyOptionRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(currency: impl Into<Currency>) -> Self {
@@ -4633,6 +4825,7 @@ impl CurrencyOptionRequest {
 
 /// A per-currency discount option (response shape). `max_amount_possible`
 /// mirrors the DB column of the same name.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CurrencyOptionResponse {
     /// The currency this option applies to.
@@ -4648,6 +4841,7 @@ pub struct CurrencyOptionResponse {
 }
 
 /// Breakup of the current (first) payment
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CurrentBreakup {
     /// Total discount amount
@@ -4662,6 +4856,7 @@ pub struct CurrentBreakup {
 }
 
 /// Definition of a custom field for checkout
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomField {
     /// Type of field determining validation rules
@@ -4681,6 +4876,7 @@ pub struct CustomField {
     pub required: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl CustomField {
     /// A `CustomField` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -4715,6 +4911,12 @@ impl CustomField {
 }
 
 /// Customer's response to a custom field
+#[cfg(any(
+    feature = "full",
+    feature = "events",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomFieldResponse {
     /// Key matching the custom field definition
@@ -4723,6 +4925,7 @@ pub struct CustomFieldResponse {
     pub value: String,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 crate::string_enum! {
 /// Custom field type for checkout forms
 pub enum CustomFieldType {
@@ -4744,9 +4947,11 @@ pub enum CustomFieldType {
 }
 
 /// Wrapper for custom fields with validation
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 pub type CustomFields = Vec<CustomField>;
 
 /// The `CustomerBalanceConfig` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CustomerBalanceConfig {
     /// Allows Customer Credit to be purchased to settle payments
@@ -4757,6 +4962,7 @@ pub struct CustomerBalanceConfig {
     pub allow_customer_credits_usage: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl CustomerBalanceConfig {
     /// A `CustomerBalanceConfig` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -4778,6 +4984,7 @@ impl CustomerBalanceConfig {
 }
 
 /// Response for a customer's credit balance
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerCreditBalanceResponse {
     pub balance: crate::support::Decimal,
@@ -4794,6 +5001,7 @@ pub struct CustomerCreditBalanceResponse {
 }
 
 /// A credit entitlement with the customer's current balance
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerCreditEntitlementItem {
     /// Customer's current remaining credit balance
@@ -4812,11 +5020,13 @@ pub struct CustomerCreditEntitlementItem {
 }
 
 /// The `CustomerCreditEntitlementsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerCreditEntitlementsResponse {
     pub items: Vec<CustomerCreditEntitlementItem>,
 }
 
+#[cfg(any(feature = "full", feature = "discounts"))]
 crate::string_enum! {
 /// Who may redeem a discount code. Mirrors the Postgres enum
 /// `discount_customer_eligibility` (migration `20260714063329_discount_expansion`).
@@ -4833,6 +5043,7 @@ pub enum CustomerEligibility {
 }
 
 /// The `CustomerEntitlementItem` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerEntitlementItem {
     #[serde(with = "crate::support::rfc3339")]
@@ -4854,6 +5065,7 @@ pub struct CustomerEntitlementItem {
     pub updated_at: crate::support::DateTime,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 crate::string_enum! {
 /// The `CustomerEntitlementStatus` object.
 pub enum CustomerEntitlementStatus {
@@ -4869,12 +5081,14 @@ pub enum CustomerEntitlementStatus {
 }
 
 /// The `CustomerEntitlementsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerEntitlementsResponse {
     pub items: Vec<CustomerEntitlementItem>,
 }
 
 /// The `CustomerLedgerEntryRequest` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerLedgerEntryRequest {
     pub amount: i64,
@@ -4889,6 +5103,7 @@ pub struct CustomerLedgerEntryRequest {
     pub reason: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl CustomerLedgerEntryRequest {
     /// A `CustomerLedgerEntryRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -4897,7 +5112,7 @@ impl CustomerLedgerEntryRequest {
         entry_type: impl Into<CustomerLedgerEntryType>,
     ) -> Self {
         Self {
-            amount: amount,
+            amount,
             currency: currency.into(),
             entry_type: entry_type.into(),
             idempotency_key: None,
@@ -4916,6 +5131,7 @@ impl CustomerLedgerEntryRequest {
     }
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 crate::string_enum! {
 /// The `CustomerLedgerEntryType` object.
 pub enum CustomerLedgerEntryType {
@@ -4926,6 +5142,7 @@ pub enum CustomerLedgerEntryType {
 }
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 crate::string_enum! {
 /// The `CustomerLedgerEventType` object.
 pub enum CustomerLedgerEventType {
@@ -4947,6 +5164,15 @@ pub enum CustomerLedgerEventType {
 }
 
 /// The `CustomerLimitedDetailsResponse` object.
+#[cfg(any(
+    feature = "full",
+    feature = "disputes",
+    feature = "events",
+    feature = "licenses",
+    feature = "payments",
+    feature = "refunds",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerLimitedDetailsResponse {
     /// Unique identifier for the customer
@@ -4964,6 +5190,7 @@ pub struct CustomerLimitedDetailsResponse {
 }
 
 /// The `CustomerPaymentMethodCardSummary` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CustomerPaymentMethodCardSummary {
     #[serde(default)]
@@ -4983,6 +5210,7 @@ pub struct CustomerPaymentMethodCardSummary {
 }
 
 /// The `CustomerPaymentMethodItem` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerPaymentMethodItem {
     #[serde(default)]
@@ -4998,6 +5226,7 @@ pub struct CustomerPaymentMethodItem {
 }
 
 /// The `CustomerPortalConfigResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct CustomerPortalConfigResponse {
     /// The URL to redirect customers to when they click the back button in the portal.
@@ -5006,6 +5235,12 @@ pub struct CustomerPortalConfigResponse {
 }
 
 /// The `CustomerRequest` object.
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum CustomerRequest {
@@ -5017,12 +5252,24 @@ pub enum CustomerRequest {
     Other(serde_json::Value),
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 impl From<AttachExistingCustomer> for CustomerRequest {
     fn from(value: AttachExistingCustomer) -> Self {
         CustomerRequest::AttachExistingCustomer(value)
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 impl From<NewCustomer> for CustomerRequest {
     fn from(value: NewCustomer) -> Self {
         CustomerRequest::NewCustomer(value)
@@ -5030,6 +5277,7 @@ impl From<NewCustomer> for CustomerRequest {
 }
 
 /// The `CustomerResponse` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerResponse {
     pub business_id: String,
@@ -5046,6 +5294,7 @@ pub struct CustomerResponse {
 }
 
 /// The `CustomerWalletResponse` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerWalletResponse {
     pub balance: i64,
@@ -5058,6 +5307,7 @@ pub struct CustomerWalletResponse {
 }
 
 /// The `CustomerWalletTransactionResponse` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerWalletTransactionResponse {
     pub after_balance: i64,
@@ -5078,12 +5328,14 @@ pub struct CustomerWalletTransactionResponse {
 }
 
 /// The `CustomerWalletTransactionsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerWalletTransactionsResponse {
     pub items: Vec<CustomerWalletTransactionResponse>,
 }
 
 /// The `CustomerWalletsResponse` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerWalletsResponse {
     #[serde(default)]
@@ -5093,12 +5345,14 @@ pub struct CustomerWalletsResponse {
 }
 
 /// The `DeactivateLicenseKeyRequest` object.
+#[cfg(any(feature = "full", feature = "licenses"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeactivateLicenseKeyRequest {
     pub license_key: String,
     pub license_key_instance_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "licenses"))]
 impl DeactivateLicenseKeyRequest {
     /// A `DeactivateLicenseKeyRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(license_key: impl Into<String>, license_key_instance_id: impl Into<String>) -> Self {
@@ -5111,6 +5365,13 @@ impl DeactivateLicenseKeyRequest {
 
 /// Digital-product-delivery payload, present on grants for `digital_files`
 /// entitlements. Each file carries a short-lived presigned download URL.
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DigitalProductDelivery {
     /// Optional external URL, passed through from the entitlement
@@ -5127,6 +5388,13 @@ pub struct DigitalProductDelivery {
 }
 
 /// One file in a digital-product delivery payload.
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DigitalProductDeliveryFile {
     /// Optional content-type declared at upload.
@@ -5146,28 +5414,30 @@ pub struct DigitalProductDeliveryFile {
 }
 
 /// The `DisableOnDemandReq` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DisableOnDemandReq {
     #[serde(with = "crate::support::rfc3339")]
     pub next_billing_date: crate::support::DateTime,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl DisableOnDemandReq {
     /// A `DisableOnDemandReq` with its required fields; set optional ones with the chained setters.
     pub fn new(next_billing_date: crate::support::DateTime) -> Self {
-        Self {
-            next_billing_date: next_billing_date,
-        }
+        Self { next_billing_date }
     }
 }
 
 /// The `DiscountCustomerItem` object.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiscountCustomerItem {
     pub customer_id: String,
 }
 
 /// The `DiscountCustomersListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiscountCustomersListResponse {
     pub items: Vec<DiscountCustomerItem>,
@@ -5175,6 +5445,12 @@ pub struct DiscountCustomersListResponse {
 
 /// Response struct for a discount with its position in a stack and optional
 /// cycle-tracking information (for subscriptions).
+#[cfg(any(
+    feature = "full",
+    feature = "events",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiscountDetailResponse {
     /// The discount amount in **basis points** (e.g., 540 => 5.4%).
@@ -5221,6 +5497,7 @@ pub struct DiscountDetailResponse {
 
 /// Lightweight discount info for list endpoints.
 /// Array order represents position (no explicit position field).
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiscountListItem {
     /// Remaining billing cycles for this discount on this subscription
@@ -5231,6 +5508,7 @@ pub struct DiscountListItem {
 }
 
 /// The `DiscountResponse` object.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiscountResponse {
     /// The discount amount in **basis points** (e.g., 540 => 5.4%).
@@ -5284,6 +5562,13 @@ pub struct DiscountResponse {
     pub usage_limit: Option<i64>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "discounts",
+    feature = "events",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// The `DiscountType` object.
 pub enum DiscountType {
@@ -5295,6 +5580,7 @@ pub enum DiscountType {
 }
 
 /// The `DisputeResponse` object.
+#[cfg(any(feature = "full", feature = "events", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DisputeResponse {
     /// The amount involved in the dispute, represented as a string to accommodate precision.
@@ -5322,6 +5608,12 @@ pub struct DisputeResponse {
     pub remarks: Option<String>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "disputes",
+    feature = "events",
+    feature = "payments"
+))]
 crate::string_enum! {
 /// The `DisputeStage` object.
 pub enum DisputeStage {
@@ -5334,6 +5626,12 @@ pub enum DisputeStage {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "disputes",
+    feature = "events",
+    feature = "payments"
+))]
 crate::string_enum! {
 /// The `DisputeStatus` object.
 pub enum DisputeStatus {
@@ -5355,6 +5653,7 @@ pub enum DisputeStatus {
 }
 
 /// Webhook payload for dunning.started and dunning.recovered events
+#[cfg(any(feature = "full", feature = "events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DunningAttemptPayload {
     /// Brand id this dunning attempt belongs to
@@ -5369,6 +5668,7 @@ pub struct DunningAttemptPayload {
     pub trigger_state: DunningEmailSequenceType,
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 crate::string_enum! {
 /// The `DunningEmailSequenceType` object.
 pub enum DunningEmailSequenceType {
@@ -5379,6 +5679,7 @@ pub enum DunningEmailSequenceType {
 }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 crate::string_enum! {
 /// The `DunningStatus` object.
 pub enum DunningStatus {
@@ -5391,6 +5692,11 @@ pub enum DunningStatus {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// When to apply a subscription plan change.
 pub enum EffectiveAt {
@@ -5402,6 +5708,7 @@ pub enum EffectiveAt {
 }
 
 /// An email exactly as it was sent, plus the failure reason when it failed.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmailBody {
     /// Why the email did not arrive. Null unless the email failed.
@@ -5420,6 +5727,7 @@ pub struct EmailBody {
     pub text: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 crate::string_enum! {
 /// Why an email did not arrive.
 pub enum EmailFailureCode {
@@ -5445,6 +5753,7 @@ pub enum EmailFailureCode {
 }
 
 /// One transactional email sent to a customer, with its delivery outcome.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmailLogItem {
     /// The group this email belongs to: payments, refunds, subscriptions, dunning_recovery, entitlements or auth.
@@ -5479,6 +5788,7 @@ pub struct EmailLogItem {
     pub subject: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 crate::string_enum! {
 /// Where an email got to.
 pub enum EmailLogStatus {
@@ -5496,6 +5806,7 @@ pub enum EmailLogStatus {
 }
 
 /// What the merchant may do with one email log row. The server decides; clients must not derive eligibility themselves.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmailPolicies {
     /// A permanent failure was recorded, so sending to the same address again delivers nothing. False for a suppressed address that a resend can clear.
@@ -5512,6 +5823,12 @@ pub struct EmailPolicies {
 
 /// Detailed view of a single entitlement grant: who it's for, its
 /// lifecycle state, and any integration-specific delivery payload.
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntitlementGrantResponse {
     /// Brand id this grant belongs to.
@@ -5580,6 +5897,12 @@ pub struct EntitlementGrantResponse {
     pub updated_at: crate::support::DateTime,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events"
+))]
 crate::string_enum! {
 /// The `EntitlementGrantStatus` object.
 pub enum EntitlementGrantStatus {
@@ -5594,6 +5917,13 @@ pub enum EntitlementGrantStatus {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events",
+    feature = "products"
+))]
 crate::string_enum! {
 /// The `EntitlementIntegrationType` object.
 pub enum EntitlementIntegrationType {
@@ -5620,6 +5950,7 @@ pub enum EntitlementIntegrationType {
 
 /// Detailed view of a single entitlement: identity, integration type,
 /// integration-specific configuration, and metadata.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntitlementResponse {
     /// Identifier of the business that owns this entitlement.
@@ -5651,6 +5982,7 @@ pub struct EntitlementResponse {
 }
 
 /// The translation of an entitlement in one locale.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntitlementTranslation {
     /// The translated activation message of a `license_key` entitlement.
@@ -5673,12 +6005,14 @@ pub struct EntitlementTranslation {
 }
 
 /// The translations of an entitlement.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntitlementTranslationsListResponse {
     pub items: Vec<EntitlementTranslation>,
 }
 
 /// The `Event` object.
+#[cfg(any(feature = "full", feature = "usage-events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub business_id: String,
@@ -5692,6 +6026,7 @@ pub struct Event {
 }
 
 /// The `EventInput` object.
+#[cfg(any(feature = "full", feature = "usage-events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EventInput {
     /// customer_id of the customer whose usage needs to be tracked
@@ -5713,6 +6048,7 @@ pub struct EventInput {
     pub timestamp: Option<crate::support::DateTime>,
 }
 
+#[cfg(any(feature = "full", feature = "usage-events"))]
 impl EventInput {
     /// A `EventInput` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -5742,9 +6078,11 @@ impl EventInput {
 }
 
 /// Arbitrary key-value metadata. Values can be string, integer, number, or boolean.
+#[cfg(any(feature = "full", feature = "usage-events"))]
 pub type EventMetadata = std::collections::BTreeMap<String, EventMetadataValueValue>;
 
 /// Metadata value can be a string, integer, number, or boolean
+#[cfg(any(feature = "full", feature = "usage-events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum EventMetadataValueValue {
@@ -5760,6 +6098,7 @@ pub enum EventMetadataValueValue {
     Other(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "events", feature = "webhooks"))]
 crate::string_enum! {
 /// Event types for Dodo events
 pub enum EventType {
@@ -5861,6 +6200,7 @@ pub enum EventType {
 }
 
 /// The `FailedEvent` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FailedEvent {
     pub error: String,
@@ -5868,6 +6208,12 @@ pub struct FailedEvent {
 }
 
 /// Capability conferred by a `feature_flag` grant.
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Feature {
     /// Identifier of the capability this grant confers.
@@ -5876,6 +6222,13 @@ pub struct Feature {
     pub feature_type: FeatureType,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events",
+    feature = "products"
+))]
 crate::string_enum! {
 /// Type of capability a `feature_flag` entitlement confers.
 pub enum FeatureType {
@@ -5884,6 +6237,7 @@ pub enum FeatureType {
 }
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 crate::string_enum! {
 /// The `FilterOperator` object.
 pub enum FilterOperator {
@@ -5907,6 +6261,7 @@ pub enum FilterOperator {
 }
 
 /// Filter clauses — either a flat list of `MeterFilterCondition`s or a list of nested `MeterFilter`s. Up to 3 levels of nesting are accepted; the limit is enforced at runtime.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum FilterType {
@@ -5918,6 +6273,7 @@ pub enum FilterType {
     Other(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 crate::string_enum! {
 /// Font size options for checkout UI
 pub enum FontSize {
@@ -5936,6 +6292,7 @@ pub enum FontSize {
 }
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 crate::string_enum! {
 /// Font weight options for checkout UI
 pub enum FontWeight {
@@ -5951,6 +6308,7 @@ pub enum FontWeight {
 }
 
 /// Request body for manually fulfilling a pending license-key grant.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FulfillLicenseKeyRequest {
     /// Per-key activation limit. Defaults to the entitlement's license-key configuration.
@@ -5967,6 +6325,7 @@ pub struct FulfillLicenseKeyRequest {
     pub key: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl FulfillLicenseKeyRequest {
     /// A `FulfillLicenseKeyRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(key: impl Into<String>) -> Self {
@@ -5988,6 +6347,7 @@ impl FulfillLicenseKeyRequest {
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 crate::string_enum! {
 /// How license keys for this entitlement are fulfilled.
 pub enum FulfillmentMode {
@@ -5999,6 +6359,7 @@ pub enum FulfillmentMode {
 }
 
 /// The `GetCheckoutSessionsStatus` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetCheckoutSessionsStatus {
     /// Created at timestamp
@@ -6025,12 +6386,14 @@ pub struct GetCheckoutSessionsStatus {
 }
 
 /// The `GetCustomersListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetCustomersListResponse {
     pub items: Vec<CustomerResponse>,
 }
 
 /// The `GetDiscountsListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetDiscountsListResponse {
     /// Array of active (non-deleted) discounts for the current page.
@@ -6038,6 +6401,7 @@ pub struct GetDiscountsListResponse {
 }
 
 /// The `GetDisputeResponse` object.
+#[cfg(any(feature = "full", feature = "disputes", feature = "events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetDisputeResponse {
     /// The amount involved in the dispute, represented as a string to accommodate precision.
@@ -6077,12 +6441,14 @@ pub struct GetDisputeResponse {
 }
 
 /// The `GetDisputesListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetDisputesListResponse {
     pub items: Vec<ListDisputeResponse>,
 }
 
 /// The `GetEventsQuery` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct GetEventsQuery {
     /// Filter events by customer ID
@@ -6117,18 +6483,21 @@ pub struct GetEventsQuery {
 }
 
 /// The `GetEventsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetEventsResponse {
     pub items: Vec<Event>,
 }
 
 /// The `GetPaymentsListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetPaymentsListResponse {
     pub items: Vec<GetPaymentsListResponseItem>,
 }
 
 /// The `GetPaymentsListResponseItem` object.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetPaymentsListResponseItem {
     pub brand_id: String,
@@ -6175,12 +6544,14 @@ pub struct GetPaymentsListResponseItem {
 }
 
 /// The `GetPayoutsResponseList` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetPayoutsResponseList {
     pub items: Vec<PayoutsResponse>,
 }
 
 /// The `GetProductResponse` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetProductResponse {
     /// Available Addons for subscription products
@@ -6243,12 +6614,14 @@ pub struct GetProductResponse {
 }
 
 /// The `GetProductsListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetProductsListResponse {
     pub items: Vec<GetProductsListResponseItem>,
 }
 
 /// The `GetProductsListResponseItem` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetProductsListResponseItem {
     /// Unique identifier for the business to which the product belongs.
@@ -6306,12 +6679,14 @@ pub struct GetProductsListResponseItem {
 }
 
 /// The `GetRefundsListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetRefundsListResponse {
     pub items: Vec<RefundListItem>,
 }
 
 /// The `GetSubscriptionsListResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetSubscriptionsListResponse {
     pub items: Vec<SubscriptionListResponseItem>,
@@ -6321,6 +6696,7 @@ pub struct GetSubscriptionsListResponse {
 ///
 /// Sensitive headers that have been redacted are returned in the sensitive
 /// field.
+#[cfg(any(feature = "full", feature = "webhooks"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetWebhookHeadersResponse {
     /// List of headers configured
@@ -6332,11 +6708,13 @@ pub struct GetWebhookHeadersResponse {
 }
 
 /// The `GetWebhookSecretResponse` object.
+#[cfg(any(feature = "full", feature = "webhooks"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GetWebhookSecretResponse {
     pub secret: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 crate::string_enum! {
 /// Repository permission to grant on a `github` entitlement.
 pub enum GithubPermission {
@@ -6353,6 +6731,7 @@ pub enum GithubPermission {
 }
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 crate::string_enum! {
 /// The `GrantStatusFilter` object.
 pub enum GrantStatusFilter {
@@ -6366,6 +6745,7 @@ pub enum GrantStatusFilter {
 }
 
 /// The `GroupProduct` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupProduct {
     /// Product ID to include in the group
@@ -6375,6 +6755,7 @@ pub struct GroupProduct {
     pub status: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl GroupProduct {
     /// A `GroupProduct` with its required fields; set optional ones with the chained setters.
     pub fn new(product_id: impl Into<String>) -> Self {
@@ -6391,6 +6772,7 @@ impl GroupProduct {
 }
 
 /// The `ImmediateCharge` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImmediateCharge {
     /// When the plan change will be effective
@@ -6402,20 +6784,23 @@ pub struct ImmediateCharge {
 }
 
 /// The `IngestEventsRequest` object.
+#[cfg(any(feature = "full", feature = "usage-events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IngestEventsRequest {
     /// List of events to be pushed
     pub events: Vec<EventInput>,
 }
 
+#[cfg(any(feature = "full", feature = "usage-events"))]
 impl IngestEventsRequest {
     /// A `IngestEventsRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(events: Vec<EventInput>) -> Self {
-        Self { events: events }
+        Self { events }
     }
 }
 
 /// The `IngestEventsResponse` object.
+#[cfg(any(feature = "full", feature = "usage-events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IngestEventsResponse {
     pub ingested_count: i64,
@@ -6428,6 +6813,7 @@ pub struct IngestEventsResponse {
 /// Untagged enum: variants are matched in order. `FeatureFlag` must precede
 /// `LicenseKey`, whose fields are all optional and would otherwise match a
 /// `feature_flag` config.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum IntegrationConfig {
@@ -6453,54 +6839,63 @@ pub enum IntegrationConfig {
     Other(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigFeatureFlagConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigFeatureFlagConfig) -> Self {
         IntegrationConfig::FeatureFlagConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigGithubConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigGithubConfig) -> Self {
         IntegrationConfig::GithubConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigDiscordConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigDiscordConfig) -> Self {
         IntegrationConfig::DiscordConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigTelegramConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigTelegramConfig) -> Self {
         IntegrationConfig::TelegramConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigFigmaConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigFigmaConfig) -> Self {
         IntegrationConfig::FigmaConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigFramerConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigFramerConfig) -> Self {
         IntegrationConfig::FramerConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigNotionConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigNotionConfig) -> Self {
         IntegrationConfig::NotionConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigDigitalFilesConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigDigitalFilesConfig) -> Self {
         IntegrationConfig::DigitalFilesConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl From<IntegrationConfigLicenseKeyConfig> for IntegrationConfig {
     fn from(value: IntegrationConfigLicenseKeyConfig) -> Self {
         IntegrationConfig::LicenseKeyConfig(value)
@@ -6508,6 +6903,7 @@ impl From<IntegrationConfigLicenseKeyConfig> for IntegrationConfig {
 }
 
 /// The `IntegrationConfigDigitalFilesConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigDigitalFilesConfig {
     /// Files attached to this entitlement. Add files via
@@ -6533,11 +6929,12 @@ pub struct IntegrationConfigDigitalFilesConfig {
     pub legacy_file_ids: Option<Vec<String>>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigDigitalFilesConfig {
     /// A `IntegrationConfigDigitalFilesConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(digital_file_ids: Vec<String>) -> Self {
         Self {
-            digital_file_ids: digital_file_ids,
+            digital_file_ids,
             external_url: None,
             instructions: None,
             legacy_file_ids: None,
@@ -6569,6 +6966,7 @@ impl IntegrationConfigDigitalFilesConfig {
 }
 
 /// The `IntegrationConfigDiscordConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigDiscordConfig {
     /// Discord guild (server) ID.
@@ -6578,6 +6976,7 @@ pub struct IntegrationConfigDiscordConfig {
     pub role_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigDiscordConfig {
     /// A `IntegrationConfigDiscordConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(guild_id: impl Into<String>) -> Self {
@@ -6594,6 +6993,7 @@ impl IntegrationConfigDiscordConfig {
 }
 
 /// The `IntegrationConfigFeatureFlagConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigFeatureFlagConfig {
     /// Merchant-chosen identifier for the capability this entitlement
@@ -6603,6 +7003,7 @@ pub struct IntegrationConfigFeatureFlagConfig {
     pub feature_type: FeatureType,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigFeatureFlagConfig {
     /// A `IntegrationConfigFeatureFlagConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(feature_id: impl Into<String>, feature_type: impl Into<FeatureType>) -> Self {
@@ -6614,12 +7015,14 @@ impl IntegrationConfigFeatureFlagConfig {
 }
 
 /// The `IntegrationConfigFigmaConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigFigmaConfig {
     /// Figma file identifier to grant access to.
     pub figma_file_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigFigmaConfig {
     /// A `IntegrationConfigFigmaConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(figma_file_id: impl Into<String>) -> Self {
@@ -6630,12 +7033,14 @@ impl IntegrationConfigFigmaConfig {
 }
 
 /// The `IntegrationConfigFramerConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigFramerConfig {
     /// Framer template identifier to grant access to.
     pub framer_template_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigFramerConfig {
     /// A `IntegrationConfigFramerConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(framer_template_id: impl Into<String>) -> Self {
@@ -6646,6 +7051,7 @@ impl IntegrationConfigFramerConfig {
 }
 
 /// The `IntegrationConfigGithubConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigGithubConfig {
     /// Permission to grant on the repository.
@@ -6654,6 +7060,7 @@ pub struct IntegrationConfigGithubConfig {
     pub target_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigGithubConfig {
     /// A `IntegrationConfigGithubConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(permission: impl Into<GithubPermission>, target_id: impl Into<String>) -> Self {
@@ -6665,6 +7072,7 @@ impl IntegrationConfigGithubConfig {
 }
 
 /// The `IntegrationConfigLicenseKeyConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct IntegrationConfigLicenseKeyConfig {
     /// Optional message displayed when a customer activates the license
@@ -6689,6 +7097,7 @@ pub struct IntegrationConfigLicenseKeyConfig {
     pub fulfillment_mode: Option<FulfillmentMode>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigLicenseKeyConfig {
     /// A `IntegrationConfigLicenseKeyConfig` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -6733,12 +7142,14 @@ impl IntegrationConfigLicenseKeyConfig {
 }
 
 /// The `IntegrationConfigNotionConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigNotionConfig {
     /// Notion template identifier to grant access to.
     pub notion_template_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigNotionConfig {
     /// A `IntegrationConfigNotionConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(notion_template_id: impl Into<String>) -> Self {
@@ -6753,6 +7164,7 @@ impl IntegrationConfigNotionConfig {
 /// For `digital_files` entitlements the response includes presigned
 /// download URLs for each attached file; other integrations match the
 /// shape supplied at creation.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum IntegrationConfigResponse {
@@ -6778,54 +7190,63 @@ pub enum IntegrationConfigResponse {
     Other(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseFeatureFlagConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseFeatureFlagConfig) -> Self {
         IntegrationConfigResponse::FeatureFlagConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseGithubConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseGithubConfig) -> Self {
         IntegrationConfigResponse::GithubConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseDiscordConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseDiscordConfig) -> Self {
         IntegrationConfigResponse::DiscordConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseTelegramConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseTelegramConfig) -> Self {
         IntegrationConfigResponse::TelegramConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseFigmaConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseFigmaConfig) -> Self {
         IntegrationConfigResponse::FigmaConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseFramerConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseFramerConfig) -> Self {
         IntegrationConfigResponse::FramerConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseNotionConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseNotionConfig) -> Self {
         IntegrationConfigResponse::NotionConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseDigitalFilesConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseDigitalFilesConfig) -> Self {
         IntegrationConfigResponse::DigitalFilesConfig(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 impl From<IntegrationConfigResponseLicenseKeyConfig> for IntegrationConfigResponse {
     fn from(value: IntegrationConfigResponseLicenseKeyConfig) -> Self {
         IntegrationConfigResponse::LicenseKeyConfig(value)
@@ -6833,6 +7254,7 @@ impl From<IntegrationConfigResponseLicenseKeyConfig> for IntegrationConfigRespon
 }
 
 /// The `IntegrationConfigResponseDigitalFilesConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseDigitalFilesConfig {
     /// Populated digital-files payload with each file's metadata and a
@@ -6841,6 +7263,7 @@ pub struct IntegrationConfigResponseDigitalFilesConfig {
 }
 
 /// The `IntegrationConfigResponseDiscordConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseDiscordConfig {
     /// Discord guild (server) ID.
@@ -6851,6 +7274,7 @@ pub struct IntegrationConfigResponseDiscordConfig {
 }
 
 /// The `IntegrationConfigResponseFeatureFlagConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseFeatureFlagConfig {
     /// Merchant-chosen identifier for the capability this entitlement unlocks.
@@ -6860,6 +7284,7 @@ pub struct IntegrationConfigResponseFeatureFlagConfig {
 }
 
 /// The `IntegrationConfigResponseFigmaConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseFigmaConfig {
     /// Figma file identifier to grant access to.
@@ -6867,6 +7292,7 @@ pub struct IntegrationConfigResponseFigmaConfig {
 }
 
 /// The `IntegrationConfigResponseFramerConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseFramerConfig {
     /// Framer template identifier to grant access to.
@@ -6874,6 +7300,7 @@ pub struct IntegrationConfigResponseFramerConfig {
 }
 
 /// The `IntegrationConfigResponseGithubConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseGithubConfig {
     /// Permission to grant on the repository.
@@ -6883,6 +7310,7 @@ pub struct IntegrationConfigResponseGithubConfig {
 }
 
 /// The `IntegrationConfigResponseLicenseKeyConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct IntegrationConfigResponseLicenseKeyConfig {
     /// Optional message displayed when a customer activates the license
@@ -6908,6 +7336,7 @@ pub struct IntegrationConfigResponseLicenseKeyConfig {
 }
 
 /// The `IntegrationConfigResponseNotionConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseNotionConfig {
     /// Notion template identifier to grant access to.
@@ -6915,6 +7344,7 @@ pub struct IntegrationConfigResponseNotionConfig {
 }
 
 /// The `IntegrationConfigResponseTelegramConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigResponseTelegramConfig {
     /// Telegram chat ID. For groups this is typically a negative integer.
@@ -6922,12 +7352,14 @@ pub struct IntegrationConfigResponseTelegramConfig {
 }
 
 /// The `IntegrationConfigTelegramConfig` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationConfigTelegramConfig {
     /// Telegram chat ID. For groups this is typically a negative integer.
     pub chat_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl IntegrationConfigTelegramConfig {
     /// A `IntegrationConfigTelegramConfig` with its required fields; set optional ones with the chained setters.
     pub fn new(chat_id: impl Into<String>) -> Self {
@@ -6937,6 +7369,12 @@ impl IntegrationConfigTelegramConfig {
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "events",
+    feature = "payments"
+))]
 crate::string_enum! {
 /// The `IntentStatus` object.
 pub enum IntentStatus {
@@ -6965,6 +7403,7 @@ pub enum IntentStatus {
 }
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 crate::string_enum! {
 /// The `LedgerEntryType` object.
 pub enum LedgerEntryType {
@@ -6975,6 +7414,7 @@ pub enum LedgerEntryType {
 }
 }
 
+#[cfg(any(feature = "full", feature = "balances"))]
 crate::string_enum! {
 /// The `LedgerEventType` object.
 pub enum LedgerEventType {
@@ -7026,17 +7466,19 @@ pub enum LedgerEventType {
 }
 
 /// The `LicenseKeyDuration` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LicenseKeyDuration {
     pub count: i64,
     pub interval: TimeInterval,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl LicenseKeyDuration {
     /// A `LicenseKeyDuration` with its required fields; set optional ones with the chained setters.
     pub fn new(count: i64, interval: impl Into<TimeInterval>) -> Self {
         Self {
-            count: count,
+            count,
             interval: interval.into(),
         }
     }
@@ -7045,6 +7487,12 @@ impl LicenseKeyDuration {
 /// License-key delivery payload, present on grants for `license_key`
 /// entitlements. The grant's top-level `status` is the source of truth
 /// for the grant's lifecycle.
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LicenseKeyGrant {
     /// Maximum activations allowed by the entitlement, when set.
@@ -7060,6 +7508,7 @@ pub struct LicenseKeyGrant {
 }
 
 /// The `LicenseKeyInstanceResponse` object.
+#[cfg(any(feature = "full", feature = "license-key-instances"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LicenseKeyInstanceResponse {
     pub business_id: String,
@@ -7071,6 +7520,7 @@ pub struct LicenseKeyInstanceResponse {
 }
 
 /// The `LicenseKeyResponse` object.
+#[cfg(any(feature = "full", feature = "events", feature = "license-keys"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LicenseKeyResponse {
     /// The maximum number of activations allowed for this license key.
@@ -7108,6 +7558,7 @@ pub struct LicenseKeyResponse {
     pub subscription_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "events", feature = "license-keys"))]
 crate::string_enum! {
 /// The `LicenseKeySource` object.
 pub enum LicenseKeySource {
@@ -7120,6 +7571,7 @@ pub enum LicenseKeySource {
 }
 }
 
+#[cfg(any(feature = "full", feature = "events", feature = "license-keys"))]
 crate::string_enum! {
 /// The `LicenseKeyStatus` object.
 pub enum LicenseKeyStatus {
@@ -7133,6 +7585,7 @@ pub enum LicenseKeyStatus {
 }
 
 /// The `LineItem` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq)]
 pub enum LineItem {
     /// `type: "subscription"`
@@ -7145,6 +7598,7 @@ pub enum LineItem {
     Unknown(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl serde::Serialize for LineItem {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -7162,6 +7616,7 @@ impl serde::Serialize for LineItem {
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl<'de> serde::Deserialize<'de> for LineItem {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (tag, value) = crate::support::tagged::split(deserializer, "type")?;
@@ -7176,18 +7631,21 @@ impl<'de> serde::Deserialize<'de> for LineItem {
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl From<LineItemSubscription> for LineItem {
     fn from(value: LineItemSubscription) -> Self {
         LineItem::Subscription(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl From<LineItemAddon> for LineItem {
     fn from(value: LineItemAddon) -> Self {
         LineItem::Addon(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl From<LineItemMeter> for LineItem {
     fn from(value: LineItemMeter) -> Self {
         LineItem::Meter(value)
@@ -7195,6 +7653,7 @@ impl From<LineItemMeter> for LineItem {
 }
 
 /// The `LineItemAddon` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LineItemAddon {
     pub currency: Currency,
@@ -7213,6 +7672,7 @@ pub struct LineItemAddon {
 }
 
 /// The `LineItemMeter` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LineItemMeter {
     pub chargeable_units: crate::support::Decimal,
@@ -7232,6 +7692,7 @@ pub struct LineItemMeter {
 }
 
 /// The `LineItemSubscription` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LineItemSubscription {
     pub currency: Currency,
@@ -7252,6 +7713,7 @@ pub struct LineItemSubscription {
 }
 
 /// The `LineItemSummary` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LineItemSummary {
     pub currency: Currency,
@@ -7273,6 +7735,7 @@ pub struct LineItemSummary {
 }
 
 /// Query parameters of `GET /addons`.
+#[cfg(any(feature = "full", feature = "addons"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListAddonsQuery {
     /// Page size default is 10 max is 100
@@ -7283,6 +7746,7 @@ pub struct ListAddonsQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "addons"))]
 impl ListAddonsQuery {
     /// A `ListAddonsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7304,6 +7768,7 @@ impl ListAddonsQuery {
 }
 
 /// Query parameters of `GET /addons/{id}/translations`.
+#[cfg(any(feature = "full", feature = "addons"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListAddonsTranslationsQuery {
     /// Return only these locales, repeated as `?locale=fr&locale=de`. Without it, all locales are returned.
@@ -7311,6 +7776,7 @@ pub struct ListAddonsTranslationsQuery {
     pub locale: Option<Vec<String>>,
 }
 
+#[cfg(any(feature = "full", feature = "addons"))]
 impl ListAddonsTranslationsQuery {
     /// A `ListAddonsTranslationsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7324,24 +7790,28 @@ impl ListAddonsTranslationsQuery {
 }
 
 /// The `ListBalanceLedgerEntriesResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListBalanceLedgerEntriesResponse {
     pub items: Vec<BalanceLedgerEntryResponse>,
 }
 
 /// The `ListBalancesResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListBalancesResponse {
     pub items: Vec<CustomerCreditBalanceResponse>,
 }
 
 /// A page of blocklist entries.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListBlockedCustomersResponse {
     pub items: Vec<BlockedCustomer>,
 }
 
 /// Query parameters of `GET /blocklist/customers`.
+#[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListBlocklistCustomersQuery {
     /// Filter by the dashboard user who blocked the customer.
@@ -7372,6 +7842,7 @@ pub struct ListBlocklistCustomersQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "blocklist"))]
 impl ListBlocklistCustomersQuery {
     /// A `ListBlocklistCustomersQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7417,6 +7888,7 @@ impl ListBlocklistCustomersQuery {
 }
 
 /// Query parameters of `GET /brands`.
+#[cfg(any(feature = "full", feature = "brands"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListBrandsQuery {
     /// Set to true to also list archived brands. Default false.
@@ -7424,6 +7896,7 @@ pub struct ListBrandsQuery {
     pub include_archived: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "brands"))]
 impl ListBrandsQuery {
     /// A `ListBrandsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7439,6 +7912,7 @@ impl ListBrandsQuery {
 }
 
 /// The `ListBrandsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListBrandsResponse {
     /// List of brands for this business
@@ -7446,6 +7920,7 @@ pub struct ListBrandsResponse {
 }
 
 /// Query parameters of `GET /credit-entitlements/{credit_entitlement_id}/balances`.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListCreditEntitlementsBalancesQuery {
     /// Page size default is 10 max is 100
@@ -7459,6 +7934,7 @@ pub struct ListCreditEntitlementsBalancesQuery {
     pub customer_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl ListCreditEntitlementsBalancesQuery {
     /// A `ListCreditEntitlementsBalancesQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7486,6 +7962,7 @@ impl ListCreditEntitlementsBalancesQuery {
 }
 
 /// Query parameters of `GET /credit-entitlements`.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListCreditEntitlementsQuery {
     /// Page size default is 10 max is 100
@@ -7499,6 +7976,7 @@ pub struct ListCreditEntitlementsQuery {
     pub deleted: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl ListCreditEntitlementsQuery {
     /// A `ListCreditEntitlementsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7526,12 +8004,14 @@ impl ListCreditEntitlementsQuery {
 }
 
 /// The `ListCreditEntitlementsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListCreditEntitlementsResponse {
     pub items: Vec<CreditEntitlementResponse>,
 }
 
 /// Query parameters of `GET /credit-entitlements/{id}/translations`.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListCreditEntitlementsTranslationsQuery {
     /// Return only these locales, repeated as `?locale=fr&locale=de`. Without it, all locales are returned.
@@ -7539,6 +8019,7 @@ pub struct ListCreditEntitlementsTranslationsQuery {
     pub locale: Option<Vec<String>>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl ListCreditEntitlementsTranslationsQuery {
     /// A `ListCreditEntitlementsTranslationsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7552,18 +8033,21 @@ impl ListCreditEntitlementsTranslationsQuery {
 }
 
 /// A page of emails sent to a customer, newest first.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListCustomerEmailsResponse {
     pub items: Vec<EmailLogItem>,
 }
 
 /// The `ListCustomerPaymentMethodsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListCustomerPaymentMethodsResponse {
     pub items: Vec<CustomerPaymentMethodItem>,
 }
 
 /// Query parameters of `GET /discounts/{discount_id}/customers`.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListCustomersDiscountsQuery {
     /// Page size (default = 10, max = 100).
@@ -7574,6 +8058,7 @@ pub struct ListCustomersDiscountsQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "discounts"))]
 impl ListCustomersDiscountsQuery {
     /// A `ListCustomersDiscountsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7595,6 +8080,7 @@ impl ListCustomersDiscountsQuery {
 }
 
 /// Query parameters of `GET /customers/{customer_id}/emails`.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListCustomersEmailsQuery {
     /// Page size. Default 10, maximum 100.
@@ -7605,6 +8091,7 @@ pub struct ListCustomersEmailsQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl ListCustomersEmailsQuery {
     /// A `ListCustomersEmailsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7626,6 +8113,7 @@ impl ListCustomersEmailsQuery {
 }
 
 /// Query parameters of `GET /customers`.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListCustomersQuery {
     /// Page size default is 10 max is 100
@@ -7656,6 +8144,7 @@ pub struct ListCustomersQuery {
     pub created_at_lte: Option<crate::support::DateTime>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl ListCustomersQuery {
     /// A `ListCustomersQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7701,6 +8190,7 @@ impl ListCustomersQuery {
 }
 
 /// Query parameters of `GET /payouts/{payout_id}/breakup/details`.
+#[cfg(any(feature = "full", feature = "payouts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListDetailsPayoutsBreakupQuery {
     /// Number of items per page. Default: 10, Max: 100.
@@ -7711,6 +8201,7 @@ pub struct ListDetailsPayoutsBreakupQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "payouts"))]
 impl ListDetailsPayoutsBreakupQuery {
     /// A `ListDetailsPayoutsBreakupQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7732,6 +8223,7 @@ impl ListDetailsPayoutsBreakupQuery {
 }
 
 /// Query parameters of `GET /discounts`.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListDiscountsQuery {
     /// Page size (default = 10, max = 100).
@@ -7756,6 +8248,7 @@ pub struct ListDiscountsQuery {
     pub product_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "discounts"))]
 impl ListDiscountsQuery {
     /// A `ListDiscountsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7803,6 +8296,7 @@ impl ListDiscountsQuery {
 }
 
 /// The `ListDisputeResponse` object.
+#[cfg(any(feature = "full", feature = "disputes"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListDisputeResponse {
     /// The amount involved in the dispute, represented as a string to accommodate precision.
@@ -7832,6 +8326,7 @@ pub struct ListDisputeResponse {
 }
 
 /// Query parameters of `GET /disputes`.
+#[cfg(any(feature = "full", feature = "disputes"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListDisputesQuery {
     /// Get events after this created time
@@ -7865,6 +8360,7 @@ pub struct ListDisputesQuery {
     pub customer_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "disputes"))]
 impl ListDisputesQuery {
     /// A `ListDisputesQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7916,6 +8412,7 @@ impl ListDisputesQuery {
 }
 
 /// Query parameters of `GET /customers/{customer_id}/entitlement-grants`.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListEntitlementGrantsCustomersQuery {
     /// Page size (default 10, max 100)
@@ -7932,6 +8429,7 @@ pub struct ListEntitlementGrantsCustomersQuery {
     pub integration_type: Option<EntitlementIntegrationType>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl ListEntitlementGrantsCustomersQuery {
     /// A `ListEntitlementGrantsCustomersQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -7965,12 +8463,14 @@ impl ListEntitlementGrantsCustomersQuery {
 }
 
 /// The `ListEntitlementGrantsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListEntitlementGrantsResponse {
     pub items: Vec<EntitlementGrantResponse>,
 }
 
 /// Query parameters of `GET /entitlements/{id}/grants`.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListEntitlementsGrantsQuery {
     /// Page size (default 10, max 100)
@@ -7987,6 +8487,7 @@ pub struct ListEntitlementsGrantsQuery {
     pub customer_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl ListEntitlementsGrantsQuery {
     /// A `ListEntitlementsGrantsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8020,6 +8521,7 @@ impl ListEntitlementsGrantsQuery {
 }
 
 /// Query parameters of `GET /entitlements`.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListEntitlementsQuery {
     /// Page size (default 10, max 100)
@@ -8033,6 +8535,7 @@ pub struct ListEntitlementsQuery {
     pub integration_type: Option<EntitlementIntegrationType>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl ListEntitlementsQuery {
     /// A `ListEntitlementsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8060,12 +8563,14 @@ impl ListEntitlementsQuery {
 }
 
 /// The `ListEntitlementsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListEntitlementsResponse {
     pub items: Vec<EntitlementResponse>,
 }
 
 /// Query parameters of `GET /entitlements/{id}/translations`.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListEntitlementsTranslationsQuery {
     /// Return only these locales, repeated as `?locale=fr&locale=de`. Without it, all locales are returned.
@@ -8073,6 +8578,7 @@ pub struct ListEntitlementsTranslationsQuery {
     pub locale: Option<Vec<String>>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl ListEntitlementsTranslationsQuery {
     /// A `ListEntitlementsTranslationsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8086,6 +8592,7 @@ impl ListEntitlementsTranslationsQuery {
 }
 
 /// Query parameters of `GET /credit-entitlements/{credit_entitlement_id}/balances/{customer_id}/grants`.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListGrantsCreditEntitlementsBalancesQuery {
     /// Page size default is 10 max is 100
@@ -8099,6 +8606,7 @@ pub struct ListGrantsCreditEntitlementsBalancesQuery {
     pub status: Option<GrantStatusFilter>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl ListGrantsCreditEntitlementsBalancesQuery {
     /// A `ListGrantsCreditEntitlementsBalancesQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8126,12 +8634,14 @@ impl ListGrantsCreditEntitlementsBalancesQuery {
 }
 
 /// The `ListGrantsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListGrantsResponse {
     pub items: Vec<CreditGrantResponse>,
 }
 
 /// Query parameters of `GET /balances/ledger`.
+#[cfg(any(feature = "full", feature = "balances"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListLedgerBalancesQuery {
     /// Get events after this created time
@@ -8168,6 +8678,7 @@ pub struct ListLedgerBalancesQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "balances"))]
 impl ListLedgerBalancesQuery {
     /// A `ListLedgerBalancesQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8225,6 +8736,7 @@ impl ListLedgerBalancesQuery {
 }
 
 /// Query parameters of `GET /credit-entitlements/{credit_entitlement_id}/balances/{customer_id}/ledger`.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListLedgerCreditEntitlementsBalancesQuery {
     /// Page size default is 10 max is 100
@@ -8252,6 +8764,7 @@ pub struct ListLedgerCreditEntitlementsBalancesQuery {
     pub end_date: Option<crate::support::DateTime>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl ListLedgerCreditEntitlementsBalancesQuery {
     /// A `ListLedgerCreditEntitlementsBalancesQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8291,6 +8804,7 @@ impl ListLedgerCreditEntitlementsBalancesQuery {
 }
 
 /// Query parameters of `GET /customers/{customer_id}/wallets/ledger-entries`.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListLedgerEntriesCustomersWalletsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -8302,6 +8816,7 @@ pub struct ListLedgerEntriesCustomersWalletsQuery {
     pub currency: Option<Currency>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl ListLedgerEntriesCustomersWalletsQuery {
     /// A `ListLedgerEntriesCustomersWalletsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8329,12 +8844,14 @@ impl ListLedgerEntriesCustomersWalletsQuery {
 }
 
 /// The `ListLedgerResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListLedgerResponse {
     pub items: Vec<CreditLedgerEntryResponse>,
 }
 
 /// Query parameters of `GET /license_key_instances`.
+#[cfg(any(feature = "full", feature = "license-key-instances"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListLicenseKeyInstancesQuery {
     /// Page size default is 10 max is 100
@@ -8351,6 +8868,7 @@ pub struct ListLicenseKeyInstancesQuery {
     pub grant_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "license-key-instances"))]
 impl ListLicenseKeyInstancesQuery {
     /// A `ListLicenseKeyInstancesQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8384,12 +8902,14 @@ impl ListLicenseKeyInstancesQuery {
 }
 
 /// The `ListLicenseKeyInstancesResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListLicenseKeyInstancesResponse {
     pub items: Vec<LicenseKeyInstanceResponse>,
 }
 
 /// Query parameters of `GET /license_keys`.
+#[cfg(any(feature = "full", feature = "license-keys"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListLicenseKeysQuery {
     /// Page size default is 10 max is 100
@@ -8426,6 +8946,7 @@ pub struct ListLicenseKeysQuery {
     pub source: Option<LicenseKeySource>,
 }
 
+#[cfg(any(feature = "full", feature = "license-keys"))]
 impl ListLicenseKeysQuery {
     /// A `ListLicenseKeysQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8483,18 +9004,21 @@ impl ListLicenseKeysQuery {
 }
 
 /// The `ListLicenseKeysResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListLicenseKeysResponse {
     pub items: Vec<LicenseKeyResponse>,
 }
 
 /// The `ListLocalizedPricesResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListLocalizedPricesResponse {
     pub items: Vec<LocalizedPriceResponse>,
 }
 
 /// Query parameters of `GET /meters`.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListMetersQuery {
     /// Page size default is 10 max is 100
@@ -8508,6 +9032,7 @@ pub struct ListMetersQuery {
     pub archived: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 impl ListMetersQuery {
     /// A `ListMetersQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8535,12 +9060,14 @@ impl ListMetersQuery {
 }
 
 /// The `ListMetersResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListMetersResponse {
     pub items: Vec<MeterResponse>,
 }
 
 /// Query parameters of `GET /meters/{id}/translations`.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListMetersTranslationsQuery {
     /// Return only these locales, repeated as `?locale=fr&locale=de`. Without it, all locales are returned.
@@ -8548,6 +9075,7 @@ pub struct ListMetersTranslationsQuery {
     pub locale: Option<Vec<String>>,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 impl ListMetersTranslationsQuery {
     /// A `ListMetersTranslationsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8561,6 +9089,7 @@ impl ListMetersTranslationsQuery {
 }
 
 /// Query parameters of `GET /payments`.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListPaymentsQuery {
     /// Get events after this created time
@@ -8604,6 +9133,7 @@ pub struct ListPaymentsQuery {
     pub currency: Option<Currency>,
 }
 
+#[cfg(any(feature = "full", feature = "payments"))]
 impl ListPaymentsQuery {
     /// A `ListPaymentsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8674,6 +9204,7 @@ impl ListPaymentsQuery {
 }
 
 /// Query parameters of `GET /payouts`.
+#[cfg(any(feature = "full", feature = "payouts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListPayoutsQuery {
     /// Get payouts created after this time (inclusive)
@@ -8698,6 +9229,7 @@ pub struct ListPayoutsQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "payouts"))]
 impl ListPayoutsQuery {
     /// A `ListPayoutsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8731,6 +9263,7 @@ impl ListPayoutsQuery {
 }
 
 /// Query parameters of `GET /product-collections`.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListProductCollectionsQuery {
     /// Page size default is 10 max is 100
@@ -8747,6 +9280,7 @@ pub struct ListProductCollectionsQuery {
     pub brand_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl ListProductCollectionsQuery {
     /// A `ListProductCollectionsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8780,6 +9314,7 @@ impl ListProductCollectionsQuery {
 }
 
 /// The `ListProductCollectionsQueryParams` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListProductCollectionsQueryParams {
     /// List archived collections
@@ -8797,12 +9332,14 @@ pub struct ListProductCollectionsQueryParams {
 }
 
 /// The `ListProductCollectionsResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListProductCollectionsResponse {
     pub items: Vec<ProductCollectionListItem>,
 }
 
 /// Query parameters of `GET /product-collections/{id}/translations`.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListProductCollectionsTranslationsQuery {
     /// Return only these locales, repeated as `?locale=fr&locale=de`. Without it, all locales are returned.
@@ -8810,6 +9347,7 @@ pub struct ListProductCollectionsTranslationsQuery {
     pub locale: Option<Vec<String>>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl ListProductCollectionsTranslationsQuery {
     /// A `ListProductCollectionsTranslationsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8823,6 +9361,7 @@ impl ListProductCollectionsTranslationsQuery {
 }
 
 /// Query parameters of `GET /products`.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListProductsQuery {
     /// Page size default is 10 max is 100
@@ -8845,6 +9384,7 @@ pub struct ListProductsQuery {
     pub brand_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl ListProductsQuery {
     /// A `ListProductsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8887,6 +9427,7 @@ impl ListProductsQuery {
 }
 
 /// Query parameters of `GET /products/short_links`.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListProductsShortLinksQuery {
     /// Page size default is 10 max is 100
@@ -8900,6 +9441,7 @@ pub struct ListProductsShortLinksQuery {
     pub product_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl ListProductsShortLinksQuery {
     /// A `ListProductsShortLinksQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8927,6 +9469,7 @@ impl ListProductsShortLinksQuery {
 }
 
 /// Query parameters of `GET /products/{id}/translations`.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListProductsTranslationsQuery {
     /// Return only these locales, repeated as `?locale=fr&locale=de`. Without it, all locales are returned.
@@ -8934,6 +9477,7 @@ pub struct ListProductsTranslationsQuery {
     pub locale: Option<Vec<String>>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl ListProductsTranslationsQuery {
     /// A `ListProductsTranslationsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -8947,6 +9491,7 @@ impl ListProductsTranslationsQuery {
 }
 
 /// Query parameters of `GET /refunds`.
+#[cfg(any(feature = "full", feature = "refunds"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListRefundsQuery {
     /// Get events after this created time
@@ -8980,6 +9525,7 @@ pub struct ListRefundsQuery {
     pub customer_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "refunds"))]
 impl ListRefundsQuery {
     /// A `ListRefundsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -9031,12 +9577,14 @@ impl ListRefundsQuery {
 }
 
 /// The `ListShortLinksResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListShortLinksResponse {
     pub items: Vec<ShortLinkItem>,
 }
 
 /// Query parameters of `GET /subscriptions`.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListSubscriptionsQuery {
     /// Get events after this created time
@@ -9076,6 +9624,7 @@ pub struct ListSubscriptionsQuery {
     pub cancel_at_next_billing_date: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl ListSubscriptionsQuery {
     /// A `ListSubscriptionsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -9138,6 +9687,7 @@ impl ListSubscriptionsQuery {
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 crate::string_enum! {
 /// The `ListSubscriptionsQueryStatus` object.
 pub enum ListSubscriptionsQueryStatus {
@@ -9159,6 +9709,7 @@ pub enum ListSubscriptionsQueryStatus {
 }
 
 /// Query parameters of `GET /events`.
+#[cfg(any(feature = "full", feature = "usage-events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListUsageEventsQuery {
     /// Filter events by customer ID
@@ -9192,6 +9743,7 @@ pub struct ListUsageEventsQuery {
     pub end: Option<crate::support::DateTime>,
 }
 
+#[cfg(any(feature = "full", feature = "usage-events"))]
 impl ListUsageEventsQuery {
     /// A `ListUsageEventsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -9243,6 +9795,7 @@ impl ListUsageEventsQuery {
 }
 
 /// The `ListUsageHistoryQueryParams` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListUsageHistoryQueryParams {
     /// Filter by end date (inclusive)
@@ -9271,6 +9824,7 @@ pub struct ListUsageHistoryQueryParams {
 }
 
 /// The `ListUsageHistoryResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListUsageHistoryResponse {
     /// List of usage history items
@@ -9278,6 +9832,7 @@ pub struct ListUsageHistoryResponse {
 }
 
 /// Query parameters of `GET /webhooks`.
+#[cfg(any(feature = "full", feature = "webhooks"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ListWebhooksQuery {
     /// Limit the number of returned items
@@ -9288,6 +9843,7 @@ pub struct ListWebhooksQuery {
     pub iterator: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "webhooks"))]
 impl ListWebhooksQuery {
     /// A `ListWebhooksQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -9309,6 +9865,7 @@ impl ListWebhooksQuery {
 }
 
 /// The `ListWebhooksResponse` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListWebhooksResponse {
     /// List of webhoooks
@@ -9323,6 +9880,16 @@ pub struct ListWebhooksResponse {
     pub prev_iterator: Option<String>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "addons",
+    feature = "credit-entitlements",
+    feature = "entitlements",
+    feature = "meters",
+    feature = "misc",
+    feature = "product-collections",
+    feature = "products"
+))]
 crate::string_enum! {
 /// A locale that the checkout and the customer portal can show. `GET /locales` lists them.
 pub enum Locale {
@@ -9374,6 +9941,7 @@ pub enum Locale {
 }
 
 /// A locale that the checkout and the customer portal can show.
+#[cfg(any(feature = "full", feature = "misc"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LocaleInfo {
     /// The code to send as the `locale` parameter.
@@ -9385,6 +9953,7 @@ pub struct LocaleInfo {
 }
 
 /// The `LocalizedPriceResponse` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LocalizedPriceResponse {
     /// Amount in the smallest currency unit (e.g., cents).
@@ -9409,6 +9978,7 @@ pub struct LocalizedPriceResponse {
 }
 
 /// Result of a manual retry of a failed subscription renewal payment.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ManualRetry {
     /// The invoice this send charged.
@@ -9432,6 +10002,7 @@ pub struct ManualRetry {
 }
 
 /// Whether a failed subscription renewal payment can be retried manually now, and when.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ManualRetryState {
     /// Number of the queued automatic retry, starting at 1.
@@ -9458,6 +10029,7 @@ pub struct ManualRetryState {
 }
 
 /// The `MeterAggregation` object.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterAggregation {
     /// Required when type is not COUNT
@@ -9467,6 +10039,7 @@ pub struct MeterAggregation {
     pub r#type: AggregationType,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 impl MeterAggregation {
     /// A `MeterAggregation` with its required fields; set optional ones with the chained setters.
     pub fn new(r#type: impl Into<AggregationType>) -> Self {
@@ -9483,6 +10056,7 @@ impl MeterAggregation {
 }
 
 /// Response struct representing usage-based meter cart details for a subscription
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterCartResponseItem {
     pub currency: Currency,
@@ -9497,6 +10071,7 @@ pub struct MeterCartResponseItem {
 }
 
 /// Response struct representing meter-credit entitlement mapping cart details for a subscription
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterCreditEntitlementCartResponse {
     pub credit_entitlement_id: String,
@@ -9507,6 +10082,7 @@ pub struct MeterCreditEntitlementCartResponse {
 }
 
 /// The `MeterDetails` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterDetails {
     #[serde(default)]
@@ -9522,6 +10098,7 @@ pub struct MeterDetails {
 ///
 /// Supports up to 3 levels of nesting to create complex filter expressions.
 /// Each filter has a conjunction (and/or) and clauses that can be either direct conditions or nested filters.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterFilter {
     /// Filter clauses - can be direct conditions or nested filters (up to 3 levels deep)
@@ -9530,6 +10107,7 @@ pub struct MeterFilter {
     pub conjunction: Conjunction,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 impl MeterFilter {
     /// A `MeterFilter` with its required fields; set optional ones with the chained setters.
     pub fn new(clauses: impl Into<FilterType>, conjunction: impl Into<Conjunction>) -> Self {
@@ -9541,6 +10119,7 @@ impl MeterFilter {
 }
 
 /// The `MeterFilterCondition` object.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterFilterCondition {
     /// Filter key to apply
@@ -9551,6 +10130,7 @@ pub struct MeterFilterCondition {
     pub value: MeterFilterConditionValue,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 impl MeterFilterCondition {
     /// A `MeterFilterCondition` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -9567,6 +10147,7 @@ impl MeterFilterCondition {
 }
 
 /// Filter value - can be string, number, or boolean
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum MeterFilterConditionValue {
@@ -9581,6 +10162,7 @@ pub enum MeterFilterConditionValue {
 }
 
 /// The `MeterResponse` object.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterResponse {
     pub aggregation: MeterAggregation,
@@ -9600,6 +10182,7 @@ pub struct MeterResponse {
 }
 
 /// The `MeterUsageItem` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeterUsageItem {
     /// Chargeable units (after free threshold) as string for precision
@@ -9621,6 +10204,7 @@ pub struct MeterUsageItem {
     pub total_price: i64,
 }
 
+#[cfg(any(feature = "full", feature = "moderation"))]
 crate::string_enum! {
 /// A moderation category.
 pub enum ModerationCategory {
@@ -9662,6 +10246,7 @@ pub enum ModerationCategory {
 }
 
 /// How each score in `categories` was measured.
+#[cfg(any(feature = "full", feature = "moderation"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModerationCategoryProvenance {
     /// Child sexual exploitation.
@@ -9701,6 +10286,7 @@ pub struct ModerationCategoryProvenance {
 }
 
 /// The probability, from 0 to 1, that the screened content falls in each category.
+#[cfg(any(feature = "full", feature = "moderation"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModerationCategoryScores {
     /// Child sexual exploitation.
@@ -9740,6 +10326,7 @@ pub struct ModerationCategoryScores {
 }
 
 /// Billable screens on one UTC day.
+#[cfg(any(feature = "full", feature = "moderation"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModerationDailyUsage {
     /// The UTC day.
@@ -9748,6 +10335,7 @@ pub struct ModerationDailyUsage {
     pub screens: i64,
 }
 
+#[cfg(any(feature = "full", feature = "moderation"))]
 crate::string_enum! {
 /// Screen verdict. `allow`: the content passed. `deny`: block the content. `flag`: apply your own judgement (not a soft deny).
 pub enum ModerationDecision {
@@ -9760,6 +10348,7 @@ pub enum ModerationDecision {
 }
 }
 
+#[cfg(any(feature = "full", feature = "moderation"))]
 crate::string_enum! {
 /// How a category score was measured.
 pub enum ModerationProvenance {
@@ -9771,6 +10360,7 @@ pub enum ModerationProvenance {
 }
 
 /// Content to screen: text, an image, or both.
+#[cfg(any(feature = "full", feature = "moderation"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ModerationScreenRequest {
     /// The image to screen, base64-encoded, with or without a `data:image/...;base64,` prefix. JPEG, PNG, WebP, GIF or BMP; at most 6991530 base64 characters and 5 MiB decoded.
@@ -9784,6 +10374,7 @@ pub struct ModerationScreenRequest {
     pub text: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "moderation"))]
 impl ModerationScreenRequest {
     /// A `ModerationScreenRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -9811,6 +10402,7 @@ impl ModerationScreenRequest {
 }
 
 /// The verdict of one screen.
+#[cfg(any(feature = "full", feature = "moderation"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModerationScreenResponse {
     /// Per-category probability scores.
@@ -9839,6 +10431,7 @@ pub struct ModerationScreenResponse {
 }
 
 /// Moderation usage of the business.
+#[cfg(any(feature = "full", feature = "moderation"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModerationUsageResponse {
     /// Billable screens per UTC day for the last 30 days, charged or not. Days without screens are omitted.
@@ -9851,6 +10444,12 @@ pub struct ModerationUsageResponse {
 }
 
 /// The `NewCustomer` object.
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewCustomer {
     /// Email is required for creating a new customer
@@ -9864,6 +10463,12 @@ pub struct NewCustomer {
     pub phone_number: Option<String>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 impl NewCustomer {
     /// A `NewCustomer` with its required fields; set optional ones with the chained setters.
     pub fn new(email: impl Into<String>) -> Self {
@@ -9888,6 +10493,11 @@ impl NewCustomer {
 }
 
 /// The `OnDemandSubscriptionReq` object.
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OnDemandSubscriptionReq {
     /// Whether adaptive currency fees should be included in the product_price (true) or added on top (false).
@@ -9911,12 +10521,17 @@ pub struct OnDemandSubscriptionReq {
     pub product_price: Option<i64>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "subscriptions"
+))]
 impl OnDemandSubscriptionReq {
     /// A `OnDemandSubscriptionReq` with its required fields; set optional ones with the chained setters.
     pub fn new(mandate_only: bool) -> Self {
         Self {
             adaptive_currency_fees_inclusive: None,
-            mandate_only: mandate_only,
+            mandate_only,
             product_currency: None,
             product_description: None,
             product_price: None,
@@ -9949,6 +10564,11 @@ impl OnDemandSubscriptionReq {
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// Specifies how to handle subscription plan changes when payment fails.
 ///
@@ -9963,6 +10583,11 @@ pub enum OnPaymentFailure {
 }
 
 /// The `OneTimePrice` object.
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OneTimePrice {
     /// The currency in which the payment is made.
@@ -9991,6 +10616,11 @@ pub struct OneTimePrice {
     pub tax_inclusive: Option<bool>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl OneTimePrice {
     /// A `OneTimePrice` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -10001,10 +10631,10 @@ impl OneTimePrice {
     ) -> Self {
         Self {
             currency: currency.into(),
-            discount: discount,
+            discount,
             pay_what_you_want: None,
-            price: price,
-            purchasing_power_parity: purchasing_power_parity,
+            price,
+            purchasing_power_parity,
             suggested_price: None,
             tax_inclusive: None,
         }
@@ -10029,6 +10659,7 @@ impl OneTimePrice {
 }
 
 /// The `OneTimeProductCartItemReq` object.
+#[cfg(any(feature = "full", feature = "payments", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OneTimeProductCartItemReq {
     /// Amount the customer pays if pay_what_you_want is enabled. If disabled then amount will be ignored
@@ -10040,13 +10671,14 @@ pub struct OneTimeProductCartItemReq {
     pub quantity: i64,
 }
 
+#[cfg(any(feature = "full", feature = "payments", feature = "subscriptions"))]
 impl OneTimeProductCartItemReq {
     /// A `OneTimeProductCartItemReq` with its required fields; set optional ones with the chained setters.
     pub fn new(product_id: impl Into<String>, quantity: i64) -> Self {
         Self {
             amount: None,
             product_id: product_id.into(),
-            quantity: quantity,
+            quantity,
         }
     }
     /// Amount the customer pays if pay_what_you_want is enabled. If disabled then amount will be ignored
@@ -10059,6 +10691,12 @@ impl OneTimeProductCartItemReq {
 }
 
 /// The `OneTimeProductCartItemResponse` object.
+#[cfg(any(
+    feature = "full",
+    feature = "events",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OneTimeProductCartItemResponse {
     pub product_id: String,
@@ -10066,6 +10704,7 @@ pub struct OneTimeProductCartItemResponse {
 }
 
 /// The `OutgoingWebhook` object.
+#[cfg(any(feature = "full", feature = "events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutgoingWebhook {
     pub business_id: String,
@@ -10078,6 +10717,7 @@ pub struct OutgoingWebhook {
 }
 
 /// The `OutgoingWebhookData` object.
+#[cfg(any(feature = "full", feature = "events"))]
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutgoingWebhookData {
     /// `payload_type: "Payment"`
@@ -10106,6 +10746,7 @@ pub enum OutgoingWebhookData {
     Unknown(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl serde::Serialize for OutgoingWebhookData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -10174,6 +10815,7 @@ impl serde::Serialize for OutgoingWebhookData {
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl<'de> serde::Deserialize<'de> for OutgoingWebhookData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (tag, value) = crate::support::tagged::split(deserializer, "payload_type")?;
@@ -10216,66 +10858,77 @@ impl<'de> serde::Deserialize<'de> for OutgoingWebhookData {
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<PaymentResponse> for OutgoingWebhookData {
     fn from(value: PaymentResponse) -> Self {
         OutgoingWebhookData::Payment(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<SubscriptionResponse> for OutgoingWebhookData {
     fn from(value: SubscriptionResponse) -> Self {
         OutgoingWebhookData::Subscription(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<RefundResponse> for OutgoingWebhookData {
     fn from(value: RefundResponse) -> Self {
         OutgoingWebhookData::Refund(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<GetDisputeResponse> for OutgoingWebhookData {
     fn from(value: GetDisputeResponse) -> Self {
         OutgoingWebhookData::Dispute(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<LicenseKeyResponse> for OutgoingWebhookData {
     fn from(value: LicenseKeyResponse) -> Self {
         OutgoingWebhookData::LicenseKey(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<PayoutsResponse> for OutgoingWebhookData {
     fn from(value: PayoutsResponse) -> Self {
         OutgoingWebhookData::Payout(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<CreditLedgerEntryResponse> for OutgoingWebhookData {
     fn from(value: CreditLedgerEntryResponse) -> Self {
         OutgoingWebhookData::CreditLedgerEntry(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<CreditBalanceLowPayload> for OutgoingWebhookData {
     fn from(value: CreditBalanceLowPayload) -> Self {
         OutgoingWebhookData::CreditBalanceLow(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<AbandonedCheckoutPayload> for OutgoingWebhookData {
     fn from(value: AbandonedCheckoutPayload) -> Self {
         OutgoingWebhookData::AbandonedCheckout(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<DunningAttemptPayload> for OutgoingWebhookData {
     fn from(value: DunningAttemptPayload) -> Self {
         OutgoingWebhookData::DunningAttempt(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "events"))]
 impl From<EntitlementGrantResponse> for OutgoingWebhookData {
     fn from(value: EntitlementGrantResponse) -> Self {
         OutgoingWebhookData::EntitlementGrant(value)
@@ -10283,6 +10936,7 @@ impl From<EntitlementGrantResponse> for OutgoingWebhookData {
 }
 
 /// The `PartialRefundItem` object.
+#[cfg(any(feature = "full", feature = "refunds"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PartialRefundItem {
     /// The amount to refund. if None the whole item is refunded
@@ -10295,6 +10949,7 @@ pub struct PartialRefundItem {
     pub tax_inclusive: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "refunds"))]
 impl PartialRefundItem {
     /// A `PartialRefundItem` with its required fields; set optional ones with the chained setters.
     pub fn new(item_id: impl Into<String>) -> Self {
@@ -10317,6 +10972,7 @@ impl PartialRefundItem {
 }
 
 /// The `PatchAddonRequest` object.
+#[cfg(any(feature = "full", feature = "addons"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchAddonRequest {
     /// The currency of the Addon
@@ -10340,6 +10996,7 @@ pub struct PatchAddonRequest {
     pub tax_category: Option<TaxCategory>,
 }
 
+#[cfg(any(feature = "full", feature = "addons"))]
 impl PatchAddonRequest {
     /// A `PatchAddonRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10386,6 +11043,7 @@ impl PatchAddonRequest {
 }
 
 /// The `PatchBrandRequest` object.
+#[cfg(any(feature = "full", feature = "brands"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchBrandRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -10403,6 +11061,7 @@ pub struct PatchBrandRequest {
     pub url: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "brands"))]
 impl PatchBrandRequest {
     /// A `PatchBrandRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10448,6 +11107,7 @@ impl PatchBrandRequest {
 }
 
 /// The `PatchCreditEntitlementRequest` object.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchCreditEntitlementRequest {
     /// Currency for pricing
@@ -10494,6 +11154,7 @@ pub struct PatchCreditEntitlementRequest {
     pub unit: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl PatchCreditEntitlementRequest {
     /// A `PatchCreditEntitlementRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10587,6 +11248,7 @@ impl PatchCreditEntitlementRequest {
 }
 
 /// The `PatchCustomerRequest` object.
+#[cfg(any(feature = "full", feature = "customers"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchCustomerRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -10600,6 +11262,7 @@ pub struct PatchCustomerRequest {
     pub phone_number: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 impl PatchCustomerRequest {
     /// A `PatchCustomerRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10633,6 +11296,7 @@ impl PatchCustomerRequest {
 }
 
 /// The `PatchDigitalProductDeliveryRequest` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchDigitalProductDeliveryRequest {
     /// External URL to digital product
@@ -10646,6 +11310,7 @@ pub struct PatchDigitalProductDeliveryRequest {
     pub instructions: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl PatchDigitalProductDeliveryRequest {
     /// A `PatchDigitalProductDeliveryRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10675,6 +11340,7 @@ impl PatchDigitalProductDeliveryRequest {
 /// Request body for patching (updating) a discount.
 ///
 /// All fields are optional and only update if provided.
+#[cfg(any(feature = "full", feature = "discounts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchDiscountRequest {
     /// If present, update the discount amount in **basis points** (e.g., `540` = `5.4%`, `10000` = `100%`).
@@ -10737,6 +11403,7 @@ pub struct PatchDiscountRequest {
     pub usage_limit: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "discounts"))]
 impl PatchDiscountRequest {
     /// A `PatchDiscountRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10841,6 +11508,7 @@ impl PatchDiscountRequest {
 }
 
 /// The `PatchEntitlementRequest` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchEntitlementRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -10853,6 +11521,7 @@ pub struct PatchEntitlementRequest {
     pub name: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl PatchEntitlementRequest {
     /// A `PatchEntitlementRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10886,11 +11555,13 @@ impl PatchEntitlementRequest {
 }
 
 /// The `PatchLicenseKeyInstanceRequest` object.
+#[cfg(any(feature = "full", feature = "license-key-instances"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PatchLicenseKeyInstanceRequest {
     pub name: String,
 }
 
+#[cfg(any(feature = "full", feature = "license-key-instances"))]
 impl PatchLicenseKeyInstanceRequest {
     /// A `PatchLicenseKeyInstanceRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(name: impl Into<String>) -> Self {
@@ -10899,6 +11570,7 @@ impl PatchLicenseKeyInstanceRequest {
 }
 
 /// The `PatchLicenseKeyRequest` object.
+#[cfg(any(feature = "full", feature = "license-keys"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchLicenseKeyRequest {
     /// The updated activation limit for the license key.
@@ -10919,6 +11591,7 @@ pub struct PatchLicenseKeyRequest {
     pub expires_at: Option<crate::support::DateTime>,
 }
 
+#[cfg(any(feature = "full", feature = "license-keys"))]
 impl PatchLicenseKeyRequest {
     /// A `PatchLicenseKeyRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10949,6 +11622,7 @@ impl PatchLicenseKeyRequest {
 }
 
 /// The `PatchLocalizedPriceRequest` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchLocalizedPriceRequest {
     /// New amount in the smallest currency unit (e.g., cents). Must be greater
@@ -10957,6 +11631,7 @@ pub struct PatchLocalizedPriceRequest {
     pub amount: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl PatchLocalizedPriceRequest {
     /// A `PatchLocalizedPriceRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -10971,6 +11646,7 @@ impl PatchLocalizedPriceRequest {
 }
 
 /// Fields of a meter to change. Omitted fields are left unchanged.
+#[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchMeterRequest {
     /// Description of the meter. Send `null` to remove it; omit it to keep it.
@@ -10984,6 +11660,7 @@ pub struct PatchMeterRequest {
     pub name: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "meters"))]
 impl PatchMeterRequest {
     /// A `PatchMeterRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -11011,20 +11688,23 @@ impl PatchMeterRequest {
 }
 
 /// The `PatchProductCollectionGroupProductRequest` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PatchProductCollectionGroupProductRequest {
     /// Status of the product in the group
     pub status: bool,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl PatchProductCollectionGroupProductRequest {
     /// A `PatchProductCollectionGroupProductRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(status: bool) -> Self {
-        Self { status: status }
+        Self { status }
     }
 }
 
 /// The `PatchProductCollectionGroupRequest` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchProductCollectionGroupRequest {
     /// Optional group name update: Some(Some(name)) = set name, Some(None) = clear name, None = no change
@@ -11038,6 +11718,7 @@ pub struct PatchProductCollectionGroupRequest {
     pub status: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl PatchProductCollectionGroupRequest {
     /// A `PatchProductCollectionGroupRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -11065,6 +11746,7 @@ impl PatchProductCollectionGroupRequest {
 }
 
 /// The `PatchProductCollectionRequest` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchProductCollectionRequest {
     /// Optional brand_id update
@@ -11099,6 +11781,7 @@ pub struct PatchProductCollectionRequest {
     pub proration_billing_mode_on_upgrade: Option<ProrationBillingMode>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl PatchProductCollectionRequest {
     /// A `PatchProductCollectionRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -11174,6 +11857,7 @@ impl PatchProductCollectionRequest {
 }
 
 /// The `PatchProductRequest` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchProductRequest {
     /// Available Addons for subscription products
@@ -11252,6 +11936,7 @@ pub struct PatchProductRequest {
     pub tax_category: Option<TaxCategory>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl PatchProductRequest {
     /// A `PatchProductRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -11387,6 +12072,7 @@ impl PatchProductRequest {
 }
 
 /// The `PatchSubscriptionRequest` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchSubscriptionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -11444,6 +12130,7 @@ pub struct PatchSubscriptionRequest {
     pub tax_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl PatchSubscriptionRequest {
     /// A `PatchSubscriptionRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -11558,6 +12245,7 @@ impl PatchSubscriptionRequest {
 }
 
 /// The `PatchWebhookRequest` object.
+#[cfg(any(feature = "full", feature = "webhooks"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchWebhookRequest {
     /// Description of the webhook
@@ -11582,6 +12270,7 @@ pub struct PatchWebhookRequest {
     pub url: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "webhooks"))]
 impl PatchWebhookRequest {
     /// A `PatchWebhookRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -11629,6 +12318,7 @@ impl PatchWebhookRequest {
 }
 
 /// The `PaymentLineItem` object.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentLineItem {
     pub amount: i64,
@@ -11642,6 +12332,7 @@ pub struct PaymentLineItem {
 }
 
 /// The `PaymentLineItemsResponse` object.
+#[cfg(any(feature = "full", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentLineItemsResponse {
     pub currency: Currency,
@@ -11649,6 +12340,7 @@ pub struct PaymentLineItemsResponse {
     pub items: Vec<PaymentLineItem>,
 }
 
+#[cfg(any(feature = "full", feature = "customers"))]
 crate::string_enum! {
 /// The `PaymentMethod` object.
 pub enum PaymentMethod {
@@ -11685,6 +12377,13 @@ pub enum PaymentMethod {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "checkout-sessions",
+    feature = "customers",
+    feature = "payments",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// All supported payment method types.
 ///
@@ -11903,6 +12602,12 @@ pub enum PaymentMethodTypes {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "disputes",
+    feature = "events",
+    feature = "payments"
+))]
 crate::string_enum! {
 /// The processor that ultimately handles a payment, surfaced to the dashboard
 /// so the UI can badge each payment / dispute as "powered by ...".
@@ -11925,6 +12630,7 @@ pub enum PaymentProvider {
 }
 }
 
+#[cfg(any(feature = "full", feature = "events", feature = "payments"))]
 crate::string_enum! {
 /// The `PaymentRefundStatus` object.
 pub enum PaymentRefundStatus {
@@ -11936,6 +12642,7 @@ pub enum PaymentRefundStatus {
 }
 
 /// The `PaymentResponse` object.
+#[cfg(any(feature = "full", feature = "events", feature = "payments"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentResponse {
     /// Billing address details for payments
@@ -12065,6 +12772,7 @@ pub struct PaymentResponse {
 }
 
 /// Paginated response containing individual payout breakup entries.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PayoutBreakupDetailResponse {
     /// List of payout breakup detail entries.
@@ -12072,6 +12780,7 @@ pub struct PayoutBreakupDetailResponse {
 }
 
 /// Individual balance ledger entry for a payout, with amounts pro-rated into the payout's currency.
+#[cfg(any(feature = "full", feature = "payouts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PayoutBreakupDetailRow {
     /// Timestamp when this entry was created.
@@ -12100,6 +12809,7 @@ pub struct PayoutBreakupDetailRow {
 }
 
 /// Payout breakup aggregated by event type, with amounts in the payout's currency.
+#[cfg(any(feature = "full", feature = "payouts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PayoutBreakupV3Row {
     /// The type of balance ledger event (e.g., "payment", "refund", "dispute", "payment_fees").
@@ -12109,6 +12819,7 @@ pub struct PayoutBreakupV3Row {
     pub total: i64,
 }
 
+#[cfg(any(feature = "full", feature = "events", feature = "payouts"))]
 crate::string_enum! {
 /// The `PayoutStatus` object.
 pub enum PayoutStatus {
@@ -12126,6 +12837,7 @@ pub enum PayoutStatus {
 }
 
 /// The `PayoutsResponse` object.
+#[cfg(any(feature = "full", feature = "events", feature = "payouts"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PayoutsResponse {
     /// The total amount of the payout.
@@ -12166,6 +12878,11 @@ pub struct PayoutsResponse {
 }
 
 /// The `Price` object.
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Price {
     /// `type: "one_time_price"`
@@ -12178,6 +12895,11 @@ pub enum Price {
     Unknown(serde_json::Value),
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl serde::Serialize for Price {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -12201,6 +12923,11 @@ impl serde::Serialize for Price {
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl<'de> serde::Deserialize<'de> for Price {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (tag, value) = crate::support::tagged::split(deserializer, "type")?;
@@ -12219,24 +12946,40 @@ impl<'de> serde::Deserialize<'de> for Price {
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl From<OneTimePrice> for Price {
     fn from(value: OneTimePrice) -> Self {
         Price::OneTimePrice(value)
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl From<RecurringPrice> for Price {
     fn from(value: RecurringPrice) -> Self {
         Price::RecurringPrice(value)
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl From<UsageBasedPrice> for Price {
     fn from(value: UsageBasedPrice) -> Self {
         Price::UsageBasedPrice(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 crate::string_enum! {
 /// The `PricingMode` object.
 pub enum PricingMode {
@@ -12248,6 +12991,7 @@ pub enum PricingMode {
 }
 
 /// The `ProductCollectionGroup` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductCollectionGroup {
     /// Optional group name. Multiple groups can have null names, but named groups must be unique per collection
@@ -12260,12 +13004,13 @@ pub struct ProductCollectionGroup {
     pub status: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl ProductCollectionGroup {
     /// A `ProductCollectionGroup` with its required fields; set optional ones with the chained setters.
     pub fn new(products: Vec<GroupProduct>) -> Self {
         Self {
             group_name: None,
-            products: products,
+            products,
             status: None,
         }
     }
@@ -12282,6 +13027,7 @@ impl ProductCollectionGroup {
 }
 
 /// The `ProductCollectionGroupResponse` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductCollectionGroupResponse {
     pub group_id: String,
@@ -12293,6 +13039,7 @@ pub struct ProductCollectionGroupResponse {
 }
 
 /// The `ProductCollectionListItem` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductCollectionListItem {
     /// Timestamp when created
@@ -12316,6 +13063,7 @@ pub struct ProductCollectionListItem {
 }
 
 /// The `ProductCollectionProductResponse` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductCollectionProductResponse {
     pub addons_count: i64,
@@ -12345,6 +13093,7 @@ pub struct ProductCollectionProductResponse {
 }
 
 /// The `ProductCollectionResponse` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductCollectionResponse {
     /// Brand ID for the collection
@@ -12392,6 +13141,7 @@ pub struct ProductCollectionResponse {
 /// resolved `digital_files` object — matching what `GET /entitlements/{id}`
 /// returns. All other variants pass through unchanged via
 /// `#[serde(untagged)]`.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductEntitlementSummary {
     #[serde(default)]
@@ -12403,6 +13153,7 @@ pub struct ProductEntitlementSummary {
 }
 
 /// The `ProductItemReq` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductItemReq {
     /// only valid if product is a subscription
@@ -12428,6 +13179,7 @@ pub struct ProductItemReq {
     pub quantity: i64,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl ProductItemReq {
     /// A `ProductItemReq` with its required fields; set optional ones with the chained setters.
     pub fn new(product_id: impl Into<String>, quantity: i64) -> Self {
@@ -12436,7 +13188,7 @@ impl ProductItemReq {
             amount: None,
             credit_entitlements: None,
             product_id: product_id.into(),
-            quantity: quantity,
+            quantity,
         }
     }
     /// only valid if product is a subscription
@@ -12465,6 +13217,11 @@ impl ProductItemReq {
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// The `ProrationBillingMode` object.
 pub enum ProrationBillingMode {
@@ -12480,6 +13237,7 @@ pub enum ProrationBillingMode {
 }
 
 /// Breakup of recurring payments (subscription only)
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RecurringBreakup {
     /// Total discount amount
@@ -12494,6 +13252,11 @@ pub struct RecurringBreakup {
 }
 
 /// The `RecurringPrice` object.
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RecurringPrice {
     /// The currency in which the payment is made.
@@ -12532,6 +13295,11 @@ pub struct RecurringPrice {
     pub trial_period_days: Option<i64>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl RecurringPrice {
     /// A `RecurringPrice` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -12546,12 +13314,12 @@ impl RecurringPrice {
     ) -> Self {
         Self {
             currency: currency.into(),
-            discount: discount,
-            payment_frequency_count: payment_frequency_count,
+            discount,
+            payment_frequency_count,
             payment_frequency_interval: payment_frequency_interval.into(),
-            price: price,
-            purchasing_power_parity: purchasing_power_parity,
-            subscription_period_count: subscription_period_count,
+            price,
+            purchasing_power_parity,
+            subscription_period_count,
             subscription_period_interval: subscription_period_interval.into(),
             tax_inclusive: None,
             trial_amount: None,
@@ -12584,6 +13352,12 @@ impl RecurringPrice {
 }
 
 /// The `RefundListItem` object.
+#[cfg(any(
+    feature = "full",
+    feature = "events",
+    feature = "payments",
+    feature = "refunds"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RefundListItem {
     /// The refunded amount.
@@ -12611,6 +13385,7 @@ pub struct RefundListItem {
 }
 
 /// The `RefundResponse` object.
+#[cfg(any(feature = "full", feature = "events", feature = "refunds"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RefundResponse {
     /// The refunded amount.
@@ -12644,6 +13419,12 @@ pub struct RefundResponse {
     pub status: RefundStatus,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "events",
+    feature = "payments",
+    feature = "refunds"
+))]
 crate::string_enum! {
 /// The `RefundStatus` object.
 pub enum RefundStatus {
@@ -12659,6 +13440,7 @@ pub enum RefundStatus {
 }
 
 /// One file in a resolved digital-files payload.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResolvedDigitalFile {
     /// Optional content-type declared at upload.
@@ -12679,6 +13461,7 @@ pub struct ResolvedDigitalFile {
 
 /// Populated digital-files payload on entitlement read responses. Each file
 /// carries a short-lived presigned download URL.
+#[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResolvedDigitalFiles {
     /// Optional external URL, passed through from the entitlement
@@ -12695,6 +13478,7 @@ pub struct ResolvedDigitalFiles {
 }
 
 /// The `ScheduledAddonResponse` object.
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduledAddonResponse {
     /// The addon ID
@@ -12706,6 +13490,7 @@ pub struct ScheduledAddonResponse {
 }
 
 /// The `ScheduledPlanChangeResponse` object.
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduledPlanChangeResponse {
     /// Addons included in the scheduled change
@@ -12732,6 +13517,7 @@ pub struct ScheduledPlanChangeResponse {
 }
 
 /// The `ShortLinkItem` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ShortLinkItem {
     /// When the short url was created
@@ -12746,6 +13532,7 @@ pub struct ShortLinkItem {
 }
 
 /// The `ShortLinkResponse` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ShortLinkResponse {
     /// Full URL.
@@ -12755,6 +13542,7 @@ pub struct ShortLinkResponse {
 }
 
 /// Credit usage status for all entitlements linked to a subscription
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionCreditUsageResponse {
     #[serde(default)]
@@ -12763,6 +13551,7 @@ pub struct SubscriptionCreditUsageResponse {
 }
 
 /// The `SubscriptionData` object.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct SubscriptionData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -12772,6 +13561,7 @@ pub struct SubscriptionData {
     pub trial_period_days: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl SubscriptionData {
     /// A `SubscriptionData` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -12793,6 +13583,7 @@ impl SubscriptionData {
 }
 
 /// Response struct representing subscription details
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionListResponseItem {
     /// Billing address details for payments
@@ -12879,6 +13670,7 @@ pub struct SubscriptionListResponseItem {
 }
 
 /// Response struct representing subscription details
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionResponse {
     /// Addons associated with this subscription
@@ -12990,6 +13782,7 @@ pub struct SubscriptionResponse {
     pub past_due_ends_at: Option<crate::support::DateTime>,
 }
 
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 crate::string_enum! {
 /// The `SubscriptionStatus` object.
 pub enum SubscriptionStatus {
@@ -13012,6 +13805,14 @@ pub enum SubscriptionStatus {
 }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "addons",
+    feature = "checkout-sessions",
+    feature = "product-collections",
+    feature = "products",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// Represents the different categories of taxation applicable to various products and services.
 pub enum TaxCategory {
@@ -13029,6 +13830,7 @@ pub enum TaxCategory {
 }
 
 /// Custom theme configuration with colors for light and dark modes.
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ThemeConfig {
     /// Dark mode color configuration
@@ -13057,6 +13859,7 @@ pub struct ThemeConfig {
     pub radius: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl ThemeConfig {
     /// A `ThemeConfig` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13113,6 +13916,7 @@ impl ThemeConfig {
     }
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 crate::string_enum! {
 /// The `ThemeMode` object.
 pub enum ThemeMode {
@@ -13133,6 +13937,7 @@ pub enum ThemeMode {
 /// - HSL/HSLA: `hsl(120, 100%, 50%)`, `hsla(120, 100%, 50%, 0.5)`
 /// - Named colors: `red`, `blue`, `transparent`, etc.
 /// - Advanced: `hwb()`, `lab()`, `lch()`, `oklab()`, `oklch()`, `color()`
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct ThemeModeConfig {
     /// Background primary color
@@ -13187,6 +13992,7 @@ pub struct ThemeModeConfig {
     pub text_success: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "checkout-sessions"))]
 impl ThemeModeConfig {
     /// A `ThemeModeConfig` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13293,6 +14099,15 @@ impl ThemeModeConfig {
     }
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "credit-entitlements",
+    feature = "entitlements",
+    feature = "events",
+    feature = "product-collections",
+    feature = "products",
+    feature = "subscriptions"
+))]
 crate::string_enum! {
 /// Unit of a duration count (e.g. license-key validity period).
 pub enum TimeInterval {
@@ -13308,6 +14123,13 @@ pub enum TimeInterval {
 }
 
 /// The translation of a product, an addon, a product collection or a meter in one locale.
+#[cfg(any(
+    feature = "full",
+    feature = "addons",
+    feature = "meters",
+    feature = "product-collections",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Translation {
     /// The translated description. Null when the description has no translation.
@@ -13324,12 +14146,14 @@ pub struct Translation {
 }
 
 /// The translations of a product, an addon, a product collection or a meter.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TranslationsListResponse {
     pub items: Vec<Translation>,
 }
 
 /// The `UndeleteCollectionResponse` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UndeleteCollectionResponse {
     /// Collection ID that was unarchived
@@ -13342,6 +14166,7 @@ pub struct UndeleteCollectionResponse {
 }
 
 /// The `UpdateAddonImageResponse` object.
+#[cfg(any(feature = "full", feature = "addons"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdateAddonImageResponse {
     pub image_id: String,
@@ -13349,6 +14174,7 @@ pub struct UpdateAddonImageResponse {
 }
 
 /// The `UpdateBrandImageResponse` object.
+#[cfg(any(feature = "full", feature = "brands"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdateBrandImageResponse {
     /// UUID that will be used as the image identifier/key suffix
@@ -13358,6 +14184,7 @@ pub struct UpdateBrandImageResponse {
 }
 
 /// The `UpdateCollectionImageQueryParams` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpdateCollectionImageQueryParams {
     /// If true, generates a new image ID to force cache invalidation
@@ -13366,6 +14193,7 @@ pub struct UpdateCollectionImageQueryParams {
 }
 
 /// The `UpdateCollectionImageResponse` object.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdateCollectionImageResponse {
     /// Optional image ID (present when force_update is true)
@@ -13376,6 +14204,7 @@ pub struct UpdateCollectionImageResponse {
 }
 
 /// The `UpdateCreditEntitlementCartItem` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdateCreditEntitlementCartItem {
     pub credit_entitlement_id: String,
@@ -13401,6 +14230,7 @@ pub struct UpdateCreditEntitlementCartItem {
     pub rollover_timeframe_interval: Option<TimeInterval>,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl UpdateCreditEntitlementCartItem {
     /// A `UpdateCreditEntitlementCartItem` with its required fields; set optional ones with the chained setters.
     pub fn new(credit_entitlement_id: impl Into<String>) -> Self {
@@ -13471,6 +14301,7 @@ impl UpdateCreditEntitlementCartItem {
 }
 
 /// The `UpdateCustomerPortalConfigRequest` object.
+#[cfg(feature = "full")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpdateCustomerPortalConfigRequest {
     /// The default URL to redirect customers to when they click the back button in the portal.
@@ -13480,6 +14311,7 @@ pub struct UpdateCustomerPortalConfigRequest {
 }
 
 /// Query parameters of `PUT /product-collections/{id}/images`.
+#[cfg(any(feature = "full", feature = "product-collections"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpdateImagesProductCollectionsQuery {
     /// If true, generates a new image ID to force cache invalidation
@@ -13487,6 +14319,7 @@ pub struct UpdateImagesProductCollectionsQuery {
     pub force_update: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "product-collections"))]
 impl UpdateImagesProductCollectionsQuery {
     /// A `UpdateImagesProductCollectionsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13500,6 +14333,7 @@ impl UpdateImagesProductCollectionsQuery {
 }
 
 /// The `UpdatePaymentMethodReq` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdatePaymentMethodReq {
     /// `type: "new"`
@@ -13510,6 +14344,7 @@ pub enum UpdatePaymentMethodReq {
     Unknown(serde_json::Value),
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl serde::Serialize for UpdatePaymentMethodReq {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -13526,6 +14361,7 @@ impl serde::Serialize for UpdatePaymentMethodReq {
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl<'de> serde::Deserialize<'de> for UpdatePaymentMethodReq {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (tag, value) = crate::support::tagged::split(deserializer, "type")?;
@@ -13539,12 +14375,14 @@ impl<'de> serde::Deserialize<'de> for UpdatePaymentMethodReq {
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl From<UpdatePaymentMethodReqNew> for UpdatePaymentMethodReq {
     fn from(value: UpdatePaymentMethodReqNew) -> Self {
         UpdatePaymentMethodReq::New(value)
     }
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl From<UpdatePaymentMethodReqExisting> for UpdatePaymentMethodReq {
     fn from(value: UpdatePaymentMethodReqExisting) -> Self {
         UpdatePaymentMethodReq::Existing(value)
@@ -13552,11 +14390,13 @@ impl From<UpdatePaymentMethodReqExisting> for UpdatePaymentMethodReq {
 }
 
 /// The `UpdatePaymentMethodReqExisting` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdatePaymentMethodReqExisting {
     pub payment_method_id: String,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl UpdatePaymentMethodReqExisting {
     /// A `UpdatePaymentMethodReqExisting` with its required fields; set optional ones with the chained setters.
     pub fn new(payment_method_id: impl Into<String>) -> Self {
@@ -13567,6 +14407,7 @@ impl UpdatePaymentMethodReqExisting {
 }
 
 /// The `UpdatePaymentMethodReqNew` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpdatePaymentMethodReqNew {
     /// List of payment methods allowed during checkout.
@@ -13580,6 +14421,7 @@ pub struct UpdatePaymentMethodReqNew {
     pub return_url: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl UpdatePaymentMethodReqNew {
     /// A `UpdatePaymentMethodReqNew` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13605,6 +14447,7 @@ impl UpdatePaymentMethodReqNew {
 }
 
 /// The `UpdatePaymentMethodResponse` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpdatePaymentMethodResponse {
     #[serde(default)]
@@ -13618,6 +14461,7 @@ pub struct UpdatePaymentMethodResponse {
 }
 
 /// The `UpdateProductImageResponse` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdateProductImageResponse {
     #[serde(default)]
@@ -13626,12 +14470,14 @@ pub struct UpdateProductImageResponse {
 }
 
 /// Query parameters of `PUT /products/{id}/images`.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpdateProductsImagesQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_update: Option<bool>,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl UpdateProductsImagesQuery {
     /// A `UpdateProductsImagesQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13645,6 +14491,7 @@ impl UpdateProductsImagesQuery {
 }
 
 /// The `UpdateSubscriptionPlanReq` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdateSubscriptionPlanReq {
     /// Whether adaptive currency fees should be included in the price (true) or added on top (false).
@@ -13688,6 +14535,7 @@ pub struct UpdateSubscriptionPlanReq {
     pub quantity: i64,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl UpdateSubscriptionPlanReq {
     /// A `UpdateSubscriptionPlanReq` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -13705,7 +14553,7 @@ impl UpdateSubscriptionPlanReq {
             on_payment_failure: None,
             product_id: product_id.into(),
             proration_billing_mode: proration_billing_mode.into(),
-            quantity: quantity,
+            quantity,
         }
     }
     /// Whether adaptive currency fees should be included in the price (true) or added on top (false).
@@ -13758,6 +14606,7 @@ impl UpdateSubscriptionPlanReq {
 }
 
 /// The `UploadEntitlementFileResponse` object.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UploadEntitlementFileResponse {
     /// Identifier of the attached file. Pass it to
@@ -13766,11 +14615,13 @@ pub struct UploadEntitlementFileResponse {
 }
 
 /// The `UploadProductFile` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UploadProductFile {
     pub file_name: String,
 }
 
+#[cfg(any(feature = "full", feature = "products"))]
 impl UploadProductFile {
     /// A `UploadProductFile` with its required fields; set optional ones with the chained setters.
     pub fn new(file_name: impl Into<String>) -> Self {
@@ -13781,6 +14632,7 @@ impl UploadProductFile {
 }
 
 /// The `UploadProductFileResponse` object.
+#[cfg(any(feature = "full", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UploadProductFileResponse {
     pub file_id: String,
@@ -13788,6 +14640,7 @@ pub struct UploadProductFileResponse {
 }
 
 /// Translated fields of a credit entitlement for one locale.
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpsertCreditEntitlementTranslationRequest {
     /// The translated name.
@@ -13798,6 +14651,7 @@ pub struct UpsertCreditEntitlementTranslationRequest {
     pub unit: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "credit-entitlements"))]
 impl UpsertCreditEntitlementTranslationRequest {
     /// A `UpsertCreditEntitlementTranslationRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13819,6 +14673,7 @@ impl UpsertCreditEntitlementTranslationRequest {
 }
 
 /// Translated fields of an entitlement for one locale.
+#[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpsertEntitlementTranslationRequest {
     /// The translated activation message. Only a `license_key` entitlement has it.
@@ -13835,6 +14690,7 @@ pub struct UpsertEntitlementTranslationRequest {
     pub name: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "entitlements"))]
 impl UpsertEntitlementTranslationRequest {
     /// A `UpsertEntitlementTranslationRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13868,6 +14724,13 @@ impl UpsertEntitlementTranslationRequest {
 }
 
 /// Translated fields of a product, an addon, a product collection or a meter for one locale.
+#[cfg(any(
+    feature = "full",
+    feature = "addons",
+    feature = "meters",
+    feature = "product-collections",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UpsertTranslationRequest {
     /// The translated description.
@@ -13878,6 +14741,13 @@ pub struct UpsertTranslationRequest {
     pub name: Option<String>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "addons",
+    feature = "meters",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl UpsertTranslationRequest {
     /// A `UpsertTranslationRequest` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -13899,6 +14769,11 @@ impl UpsertTranslationRequest {
 }
 
 /// The `UsageBasedPrice` object.
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UsageBasedPrice {
     /// The currency in which the payment is made.
@@ -13928,6 +14803,11 @@ pub struct UsageBasedPrice {
     pub tax_inclusive: Option<bool>,
 }
 
+#[cfg(any(
+    feature = "full",
+    feature = "product-collections",
+    feature = "products"
+))]
 impl UsageBasedPrice {
     /// A `UsageBasedPrice` with its required fields; set optional ones with the chained setters.
     pub fn new(
@@ -13942,13 +14822,13 @@ impl UsageBasedPrice {
     ) -> Self {
         Self {
             currency: currency.into(),
-            discount: discount,
-            fixed_price: fixed_price,
+            discount,
+            fixed_price,
             meters: None,
-            payment_frequency_count: payment_frequency_count,
+            payment_frequency_count,
             payment_frequency_interval: payment_frequency_interval.into(),
-            purchasing_power_parity: purchasing_power_parity,
-            subscription_period_count: subscription_period_count,
+            purchasing_power_parity,
+            subscription_period_count,
             subscription_period_interval: subscription_period_interval.into(),
             tax_inclusive: None,
         }
@@ -13966,6 +14846,7 @@ impl UsageBasedPrice {
 }
 
 /// The `UsageHistoryItem` object.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UsageHistoryItem {
     /// End date of the billing period
@@ -13980,6 +14861,7 @@ pub struct UsageHistoryItem {
 }
 
 /// Query parameters of `GET /subscriptions/{subscription_id}/usage-history`.
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct UsageHistorySubscriptionsQuery {
     /// Filter by start date (inclusive)
@@ -14007,6 +14889,7 @@ pub struct UsageHistorySubscriptionsQuery {
     pub page_number: Option<i64>,
 }
 
+#[cfg(any(feature = "full", feature = "subscriptions"))]
 impl UsageHistorySubscriptionsQuery {
     /// A `UsageHistorySubscriptionsQuery` with its required fields; set optional ones with the chained setters.
     pub fn new() -> Self {
@@ -14046,6 +14929,7 @@ impl UsageHistorySubscriptionsQuery {
 }
 
 /// The `ValidateLicenseKeyRequest` object.
+#[cfg(any(feature = "full", feature = "licenses"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ValidateLicenseKeyRequest {
     pub license_key: String,
@@ -14053,6 +14937,7 @@ pub struct ValidateLicenseKeyRequest {
     pub license_key_instance_id: Option<String>,
 }
 
+#[cfg(any(feature = "full", feature = "licenses"))]
 impl ValidateLicenseKeyRequest {
     /// A `ValidateLicenseKeyRequest` with its required fields; set optional ones with the chained setters.
     pub fn new(license_key: impl Into<String>) -> Self {
@@ -14069,12 +14954,14 @@ impl ValidateLicenseKeyRequest {
 }
 
 /// The `ValidateLicenseKeyResponse` object.
+#[cfg(any(feature = "full", feature = "licenses"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ValidateLicenseKeyResponse {
     pub valid: bool,
 }
 
 /// The `WebhookDetails` object.
+#[cfg(any(feature = "full", feature = "webhooks"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookDetails {
     /// Created at timestamp
@@ -14106,39 +14993,57 @@ pub struct WebhookDetails {
 }
 
 /// The `WebhookHeadersReq` object.
+#[cfg(any(feature = "full", feature = "webhooks"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookHeadersReq {
     /// Object of header-value pair to update or add
     pub headers: std::collections::BTreeMap<String, String>,
 }
 
+#[cfg(any(feature = "full", feature = "webhooks"))]
 impl WebhookHeadersReq {
     /// A `WebhookHeadersReq` with its required fields; set optional ones with the chained setters.
     pub fn new(headers: std::collections::BTreeMap<String, String>) -> Self {
-        Self { headers: headers }
+        Self { headers }
     }
 }
 
 // Short names for the objects carried in webhook `data`.
 /// The `AbandonedCheckout` object of webhook payloads and API responses (`AbandonedCheckoutPayload`).
+#[cfg(any(feature = "full", feature = "events"))]
 pub type AbandonedCheckout = AbandonedCheckoutPayload;
 /// The `CreditBalanceLow` object of webhook payloads and API responses (`CreditBalanceLowPayload`).
+#[cfg(any(feature = "full", feature = "events"))]
 pub type CreditBalanceLow = CreditBalanceLowPayload;
 /// The `CreditLedgerEntry` object of webhook payloads and API responses (`CreditLedgerEntryResponse`).
+#[cfg(any(feature = "full", feature = "credit-entitlements", feature = "events"))]
 pub type CreditLedgerEntry = CreditLedgerEntryResponse;
 /// The `Dispute` object of webhook payloads and API responses (`GetDisputeResponse`).
+#[cfg(any(feature = "full", feature = "disputes", feature = "events"))]
 pub type Dispute = GetDisputeResponse;
 /// The `DunningAttempt` object of webhook payloads and API responses (`DunningAttemptPayload`).
+#[cfg(any(feature = "full", feature = "events"))]
 pub type DunningAttempt = DunningAttemptPayload;
 /// The `EntitlementGrant` object of webhook payloads and API responses (`EntitlementGrantResponse`).
+#[cfg(any(
+    feature = "full",
+    feature = "customers",
+    feature = "entitlements",
+    feature = "events"
+))]
 pub type EntitlementGrant = EntitlementGrantResponse;
 /// The `LicenseKey` object of webhook payloads and API responses (`LicenseKeyResponse`).
+#[cfg(any(feature = "full", feature = "events", feature = "license-keys"))]
 pub type LicenseKey = LicenseKeyResponse;
 /// The `Payment` object of webhook payloads and API responses (`PaymentResponse`).
+#[cfg(any(feature = "full", feature = "events", feature = "payments"))]
 pub type Payment = PaymentResponse;
 /// The `Payout` object of webhook payloads and API responses (`PayoutsResponse`).
+#[cfg(any(feature = "full", feature = "events", feature = "payouts"))]
 pub type Payout = PayoutsResponse;
 /// The `Refund` object of webhook payloads and API responses (`RefundResponse`).
+#[cfg(any(feature = "full", feature = "events", feature = "refunds"))]
 pub type Refund = RefundResponse;
 /// The `Subscription` object of webhook payloads and API responses (`SubscriptionResponse`).
+#[cfg(any(feature = "full", feature = "events", feature = "subscriptions"))]
 pub type Subscription = SubscriptionResponse;

@@ -372,6 +372,7 @@ mod tests {
         let d: Color = serde_json::from_str("\"dark_blue\"").unwrap();
         assert_eq!(d, Color::DarkBlue);
         assert_eq!(d.to_string(), "dark_blue");
+        assert_eq!(Color::KNOWN, &["red", "dark_blue"]);
     }
 
     #[test]

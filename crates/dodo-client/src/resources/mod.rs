@@ -4,179 +4,254 @@
 //!
 //! Generated: each method only builds a request value; the runtime does the rest.
 
+#[cfg(feature = "addons")]
 mod addons;
+#[cfg(feature = "addons")]
 pub use addons::*;
+#[cfg(feature = "balances")]
 mod balances;
+#[cfg(feature = "balances")]
 pub use balances::*;
+#[cfg(feature = "blocklist")]
 mod blocklist;
+#[cfg(feature = "blocklist")]
 pub use blocklist::*;
+#[cfg(feature = "brands")]
 mod brands;
+#[cfg(feature = "brands")]
 pub use brands::*;
+#[cfg(feature = "checkout-sessions")]
 mod checkout_sessions;
+#[cfg(feature = "checkout-sessions")]
 pub use checkout_sessions::*;
+#[cfg(feature = "credit-entitlements")]
 mod credit_entitlements;
+#[cfg(feature = "credit-entitlements")]
 pub use credit_entitlements::*;
+#[cfg(feature = "customers")]
 mod customers;
+#[cfg(feature = "customers")]
 pub use customers::*;
+#[cfg(feature = "discounts")]
 mod discounts;
+#[cfg(feature = "discounts")]
 pub use discounts::*;
+#[cfg(feature = "disputes")]
 mod disputes;
+#[cfg(feature = "disputes")]
 pub use disputes::*;
+#[cfg(feature = "entitlements")]
 mod entitlements;
+#[cfg(feature = "entitlements")]
 pub use entitlements::*;
+#[cfg(feature = "invoices")]
 mod invoices;
+#[cfg(feature = "invoices")]
 pub use invoices::*;
+#[cfg(feature = "license-key-instances")]
 mod license_key_instances;
+#[cfg(feature = "license-key-instances")]
 pub use license_key_instances::*;
+#[cfg(feature = "license-keys")]
 mod license_keys;
+#[cfg(feature = "license-keys")]
 pub use license_keys::*;
+#[cfg(feature = "licenses")]
 mod licenses;
+#[cfg(feature = "licenses")]
 pub use licenses::*;
+#[cfg(feature = "meters")]
 mod meters;
+#[cfg(feature = "meters")]
 pub use meters::*;
+#[cfg(feature = "misc")]
 mod misc;
+#[cfg(feature = "misc")]
 pub use misc::*;
+#[cfg(feature = "moderation")]
 mod moderation;
+#[cfg(feature = "moderation")]
 pub use moderation::*;
+#[cfg(feature = "payments")]
 mod payments;
+#[cfg(feature = "payments")]
 pub use payments::*;
+#[cfg(feature = "payouts")]
 mod payouts;
+#[cfg(feature = "payouts")]
 pub use payouts::*;
+#[cfg(feature = "product-collections")]
 mod product_collections;
+#[cfg(feature = "product-collections")]
 pub use product_collections::*;
+#[cfg(feature = "products")]
 mod products;
+#[cfg(feature = "products")]
 pub use products::*;
+#[cfg(feature = "refunds")]
 mod refunds;
+#[cfg(feature = "refunds")]
 pub use refunds::*;
+#[cfg(feature = "subscriptions")]
 mod subscriptions;
+#[cfg(feature = "subscriptions")]
 pub use subscriptions::*;
+#[cfg(feature = "usage-events")]
 mod usage_events;
+#[cfg(feature = "usage-events")]
 pub use usage_events::*;
+#[cfg(feature = "webhooks")]
 mod webhooks;
+#[cfg(feature = "webhooks")]
 pub use webhooks::*;
 
 impl crate::Client {
     /// The `Addons` endpoints.
+    #[cfg(feature = "addons")]
     pub fn addons(&self) -> Addons<'_> {
         Addons { client: self }
     }
 
     /// The `Balances` endpoints.
+    #[cfg(feature = "balances")]
     pub fn balances(&self) -> Balances<'_> {
         Balances { client: self }
     }
 
     /// The `Blocklist` endpoints.
+    #[cfg(feature = "blocklist")]
     pub fn blocklist(&self) -> Blocklist<'_> {
         Blocklist { client: self }
     }
 
     /// The `Brands` endpoints.
+    #[cfg(feature = "brands")]
     pub fn brands(&self) -> Brands<'_> {
         Brands { client: self }
     }
 
     /// The `CheckoutSessions` endpoints.
+    #[cfg(feature = "checkout-sessions")]
     pub fn checkout_sessions(&self) -> CheckoutSessions<'_> {
         CheckoutSessions { client: self }
     }
 
     /// The `CreditEntitlements` endpoints.
+    #[cfg(feature = "credit-entitlements")]
     pub fn credit_entitlements(&self) -> CreditEntitlements<'_> {
         CreditEntitlements { client: self }
     }
 
     /// The `Customers` endpoints.
+    #[cfg(feature = "customers")]
     pub fn customers(&self) -> Customers<'_> {
         Customers { client: self }
     }
 
     /// The `Discounts` endpoints.
+    #[cfg(feature = "discounts")]
     pub fn discounts(&self) -> Discounts<'_> {
         Discounts { client: self }
     }
 
     /// The `Disputes` endpoints.
+    #[cfg(feature = "disputes")]
     pub fn disputes(&self) -> Disputes<'_> {
         Disputes { client: self }
     }
 
     /// The `Entitlements` endpoints.
+    #[cfg(feature = "entitlements")]
     pub fn entitlements(&self) -> Entitlements<'_> {
         Entitlements { client: self }
     }
 
     /// The `Invoices` endpoints.
+    #[cfg(feature = "invoices")]
     pub fn invoices(&self) -> Invoices<'_> {
         Invoices { client: self }
     }
 
     /// The `LicenseKeyInstances` endpoints.
+    #[cfg(feature = "license-key-instances")]
     pub fn license_key_instances(&self) -> LicenseKeyInstances<'_> {
         LicenseKeyInstances { client: self }
     }
 
     /// The `LicenseKeys` endpoints.
+    #[cfg(feature = "license-keys")]
     pub fn license_keys(&self) -> LicenseKeys<'_> {
         LicenseKeys { client: self }
     }
 
     /// The `Licenses` endpoints.
+    #[cfg(feature = "licenses")]
     pub fn licenses(&self) -> Licenses<'_> {
         Licenses { client: self }
     }
 
     /// The `Meters` endpoints.
+    #[cfg(feature = "meters")]
     pub fn meters(&self) -> Meters<'_> {
         Meters { client: self }
     }
 
     /// The `Misc` endpoints.
+    #[cfg(feature = "misc")]
     pub fn misc(&self) -> Misc<'_> {
         Misc { client: self }
     }
 
     /// The `Moderation` endpoints.
+    #[cfg(feature = "moderation")]
     pub fn moderation(&self) -> Moderation<'_> {
         Moderation { client: self }
     }
 
     /// The `Payments` endpoints.
+    #[cfg(feature = "payments")]
     pub fn payments(&self) -> Payments<'_> {
         Payments { client: self }
     }
 
     /// The `Payouts` endpoints.
+    #[cfg(feature = "payouts")]
     pub fn payouts(&self) -> Payouts<'_> {
         Payouts { client: self }
     }
 
     /// The `ProductCollections` endpoints.
+    #[cfg(feature = "product-collections")]
     pub fn product_collections(&self) -> ProductCollections<'_> {
         ProductCollections { client: self }
     }
 
     /// The `Products` endpoints.
+    #[cfg(feature = "products")]
     pub fn products(&self) -> Products<'_> {
         Products { client: self }
     }
 
     /// The `Refunds` endpoints.
+    #[cfg(feature = "refunds")]
     pub fn refunds(&self) -> Refunds<'_> {
         Refunds { client: self }
     }
 
     /// The `Subscriptions` endpoints.
+    #[cfg(feature = "subscriptions")]
     pub fn subscriptions(&self) -> Subscriptions<'_> {
         Subscriptions { client: self }
     }
 
     /// The `UsageEvents` endpoints.
+    #[cfg(feature = "usage-events")]
     pub fn usage_events(&self) -> UsageEvents<'_> {
         UsageEvents { client: self }
     }
 
     /// The `Webhooks` endpoints.
+    #[cfg(feature = "webhooks")]
     pub fn webhooks(&self) -> Webhooks<'_> {
         Webhooks { client: self }
     }
