@@ -1,0 +1,211 @@
+//! The JSON error answer shared by every route.
+//!
+//! Every failure is answered as `{"error": {"code", "message"}}` with a stable,
+//! machine-readable `code`, a message safe to show (it may name the offending field, never
+//! echoes secrets or personal data), and the right status: 400 for missing or invalid input,
+//! 404 for an unknown product or customer, 405 for a wrong method, 413 for an oversized
+//! body, 502 when the Dodo API failed (the upstream status and message are kept under
+//! `upstream`). [`RouteError::from_client`] maps a [`dodo_client::Error`] onto this shape.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// An error answer: status, stable code, public message and optional extra fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteError {
+    /// HTTP status to answer with.
+    pub status: StatusCode,
+    /// Stable machine-readable code (for example `missing_parameter`).
+    pub code: &'static str,
+    /// Human-readable message, safe to send to the caller.
+    pub message: String,
+    /// The request field the error is about, when there is one.
+    pub field: Option<String>,
+    /// Status of the failed Dodo API call, for upstream errors.
+    pub upstream_status: Option<u16>,
+    /// Error code the Dodo API returned, for upstream errors.
+    pub upstream_code: Option<String>,
+}
+
+impl RouteError {
+    /// An error with the given status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            upstream_status: None,
+            upstream_code: None,
+        }
+    }
+
+    /// Names the request field the error is about.
+    #[must_use]
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 400 `missing_parameter` naming `field`.
+    pub fn missing(field: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "missing_parameter",
+            format!("`{field}` is required"),
+        )
+        .with_field(field)
+    }
+
+    /// 400 `invalid_parameter` naming `field`, with `why` explaining the rule.
+    pub fn invalid(field: &str, why: impl AsRef<str>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("`{field}` {}", why.as_ref()),
+        )
+        .with_field(field)
+    }
+
+    /// 405 `method_not_allowed`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept this HTTP method",
+        )
+    }
+
+    /// 413 `payload_too_large` for a body above `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
+    /// Maps a failed Dodo API call. `not_found` is the answer for a 404 from the API (for
+    /// example "unknown product"); `None` turns a 404 into a 502 like any other upstream
+    /// failure. Invalid requests caught by the client before sending become 400;
+    /// configuration errors 500; connection failures, timeouts, other API errors and
+    /// undecodable answers 502 with the upstream status and message kept.
+    pub fn from_client(error: &dodo_client::Error, not_found: Option<RouteError>) -> Self {
+        use dodo_client::Error as E;
+        match error {
+            E::Api(api) => {
+                if api.status == StatusCode::NOT_FOUND
+                    && let Some(not_found) = not_found
+                {
+                    return not_found;
+                }
+                let upstream_message = api
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| api.status.to_string());
+                let mut e = Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    format!(
+                        "the Dodo Payments API answered {}: {upstream_message}",
+                        api.status.as_u16()
+                    ),
+                );
+                e.upstream_status = Some(api.status.as_u16());
+                e.upstream_code.clone_from(&api.code);
+                e
+            }
+            E::Timeout { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_timeout",
+                "the Dodo Payments API did not answer in time",
+            ),
+            E::Connection { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                "the Dodo Payments API could not be reached",
+            ),
+            E::Decode(d) => {
+                let mut e = Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_invalid_response",
+                    "the Dodo Payments API sent an answer that could not be read",
+                );
+                e.upstream_status = Some(d.status.as_u16());
+                e
+            }
+            E::InvalidRequest { message, .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_request", message.clone())
+            }
+            _ => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "configuration_error",
+                "the payments integration is misconfigured",
+            ),
+        }
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> Value {
+        let mut error = Map::new();
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        if let Some(field) = &self.field {
+            error.insert("field".into(), json!(field));
+        }
+        if self.upstream_status.is_some() || self.upstream_code.is_some() {
+            error.insert(
+                "upstream".into(),
+                json!({ "status": self.upstream_status, "code": self.upstream_code }),
+            );
+        }
+        json!({ "error": error })
+    }
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+impl IntoResponse for RouteError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+/// A fallback answering 405 with a JSON error body; axum adds the `Allow` header.
+///
+/// ```
+/// use axum::routing::get;
+/// # async fn handler() {}
+/// let route: axum::routing::MethodRouter = get(handler).fallback(dodo_axum::method_not_allowed);
+/// ```
+pub async fn method_not_allowed() -> Response {
+    RouteError::method_not_allowed().into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_shape() {
+        let e = RouteError::invalid("quantity", "must be a positive integer");
+        assert_eq!(
+            e.body(),
+            json!({"error": {"code": "invalid_parameter", "message": "`quantity` must be a positive integer", "field": "quantity"}})
+        );
+    }
+}

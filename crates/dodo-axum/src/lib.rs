@@ -1,0 +1,49 @@
+//! axum 0.8 routes for Dodo Payments: checkout, customer portal and webhooks.
+//!
+//! This is the Express adaptor (`@dodopayments/express`) done right for Rust. [`Checkout`]
+//! serves the three checkout flows (static links from a query, dynamic payment links,
+//! checkout sessions with the body passed through whole), reusing one
+//! [`dodo_client::Client`]. [`CustomerPortal`] answers a portal link (redirect or JSON) and
+//! takes a resolver so the customer id comes from your session, not the query.
+//! [`WebhookRoute`] mounts a [`dodo_webhooks::Dispatcher`] over the raw body bytes with a
+//! body limit; [`VerifiedWebhook`] (extractor) and [`verify_webhook`] (middleware) serve apps
+//! that write their own handler. Every error is JSON `{"error": {"code", "message"}}` with a
+//! correct status ([`RouteError`]); nothing panics on input and no personal data is logged.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use dodo_axum::{Checkout, CustomerPortal, Flow, WebhookRoute};
+//! use dodo_webhooks::{Dispatcher, Verifier};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = dodo_client::Client::from_env()?;
+//! let checkout = Checkout::new(client.clone()).return_url("https://shop.example/thanks")?;
+//! let verifier = Verifier::from_secret(client.webhook_key().unwrap_or_default())?;
+//! let dispatcher = Dispatcher::new(verifier, ()).on_payment_succeeded(|ctx, payment| async move {
+//!     tracing::info!(webhook_id = %ctx.webhook_id, payment_id = %payment.payment_id, "paid");
+//!     Ok::<_, std::convert::Infallible>(())
+//! });
+//! let app: Router = Router::new()
+//!     .route(
+//!         "/api/checkout",
+//!         get(checkout.handler(Flow::Static))
+//!             .post(checkout.handler(Flow::Session))
+//!             .fallback(dodo_axum::method_not_allowed),
+//!     )
+//!     .route("/api/checkout/dynamic", checkout.dynamic_route())
+//!     .route("/api/customer-portal", CustomerPortal::new(client).route())
+//!     .route("/api/webhook", WebhookRoute::new(dispatcher).route());
+//! # let _ = app; Ok(()) }
+//! ```
+
+mod body;
+pub mod checkout;
+pub mod error;
+pub mod portal;
+pub mod webhook;
+
+pub use body::{decode_json, read_limited};
+pub use checkout::{Checkout, CheckoutHandler, Flow};
+pub use error::{RouteError, method_not_allowed};
+pub use portal::CustomerPortal;
+pub use webhook::{VerifiedWebhook, WebhookGuard, WebhookRejection, WebhookRoute, verify_webhook};

@@ -1,0 +1,126 @@
+//! [`VerifiedWebhook`]: a body-consuming extractor yielding a verified, parsed delivery.
+//!
+//! It reads the raw body with axum's `Bytes` extractor (so `DefaultBodyLimit` applies; the
+//! default is 2 MB, raise or lower it per route), verifies headers and bytes with the
+//! [`Verifier`] taken from the state via [`FromRef`], then parses the event. Failures are a
+//! [`WebhookRejection`] answered as JSON with a stable code and no internal detail.
+
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use dodo_webhooks::{ParseError, VerifiedDelivery, Verifier, VerifyError, WebhookEvent};
+
+use crate::error::RouteError;
+
+/// A delivery whose signature checked out, with its parsed event and raw body.
+#[derive(Debug, Clone)]
+pub struct VerifiedWebhook {
+    /// What verification established (`webhook-id`, `webhook-timestamp`).
+    pub delivery: VerifiedDelivery,
+    /// The parsed event (unknown types are [`dodo_webhooks::EventPayload::Unknown`]).
+    pub event: WebhookEvent,
+    /// The exact bytes that were verified.
+    pub body: Bytes,
+}
+
+impl VerifiedWebhook {
+    /// Verifies `body` against `headers` with `verifier` and parses it.
+    pub fn verify(
+        verifier: &Verifier,
+        headers: &axum::http::HeaderMap,
+        body: Bytes,
+    ) -> Result<Self, WebhookRejection> {
+        let delivery = verifier
+            .verify(headers, &body)
+            .map_err(WebhookRejection::Verify)?;
+        let event = WebhookEvent::parse(&body).map_err(WebhookRejection::Parse)?;
+        Ok(Self {
+            delivery,
+            event,
+            body,
+        })
+    }
+}
+
+/// Why a webhook request was refused before any handler ran.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WebhookRejection {
+    /// The body is larger than the limit (413).
+    PayloadTooLarge,
+    /// The body could not be read (400).
+    BodyRead,
+    /// The signature or its headers did not verify (401).
+    Verify(VerifyError),
+    /// The verified body is not a webhook event (400).
+    Parse(ParseError),
+}
+
+impl WebhookRejection {
+    /// The JSON error this rejection is answered with.
+    pub fn to_route_error(&self) -> RouteError {
+        match self {
+            WebhookRejection::PayloadTooLarge => RouteError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than this route accepts",
+            ),
+            WebhookRejection::BodyRead => RouteError::new(
+                StatusCode::BAD_REQUEST,
+                "body_read_failed",
+                "the request body could not be read",
+            ),
+            WebhookRejection::Verify(e) => {
+                RouteError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+            }
+            WebhookRejection::Parse(e) => RouteError::new(
+                StatusCode::BAD_REQUEST,
+                e.code(),
+                "the request body is not a valid webhook event",
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.to_route_error(), f)
+    }
+}
+
+impl std::error::Error for WebhookRejection {}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        let e = self.to_route_error();
+        tracing::info!(
+            status = e.status.as_u16(),
+            code = e.code,
+            "webhook rejected"
+        );
+        e.into_response()
+    }
+}
+
+impl<S> FromRequest<S> for VerifiedWebhook
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Verifier::from_ref(state);
+        let (parts, body) = req.into_parts();
+        let req = Request::from_parts(parts.clone(), body);
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+                WebhookRejection::PayloadTooLarge
+            }
+            _ => WebhookRejection::BodyRead,
+        })?;
+        Self::verify(&verifier, &parts.headers, bytes)
+    }
+}

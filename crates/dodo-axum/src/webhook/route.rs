@@ -1,0 +1,155 @@
+//! [`WebhookRoute`]: a [`Dispatcher`] mounted as an axum route.
+//!
+//! The handler reads the raw body with a limit, hands headers and bytes to
+//! [`Dispatcher::process`], logs the outcome (webhook id, event type, disposition, status;
+//! never the body) and answers the outcome's status and JSON body.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
+use dodo_webhooks::{Dispatcher, Disposition, Outcome};
+
+use super::DEFAULT_WEBHOOK_BODY_LIMIT;
+use crate::body::read_limited;
+use crate::error::{RouteError, method_not_allowed};
+
+/// A webhook route around a shared [`Dispatcher`]; `C` is the dispatcher's handler state.
+pub struct WebhookRoute<C = ()> {
+    dispatcher: Arc<Dispatcher<C>>,
+    body_limit: usize,
+}
+
+impl<C> Clone for WebhookRoute<C> {
+    fn clone(&self) -> Self {
+        Self {
+            dispatcher: Arc::clone(&self.dispatcher),
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for WebhookRoute<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRoute")
+            .field("dispatcher", &self.dispatcher)
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> WebhookRoute<C> {
+    /// A route processing deliveries with `dispatcher`.
+    pub fn new(dispatcher: Dispatcher<C>) -> Self {
+        Self::shared(Arc::new(dispatcher))
+    }
+
+    /// A route around an already shared dispatcher.
+    pub fn shared(dispatcher: Arc<Dispatcher<C>>) -> Self {
+        Self {
+            dispatcher,
+            body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+        }
+    }
+
+    /// Maximum body size in bytes (default [`DEFAULT_WEBHOOK_BODY_LIMIT`]); larger → 413.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The dispatcher.
+    pub fn dispatcher(&self) -> &Arc<Dispatcher<C>> {
+        &self.dispatcher
+    }
+
+    /// `POST` route with a JSON 405 for other methods.
+    pub fn route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
+        post(self.clone()).fallback(method_not_allowed)
+    }
+
+    /// Processes one request: 405 for non-POST, 413 beyond the limit, else the outcome.
+    pub async fn run(&self, req: Request) -> Response {
+        if req.method() != Method::POST {
+            return RouteError::method_not_allowed().into_response();
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = match read_limited(body, self.body_limit).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::info!(
+                    status = e.status.as_u16(),
+                    code = e.code,
+                    "webhook body rejected"
+                );
+                return e.into_response();
+            }
+        };
+        let outcome = self.dispatcher.process(&parts.headers, &bytes).await;
+        log_outcome(&outcome);
+        outcome_response(&outcome)
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static, S: Send + Sync + 'static> Handler<(), S>
+    for WebhookRoute<C>
+{
+    type Future = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+    fn call(self, req: Request, _state: S) -> Self::Future {
+        Box::pin(async move { self.run(req).await })
+    }
+}
+
+/// The HTTP answer for an outcome: its status and JSON body.
+pub fn outcome_response(outcome: &Outcome) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(outcome.body.clone())).into_response()
+}
+
+/// Logs an outcome without personal data: ids, type, disposition, status and error codes.
+/// Handler failures include the handler's own error text (the app controls it).
+fn log_outcome(outcome: &Outcome) {
+    let id = outcome.webhook_id.as_deref().unwrap_or("");
+    let event_type = outcome.event_type.as_ref().map_or("", |t| t.as_str());
+    let disposition = outcome.disposition.as_str();
+    match (&outcome.error, outcome.disposition) {
+        (Some(e), Disposition::Failed) => tracing::warn!(
+            webhook_id = id,
+            event_type,
+            disposition,
+            status = outcome.status,
+            stage = ?e.stage,
+            code = e.code,
+            panicked = e.panicked,
+            detail = %e.detail,
+            "webhook handler failed"
+        ),
+        (Some(e), _) => tracing::info!(
+            webhook_id = id,
+            event_type,
+            disposition,
+            status = outcome.status,
+            stage = ?e.stage,
+            code = e.code,
+            "webhook rejected"
+        ),
+        (None, _) => tracing::info!(
+            webhook_id = id,
+            event_type,
+            disposition,
+            status = outcome.status,
+            "webhook processed"
+        ),
+    }
+    for w in &outcome.warnings {
+        tracing::warn!(webhook_id = id, event_type, stage = ?w.stage, code = w.code, detail = %w.detail, "webhook warning");
+    }
+}
