@@ -1,0 +1,201 @@
+//! Workers: claim stored deliveries and process them.
+//!
+//! A [`Worker`] repeatedly claims a batch of due rows (new, retry due, or abandoned by a
+//! crashed worker whose lease expired), processes the batch concurrently, and records each
+//! result. Any number of workers, in one process or in several processes on one
+//! PostgreSQL database, can run at once: a row is claimed by one worker at a time.
+//! [`Worker::process_available`] drains what is due now (tests, cron-style use);
+//! [`Worker::run_until`] and [`Worker::spawn`] keep going, woken by new deliveries of the
+//! same process or by a poll interval, and stop gracefully (the current batch finishes).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::InboxError;
+use crate::inbox::{Inbox, Step};
+
+/// Counts of what a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Rows processed successfully.
+    pub processed: u64,
+    /// Failed attempts with a retry scheduled.
+    pub retried: u64,
+    /// Rows dead-lettered.
+    pub dead_lettered: u64,
+    /// Results discarded because another worker took the row over (lease expired).
+    pub lease_lost: u64,
+    /// Attempts whose result could not be recorded (database errors).
+    pub errors: u64,
+}
+
+impl WorkerStats {
+    fn add(&mut self, other: WorkerStats) {
+        self.processed += other.processed;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+        self.lease_lost += other.lease_lost;
+        self.errors += other.errors;
+    }
+}
+
+/// Processes an inbox's stored deliveries.
+#[derive(Debug, Clone)]
+pub struct Worker<S = ()> {
+    inbox: Inbox<S>,
+    id: String,
+    batch_size: usize,
+    poll_interval: Duration,
+}
+
+/// A short random suffix for worker ids: the process id and 8 hex digits.
+pub(crate) fn unique_suffix() -> String {
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", std::process::id(), &uuid[..8])
+}
+
+impl<S: Clone + Send + Sync + 'static> Worker<S> {
+    /// A worker with a unique id, batches of 16 and a 1 s poll interval.
+    pub fn new(inbox: Inbox<S>) -> Self {
+        Self {
+            inbox,
+            id: format!("worker-{}", unique_suffix()),
+            batch_size: 16,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the worker id recorded in `claimed_by` (must be unique among live workers).
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Sets how many rows are claimed and processed concurrently per batch (at least 1).
+    #[must_use]
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Sets how long an idle worker waits before looking for due rows again (new
+    /// deliveries received by the same process wake it at once).
+    #[must_use]
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every;
+        self
+    }
+
+    /// The worker id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Claims and processes one batch; `Ok(None)` if nothing was due.
+    async fn batch(&self) -> Result<Option<WorkerStats>, InboxError> {
+        let limit = i64::try_from(self.batch_size).unwrap_or(i64::MAX);
+        let claimed = self
+            .inbox
+            .store()
+            .claim(&self.id, self.inbox.lease_micros(), limit, None)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(None);
+        }
+        let results = futures_util::future::join_all(
+            claimed
+                .into_iter()
+                .map(|row| self.inbox.process_claimed(row, &self.id)),
+        )
+        .await;
+        let mut stats = WorkerStats::default();
+        for result in results {
+            match result {
+                Ok(Step::Processed) => stats.processed += 1,
+                Ok(Step::Retrying) => stats.retried += 1,
+                Ok(Step::DeadLettered) => stats.dead_lettered += 1,
+                Ok(Step::LeaseLost) => stats.lease_lost += 1,
+                Err(e) => {
+                    tracing::error!(worker = %self.id, error = %e, "recording a delivery result failed");
+                    stats.errors += 1;
+                }
+            }
+        }
+        Ok(Some(stats))
+    }
+
+    /// Processes batches until nothing is due (retries scheduled for later are left).
+    pub async fn process_available(&self) -> Result<WorkerStats, InboxError> {
+        let mut total = WorkerStats::default();
+        while let Some(stats) = self.batch().await? {
+            total.add(stats);
+        }
+        Ok(total)
+    }
+
+    /// Processes deliveries until `shutdown` completes; the batch in progress then
+    /// finishes before returning. Database errors are logged and retried after the poll
+    /// interval.
+    pub async fn run_until<F: Future<Output = ()>>(&self, shutdown: F) -> WorkerStats {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut total = WorkerStats::default();
+        loop {
+            let idle = match self.batch().await {
+                Ok(Some(stats)) => {
+                    total.add(stats);
+                    false
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::error!(worker = %self.id, error = %e, "claiming deliveries failed");
+                    true
+                }
+            };
+            if shutdown.as_mut().now_or_never().is_some() {
+                return total;
+            }
+            if idle {
+                tokio::select! {
+                    () = shutdown.as_mut() => return total,
+                    () = self.inbox.notified() => {}
+                    () = tokio::time::sleep(self.poll_interval) => {}
+                }
+            }
+        }
+    }
+
+    /// Runs the worker on the current Tokio runtime until [`WorkerHandle::stop`].
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            self.run_until(async move {
+                // A dropped handle also stops the worker.
+                let _ = stopped.await;
+            })
+            .await
+        });
+        WorkerHandle { stop, join }
+    }
+}
+
+/// A running worker; [`stop`](Self::stop) ends it gracefully. Dropping the handle also
+/// stops it (after the current batch) without waiting.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: oneshot::Sender<()>,
+    join: JoinHandle<WorkerStats>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop, waits for its current batch, and returns its counts.
+    pub async fn stop(self) -> WorkerStats {
+        let _ = self.stop.send(());
+        self.join.await.unwrap_or_default()
+    }
+}
