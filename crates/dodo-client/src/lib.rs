@@ -61,6 +61,8 @@ pub mod path;
 pub mod request;
 pub mod resources;
 pub mod retry;
+#[cfg(feature = "unwrap")]
+mod webhook_unwrap;
 
 pub use call::{ApiResponse, BoxFuture, Call, RequestOptions};
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT};
@@ -71,6 +73,8 @@ pub use execute::{GENERATED_KEY_PREFIX, IDEMPOTENCY_HEADER, RETRY_COUNT_HEADER};
 pub use pagination::{CursorListCall, ListCall, Page};
 pub use path::PathPart;
 pub use request::RequestSpec;
+#[cfg(feature = "unwrap")]
+pub use webhook_unwrap::UnwrapError;
 
 /// Re-exported so generated code and callers can name HTTP methods.
 pub use http::Method;
