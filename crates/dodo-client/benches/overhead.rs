@@ -4,7 +4,8 @@
 //! then times sequential calls made (a) through `dodo_client` (`Call::json` with the same
 //! `RequestSpec` a generated `payments().retrieve(id)` builds: path encoding, header
 //! assembly, idempotency/retry bookkeeping, tracing checks, `serde_path_to_error` decoding)
-//! and (b) with a bare `reqwest::Client` + `serde_json::from_slice` into the same struct.
+//! and (b) with a bare `reqwest::Client` + `serde_json::from_slice` into the same struct,
+//! also (c) with a per-request timeout as the client sets one on every attempt.
 //! Rounds alternate between the two so drift affects both equally. Run with
 //! `cargo bench -p dodo-client --bench overhead`; set `DODO_BENCH_CALLS` to change the
 //! number of calls per round (default 2000).
@@ -149,16 +150,22 @@ async fn dodo_round(client: &Client, calls: u32) -> Duration {
     start.elapsed()
 }
 
-async fn reqwest_round(http: &reqwest::Client, url: &str, calls: u32) -> Duration {
+async fn reqwest_round(
+    http: &reqwest::Client,
+    url: &str,
+    calls: u32,
+    timeout: Option<Duration>,
+) -> Duration {
     let start = Instant::now();
     for _ in 0..calls {
-        let response = match http
+        let mut request = http
             .get(url)
             .header("authorization", "Bearer sk_bench")
-            .header("accept", "application/json")
-            .send()
-            .await
-        {
+            .header("accept", "application/json");
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => panic!("reqwest call failed: {e}"),
         };
@@ -211,24 +218,30 @@ fn main() {
         let url = format!("{base}/payments/pay_2IjeQm4hqU6RA4Z4kwDee");
 
         // Warm up both connection pools.
+        let timeout = Some(Duration::from_secs(60));
         dodo_round(&client, 50).await;
-        reqwest_round(&http, &url, 50).await;
+        reqwest_round(&http, &url, 50, None).await;
+        reqwest_round(&http, &url, 50, timeout).await;
 
         let mut dodo_total = Duration::ZERO;
         let mut plain_total = Duration::ZERO;
+        let mut timed_total = Duration::ZERO;
         for _ in 0..rounds {
             dodo_total += dodo_round(&client, calls).await;
-            plain_total += reqwest_round(&http, &url, calls).await;
+            plain_total += reqwest_round(&http, &url, calls, None).await;
+            timed_total += reqwest_round(&http, &url, calls, timeout).await;
         }
         let n = f64::from(calls * rounds);
         let dodo_us = dodo_total.as_secs_f64() * 1e6 / n;
         let plain_us = plain_total.as_secs_f64() * 1e6 / n;
+        let timed_us = timed_total.as_secs_f64() * 1e6 / n;
         println!(
             "overhead: {} calls each, {body_len}-byte JSON body, local axum server",
             calls * rounds
         );
         println!("  dodo_client Call::json      {dodo_us:>9.1} µs/call");
         println!("  reqwest + serde_json        {plain_us:>9.1} µs/call");
+        println!("  same + per-request timeout  {timed_us:>9.1} µs/call");
         println!(
             "  ratio dodo/plain            {:>9.3}   (overhead {:+.1} µs/call)",
             dodo_us / plain_us,

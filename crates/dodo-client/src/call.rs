@@ -232,8 +232,18 @@ impl<T: Send + 'static> IntoFuture for Call<T> {
     }
 }
 
-/// Decodes a JSON body, reporting the JSON path of the first mismatch.
+/// Decodes a JSON body, reporting the JSON path of the first mismatch. An empty body is
+/// read as JSON `null` when `T` accepts it (`()`, `Option<_>`, `serde_json::Value`).
 pub(crate) fn decode_json<T: DeserializeOwned>(raw: &RawResponse) -> Result<T, Error> {
+    if raw.body.iter().all(u8::is_ascii_whitespace)
+        && let Ok(value) = serde_json::from_slice::<T>(b"null")
+    {
+        return Ok(value);
+    }
+    // Fast path: plain serde_json. Only a failure pays for path tracking, on a second pass.
+    if let Ok(value) = serde_json::from_slice::<T>(&raw.body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(&raw.body);
     let result = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => de.end().map(|()| value).map_err(|e| (".".to_owned(), e)),

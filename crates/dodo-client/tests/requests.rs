@@ -197,6 +197,13 @@ async fn empty_2xx_for_unit_calls() {
     }
     assert_eq!(server.requests().len(), 3);
     assert!(server.requests().iter().all(|r| r.method == "DELETE"));
+
+    // JSON calls whose type accepts null also take an empty 2xx.
+    server.push(Reply::status(200));
+    client.delete::<()>("/webhooks/whk_1").await.unwrap();
+    server.push(Reply::status(204));
+    let v: Option<Payment> = client.delete("/discounts/dsc_1").await.unwrap();
+    assert_eq!(v, None);
 }
 
 #[tokio::test]
