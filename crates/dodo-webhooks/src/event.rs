@@ -8,7 +8,6 @@
 //! `data` kept verbatim. Events serialise back to the same envelope shape (with
 //! `data.payload_type` restored), so parse → serialise → parse is the identity.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::Error as _;
@@ -77,20 +76,7 @@ impl ParseError {
     }
 }
 
-/// The envelope with `data` left unparsed; borrows from the body where it can.
-#[derive(Deserialize)]
-struct RawEnvelope<'a> {
-    #[serde(borrow)]
-    business_id: Cow<'a, str>,
-    #[serde(rename = "type", borrow)]
-    event_type: Cow<'a, str>,
-    #[serde(with = "time::serde::rfc3339")]
-    timestamp: OffsetDateTime,
-    #[serde(borrow)]
-    data: &'a RawValue,
-}
-
-/// The owned twin of [`RawEnvelope`] for generic deserialisation.
+/// The envelope with `data` kept as raw JSON, for generic deserialisation.
 #[derive(Deserialize)]
 struct OwnedEnvelope {
     business_id: String,
@@ -105,13 +91,7 @@ impl WebhookEvent {
     /// Parses a webhook body. Verify the body first ([`crate::Verifier::verify`]); this
     /// function does not look at signatures.
     pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
-        let envelope: RawEnvelope<'_> = serde_json::from_slice(body).map_err(classify)?;
-        let payload = EventPayload::from_data(&envelope.event_type, envelope.data)?;
-        Ok(WebhookEvent {
-            business_id: envelope.business_id.into_owned(),
-            timestamp: envelope.timestamp,
-            payload,
-        })
+        crate::envelope::parse(body)
     }
 
     /// Parses a webhook body given as a string.
@@ -130,7 +110,7 @@ impl WebhookEvent {
     }
 }
 
-fn classify(e: serde_json::Error) -> ParseError {
+pub(crate) fn classify(e: serde_json::Error) -> ParseError {
     match e.classify() {
         serde_json::error::Category::Data => ParseError::Envelope(e),
         _ => ParseError::Json(e),
@@ -190,6 +170,18 @@ macro_rules! define_payload {
                         event_type: other.to_owned(),
                         data: data.to_owned(),
                     }),
+                }
+            }
+
+            /// Deserialises `data` straight into the model of a known `event_type`
+            /// (single pass); an unknown type is an error here (callers check first).
+            pub(crate) fn deserialize_known<'de, D: Deserializer<'de>>(
+                event_type: &str,
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
+                match event_type {
+                    $($wire => $data::deserialize(deserializer).map(EventPayload::$variant),)*
+                    other => Err(D::Error::custom(format_args!("unknown event type {other}"))),
                 }
             }
 

@@ -12,6 +12,7 @@
 
 mod clock;
 mod dispatch;
+mod envelope;
 mod event;
 pub mod event_table;
 mod event_type;
