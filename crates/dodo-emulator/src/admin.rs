@@ -10,7 +10,7 @@
 //! | `GET /_emulator/faults` | `{"items": [rules]}` |
 //! | `DELETE /_emulator/faults` | remove all rules → 204 |
 //! | `POST /_emulator/reset` | delete all objects and idempotency records → 204 |
-//! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` → `{"inserted": n}` |
+//! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`](crate::resources::common::kind), generic ones are `generic:/path/{}` |
 //! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |
 
 use std::sync::Arc;
@@ -108,15 +108,20 @@ struct SeedObject {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SeedBody {
-    Wrapped { objects: Vec<SeedObject> },
-    Bare(Vec<SeedObject>),
+#[serde(deny_unknown_fields)]
+struct SeedBody {
+    objects: Vec<SeedObject>,
 }
 
 async fn seed(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
-    let objects = match parse::<SeedBody>(&body) {
-        Ok(SeedBody::Wrapped { objects }) | Ok(SeedBody::Bare(objects)) => objects,
+    let bare = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let parsed = if bare {
+        parse::<Vec<SeedObject>>(&body)
+    } else {
+        parse::<SeedBody>(&body).map(|b| b.objects)
+    };
+    let objects = match parsed {
+        Ok(objects) => objects,
         Err(e) => return reject(&e),
     };
     let out = state.store.write(|db| {

@@ -20,11 +20,11 @@ use crate::clock;
 use crate::error::ApiError;
 use crate::faults::{FaultSpec, Faults};
 use crate::ids;
-use crate::ops::OperationTable;
+use crate::ops::{Operation, OperationTable};
 use crate::request::{ApiRequest, Reply, ReplyBody};
 use crate::resources::{Ctx, Env, Registry, generic};
 use crate::store::{IdempotentResponse, Store};
-use crate::validate::BodyValidator;
+use crate::validate::{BodyValidator, JsonValidator};
 
 /// Header carrying the request id on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -122,10 +122,10 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
 
-    if let Some(fault) = state.faults.take(&method, &path) {
-        if let Some(r) = apply_fault(&fault, parts.extensions.get::<ConnectionKill>()).await {
-            return Ok(r);
-        }
+    if let Some(fault) = state.faults.take(&method, &path)
+        && let Some(r) = apply_fault(&fault, parts.extensions.get::<ConnectionKill>()).await
+    {
+        return Ok(r);
     }
 
     let matched = state.table.lookup(&method, &path).ok_or_else(|| {
@@ -168,57 +168,9 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
         None => None,
     };
 
-    let body = match op.request_body {
-        Some(_) => {
-            let raw: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-                b"{}"
-            } else {
-                &bytes
-            };
-            state.validator.validate(op, raw)?
-        }
-        None => Value::Null,
-    };
-    let query = match parts.uri.query() {
-        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
-            ApiError::unprocessable("INVALID_REQUEST", format!("invalid query string: {e}"))
-        })?,
-        None => Vec::new(),
-    };
-    let api_req = ApiRequest {
-        op,
-        params: matched.params,
-        query,
-        body,
-    };
-    let handler = state
-        .registry
-        .get(op.method, op.path)
-        .unwrap_or(generic::handle);
-    let result = if parts.method == Method::GET {
-        state.store.read(|db| {
-            handler(
-                &Ctx {
-                    db,
-                    env: &state.env,
-                },
-                &api_req,
-            )
-        })
-    } else {
-        state.store.write(|db| {
-            handler(
-                &Ctx {
-                    db,
-                    env: &state.env,
-                },
-                &api_req,
-            )
-        })
-    };
-
-    let (status, body_bytes) = match result {
-        Ok(reply) => render(op.success_status, reply)?,
+    let result = run(state, op, matched.params, parts.uri.query(), &bytes);
+    let (status, body_bytes) = match result.and_then(|reply| render(op.success_status, reply)) {
+        Ok(ok) => ok,
         Err(e) => (e.status, serde_json::to_vec(&e.body())?),
     };
     if let Some((key, fp)) = &idempotency
@@ -235,6 +187,47 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
             .write(|db| db.idempotency_put(key, &record, &now))?;
     }
     Ok(build(status, body_bytes))
+}
+
+/// Validates the body and query, then runs the handler under the store lock.
+fn run(
+    state: &AppState,
+    op: &'static Operation,
+    params: Vec<(&'static str, String)>,
+    query: Option<&str>,
+    bytes: &[u8],
+) -> Result<Reply, ApiError> {
+    let blank = bytes.iter().all(u8::is_ascii_whitespace);
+    let body = match op.request_body {
+        Some(_) => state
+            .validator
+            .validate(op, if blank { b"{}" } else { bytes })?,
+        // Operations without a known schema still get their JSON body.
+        None if !blank => JsonValidator.validate(op, bytes)?,
+        None => Value::Null,
+    };
+    let query = match query {
+        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
+            ApiError::unprocessable("INVALID_REQUEST", format!("invalid query string: {e}"))
+        })?,
+        None => Vec::new(),
+    };
+    let req = ApiRequest {
+        op,
+        params,
+        query,
+        body,
+    };
+    let handler = state
+        .registry
+        .get(op.method, op.path)
+        .unwrap_or(generic::handle);
+    let env = &state.env;
+    if op.method == "GET" {
+        state.store.read(|db| handler(&Ctx { db, env }, &req))
+    } else {
+        state.store.write(|db| handler(&Ctx { db, env }, &req))
+    }
 }
 
 fn render(success: u16, reply: Reply) -> Result<(StatusCode, Vec<u8>), ApiError> {

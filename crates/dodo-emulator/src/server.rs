@@ -27,7 +27,7 @@ use crate::ids;
 use crate::ops::{OperationTable, TableError};
 use crate::resources::{Ctx, Env, Registry, common};
 use crate::store::{Store, StoreError};
-use crate::validate::JsonValidator;
+use crate::validate::TypedValidator;
 
 /// Meta key of the persisted webhook secret.
 pub(crate) const WEBHOOK_SECRET_META: &str = "webhook_secret";
@@ -116,7 +116,7 @@ impl Emulator {
             store,
             table,
             registry,
-            Box::new(JsonValidator),
+            Box::new(TypedValidator),
             config.api_key.clone(),
             webhook_secret,
             env,

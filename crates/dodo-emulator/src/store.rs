@@ -109,6 +109,8 @@ pub enum Filter {
     },
     /// Inserted before this sequence number (cursor pagination).
     SeqBelow(i64),
+    /// A raw SQL condition over the columns (`data`, `state`, ...) with its `?` values.
+    Sql(&'static str, Vec<SqlValue>),
 }
 
 /// A replayable response recorded for an `Idempotency-Key`.
@@ -478,6 +480,12 @@ fn where_clause(kind: &str, filters: &[Filter]) -> (String, Vec<SqlValue>) {
             Filter::SeqBelow(seq) => {
                 clause.push_str(" AND seq < ?");
                 values.push(SqlValue::Integer(*seq));
+            }
+            Filter::Sql(sql, vals) => {
+                clause.push_str(" AND (");
+                clause.push_str(sql);
+                clause.push(')');
+                values.extend(vals.iter().cloned());
             }
         }
     }

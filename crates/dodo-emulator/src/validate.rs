@@ -2,9 +2,11 @@
 //!
 //! The dispatcher hands the raw body of every operation that declares a request schema to a
 //! [`BodyValidator`], which returns the body as normalised JSON or a 422 naming the field.
-//! [`JsonValidator`] checks only that the body is a JSON object (handlers then check the
-//! fields they use); once `dodo_types::operations::validate_body` is generated, a validator
-//! backed by the generated request types replaces it.
+//! [`TypedValidator`] (the default) deserialises the body into the operation's generated
+//! request type (`dodo_types::operations::validate_body`), so unknown enum values, wrong types
+//! and missing required fields answer 422 with the field's path; operations without a request
+//! type fall back to [`JsonValidator`], which only checks for a JSON object. Handlers still
+//! check the business rules of the fields they use.
 
 use crate::error::ApiError;
 use crate::ops::Operation;
@@ -41,10 +43,53 @@ impl BodyValidator for JsonValidator {
     }
 }
 
+/// Validates against the generated request types, falling back to [`JsonValidator`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TypedValidator;
+
+impl BodyValidator for TypedValidator {
+    fn validate(&self, op: &Operation, body: &[u8]) -> Result<Value, ApiError> {
+        match dodo_types::operations::validate_body(op.operation_id, body) {
+            None => JsonValidator.validate(op, body),
+            Some(Ok(value)) => Ok(value),
+            Some(Err(e)) if e.path.is_empty() || e.path == "." => Err(ApiError::unprocessable(
+                "INVALID_REQUEST",
+                format!("invalid request body: {}", e.message),
+            )),
+            Some(Err(e)) => Err(ApiError::invalid_field(&e.path, &e.message)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ops::spec_operations;
+
+    fn op(id: &str) -> &'static Operation {
+        spec_operations()
+            .iter()
+            .find(|o| o.operation_id == id)
+            .unwrap()
+    }
+
+    #[test]
+    fn typed_validation_names_the_field() {
+        let create = op("create_customer");
+        let ok = TypedValidator
+            .validate(create, br#"{"email": "a@b.c", "name": "A"}"#)
+            .unwrap();
+        assert_eq!(ok["email"], "a@b.c");
+        let e = TypedValidator
+            .validate(create, br#"{"email": "a@b.c", "name": 5}"#)
+            .unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert!(e.message.contains("`name`"), "{}", e.message);
+        let e = TypedValidator
+            .validate(op("create_refund_handler"), br#"{}"#)
+            .unwrap_err();
+        assert!(e.message.contains("payment_id"), "{}", e.message);
+    }
 
     #[test]
     fn rejects_malformed_and_non_object_bodies() {

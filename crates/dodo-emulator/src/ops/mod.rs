@@ -1,66 +1,27 @@
 //! The operation table: which API operations exist and how a request path finds one.
 //!
-//! The table is data, not code: one [`Operation`] row per endpoint of the spec (method, path
-//! template, group, schema names, success status, list kind, auth). [`OperationTable`] compiles
+//! The table is data, not code: one [`Operation`] row per endpoint (method, path template,
+//! group, schema names, success status, list kind, auth), generated from the spec and the
+//! overlay into `dodo_types::operations`. [`OperationTable`] compiles
 //! the rows into one `matchit` router per HTTP method, so every spec operation is routed by
 //! the same generic dispatcher. Path parameters are matched positionally, so templates that
 //! name the same segment differently (`/products/{id}` and `/products/{product_id}/...`) do
 //! not conflict.
 
-mod provisional;
-
 use std::collections::HashMap;
 
-/// How an operation pages its results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ListKind {
-    /// Not a list.
-    None,
-    /// `page_number` (0-based) and `page_size` query parameters; answers `{"items": [...]}`.
-    PageNumber,
-    /// `limit` and `iterator`; answers `{"data", "done", "iterator", "prev_iterator"}`.
-    Cursor,
+pub use dodo_types::operations::{ListKind, OPERATIONS, Operation};
+
+/// Names of an operation's path parameters, in order (`["product_id", "id"]`).
+pub fn param_names(op: &Operation) -> impl Iterator<Item = &'static str> {
+    op.path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
 }
 
-/// One API operation, as described by the spec (mirrors the generated
-/// `dodo_types::operations::Operation`).
-#[derive(Debug, Clone, Copy)]
-pub struct Operation {
-    /// Upper-case HTTP method (`"GET"`).
-    pub method: &'static str,
-    /// Path template with `{name}` parameters (`"/payments/{payment_id}"`).
-    pub path: &'static str,
-    /// Resource group from `endpoints.tsv` (`"Payments"`, `"Customers/Wallets"`).
-    pub group: &'static str,
-    /// Rust method name of the operation in the typed client.
-    pub name: &'static str,
-    /// The spec's `operationId`.
-    pub operation_id: &'static str,
-    /// Schema name of the JSON request body, if any.
-    pub request_body: Option<&'static str>,
-    /// Schema name of the JSON response body, or `None` for an empty (or non-JSON) body.
-    pub response: Option<&'static str>,
-    /// Status of a successful answer (200, 201 or 204).
-    pub success_status: u16,
-    /// Pagination style of a list operation.
-    pub list: ListKind,
-    /// Whether the operation requires `Authorization: Bearer <key>`.
-    pub auth: bool,
-}
-
-impl Operation {
-    /// Names of the path parameters, in order (`["product_id", "id"]`).
-    pub fn param_names(&self) -> impl Iterator<Item = &'static str> {
-        self.path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-    }
-}
-
-/// The spec's operations (currently the provisional table until the generated one lands).
+/// The spec's operations: the table generated into `dodo_types::operations`.
 pub fn spec_operations() -> &'static [Operation] {
-    provisional::OPERATIONS
+    OPERATIONS
 }
 
 /// Error building an [`OperationTable`].
@@ -123,8 +84,7 @@ impl OperationTable {
         let router = self.routers.get(method)?;
         let found = router.at(path).ok()?;
         let op = self.ops.get(*found.value)?;
-        let params = op
-            .param_names()
+        let params = param_names(op)
             .zip(found.params.iter())
             .map(|(name, (_, raw))| (name, percent_decode(raw)))
             .collect();

@@ -1,6 +1,95 @@
-//! addons handlers (to be written).
+//! Addons: create, retrieve, update, list (live ones), archive (`DELETE`, 200 empty) and
+//! unarchive. Images and translations are generic.
 
-use super::Registry;
+use serde_json::json;
+
+use super::common::{self, kind, patch_fields};
+use super::{Ctx, Registry};
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Filter, State};
 
 /// Registers the handlers of this group.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/addons", create);
+    r.add("GET", "/addons/{id}", retrieve);
+    r.add("PATCH", "/addons/{id}", update);
+    r.add("GET", "/addons", list);
+    r.add("DELETE", "/addons/{id}", archive);
+    r.add("POST", "/addons/{id}/unarchive", unarchive);
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let name = req.str_field("name")?;
+    let price = req.int_field("price")?;
+    if price < 0 {
+        return Err(ApiError::invalid_field("price", "must not be negative"));
+    }
+    let currency = req.str_field("currency")?;
+    let tax = req.str_field("tax_category")?;
+    let id = new_id("adn_");
+    let now = clock::now_string();
+    let data = json!({
+        "id": id,
+        "business_id": ctx.env.business_id,
+        "name": name,
+        "price": price,
+        "currency": currency,
+        "tax_category": tax,
+        "description": req.opt_str("description")?,
+        "image": null,
+        "created_at": now,
+        "updated_at": now,
+    });
+    ctx.db.insert(kind::ADDON, &id, None, &now, &data)?;
+    Ok(Reply::json(data))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(ctx, kind::ADDON, "Addon", req.param("id"))
+}
+
+fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    let mut record = common::must_get(ctx, kind::ADDON, "Addon", id)?;
+    if req.opt_int("price")?.is_some_and(|p| p < 0) {
+        return Err(ApiError::invalid_field("price", "must not be negative"));
+    }
+    patch_fields(
+        &mut record.data,
+        req,
+        &["name", "price", "currency", "tax_category", "description"],
+    );
+    if let Some(image) = req.opt_str("image_id")? {
+        record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
+    }
+    common::touch(&mut record.data);
+    ctx.db.update(kind::ADDON, id, &record.data)?;
+    Ok(Reply::json(record.data))
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::page_list(
+        ctx,
+        req,
+        kind::ADDON,
+        &[Filter::State(State::Active)],
+        common::as_is,
+    )
+}
+
+fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    common::must_get(ctx, kind::ADDON, "Addon", id)?;
+    ctx.db.set_state(kind::ADDON, id, State::Archived)?;
+    Ok(Reply::empty())
+}
+
+fn unarchive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    common::must_get(ctx, kind::ADDON, "Addon", id)?;
+    ctx.db.set_state(kind::ADDON, id, State::Active)?;
+    Ok(Reply::empty())
+}

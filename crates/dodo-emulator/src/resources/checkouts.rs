@@ -1,6 +1,213 @@
-//! checkouts handlers (to be written).
+//! Checkout sessions: create, preview (price calculation), retrieve status.
+//!
+//! A session prices its `product_cart` from the stored products (one-time and subscription
+//! products alike), checks an optional `discount_code` without using it, and answers
+//! `{session_id, checkout_url}` with a URL on the emulator (`{base_url}/checkout/{session_id}`;
+//! the hosted page itself is a later addition). With a saved `payment_method_id` the session
+//! is paid at once: `checkout_url` is null and `payment_id` is set. `GET /checkouts/{id}`
+//! reports the payment's status once there is one. Tax is zero.
 
-use super::Registry;
+use serde_json::{Value, json};
+
+use super::common::{self, kind};
+use super::payments::{self, Cart, NewPayment};
+use super::{Ctx, Registry, discounts, products};
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
 
 /// Registers the handlers of this group.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/checkouts", create);
+    r.add("POST", "/checkouts/preview", preview);
+    r.add("GET", "/checkouts/{id}", retrieve);
+}
+
+fn priced(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Cart, Option<Value>), ApiError> {
+    let items = req.array_field("product_cart")?;
+    let cart = payments::price_cart(ctx, "product_cart", items, None)?;
+    let discount = match req.opt_str("discount_code")? {
+        Some(code) => Some(discounts::check(ctx, code, &cart.product_ids())?.data),
+        None => None,
+    };
+    Ok((cart, discount))
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let (cart, discount) = priced(ctx, req)?;
+    let customer = match req.field("customer") {
+        Some(_) => Some(common::resolve_customer(ctx, req, "customer")?),
+        None => None,
+    };
+    let id = new_id("cks_");
+    let now = clock::now_string();
+    let mut session = json!({
+        "id": id,
+        "created_at": now,
+        "customer_email": customer.as_ref().map(|c| c["email"].clone()),
+        "customer_name": customer.as_ref().map(|c| c["name"].clone()),
+        "payment_id": null,
+        "payment_status": null,
+    });
+    ctx.db
+        .insert(kind::CHECKOUT_SESSION, &id, None, &now, &session)?;
+    let method = req.opt_str("payment_method_id")?;
+    let (checkout_url, payment_id) = match (method, &customer) {
+        (Some(pm), Some(c)) => {
+            let code = discount.as_ref().and_then(|d| d["code"].as_str());
+            let used = match code {
+                Some(code) => Some(discounts::redeem(ctx, code, &cart.product_ids())?),
+                None => None,
+            };
+            let brand_id = match cart.lines[0].product["brand_id"].as_str() {
+                Some(b) => b.to_string(),
+                None => common::default_brand_id(ctx)?,
+            };
+            let billing = req
+                .field("billing_address")
+                .cloned()
+                .unwrap_or_else(|| json!({"country": "US"}));
+            let payment = payments::create_payment(
+                ctx,
+                NewPayment {
+                    customer: c,
+                    billing,
+                    cart: &cart,
+                    discount: used.as_ref(),
+                    metadata: req.metadata()?,
+                    subscription_id: None,
+                    checkout_session_id: Some(&id),
+                    brand_id,
+                    payment_method_id: Some(pm),
+                    payment_link: false,
+                    amount_override: None,
+                },
+            )?;
+            (Value::Null, payment["payment_id"].clone())
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid_field(
+                "customer",
+                "is required with payment_method_id",
+            ));
+        }
+        (None, _) => (
+            json!(format!("{}/checkout/{id}", ctx.env.base_url)),
+            Value::Null,
+        ),
+    };
+    if !payment_id.is_null() {
+        // Re-read: settling the payment updated the session.
+        if let Some(r) = ctx.db.get(kind::CHECKOUT_SESSION, &id)? {
+            session = r.data;
+        }
+        session["payment_id"] = payment_id.clone();
+        ctx.db.update(kind::CHECKOUT_SESSION, &id, &session)?;
+    }
+    Ok(Reply::json(json!({
+        "session_id": id,
+        "checkout_url": checkout_url,
+        "payment_id": payment_id,
+        "client_secret": null,
+        "publishable_key": null,
+    })))
+}
+
+fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let (cart, discount) = priced(ctx, req)?;
+    let subtotal = cart.subtotal();
+    let off = discount
+        .as_ref()
+        .map(|d| discounts::discount_amount(d, subtotal))
+        .unwrap_or(0);
+    let mut remaining = off;
+    let items: Vec<Value> = cart
+        .lines
+        .iter()
+        .map(|l| {
+            let line_off = remaining.min(l.total());
+            remaining -= line_off;
+            let p = &l.product;
+            let usage = p["price"]["type"] == "usage_based_price";
+            json!({
+                "product_id": l.product_id(),
+                "quantity": l.quantity,
+                "name": p["name"],
+                "description": p["description"],
+                "og_price": l.unit_amount,
+                "discounted_price": l.total() - line_off,
+                "discount_amount": line_off,
+                "discount_cycle": null,
+                "currency": cart.currency,
+                "og_currency": cart.currency,
+                "tax": 0,
+                "tax_rate": 0,
+                "tax_category": p["tax_category"],
+                "tax_inclusive": p["price"]["tax_inclusive"].as_bool().unwrap_or(false),
+                "is_subscription": products::is_recurring(p),
+                "is_usage_based": usage,
+                "meters": [],
+                "credit_entitlements": [],
+                "addons": null,
+            })
+        })
+        .collect();
+    let country = req
+        .field("billing_address")
+        .and_then(|b| b["country"].as_str())
+        .unwrap_or("US");
+    let next_billing = cart
+        .lines
+        .iter()
+        .find(|l| products::is_recurring(&l.product))
+        .map(|l| {
+            let price = &l.product["price"];
+            clock::format(clock::add_interval(
+                clock::now(),
+                price["payment_frequency_interval"]
+                    .as_str()
+                    .unwrap_or("Month"),
+                price["payment_frequency_count"].as_i64().unwrap_or(1),
+            ))
+        });
+    Ok(Reply::json(json!({
+        "total_price": subtotal - off,
+        "total_tax": 0,
+        "currency": cart.currency,
+        "product_cart": items,
+        "current_breakup": {
+            "subtotal": subtotal,
+            "discount": off,
+            "tax": 0,
+            "total_amount": subtotal - off,
+        },
+        "billing_country": country,
+        "is_byop": false,
+        "next_billing_date": next_billing,
+        "recurring_breakup": null,
+        "trial_amount": null,
+        "trial_period_days": null,
+        "tax_id_business_name": null,
+        "tax_id_err_msg": null,
+        "tax_id_format_name": null,
+    })))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(
+        ctx,
+        kind::CHECKOUT_SESSION,
+        "Checkout session",
+        req.param("id"),
+    )
+}
+
+/// Records the status of the session's payment.
+pub fn on_payment_settled(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
+    if let Some(mut r) = ctx.db.get(kind::CHECKOUT_SESSION, id)? {
+        r.data["payment_status"] = json!(status);
+        ctx.db.update(kind::CHECKOUT_SESSION, id, &r.data)?;
+    }
+    Ok(())
+}

@@ -1,6 +1,306 @@
-//! discounts handlers (to be written).
+//! Discounts: codes, usage limits, validity windows, soft delete, lookup by code.
+//!
+//! `amount` is basis points for `percentage` (540 = 5.4 %, at most 10000) and minor units for
+//! `flat`. Codes are unique among live discounts (409 `DISCOUNT_CODE_ALREADY_EXISTS`).
+//! `DELETE` soft-deletes (204); the discount then answers 404 everywhere. Payments,
+//! subscriptions and checkout sessions redeem codes through [`redeem`], which enforces
+//! `starts_at`/`expires_at`, `usage_limit` and `restricted_to`. The discount-customer
+//! endpoints are generic.
 
-use super::Registry;
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Value, json};
+
+use super::common::{self, kind, patch_fields};
+use super::{Ctx, Registry};
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::{new_id, upper_code};
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Filter, Record, State};
 
 /// Registers the handlers of this group.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/discounts", create);
+    r.add("GET", "/discounts/{discount_id}", retrieve);
+    r.add("PATCH", "/discounts/{discount_id}", update);
+    r.add("GET", "/discounts", list);
+    r.add("DELETE", "/discounts/{discount_id}", delete);
+    r.add("GET", "/discounts/code/{code}", by_code);
+}
+
+fn check_amount(ty: &str, amount: i64) -> Result<(), ApiError> {
+    if amount < 0 {
+        return Err(ApiError::invalid_field("amount", "must not be negative"));
+    }
+    match ty {
+        "percentage" if amount > 10_000 => Err(ApiError::invalid_field(
+            "amount",
+            "a percentage is in basis points and at most 10000",
+        )),
+        "percentage" | "flat" => Ok(()),
+        other => Err(ApiError::invalid_field(
+            "type",
+            format!("unknown variant `{other}`"),
+        )),
+    }
+}
+
+fn live_by_code(ctx: &Ctx<'_>, code: &str) -> Result<Option<Record>, ApiError> {
+    Ok(ctx.db.find_one(
+        kind::DISCOUNT,
+        &[
+            Filter::Eq("$.code", SqlValue::Text(code.to_string())),
+            Filter::NotState(State::Deleted),
+        ],
+    )?)
+}
+
+fn check_products(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Value, ApiError> {
+    let Some(list) = req.field("restricted_to") else {
+        return Ok(json!([]));
+    };
+    let items = list
+        .as_array()
+        .ok_or_else(|| ApiError::invalid_field("restricted_to", "expected an array"))?;
+    for (i, p) in items.iter().enumerate() {
+        let id = p.as_str().ok_or_else(|| {
+            ApiError::invalid_field(&format!("restricted_to[{i}]"), "expected a string")
+        })?;
+        if ctx.db.get(kind::PRODUCT, id)?.is_none() {
+            return Err(ApiError::invalid_field(
+                &format!("restricted_to[{i}]"),
+                format!("unknown product {id}"),
+            ));
+        }
+    }
+    Ok(list.clone())
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let ty = req.str_field("type")?;
+    let amount = req.int_field("amount")?;
+    check_amount(ty, amount)?;
+    let code = match req.opt_str("code")? {
+        Some(c) if c.trim().is_empty() => {
+            return Err(ApiError::invalid_field("code", "must not be empty"));
+        }
+        Some(c) => c.to_string(),
+        None => upper_code(16),
+    };
+    if live_by_code(ctx, &code)?.is_some() {
+        return Err(ApiError::conflict(
+            "DISCOUNT_CODE_ALREADY_EXISTS",
+            format!("a discount with code {code} already exists"),
+        ));
+    }
+    let restricted = check_products(ctx, req)?;
+    let id = new_id("dsc_");
+    let now = clock::now_string();
+    let data = json!({
+        "discount_id": id,
+        "business_id": ctx.env.business_id,
+        "type": ty,
+        "amount": amount,
+        "code": code,
+        "name": req.opt_str("name")?,
+        "times_used": 0,
+        "usage_limit": req.opt_int("usage_limit")?,
+        "per_customer_usage_limit": req.opt_int("per_customer_usage_limit")?,
+        "restricted_to": restricted,
+        "currency_options": req.field("currency_options").cloned().unwrap_or_else(|| json!([])),
+        "customer_eligibility": req.opt_str("customer_eligibility")?.unwrap_or("any"),
+        "preserve_on_plan_change": req.opt_bool("preserve_on_plan_change")?.unwrap_or(false),
+        "subscription_cycles": req.opt_int("subscription_cycles")?,
+        "starts_at": req.opt_time("starts_at")?,
+        "expires_at": req.opt_time("expires_at")?,
+        "metadata": req.metadata()?,
+        "created_at": now,
+    });
+    ctx.db.insert(kind::DISCOUNT, &id, None, &now, &data)?;
+    Ok(Reply::json(data))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(ctx, kind::DISCOUNT, "Discount", req.param("discount_id"))
+}
+
+fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("discount_id");
+    let mut record = common::must_get(ctx, kind::DISCOUNT, "Discount", id)?;
+    let ty = req
+        .opt_str("type")?
+        .map(str::to_string)
+        .or_else(|| record.data["type"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let amount = req
+        .opt_int("amount")?
+        .or_else(|| record.data["amount"].as_i64())
+        .unwrap_or(0);
+    check_amount(&ty, amount)?;
+    if let Some(code) = req.opt_str("code")?
+        && let Some(other) = live_by_code(ctx, code)?
+        && other.id != id
+    {
+        return Err(ApiError::conflict(
+            "DISCOUNT_CODE_ALREADY_EXISTS",
+            format!("a discount with code {code} already exists"),
+        ));
+    }
+    if req.field("restricted_to").is_some() {
+        record.data["restricted_to"] = check_products(ctx, req)?;
+    }
+    for f in ["starts_at", "expires_at"] {
+        if let Some(t) = req.opt_time(f)? {
+            record.data[f] = json!(t);
+        }
+    }
+    patch_fields(
+        &mut record.data,
+        req,
+        &[
+            "type",
+            "amount",
+            "code",
+            "name",
+            "usage_limit",
+            "per_customer_usage_limit",
+            "currency_options",
+            "customer_eligibility",
+            "preserve_on_plan_change",
+            "subscription_cycles",
+            "metadata",
+        ],
+    );
+    ctx.db.update(kind::DISCOUNT, id, &record.data)?;
+    Ok(Reply::json(record.data))
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let mut filters = vec![Filter::NotState(State::Deleted)];
+    common::eq_filter(req, "code", "$.code", &mut filters);
+    common::eq_filter(req, "discount_type", "$.type", &mut filters);
+    if let Some(p) = req.query("product_id").filter(|p| !p.is_empty()) {
+        filters.push(Filter::Sql(
+            "EXISTS (SELECT 1 FROM json_each(data, '$.restricted_to') AS e WHERE e.value = ?)",
+            vec![SqlValue::Text(p.to_string())],
+        ));
+    }
+    if let Some(active) = req.query_bool("active")? {
+        let cond = if active {
+            "(json_extract(data, '$.expires_at') IS NULL OR json_extract(data, '$.expires_at') > ?) \
+             AND (json_extract(data, '$.usage_limit') IS NULL \
+             OR json_extract(data, '$.times_used') < json_extract(data, '$.usage_limit'))"
+        } else {
+            "NOT ((json_extract(data, '$.expires_at') IS NULL OR json_extract(data, '$.expires_at') > ?) \
+             AND (json_extract(data, '$.usage_limit') IS NULL \
+             OR json_extract(data, '$.times_used') < json_extract(data, '$.usage_limit')))"
+        };
+        filters.push(Filter::Sql(cond, vec![SqlValue::Text(clock::now_string())]));
+    }
+    common::page_list(ctx, req, kind::DISCOUNT, &filters, common::as_is)
+}
+
+fn delete(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("discount_id");
+    common::must_get(ctx, kind::DISCOUNT, "Discount", id)?;
+    ctx.db.set_state(kind::DISCOUNT, id, State::Deleted)?;
+    Ok(Reply::empty())
+}
+
+fn by_code(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let code = req.param("code");
+    match live_by_code(ctx, code)? {
+        Some(r) => Ok(Reply::json(r.data)),
+        None => Err(ApiError::not_found("Discount with code", code)),
+    }
+}
+
+/// The discount a code gives on `subtotal` (minor units), never more than the subtotal.
+pub fn discount_amount(discount: &Value, subtotal: i64) -> i64 {
+    let amount = discount["amount"].as_i64().unwrap_or(0);
+    let off = if discount["type"] == "percentage" {
+        subtotal.saturating_mul(amount) / 10_000
+    } else {
+        amount
+    };
+    off.clamp(0, subtotal.max(0))
+}
+
+/// Redeems a code for a cart of product ids: [`check`]s it, then counts one use. Answers the
+/// discount object.
+pub fn redeem(ctx: &Ctx<'_>, code: &str, product_ids: &[&str]) -> Result<Value, ApiError> {
+    let mut record = check(ctx, code, product_ids)?;
+    let used = record.data["times_used"].as_i64().unwrap_or(0);
+    record.data["times_used"] = json!(used + 1);
+    ctx.db.update(kind::DISCOUNT, &record.id, &record.data)?;
+    Ok(record.data)
+}
+
+/// Checks that a code can be used for a cart of product ids (validity window, usage limit,
+/// product restrictions) without using it.
+pub fn check(ctx: &Ctx<'_>, code: &str, product_ids: &[&str]) -> Result<Record, ApiError> {
+    let Some(record) = live_by_code(ctx, code)? else {
+        return Err(ApiError::unprocessable(
+            "DISCOUNT_CODE_NOT_FOUND",
+            format!("discount code {code} does not exist"),
+        ));
+    };
+    let now = clock::now_string();
+    let d = &record.data;
+    if d["expires_at"].as_str().is_some_and(|t| t <= now.as_str()) {
+        return Err(ApiError::unprocessable(
+            "DISCOUNT_CODE_EXPIRED",
+            format!("discount code {code} has expired"),
+        ));
+    }
+    if d["starts_at"].as_str().is_some_and(|t| t > now.as_str()) {
+        return Err(ApiError::unprocessable(
+            "DISCOUNT_CODE_NOT_STARTED",
+            format!("discount code {code} is not valid yet"),
+        ));
+    }
+    let used = d["times_used"].as_i64().unwrap_or(0);
+    if d["usage_limit"].as_i64().is_some_and(|limit| used >= limit) {
+        return Err(ApiError::unprocessable(
+            "DISCOUNT_USAGE_LIMIT_REACHED",
+            format!("discount code {code} has reached its usage limit"),
+        ));
+    }
+    if let Some(restricted) = d["restricted_to"].as_array()
+        && !restricted.is_empty()
+        && !product_ids
+            .iter()
+            .any(|p| restricted.iter().any(|r| r.as_str() == Some(p)))
+    {
+        return Err(ApiError::unprocessable(
+            "DISCOUNT_NOT_APPLICABLE",
+            format!("discount code {code} does not apply to these products"),
+        ));
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentage_is_basis_points_and_flat_is_capped() {
+        assert_eq!(
+            discount_amount(&json!({"type": "percentage", "amount": 540}), 10_000),
+            540
+        );
+        assert_eq!(
+            discount_amount(&json!({"type": "percentage", "amount": 10000}), 999),
+            999
+        );
+        assert_eq!(
+            discount_amount(&json!({"type": "flat", "amount": 500}), 300),
+            300
+        );
+        assert_eq!(
+            discount_amount(&json!({"type": "flat", "amount": 500}), 3000),
+            500
+        );
+    }
+}

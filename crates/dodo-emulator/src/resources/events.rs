@@ -1,6 +1,154 @@
-//! events handlers (to be written).
+//! Usage events: batch ingest with idempotent event ids, retrieve, list with filters.
+//!
+//! `POST /events/ingest` takes at most 1,000 events (413 `TOO_MANY_EVENTS` above). A request
+//! repeating an `event_id` is rejected whole (422 `DUPLICATE_EVENT_ID`); ids already stored
+//! are skipped silently, and `ingested_count` counts only newly stored events. Timestamps
+//! (default: now) older than 1 hour or more than 5 minutes ahead are rejected, as are more
+//! than 50 metadata pairs, keys over 100 or values over 500 characters. Lists filter on
+//! `customer_id`, `event_name`, `meter_id` (the meter's event name) and `start`/`end`.
 
-use super::Registry;
+use std::collections::HashSet;
+
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Value, json};
+
+use super::common::{self, kind};
+use super::{Ctx, Registry};
+use crate::clock;
+use crate::error::ApiError;
+use crate::request::{ApiRequest, Reply};
+use crate::store::Filter;
+
+/// Most events per ingest request.
+pub const MAX_EVENTS: usize = 1_000;
 
 /// Registers the handlers of this group.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/events/ingest", ingest);
+    r.add("GET", "/events/{event_id}", retrieve);
+    r.add("GET", "/events", list);
+}
+
+fn check_metadata(at: &str, metadata: &Value) -> Result<(), ApiError> {
+    if metadata.is_null() {
+        return Ok(());
+    }
+    let obj = metadata
+        .as_object()
+        .ok_or_else(|| ApiError::invalid_field(at, "expected an object"))?;
+    if obj.len() > 50 {
+        return Err(ApiError::invalid_field(at, "at most 50 metadata pairs"));
+    }
+    for (k, v) in obj {
+        if k.chars().count() > 100 {
+            return Err(ApiError::invalid_field(
+                at,
+                "metadata keys are at most 100 characters",
+            ));
+        }
+        let ok = match v {
+            Value::String(s) => s.chars().count() <= 500,
+            Value::Number(_) | Value::Bool(_) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(ApiError::invalid_field(
+                &format!("{at}.{k}"),
+                "expected a string of at most 500 characters, a number or a boolean",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn ingest(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let events = req.array_field("events")?;
+    if events.len() > MAX_EVENTS {
+        return Err(ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "TOO_MANY_EVENTS",
+            format!(
+                "at most {MAX_EVENTS} events per request, got {}",
+                events.len()
+            ),
+        ));
+    }
+    let now = clock::now();
+    let oldest = clock::format(now - time::Duration::hours(1));
+    let newest = clock::format(now + time::Duration::minutes(5));
+    let mut seen = HashSet::new();
+    let mut prepared = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let field = |f: &str| format!("events[{i}].{f}");
+        let get = |f: &str| {
+            e[f].as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| ApiError::invalid_field(&field(f), "is required"))
+        };
+        let event_id = get("event_id")?;
+        let customer_id = get("customer_id")?;
+        let event_name = get("event_name")?;
+        if !seen.insert(event_id) {
+            return Err(ApiError::unprocessable(
+                "DUPLICATE_EVENT_ID",
+                format!(
+                    "{}: event id {event_id} appears more than once",
+                    field("event_id")
+                ),
+            ));
+        }
+        let timestamp = match e["timestamp"].as_str() {
+            None => clock::format(now),
+            Some(t) => clock::canonical(t).ok_or_else(|| {
+                ApiError::invalid_field(&field("timestamp"), "expected an RFC 3339 timestamp")
+            })?,
+        };
+        if timestamp < oldest || timestamp > newest {
+            return Err(ApiError::invalid_field(
+                &field("timestamp"),
+                "must be within the last hour and at most 5 minutes ahead",
+            ));
+        }
+        check_metadata(&field("metadata"), &e["metadata"])?;
+        prepared.push(json!({
+            "event_id": event_id,
+            "business_id": ctx.env.business_id,
+            "customer_id": customer_id,
+            "event_name": event_name,
+            "timestamp": timestamp,
+            "metadata": e.get("metadata").cloned().unwrap_or(Value::Null),
+        }));
+    }
+    let mut ingested = 0u64;
+    let created = clock::format(now);
+    for event in &prepared {
+        let id = event["event_id"].as_str().unwrap_or_default();
+        if ctx.db.get_raw(kind::EVENT, id)?.is_none() {
+            ctx.db.insert(kind::EVENT, id, None, &created, event)?;
+            ingested += 1;
+        }
+    }
+    Ok(Reply::json(json!({ "ingested_count": ingested })))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(ctx, kind::EVENT, "Event", req.param("event_id"))
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let mut filters = Vec::new();
+    common::eq_filter(req, "customer_id", "$.customer_id", &mut filters);
+    common::eq_filter(req, "event_name", "$.event_name", &mut filters);
+    if let Some(meter_id) = req.query("meter_id").filter(|m| !m.is_empty()) {
+        let meter = common::must_get(ctx, kind::METER, "Meter", meter_id)?;
+        let name = meter.data["event_name"].as_str().unwrap_or_default();
+        filters.push(Filter::Eq("$.event_name", SqlValue::Text(name.to_string())));
+    }
+    if let Some(t) = req.query_time("start")? {
+        filters.push(Filter::Gte("$.timestamp", t));
+    }
+    if let Some(t) = req.query_time("end")? {
+        filters.push(Filter::Lte("$.timestamp", t));
+    }
+    common::page_list(ctx, req, kind::EVENT, &filters, common::as_is)
+}

@@ -108,6 +108,7 @@ pub fn handle(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ("GET", None) => match op.list {
             ListKind::PageNumber => list(ctx, req, &loc),
             ListKind::Cursor => cursor_list(ctx, req, &loc),
+            _ if op.response.is_some_and(|r| r.contains("List")) => list(ctx, req, &loc),
             _ => singleton(ctx, op, &loc),
         },
         ("POST", None) => create(ctx, req, &loc),
@@ -115,7 +116,7 @@ pub fn handle(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ("PUT", Some(id)) => upsert(ctx, req, &loc, id),
         ("PATCH", Some(id)) => patch(ctx, req, &loc, id),
         ("DELETE", Some(id)) => delete(ctx, &loc, id),
-        _ => action(ctx, req),
+        _ => action(req),
     }
 }
 
@@ -127,10 +128,13 @@ fn get(ctx: &Ctx<'_>, loc: &Location, id: &str) -> Result<Reply, ApiError> {
 }
 
 fn live_filters(loc: &Location) -> Vec<Filter> {
-    vec![
-        Filter::Parent(loc.parent.clone()),
-        Filter::NotState(State::Deleted),
-    ]
+    let parent = if loc.parent.is_empty() {
+        // Top-level objects may be seeded without a parent.
+        Filter::Sql("parent IS NULL OR parent = ''", Vec::new())
+    } else {
+        Filter::Parent(loc.parent.clone())
+    };
+    vec![parent, Filter::NotState(State::Deleted)]
 }
 
 fn list(ctx: &Ctx<'_>, req: &ApiRequest, loc: &Location) -> Result<Reply, ApiError> {
@@ -153,12 +157,12 @@ fn singleton(ctx: &Ctx<'_>, op: &Operation, loc: &Location) -> Result<Reply, Api
         return Ok(Reply::raw(text));
     }
     Ok(match op.response {
-        Some(name) if name.contains("List") => Reply::items(Vec::new()),
-        Some(_) => Reply::json(json!({})),
-        None if op.path == "/checkout/supported_countries" => {
+        _ if op.path == "/checkout/supported_countries" => {
             Reply::json(json!(["US", "IN", "GB", "DE", "FR", "CA", "AU", "JP"]))
         }
-        None => Reply::json(json!([])),
+        Some(r) if r.starts_with("Vec<") => Reply::json(json!([])),
+        Some(_) => Reply::json(json!({})),
+        None => Reply::empty(),
     })
 }
 
@@ -239,10 +243,8 @@ fn delete(ctx: &Ctx<'_>, loc: &Location, id: &str) -> Result<Reply, ApiError> {
     }
 }
 
-/// A `POST`/`PATCH`/`DELETE` on a non-item path, e.g. `POST /x/{id}/unarchive`: answers the
-/// addressed parent object when stored, else an empty body or `{}`.
-fn action(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let _ = ctx;
+/// A `PATCH`/`DELETE` on a non-item path (none in the spec today): an empty body or `{}`.
+fn action(req: &ApiRequest) -> Result<Reply, ApiError> {
     Ok(if req.op.response.is_some() {
         Reply::json(json!({}))
     } else {

@@ -1,14 +1,427 @@
-//! Payments (to be written).
+//! One-time payments: create (optionally with a payment link), retrieve, list, line items, and
+//! settlement through the admin API.
+//!
+//! A new payment waits in `requires_payment_method` until a test settles it with
+//! `POST /_emulator/payments/{id}/complete` (or it is created with a saved
+//! `payment_method_id`, which settles it at once). `payment_link: true` answers a link on the
+//! emulator (`{base_url}/pay/{payment_id}`). Prices come from the stored products, discount
+//! codes are redeemed, tax is zero. Line items (one per cart product, `items_id` = product id)
+//! are kept beside the payment for refunds. Retry endpoints are generic.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{Ctx, Registry};
+use super::common::{self, kind};
+use super::{Ctx, Registry, discounts, licenses, products};
+use crate::clock;
 use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Filter, Record};
+
+/// Store kind of a payment's line items (id = payment id).
+pub const LINES: &str = "payment_lines";
 
 /// Registers the handlers of this group.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/payments", create);
+    r.add("GET", "/payments/{payment_id}", retrieve);
+    r.add("GET", "/payments", list);
+    r.add("GET", "/payments/{payment_id}/line-items", line_items);
+}
 
-/// Settles a payment.
-pub fn complete(_ctx: &Ctx<'_>, id: &str, _status: &str) -> Result<Value, ApiError> {
-    Err(ApiError::not_found("Payment", id))
+/// One priced cart line.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The stored product.
+    pub product: Value,
+    /// Quantity.
+    pub quantity: i64,
+    /// Price per unit in minor units.
+    pub unit_amount: i64,
+}
+
+impl Line {
+    /// Product id.
+    pub fn product_id(&self) -> &str {
+        self.product["product_id"].as_str().unwrap_or("")
+    }
+
+    /// `unit_amount × quantity`.
+    pub fn total(&self) -> i64 {
+        self.unit_amount.saturating_mul(self.quantity)
+    }
+}
+
+/// A priced cart.
+#[derive(Debug, Clone)]
+pub struct Cart {
+    /// Lines in request order.
+    pub lines: Vec<Line>,
+    /// Currency of the first product.
+    pub currency: Value,
+}
+
+impl Cart {
+    /// Sum of the lines.
+    pub fn subtotal(&self) -> i64 {
+        self.lines.iter().map(Line::total).sum()
+    }
+
+    /// Product ids of the lines.
+    pub fn product_ids(&self) -> Vec<&str> {
+        self.lines.iter().map(Line::product_id).collect()
+    }
+
+    /// `[{product_id, quantity}]`.
+    pub fn summary(&self) -> Value {
+        Value::Array(
+            self.lines
+                .iter()
+                .map(|l| json!({ "product_id": l.product_id(), "quantity": l.quantity }))
+                .collect(),
+        )
+    }
+}
+
+/// Prices `items` (`[{product_id, quantity, amount?}]`, at body field `field`) from the stored
+/// products. `recurring` says whether subscription products are allowed (and required).
+pub fn price_cart(
+    ctx: &Ctx<'_>,
+    field: &str,
+    items: &[Value],
+    recurring: Option<bool>,
+) -> Result<Cart, ApiError> {
+    if items.is_empty() {
+        return Err(ApiError::unprocessable(
+            "PRODUCT_CART_EMTPY",
+            format!("`{field}` must contain at least one product"),
+        ));
+    }
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |f: &str| format!("{field}[{i}].{f}");
+        let id = item["product_id"]
+            .as_str()
+            .ok_or_else(|| ApiError::invalid_field(&at("product_id"), "is required"))?;
+        let quantity = item["quantity"]
+            .as_i64()
+            .ok_or_else(|| ApiError::invalid_field(&at("quantity"), "is required"))?;
+        if quantity < 1 {
+            return Err(ApiError::invalid_field(
+                &at("quantity"),
+                "must be at least 1",
+            ));
+        }
+        let product = common::must_get(ctx, kind::PRODUCT, "Product", id)?;
+        if product.state != crate::store::State::Active {
+            return Err(ApiError::unprocessable(
+                "PRODUCT_ARCHIVED",
+                format!("Product {id} is archived"),
+            ));
+        }
+        let is_rec = products::is_recurring(&product.data);
+        if let Some(want) = recurring
+            && want != is_rec
+        {
+            return Err(ApiError::invalid_field(
+                &at("product_id"),
+                if want {
+                    format!("product {id} is not a subscription product")
+                } else {
+                    format!("product {id} is a subscription product; use /subscriptions")
+                },
+            ));
+        }
+        let mut unit = products::unit_amount(&product.data);
+        if let Some(amount) = item["amount"].as_i64() {
+            if product.data["price"]["pay_what_you_want"] != json!(true) {
+                return Err(ApiError::invalid_field(
+                    &at("amount"),
+                    "only pay-what-you-want products take an amount",
+                ));
+            }
+            unit = amount;
+        }
+        lines.push(Line {
+            product: product.data,
+            quantity,
+            unit_amount: unit,
+        });
+    }
+    let currency = products::currency(&lines[0].product);
+    Ok(Cart { lines, currency })
+}
+
+/// What a new payment is for.
+#[derive(Debug)]
+pub struct NewPayment<'a> {
+    /// The stored customer.
+    pub customer: &'a Value,
+    /// Billing address.
+    pub billing: Value,
+    /// Priced cart.
+    pub cart: &'a Cart,
+    /// Redeemed discount, if any.
+    pub discount: Option<&'a Value>,
+    /// Metadata.
+    pub metadata: Value,
+    /// Owning subscription.
+    pub subscription_id: Option<&'a str>,
+    /// Checkout session it came from.
+    pub checkout_session_id: Option<&'a str>,
+    /// Brand.
+    pub brand_id: String,
+    /// Saved payment method to charge at once.
+    pub payment_method_id: Option<&'a str>,
+    /// Whether to hand out a payment link.
+    pub payment_link: bool,
+    /// Override of the charged amount (e.g. a subscription charge).
+    pub amount_override: Option<i64>,
+}
+
+/// Creates and stores a payment (and its line items); answers the stored `PaymentResponse`.
+/// A payment with a saved `payment_method_id` is settled at once.
+pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiError> {
+    let id = new_id("pay_");
+    let now = clock::now_string();
+    let subtotal = p.cart.subtotal();
+    let discount_off = p
+        .discount
+        .map(|d| discounts::discount_amount(d, subtotal))
+        .unwrap_or(0);
+    let total = p.amount_override.unwrap_or(subtotal - discount_off);
+    let link = p
+        .payment_link
+        .then(|| format!("{}/pay/{id}", ctx.env.base_url));
+    let data = json!({
+        "payment_id": id,
+        "business_id": ctx.env.business_id,
+        "brand_id": p.brand_id,
+        "total_amount": total,
+        "currency": p.cart.currency,
+        "settlement_amount": total,
+        "settlement_currency": p.cart.currency,
+        "settlement_tax": null,
+        "tax": 0,
+        "status": "requires_payment_method",
+        "customer": common::customer_limited(p.customer),
+        "billing": p.billing,
+        "metadata": p.metadata,
+        "product_cart": p.cart.summary(),
+        "discount_id": p.discount.map(|d| d["discount_id"].clone()),
+        "discounts": null,
+        "disputes": [],
+        "refunds": [],
+        "refund_status": null,
+        "digital_products_delivered": false,
+        "is_update_payment_method": false,
+        "retry_attempt": 0,
+        "payment_provider": "dodo",
+        "payment_link": link,
+        "payment_method": null,
+        "payment_method_id": p.payment_method_id,
+        "payment_method_type": null,
+        "card_holder_name": null,
+        "card_issuing_country": null,
+        "card_last_four": null,
+        "card_network": null,
+        "card_type": null,
+        "checkout_session_id": p.checkout_session_id,
+        "subscription_id": p.subscription_id,
+        "custom_field_responses": null,
+        "error_code": null,
+        "error_message": null,
+        "invoice_id": null,
+        "invoice_url": null,
+        "created_at": now,
+        "updated_at": now,
+    });
+    ctx.db.insert(kind::PAYMENT, &id, None, &now, &data)?;
+    let mut remaining_discount = discount_off;
+    let items: Vec<Value> = p
+        .cart
+        .lines
+        .iter()
+        .map(|l| {
+            let off = remaining_discount.min(l.total());
+            remaining_discount -= off;
+            let amount = match p.amount_override {
+                Some(a) if p.cart.lines.len() == 1 => a,
+                _ => l.total() - off,
+            };
+            json!({
+                "items_id": l.product_id(),
+                "name": l.product["name"],
+                "description": l.product["description"],
+                "amount": amount,
+                "tax": 0,
+                "refundable_amount": amount,
+            })
+        })
+        .collect();
+    ctx.db.insert(
+        LINES,
+        &id,
+        Some(&id),
+        &now,
+        &json!({ "currency": p.cart.currency, "items": items }),
+    )?;
+    if p.payment_method_id.is_some() {
+        return complete(ctx, &id, "succeeded");
+    }
+    Ok(data)
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let items = req.array_field("product_cart")?;
+    let billing = req
+        .field("billing")
+        .cloned()
+        .ok_or_else(|| ApiError::invalid_field("billing", "is required"))?;
+    if !billing["country"].is_string() {
+        return Err(ApiError::invalid_field("billing.country", "is required"));
+    }
+    req.field("customer")
+        .ok_or_else(|| ApiError::invalid_field("customer", "is required"))?;
+    let cart = price_cart(ctx, "product_cart", items, Some(false))?;
+    let customer = common::resolve_customer(ctx, req, "customer")?;
+    let discount = match req.opt_str("discount_code")? {
+        Some(code) => Some(discounts::redeem(ctx, code, &cart.product_ids())?),
+        None => None,
+    };
+    let brand_id = match cart.lines[0].product["brand_id"].as_str() {
+        Some(b) => b.to_string(),
+        None => common::default_brand_id(ctx)?,
+    };
+    let payment = create_payment(
+        ctx,
+        NewPayment {
+            customer: &customer,
+            billing,
+            cart: &cart,
+            discount: discount.as_ref(),
+            metadata: req.metadata()?,
+            subscription_id: None,
+            checkout_session_id: None,
+            brand_id,
+            payment_method_id: req.opt_str("payment_method_id")?,
+            payment_link: req.opt_bool("payment_link")?.unwrap_or(false),
+            amount_override: None,
+        },
+    )?;
+    let id = payment["payment_id"].as_str().unwrap_or_default();
+    Ok(Reply::json(json!({
+        "payment_id": id,
+        "total_amount": payment["total_amount"],
+        "client_secret": format!("{id}_secret_{}", crate::ids::upper_code(16)),
+        "customer": payment["customer"],
+        "metadata": payment["metadata"],
+        "payment_link": payment["payment_link"],
+        "product_cart": payment["product_cart"],
+        "discount_id": payment["discount_id"],
+        "discount_ids": discount.as_ref().map(|d| json!([d["discount_id"]])),
+        "expires_on": null,
+    })))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(ctx, kind::PAYMENT, "Payment", req.param("payment_id"))
+}
+
+/// The `GetPaymentsListResponseItem` of a payment.
+fn list_item(r: &Record) -> Value {
+    let p = &r.data;
+    let has_license_key = false;
+    json!({
+        "payment_id": p["payment_id"],
+        "brand_id": p["brand_id"],
+        "total_amount": p["total_amount"],
+        "currency": p["currency"],
+        "customer": p["customer"],
+        "created_at": p["created_at"],
+        "digital_products_delivered": p["digital_products_delivered"],
+        "has_license_key": has_license_key,
+        "metadata": p["metadata"],
+        "payment_provider": p["payment_provider"],
+        "payment_method": p["payment_method"],
+        "payment_method_type": p["payment_method_type"],
+        "card_last_four": p["card_last_four"],
+        "card_network": p["card_network"],
+        "invoice_id": p["invoice_id"],
+        "invoice_url": p["invoice_url"],
+        "refund_status": p["refund_status"],
+        "dispute_status": null,
+        "status": p["status"],
+        "subscription_id": p["subscription_id"],
+    })
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let mut filters = Vec::new();
+    common::eq_filter(req, "status", "$.status", &mut filters);
+    common::eq_filter(req, "customer_id", "$.customer.customer_id", &mut filters);
+    common::eq_filter(req, "subscription_id", "$.subscription_id", &mut filters);
+    common::eq_filter(req, "brand_id", "$.brand_id", &mut filters);
+    common::eq_filter(req, "currency", "$.currency", &mut filters);
+    if let Some(p) = req.query("product_id").filter(|p| !p.is_empty()) {
+        filters.push(Filter::ArrayContains {
+            array: "$.product_cart",
+            field: "$.product_id",
+            value: p.to_string(),
+        });
+    }
+    common::created_filters(req, &mut filters)?;
+    common::page_list(ctx, req, kind::PAYMENT, &filters, list_item)
+}
+
+fn line_items(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("payment_id");
+    common::must_get(ctx, kind::PAYMENT, "Payment", id)?;
+    common::retrieve_raw(ctx, LINES, "Payment", id)
+}
+
+const SETTLED: &[&str] = &["succeeded", "failed", "cancelled"];
+
+/// Settles a payment (`succeeded`, `failed`, `cancelled` or `processing`), activating (or
+/// failing) its subscription and issuing license keys for license-enabled products.
+pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError> {
+    if !matches!(status, "succeeded" | "failed" | "cancelled" | "processing") {
+        return Err(ApiError::invalid_field(
+            "status",
+            "expected succeeded, failed, cancelled or processing",
+        ));
+    }
+    let mut record = common::must_get(ctx, kind::PAYMENT, "Payment", id)?;
+    let current = record.data["status"].as_str().unwrap_or("");
+    if SETTLED.contains(&current) {
+        return Err(ApiError::conflict(
+            "PAYMENT_ALREADY_SETTLED",
+            format!("Payment {id} is already {current}"),
+        ));
+    }
+    let d = &mut record.data;
+    d["status"] = json!(status);
+    d["updated_at"] = json!(clock::now_string());
+    if status == "succeeded" {
+        d["payment_method"] = json!("card");
+        d["payment_method_type"] = json!("credit");
+        d["card_last_four"] = json!("4242");
+        d["card_network"] = json!("VISA");
+        d["card_type"] = json!("CREDIT");
+        d["digital_products_delivered"] = json!(true);
+    } else if status == "failed" {
+        d["error_code"] = json!("CARD_DECLINED");
+        d["error_message"] = json!("The card was declined (emulated).");
+    }
+    ctx.db.update(kind::PAYMENT, id, &record.data)?;
+    if let Some(sub_id) = record.data["subscription_id"].as_str() {
+        super::subscriptions::on_payment_settled(ctx, sub_id, status)?;
+    }
+    if status == "succeeded" {
+        licenses::issue_for_payment(ctx, &record.data)?;
+    }
+    if let Some(cks) = record.data["checkout_session_id"].as_str() {
+        super::checkouts::on_payment_settled(ctx, cks, status)?;
+    }
+    Ok(record.data)
 }

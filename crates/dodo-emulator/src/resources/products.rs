@@ -1,6 +1,281 @@
-//! products handlers (to be written).
+//! Products: one-time, recurring and usage-based prices; archive (`DELETE`) and unarchive.
+//!
+//! `DELETE /products/{id}` archives (200, empty); the product stays retrievable, leaves the
+//! default list (`archived=false`), and a second `DELETE` or a `PATCH` answers 410
+//! `PRODUCT_ARCHIVED` until `POST /products/{id}/unarchive`. `PATCH` answers 200 with an
+//! empty body, as the spec says. Files, images, translations, short links and localized
+//! prices are generic.
 
-use super::Registry;
+use serde_json::{Value, json};
+
+use super::common::{self, kind, patch_fields};
+use super::{Ctx, Registry};
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Filter, Record, State};
 
 /// Registers the handlers of this group.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/products", create);
+    r.add("GET", "/products/{id}", retrieve);
+    r.add("PATCH", "/products/{id}", update);
+    r.add("GET", "/products", list);
+    r.add("DELETE", "/products/{id}", archive);
+    r.add("POST", "/products/{id}/unarchive", unarchive);
+}
+
+const TAX_CATEGORIES: &[&str] = &[
+    "digital_products",
+    "saas",
+    "e_book",
+    "edtech",
+    "live_tutoring",
+];
+const INTERVALS: &[&str] = &["Day", "Week", "Month", "Year"];
+
+/// The amount a product charges per unit (`price`, or `fixed_price` for usage-based prices).
+pub fn unit_amount(product: &Value) -> i64 {
+    let price = &product["price"];
+    price["price"]
+        .as_i64()
+        .or_else(|| price["fixed_price"].as_i64())
+        .unwrap_or(0)
+}
+
+/// The currency of a product's price.
+pub fn currency(product: &Value) -> Value {
+    product["price"]["currency"].clone()
+}
+
+/// Whether a product bills on a schedule (recurring or usage-based).
+pub fn is_recurring(product: &Value) -> bool {
+    product["is_recurring"].as_bool().unwrap_or(false)
+}
+
+fn check_price(price: &Value) -> Result<Value, ApiError> {
+    let obj = price
+        .as_object()
+        .ok_or_else(|| ApiError::invalid_field("price", "expected an object"))?;
+    let ty = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid_field("price.type", "is required"))?;
+    let amount_field = match ty {
+        "one_time_price" | "recurring_price" => "price",
+        "usage_based_price" => "fixed_price",
+        other => {
+            return Err(ApiError::invalid_field(
+                "price.type",
+                format!("unknown variant `{other}`"),
+            ));
+        }
+    };
+    let amount = obj
+        .get(amount_field)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ApiError::invalid_field(&format!("price.{amount_field}"), "is required"))?;
+    if amount < 0 {
+        return Err(ApiError::invalid_field(
+            &format!("price.{amount_field}"),
+            "must not be negative",
+        ));
+    }
+    if !obj.get("currency").is_some_and(Value::is_string) {
+        return Err(ApiError::invalid_field("price.currency", "is required"));
+    }
+    let mut out = obj.clone();
+    let mut default = |k: &str, v: Value| {
+        if out.get(k).is_none_or(Value::is_null) {
+            out.insert(k.to_string(), v);
+        }
+    };
+    default("discount", json!(0));
+    default("purchasing_power_parity", json!(false));
+    default("tax_inclusive", Value::Null);
+    if ty != "one_time_price" {
+        for f in ["payment_frequency_interval", "subscription_period_interval"] {
+            let v = obj
+                .get(f)
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::invalid_field(&format!("price.{f}"), "is required"))?;
+            if !INTERVALS.contains(&v) {
+                return Err(ApiError::invalid_field(
+                    &format!("price.{f}"),
+                    format!("unknown variant `{v}`"),
+                ));
+            }
+        }
+        for f in ["payment_frequency_count", "subscription_period_count"] {
+            if obj.get(f).and_then(Value::as_i64).is_none() {
+                return Err(ApiError::invalid_field(
+                    &format!("price.{f}"),
+                    "is required",
+                ));
+            }
+        }
+        if ty == "recurring_price" {
+            default("trial_period_days", json!(0));
+        }
+    } else {
+        default("pay_what_you_want", json!(false));
+    }
+    Ok(Value::Object(out))
+}
+
+fn check_tax_category(v: &str) -> Result<(), ApiError> {
+    if TAX_CATEGORIES.contains(&v) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "tax_category",
+            format!("unknown variant `{v}`"),
+        ))
+    }
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let name = req.str_field("name")?;
+    let tax = req.str_field("tax_category")?;
+    check_tax_category(tax)?;
+    let price = check_price(
+        req.field("price")
+            .ok_or_else(|| ApiError::invalid_field("price", "is required"))?,
+    )?;
+    let brand_id = common::brand_for(ctx, req)?;
+    let id = new_id("pdt_");
+    let now = clock::now_string();
+    let recurring = price["type"] != "one_time_price";
+    let data = json!({
+        "product_id": id,
+        "business_id": ctx.env.business_id,
+        "brand_id": brand_id,
+        "name": name,
+        "description": req.opt_str("description")?,
+        "price": price,
+        "is_recurring": recurring,
+        "tax_category": tax,
+        "metadata": req.metadata()?,
+        "image": null,
+        "addons": req.field("addons").cloned().unwrap_or_else(|| json!([])),
+        "credit_entitlements": [],
+        "entitlements": [],
+        "digital_product_delivery": null,
+        "license_key_enabled": req.opt_bool("license_key_enabled")?.unwrap_or(false),
+        "license_key_activations_limit": req.opt_int("license_key_activations_limit")?,
+        "license_key_activation_message": req.opt_str("license_key_activation_message")?,
+        "license_key_duration": req.field("license_key_duration").cloned(),
+        "pricing_mode": req.field("pricing_mode").cloned(),
+        "product_collection_id": null,
+        "created_at": now,
+        "updated_at": now,
+    });
+    ctx.db.insert(kind::PRODUCT, &id, None, &now, &data)?;
+    Ok(Reply::json(data))
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(ctx, kind::PRODUCT, "Product", req.param("id"))
+}
+
+fn archived_error(id: &str) -> ApiError {
+    ApiError::gone("PRODUCT_ARCHIVED", format!("Product {id} is archived"))
+}
+
+fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    let mut record = common::must_get(ctx, kind::PRODUCT, "Product", id)?;
+    if record.state == State::Archived {
+        return Err(archived_error(id));
+    }
+    if let Some(tax) = req.opt_str("tax_category")? {
+        check_tax_category(tax)?;
+    }
+    if let Some(price) = req.field("price") {
+        let price = check_price(price)?;
+        record.data["is_recurring"] = json!(price["type"] != "one_time_price");
+        record.data["price"] = price;
+    }
+    if req.field("metadata").is_some() {
+        req.metadata()?;
+    }
+    if let Some(brand) = req.opt_str("brand_id")? {
+        common::must_get(ctx, kind::BRAND, "Brand", brand)?;
+    }
+    patch_fields(
+        &mut record.data,
+        req,
+        &[
+            "name",
+            "description",
+            "tax_category",
+            "metadata",
+            "brand_id",
+            "addons",
+            "license_key_enabled",
+            "license_key_activations_limit",
+            "license_key_activation_message",
+            "license_key_duration",
+            "pricing_mode",
+        ],
+    );
+    if let Some(image) = req.opt_str("image_id")? {
+        record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
+    }
+    common::touch(&mut record.data);
+    ctx.db.update(kind::PRODUCT, id, &record.data)?;
+    Ok(Reply::empty())
+}
+
+/// The `GetProductsListResponseItem` of a product.
+fn list_item(r: &Record) -> Value {
+    let p = &r.data;
+    json!({
+        "product_id": p["product_id"],
+        "business_id": p["business_id"],
+        "name": p["name"],
+        "description": p["description"],
+        "image": p["image"],
+        "is_recurring": p["is_recurring"],
+        "tax_category": p["tax_category"],
+        "metadata": p["metadata"],
+        "entitlements": p["entitlements"],
+        "price": unit_amount(p),
+        "currency": currency(p),
+        "price_detail": p["price"],
+        "tax_inclusive": p["price"]["tax_inclusive"],
+        "pricing_mode": p["pricing_mode"],
+        "created_at": p["created_at"],
+        "updated_at": p["updated_at"],
+    })
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let archived = req.query_bool("archived")?.unwrap_or(false);
+    let mut filters = vec![Filter::State(if archived {
+        State::Archived
+    } else {
+        State::Active
+    })];
+    common::bool_filter(req, "recurring", "$.is_recurring", &mut filters)?;
+    common::eq_filter(req, "brand_id", "$.brand_id", &mut filters);
+    common::page_list(ctx, req, kind::PRODUCT, &filters, list_item)
+}
+
+fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    let record = common::must_get(ctx, kind::PRODUCT, "Product", id)?;
+    if record.state == State::Archived {
+        return Err(archived_error(id));
+    }
+    ctx.db.set_state(kind::PRODUCT, id, State::Archived)?;
+    Ok(Reply::empty())
+}
+
+fn unarchive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    common::must_get(ctx, kind::PRODUCT, "Product", id)?;
+    ctx.db.set_state(kind::PRODUCT, id, State::Active)?;
+    Ok(Reply::empty())
+}

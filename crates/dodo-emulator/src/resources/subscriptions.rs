@@ -1,6 +1,571 @@
-//! subscriptions handlers (to be written).
+//! Subscriptions: create, retrieve, update (cancel, pause, resume), list, change plan (with
+//! preview and scheduled changes), on-demand charges.
+//!
+//! A new subscription is `pending` with a first payment; settling that payment
+//! (`POST /_emulator/payments/{id}/complete`) makes it `active` (or `failed`). A saved
+//! `payment_method_id` settles at once. `PATCH` accepts `status: cancelled` (sets
+//! `cancelled_at`; 422 `SUBSCRIPTION_INACTIVE` if already ended), `cancel_at_next_billing_date`,
+//! and pause/resume either as `status: paused|active` or the older `pause: true|false`.
+//! `change-plan` needs an `active` subscription; `effective_at: immediately` switches the plan
+//! and bills per `proration_billing_mode` (a settled payment), `next_billing_date` stores a
+//! `scheduled_change` (409 `PENDING_PLAN_CHANGE_EXISTS` while one exists). Credit usage, usage
+//! history and payment-method updates are generic.
 
-use super::Registry;
+use serde_json::{Value, json};
+
+use super::common::{self, kind};
+use super::payments::{self, Cart, Line, NewPayment};
+use super::{Ctx, Registry, discounts, products};
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
+use crate::store::Record;
 
 /// Registers the handlers of this group.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("POST", "/subscriptions", create);
+    r.add("GET", "/subscriptions/{subscription_id}", retrieve);
+    r.add("PATCH", "/subscriptions/{subscription_id}", update);
+    r.add("GET", "/subscriptions", list);
+    r.add(
+        "POST",
+        "/subscriptions/{subscription_id}/change-plan",
+        change_plan,
+    );
+    r.add(
+        "POST",
+        "/subscriptions/{subscription_id}/change-plan/preview",
+        preview,
+    );
+    r.add(
+        "DELETE",
+        "/subscriptions/{subscription_id}/change-plan/scheduled",
+        cancel_scheduled,
+    );
+    r.add("POST", "/subscriptions/{subscription_id}/charge", charge);
+}
+
+const ENDED: &[&str] = &["cancelled", "expired", "failed"];
+
+fn inactive(id: &str, status: &str) -> ApiError {
+    ApiError::unprocessable(
+        "SUBSCRIPTION_INACTIVE",
+        format!("Subscription {id} is {status}"),
+    )
+}
+
+fn recurring_product(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Value, i64), ApiError> {
+    let product_id = req.str_field("product_id")?;
+    let quantity = req.int_field("quantity")?;
+    if quantity < 1 {
+        return Err(ApiError::invalid_field("quantity", "must be at least 1"));
+    }
+    let product = common::must_get(ctx, kind::PRODUCT, "Product", product_id)?.data;
+    if !products::is_recurring(&product) {
+        return Err(ApiError::invalid_field(
+            "product_id",
+            format!("product {product_id} is not a subscription product"),
+        ));
+    }
+    Ok((product, quantity))
+}
+
+fn apply_plan(sub: &mut Value, product: &Value, quantity: i64) {
+    let price = &product["price"];
+    sub["product_id"] = product["product_id"].clone();
+    sub["quantity"] = json!(quantity);
+    sub["recurring_pre_tax_amount"] =
+        json!(products::unit_amount(product).saturating_mul(quantity));
+    sub["currency"] = price["currency"].clone();
+    sub["tax_inclusive"] = json!(price["tax_inclusive"].as_bool().unwrap_or(false));
+    for f in [
+        "payment_frequency_count",
+        "payment_frequency_interval",
+        "subscription_period_count",
+        "subscription_period_interval",
+    ] {
+        sub[f] = price[f].clone();
+    }
+}
+
+fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let billing = req
+        .field("billing")
+        .cloned()
+        .ok_or_else(|| ApiError::invalid_field("billing", "is required"))?;
+    if !billing["country"].is_string() {
+        return Err(ApiError::invalid_field("billing.country", "is required"));
+    }
+    req.field("customer")
+        .ok_or_else(|| ApiError::invalid_field("customer", "is required"))?;
+    let (product, quantity) = recurring_product(ctx, req)?;
+    let customer = common::resolve_customer(ctx, req, "customer")?;
+    let product_id = product["product_id"].as_str().unwrap_or_default();
+    let discount = match req.opt_str("discount_code")? {
+        Some(code) => Some(discounts::redeem(ctx, code, &[product_id])?),
+        None => None,
+    };
+    let trial_days = match req.opt_int("trial_period_days")? {
+        Some(d) if d < 0 => {
+            return Err(ApiError::invalid_field(
+                "trial_period_days",
+                "must not be negative",
+            ));
+        }
+        Some(d) => d,
+        None => product["price"]["trial_period_days"].as_i64().unwrap_or(0),
+    };
+    let brand_id = match product["brand_id"].as_str() {
+        Some(b) => b.to_string(),
+        None => common::default_brand_id(ctx)?,
+    };
+    let id = new_id("sub_");
+    let now_t = clock::now();
+    let now = clock::format(now_t);
+    let price = &product["price"];
+    let next = if trial_days > 0 {
+        now_t + time::Duration::days(trial_days)
+    } else {
+        clock::add_interval(
+            now_t,
+            price["payment_frequency_interval"]
+                .as_str()
+                .unwrap_or("Month"),
+            price["payment_frequency_count"].as_i64().unwrap_or(1),
+        )
+    };
+    let mut sub = json!({
+        "subscription_id": id,
+        "brand_id": brand_id,
+        "status": "pending",
+        "customer": common::customer_limited(&customer),
+        "billing": billing,
+        "metadata": req.metadata()?,
+        "addons": [],
+        "meters": [],
+        "credit_entitlement_cart": [],
+        "meter_credit_entitlement_cart": [],
+        "cancel_at_next_billing_date": false,
+        "cancellation_comment": null,
+        "cancellation_feedback": null,
+        "cancelled_at": null,
+        "paused_at": null,
+        "expires_at": null,
+        "custom_field_responses": null,
+        "customer_business_name": req.opt_str("customer_business_name")?,
+        "tax_id": req.opt_str("tax_id")?,
+        "discount_id": discount.as_ref().map(|d| d["discount_id"].clone()),
+        "discount_cycles_remaining": discount.as_ref().map(|d| d["subscription_cycles"].clone()),
+        "discounts": null,
+        "on_demand": req.field("on_demand").is_some(),
+        "payment_method_id": req.opt_str("payment_method_id")?,
+        "scheduled_change": null,
+        "trial_period_days": trial_days,
+        "trial_amount": null,
+        "next_billing_date": clock::format(next),
+        "previous_billing_date": now,
+        "created_at": now,
+    });
+    apply_plan(&mut sub, &product, quantity);
+    ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
+    let unit = products::unit_amount(&product);
+    let cart = Cart {
+        lines: vec![Line {
+            product: product.clone(),
+            quantity,
+            unit_amount: unit,
+        }],
+        currency: price["currency"].clone(),
+    };
+    let payment = payments::create_payment(
+        ctx,
+        NewPayment {
+            customer: &customer,
+            billing: sub["billing"].clone(),
+            cart: &cart,
+            discount: discount.as_ref(),
+            metadata: sub["metadata"].clone(),
+            subscription_id: Some(&id),
+            checkout_session_id: None,
+            brand_id: sub["brand_id"].as_str().unwrap_or_default().to_string(),
+            payment_method_id: req.opt_str("payment_method_id")?,
+            payment_link: req.opt_bool("payment_link")?.unwrap_or(false),
+            amount_override: (trial_days > 0).then_some(0),
+        },
+    )?;
+    let payment_id = payment["payment_id"].as_str().unwrap_or_default();
+    Ok(Reply::json(json!({
+        "subscription_id": id,
+        "payment_id": payment_id,
+        "recurring_pre_tax_amount": sub["recurring_pre_tax_amount"],
+        "customer": sub["customer"],
+        "metadata": sub["metadata"],
+        "addons": [],
+        "payment_link": payment["payment_link"],
+        "client_secret": format!("{payment_id}_secret_{}", crate::ids::upper_code(16)),
+        "discount_id": sub["discount_id"],
+        "discount_ids": discount.as_ref().map(|d| json!([d["discount_id"]])),
+        "expires_on": null,
+        "one_time_product_cart": null,
+        "trial_amount": null,
+    })))
+}
+
+/// Reacts to the settlement of one of the subscription's payments: the first payment
+/// activates (or fails) a pending subscription.
+pub fn on_payment_settled(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
+    let Some(mut record) = ctx.db.get(kind::SUBSCRIPTION, id)? else {
+        return Ok(());
+    };
+    if record.data["status"] != "pending" {
+        return Ok(());
+    }
+    let next = match status {
+        "succeeded" => "active",
+        "failed" | "cancelled" => "failed",
+        _ => return Ok(()),
+    };
+    record.data["status"] = json!(next);
+    ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
+    Ok(())
+}
+
+fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    common::retrieve_raw(
+        ctx,
+        kind::SUBSCRIPTION,
+        "Subscription",
+        req.param("subscription_id"),
+    )
+}
+
+fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("subscription_id");
+    let mut record = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
+    let now = clock::now_string();
+    let current = record.data["status"].as_str().unwrap_or("").to_string();
+    let ended = ENDED.contains(&current.as_str());
+    let d = &mut record.data;
+
+    let mut target = req.opt_str("status")?.map(str::to_string);
+    if let Some(pause) = req.opt_bool("pause")? {
+        target = Some(if pause { "paused" } else { "active" }.to_string());
+    }
+    if let Some(t) = target.as_deref()
+        && t != current
+    {
+        match t {
+            "cancelled" if ended => return Err(inactive(id, &current)),
+            "cancelled" => {
+                d["status"] = json!("cancelled");
+                d["cancelled_at"] = json!(now);
+            }
+            "paused" if current == "active" => {
+                d["status"] = json!("paused");
+                d["paused_at"] = json!(now);
+            }
+            "active" if current == "paused" => {
+                d["status"] = json!("active");
+                d["paused_at"] = Value::Null;
+            }
+            "paused" | "active" => return Err(inactive(id, &current)),
+            other => {
+                return Err(ApiError::invalid_field(
+                    "status",
+                    format!("cannot change a subscription to `{other}`"),
+                ));
+            }
+        }
+    }
+    if let Some(cancel) = req.opt_bool("cancel_at_next_billing_date")? {
+        if ended {
+            return Err(inactive(id, &current));
+        }
+        d["cancel_at_next_billing_date"] = json!(cancel);
+    }
+    if let Some(t) = req.opt_time("next_billing_date")? {
+        d["next_billing_date"] = json!(t);
+    }
+    if let Some(name) = req.opt_str("customer_name")? {
+        d["customer"]["name"] = json!(name);
+    }
+    if req.field("metadata").is_some() {
+        req.metadata()?;
+    }
+    common::patch_fields(
+        d,
+        req,
+        &[
+            "billing",
+            "metadata",
+            "tax_id",
+            "customer_business_name",
+            "cancellation_comment",
+            "cancellation_feedback",
+        ],
+    );
+    ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
+    Ok(Reply::json(record.data))
+}
+
+fn list_item(r: &Record) -> Value {
+    let s = &r.data;
+    let mut item = json!({});
+    for f in [
+        "subscription_id",
+        "recurring_pre_tax_amount",
+        "tax_inclusive",
+        "currency",
+        "status",
+        "created_at",
+        "product_id",
+        "quantity",
+        "trial_period_days",
+        "subscription_period_interval",
+        "payment_frequency_interval",
+        "subscription_period_count",
+        "payment_frequency_count",
+        "next_billing_date",
+        "previous_billing_date",
+        "customer",
+        "metadata",
+        "cancel_at_next_billing_date",
+        "billing",
+        "on_demand",
+        "brand_id",
+        "cancelled_at",
+        "customer_business_name",
+        "discount_cycles_remaining",
+        "discount_id",
+        "paused_at",
+        "payment_method_id",
+        "scheduled_change",
+        "tax_id",
+        "trial_amount",
+    ] {
+        item[f] = s[f].clone();
+    }
+    item["discounts"] = json!([]);
+    item["product_name"] = Value::Null;
+    item
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let mut filters = Vec::new();
+    common::eq_filter(req, "status", "$.status", &mut filters);
+    common::eq_filter(req, "customer_id", "$.customer.customer_id", &mut filters);
+    common::eq_filter(req, "brand_id", "$.brand_id", &mut filters);
+    common::eq_filter(req, "product_id", "$.product_id", &mut filters);
+    common::bool_filter(
+        req,
+        "cancel_at_next_billing_date",
+        "$.cancel_at_next_billing_date",
+        &mut filters,
+    )?;
+    common::created_filters(req, &mut filters)?;
+    common::page_list(ctx, req, kind::SUBSCRIPTION, &filters, list_item)
+}
+
+/// Validates a plan change; answers the subscription, the new product and quantity.
+fn plan_change(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Record, Value, i64), ApiError> {
+    let id = req.param("subscription_id");
+    let sub = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
+    let status = sub.data["status"].as_str().unwrap_or("");
+    if status != "active" {
+        return Err(inactive(id, status));
+    }
+    let mode = req.str_field("proration_billing_mode")?;
+    if !matches!(
+        mode,
+        "prorated_immediately" | "full_immediately" | "difference_immediately" | "do_not_bill"
+    ) {
+        return Err(ApiError::invalid_field(
+            "proration_billing_mode",
+            format!("unknown variant `{mode}`"),
+        ));
+    }
+    if let Some(e) = req.opt_str("effective_at")?
+        && !matches!(e, "immediately" | "next_billing_date")
+    {
+        return Err(ApiError::invalid_field(
+            "effective_at",
+            format!("unknown variant `{e}`"),
+        ));
+    }
+    let (product, quantity) = recurring_product(ctx, req)?;
+    Ok((sub, product, quantity))
+}
+
+fn immediate_amount(req: &ApiRequest, old: i64, new: i64) -> i64 {
+    match req.opt_str("proration_billing_mode").ok().flatten() {
+        Some("full_immediately") => new,
+        Some("do_not_bill") => 0,
+        _ => (new - old).max(0),
+    }
+}
+
+fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let (mut sub, product, quantity) = plan_change(ctx, req)?;
+    let id = sub.id.clone();
+    if !sub.data["scheduled_change"].is_null() {
+        return Err(ApiError::conflict(
+            "PENDING_PLAN_CHANGE_EXISTS",
+            format!("Subscription {id} already has a scheduled plan change"),
+        ));
+    }
+    let now = clock::now_string();
+    if req.opt_str("effective_at")? == Some("next_billing_date") {
+        sub.data["scheduled_change"] = json!({
+            "id": new_id("spc_"),
+            "product_id": product["product_id"],
+            "product_name": product["name"],
+            "product_description": product["description"],
+            "quantity": quantity,
+            "effective_at": sub.data["next_billing_date"],
+            "created_at": now,
+            "addons": [],
+        });
+        ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
+        return Ok(Reply::empty());
+    }
+    let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    apply_plan(&mut sub.data, &product, quantity);
+    if let Some(m) = req.field("metadata") {
+        sub.data["metadata"] = m.clone();
+    }
+    let new = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
+    let amount = immediate_amount(req, old, new);
+    if amount > 0 {
+        charge_now(ctx, &sub.data, amount, product)?;
+    }
+    Ok(Reply::empty())
+}
+
+/// Creates a settled payment of `amount` for the subscription (charged on its mandate).
+fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result<Value, ApiError> {
+    let customer_id = sub["customer"]["customer_id"].as_str().unwrap_or_default();
+    let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?.data;
+    let currency = sub["currency"].clone();
+    let cart = Cart {
+        lines: vec![Line {
+            product,
+            quantity: 1,
+            unit_amount: amount,
+        }],
+        currency,
+    };
+    let payment = payments::create_payment(
+        ctx,
+        NewPayment {
+            customer: &customer,
+            billing: sub["billing"].clone(),
+            cart: &cart,
+            discount: None,
+            metadata: sub["metadata"].clone(),
+            subscription_id: sub["subscription_id"].as_str(),
+            checkout_session_id: None,
+            brand_id: sub["brand_id"].as_str().unwrap_or_default().to_string(),
+            payment_method_id: None,
+            payment_link: false,
+            amount_override: Some(amount),
+        },
+    )?;
+    let id = payment["payment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    payments::complete(ctx, &id, "succeeded")
+}
+
+fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let (sub, product, quantity) = plan_change(ctx, req)?;
+    let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    let mut new_plan = sub.data.clone();
+    apply_plan(&mut new_plan, &product, quantity);
+    let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    let amount = immediate_amount(req, old, new);
+    let currency = new_plan["currency"].clone();
+    let effective_at = if req.opt_str("effective_at")? == Some("next_billing_date") {
+        new_plan = sub.data.clone();
+        sub.data["next_billing_date"].clone()
+    } else {
+        json!(clock::now_string())
+    };
+    let proration = if old > 0 && amount > 0 {
+        (amount as f64) / (new.max(1) as f64)
+    } else {
+        0.0
+    };
+    Ok(Reply::json(json!({
+        "new_plan": new_plan,
+        "immediate_charge": {
+            "effective_at": effective_at,
+            "line_items": [{
+                "type": "subscription",
+                "id": sub.id,
+                "product_id": product["product_id"],
+                "name": product["name"],
+                "description": product["description"],
+                "quantity": quantity,
+                "unit_price": products::unit_amount(&product),
+                "currency": currency,
+                "tax_inclusive": false,
+                "tax": 0,
+                "tax_rate": 0.0,
+                "proration_factor": proration,
+            }],
+            "summary": {
+                "total_amount": amount,
+                "currency": currency,
+                "settlement_amount": amount,
+                "settlement_currency": currency,
+                "customer_credits": 0,
+                "tax": 0,
+                "settlement_tax": null,
+            },
+        },
+    })))
+}
+
+fn cancel_scheduled(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("subscription_id");
+    let mut sub = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
+    if sub.data["scheduled_change"].is_null() {
+        return Err(ApiError::not_found(
+            "Scheduled plan change of subscription",
+            id,
+        ));
+    }
+    sub.data["scheduled_change"] = Value::Null;
+    ctx.db.update(kind::SUBSCRIPTION, id, &sub.data)?;
+    Ok(Reply::empty())
+}
+
+fn charge(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("subscription_id");
+    let sub = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
+    let status = sub.data["status"].as_str().unwrap_or("");
+    if status != "active" {
+        return Err(inactive(id, status));
+    }
+    let amount = req.int_field("product_price")?;
+    if amount <= 0 {
+        return Err(ApiError::invalid_field("product_price", "must be positive"));
+    }
+    let product_id = sub.data["product_id"].as_str().unwrap_or_default();
+    let mut product = common::must_get(ctx, kind::PRODUCT, "Product", product_id)?.data;
+    if let Some(desc) = req.opt_str("product_description")? {
+        product["description"] = json!(desc);
+    }
+    let mut sub_data = sub.data.clone();
+    if let Some(c) = req.opt_str("product_currency")? {
+        sub_data["currency"] = json!(c);
+    }
+    if let Some(m) = req.field("metadata") {
+        sub_data["metadata"] = m.clone();
+    }
+    let payment = charge_now(ctx, &sub_data, amount, product)?;
+    Ok(Reply::json(json!({ "payment_id": payment["payment_id"] })))
+}

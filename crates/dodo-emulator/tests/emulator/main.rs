@@ -1,0 +1,16 @@
+//! Integration tests: real HTTP against the in-process emulator (127.0.0.1, port 0).
+
+mod support;
+
+mod admin;
+mod catalog;
+mod customers;
+mod faults;
+mod generic;
+mod licenses;
+mod payments;
+mod persistence;
+mod protocol;
+mod subscriptions;
+mod usage;
+mod webhooks;

@@ -1,0 +1,329 @@
+//! Payments, refunds, checkout sessions.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Api, s};
+
+#[tokio::test]
+async fn payment_with_link_then_settle_and_list() {
+    let api = Api::start().await;
+    let product = api.one_time_product(1500).await;
+    let pid = s(&product["product_id"]);
+    let created = api
+        .post(
+            "/payments",
+            json!({
+                "product_cart": [{"product_id": pid, "quantity": 2}],
+                "customer": {"email": "buyer@example.com", "name": "Buyer"},
+                "billing": {"country": "IN", "city": "Pune"},
+                "payment_link": true,
+                "metadata": {"order": "42"},
+            }),
+        )
+        .await
+        .expect(200)
+        .body;
+    let id = s(&created["payment_id"]).to_string();
+    assert!(id.starts_with("pay_"));
+    assert_eq!(created["total_amount"], 3000);
+    assert_eq!(
+        created["payment_link"],
+        format!("{}/pay/{id}", api.emu.base_url()).as_str()
+    );
+    assert!(s(&created["client_secret"]).starts_with(&id));
+    assert_eq!(created["customer"]["email"], "buyer@example.com");
+    assert_eq!(
+        created["product_cart"],
+        json!([{"product_id": pid, "quantity": 2}])
+    );
+
+    let got = api.get(&format!("/payments/{id}")).await.expect(200).body;
+    assert_eq!(got["status"], "requires_payment_method");
+    assert_eq!(got["total_amount"], 3000);
+    assert_eq!(got["currency"], "USD");
+    assert_eq!(got["billing"]["city"], "Pune");
+    assert_eq!(got["metadata"]["order"], "42");
+    assert_eq!(got["refunds"], json!([]));
+    let customer_id = s(&got["customer"]["customer_id"]).to_string();
+
+    let lines = api
+        .get(&format!("/payments/{id}/line-items"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(lines["currency"], "USD");
+    assert_eq!(lines["items"][0]["items_id"], pid);
+    assert_eq!(lines["items"][0]["amount"], 3000);
+
+    let settled = api
+        .admin(
+            Method::POST,
+            &format!("/_emulator/payments/{id}/complete"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(settled["status"], "succeeded");
+    assert_eq!(settled["card_last_four"], "4242");
+    api.admin(
+        Method::POST,
+        &format!("/_emulator/payments/{id}/complete"),
+        None,
+    )
+    .await
+    .expect(409);
+
+    // A second, unpaid payment by another customer.
+    api.post(
+        "/payments",
+        json!({"product_cart": [{"product_id": pid, "quantity": 1}],
+               "customer": {"email": "other@example.com"}, "billing": {"country": "US"}}),
+    )
+    .await
+    .expect(200);
+    let all = api.get("/payments").await.expect(200).body;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let ok = api.get("/payments?status=succeeded").await.expect(200).body;
+    assert_eq!(ok["items"].as_array().unwrap().len(), 1);
+    assert_eq!(ok["items"][0]["payment_id"], id.as_str());
+    assert_eq!(ok["items"][0]["has_license_key"], false);
+    let mine = api
+        .get(&format!("/payments?customer_id={customer_id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let by_product = api.get(&format!("/payments?product_id={pid}")).await.body;
+    assert_eq!(by_product["items"].as_array().unwrap().len(), 2);
+    let none = api
+        .get("/payments?created_at_lte=2000-01-01T00:00:00Z")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(none["items"], json!([]));
+}
+
+#[tokio::test]
+async fn payment_validation_errors() {
+    let api = Api::start().await;
+    let rec = api.recurring_product(1000).await;
+    let r = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": rec["product_id"], "quantity": 1}],
+            "customer": {"email": "a@b.c"}, "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&r.body["message"]).contains("product_cart[0].product_id"));
+    let r = api
+        .post("/payments", json!({"product_cart": [], "customer": {"email": "a@b.c"}, "billing": {"country": "US"}}))
+        .await
+        .expect(422);
+    assert_eq!(r.body["code"], "PRODUCT_CART_EMTPY");
+    let r = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": "pdt_nope", "quantity": 1}],
+            "customer": {"email": "a@b.c"}, "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(404);
+    assert!(s(&r.body["message"]).contains("pdt_nope"));
+    let r = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": "pdt_x", "quantity": 1}],
+            "customer": {"email": "a@b.c"}}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&r.body["message"]).contains("billing"));
+    let r = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": "pdt_x", "quantity": 1}],
+            "customer": {"customer_id": "cus_nope"}, "billing": {"country": "US"}}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn refunds_full_partial_and_never_more_than_paid() {
+    let api = Api::start().await;
+    let product = api.one_time_product(1000).await;
+    let pid = s(&product["product_id"]).to_string();
+
+    // Unpaid payments cannot be refunded.
+    let unpaid = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": pid, "quantity": 1}],
+            "customer": {"email": "u@x.io"}, "billing": {"country": "US"}}),
+        )
+        .await
+        .body;
+    let r = api
+        .post("/refunds", json!({"payment_id": unpaid["payment_id"]}))
+        .await
+        .expect(422);
+    assert_eq!(r.body["code"], "PAYMENT_NOT_SUCCEEDED");
+    api.post("/refunds", json!({"payment_id": "pay_nope"}))
+        .await
+        .expect(404);
+
+    let payment = api.paid_payment(&pid, 3).await;
+    let pay_id = s(&payment["payment_id"]).to_string();
+    assert_eq!(payment["total_amount"], 3000);
+
+    let partial = api
+        .post("/refunds", json!({"payment_id": pay_id, "items": [{"item_id": pid, "amount": 1200}], "reason": "damaged"}))
+        .await
+        .expect(200)
+        .body;
+    let rid = s(&partial["refund_id"]).to_string();
+    assert!(rid.starts_with("ref_"));
+    assert_eq!(partial["amount"], 1200);
+    assert_eq!(partial["is_partial"], true);
+    assert_eq!(partial["status"], "succeeded");
+    assert_eq!(partial["currency"], "USD");
+    let p = api.get(&format!("/payments/{pay_id}")).await.body;
+    assert_eq!(p["refund_status"], "partial");
+    assert_eq!(p["refunds"][0]["refund_id"], rid.as_str());
+    let lines = api
+        .get(&format!("/payments/{pay_id}/line-items"))
+        .await
+        .body;
+    assert_eq!(lines["items"][0]["refundable_amount"], 1800);
+
+    let too_much = api
+        .post(
+            "/refunds",
+            json!({"payment_id": pay_id, "items": [{"item_id": pid, "amount": 1801}]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(too_much.body["code"], "REFUND_EXCEEDS_REFUNDABLE_AMOUNT");
+    let bad_item = api
+        .post(
+            "/refunds",
+            json!({"payment_id": pay_id, "items": [{"item_id": "pdt_other"}]}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&bad_item.body["message"]).contains("items[0].item_id"));
+
+    let rest = api
+        .post("/refunds", json!({"payment_id": pay_id}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(rest["amount"], 1800);
+    assert_eq!(rest["is_partial"], true);
+    let p = api.get(&format!("/payments/{pay_id}")).await.body;
+    assert_eq!(p["refund_status"], "full");
+    assert_eq!(p["refunds"].as_array().unwrap().len(), 2);
+    let again = api
+        .post("/refunds", json!({"payment_id": pay_id}))
+        .await
+        .expect(422);
+    assert_eq!(again.body["code"], "PAYMENT_ALREADY_REFUNDED");
+
+    let got = api.get(&format!("/refunds/{rid}")).await.expect(200).body;
+    assert_eq!(got, partial);
+    let listed = api.get("/refunds?status=succeeded").await.expect(200).body;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["items"][1]["refund_id"], rid.as_str());
+    assert!(
+        listed["items"][0].get("customer").is_none(),
+        "list items are RefundListItem"
+    );
+    api.get("/refunds/ref_nope").await.expect(404);
+}
+
+#[tokio::test]
+async fn full_refund_of_whole_payment_is_not_partial() {
+    let api = Api::start().await;
+    let product = api.one_time_product(700).await;
+    let payment = api.paid_payment(s(&product["product_id"]), 1).await;
+    let r = api
+        .post("/refunds", json!({"payment_id": payment["payment_id"]}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(r["amount"], 700);
+    assert_eq!(r["is_partial"], false);
+}
+
+#[tokio::test]
+async fn checkout_session_create_preview_and_status() {
+    let api = Api::start().await;
+    let product = api.one_time_product(2500).await;
+    let pid = s(&product["product_id"]);
+    api.post(
+        "/discounts",
+        json!({"type": "flat", "amount": 500, "code": "FIVE"}),
+    )
+    .await
+    .expect(200);
+    let body = json!({"product_cart": [{"product_id": pid, "quantity": 2}], "discount_code": "FIVE",
+        "customer": {"email": "shopper@example.com", "name": "Shopper"}});
+    let preview = api
+        .post("/checkouts/preview", body.clone())
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(preview["total_price"], 4500);
+    assert_eq!(preview["current_breakup"]["subtotal"], 5000);
+    assert_eq!(preview["current_breakup"]["discount"], 500);
+    assert_eq!(preview["product_cart"][0]["og_price"], 2500);
+    assert_eq!(preview["product_cart"][0]["is_subscription"], false);
+    assert_eq!(preview["billing_country"], "US");
+
+    let session = api.post("/checkouts", body).await.expect(200).body;
+    let sid = s(&session["session_id"]);
+    assert!(sid.starts_with("cks_"));
+    assert_eq!(
+        session["checkout_url"],
+        format!("{}/checkout/{sid}", api.emu.base_url()).as_str()
+    );
+    let status = api.get(&format!("/checkouts/{sid}")).await.expect(200).body;
+    assert_eq!(status["id"], sid);
+    assert_eq!(status["customer_email"], "shopper@example.com");
+    assert_eq!(status["payment_status"], serde_json::Value::Null);
+
+    let paid = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": pid, "quantity": 1}],
+            "customer": {"email": "shopper@example.com"}, "payment_method_id": "pm_saved"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(paid["checkout_url"], serde_json::Value::Null);
+    let pay_id = s(&paid["payment_id"]);
+    let st = api
+        .get(&format!("/checkouts/{}", s(&paid["session_id"])))
+        .await
+        .body;
+    assert_eq!(st["payment_id"], pay_id);
+    assert_eq!(st["payment_status"], "succeeded");
+    let p = api.get(&format!("/payments/{pay_id}")).await.body;
+    assert_eq!(p["status"], "succeeded");
+    assert_eq!(p["checkout_session_id"], paid["session_id"]);
+
+    api.get("/checkouts/cks_nope").await.expect(404);
+    let r = api
+        .post("/checkouts", json!({"product_cart": [{"product_id": pid}]}))
+        .await
+        .expect(422);
+    let msg = s(&r.body["message"]);
+    assert!(
+        msg.contains("product_cart[0]") && msg.contains("quantity"),
+        "{msg}"
+    );
+}

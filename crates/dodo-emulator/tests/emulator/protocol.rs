@@ -1,0 +1,173 @@
+//! Auth, errors, request ids, pagination limits, idempotency.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Api, s};
+
+#[tokio::test]
+async fn auth_is_required_except_on_public_endpoints() {
+    let api = Api::start().await;
+    let anon = reqwest::Client::new();
+    let r = anon.get(api.url("/customers")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "UNAUTHORIZED");
+    assert!(body["message"].is_string());
+    let r = anon
+        .get(api.url("/customers"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = anon
+        .get(api.url("/checkout/supported_countries"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let countries: serde_json::Value = r.json().await.unwrap();
+    assert!(countries.as_array().unwrap().iter().any(|c| c == "US"));
+    let r = anon
+        .post(api.url("/licenses/validate"))
+        .json(&json!({"license_key": "k"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn custom_api_key_is_enforced() {
+    let api = Api::with(dodo_emulator::EmulatorConfig::default().api_key("sk_custom")).await;
+    assert_eq!(api.emu.api_key(), "sk_custom");
+    api.get("/customers").await.expect(200);
+    let r = reqwest::Client::new()
+        .get(api.url("/customers"))
+        .bearer_auth(dodo_emulator::DEFAULT_API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id() {
+    let api = Api::start().await;
+    let ok = api.get("/customers").await.expect(200);
+    let a = ok.header("x-request-id").unwrap().to_string();
+    assert!(a.starts_with("req_"));
+    let missing = api.get("/nowhere").await.expect(404);
+    assert_eq!(missing.body["code"], "NOT_FOUND");
+    assert!(missing.header("x-request-id").unwrap().starts_with("req_"));
+    let unauth = api
+        .send(api.http.get(api.url("/customers")))
+        .await
+        .expect(401);
+    let b = unauth.header("x-request-id").unwrap();
+    assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_params_are_422() {
+    let api = Api::start().await;
+    let r = api
+        .send(
+            api.request(Method::POST, "/customers")
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await
+        .expect(422);
+    assert_eq!(r.body["code"], "INVALID_REQUEST");
+    let r = api.get("/customers?page_size=101").await.expect(422);
+    assert!(s(&r.body["message"]).contains("page_size"));
+    api.get("/customers?page_size=100").await.expect(200);
+    let r = api.get("/customers?page_number=abc").await.expect(422);
+    assert!(s(&r.body["message"]).contains("page_number"));
+    let r = api.get("/customers?page_size=0").await.expect(200);
+    assert_eq!(r.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_and_detects_reuse() {
+    let api = Api::start().await;
+    let body = json!({"email": "idem@example.com", "name": "Idem"});
+    let first = api
+        .send(
+            api.request(Method::POST, "/customers")
+                .header("Idempotency-Key", "k-1")
+                .json(&body),
+        )
+        .await
+        .expect(200);
+    assert!(first.header("idempotent-replayed").is_none());
+    let second = api
+        .send(
+            api.request(Method::POST, "/customers")
+                .header("Idempotency-Key", "k-1")
+                .json(&body),
+        )
+        .await
+        .expect(200);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(
+        api.get("/customers").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let other = api
+        .send(
+            api.request(Method::POST, "/customers")
+                .header("Idempotency-Key", "k-1")
+                .json(&json!({"email": "other@example.com", "name": "Other"})),
+        )
+        .await
+        .expect(422);
+    assert_eq!(other.body["code"], "IDEMPOTENCY_KEY_REUSED");
+
+    // Client errors are recorded and replayed too.
+    let bad = json!({"name": "no email"});
+    api.send(
+        api.request(Method::POST, "/customers")
+            .header("Idempotency-Key", "k-2")
+            .json(&bad),
+    )
+    .await
+    .expect(422);
+    let replay = api
+        .send(
+            api.request(Method::POST, "/customers")
+                .header("Idempotency-Key", "k-2")
+                .json(&bad),
+        )
+        .await
+        .expect(422);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+
+    // Without a key, the same body creates again.
+    api.post(
+        "/customers",
+        json!({"email": "idem2@example.com", "name": "x"}),
+    )
+    .await
+    .expect(200);
+    api.post(
+        "/customers",
+        json!({"email": "idem3@example.com", "name": "x"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        api.get("/customers").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
