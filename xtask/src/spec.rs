@@ -2,8 +2,8 @@
 //! list of endpoints the client exposes with their Rust names.
 //!
 //! The overlay (`codegen/overlay.json`) adds operations and schemas newer than the spec and
-//! patches existing schemas (`schema_patches`: extra properties, extra required names, extra
-//! enum values). `codegen/operations.tsv` names every endpoint; it must cover exactly the rows
+//! patches existing schemas (`schema_patches`: extra properties, extra or dropped required
+//! names, extra enum values). `codegen/operations.tsv` names every endpoint; it must cover exactly the rows
 //! of the spec folder's `endpoints.tsv`.
 
 use std::collections::BTreeSet;
@@ -211,6 +211,11 @@ fn merge_overlay(doc: &mut Value, overlay: &Value) -> Result<()> {
                         treq.push(r.clone());
                     }
                 }
+            }
+            if let Some(drop) = patch.get("required_remove").and_then(Value::as_array)
+                && let Some(treq) = target.get_mut("required").and_then(Value::as_array_mut)
+            {
+                treq.retain(|r| !drop.contains(r));
             }
             if let Some(values) = patch.get("enum_append").and_then(Value::as_array) {
                 let tenum = target

@@ -990,7 +990,7 @@ async fn customers_list_credit_entitlements() {
 
 #[tokio::test]
 async fn customers_list_entitlement_grants() {
-    let server = Recorder::start(200, r#"{"items":[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]}"#.as_bytes().to_vec()).await;
+    let server = Recorder::start(200, r#"{"items":[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]}"#.as_bytes().to_vec()).await;
     let client = server.client();
     let query: types::ListEntitlementGrantsCustomersQuery = serde_json::from_str(
         r#"{"page_size":1,"page_number":1,"status":"Pending","integration_type":"discord"}"#,
@@ -1001,7 +1001,7 @@ async fn customers_list_entitlement_grants() {
         .list_entitlement_grants("v_customer_id", &query)
         .await
         .expect("call succeeds");
-    let expected: Vec<types::EntitlementGrantResponse> = serde_json::from_str(r#"[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]"#).expect("sample answer");
+    let expected: Vec<types::EntitlementGrantResponse> = serde_json::from_str(r#"[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]"#).expect("sample answer");
     assert_eq!(page.items, expected);
     let request = server.single_request();
     assert_eq!(request.method, "GET");
@@ -3797,7 +3797,7 @@ async fn entitlements_files_create() {
 
 #[tokio::test]
 async fn entitlements_grants_list() {
-    let server = Recorder::start(200, r#"{"items":[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]}"#.as_bytes().to_vec()).await;
+    let server = Recorder::start(200, r#"{"items":[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]}"#.as_bytes().to_vec()).await;
     let client = server.client();
     let query: types::ListEntitlementsGrantsQuery = serde_json::from_str(
         r#"{"page_size":1,"page_number":1,"status":"Pending","customer_id":"x"}"#,
@@ -3809,7 +3809,7 @@ async fn entitlements_grants_list() {
         .list("v_id", &query)
         .await
         .expect("call succeeds");
-    let expected: Vec<types::EntitlementGrantResponse> = serde_json::from_str(r#"[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]"#).expect("sample answer");
+    let expected: Vec<types::EntitlementGrantResponse> = serde_json::from_str(r#"[{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}]"#).expect("sample answer");
     assert_eq!(page.items, expected);
     let request = server.single_request();
     assert_eq!(request.method, "GET");
@@ -3827,7 +3827,7 @@ async fn entitlements_grants_list() {
 
 #[tokio::test]
 async fn entitlements_grants_create_license_key() {
-    let server = Recorder::start(200, r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#.as_bytes().to_vec()).await;
+    let server = Recorder::start(200, r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#.as_bytes().to_vec()).await;
     let client = server.client();
     let body: types::FulfillLicenseKeyRequest = serde_json::from_str(
         r#"{"activations_limit":1,"expires_at":"2025-01-02T03:04:05Z","key":"x"}"#,
@@ -3839,7 +3839,7 @@ async fn entitlements_grants_create_license_key() {
         .create_license_key("v_grant_id", &body)
         .await
         .expect("call succeeds");
-    let expected: types::EntitlementGrantResponse = serde_json::from_str(r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#).expect("sample answer");
+    let expected: types::EntitlementGrantResponse = serde_json::from_str(r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#).expect("sample answer");
     assert_eq!(value, expected);
     let request = server.single_request();
     assert_eq!(request.method, "POST");
@@ -3857,7 +3857,7 @@ async fn entitlements_grants_create_license_key() {
 
 #[tokio::test]
 async fn entitlements_grants_delete() {
-    let server = Recorder::start(200, r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#.as_bytes().to_vec()).await;
+    let server = Recorder::start(200, r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#.as_bytes().to_vec()).await;
     let client = server.client();
     let value = client
         .entitlements()
@@ -3865,7 +3865,7 @@ async fn entitlements_grants_delete() {
         .delete("v_id", "v_grant_id")
         .await
         .expect("call succeeds");
-    let expected: types::EntitlementGrantResponse = serde_json::from_str(r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","integration_type":"discord","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#).expect("sample answer");
+    let expected: types::EntitlementGrantResponse = serde_json::from_str(r#"{"brand_id":"x","business_id":"x","created_at":"2025-01-02T03:04:05Z","customer_id":"x","entitlement_id":"x","id":"x","metadata":{"k":"v"},"status":"Pending","updated_at":"2025-01-02T03:04:05Z"}"#).expect("sample answer");
     assert_eq!(value, expected);
     let request = server.single_request();
     assert_eq!(request.method, "DELETE");

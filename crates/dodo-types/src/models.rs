@@ -5862,7 +5862,8 @@ pub struct EntitlementGrantResponse {
     /// Unique identifier of the grant.
     pub id: String,
     /// The integration type of the grant's entitlement (e.g. `license_key`).
-    pub integration_type: EntitlementIntegrationType,
+    #[serde(default)]
+    pub integration_type: Option<EntitlementIntegrationType>,
     /// License-key delivery payload, present when the entitlement integration
     /// is `license_key`.
     #[serde(default)]
