@@ -24,8 +24,8 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::handler::Handler;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use dodo_client::Client;
 use dodo_types::CreateSessionCustomersCustomerPortalQuery;
@@ -167,7 +167,15 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
             Ok(session) if wants_json => {
                 axum::Json(serde_json::json!({ "link": session.link })).into_response()
             }
-            Ok(session) => Redirect::to(&session.link).into_response(),
+            Ok(session) => match HeaderValue::from_str(&session.link) {
+                Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+                Err(_) => RouteError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_invalid_response",
+                    "the Dodo Payments API returned a portal link that is not a valid URL",
+                )
+                .into_response(),
+            },
             Err(e) => {
                 let e = RouteError::from_client(&e, Some(not_found));
                 tracing::info!(
