@@ -107,6 +107,61 @@ impl Client {
         self.inner.log_level
     }
 
+    /// A copy of this client with changed settings, sharing the connection pool
+    /// (like the TS SDK's `withOptions`).
+    fn with_inner(&self, change: impl FnOnce(&mut Inner)) -> Client {
+        let i = &self.inner;
+        let mut inner = Inner {
+            http: i.http.clone(),
+            base_url: i.base_url.clone(),
+            headers: i.headers.clone(),
+            webhook_key: i.webhook_key.clone(),
+            timeout: i.timeout,
+            total_timeout: i.total_timeout,
+            max_retries: i.max_retries,
+            auto_idempotency_keys: i.auto_idempotency_keys,
+            log_level: i.log_level,
+        };
+        change(&mut inner);
+        Client {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A copy with another default per-attempt timeout (same connection pool).
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        self.with_inner(|i| i.timeout = timeout)
+    }
+
+    /// A copy with another overall deadline per call (same connection pool).
+    pub fn with_total_timeout(&self, timeout: Option<Duration>) -> Client {
+        self.with_inner(|i| i.total_timeout = timeout)
+    }
+
+    /// A copy with another default retry count (same connection pool).
+    pub fn with_max_retries(&self, retries: u32) -> Client {
+        self.with_inner(|i| i.max_retries = retries)
+    }
+
+    /// A copy with another log level (same connection pool).
+    pub fn with_log_level(&self, level: LogLevel) -> Client {
+        self.with_inner(|i| i.log_level = level)
+    }
+
+    /// A copy with automatic POST idempotency keys switched on or off.
+    pub fn with_auto_idempotency_keys(&self, enabled: bool) -> Client {
+        self.with_inner(|i| i.auto_idempotency_keys = enabled)
+    }
+
+    /// A copy that sends one more default header (replacing one of the same name).
+    /// Fails with [`Error::Config`] on an invalid name or value.
+    pub fn with_default_header(&self, name: &str, value: &str) -> Result<Client, Error> {
+        let (name, value) = header_pair(name, value).map_err(Error::config)?;
+        Ok(self.with_inner(|i| {
+            i.headers.insert(name, value);
+        }))
+    }
+
     /// Runs any request and decodes a JSON response into `T` (an authenticated escape hatch
     /// for endpoints this crate does not wrap yet).
     pub fn execute_json<T: DeserializeOwned + Send + 'static>(&self, spec: RequestSpec) -> Call<T> {
@@ -477,6 +532,42 @@ pub(crate) fn header_pair(name: &str, value: &str) -> Result<(HeaderName, Header
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn public_types_are_thread_safe() {
+        assert_send_sync::<Client>();
+        assert_send_sync::<ClientBuilder>();
+        assert_send_sync::<Error>();
+        assert_send_sync::<crate::Call<serde_json::Value>>();
+        assert_send_sync::<crate::Page<serde_json::Value>>();
+        assert_send_sync::<crate::ListCall<serde_json::Value>>();
+    }
+
+    #[test]
+    fn with_methods_copy_and_override() {
+        let base = Client::builder()
+            .api_key("k")
+            .webhook_key("w")
+            .build()
+            .unwrap();
+        let other = base
+            .with_timeout(Duration::from_secs(5))
+            .with_max_retries(7)
+            .with_log_level(LogLevel::Debug)
+            .with_default_header("X-Extra", "1")
+            .unwrap();
+        assert_eq!(other.timeout(), Duration::from_secs(5));
+        assert_eq!(other.max_retries(), 7);
+        assert_eq!(other.log_level(), LogLevel::Debug);
+        assert_eq!(other.webhook_key(), Some("w"));
+        assert_eq!(other.inner.headers.get("x-extra").unwrap(), "1");
+        assert_eq!(base.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(base.max_retries(), DEFAULT_MAX_RETRIES);
+        assert!(base.inner.headers.get("x-extra").is_none());
+        assert!(base.with_default_header("bad name", "v").is_err());
+    }
 
     #[test]
     fn raw_paths_validated() {
