@@ -1,12 +1,15 @@
 //! Customers: create, retrieve, update, list (filters `email`, `name`, `created_at_gte/lte`).
 //!
-//! `email` and `name` filters match exactly. Sub-resources of a customer (payment methods,
+//! The `email` filter matches exactly; `name` matches a case-insensitive substring. Sub-resources of a customer (payment methods,
 //! wallets, entitlements, portal sessions, emails) are served by the generic fallback.
+
+use rusqlite::types::Value as SqlValue;
 
 use super::common::{self, kind, page_list, patch_fields};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Reply};
+use crate::store::Filter;
 
 /// Registers the handlers of this group.
 pub fn register(r: &mut Registry) {
@@ -51,7 +54,17 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let mut filters = Vec::new();
     common::eq_filter(req, "email", "$.email", &mut filters);
-    common::eq_filter(req, "name", "$.name", &mut filters);
+    if let Some(name) = req.query("name").filter(|n| !n.is_empty()) {
+        let escaped = name
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        filters.push(Filter::Sql(
+            "lower(json_extract(data, '$.name')) LIKE ? ESCAPE '\\'",
+            vec![SqlValue::Text(format!("%{escaped}%"))],
+        ));
+    }
     common::created_filters(req, &mut filters)?;
     page_list(ctx, req, kind::CUSTOMER, &filters, common::as_is)
 }

@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod catalog;
+mod client;
 mod customers;
 mod faults;
 mod generic;
@@ -11,6 +12,7 @@ mod licenses;
 mod payments;
 mod persistence;
 mod protocol;
+mod shapes;
 mod subscriptions;
 mod usage;
 mod webhooks;
