@@ -2,7 +2,7 @@
 //!
 //! Every per-type item in this crate (the [`EventType`](crate::EventType) variants, the
 //! [`EventPayload`](crate::EventPayload) variants, the typed dispatcher methods such as
-//! `on_payment_succeeded`) is generated from the table in [`for_each_event!`], so adding an
+//! `on_payment_succeeded`) is generated from the `for_each_event!` table below, so adding an
 //! event type is a one-line change. Columns: variant name, wire `type`, Corsair-style dotted
 //! path, data object type, typed handler method name.
 //!

@@ -9,6 +9,49 @@
 //! adaptor should send. Nothing here depends on a web framework: headers are read through
 //! the [`WebhookHeaders`] trait (with `http` 1.x and 0.2 impls behind the `http1` / `http02`
 //! features) and the dispatcher uses plain boxed futures, so any async runtime works.
+//!
+//! Verify and parse only:
+//!
+//! ```
+//! use dodo_webhooks::{EventPayload, Verifier};
+//! # fn demo(headers: &[(&str, &str)], body: &[u8]) -> Result<(), dodo_webhooks::WebhookError> {
+//! let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+//! let (delivery, event) = verifier.unwrap(headers, body)?; // 401 / 400 on error
+//! match event.payload {
+//!     EventPayload::PaymentSucceeded(payment) => println!("{} paid", payment.payment_id),
+//!     EventPayload::SubscriptionPastDue(sub) => println!("{} past due", sub.subscription_id),
+//!     other => println!("{} ignored ({})", other.type_str(), delivery.id),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! With the dispatcher (an adaptor answers with `outcome.status` and `outcome.body`):
+//!
+//! ```
+//! use dodo_webhooks::{BoxError, Dispatcher, Flow, MemoryIdempotency, Verifier};
+//!
+//! #[derive(Clone)]
+//! struct App; // e.g. a database pool
+//!
+//! # async fn demo(headers: Vec<(String, String)>, body: Vec<u8>) {
+//! let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+//! let dispatcher = Dispatcher::new(verifier, App)
+//!     .idempotency(MemoryIdempotency::new())
+//!     .before("payments", |_ctx, event| async move { Ok::<_, BoxError>(Flow::next(event)) })
+//!     .on_payment_succeeded(|ctx, payment| async move {
+//!         println!("{} paid, delivery {}", payment.payment_id, ctx.webhook_id);
+//!         Ok::<_, BoxError>(())
+//!     })
+//!     .after("*", |_ctx, outcome, _pass| async move {
+//!         println!("{:?}", outcome.disposition);
+//!         Ok::<_, BoxError>(())
+//!     });
+//! let outcome = dispatcher.process(&headers, &body).await;
+//! let (_status, _json) = (outcome.status, outcome.body_bytes());
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 mod clock;
 mod dispatch;
@@ -19,6 +62,7 @@ mod event_type;
 mod headers;
 mod secret;
 mod sign;
+mod unwrap;
 mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -31,4 +75,5 @@ pub use event_type::EventType;
 pub use headers::WebhookHeaders;
 pub use secret::{SECRET_PREFIX, SecretError, WebhookSecret};
 pub use sign::SignedHeaders;
+pub use unwrap::WebhookError;
 pub use verify::{DEFAULT_TOLERANCE, HeaderKind, VerifiedDelivery, Verifier, VerifyError};

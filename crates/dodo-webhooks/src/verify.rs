@@ -475,6 +475,42 @@ mod tests {
     }
 
     #[test]
+    fn tolerance_is_configurable_and_inclusive() {
+        let v = verifier(1_000).with_tolerance(Duration::from_secs(10));
+        assert_eq!(v.tolerance(), Duration::from_secs(10));
+        let body = b"{}";
+        for (ts, expected) in [
+            (990, Ok(())),
+            (1_010, Ok(())),
+            (989, Err(VerifyError::TimestampTooOld)),
+            (1_011, Err(VerifyError::TimestampTooNew)),
+        ] {
+            let h = v.signed_headers("m", ts, body);
+            assert_eq!(v.verify(&h, body).map(|_| ()), expected, "ts {ts}");
+            assert!(v.verify_ignoring_timestamp(&h, body).is_ok());
+        }
+        let zero = verifier(1_000).with_tolerance(Duration::ZERO);
+        let h = zero.signed_headers("m", 1_000, body);
+        assert!(zero.verify(&h, body).is_ok());
+    }
+
+    #[test]
+    fn verify_parts_and_clock_closures() {
+        let v = verifier(0).with_clock(|| 1_614_265_330_i64);
+        let ok = v.verify_parts(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "1614265330",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(ok.unwrap().timestamp.unix_timestamp(), 1_614_265_330);
+        assert_eq!(
+            v.verify_parts("", "1", "v1,x", b""),
+            Err(VerifyError::MissingHeader(HeaderKind::Id))
+        );
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let shown = format!("{:?}", verifier(0));
         assert!(shown.contains("<1 redacted>"), "{shown}");

@@ -771,6 +771,14 @@ async fn dispatch_replays_a_stored_delivery_without_verification() {
 }
 
 #[test]
+fn dispatcher_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Dispatcher<Recorder>>();
+    assert_send_sync::<Outcome>();
+    assert_send_sync::<MemoryIdempotency>();
+}
+
+#[test]
 fn process_future_is_send_and_does_not_borrow_the_request() {
     fn assert_send<T: Send>(_: &T) {}
     let d = Dispatcher::new(verifier(), ());
