@@ -100,6 +100,35 @@ impl Error {
         }
     }
 
+    /// A one-line description safe for logs: for API and decode errors it names the
+    /// status, call, `code`, JSON path and request id but leaves out the server's message
+    /// and the body (which may carry customer data).
+    pub(crate) fn log_summary(&self) -> String {
+        match self {
+            Error::Api(e) => {
+                let mut out = format!("{} from {} {}", e.status, e.method, e.path);
+                if let Some(code) = &e.code {
+                    out.push_str(&format!(": {code}"));
+                }
+                if let Some(id) = &e.request_id {
+                    out.push_str(&format!(" (request id {id})"));
+                }
+                out
+            }
+            Error::Decode(e) => {
+                let mut out = format!(
+                    "could not decode the {} response of {} {} at JSON path `{}`",
+                    e.status, e.method, e.path, e.json_path
+                );
+                if let Some(id) = &e.request_id {
+                    out.push_str(&format!(" (request id {id})"));
+                }
+                out
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status, for [`Error::Api`] and [`Error::Decode`].
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -197,7 +197,7 @@ async fn run(
                         path = %prepared.path,
                         attempt = retries_made + 1,
                         duration_ms,
-                        error = %error,
+                        error = %error.log_summary(),
                         "dodo request attempt failed"
                     );
                 }
@@ -276,9 +276,9 @@ fn finish(
         || error.is_server_error()
         || error.is_rate_limited();
     if serious && enabled(level, LogLevel::Warn) {
-        tracing::warn!(retries = retries_made, error = %error, "dodo request failed");
+        tracing::warn!(retries = retries_made, error = %error.log_summary(), "dodo request failed");
     } else if enabled(level, LogLevel::Info) {
-        tracing::info!(retries = retries_made, error = %error, "dodo request failed");
+        tracing::info!(retries = retries_made, error = %error.log_summary(), "dodo request failed");
     }
     Err(error)
 }
@@ -298,7 +298,9 @@ async fn send_once(
     );
     if enabled(inner.log_level, LogLevel::Debug) {
         tracing::debug!(
-            url = %prepared.url,
+            host = prepared.url.host_str().unwrap_or(""),
+            path = %prepared.path,
+            query_params = %query_names(&prepared.url),
             request_headers = %redacted_headers(&headers),
             "dodo request headers"
         );
@@ -328,9 +330,17 @@ async fn send_once(
     }
 }
 
+/// The names of the query parameters (values may hold customer data such as emails).
+fn query_names(url: &reqwest::Url) -> String {
+    let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    names.join(",")
+}
+
 /// Maps a transport error to a retry outcome and a public error (no reqwest types leak:
 /// the source is boxed).
 fn classify(e: reqwest::Error, prepared: &Prepared, timeout: Duration) -> Attempt {
+    // The URL may carry filters such as `email=` in its query: keep it out of messages.
+    let e = e.without_url();
     let method = prepared.method.clone();
     let path = prepared.path.clone();
     if e.is_timeout() {

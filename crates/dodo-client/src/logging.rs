@@ -4,7 +4,8 @@
 //! before emitting, so a verbose subscriber does not make the crate chatty). At `debug`,
 //! request and response headers are logged with credentials replaced by `***`: the
 //! well-known auth headers plus any header whose name mentions a key, token, secret,
-//! signature, cookie or auth. Bodies are never logged.
+//! signature, cookie or auth. Query parameters are logged by name only, and API error
+//! messages are left out of log lines. Bodies are never logged.
 
 use std::fmt::Write as _;
 

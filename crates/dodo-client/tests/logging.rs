@@ -71,6 +71,7 @@ async fn scripted_calls(level: LogLevel, only_crate: bool) -> String {
                 .header("set-cookie", "session=cookie-secret"),
         );
     let spec = RequestSpec::new(Method::POST, Ok("/customers".into()))
+        .query(&[("email", BODY_SECRET)])
         .json(&serde_json::json!({"email": BODY_SECRET}));
     let v: serde_json::Value = client.execute_json(spec).await.unwrap();
     assert_eq!(v["email"], BODY_SECRET);
@@ -90,6 +91,7 @@ async fn debug_logs_have_attempts_and_headers_but_no_secrets_or_bodies() {
     );
     assert!(text.contains("duration_ms="), "{text}");
     assert!(text.contains("retrying"), "{text}");
+    assert!(text.contains("query_params=email"), "{text}");
     assert!(text.contains("authorization: ***"), "{text}");
     assert!(text.contains("user-agent: dodopayments-rust/"), "{text}");
     for secret in [API_KEY, "hdr-secret-value", "cookie-secret", BODY_SECRET] {
@@ -117,7 +119,10 @@ async fn final_failures_are_warnings() {
     let _guard = tracing::subscriber::set_default(subscriber(&captured, true));
     let server = Server::start().await;
     let client = server.builder().max_retries(0).build().unwrap();
-    server.push(Reply::json(500, serde_json::json!({"code": "BOOM"})));
+    server.push(Reply::json(
+        500,
+        serde_json::json!({"code": "BOOM", "message": format!("no customer {BODY_SECRET}")}),
+    ));
     let spec = RequestSpec::new(Method::GET, Ok("/payments/p".into()));
     client
         .execute_json::<serde_json::Value>(spec)
@@ -126,5 +131,13 @@ async fn final_failures_are_warnings() {
     let text = captured.text();
     assert!(text.contains("WARN"), "{text}");
     assert!(text.contains("BOOM"), "{text}");
+    assert!(
+        text.contains("500 Internal Server Error from GET /payments/p"),
+        "{text}"
+    );
     assert!(!text.contains(API_KEY));
+    assert!(
+        !text.contains(BODY_SECRET),
+        "error messages may carry customer data: {text}"
+    );
 }
