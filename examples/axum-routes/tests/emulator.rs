@@ -1,0 +1,227 @@
+//! End to end: the example app configured like `cargo run -p axum-routes` with
+//! `DODO_PAYMENTS_BASE_URL` pointing at the in-process emulator, called over real HTTP.
+
+use std::collections::HashMap;
+
+use axum_routes::{Settings, app};
+use dodo_emulator::{Emulator, EmulatorConfig};
+use dodo_webhooks::Verifier;
+use serde_json::{Value, json};
+
+struct Running {
+    emu: Emulator,
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn start() -> Running {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let vars = HashMap::from([
+        ("DODO_PAYMENTS_API_KEY", emu.api_key().to_owned()),
+        ("DODO_PAYMENTS_WEBHOOK_KEY", emu.webhook_secret().to_owned()),
+        ("DODO_PAYMENTS_BASE_URL", emu.base_url().to_owned()),
+        // Ignored in favour of the base URL, as documented.
+        ("DODO_PAYMENTS_ENVIRONMENT", "test_mode".to_owned()),
+        (
+            "DODO_PAYMENTS_RETURN_URL",
+            "https://shop.example/thanks".to_owned(),
+        ),
+    ]);
+    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let router = app(&settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Running {
+        emu,
+        base: format!("http://{addr}"),
+        http,
+    }
+}
+
+impl Running {
+    async fn api(&self, path: &str, body: Value) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.emu.base_url()))
+            .bearer_auth(self.emu.api_key())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
+    async fn product(&self, recurring: bool) -> String {
+        let price = if recurring {
+            json!({"type": "recurring_price", "price": 900, "currency": "USD", "discount": 0,
+                   "purchasing_power_parity": false, "payment_frequency_count": 1,
+                   "payment_frequency_interval": "Month", "subscription_period_count": 1,
+                   "subscription_period_interval": "Year"})
+        } else {
+            json!({"type": "one_time_price", "price": 1500, "currency": "USD", "discount": 0,
+                   "purchasing_power_parity": false})
+        };
+        let p = self
+            .api(
+                "/products",
+                json!({"name": "Thing", "tax_category": "saas", "price": price}),
+            )
+            .await;
+        p["product_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn checkout_flows_against_the_emulator() {
+    let r = start().await;
+    let once = r.product(false).await;
+    let sub = r.product(true).await;
+
+    // Static: link on the emulator's host.
+    let (status, body) = r
+        .call(r.http.get(format!(
+            "{}/api/checkout?productId={once}&quantity=2",
+            r.base
+        )))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["checkout_url"],
+        format!(
+            "{}/buy/{once}?quantity=2&redirect_url=https%3A%2F%2Fshop.example%2Fthanks",
+            r.emu.base_url()
+        )
+    );
+    let (status, body) = r
+        .call(
+            r.http
+                .get(format!("{}/api/checkout?productId=pdt_missing", r.base)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("product_not_found"))
+    );
+
+    // Dynamic, one-time and subscription.
+    let billing = json!({"country": "US", "city": "SF", "state": "CA", "street": "1 Main", "zipcode": "94107"});
+    let (status, body) = r
+        .call(
+            r.http
+                .post(format!("{}/api/checkout/dynamic", r.base))
+                .json(&json!({
+                    "product_id": once, "billing": billing,
+                    "customer": {"email": "jane@example.com", "name": "Jane"},
+                    "metadata": {"order": "42"},
+                })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["checkout_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(r.emu.base_url())
+    );
+    assert!(body["payment_id"].as_str().unwrap().starts_with("pay_"));
+
+    let (status, body) = r
+        .call(
+            r.http
+                .post(format!("{}/api/checkout/dynamic", r.base))
+                .json(&json!({
+                    "product_id": sub, "billing": billing,
+                    "customer": {"email": "jane@example.com", "name": "Jane"},
+                    "trial_period_days": 0,
+                })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["subscription_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sub_")
+    );
+    assert!(
+        body["checkout_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(r.emu.base_url())
+    );
+
+    // Session.
+    let (status, body) = r
+        .call(
+            r.http
+                .post(format!("{}/api/checkout", r.base))
+                .json(&json!({
+                    "product_cart": [{"product_id": once, "quantity": 1}],
+                    "customer": {"email": "jane@example.com", "name": "Jane"},
+                })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["session_id"].as_str().unwrap().len() > 3);
+    assert!(
+        body["checkout_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(r.emu.base_url())
+    );
+
+    // Unknown product in a session: the emulator's 4xx is passed on as a 502.
+    let (status, body) = r
+        .call(
+            r.http
+                .post(format!("{}/api/checkout", r.base))
+                .json(&json!({
+                    "product_cart": [{"product_id": "pdt_missing", "quantity": 1}],
+                })),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["error"]["upstream"]["status"].as_u64().unwrap() >= 400);
+}
+
+#[tokio::test]
+async fn webhook_signed_with_the_emulator_secret() {
+    let r = start().await;
+    let verifier = Verifier::from_secret(r.emu.webhook_secret()).unwrap();
+    let body = br#"{"business_id":"bus_1","type":"widget.made","timestamp":"2025-08-04T05:30:45Z","data":{}}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut req = r
+        .http
+        .post(format!("{}/api/webhook", r.base))
+        .body(body.to_vec());
+    for (name, value) in verifier.signed_headers("msg_e2e", now, body).pairs() {
+        req = req.header(name, value);
+    }
+    let (status, answer) = r.call(req).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "delivered");
+    let (status, answer) = r
+        .call(
+            r.http
+                .post(format!("{}/api/webhook", r.base))
+                .body(body.to_vec()),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(answer["error"]["code"], "missing_header");
+}
