@@ -233,6 +233,23 @@ fn raw_path(path: &str) -> Result<String, Error> {
 }
 
 /// Builds a [`Client`]. Start with [`ClientBuilder::new`] or [`ClientBuilder::from_env`].
+///
+/// ```
+/// use std::time::Duration;
+/// use dodo_client::{Client, Environment, LogLevel};
+///
+/// let client = Client::builder()
+///     .api_key("sk_test_123")
+///     .environment(Environment::TestMode)
+///     .timeout(Duration::from_secs(20))
+///     .max_retries(3)
+///     .log_level(LogLevel::Info)
+///     .default_header("X-Team", "billing")
+///     .build()?;
+/// assert_eq!(client.base_url(), "https://test.dodopayments.com");
+/// assert!(!format!("{client:?}").contains("sk_test_123"));
+/// # Ok::<(), dodo_client::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct ClientBuilder {
     api_key: Option<Secret>,

@@ -21,6 +21,20 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong when building or running a call.
+///
+/// ```no_run
+/// # async fn run(client: dodo_client::Client) -> Result<(), dodo_client::Error> {
+/// match client.get::<serde_json::Value>("/payments/pay_123").await {
+///     Ok(payment) => println!("{payment}"),
+///     Err(e) if e.is_not_found() => println!("no such payment"),
+///     Err(e) if e.is_rate_limited() => println!("slow down (request id {:?})", e.request_id()),
+///     Err(dodo_client::Error::Api(api)) => {
+///         println!("{} {:?}: {:?}", api.status, api.code, api.message)
+///     }
+///     Err(other) => return Err(other),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -416,6 +416,23 @@ macro_rules! list_call {
 list_call!(
     /// A page-number list call (`{"items": [...]}`). Await it for the first [`Page`], or
     /// stream every item with [`into_stream`](Self::into_stream).
+    ///
+    /// ```no_run
+    /// # async fn run(client: dodo_client::Client) -> Result<(), dodo_client::Error> {
+    /// use futures_util::TryStreamExt;
+    /// use dodo_client::{ListCall, Method, RequestSpec};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Query { page_size: u32 }
+    ///
+    /// let spec = RequestSpec::new(Method::GET, Ok("/payments".into())).query(&Query { page_size: 100 });
+    /// // Pages 0, 1, 2, ... until a short or empty page.
+    /// let mut items = ListCall::<serde_json::Value>::new(&client, spec).into_stream();
+    /// while let Some(payment) = items.try_next().await? {
+    ///     println!("{}", payment["payment_id"]);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ListCall,
     Format::PageNumber
 );

@@ -13,6 +13,23 @@ use serde::Serialize;
 use crate::error::Error;
 
 /// A request to send, described without doing any I/O.
+///
+/// ```
+/// use dodo_client::{Method, RequestSpec};
+/// use dodo_client::path::{build, PathPart};
+///
+/// #[derive(serde::Serialize)]
+/// struct Query { page_size: Option<u32>, status: Option<&'static str> }
+///
+/// let spec = RequestSpec::new(
+///     Method::GET,
+///     build(&[PathPart::Lit("/customers/"), PathPart::Param("cus/1"), PathPart::Lit("/payments")]),
+/// )
+/// .query(&Query { page_size: Some(50), status: None });
+/// assert_eq!(spec.path().unwrap(), "/customers/cus%2F1/payments");
+/// assert_eq!(spec.query_param("page_size"), Some("50"));
+/// assert_eq!(spec.query_param("status"), None);
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
     method: Method,

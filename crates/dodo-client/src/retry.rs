@@ -84,6 +84,19 @@ pub fn status_is_retryable(status: u16) -> bool {
 }
 
 /// Decides whether to retry after one attempt.
+///
+/// ```
+/// use std::time::Duration;
+/// use dodo_client::retry::{decide, AttemptOutcome, RetryContext, RetryDecision};
+///
+/// let ctx = RetryContext { retries_made: 0, max_retries: 2, safe_to_repeat: false, jitter: 0.0 };
+/// let timeout = AttemptOutcome::TimedOut;
+/// // An unkeyed POST that timed out may have taken effect: do not repeat it.
+/// assert_eq!(decide(&ctx, &timeout), RetryDecision::Stop);
+/// // A GET (or a keyed POST) is retried after 0.5 s (minus jitter).
+/// let safe = RetryContext { safe_to_repeat: true, ..ctx };
+/// assert_eq!(decide(&safe, &timeout), RetryDecision::Retry(Duration::from_millis(500)));
+/// ```
 pub fn decide(ctx: &RetryContext, outcome: &AttemptOutcome) -> RetryDecision {
     if ctx.retries_made >= ctx.max_retries {
         return RetryDecision::Stop;
