@@ -121,7 +121,7 @@ pub async fn run(args: &InboxArgs, out: &mut dyn Write) -> Result<(), InboxError
                     .replay_dead_letters(replay.event_type.as_deref())
                     .await;
                 store.database().close().await;
-                writeln!(out, "queued {} dead letter(s) for replay", n?)??;
+                writeln!(out, "queued {} dead letter(s) for replay", n?)?;
             }
             if !replay.webhook_ids.is_empty() {
                 cli_replay(&replay.db.database_url, &replay.webhook_ids).await?;
@@ -129,10 +129,10 @@ pub async fn run(args: &InboxArgs, out: &mut dyn Write) -> Result<(), InboxError
                     out,
                     "queued {} delivery(ies) for replay",
                     replay.webhook_ids.len()
-                )??;
+                )?;
             }
             if !replay.dead_letters && replay.webhook_ids.is_empty() {
-                writeln!(out, "nothing to replay: give webhook-ids or --dead-letters")??;
+                writeln!(out, "nothing to replay: give webhook-ids or --dead-letters")?;
             }
             Ok(())
         }

@@ -15,11 +15,15 @@
 //! `processed` once. A handler runs once per delivery unless its worker crashes or loses
 //! its lease (the lease is renewed while the handler runs) before the result is committed;
 //! then it runs again after the lease expires, so handler side effects outside the inbox
-//! database should themselves be idempotent (keyed by the `webhook-id`).
+//! database should themselves be idempotent (keyed by the `webhook-id`). The dispatcher's
+//! `after` hooks run when the handlers succeeded, just before the result is committed.
+//! A row whose attempts keep being abandoned (a handler that crashes the process) is
+//! dead-lettered once it exceeds the retry policy's attempt limit.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dodo_webhooks::{
@@ -106,6 +110,7 @@ struct Inner<S> {
     on_dead_letter: Option<DeadLetterHook>,
     notify: Notify,
     inline_id: String,
+    inline_seq: AtomicU64,
 }
 
 /// A durable webhook inbox over a [`Dispatcher`]. Cheap to clone (shared state).
@@ -248,6 +253,7 @@ impl<S: Clone + Send + Sync + 'static> InboxBuilder<S> {
                 on_dead_letter: self.on_dead_letter,
                 notify: Notify::new(),
                 inline_id: format!("inline-{}", crate::worker::unique_suffix()),
+                inline_seq: AtomicU64::new(0),
             }),
         })
     }
@@ -390,7 +396,10 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
     }
 
     async fn process_inline(&self, row_id: i64, stored: Receipt) -> Receipt {
-        let worker = self.inner.inline_id.as_str();
+        // One claim id per request, so two requests never share a claim.
+        let seq = self.inner.inline_seq.fetch_add(1, Ordering::Relaxed);
+        let worker = format!("{}-{seq}", self.inner.inline_id);
+        let worker = worker.as_str();
         let claimed = match self
             .inner
             .store
@@ -495,6 +504,15 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
         claimed: Claimed,
         worker: &str,
     ) -> Result<Step, InboxError> {
+        if claimed.attempts > i64::from(self.inner.retry.max_attempts.max(1)) {
+            // Earlier attempts were abandoned (their workers crashed or lost the lease):
+            // a handler that takes the process down must not loop forever.
+            let error = format!(
+                "abandoned: {} attempts started without a recorded result",
+                claimed.attempts - 1
+            );
+            return self.record_failure(&claimed, worker, &error).await;
+        }
         let result = match WebhookEvent::parse(&claimed.raw_body) {
             Err(e) => Err(format!("{}: {e}", e.code())),
             Ok(event) => {
@@ -536,12 +554,17 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                         after_error.as_deref(),
                         &writes,
                     )
-                    .await?;
-                Ok(if done {
-                    Step::Processed
-                } else {
-                    Step::LeaseLost
-                })
+                    .await;
+                match done {
+                    Ok(true) => Ok(Step::Processed),
+                    Ok(false) => Ok(Step::LeaseLost),
+                    // For example an object the database refuses: retry, then dead-letter,
+                    // rather than leaving the row to be reclaimed forever.
+                    Err(e) => {
+                        let error = format!("recording the result failed: {e}");
+                        self.record_failure(&claimed, worker, &error).await
+                    }
+                }
             }
             Err(error) => self.record_failure(&claimed, worker, &error).await,
         }

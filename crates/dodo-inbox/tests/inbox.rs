@@ -724,6 +724,63 @@ async fn spawned_worker_processes_new_deliveries_and_stops(kind: Kind) {
     assert_eq!(calls.total(), 10);
 }
 
+async fn abandoned_attempts_are_dead_lettered(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let calls = Calls::default();
+    let counted = calls.clone();
+    // A handler that never finishes, as if it took its process down each time.
+    let dispatcher = Dispatcher::new(verifier(), ()).on_payload(move |ctx, _event| {
+        counted.record(&ctx.webhook_id);
+        std::future::pending::<Result<(), Infallible>>()
+    });
+    let clock = ManualClock::new(common::NOW);
+    let dead = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&dead);
+    let inbox = Inbox::builder(dispatcher)
+        .retry(RetryPolicy::attempts(2))
+        .lease(Duration::from_secs(60))
+        .clock(clock.clone())
+        .on_dead_letter(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async {}
+        })
+        .open(db.connect().await)
+        .await
+        .unwrap();
+    let body = subscription_event("subscription.active", &at(0), "sub_x", "cus_x", "active");
+    inbox.receive(&signed("msg_crashy", &body), &body).await;
+
+    for attempt in 1..=2 {
+        let worker = inbox.worker();
+        let task = tokio::spawn(async move { worker.process_available().await });
+        while calls.get("msg_crashy") < attempt {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        task.abort();
+        let _ = task.await;
+        clock.advance(Duration::from_secs(61));
+    }
+    let stats = inbox.worker().process_available().await.unwrap();
+    assert_eq!(stats.dead_lettered, 1);
+    assert_eq!(
+        calls.get("msg_crashy"),
+        2,
+        "the handler is not run a third time"
+    );
+    assert_eq!(dead.load(Ordering::SeqCst), 1);
+    let row = inbox
+        .store()
+        .get("msg_crashy")
+        .await
+        .unwrap()
+        .unwrap()
+        .summary;
+    assert_eq!(row.status, DeliveryStatus::Dead);
+    assert!(row.last_error.unwrap().starts_with("abandoned: 2 attempts"));
+}
+
 on_both_backends!(
     duplicate_delivery_runs_handler_once,
     rejects_bad_deliveries_without_storing,
@@ -737,4 +794,5 @@ on_both_backends!(
     inline_mode_processes_before_answering,
     skipped_events_are_processed_without_handler,
     spawned_worker_processes_new_deliveries_and_stops,
+    abandoned_attempts_are_dead_lettered,
 );
