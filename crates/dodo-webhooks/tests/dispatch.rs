@@ -636,6 +636,28 @@ async fn duplicates_run_once_and_failures_run_again() {
     assert_eq!(rec.take(), vec!["skip"]);
 }
 
+/// A guard that panics.
+struct PanickingGuard;
+
+impl IdempotencyGuard for PanickingGuard {
+    fn begin<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<Begin, BoxError>> {
+        panic!("guard bug")
+    }
+
+    fn complete<'a>(&'a self, _id: &'a str, _ok: bool) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async { panic!("guard bug") })
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_guard_is_a_store_failure() {
+    let rec = Recorder::default();
+    let d = dispatcher(&rec).idempotency(PanickingGuard);
+    let outcome = deliver(&d, "m", &example("payment.processing")).await;
+    assert_eq!(outcome.status, 500);
+    assert_eq!(outcome.body["error"]["code"], "idempotency_store_failed");
+}
+
 /// A guard that answers a fixed value, or fails.
 struct FixedGuard(Option<Begin>);
 

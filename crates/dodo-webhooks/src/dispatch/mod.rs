@@ -265,7 +265,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         let webhook_id = delivery.id.clone();
 
         if let Some(guard) = &self.guard {
-            match guard.begin(&webhook_id).await {
+            match guarded(|| guard.begin(&webhook_id)).await {
                 Ok(Begin::Fresh) => {}
                 Ok(Begin::Duplicate) => {
                     return Outcome::acknowledged(
@@ -313,7 +313,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
 
         if let Some(guard) = &self.guard {
             let success = outcome.disposition != Disposition::Failed;
-            if let Err(e) = guard.complete(&webhook_id, success).await {
+            if let Err(e) = guarded(|| guard.complete(&webhook_id, success)).await {
                 outcome.warnings.push(OutcomeError {
                     stage: Stage::Idempotency,
                     code: "idempotency_complete_failed",
@@ -465,6 +465,18 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         };
         outcome.rebuild_body();
         outcome
+    }
+}
+
+/// Calls the idempotency store with panics (in the call or its future) turned into errors.
+async fn guarded<'a, T>(
+    call: impl FnOnce() -> BoxFuture<'a, Result<T, BoxError>>,
+) -> Result<T, BoxError> {
+    use futures_util::FutureExt as _;
+    let fut = async move { call().await };
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(BoxError::from("the idempotency store panicked")),
     }
 }
 
