@@ -17,6 +17,7 @@ use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, US
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::budget::{DEFAULT_RETRY_BUDGET, RetryBudget};
 use crate::call::Call;
 use crate::config::{EnvConfig, Environment, LogLevel, Secret};
 use crate::error::Error;
@@ -47,6 +48,8 @@ pub(crate) struct Inner {
     pub(crate) max_retries: u32,
     pub(crate) auto_idempotency_keys: bool,
     pub(crate) log_level: LogLevel,
+    /// Shared by every copy made with `with_*`; `None` disables the budget.
+    pub(crate) retry_budget: Option<Arc<RetryBudget>>,
 }
 
 impl fmt::Debug for Client {
@@ -61,6 +64,10 @@ impl fmt::Debug for Client {
             .field("max_retries", &i.max_retries)
             .field("auto_idempotency_keys", &i.auto_idempotency_keys)
             .field("log_level", &i.log_level)
+            .field(
+                "retry_budget_available",
+                &i.retry_budget.as_ref().map(|b| b.available()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +128,7 @@ impl Client {
             max_retries: i.max_retries,
             auto_idempotency_keys: i.auto_idempotency_keys,
             log_level: i.log_level,
+            retry_budget: i.retry_budget.clone(),
         };
         change(&mut inner);
         Client {
@@ -266,6 +274,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     log_level: LogLevel,
     auto_idempotency_keys: bool,
+    retry_budget: Option<u32>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -292,6 +301,7 @@ impl fmt::Debug for ClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("log_level", &self.log_level)
             .field("auto_idempotency_keys", &self.auto_idempotency_keys)
+            .field("retry_budget", &self.retry_budget)
             .finish()
     }
 }
@@ -322,6 +332,7 @@ impl ClientBuilder {
             user_agent: None,
             log_level: LogLevel::default(),
             auto_idempotency_keys: true,
+            retry_budget: Some(DEFAULT_RETRY_BUDGET),
         }
     }
 
@@ -450,6 +461,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Capacity of the client-wide retry budget (default 500 tokens; `None` disables it).
+    /// A retry costs 5 tokens (10 after a timeout or connection failure) and each
+    /// successful attempt returns 1, so a long outage stops retries after about a hundred
+    /// instead of tripling the load. Shared by every clone of the client.
+    pub fn retry_budget(mut self, capacity: Option<u32>) -> Self {
+        self.retry_budget = capacity;
+        self
+    }
+
     /// Validates the options and builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let api_key = self.api_key.ok_or_else(|| {
@@ -512,6 +532,7 @@ impl ClientBuilder {
                 max_retries: self.max_retries,
                 auto_idempotency_keys: self.auto_idempotency_keys,
                 log_level: self.log_level,
+                retry_budget: self.retry_budget.map(|c| Arc::new(RetryBudget::new(c))),
             }),
         })
     }

@@ -15,6 +15,7 @@ use http::{Method, StatusCode};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::budget::{RETRY_COST, SUCCESS_REFUND, TIMEOUT_RETRY_COST};
 use crate::call::RequestOptions;
 use crate::client::{Client, header_pair};
 use crate::config::LogLevel;
@@ -211,11 +212,33 @@ async fn run(
             safe_to_repeat: prepared.safe_to_repeat,
             jitter: fastrand::f64(),
         };
+        if let (Some(budget), AttemptOutcome::Response { status, .. }) =
+            (&inner.retry_budget, &outcome)
+            && (200..300).contains(status)
+        {
+            budget.refund(SUCCESS_REFUND);
+        }
         let mut decision = decide(&ctx, &outcome);
         if let (RetryDecision::Retry(delay), Some(deadline)) = (decision, deadline)
             && Instant::now() + delay >= deadline
         {
             decision = RetryDecision::Stop;
+        }
+        if let (RetryDecision::Retry(_), Some(budget)) = (decision, &inner.retry_budget) {
+            let cost = match outcome {
+                AttemptOutcome::Response { .. } => RETRY_COST,
+                _ => TIMEOUT_RETRY_COST,
+            };
+            if !budget.try_withdraw(cost) {
+                if enabled(level, LogLevel::Warn) {
+                    tracing::warn!(
+                        method = %prepared.method,
+                        path = %prepared.path,
+                        "dodo retry budget exhausted; not retrying"
+                    );
+                }
+                decision = RetryDecision::Stop;
+            }
         }
         match decision {
             RetryDecision::Retry(delay) => {

@@ -50,6 +50,7 @@
 //!
 //! See `docs/client.md` for configuration, retries, idempotency, pagination and logging.
 
+mod budget;
 mod call;
 mod client;
 pub mod config;
@@ -64,6 +65,7 @@ pub mod retry;
 #[cfg(feature = "unwrap")]
 mod webhook_unwrap;
 
+pub use budget::DEFAULT_RETRY_BUDGET;
 pub use call::{ApiResponse, BoxFuture, Call, RequestOptions};
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT};
 pub use config::{EnvConfig, Environment, LogLevel};

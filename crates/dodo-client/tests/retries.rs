@@ -342,3 +342,44 @@ async fn connection_refused_is_a_connection_error() {
     assert_eq!(err.status(), None);
     assert!(std::error::Error::source(&err).is_some());
 }
+
+#[tokio::test]
+async fn retry_budget_stops_retry_storms_and_refills_on_success() {
+    let server = Server::start().await;
+    // Room for exactly one retry after an error response (cost 5).
+    let client = server.builder().retry_budget(Some(5)).build().unwrap();
+    server.push(fail(503)).push(fail(503));
+    get(&client).await.unwrap_err();
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "one retry, then the budget is empty"
+    );
+
+    // Clones share the budget: no retry left.
+    server.push(fail(503));
+    let err = get(&client.clone()).await.unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(server.requests().len(), 3);
+
+    // Successes refill it (1 token each): five of them pay for one retry again.
+    for _ in 0..5 {
+        server.push(ok());
+    }
+    for _ in 0..5 {
+        get(&client).await.unwrap();
+    }
+    assert_eq!(server.requests().len(), 8);
+    server.push(fail(503)).push(ok());
+    get(&client).await.unwrap();
+    assert_eq!(server.requests().len(), 10);
+
+    // Disabled budget: plain max_retries.
+    let server = Server::start().await;
+    let client = server.builder().retry_budget(None).build().unwrap();
+    for _ in 0..3 {
+        server.push(fail(503));
+    }
+    get(&client).await.unwrap_err();
+    assert_eq!(server.requests().len(), 3);
+}
