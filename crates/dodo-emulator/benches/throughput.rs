@@ -111,6 +111,19 @@ fn main() {
         let id = created["customer_id"].as_str().expect("id").to_string();
         println!("dodo-emulator throughput, server on one thread, {secs} s per loop");
 
+        // Floor: the cheapest route through the same HTTP stack (no routing table, no store).
+        let (c, url) = (client.clone(), format!("{base}/_emulator/health"));
+        run_loop("floor", secs, concurrency, move |_| {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                match c.get(&url).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+
         let (c, k, url) = (
             client.clone(),
             key.clone(),

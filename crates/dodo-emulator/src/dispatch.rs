@@ -119,16 +119,16 @@ pub fn error_response(e: &ApiError) -> Response {
 
 async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let method = parts.method.as_str().to_string();
-    let path = parts.uri.path().to_string();
+    let method = parts.method.as_str();
+    let path = parts.uri.path();
 
-    if let Some(fault) = state.faults.take(&method, &path)
+    if let Some(fault) = state.faults.take(method, path)
         && let Some(r) = apply_fault(&fault, parts.extensions.get::<ConnectionKill>()).await
     {
         return Ok(r);
     }
 
-    let matched = state.table.lookup(&method, &path).ok_or_else(|| {
+    let matched = state.table.lookup(method, path).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -152,7 +152,7 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
 
     let idempotency = if parts.method != Method::GET {
         idempotency_key(&parts.headers)?.map(|key| {
-            let fingerprint = fingerprint(&method, &parts.uri.to_string(), &bytes);
+            let fingerprint = fingerprint(method, &parts.uri.to_string(), &bytes);
             (key, fingerprint)
         })
     } else {
@@ -169,10 +169,11 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
     };
 
     let result = run(state, op, matched.params, parts.uri.query(), &bytes);
-    let (status, body_bytes) = match result.and_then(|reply| render(op.success_status, reply)) {
-        Ok(ok) => ok,
-        Err(e) => (e.status, serde_json::to_vec(&e.body())?),
-    };
+    let (status, content_type, body_bytes) =
+        match result.and_then(|reply| render(op.success_status, reply)) {
+            Ok(ok) => ok,
+            Err(e) => (e.status, JSON, serde_json::to_vec(&e.body())?),
+        };
     if let Some((key, fp)) = &idempotency
         && !status.is_server_error()
     {
@@ -186,8 +187,10 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
             .store
             .write(|db| db.idempotency_put(key, &record, &now))?;
     }
-    Ok(build(status, body_bytes))
+    Ok(build(status, content_type, body_bytes))
 }
+
+const JSON: &str = "application/json";
 
 /// Validates the body and query, then runs the handler under the store lock.
 fn run(
@@ -230,26 +233,26 @@ fn run(
     }
 }
 
-fn render(success: u16, reply: Reply) -> Result<(StatusCode, Vec<u8>), ApiError> {
+fn render(success: u16, reply: Reply) -> Result<(StatusCode, &'static str, Vec<u8>), ApiError> {
     let status = reply
         .status
         .unwrap_or_else(|| StatusCode::from_u16(success).unwrap_or(StatusCode::OK));
-    let bytes = match reply.body {
-        _ if status == StatusCode::NO_CONTENT => Vec::new(),
-        ReplyBody::Empty => Vec::new(),
-        ReplyBody::Json(v) => serde_json::to_vec(&v)?,
-        ReplyBody::Raw(s) => s.into_bytes(),
-    };
-    Ok((status, bytes))
+    Ok(match reply.body {
+        _ if status == StatusCode::NO_CONTENT => (status, JSON, Vec::new()),
+        ReplyBody::Empty => (status, JSON, Vec::new()),
+        ReplyBody::Json(v) => (status, JSON, serde_json::to_vec(&v)?),
+        ReplyBody::Raw(s) => (status, JSON, s.into_bytes()),
+        ReplyBody::Bytes(content_type, bytes) => (status, content_type, bytes),
+    })
 }
 
-fn build(status: StatusCode, body: Vec<u8>) -> Response {
+fn build(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
     let mut response = if body.is_empty() {
         Response::new(Body::empty())
     } else {
         let mut r = Response::new(Body::from(body));
         r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         r
     };
     *response.status_mut() = status;
@@ -264,7 +267,7 @@ fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Result<Response, Ap
         ));
     }
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = build(status, stored.body.clone());
+    let mut response = build(status, JSON, stored.body.clone());
     response
         .headers_mut()
         .insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));

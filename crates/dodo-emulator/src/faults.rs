@@ -5,6 +5,7 @@
 //! request; when its count reaches zero it disappears.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +95,8 @@ pub struct FaultRule {
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<Vec<FaultRule>>,
+    /// Number of rules, so the common "no faults" case takes no lock.
+    active: AtomicUsize,
 }
 
 impl Faults {
@@ -105,7 +108,9 @@ impl Faults {
             remaining: spec.count,
             spec,
         };
-        self.lock().push(rule.clone());
+        let mut rules = self.lock();
+        rules.push(rule.clone());
+        self.active.store(rules.len(), Ordering::Release);
         Ok(rule)
     }
 
@@ -116,21 +121,24 @@ impl Faults {
 
     /// Removes every rule.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut rules = self.lock();
+        rules.clear();
+        self.active.store(0, Ordering::Release);
     }
 
     /// Consumes one use of the first rule matching the request, if any.
     pub fn take(&self, method: &str, path: &str) -> Option<FaultSpec> {
-        let mut rules = self.lock();
-        if rules.is_empty() {
+        if self.active.load(Ordering::Acquire) == 0 {
             return None;
         }
+        let mut rules = self.lock();
         let index = rules.iter().position(|r| r.spec.matches(method, path))?;
         let rule = &mut rules[index];
         rule.remaining = rule.remaining.saturating_sub(1);
         let spec = rule.spec.clone();
         if rule.remaining == 0 {
             rules.remove(index);
+            self.active.store(rules.len(), Ordering::Release);
         }
         Some(spec)
     }

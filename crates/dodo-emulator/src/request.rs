@@ -219,6 +219,8 @@ pub enum ReplyBody {
     Json(Value),
     /// Already serialised JSON text (e.g. straight from the store).
     Raw(String),
+    /// Non-JSON bytes with their content type (PDF invoices, CSV exports).
+    Bytes(&'static str, Vec<u8>),
 }
 
 /// A handler's successful answer.

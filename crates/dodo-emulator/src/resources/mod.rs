@@ -14,6 +14,7 @@ pub mod customers;
 pub mod discounts;
 pub mod events;
 pub mod generic;
+pub mod invoices;
 pub mod licenses;
 pub mod meters;
 pub mod payments;
@@ -77,6 +78,7 @@ impl Registry {
         meters::register(&mut r);
         brands::register(&mut r);
         addons::register(&mut r);
+        invoices::register(&mut r);
         r
     }
 

@@ -327,3 +327,18 @@ async fn checkout_session_create_preview_and_status() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn invoices_are_public_pdfs_of_paid_payments() {
+    let api = Api::start().await;
+    let product = api.one_time_product(1234).await;
+    let paid = api.paid_payment(s(&product["product_id"]), 1).await;
+    let url = api.url(&format!("/invoices/payments/{}", s(&paid["payment_id"])));
+    let r = reqwest::Client::new().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    assert!(String::from_utf8_lossy(&bytes).contains("1234 USD"));
+    api.get("/invoices/payments/pay_nope").await.expect(404);
+}
