@@ -36,6 +36,8 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod body;
 pub mod checkout;
 pub mod error;

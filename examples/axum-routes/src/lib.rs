@@ -7,6 +7,8 @@
 //! the client, and the static checkout links, at an emulator; wins over the environment) and
 //! `PORT` (default 3000).
 
+#![warn(missing_docs)]
+
 use std::convert::Infallible;
 
 use axum::Router;
