@@ -1,7 +1,9 @@
 //! Customers: create, retrieve, update, list (filters `email`, `name`, `created_at_gte/lte`).
 //!
-//! The `email` filter matches exactly; `name` matches a case-insensitive substring. Sub-resources of a customer (payment methods,
-//! wallets, entitlements, portal sessions, emails) are served by the generic fallback.
+//! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
+//! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`);
+//! wallets answer an empty USD wallet. Other sub-resources of a customer (payment methods,
+//! wallet ledger, entitlements, emails) are served by the generic fallback.
 
 use rusqlite::types::Value as SqlValue;
 
@@ -17,6 +19,12 @@ pub fn register(r: &mut Registry) {
     r.add("GET", "/customers/{customer_id}", retrieve);
     r.add("PATCH", "/customers/{customer_id}", update);
     r.add("GET", "/customers", list);
+    r.add(
+        "POST",
+        "/customers/{customer_id}/customer-portal/session",
+        portal_session,
+    );
+    r.add("GET", "/customers/{customer_id}/wallets", wallets);
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -67,4 +75,21 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     common::created_filters(req, &mut filters)?;
     page_list(ctx, req, kind::CUSTOMER, &filters, common::as_is)
+}
+
+fn portal_session(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("customer_id");
+    common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
+    let token = crate::ids::new_id("cps_");
+    Ok(Reply::json(serde_json::json!({
+        "link": format!("{}/portal/{id}?session={token}", ctx.env.base_url),
+    })))
+}
+
+fn wallets(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("customer_id");
+    common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
+    Ok(Reply::json(
+        serde_json::json!({ "items": [], "total_balance_usd": 0 }),
+    ))
 }

@@ -124,3 +124,39 @@ async fn customer_errors_name_fields_and_ids() {
         .expect(422);
     assert!(s(&r.body["message"]).contains("created_at_gte"));
 }
+
+#[tokio::test]
+async fn portal_sessions_and_wallets_of_a_customer() {
+    let api = Api::start().await;
+    let c = api.customer("portal@example.com").await;
+    let id = s(&c["customer_id"]);
+    let session = api
+        .post(
+            &format!("/customers/{id}/customer-portal/session"),
+            json!({}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let link = s(&session["link"]);
+    assert!(
+        link.starts_with(&format!("{}/portal/{id}?session=cps_", api.emu.base_url())),
+        "{link}"
+    );
+    let wallets = api
+        .get(&format!("/customers/{id}/wallets"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(wallets, json!({"items": [], "total_balance_usd": 0}));
+    api.post("/customers/cus_nope/customer-portal/session", json!({}))
+        .await
+        .expect(404);
+    api.get("/customers/cus_nope/wallets").await.expect(404);
+    let methods = api
+        .get(&format!("/customers/{id}/payment-methods"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(methods["items"], json!([]));
+}
