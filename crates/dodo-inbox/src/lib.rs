@@ -15,6 +15,8 @@
 //! webhook route on an inbox and the `cli` feature provides `dodo inbox list|replay`.
 //! SQLite is the zero-setup default; PostgreSQL serves several instances.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "axum")]
 pub mod axum;
 #[cfg(feature = "cli")]

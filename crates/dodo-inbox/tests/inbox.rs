@@ -781,6 +781,56 @@ async fn abandoned_attempts_are_dead_lettered(kind: Kind) {
     assert!(row.last_error.unwrap().starts_with("abandoned: 2 attempts"));
 }
 
+async fn store_failure_answers_500(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let database = db.connect().await;
+    let inbox = Inbox::builder(counting(&Calls::default()))
+        .open(database.clone())
+        .await
+        .unwrap();
+    database.close().await;
+    let body = subscription_event("subscription.active", &at(0), "sub_f", "cus_f", "active");
+    let r = inbox.receive(&signed("msg_down", &body), &body).await;
+    assert_eq!((r.status, r.kind), (500, ReceiptKind::Rejected));
+    assert_eq!(r.body()["error"]["code"], "store_failed");
+    assert_eq!(r.webhook_id.as_deref(), Some("msg_down"));
+    // The public message carries no internals.
+    assert_eq!(
+        r.body()["error"]["message"],
+        "the delivery could not be stored"
+    );
+}
+
+async fn undecodable_data_is_kept_and_dead_lettered(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let calls = Calls::default();
+    let inbox = Inbox::builder(counting(&calls))
+        .retry(RetryPolicy::attempts(2).initial_backoff(Duration::ZERO))
+        .open(db.connect().await)
+        .await
+        .unwrap();
+    // A known type whose data does not fit the model: stored (the raw body is kept for a
+    // replay after an upgrade), then retried and dead-lettered without running handlers.
+    let body = common::envelope(
+        "payment.succeeded",
+        &at(0),
+        serde_json::json!({"payment_id": 5}),
+    );
+    let r = inbox.receive(&signed("msg_bad_data", &body), &body).await;
+    assert_eq!((r.status, r.kind), (200, ReceiptKind::Stored));
+    let stats = inbox.worker().process_available().await.unwrap();
+    assert_eq!((stats.retried, stats.dead_lettered), (1, 1));
+    let row = inbox.store().get("msg_bad_data").await.unwrap().unwrap();
+    assert_eq!(row.summary.status, DeliveryStatus::Dead);
+    assert!(row.summary.last_error.unwrap().starts_with("invalid_data"));
+    assert_eq!(row.raw_body, body);
+    assert_eq!(calls.total(), 0);
+}
+
 on_both_backends!(
     duplicate_delivery_runs_handler_once,
     rejects_bad_deliveries_without_storing,
@@ -795,4 +845,6 @@ on_both_backends!(
     skipped_events_are_processed_without_handler,
     spawned_worker_processes_new_deliveries_and_stops,
     abandoned_attempts_are_dead_lettered,
+    store_failure_answers_500,
+    undecodable_data_is_kept_and_dead_lettered,
 );

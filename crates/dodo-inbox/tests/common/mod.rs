@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -62,7 +63,9 @@ impl TestDb {
                              (start a server with `eval \"$(scripts/postgres-test-server)\"`)"
                         );
                     }
-                    eprintln!(
+                    // Written to the real stderr: the test harness captures `eprintln!`.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "\n!!!!!!!! SKIPPED: PostgreSQL inbox test, {PG_ENV} is not set. Start a server with \
                          `eval \"$(scripts/postgres-test-server)\"` to run it. !!!!!!!!\n"
                     );
