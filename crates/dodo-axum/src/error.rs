@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 /// An error answer: status, stable code, public message and optional extra fields.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RouteError {
     /// HTTP status to answer with.
     pub status: StatusCode,

@@ -38,6 +38,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Which checkout flow a handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Flow {
     /// GET with a query: answers a hosted checkout link for one product.
     Static,
@@ -107,6 +108,19 @@ impl Checkout {
         let client = Client::builder()
             .api_key(api_key)
             .environment(environment)
+            .build()?;
+        Ok(Self::new(client))
+    }
+
+    /// Checkout routes with a new client for `api_key` at `base_url` (an emulator such as
+    /// `http://127.0.0.1:4010`); static links then point at `{base_url}/buy/{productId}`.
+    pub fn from_base_url(
+        api_key: impl Into<String>,
+        base_url: impl Into<String>,
+    ) -> Result<Self, dodo_client::Error> {
+        let client = Client::builder()
+            .api_key(api_key)
+            .base_url(base_url)
             .build()?;
         Ok(Self::new(client))
     }
