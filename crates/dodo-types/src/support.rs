@@ -21,7 +21,10 @@ pub type DateTime = time::OffsetDateTime;
 pub type Metadata = BTreeMap<String, MetadataValue>;
 
 /// One metadata value: the API allows strings, integers, numbers and booleans.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised by JSON type in one step (an untagged derive would buffer every value and
+/// try each variant in turn, which dominated webhook parsing time).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MetadataValue {
     /// A boolean value.
@@ -32,6 +35,39 @@ pub enum MetadataValue {
     Number(f64),
     /// A string value.
     String(String),
+}
+
+impl<'de> Deserialize<'de> for MetadataValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl serde::de::Visitor<'_> for ValueVisitor {
+            type Value = MetadataValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, integer, number or boolean")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<MetadataValue, E> {
+                Ok(MetadataValue::Bool(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<MetadataValue, E> {
+                Ok(MetadataValue::Integer(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<MetadataValue, E> {
+                Ok(i64::try_from(v)
+                    .map(MetadataValue::Integer)
+                    .unwrap_or(MetadataValue::Number(v as f64)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<MetadataValue, E> {
+                Ok(MetadataValue::Number(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MetadataValue, E> {
+                Ok(MetadataValue::String(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<MetadataValue, E> {
+                Ok(MetadataValue::String(v))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
 }
 
 impl MetadataValue {
@@ -392,6 +428,7 @@ mod tests {
         assert_eq!(m["b"], MetadataValue::Integer(2));
         assert_eq!(m["c"], MetadataValue::Number(2.5));
         assert_eq!(m["d"], MetadataValue::Bool(true));
+        assert!(serde_json::from_str::<Metadata>(r#"{"a":[1]}"#).is_err());
         assert_eq!(
             serde_json::to_string(&m).unwrap(),
             r#"{"a":"x","b":2,"c":2.5,"d":true}"#

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{NOW, complete_examples as examples, signed, verifier};
+use common::{NOW, examples, signed, verifier};
 use dodo_webhooks::{
     Begin, BoxError, BoxFuture, Context, Dispatcher, Disposition, EventPayload, EventType, Flow,
     HandlerErrorPolicy, IdempotencyGuard, MemoryIdempotency, Outcome, Stage, WebhookEvent,

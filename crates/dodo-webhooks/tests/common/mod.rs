@@ -98,45 +98,8 @@ pub fn examples() -> Vec<(String, String)> {
     out
 }
 
-/// Spec examples that do not match their own schema in spec 1.113.0, with the exact parse
-/// error they produce. Reported to the generator/overlay owner; the typed models follow the
-/// schema, so these fail until the schema or the overlay changes.
-///
-/// `EntitlementGrantResponse.integration_type` is `required` in the schema but absent from
-/// all four `entitlement_grant.*` examples.
-pub const KNOWN_SPEC_GAPS: &[(&str, &str)] = &[
-    (
-        "entitlement_grant.created",
-        "missing field `integration_type`",
-    ),
-    (
-        "entitlement_grant.delivered",
-        "missing field `integration_type`",
-    ),
-    (
-        "entitlement_grant.failed",
-        "missing field `integration_type`",
-    ),
-    (
-        "entitlement_grant.revoked",
-        "missing field `integration_type`",
-    ),
-];
+/// Spec examples that do not match their own schema, with the exact parse error they
+/// produce. Empty: the overlay relaxes `EntitlementGrantResponse.integration_type`, which
+/// all four `entitlement_grant.*` examples omit.
+pub const KNOWN_SPEC_GAPS: &[(&str, &str)] = &[];
 
-/// [`examples`] with the known spec gaps filled in (for tests about routing, not schema
-/// fidelity): entitlement grants get `"integration_type": "license_key"` if missing.
-pub fn complete_examples() -> Vec<(String, String)> {
-    examples()
-        .into_iter()
-        .map(|(name, body)| {
-            if !name.starts_with("entitlement_grant.") {
-                return (name, body);
-            }
-            let mut value: Value = serde_json::from_str(&body).unwrap();
-            let data = value["data"].as_object_mut().unwrap();
-            data.entry("integration_type")
-                .or_insert_with(|| Value::String("license_key".to_owned()));
-            (name, serde_json::to_string(&value).unwrap())
-        })
-        .collect()
-}
