@@ -94,7 +94,10 @@ fn every_spec_example_parses_to_its_typed_variant_and_round_trips() {
     );
     // The overlay makes the fields the spec's own examples omit optional, so every
     // example parses exactly as published.
-    assert!(gaps.is_empty(), "examples not matching their schema: {gaps:?}");
+    assert!(
+        gaps.is_empty(),
+        "examples not matching their schema: {gaps:?}"
+    );
     assert_eq!(covered.len(), 48);
 }
 

@@ -102,4 +102,3 @@ pub fn examples() -> Vec<(String, String)> {
 /// produce. Empty: the overlay relaxes `EntitlementGrantResponse.integration_type`, which
 /// all four `entitlement_grant.*` examples omit.
 pub const KNOWN_SPEC_GAPS: &[(&str, &str)] = &[];
-
