@@ -8,6 +8,8 @@
 //! does not. Cursor lists ([`CursorListCall`], `GET /webhooks`) send `iterator`/`limit`
 //! and get `{"data", "done", "iterator", "prev_iterator"}`; the walk ends when `done` is
 //! true, the page is empty, the next iterator is null/empty, or an iterator repeats.
+//! A page-number list whose server answers the same page again (ignoring `page_number`)
+//! also ends, without repeating the items.
 //! Both produce the same [`Page<T>`] and the same item stream; no `T: Clone` is needed.
 
 use std::fmt;
@@ -35,7 +37,11 @@ pub const ITERATOR_PARAM: &str = "iterator";
 /// Which wire format a list uses, plus the walk state needed to continue it.
 #[derive(Clone)]
 enum Format {
-    PageNumber,
+    PageNumber {
+        /// Hash of the previous page's body, to stop when a server ignores `page_number`
+        /// and answers the same page again.
+        previous_body: Option<u64>,
+    },
     Cursor {
         /// Cursors already requested in this walk (to stop on a repeat).
         seen: Vec<String>,
@@ -94,6 +100,13 @@ enum Position {
     },
 }
 
+fn hash_body(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn parse_param(spec: &RequestSpec, name: &str) -> Result<Option<u64>, Error> {
     spec.query_param(name)
         .map(|v| {
@@ -112,10 +125,16 @@ impl<T: DeserializeOwned + Send + 'static> Pager<T> {
             let raw = execute(&self.client, &self.spec, &self.options, "application/json").await?;
             let request_id = request_id_from(&raw.headers);
             let (items, position, next_spec, format) = match self.format {
-                Format::PageNumber => {
+                Format::PageNumber { previous_body } => {
                     let page_number = parse_param(&self.spec, PAGE_NUMBER_PARAM)?.unwrap_or(0);
                     let page_size = parse_param(&self.spec, PAGE_SIZE_PARAM)?;
-                    let envelope: ItemsEnvelope<T> = decode_json(&raw)?;
+                    let mut envelope: ItemsEnvelope<T> = decode_json(&raw)?;
+                    let body_hash = hash_body(&raw.body);
+                    if previous_body == Some(body_hash) {
+                        // The same page again: the server ignores page_number. End the
+                        // walk without repeating items.
+                        envelope.items.clear();
+                    }
                     let short = page_size.is_some_and(|size| (envelope.items.len() as u64) < size);
                     let next = if envelope.items.is_empty() || short {
                         None
@@ -128,7 +147,9 @@ impl<T: DeserializeOwned + Send + 'static> Pager<T> {
                         envelope.items,
                         Position::Number { page_number },
                         next,
-                        Format::PageNumber,
+                        Format::PageNumber {
+                            previous_body: Some(body_hash),
+                        },
                     )
                 }
                 Format::Cursor { mut seen } => {
@@ -434,7 +455,9 @@ list_call!(
     /// # Ok(()) }
     /// ```
     ListCall,
-    Format::PageNumber
+    Format::PageNumber {
+        previous_body: None
+    }
 );
 
 list_call!(

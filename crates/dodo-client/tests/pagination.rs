@@ -276,3 +276,17 @@ async fn cursor_walk_stops_on_a_repeated_iterator() {
     assert_eq!(items.len(), 2);
     assert_eq!(server.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn a_server_ignoring_page_number_does_not_loop_forever() {
+    let server = Server::with_responder(|_: &Recorded| {
+        Reply::json(200, serde_json::json!({"items": [{"id": 1}, {"id": 2}]}))
+    })
+    .await;
+    let items = list(&server.client(), &Query::default())
+        .collect_all()
+        .await
+        .unwrap();
+    assert_eq!(items, vec![Item { id: 1 }, Item { id: 2 }]);
+    assert_eq!(server.requests().len(), 2);
+}
