@@ -225,3 +225,50 @@ async fn webhook_signed_with_the_emulator_secret() {
     assert_eq!(status, 401);
     assert_eq!(answer["error"]["code"], "missing_header");
 }
+
+#[tokio::test]
+async fn customer_portal_against_the_emulator() {
+    let r = start().await;
+    let customer = r
+        .api(
+            "/customers",
+            json!({"email": "jane@example.com", "name": "Jane"}),
+        )
+        .await;
+    let id = customer["customer_id"].as_str().unwrap().to_owned();
+
+    let resp = r
+        .http
+        .get(format!(
+            "{}/api/customer-portal?customer_id={id}&send_email=false",
+            r.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{}/portal/{id}", r.emu.base_url())),
+        "{location}"
+    );
+
+    let (status, body) = r
+        .call(
+            r.http
+                .get(format!("{}/api/customer-portal?customer_id={id}", r.base))
+                .header("accept", "application/json"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["link"].as_str().unwrap().contains(&id));
+
+    let (status, body) = r
+        .call(r.http.get(format!(
+            "{}/api/customer-portal?customer_id=cus_missing",
+            r.base
+        )))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "customer_not_found");
+}
