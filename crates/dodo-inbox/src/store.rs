@@ -287,7 +287,7 @@ const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries \
      WHERE id IN (SELECT id FROM webhook_deliveries \
          WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= $3 OR id = $5)) \
              OR (status = 'processing' AND lease_until < $3)) \
-           AND ($5 IS NULL OR id = $5) \
+           AND (CAST($5 AS BIGINT) IS NULL OR id = $5) \
          ORDER BY id LIMIT $4) \
      RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
 
@@ -296,7 +296,7 @@ const CLAIM_POSTGRES: &str = "UPDATE webhook_deliveries \
      WHERE id IN (SELECT id FROM webhook_deliveries \
          WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= $3 OR id = $5)) \
              OR (status = 'processing' AND lease_until < $3)) \
-           AND ($5::BIGINT IS NULL OR id = $5) \
+           AND (CAST($5 AS BIGINT) IS NULL OR id = $5) \
          ORDER BY id LIMIT $4 \
          FOR UPDATE SKIP LOCKED) \
      RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
@@ -551,19 +551,14 @@ impl Store {
 
     /// Stored deliveries matching `filter`, newest first.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<DeliverySummary>, InboxError> {
+        // CAST gives the parameters a type on PostgreSQL and is a no-op on SQLite.
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} FROM webhook_deliveries \
-             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR event_type = $2) \
-               AND ($3 IS NULL OR id < $3) \
+             WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
+               AND (CAST($2 AS TEXT) IS NULL OR event_type = $2) \
+               AND (CAST($3 AS BIGINT) IS NULL OR id < $3) \
              ORDER BY id DESC LIMIT $4"
         );
-        let sql = match self.db.backend() {
-            crate::Backend::Sqlite => sql,
-            crate::Backend::Postgres => sql
-                .replace("($1 IS NULL", "($1::TEXT IS NULL")
-                .replace("($2 IS NULL", "($2::TEXT IS NULL")
-                .replace("($3 IS NULL", "($3::BIGINT IS NULL"),
-        };
         let status = filter.status.map(DeliveryStatus::as_str);
         let rows = on_db!(self.db, |pool| {
             let rows = sqlx::query(&sql)
@@ -626,16 +621,10 @@ impl Store {
     /// Replays every dead letter (optionally only of one event type); returns how many.
     pub async fn replay_dead_letters(&self, event_type: Option<&str>) -> Result<u64, InboxError> {
         let now = self.now();
-        let sql = self.db.sql(
-            "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
+        let sql = "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
              next_attempt_at = $1, last_error = NULL, lease_until = NULL, \
              replay_count = replay_count + 1 \
-             WHERE status = 'dead' AND ($2 IS NULL OR event_type = $2)",
-            "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
-             next_attempt_at = $1, last_error = NULL, lease_until = NULL, \
-             replay_count = replay_count + 1 \
-             WHERE status = 'dead' AND ($2::TEXT IS NULL OR event_type = $2)",
-        );
+             WHERE status = 'dead' AND (CAST($2 AS TEXT) IS NULL OR event_type = $2)";
         let n = on_db!(self.db, |pool| sqlx::query(sql)
             .bind(now)
             .bind(event_type)

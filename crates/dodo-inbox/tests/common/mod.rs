@@ -95,6 +95,33 @@ impl TestDb {
     }
 }
 
+impl Drop for TestDb {
+    /// Drops this test's PostgreSQL schema (on a helper thread with its own runtime, as
+    /// `Drop` cannot await); the SQLite directory is removed by `TempDir`.
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
+        let url = self.url.clone();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(admin) = sqlx::PgPool::connect(&url).await {
+                    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    let _ = sqlx::query(&drop).execute(&admin).await;
+                    admin.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
 /// Opens `url`, with `search_path` set to `schema` for PostgreSQL.
 pub async fn open(url: &str, schema: Option<&str>) -> Database {
     match schema {
