@@ -549,3 +549,23 @@ async fn session_errors() {
     .await;
     assert_eq!(answer["error"]["upstream"]["status"], 503);
 }
+
+#[tokio::test]
+async fn unreachable_api_is_a_502() {
+    // A port that was just free: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let checkout = Checkout::new(
+        dodo_client::Client::builder()
+            .api_key("sk_test_fake")
+            .base_url(&dead)
+            .max_retries(0)
+            .build()
+            .unwrap(),
+    );
+    let base = serve(Router::new().route("/c", checkout.static_route())).await;
+    let (status, _, body) = get_json(&format!("{base}/c?productId=pdt_once")).await;
+    assert_eq!(status, 502);
+    assert_eq!(error_code(&body), "upstream_unavailable");
+}

@@ -9,7 +9,9 @@
 //! subscriptions too (its one item); options the API cannot honour for a one-time payment
 //! (`addons`, `trial_period_days`, `on_demand`) are a 400 instead of being silently dropped;
 //! `discount_id` (never used by Express, and not an API field) is a 400 pointing at
-//! `discount_code`; upstream failures are 502 with their status kept.
+//! `discount_code`; `product_id` together with `product_cart`, or a top-level `quantity` next
+//! to a cart, is a 400 (ambiguous; Express silently picks one); upstream failures are 502
+//! with their status kept; the answer adds `payment_id` (and `subscription_id`).
 
 use axum::extract::Request;
 use axum::http::StatusCode;
