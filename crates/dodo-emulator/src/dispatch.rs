@@ -192,6 +192,27 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
 
 const JSON: &str = "application/json";
 
+/// Checks a query string against the operation's generated query type (types of known
+/// parameters; unknown parameters are ignored). The error names the offending parameter.
+fn check_query(op: &Operation, query: &str) -> Result<(), ApiError> {
+    use dodo_types::operations::validate_query;
+    let Some(Err(whole)) = validate_query(op.operation_id, query) else {
+        return Ok(());
+    };
+    // The form deserialiser reports no path: find the first parameter that fails alone.
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    for (name, value) in &pairs {
+        let single = serde_urlencoded::to_string([(name, value)]).unwrap_or_default();
+        if let Some(Err(e)) = validate_query(op.operation_id, &single) {
+            return Err(ApiError::invalid_field(name, &e.message));
+        }
+    }
+    Err(ApiError::unprocessable(
+        "INVALID_REQUEST",
+        format!("invalid query string: {}", whole.message),
+    ))
+}
+
 /// Validates the body and query, then runs the handler under the store lock.
 fn run(
     state: &AppState,
@@ -210,9 +231,12 @@ fn run(
         None => Value::Null,
     };
     let query = match query {
-        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
-            ApiError::unprocessable("INVALID_REQUEST", format!("invalid query string: {e}"))
-        })?,
+        Some(q) => {
+            check_query(op, q)?;
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
+                ApiError::unprocessable("INVALID_REQUEST", format!("invalid query string: {e}"))
+            })?
+        }
         None => Vec::new(),
     };
     let req = ApiRequest {
@@ -414,6 +438,19 @@ mod tests {
         assert!(check_auth(&h, "k").is_err());
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer k"));
         assert!(check_auth(&h, "k").is_ok());
+    }
+
+    #[test]
+    fn typed_query_errors_name_the_parameter() {
+        let op = crate::ops::spec_operations()
+            .iter()
+            .find(|o| o.operation_id == "list_customers")
+            .unwrap();
+        assert!(check_query(op, "email=a%40b.c&page_size=5").is_ok());
+        let e = check_query(op, "email=a%40b.c&page_size=abc").unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert!(e.message.contains("`page_size`"), "{}", e.message);
+        assert!(check_query(op, "unknown=1").is_ok());
     }
 
     #[test]
