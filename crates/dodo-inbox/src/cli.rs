@@ -42,8 +42,8 @@ pub struct ListArgs {
     #[command(flatten)]
     /// Database.
     pub db: DatabaseArgs,
-    /// Only deliveries in this state: received, processing, processed, failed, dead.
-    #[arg(long)]
+    /// Only deliveries in this state.
+    #[arg(long, value_parser = ["received", "processing", "processed", "failed", "dead"])]
     pub status: Option<String>,
     /// Only deliveries of this event type (e.g. payment.succeeded).
     #[arg(long = "type")]
