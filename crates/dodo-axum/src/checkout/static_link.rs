@@ -71,9 +71,10 @@ impl StaticQuery {
                 "the query string could not be decoded",
             )
         })?;
-        // Reject repeated keys: an ambiguous value is an error, not a guess.
+        // Reject repeated keys we use: an ambiguous value is an error, not a guess. Keys we
+        // ignore may repeat.
         for (i, (key, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(k, _)| k == key) {
+            if is_used_key(key) && pairs[..i].iter().any(|(k, _)| k == key) {
                 return Err(RouteError::invalid(key, "must be given only once"));
             }
         }
@@ -181,6 +182,23 @@ impl StaticQuery {
     }
 }
 
+/// Whether the static flow reads `key` (so a repeat of it is ambiguous).
+fn is_used_key(key: &str) -> bool {
+    matches!(
+        key,
+        "productId"
+            | "quantity"
+            | "returnUrl"
+            | "return_url"
+            | "paymentCurrency"
+            | "showCurrencySelector"
+            | "paymentAmount"
+            | "showDiscounts"
+    ) || PREFILL_FIELDS.contains(&key)
+        || DISABLE_FLAGS.contains(&key)
+        || key.starts_with(METADATA_PREFIX)
+}
+
 /// `true`/`false` (absent or empty → `None`); anything else is a 400 naming `field`.
 fn parse_bool(field: &str, value: Option<&str>) -> Result<Option<bool>, RouteError> {
     match value {
@@ -266,6 +284,8 @@ mod tests {
             "paymentCurrency"
         );
         assert_eq!(field("productId=p&productId=q"), "productId");
+        assert_eq!(field("productId=p&metadata_a=1&metadata_a=2"), "metadata_a");
+        assert!(StaticQuery::parse("productId=p&utm=1&utm=2").is_ok());
         assert_eq!(
             field("productId=p&returnUrl=javascript:alert(1)"),
             "returnUrl"
