@@ -57,7 +57,12 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         (Some(pm), Some(c)) => {
             let code = discount.as_ref().and_then(|d| d["code"].as_str());
             let used = match code {
-                Some(code) => Some(discounts::redeem(ctx, code, &cart.product_ids())?),
+                Some(code) => Some(discounts::redeem(
+                    ctx,
+                    code,
+                    &cart.product_ids(),
+                    c["customer_id"].as_str(),
+                )?),
                 None => None,
             };
             let brand_id = match cart.lines[0].product["brand_id"].as_str() {

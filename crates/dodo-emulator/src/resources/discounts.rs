@@ -4,8 +4,8 @@
 //! `flat`. Codes are unique among live discounts (409 `DISCOUNT_CODE_ALREADY_EXISTS`).
 //! `DELETE` soft-deletes (204); the discount then answers 404 everywhere. Payments,
 //! subscriptions and checkout sessions redeem codes through [`redeem`], which enforces
-//! `starts_at`/`expires_at`, `usage_limit` and `restricted_to`. The discount-customer
-//! endpoints are generic.
+//! `starts_at`/`expires_at`, `usage_limit`, `per_customer_usage_limit` and `restricted_to`.
+//! The discount-customer endpoints are generic.
 
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
@@ -226,10 +226,37 @@ pub fn discount_amount(discount: &Value, subtotal: i64) -> i64 {
     off.clamp(0, subtotal.max(0))
 }
 
-/// Redeems a code for a cart of product ids: [`check`]s it, then counts one use. Answers the
-/// discount object.
-pub fn redeem(ctx: &Ctx<'_>, code: &str, product_ids: &[&str]) -> Result<Value, ApiError> {
+/// Redeems a code for a cart of product ids: [`check`]s it, enforces
+/// `per_customer_usage_limit` for `customer_id` (uses counted from the customer's payments),
+/// then counts one use. Answers the discount object.
+pub fn redeem(
+    ctx: &Ctx<'_>,
+    code: &str,
+    product_ids: &[&str],
+    customer_id: Option<&str>,
+) -> Result<Value, ApiError> {
     let mut record = check(ctx, code, product_ids)?;
+    if let (Some(limit), Some(customer)) = (
+        record.data["per_customer_usage_limit"].as_i64(),
+        customer_id,
+    ) {
+        let used = ctx.db.count(
+            kind::PAYMENT,
+            &[
+                Filter::Eq("$.discount_id", SqlValue::Text(record.id.clone())),
+                Filter::Eq(
+                    "$.customer.customer_id",
+                    SqlValue::Text(customer.to_string()),
+                ),
+            ],
+        )?;
+        if i64::try_from(used).unwrap_or(i64::MAX) >= limit {
+            return Err(ApiError::unprocessable(
+                "DISCOUNT_CUSTOMER_LIMIT_REACHED",
+                format!("discount code {code} was already used {used} times by this customer"),
+            ));
+        }
+    }
     let used = record.data["times_used"].as_i64().unwrap_or(0);
     record.data["times_used"] = json!(used + 1);
     ctx.db.update(kind::DISCOUNT, &record.id, &record.data)?;

@@ -286,7 +286,12 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let cart = price_cart(ctx, "product_cart", items, Some(false))?;
     let customer = common::resolve_customer(ctx, req, "customer")?;
     let discount = match req.opt_str("discount_code")? {
-        Some(code) => Some(discounts::redeem(ctx, code, &cart.product_ids())?),
+        Some(code) => Some(discounts::redeem(
+            ctx,
+            code,
+            &cart.product_ids(),
+            customer["customer_id"].as_str(),
+        )?),
         None => None,
     };
     let brand_id = match cart.lines[0].product["brand_id"].as_str() {

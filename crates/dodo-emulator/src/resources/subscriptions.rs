@@ -103,7 +103,12 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let customer = common::resolve_customer(ctx, req, "customer")?;
     let product_id = product["product_id"].as_str().unwrap_or_default();
     let discount = match req.opt_str("discount_code")? {
-        Some(code) => Some(discounts::redeem(ctx, code, &[product_id])?),
+        Some(code) => Some(discounts::redeem(
+            ctx,
+            code,
+            &[product_id],
+            customer["customer_id"].as_str(),
+        )?),
         None => None,
     };
     let trial_days = match req.opt_int("trial_period_days")? {

@@ -336,3 +336,25 @@ async fn meters_create_201_archive_204() {
         .expect(200);
     assert_eq!(api.get("/meters").await.body["items"][0]["id"], id);
 }
+
+#[tokio::test]
+async fn per_customer_usage_limit_counts_each_customers_payments() {
+    let api = Api::start().await;
+    api.post(
+        "/discounts",
+        json!({"type": "flat", "amount": 100, "code": "ONCE", "per_customer_usage_limit": 1}),
+    )
+    .await
+    .expect(200);
+    let product = api.one_time_product(1000).await;
+    let pay = |email: &str| {
+        json!({"product_cart": [{"product_id": product["product_id"], "quantity": 1}],
+               "customer": {"email": email}, "billing": {"country": "US"}, "discount_code": "ONCE"})
+    };
+    let first = api.post("/payments", pay("a@x.io")).await.expect(200).body;
+    assert_eq!(first["total_amount"], 900);
+    let again = api.post("/payments", pay("a@x.io")).await.expect(422);
+    assert_eq!(again.body["code"], "DISCOUNT_CUSTOMER_LIMIT_REACHED");
+    api.post("/payments", pay("b@x.io")).await.expect(200);
+    assert_eq!(api.get("/discounts/code/ONCE").await.body["times_used"], 2);
+}
