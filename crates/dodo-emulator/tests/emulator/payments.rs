@@ -342,3 +342,65 @@ async fn invoices_are_public_pdfs_of_paid_payments() {
     assert!(String::from_utf8_lossy(&bytes).contains("1234 USD"));
     api.get("/invoices/payments/pay_nope").await.expect(404);
 }
+
+#[tokio::test]
+async fn concurrent_refunds_never_exceed_the_paid_amount() {
+    let api = Api::start().await;
+    let product = api.one_time_product(1000).await;
+    let pid = s(&product["product_id"]).to_string();
+    let payment = api.paid_payment(&pid, 3).await;
+    let pay_id = s(&payment["payment_id"]).to_string();
+    let attempts = (0..10).map(|_| {
+        api.post(
+            "/refunds",
+            json!({"payment_id": pay_id, "items": [{"item_id": pid, "amount": 400}]}),
+        )
+    });
+    let results = futures_join_all(attempts).await;
+    let ok = results.iter().filter(|r| r.status == 200).count();
+    let rejected = results
+        .iter()
+        .filter(|r| r.status == 422 && r.body["code"] == "REFUND_EXCEEDS_REFUNDABLE_AMOUNT")
+        .count();
+    assert_eq!((ok, rejected), (7, 3), "7 × 400 fit in 3000");
+    let lines = api
+        .get(&format!("/payments/{pay_id}/line-items"))
+        .await
+        .body;
+    assert_eq!(lines["items"][0]["refundable_amount"], 200);
+    let p = api.get(&format!("/payments/{pay_id}")).await.body;
+    assert_eq!(p["refunds"].as_array().unwrap().len(), 7);
+    assert_eq!(p["refund_status"], "partial");
+}
+
+/// Runs futures concurrently on the current task and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.map(Box::pin).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
+}

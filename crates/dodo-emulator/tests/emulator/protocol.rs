@@ -171,3 +171,12 @@ async fn idempotency_key_replays_and_detects_reuse() {
         3
     );
 }
+
+#[tokio::test]
+async fn shutdown_stops_listening() {
+    let api = Api::start().await;
+    api.get("/customers").await.expect(200);
+    let addr = api.emu.addr();
+    api.emu.shutdown().await;
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
