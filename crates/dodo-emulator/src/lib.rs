@@ -23,8 +23,11 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod dispatch;
+pub mod emit;
 pub mod error;
+pub mod extensions;
 pub mod faults;
 pub mod ids;
 pub mod ops;

@@ -122,7 +122,9 @@ impl Emulator {
             env,
             config.max_body_bytes,
         ));
+        crate::delivery::start(&state);
         let router = admin::routes()
+            .merge(crate::extensions::routes())
             .fallback(dispatch::api)
             .with_state(state.clone());
         let (stop, stopped) = oneshot::channel();

@@ -177,6 +177,7 @@ impl Store {
             }
         };
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        conn.execute_batch(crate::emit::SCHEMA).map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(Self {
             conn: Mutex::new(conn),
@@ -255,6 +256,11 @@ fn to_record(
 }
 
 impl Db<'_> {
+    /// The underlying connection (for the webhook outbox and delivery log tables).
+    pub fn conn(&self) -> &Connection {
+        self.conn
+    }
+
     /// Inserts a new object. Fails on a duplicate `(kind, id)`.
     pub fn insert(
         &self,
@@ -272,17 +278,30 @@ impl Db<'_> {
                  VALUES (?1, ?2, ?3, 'active', ?4, ?5)",
             )?
             .execute(params![kind, id, parent, created_at, text])?;
-        Ok(self.conn.last_insert_rowid())
+        let seq = self.conn.last_insert_rowid();
+        if crate::emit::watches(kind) {
+            crate::emit::observe(self.conn, kind, None, data)?;
+        }
+        Ok(seq)
     }
 
     /// Replaces the data of an object; `false` if it does not exist.
     pub fn update(&self, kind: &str, id: &str, data: &Value) -> rusqlite::Result<bool> {
         let text = serde_json::to_string(data)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let watched = crate::emit::watches(kind);
+        let old = if watched {
+            self.get(kind, id)?.map(|r| r.data)
+        } else {
+            None
+        };
         let n = self
             .conn
             .prepare_cached("UPDATE objects SET data = ?3 WHERE kind = ?1 AND id = ?2")?
             .execute(params![kind, id, text])?;
+        if watched && n > 0 {
+            crate::emit::observe(self.conn, kind, old.as_ref(), data)?;
+        }
         Ok(n > 0)
     }
 

@@ -1,0 +1,10 @@
+//! End-to-end webhook tests: state changes → signed deliveries to a real receiver, retries,
+//! the delivery log, replay, triggers, the virtual clock and the hosted pages.
+
+#[path = "../emulator/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+mod receiver;
+
+mod delivery;
