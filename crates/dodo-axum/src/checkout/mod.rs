@@ -68,6 +68,29 @@ impl Flow {
 }
 
 /// The checkout configuration shared by all flows. Cheap to clone.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use dodo_axum::{Checkout, Flow, method_not_allowed};
+///
+/// let client = dodo_client::Client::builder()
+///     .api_key("sk_test_...")
+///     .environment(dodo_client::Environment::TestMode)
+///     .build()
+///     .unwrap();
+/// let checkout = Checkout::new(client)
+///     .return_url("https://shop.example/thanks")
+///     .unwrap();
+/// assert_eq!(checkout.host(), "https://test.checkout.dodopayments.com");
+/// let app: Router = Router::new()
+///     .route(
+///         "/api/checkout",
+///         get(checkout.handler(Flow::Static))
+///             .post(checkout.handler(Flow::Session))
+///             .fallback(method_not_allowed),
+///     )
+///     .route("/api/checkout/dynamic", checkout.dynamic_route());
+/// ```
 #[derive(Clone, Debug)]
 pub struct Checkout {
     inner: Arc<Config>,

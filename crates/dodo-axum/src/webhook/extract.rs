@@ -15,6 +15,30 @@ use dodo_webhooks::{ParseError, VerifiedDelivery, Verifier, VerifyError, Webhook
 use crate::error::RouteError;
 
 /// A delivery whose signature checked out, with its parsed event and raw body.
+///
+/// ```
+/// use axum::{Router, extract::FromRef, routing::post};
+/// use dodo_axum::VerifiedWebhook;
+/// use dodo_webhooks::{EventPayload, Verifier};
+///
+/// #[derive(Clone)]
+/// struct AppState { verifier: Verifier }
+/// impl FromRef<AppState> for Verifier {
+///     fn from_ref(s: &AppState) -> Verifier { s.verifier.clone() }
+/// }
+///
+/// async fn hook(webhook: VerifiedWebhook) -> &'static str {
+///     if let EventPayload::PaymentSucceeded(payment) = &webhook.event.payload {
+///         println!("{} paid (delivery {})", payment.payment_id, webhook.delivery.id);
+///     }
+///     "ok"
+/// }
+///
+/// let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+/// let app: Router = Router::new()
+///     .route("/webhook", post(hook))
+///     .with_state(AppState { verifier });
+/// ```
 #[derive(Debug, Clone)]
 pub struct VerifiedWebhook {
     /// What verification established (`webhook-id`, `webhook-timestamp`).

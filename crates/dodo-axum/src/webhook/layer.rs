@@ -46,6 +46,22 @@ impl WebhookGuard {
 }
 
 /// Middleware function: verify, put the [`VerifiedWebhook`] in the extensions, run `next`.
+///
+/// ```
+/// use axum::{Extension, Router, middleware, routing::post};
+/// use dodo_axum::{VerifiedWebhook, WebhookGuard, verify_webhook};
+/// use dodo_webhooks::Verifier;
+///
+/// async fn hook(Extension(webhook): Extension<VerifiedWebhook>) -> String {
+///     webhook.event.event_type().to_string()
+/// }
+///
+/// let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+/// let guard = WebhookGuard::new(verifier).body_limit(512 * 1024);
+/// let app: Router = Router::new()
+///     .route("/webhook", post(hook))
+///     .route_layer(middleware::from_fn_with_state(guard, verify_webhook));
+/// ```
 pub async fn verify_webhook(
     State(guard): State<WebhookGuard>,
     req: Request,

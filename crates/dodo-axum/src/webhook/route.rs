@@ -21,6 +21,26 @@ use crate::body::read_limited;
 use crate::error::{RouteError, method_not_allowed};
 
 /// A webhook route around a shared [`Dispatcher`]; `C` is the dispatcher's handler state.
+///
+/// ```
+/// use axum::Router;
+/// use dodo_axum::WebhookRoute;
+/// use dodo_webhooks::{Dispatcher, MemoryIdempotency, Verifier};
+///
+/// #[derive(Clone)]
+/// struct Db; // your pool
+///
+/// let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+/// let dispatcher = Dispatcher::new(verifier, Db)
+///     .idempotency(MemoryIdempotency::new())
+///     .on_payment_succeeded(|ctx, payment| async move {
+///         let _db: Db = ctx.state; // app state in every handler
+///         println!("{} paid", payment.payment_id);
+///         Ok::<_, std::convert::Infallible>(())
+///     });
+/// let app: Router = Router::new()
+///     .route("/api/webhook", WebhookRoute::new(dispatcher).body_limit(256 * 1024).route());
+/// ```
 pub struct WebhookRoute<C = ()> {
     dispatcher: Arc<Dispatcher<C>>,
     body_limit: usize,
