@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the local Dodo Payments API emulator.
     Emulator(EmulatorArgs),
+    /// Inspect and replay the deliveries of a dodo-inbox database.
+    Inbox(dodo_inbox::cli::InboxArgs),
 }
 
 /// Options of `dodo emulator`.
@@ -67,6 +69,17 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Emulator(args) => runtime.block_on(run_emulator(args)),
+        Command::Inbox(args) => runtime.block_on(run_inbox(args)),
+    }
+}
+
+async fn run_inbox(args: dodo_inbox::cli::InboxArgs) -> ExitCode {
+    match dodo_inbox::cli::run(&args, &mut std::io::stdout()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
