@@ -3,7 +3,8 @@
 //! Timestamps are RFC 3339 in UTC with six fractional digits and `Z`
 //! (`2025-08-04T05:30:31.152232Z`), as the API sends them. Because the format has a fixed
 //! width, stored timestamps compare correctly as strings, which the store relies on for
-//! `created_at_gte`/`created_at_lte` filters. A virtual clock can be added here later.
+//! `created_at_gte`/`created_at_lte` filters. [`now`] is a virtual clock: real time plus an
+//! offset that `POST /_emulator/clock/advance` moves forward ([`advance`]).
 
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
@@ -12,9 +13,25 @@ const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::m
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
 );
 
-/// The current instant, UTC.
+/// How far the virtual clock runs ahead of real time, in nanoseconds. Process-wide: every
+/// emulator in the process shares it (see [`crate::timewarp`]).
+static OFFSET_NANOS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The current (virtual) instant, UTC: real time plus the offset the admin API added.
 pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    OffsetDateTime::now_utc() + offset()
+}
+
+/// How far the virtual clock is ahead of real time.
+pub fn offset() -> Duration {
+    Duration::nanoseconds(OFFSET_NANOS.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// Moves the virtual clock forward by `by` (never backwards); answers the new offset.
+pub fn advance(by: Duration) -> Duration {
+    let add = i64::try_from(by.whole_nanoseconds().max(0)).unwrap_or(i64::MAX);
+    let prev = OFFSET_NANOS.fetch_add(add, std::sync::atomic::Ordering::SeqCst);
+    Duration::nanoseconds(prev.saturating_add(add))
 }
 
 /// Formats an instant in the canonical format.

@@ -9,5 +9,8 @@ use crate::dispatch::AppState;
 
 /// All extension routes (merged by the server before the API fallback).
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().merge(crate::delivery::routes())
+    Router::new()
+        .merge(crate::delivery::routes())
+        .merge(crate::timewarp::routes())
+        .merge(crate::triggers::routes())
 }

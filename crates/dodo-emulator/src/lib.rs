@@ -35,6 +35,8 @@ pub mod request;
 pub mod resources;
 pub mod server;
 pub mod store;
+pub mod timewarp;
+pub mod triggers;
 pub mod validate;
 
 pub use config::{DEFAULT_API_KEY, DEFAULT_BUSINESS_ID, EmulatorConfig};

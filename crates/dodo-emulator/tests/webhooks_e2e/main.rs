@@ -8,3 +8,4 @@ mod support;
 mod receiver;
 
 mod delivery;
+mod triggers;

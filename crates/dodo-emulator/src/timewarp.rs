@@ -1,0 +1,330 @@
+//! The virtual clock's admin API and what time passing does: renewals, on-hold after a failed
+//! renewal, cancellations at period end, expiries.
+//!
+//! `POST /_emulator/clock/advance` with `{"by": "30d"}` (also `+30d`, `12h`, `90m`, `45s`,
+//! `2w`, or a number of seconds) moves [`crate::clock`] forward, then processes everything that
+//! fell due, in time order, one billing cycle at a time:
+//!
+//! - an `active` subscription whose `next_billing_date` passed is charged through a real
+//!   payment (`recurring_pre_tax_amount`); on success the period moves on
+//!   (`payment.succeeded`, `subscription.renewed`); when its card is flagged to fail renewals
+//!   (a checkout paid with `4000 0000 0000 0341`, or `POST /_emulator/subscriptions/{id}/card
+//!   {"fail_renewals": true}`) the payment fails and the subscription goes `on_hold`
+//!   (`payment.failed`, `subscription.on_hold`, `dunning.started`); a trial ending is the first
+//!   such charge;
+//! - `cancel_at_next_billing_date` subscriptions become `cancelled` instead of renewing;
+//! - a subscription whose `expires_at` passed becomes `expired`;
+//! - license keys whose `expires_at` passed become `expired`.
+//!
+//! The clock is process-wide (all emulators in one process share it) and only moves forward.
+//! `GET /_emulator/clock` answers `{now, offset_seconds}`. Credits are not modelled, so credit
+//! expiry happens only through triggers.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::clock;
+use crate::dispatch::{AppState, error_response};
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::resources::common::{self, kind};
+use crate::resources::payments::{self, NewPayment};
+use crate::resources::{Ctx, Env};
+use crate::store::{Db, Filter};
+
+/// Store kind of per-subscription card flags (id = subscription id).
+pub const CARD: &str = "emu_card";
+/// Most billing cycles one advance processes per subscription.
+const MAX_CYCLES: usize = 1_000;
+
+/// Routes of the clock admin API.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/_emulator/clock", get(get_clock))
+        .route("/_emulator/clock/advance", post(advance))
+        .route("/_emulator/subscriptions/{id}/card", post(set_card))
+}
+
+/// Parses `30d`, `+30d`, `12h`, `90m`, `45s`, `2w` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let d = match unit.trim() {
+        "" | "s" => Duration::seconds(n),
+        "m" | "min" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => return None,
+    };
+    Some(d)
+}
+
+async fn get_clock() -> Json<Value> {
+    Json(json!({
+        "now": clock::now_string(),
+        "offset_seconds": clock::offset().whole_seconds(),
+    }))
+}
+
+async fn advance(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error_response(&ApiError::invalid_field("body", e)),
+    };
+    let by = match &v["by"] {
+        Value::String(s) => parse_duration(s),
+        Value::Number(n) => n.as_i64().map(Duration::seconds),
+        _ => None,
+    };
+    let Some(by) = by.filter(|d| !d.is_negative()) else {
+        return error_response(&ApiError::invalid_field(
+            "by",
+            "expected a forward duration like \"30d\", \"+12h\", \"90m\" or seconds",
+        ));
+    };
+    clock::advance(by);
+    match process_due(&state.store, &state.env) {
+        Ok(report) => Json(json!({
+            "now": clock::now_string(),
+            "offset_seconds": clock::offset().whole_seconds(),
+            "processed": report,
+        }))
+        .into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn set_card(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
+    let fail = v["fail_renewals"].as_bool().unwrap_or(true);
+    let out = state.store.write(|db| {
+        let ctx = Ctx {
+            db,
+            env: &state.env,
+        };
+        common::must_get(&ctx, kind::SUBSCRIPTION, "Subscription", &id)?;
+        set_fail_renewals(db, &id, fail)?;
+        Ok::<_, ApiError>(())
+    });
+    match out {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"subscription_id": id, "fail_renewals": fail})),
+        )
+            .into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// Flags (or clears) a subscription's card as failing renewals.
+pub fn set_fail_renewals(db: &Db<'_>, sub_id: &str, fail: bool) -> rusqlite::Result<()> {
+    let data = json!({ "fail_renewals": fail });
+    if db.get(CARD, sub_id)?.is_some() {
+        db.update(CARD, sub_id, &data)?;
+    } else {
+        db.insert(CARD, sub_id, None, &clock::now_string(), &data)?;
+    }
+    Ok(())
+}
+
+fn fails_renewals(db: &Db<'_>, sub_id: &str) -> rusqlite::Result<bool> {
+    Ok(db
+        .get(CARD, sub_id)?
+        .is_some_and(|r| r.data["fail_renewals"] == true))
+}
+
+/// Processes everything due at the current virtual time; answers what happened.
+pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiError> {
+    store.write(|db| {
+        let ctx = Ctx { db, env };
+        let now = clock::now_string();
+        let mut renewed = Vec::new();
+        let mut on_hold = Vec::new();
+        let mut cancelled = Vec::new();
+        let mut expired = Vec::new();
+        let subs = db.list(
+            kind::SUBSCRIPTION,
+            &[Filter::Eq(
+                "$.status",
+                rusqlite::types::Value::Text("active".into()),
+            )],
+            u32::MAX,
+            0,
+        )?;
+        for sub in subs {
+            let id = sub.id.clone();
+            for _ in 0..MAX_CYCLES {
+                let Some(current) = db.get(kind::SUBSCRIPTION, &id)? else {
+                    break;
+                };
+                let d = &current.data;
+                if d["status"] != "active" {
+                    break;
+                }
+                if let Some(exp) = d["expires_at"].as_str().and_then(clock::canonical)
+                    && exp <= now
+                {
+                    let mut data = current.data.clone();
+                    data["status"] = json!("expired");
+                    db.update(kind::SUBSCRIPTION, &id, &data)?;
+                    expired.push(id.clone());
+                    break;
+                }
+                let Some(next) = d["next_billing_date"].as_str().and_then(clock::canonical) else {
+                    break;
+                };
+                if next > now {
+                    break;
+                }
+                if d["cancel_at_next_billing_date"] == true {
+                    let mut data = current.data.clone();
+                    data["status"] = json!("cancelled");
+                    data["cancelled_at"] = json!(next);
+                    db.update(kind::SUBSCRIPTION, &id, &data)?;
+                    cancelled.push(id.clone());
+                    break;
+                }
+                if renew(&ctx, &current.data, &next)? {
+                    renewed.push(id.clone());
+                } else {
+                    on_hold.push(id.clone());
+                    break;
+                }
+            }
+        }
+        let keys = db.list(kind::LICENSE_KEY, &[], u32::MAX, 0)?;
+        let mut keys_expired = Vec::new();
+        for k in keys {
+            if k.data["status"] == "active"
+                && let Some(exp) = k.data["expires_at"].as_str().and_then(clock::canonical)
+                && exp <= now
+            {
+                let mut data = k.data.clone();
+                data["status"] = json!("expired");
+                db.update(kind::LICENSE_KEY, &k.id, &data)?;
+                keys_expired.push(k.id);
+            }
+        }
+        Ok(json!({
+            "renewed": renewed, "on_hold": on_hold, "cancelled": cancelled,
+            "expired": expired, "license_keys_expired": keys_expired,
+        }))
+    })
+}
+
+/// Charges one billing cycle of an active subscription due at `due`; `true` when renewed,
+/// `false` when the charge failed and the subscription went on hold.
+pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
+    let id = sub["subscription_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let product_id = sub["product_id"].as_str().unwrap_or_default();
+    let quantity = sub["quantity"].as_i64().unwrap_or(1).max(1);
+    let cart = payments::price_cart(
+        ctx,
+        "product_cart",
+        &[json!({"product_id": product_id, "quantity": quantity})],
+        None,
+    )?;
+    let brand_id = match sub["brand_id"].as_str() {
+        Some(b) => b.to_string(),
+        None => common::default_brand_id(ctx)?,
+    };
+    let amount = sub["recurring_pre_tax_amount"]
+        .as_i64()
+        .unwrap_or_else(|| cart.subtotal());
+    let payment = payments::create_payment(
+        ctx,
+        NewPayment {
+            customer: &sub["customer"],
+            billing: sub["billing"].clone(),
+            cart: &cart,
+            discount: None,
+            metadata: sub["metadata"].clone(),
+            subscription_id: Some(&id),
+            checkout_session_id: None,
+            brand_id,
+            payment_method_id: None,
+            payment_link: false,
+            amount_override: Some(amount),
+        },
+    )?;
+    let pay_id = payment["payment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let fail = fails_renewals(ctx.db, &id)?;
+    payments::complete(ctx, &pay_id, if fail { "failed" } else { "succeeded" })?;
+    let Some(mut current) = ctx.db.get(kind::SUBSCRIPTION, &id)? else {
+        return Ok(false);
+    };
+    let d = &mut current.data;
+    if fail {
+        d["status"] = json!("on_hold");
+        ctx.db.update(kind::SUBSCRIPTION, &id, &current.data)?;
+        start_dunning(ctx, &current.data, &pay_id)?;
+        return Ok(false);
+    }
+    let due_t = clock::parse(due).unwrap_or_else(clock::now);
+    let next = clock::add_interval(
+        due_t,
+        d["payment_frequency_interval"].as_str().unwrap_or("Month"),
+        d["payment_frequency_count"].as_i64().unwrap_or(1),
+    );
+    d["previous_billing_date"] = json!(clock::format(due_t));
+    d["next_billing_date"] = json!(clock::format(next));
+    ctx.db.update(kind::SUBSCRIPTION, &id, &current.data)?;
+    Ok(true)
+}
+
+/// Records a dunning attempt for a subscription that went on hold (`dunning.started`).
+pub fn start_dunning(ctx: &Ctx<'_>, sub: &Value, payment_id: &str) -> Result<Value, ApiError> {
+    let id = new_id("dun_");
+    let now = clock::now_string();
+    let data = json!({
+        "subscription_id": sub["subscription_id"],
+        "customer_id": sub["customer"]["customer_id"],
+        "brand_id": sub["brand_id"],
+        "trigger_state": "on_hold",
+        "status": "recovering",
+        "payment_id": payment_id,
+        "created_at": now,
+    });
+    ctx.db
+        .insert(crate::emit::DUNNING_ATTEMPT, &id, None, &now, &data)?;
+    Ok(json!({"id": id, "attempt": data}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Some(Duration::days(30)));
+        assert_eq!(parse_duration("+12h"), Some(Duration::hours(12)));
+        assert_eq!(parse_duration("90m"), Some(Duration::minutes(90)));
+        assert_eq!(parse_duration("45"), Some(Duration::seconds(45)));
+        assert_eq!(parse_duration("2w"), Some(Duration::weeks(2)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("3y"), None);
+    }
+}

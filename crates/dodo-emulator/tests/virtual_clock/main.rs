@@ -1,0 +1,133 @@
+//! The virtual clock (process-wide, hence its own test binary): advancing it renews
+//! subscriptions through real payments, and a card flagged to fail puts them on hold.
+
+#[path = "../webhooks_e2e/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
+#[path = "../emulator/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use dodo_webhooks::{EventPayload, EventType};
+use reqwest::Method;
+use serde_json::json;
+
+use receiver::Receiver;
+use support::{Api, s};
+
+#[tokio::test]
+async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
+    let api = Api::start().await;
+    let mut rx = Receiver::start(vec![]).await;
+    api.admin(
+        Method::POST,
+        "/_emulator/endpoints",
+        Some(json!({"url": rx.url})),
+    )
+    .await
+    .expect(201);
+    let secret = api.emu.webhook_secret().to_string();
+    let out = api
+        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
+        .await
+        .expect(200)
+        .body;
+    let sub_id = s(&out["objects"]["subscription_id"]).to_string();
+    let before = api
+        .get(&format!("/subscriptions/{sub_id}"))
+        .await
+        .expect(200)
+        .body;
+    let first_due = s(&before["next_billing_date"]).to_string();
+
+    let bad = api
+        .admin(
+            Method::POST,
+            "/_emulator/clock/advance",
+            Some(json!({"by": "soon"})),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+
+    let adv = api
+        .admin(
+            Method::POST,
+            "/_emulator/clock/advance",
+            Some(json!({"by": "+32d"})),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert!(
+        adv["processed"]["renewed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == &json!(sub_id))
+    );
+    let after = api
+        .get(&format!("/subscriptions/{sub_id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(after["status"], "active");
+    assert_eq!(after["previous_billing_date"], json!(first_due));
+    assert!(s(&after["next_billing_date"]) > first_due.as_str());
+
+    let renewed = rx.next_of("subscription.renewed").await.verify(&secret);
+    assert_eq!(renewed.event_type(), EventType::SubscriptionRenewed);
+    let EventPayload::SubscriptionRenewed(sub) = &renewed.payload else {
+        panic!()
+    };
+    assert_eq!(sub.subscription_id, sub_id);
+    let payments = api
+        .get(&format!(
+            "/payments?subscription_id={sub_id}&status=succeeded"
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        payments["items"].as_array().unwrap().len(),
+        2,
+        "first charge + renewal"
+    );
+
+    api.admin(
+        Method::POST,
+        &format!("/_emulator/subscriptions/{sub_id}/card"),
+        Some(json!({"fail_renewals": true})),
+    )
+    .await
+    .expect(200);
+    let adv = api
+        .admin(
+            Method::POST,
+            "/_emulator/clock/advance",
+            Some(json!({"by": "31d"})),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(adv["processed"]["on_hold"], json!([sub_id]));
+    let held = api
+        .get(&format!("/subscriptions/{sub_id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(held["status"], "on_hold");
+    let on_hold = rx.next_of("subscription.on_hold").await.verify(&secret);
+    assert_eq!(on_hold.event_type(), EventType::SubscriptionOnHold);
+    let failed = api
+        .get(&format!("/payments?subscription_id={sub_id}&status=failed"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(failed["items"].as_array().unwrap().len(), 1);
+    let clock = api
+        .admin(Method::GET, "/_emulator/clock", None)
+        .await
+        .expect(200)
+        .body;
+    assert!(clock["offset_seconds"].as_i64().unwrap() >= 63 * 86_400);
+}
