@@ -643,7 +643,7 @@ async fn remove_endpoint(State(state): State<Arc<AppState>>, Path(id): Path<Stri
 }
 
 async fn get_schedule(State(state): State<Arc<AppState>>) -> Response {
-    Json(state.store.read(|db| schedule(db))).into_response()
+    Json(state.store.read(schedule)).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -427,7 +427,7 @@ impl Trigger {
     }
 
     fn brand(&self) -> Result<String, ApiError> {
-        self.write(|ctx| crate::resources::common::default_brand_id(ctx))
+        self.write(crate::resources::common::default_brand_id)
     }
 
     async fn dispute(&mut self, what: &str) -> Result<(), ApiError> {
