@@ -13,4 +13,5 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::delivery::routes())
         .merge(crate::timewarp::routes())
         .merge(crate::triggers::routes())
+        .merge(crate::hosted::routes())
 }

@@ -8,4 +8,5 @@ mod support;
 mod receiver;
 
 mod delivery;
+mod hosted;
 mod triggers;

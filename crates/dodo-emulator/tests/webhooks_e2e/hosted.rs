@@ -1,0 +1,158 @@
+use dodo_webhooks::EventType;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::delivery::register;
+use crate::receiver::Receiver;
+use crate::support::{Api, s};
+
+fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn query_of(location: &str) -> std::collections::BTreeMap<String, String> {
+    let q = location.split_once('?').unwrap().1;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test]
+async fn static_link_page_prefills_and_pays_with_redirect() {
+    let api = Api::start().await;
+    let mut rx = Receiver::start(vec![]).await;
+    let (_, secret) = register(&api, &rx.url, &["payment.succeeded"]).await;
+    let product = api.one_time_product(1999).await;
+    let pid = s(&product["product_id"]);
+    let link = format!(
+        "/buy/{pid}?quantity=2&redirect_url=https%3A%2F%2Fshop.example%2Fdone&fullName=Ada%20Lovelace&email=ada%40example.com&disableEmail=true&country=GB&metadata_order=42"
+    );
+    let page = api.http.get(api.url(&link)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<label for="email">Email</label>"#));
+    assert!(html.contains(r#"value="ada@example.com" readonly"#));
+    assert!(html.contains(r#"value="Ada Lovelace""#));
+    assert!(html.contains("$39.98"), "total of 2 × $19.99");
+    assert!(html.contains("4000 0000 0000 3220"));
+
+    let http = no_redirect();
+    let bad = http
+        .post(api.url(&link))
+        .form(&[
+            ("full_name", "Ada"),
+            ("email", "x@y.z"),
+            ("country", "GB"),
+            ("card_number", "1234"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("role=\"alert\""));
+
+    let ok = http
+        .post(api.url(&link))
+        .form(&[
+            ("full_name", "Ada Lovelace"),
+            ("email", "mallory@example.com"),
+            ("country", "GB"),
+            ("card_number", "4242 4242 4242 4242"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let location = ok.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("https://shop.example/done?"));
+    let q = query_of(&location);
+    assert_eq!(q["status"], "succeeded");
+    let payment = api
+        .get(&format!("/payments/{}", q["payment_id"]))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(payment["status"], "succeeded");
+    assert_eq!(payment["total_amount"], 3998);
+    assert_eq!(
+        payment["customer"]["email"], "ada@example.com",
+        "read-only email kept"
+    );
+    assert_eq!(payment["metadata"]["order"], "42");
+    let event = rx.next_of("payment.succeeded").await.verify(&secret);
+    assert_eq!(event.event_type(), EventType::PaymentSucceeded);
+}
+
+#[tokio::test]
+async fn checkout_session_with_discount_activates_a_subscription() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1000).await;
+    let plan_id = s(&plan["product_id"]);
+    let discount = api
+        .post(
+            "/discounts",
+            json!({"type": "percentage", "amount": 1000, "code": "TENOFF"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let session = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": plan_id, "quantity": 1}],
+                   "customer": {"email": "grace@example.com", "name": "Grace"},
+                   "billing_address": {"country": "US"},
+                   "discount_code": "TENOFF",
+                   "return_url": "https://app.example/welcome?from=checkout"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let url = s(&session["checkout_url"]).to_string();
+    let html = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Discount (TENOFF)"));
+    assert!(html.contains("$9.00"));
+    assert!(html.contains("Billed every month"));
+    let ok = no_redirect()
+        .post(&url)
+        .form(&[
+            ("full_name", "Grace"),
+            ("email", "grace@example.com"),
+            ("country", "US"),
+            ("discount_code", "TENOFF"),
+            ("card_number", "4000000000000341"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let location = ok.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("https://app.example/welcome?from=checkout&"));
+    let q = query_of(&location);
+    assert_eq!(q["status"], "active");
+    let sub = api
+        .get(&format!("/subscriptions/{}", q["subscription_id"]))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(sub["status"], "active");
+    let d = api
+        .get(&format!("/discounts/{}", s(&discount["discount_id"])))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(d["times_used"], 1);
+    let status = api
+        .get(&format!("/checkouts/{}", s(&session["session_id"])))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(status["payment_status"], "succeeded");
+    let again = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(again.contains("Already paid"));
+    let _ = Method::GET;
+}
