@@ -51,6 +51,8 @@ struct Inner {
 
 pub struct Receiver {
     pub url: String,
+    /// A page to return to after checkout (`GET /return`).
+    pub return_url: String,
     rx: mpsc::UnboundedReceiver<Received>,
 }
 
@@ -79,7 +81,17 @@ impl Receiver {
             script: Mutex::new(script),
             tx,
         });
-        let app = Router::new().route("/hook", post(handle)).with_state(inner);
+        let app = Router::new()
+            .route("/hook", post(handle))
+            .route(
+                "/return",
+                axum::routing::get(|| async {
+                    axum::response::Html(
+                        "<!doctype html><title>Shop</title><h1>Back at the shop</h1>",
+                    )
+                }),
+            )
+            .with_state(inner);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -87,6 +99,7 @@ impl Receiver {
         });
         Self {
             url: format!("http://{addr}/hook"),
+            return_url: format!("http://{addr}/return"),
             rx,
         }
     }
