@@ -152,7 +152,9 @@ mod tests {
             "k",
         ])
         .unwrap();
-        let Command::Emulator(args) = cli.command;
+        let Command::Emulator(args) = cli.command else {
+            panic!("expected the emulator subcommand");
+        };
         assert_eq!(args.port, 0);
         assert!(args.memory);
         let config = config_from(args);
@@ -168,7 +170,9 @@ mod tests {
     #[test]
     fn defaults_to_a_file_database() {
         let cli = Cli::try_parse_from(["dodo", "emulator"]).unwrap();
-        let Command::Emulator(args) = cli.command;
+        let Command::Emulator(args) = cli.command else {
+            panic!("expected the emulator subcommand");
+        };
         assert_eq!(
             config_from(args).storage,
             Storage::File(PathBuf::from("dodo-emulator.sqlite3"))

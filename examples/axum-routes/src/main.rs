@@ -27,7 +27,7 @@ async fn run() -> Result<(), BoxError> {
         .init();
     let settings = Settings::from_env()?;
     let app = app(&settings)?;
-    let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], settings.port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(
         address = %listener.local_addr()?,
