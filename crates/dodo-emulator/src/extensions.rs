@@ -14,4 +14,5 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::timewarp::routes())
         .merge(crate::triggers::routes())
         .merge(crate::hosted::routes())
+        .merge(crate::portal::routes())
 }

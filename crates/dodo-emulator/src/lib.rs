@@ -32,6 +32,7 @@ pub mod faults;
 pub mod hosted;
 pub mod ids;
 pub mod ops;
+pub mod portal;
 pub mod request;
 pub mod resources;
 pub mod selfcall;

@@ -5,8 +5,10 @@
 #[allow(dead_code)]
 mod support;
 
+#[allow(dead_code)]
 mod receiver;
 
 mod delivery;
 mod hosted;
+mod portal;
 mod triggers;
