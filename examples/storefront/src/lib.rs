@@ -70,6 +70,18 @@ pub struct Shop {
     url: String,
 }
 
+impl Shop {
+    /// The seeded catalogue.
+    pub fn products(&self) -> &[Product] {
+        &self.products
+    }
+
+    /// The webhook inbox (deliveries and the mirror of Dodo objects).
+    pub fn inbox(&self) -> &Inbox<()> {
+        &self.inbox
+    }
+}
+
 /// The running demo; dropping it stops the shop (the emulator stops with it).
 pub struct Storefront {
     /// Base URL of the shop.
