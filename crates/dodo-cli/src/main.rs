@@ -1,8 +1,10 @@
 //! The `dodo` command line for the Dodo Payments Rust toolkit.
 //!
-//! For now one subcommand: `dodo emulator` runs the local Dodo Payments emulator, prints its
+//! `dodo emulator` runs the local Dodo Payments emulator, prints its
 //! base URL, API key and webhook secret, and serves until Ctrl-C (then shuts down cleanly).
-//! `trigger`, `listen` and `webhooks sign/verify` will join it.
+//! `dodo trigger` makes a webhook event happen (on a running emulator, or signed locally and
+//! sent to `--forward-to`); `dodo listen` forwards an emulator's deliveries to an app and prints
+//! them; `dodo inbox` inspects a dodo-inbox database.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,6 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use dodo_emulator::{Emulator, EmulatorConfig, Storage};
+
+mod webhook_cmds;
 
 /// Command-line tools for Dodo Payments.
 #[derive(Debug, Parser)]
@@ -25,6 +29,10 @@ enum Command {
     Emulator(EmulatorArgs),
     /// Inspect and replay the deliveries of a dodo-inbox database.
     Inbox(dodo_inbox::cli::InboxArgs),
+    /// Make a webhook event happen (on a running emulator, or signed locally and sent).
+    Trigger(webhook_cmds::TriggerArgs),
+    /// Forward a running emulator's webhook deliveries to your app and print them.
+    Listen(webhook_cmds::ListenArgs),
 }
 
 /// Options of `dodo emulator`.
@@ -70,6 +78,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Emulator(args) => runtime.block_on(run_emulator(args)),
         Command::Inbox(args) => runtime.block_on(run_inbox(args)),
+        Command::Trigger(args) => report(runtime.block_on(webhook_cmds::run_trigger(args))),
+        Command::Listen(args) => report(runtime.block_on(webhook_cmds::run_listen(args))),
+    }
+}
+
+fn report(r: Result<(), webhook_cmds::CmdError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -616,7 +616,13 @@ async fn add_endpoint(State(state): State<Arc<AppState>>, body: axum::body::Byte
         .store
         .write(|db| db.insert(ADMIN_ENDPOINT, &id, None, &now, &data));
     match out {
-        Ok(_) => (StatusCode::CREATED, Json(data)).into_response(),
+        Ok(_) => {
+            // The admin API is a local, unauthenticated tool: hand out the secret that signs
+            // this endpoint's deliveries, as `GET /webhooks/{id}/secret` does for API ones.
+            let mut shown = data;
+            shown["secret"] = json!(state.webhook_secret);
+            (StatusCode::CREATED, Json(shown)).into_response()
+        }
         Err(e) => reject(ApiError::from(e)),
     }
 }

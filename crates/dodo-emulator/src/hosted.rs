@@ -45,6 +45,11 @@ pub const PROCESSING_DELAY: Duration = Duration::from_millis(500);
 /// Routes of the hosted checkout pages.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
+        // An API path under the same prefix stays with the API.
+        .route(
+            "/checkout/supported_countries",
+            axum::routing::any(crate::dispatch::api),
+        )
         .route(
             "/checkout/{session_id}",
             get(show_session).post(pay_session),

@@ -69,15 +69,19 @@ fn text(status: StatusCode, title: &str, body: &str) -> Response {
         .into_response()
 }
 
-fn check_session(q: &PortalQuery) -> Result<String, Response> {
-    match q.session.as_deref() {
-        Some(s) if s.starts_with("cps_") => Ok(s.to_string()),
-        _ => Err(text(
-            StatusCode::UNAUTHORIZED,
-            "Portal session required",
-            "Open the link from POST /customers/{id}/customer-portal/session.",
-        )),
-    }
+fn check_session(q: &PortalQuery) -> Option<String> {
+    q.session
+        .as_deref()
+        .filter(|s| s.starts_with("cps_"))
+        .map(str::to_string)
+}
+
+fn no_session() -> Response {
+    text(
+        StatusCode::UNAUTHORIZED,
+        "Portal session required",
+        "Open the link from POST /customers/{id}/customer-portal/session.",
+    )
 }
 
 fn by_customer(db: &Db<'_>, kind: &str, path: &'static str, cid: &str) -> Vec<Value> {
@@ -104,9 +108,8 @@ async fn show(
     Path(cid): Path<String>,
     Query(q): Query<PortalQuery>,
 ) -> Response {
-    let session = match check_session(&q) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(session) = check_session(&q) else {
+        return no_session();
     };
     let page = state.store.read(|db| -> Result<String, ApiError> {
         let customer = db
@@ -252,9 +255,8 @@ async fn act(
     Query(q): Query<PortalQuery>,
     body: axum::body::Bytes,
 ) -> Response {
-    let session = match check_session(&q) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(session) = check_session(&q) else {
+        return no_session();
     };
     let owner = state.store.read(|db| {
         db.get(kind::SUBSCRIPTION, &sid)
@@ -326,8 +328,8 @@ async fn invoice(
     Path((cid, pid)): Path<(String, String)>,
     Query(q): Query<PortalQuery>,
 ) -> Response {
-    if let Err(r) = check_session(&q) {
-        return r;
+    if check_session(&q).is_none() {
+        return no_session();
     }
     let owner = state.store.read(|db| {
         db.get(kind::PAYMENT, &pid)
