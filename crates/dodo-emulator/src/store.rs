@@ -436,10 +436,13 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Deletes every object, meta value and idempotency record.
+    /// Deletes every object, meta value, idempotency record, event and delivery.
     pub fn clear(&self) -> rusqlite::Result<()> {
         self.conn
-            .execute_batch("DELETE FROM objects; DELETE FROM meta; DELETE FROM idempotency;")
+            .execute_batch(
+                "DELETE FROM objects; DELETE FROM meta; DELETE FROM idempotency;
+                 DELETE FROM emu_events; DELETE FROM emu_deliveries; DELETE FROM emu_attempts;",
+            )
     }
 }
 

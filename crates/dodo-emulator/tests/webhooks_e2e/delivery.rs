@@ -209,3 +209,71 @@ async fn admin_endpoints_are_signed_with_the_emulator_wide_secret() {
     let got = rx.next_of("payment.succeeded").await;
     got.verify(api.emu.webhook_secret());
 }
+
+#[tokio::test]
+async fn a_timeout_is_retried_and_410_disables_the_endpoint() {
+    let api = Api::start().await;
+    api.admin(
+        Method::PUT,
+        "/_emulator/webhook-schedule",
+        Some(json!({"delays_ms": [0, 0], "timeout_ms": 300})),
+    )
+    .await
+    .expect(200);
+    let mut rx = Receiver::start(vec![crate::receiver::HANG]).await;
+    let (_, secret) = register(&api, &rx.url, &["payment.succeeded"]).await;
+    let product = api.one_time_product(100).await;
+    api.paid_payment(s(&product["product_id"]), 1).await;
+    let got = rx.next().await;
+    assert_eq!(got.answered, 200);
+    got.verify(&secret);
+    let list = api
+        .admin(Method::GET, "/_emulator/deliveries", None)
+        .await
+        .expect(200)
+        .body;
+    let did = s(&list["items"][0]["id"]).to_string();
+    let d = wait_delivery(&api, &did, |d| d["status"] == "succeeded").await;
+    assert_eq!(d["attempt_log"][0]["error"], "timeout");
+    assert_eq!(d["attempt_log"][1]["status_code"], 200);
+
+    let mut gone = Receiver::start(vec![410]).await;
+    let (endpoint, _) = register(&api, &gone.url, &["payment.succeeded"]).await;
+    api.paid_payment(s(&product["product_id"]), 1).await;
+    assert_eq!(gone.next().await.answered, 410);
+    let list = api
+        .admin(
+            Method::GET,
+            &format!("/_emulator/deliveries?endpoint_id={endpoint}"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    let did = s(&list["items"][0]["id"]).to_string();
+    let d = wait_delivery(&api, &did, |d| d["status"] == "failed").await;
+    assert_eq!(d["attempts"], 1, "410 is final");
+    let ep = api
+        .get(&format!("/webhooks/{endpoint}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(ep["disabled"], true);
+}
+
+#[tokio::test]
+async fn reset_clears_events_and_deliveries() {
+    let api = Api::start().await;
+    api.admin(Method::POST, "/_emulator/trigger/payment.succeeded", None)
+        .await
+        .expect(200);
+    api.admin(Method::POST, "/_emulator/reset", None)
+        .await
+        .expect(204);
+    let events = api
+        .admin(Method::GET, "/_emulator/events", None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(events["items"], json!([]));
+}

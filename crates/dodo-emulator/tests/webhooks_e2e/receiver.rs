@@ -44,6 +44,9 @@ impl Received {
     }
 }
 
+/// A scripted "status" that makes the receiver hang instead of answering.
+pub const HANG: u16 = 999;
+
 struct Inner {
     script: Mutex<Vec<u16>>,
     tx: mpsc::UnboundedSender<Received>,
@@ -65,12 +68,16 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             script.remove(0)
         }
     };
+    if status == HANG {
+        // Far longer than any timeout a test configures: the sender gives up first.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
     let _ = inner.tx.send(Received {
         headers,
         body,
         answered: status,
     });
-    StatusCode::from_u16(status).unwrap()
+    StatusCode::from_u16(if status == HANG { 200 } else { status }).unwrap()
 }
 
 impl Receiver {
