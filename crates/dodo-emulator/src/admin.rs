@@ -124,6 +124,8 @@ async fn seed(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Re
         Ok(objects) => objects,
         Err(e) => return reject(&e),
     };
+    // Seeded objects are state, not changes: they emit no webhook events.
+    let _quiet = crate::emit::Quiet::enter();
     let out = state.store.write(|db| {
         for (i, o) in objects.iter().enumerate() {
             let created = match &o.created_at {

@@ -11,7 +11,7 @@
 //! `webhook-timestamp` (the real time of the attempt, so verifiers' tolerance holds even after
 //! the virtual clock moved) and `webhook-signature`. Any 2xx is success; anything else, a
 //! timeout or a connection error schedules the next attempt after the next delay of the
-//! schedule; `410 Gone` disables the endpoint. Every attempt is logged (status, response body
+//! schedule (stretched to a `retry-after` in seconds); `410 Gone` disables the endpoint. Every attempt is logged (status, response body
 //! truncated to 2 KiB, error, duration).
 //!
 //! | route | effect |
@@ -310,6 +310,8 @@ fn prepare(state: &AppState, db: &Db<'_>, id: &str) -> rusqlite::Result<Option<P
 /// Outcome of one HTTP attempt.
 struct Outcome {
     status: Option<u16>,
+    /// `retry-after` in seconds, when the receiver sent one.
+    retry_after: Option<u64>,
     body: Option<String>,
     error: Option<String>,
 }
@@ -320,6 +322,7 @@ async fn send(client: &reqwest::Client, p: &Prepared, ts: i64) -> Outcome {
         Err(e) => {
             return Outcome {
                 status: None,
+                retry_after: None,
                 body: None,
                 error: Some(format!("endpoint secret unusable: {e}")),
             };
@@ -339,6 +342,11 @@ async fn send(client: &reqwest::Client, p: &Prepared, ts: i64) -> Outcome {
     match req.body(p.body.clone()).send().await {
         Ok(resp) => {
             let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let text = resp.text().await.unwrap_or_default();
             let mut end = text.len().min(MAX_RESPONSE_BODY);
             while !text.is_char_boundary(end) {
@@ -346,12 +354,14 @@ async fn send(client: &reqwest::Client, p: &Prepared, ts: i64) -> Outcome {
             }
             Outcome {
                 status: Some(status),
+                retry_after,
                 body: Some(text[..end].to_string()),
                 error: None,
             }
         }
         Err(e) => Outcome {
             status: None,
+            retry_after: None,
             body: None,
             error: Some(if e.is_timeout() {
                 "timeout".to_string()
@@ -381,7 +391,9 @@ async fn attempt(state: Arc<AppState>, client: reqwest::Client, id: String) {
     let gone = out.status == Some(410);
     let delay = usize::try_from(p.attempts)
         .ok()
-        .and_then(|i| p.schedule.delays_ms.get(i).copied());
+        .and_then(|i| p.schedule.delays_ms.get(i).copied())
+        // A receiver's `retry-after` (seconds) stretches the next delay, never shortens it.
+        .map(|d| d.max(out.retry_after.unwrap_or(0).saturating_mul(1000)));
     let (status, next) = match (ok, gone, delay) {
         (true, _, _) => ("succeeded", None),
         (false, true, _) | (false, false, None) => ("failed", None),

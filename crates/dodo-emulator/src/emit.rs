@@ -290,6 +290,35 @@ pub fn payload(payload_type: &str, data: &Value) -> Value {
     v
 }
 
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While alive, changes made on this thread record no events (used by `/_emulator/seed`:
+/// seeded state is not a state change the API would announce). Not `Send`: the store runs
+/// a write synchronously on the calling thread, so the guard covers exactly that write.
+#[derive(Debug)]
+pub struct Quiet {
+    before: bool,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Quiet {
+    /// Starts a quiet section.
+    pub fn enter() -> Self {
+        Self {
+            before: QUIET.with(|q| q.replace(true)),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        QUIET.with(|q| q.set(self.before));
+    }
+}
+
 /// Records the events a change means (called by the store inside the write transaction).
 pub fn observe(
     conn: &Connection,
@@ -297,6 +326,9 @@ pub fn observe(
     old: Option<&Value>,
     new: &Value,
 ) -> rusqlite::Result<()> {
+    if QUIET.with(std::cell::Cell::get) {
+        return Ok(());
+    }
     let (types, payload_type) = event_types(kind, old, new);
     if types.is_empty() {
         return Ok(());

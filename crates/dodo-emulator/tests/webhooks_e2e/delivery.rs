@@ -277,3 +277,33 @@ async fn reset_clears_events_and_deliveries() {
         .body;
     assert_eq!(events["items"], json!([]));
 }
+
+#[tokio::test]
+async fn seeded_objects_emit_no_events_but_later_changes_do() {
+    let api = Api::start().await;
+    api.admin(
+        Method::POST,
+        "/_emulator/seed",
+        Some(json!([{"kind": "license_key", "id": "lic_seeded", "data": {"id": "lic_seeded"}}])),
+    )
+    .await
+    .expect(200);
+    let events = api
+        .admin(Method::GET, "/_emulator/events", None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(events["items"], json!([]));
+    let product = api.one_time_product(100).await;
+    api.paid_payment(s(&product["product_id"]), 1).await;
+    let events = api
+        .admin(
+            Method::GET,
+            "/_emulator/events?type=payment.succeeded",
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+}
