@@ -40,6 +40,19 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
         .body;
     let first_due = s(&before["next_billing_date"]).to_string();
 
+    let leaving = api
+        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
+        .await
+        .expect(200)
+        .body;
+    let leaving_id = s(&leaving["objects"]["subscription_id"]).to_string();
+    api.patch(
+        &format!("/subscriptions/{leaving_id}"),
+        json!({"cancel_at_next_billing_date": true}),
+    )
+    .await
+    .expect(200);
+
     let bad = api
         .admin(
             Method::POST,
@@ -65,6 +78,15 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
             .iter()
             .any(|v| v == &json!(sub_id))
     );
+    assert_eq!(adv["processed"]["cancelled"], json!([leaving_id]));
+    let gone = api
+        .get(&format!("/subscriptions/{leaving_id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(gone["status"], "cancelled");
+    let cancelled = rx.next_of("subscription.cancelled").await.verify(&secret);
+    assert_eq!(cancelled.event_type(), EventType::SubscriptionCancelled);
     let after = api
         .get(&format!("/subscriptions/{sub_id}"))
         .await
