@@ -533,8 +533,19 @@ fn payment_checkout(ctx: &Ctx<'_>, pid: &str) -> Result<(Checkout, Value), ApiEr
     Ok((c, payment))
 }
 
-async fn show_payment(State(state): State<Arc<AppState>>, Path(pid): Path<String>) -> Response {
-    match read(&state, |ctx| payment_checkout(ctx, &pid)) {
+async fn show_payment(
+    State(state): State<Arc<AppState>>,
+    Path(pid): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let checkout = read(&state, |ctx| payment_checkout(ctx, &pid)).map(|(mut c, p)| {
+        // Keep `?redirect_url=...` for the submission.
+        if let Some(rq) = raw.as_deref().filter(|q| !q.is_empty()) {
+            c.action = format!("/pay/{pid}?{rq}");
+        }
+        (c, p)
+    });
+    match checkout {
         Ok((_, p)) if p["status"] != "requires_payment_method" => message_page(
             StatusCode::OK,
             "Nothing to pay",

@@ -156,3 +156,48 @@ async fn checkout_session_with_discount_activates_a_subscription() {
     assert!(again.contains("Already paid"));
     let _ = Method::GET;
 }
+
+#[tokio::test]
+async fn payment_link_page_settles_the_payment_and_returns_with_redirect_url() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1200).await;
+    let created = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": s(&plan["product_id"]), "quantity": 1,
+                   "customer": {"email": "link@example.com", "name": "Link"},
+                   "billing": {"country": "US"}, "payment_link": true}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let link = format!(
+        "{}?redirect_url=https%3A%2F%2Fapp.example%2Fdone",
+        s(&created["payment_link"])
+    );
+    let html = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"action="/pay/pay_"#));
+    assert!(html.contains("redirect_url=https%3A%2F%2Fapp.example%2Fdone"));
+    assert!(html.contains("$12.00"));
+    let ok = no_redirect()
+        .post(&link)
+        .form(&[
+            ("full_name", "Link"),
+            ("email", "link@example.com"),
+            ("country", "US"),
+            ("card_number", "4000 0000 0000 0002"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let q = query_of(ok.headers()["location"].to_str().unwrap());
+    assert_eq!(q["subscription_id"], s(&created["subscription_id"]));
+    assert_eq!(q["status"], "failed");
+    let sub = api
+        .get(&format!("/subscriptions/{}", q["subscription_id"]))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(sub["status"], "failed");
+}
