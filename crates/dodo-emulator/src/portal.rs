@@ -53,6 +53,13 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// The date part of a timestamp (`2025-08-04`).
+fn day(t: &str) -> &str {
+    t.get(..10)
+        .filter(|d| d.as_bytes().get(4) == Some(&b'-'))
+        .unwrap_or(t)
+}
+
 fn money(amount: i64, currency: &str) -> String {
     format!("{}.{:02} {currency}", amount / 100, (amount % 100).abs())
 }
@@ -158,7 +165,7 @@ async fn show(
                     s["recurring_pre_tax_amount"].as_i64().unwrap_or(0),
                     s["currency"].as_str().unwrap_or("USD")
                 ),
-                esc(s["next_billing_date"].as_str().unwrap_or("")),
+                esc(day(s["next_billing_date"].as_str().unwrap_or(""))),
                 if s["cancel_at_next_billing_date"] == true { "yes" } else { "no" },
             );
             if matches!(status, "active" | "on_hold" | "paused" | "past_due") {
@@ -208,7 +215,7 @@ async fn show(
                 let _ = write!(
                     m,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{invoice}</td></tr>",
-                    esc(p["created_at"].as_str().unwrap_or("")),
+                    esc(day(p["created_at"].as_str().unwrap_or(""))),
                     money(
                         p["total_amount"].as_i64().unwrap_or(0),
                         p["currency"].as_str().unwrap_or("USD")
@@ -234,13 +241,13 @@ async fn show(
                     esc(&product_name(db, k["product_id"].as_str().unwrap_or(""))),
                     esc(k["status"].as_str().unwrap_or("")),
                     k["instances_count"].as_i64().unwrap_or(0),
-                    esc(k["expires_at"].as_str().unwrap_or("never")),
+                    esc(day(k["expires_at"].as_str().unwrap_or("never"))),
                 );
             }
             m.push_str("</tbody></table>");
         }
         Ok(format!(
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Customer portal · Dodo Payments emulator</title><style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}}section{{border:1px solid #ccc;border-radius:.4rem;padding:.5rem 1rem;margin:1rem 0}}dl{{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}}dd{{margin:0}}form{{display:inline-block;margin:.3rem .5rem .3rem 0}}button{{padding:.4rem .9rem}}.notice{{background:#e6f4ea;padding:.5rem}}</style></head><body><main><p><strong>TEST MODE</strong>: local Dodo Payments emulator.</p>{m}</main></body></html>"#
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Customer portal · Dodo Payments emulator</title><style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}}section{{border:1px solid #ccc;border-radius:.4rem;padding:.5rem 1rem;margin:1rem 0}}dl{{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}}dd{{margin:0}}form{{display:inline-block;margin:.3rem .5rem .3rem 0}}label{{margin-right:.4rem}}select{{margin-right:.4rem;padding:.3rem}}button{{padding:.4rem .9rem}}.notice{{background:#e6f4ea;padding:.5rem}}</style></head><body><main><p><strong>TEST MODE</strong>: local Dodo Payments emulator.</p>{m}</main></body></html>"#
         ))
     });
     match page {
