@@ -6,8 +6,9 @@
 //! when a payment's `status` becomes `succeeded`, `subscription.renewed` when an active
 //! subscription's `next_billing_date` moves on, `license_key.created` on insert, ...). The
 //! event's `data` is the object **at the time of the change**, round-tripped through its typed
-//! model in `dodo-types` (so it has exactly the model's fields) plus `data.payload_type`. The
-//! envelope (`business_id`, `type`, `timestamp`, `data`) is completed at delivery by
+//! model in `dodo-types` (the model's fields, plus any stored field the model lacks) plus
+//! `data.payload_type`. The envelope (`business_id`, `type`, `timestamp`, `data`) is
+//! completed at delivery by
 //! [`crate::delivery`]. The rules per kind:
 //!
 //! | kind | event |
@@ -258,9 +259,17 @@ fn subscription_events(old: Option<&Value>, new: &Value, out: &mut Vec<String>) 
     }
 }
 
+/// The typed model's serialisation of `data`, keeping stored fields the model does not know
+/// (e.g. `Payout.additional_docs`, `EntitlementGrant.external_id` of the spec's examples).
 fn typed<T: DeserializeOwned + Serialize>(data: &Value) -> Result<Value, String> {
     let t: T = serde_json::from_value(data.clone()).map_err(|e| e.to_string())?;
-    serde_json::to_value(t).map_err(|e| e.to_string())
+    let mut out = serde_json::to_value(t).map_err(|e| e.to_string())?;
+    if let (Some(o), Some(stored)) = (out.as_object_mut(), data.as_object()) {
+        for (k, v) in stored {
+            o.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The event `data` of an object: round-tripped through its typed model, plus `payload_type`.

@@ -406,7 +406,7 @@ impl Trigger {
                 let now = clock::now_string();
                 let data = json!({"id": id, "business_id": self.state.env.business_id,
                     "brand_id": self.brand()?, "customer_id": cid, "entitlement_id": new_id("ent_"),
-                    "status": "Pending", "metadata": {}, "created_at": now, "updated_at": now});
+                    "status": "Pending", "metadata": {}, "external_id": "", "payment_id": null, "subscription_id": null, "created_at": now, "updated_at": now});
                 self.insert(emit::ENTITLEMENT_GRANT, &id, Some(&cid), &data)?;
                 self.note("entitlement_grant_id", &id);
                 let fields = match what {
@@ -439,7 +439,7 @@ impl Trigger {
                 Value::Null,
             )
             .await?;
-        let id = new_id("dsp_");
+        let id = new_id("dp_");
         let data = json!({
             "dispute_id": id, "payment_id": pay, "business_id": self.state.env.business_id,
             "brand_id": payment["brand_id"], "amount": payment["total_amount"].to_string(),
@@ -468,11 +468,11 @@ impl Trigger {
     }
 
     fn payout(&mut self, what: &str) -> Result<(), ApiError> {
-        let id = new_id("pout_");
+        let id = new_id("pyt_");
         let now = clock::now_string();
         let data = json!({
             "payout_id": id, "business_id": self.state.env.business_id, "amount": 125_000,
-            "fee": 1_250, "currency": "USD", "payment_method": "bank_transfer",
+            "fee": 1_250, "additional_docs": [], "currency": "USD", "payment_method": "bank_transfer",
             "status": "not_initiated", "tax": 0, "refunds": 0, "chargebacks": 0,
             "name": "Emulated payout", "payout_document_url": null, "remarks": null,
             "created_at": now, "updated_at": now,
