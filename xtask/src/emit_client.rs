@@ -44,7 +44,10 @@ pub fn resources(api: &Api, set: &TypeSet) -> Result<Vec<(String, String)>> {
     let mut accessors = String::new();
     for (top, node) in &root {
         let file = snake(top);
-        let cfg = format!("#[cfg(feature = {:?})]", crate::features::group_feature(top));
+        let cfg = format!(
+            "#[cfg(feature = {:?})]",
+            crate::features::group_feature(top)
+        );
         writeln!(module, "{cfg}\nmod {file};\n{cfg}\npub use {file}::*;")?;
         let name = struct_name(std::slice::from_ref(top));
         writeln!(
@@ -174,7 +177,10 @@ fn emit_method(out: &mut String, op: &Operation, types: &OpTypes) -> Result<()> 
             format!("CursorListCall<{}>", rust_with(t, "types::")),
             format!("CursorListCall::new(self.client, {spec})"),
         ),
-        Response::Empty => ("Call<()>".to_owned(), format!("Call::empty(self.client, {spec})")),
+        Response::Empty => (
+            "Call<()>".to_owned(),
+            format!("Call::empty(self.client, {spec})"),
+        ),
         Response::Bytes(ct) => (
             "Call<bytes::Bytes>".to_owned(),
             format!("Call::bytes(self.client, {spec}, {ct:?})"),

@@ -55,11 +55,10 @@ fn sample(set: &TypeSet, ty: &Ty, all: bool, depth: usize) -> Value {
                     let Some(v) = variants.first() else {
                         return json!({});
                     };
-                    let mut value = v
-                        .ty
-                        .as_ref()
-                        .map(|t| sample(set, t, all, depth + 1))
-                        .unwrap_or_else(|| json!({}));
+                    let mut value =
+                        v.ty.as_ref()
+                            .map(|t| sample(set, t, all, depth + 1))
+                            .unwrap_or_else(|| json!({}));
                     if let Value::Object(m) = &mut value {
                         m.insert(tag.clone(), json!(v.tag_value));
                     }
@@ -104,10 +103,18 @@ fn expected_query(sample: &Value) -> String {
             match v {
                 Value::Array(items) => {
                     for item in items {
-                        parts.push(format!("{}={}", form_encode(k), form_encode(&scalar_text(item))));
+                        parts.push(format!(
+                            "{}={}",
+                            form_encode(k),
+                            form_encode(&scalar_text(item))
+                        ));
                     }
                 }
-                other => parts.push(format!("{}={}", form_encode(k), form_encode(&scalar_text(other)))),
+                other => parts.push(format!(
+                    "{}={}",
+                    form_encode(k),
+                    form_encode(&scalar_text(other))
+                )),
             }
         }
     }
@@ -129,7 +136,11 @@ pub fn request_tests(api: &Api, set: &TypeSet) -> Result<String> {
         let (status, answer, expect) = match &types.response {
             Response::Json(t) => {
                 let s = sample(set, t, false, 0);
-                (types.status, Some(s.to_string()), Some((rust_with(t, "types::"), s)))
+                (
+                    types.status,
+                    Some(s.to_string()),
+                    Some((rust_with(t, "types::"), s)),
+                )
             }
             Response::List(t) => {
                 let s = sample(set, t, false, 0);
@@ -164,7 +175,10 @@ pub fn request_tests(api: &Api, set: &TypeSet) -> Result<String> {
                 "    let server = Recorder::start({status}, {}.as_bytes().to_vec()).await;",
                 raw_literal(&serde_json::from_str::<Value>(body)?)
             )?,
-            None => writeln!(out, "    let server = Recorder::start({status}, Vec::new()).await;")?,
+            None => writeln!(
+                out,
+                "    let server = Recorder::start({status}, Vec::new()).await;"
+            )?,
         }
         out.push_str("    let client = server.client();\n");
         let mut args = Vec::new();

@@ -136,7 +136,10 @@ fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
         Kind::Struct(fields) => emit_struct(out, def, &docs, fields, request)?,
         Kind::Tagged { tag, variants } => {
             out.push_str(&docs);
-            writeln!(out, "#[derive(Debug, Clone, PartialEq)]\npub enum {name} {{")?;
+            writeln!(
+                out,
+                "#[derive(Debug, Clone, PartialEq)]\npub enum {name} {{"
+            )?;
             for v in variants {
                 let vdoc = format!("/// `{tag}: {:?}`\n", v.tag_value);
                 match &v.ty {
@@ -181,7 +184,11 @@ fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
                         "            Some({:?}) => crate::support::tagged::content(value).map({name}::{}),",
                         v.tag_value, v.name
                     )?,
-                    None => writeln!(out, "            Some({:?}) => Ok({name}::{}),", v.tag_value, v.name)?,
+                    None => writeln!(
+                        out,
+                        "            Some({:?}) => Ok({name}::{}),",
+                        v.tag_value, v.name
+                    )?,
                 }
             }
             writeln!(
@@ -202,7 +209,11 @@ fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
             )?;
             for (vname, ty) in variants {
                 check_nested_datetime(ty, name)?;
-                writeln!(out, "    /// The `{vname}` shape.\n    {vname}({}),", rust(ty))?;
+                writeln!(
+                    out,
+                    "    /// The `{vname}` shape.\n    {vname}({}),",
+                    rust(ty)
+                )?;
             }
             writeln!(
                 out,

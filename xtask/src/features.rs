@@ -125,8 +125,8 @@ pub fn manifests(root: &std::path::Path, api: &Api) -> Result<Vec<(String, Strin
         ("crates/dodo-types/Cargo.toml", types_lines),
         ("crates/dodo-client/Cargo.toml", client_lines),
     ] {
-        let current = std::fs::read_to_string(root.join(path))
-            .with_context(|| format!("reading {path}"))?;
+        let current =
+            std::fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"))?;
         out.push((path.to_owned(), splice(&current, &lines)?));
     }
     Ok(out)

@@ -48,7 +48,9 @@ fn parse_inputs(args: &[String]) -> Result<(Inputs, bool)> {
             "--spec" => spec = PathBuf::from(it.next().context("--spec needs a path")?),
             "--overlay" => overlay = PathBuf::from(it.next().context("--overlay needs a path")?),
             "--endpoints" => {
-                endpoints = Some(PathBuf::from(it.next().context("--endpoints needs a path")?))
+                endpoints = Some(PathBuf::from(
+                    it.next().context("--endpoints needs a path")?,
+                ))
             }
             other => bail!("unknown argument {other:?}"),
         }

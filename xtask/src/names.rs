@@ -118,6 +118,9 @@ mod tests {
     #[test]
     fn docs_never_hold_indented_code() {
         let d = doc("Text\n    indented\n```\ncode\n```", "");
-        assert_eq!(d, "/// Text\n/// indented\n/// ```text\n/// code\n/// ```\n");
+        assert_eq!(
+            d,
+            "/// Text\n/// indented\n/// ```text\n/// code\n/// ```\n"
+        );
     }
 }

@@ -192,7 +192,10 @@ impl TypeSet {
         }
         let mut ops = Vec::new();
         for op in &api.operations {
-            ops.push(b.operation(op).with_context(|| format!("{} {}", op.method, op.path))?);
+            ops.push(
+                b.operation(op)
+                    .with_context(|| format!("{} {}", op.method, op.path))?,
+            );
         }
         let mut set = TypeSet { defs: b.defs, ops };
         set.box_recursion();
@@ -555,9 +558,11 @@ impl Builder<'_> {
                     .and_then(|parts| parts.iter().find_map(ref_name))
                     .or_else(|| ref_name(variant))
                     .filter(|r| {
-                        self.flatten(&serde_json::json!({"$ref": format!("#/components/schemas/{r}")}))
-                            .map(|(p, _)| !p.contains_key(&tag))
-                            .unwrap_or(false)
+                        self.flatten(
+                            &serde_json::json!({"$ref": format!("#/components/schemas/{r}")}),
+                        )
+                        .map(|(p, _)| !p.contains_key(&tag))
+                        .unwrap_or(false)
                     })
                     .map(str::to_owned);
                 let ty = match reused {
@@ -693,11 +698,7 @@ impl Builder<'_> {
             "any" => Ty::Json,
             other => bail!("unsupported schema type {other}"),
         };
-        Ok(if nullable {
-            Ty::Opt(Box::new(ty))
-        } else {
-            ty
-        })
+        Ok(if nullable { Ty::Opt(Box::new(ty)) } else { ty })
     }
 
     fn inline_def(&mut self, hint: &str, schema: &Value) -> Result<Ty> {
@@ -710,7 +711,11 @@ impl Builder<'_> {
     }
 
     fn operation(&mut self, op: &Operation) -> Result<OpTypes> {
-        let base = format!("{}{}", pascal(&op.name), pascal(&op.group.replace('/', " ")));
+        let base = format!(
+            "{}{}",
+            pascal(&op.name),
+            pascal(&op.group.replace('/', " "))
+        );
         let query_params = op.params("query");
         let query = if query_params.is_empty() {
             None

@@ -95,10 +95,8 @@ impl Api {
             .iter()
             .map(|r| (r[0].clone(), r[1].clone()))
             .collect();
-        let named: BTreeSet<(String, String)> = names
-            .iter()
-            .map(|r| (r[0].clone(), r[1].clone()))
-            .collect();
+        let named: BTreeSet<(String, String)> =
+            names.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
         if wanted != named {
             let missing: Vec<_> = wanted.difference(&named).collect();
             let extra: Vec<_> = named.difference(&wanted).collect();
