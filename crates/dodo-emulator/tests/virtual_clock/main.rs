@@ -53,6 +53,32 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
     .await
     .expect(200);
 
+    let plan = api.recurring_product(900).await;
+    let trial = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": s(&plan["product_id"]), "quantity": 1, "trial_period_days": 7,
+                   "customer": {"email": "trial@example.com", "name": "Trial"},
+                   "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let trial_id = s(&trial["subscription_id"]).to_string();
+    api.admin(
+        Method::POST,
+        &format!("/_emulator/payments/{}/complete", s(&trial["payment_id"])),
+        None,
+    )
+    .await
+    .expect(200);
+    let trial_sub = api
+        .get(&format!("/subscriptions/{trial_id}"))
+        .await
+        .expect(200)
+        .body;
+    let trial_end = s(&trial_sub["next_billing_date"]).to_string();
+
     let bad = api
         .admin(
             Method::POST,
@@ -79,6 +105,17 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
             .any(|v| v == &json!(sub_id))
     );
     assert_eq!(adv["processed"]["cancelled"], json!([leaving_id]));
+    let after_trial = api
+        .get(&format!("/subscriptions/{trial_id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(after_trial["status"], "active");
+    assert_eq!(
+        after_trial["previous_billing_date"],
+        json!(trial_end),
+        "charged at trial end"
+    );
     let gone = api
         .get(&format!("/subscriptions/{leaving_id}"))
         .await
