@@ -97,7 +97,12 @@ fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // After the command name: state is field 0, utime 11, stime 12.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
@@ -187,12 +192,30 @@ async fn main() {
         floor: reqwest::Client::new(),
         url: format!("{base}/payments/{ID}"),
     };
+    // `ONLY=ours|official|floor` runs one contender alone (for profiling).
+    if let Ok(only) = std::env::var("ONLY") {
+        let who = match only.as_str() {
+            "official" => Who::Official,
+            "floor" => Who::Floor,
+            _ => Who::Ours,
+        };
+        let (w, c) = round(&clients, who, calls * rounds).await;
+        println!(
+            "{only}: {:.1} µs wall, {:.1} µs cpu per call",
+            w.as_secs_f64() * 1e6 / f64::from(calls * rounds),
+            c.as_secs_f64() * 1e6 / f64::from(calls * rounds)
+        );
+        return;
+    }
     for who in [Who::Ours, Who::Official, Who::Floor] {
         round(&clients, who, 200).await;
     }
     let mut totals = [(Duration::ZERO, Duration::ZERO); 3];
     for _ in 0..rounds {
-        for (i, who) in [Who::Ours, Who::Official, Who::Floor].into_iter().enumerate() {
+        for (i, who) in [Who::Ours, Who::Official, Who::Floor]
+            .into_iter()
+            .enumerate()
+        {
             let (w, c) = round(&clients, who, calls).await;
             totals[i].0 += w;
             totals[i].1 += c;
@@ -205,7 +228,10 @@ async fn main() {
         "client overhead: {} sequential GETs each, {body_len}-byte payment, server in-process",
         calls * rounds
     );
-    println!("{:<34} {:>10} {:>10} {:>9} {:>9}", "", "wall µs", "cpu µs", "wall ×", "cpu ×");
+    println!(
+        "{:<34} {:>10} {:>10} {:>9} {:>9}",
+        "", "wall µs", "cpu µs", "wall ×", "cpu ×"
+    );
     for (name, (w, c)) in [
         ("dodo-client (typed PaymentResponse)", totals[0]),
         ("dodopayments 1.127.0 (official)", totals[1]),

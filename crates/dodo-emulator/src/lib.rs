@@ -7,8 +7,12 @@
 //! under `/_emulator`. Domain logic exists for customers, products, discounts, payments,
 //! refunds, subscriptions, license keys, checkout sessions, webhook endpoints, usage events,
 //! meters, brands and addons; every other operation is served by a documented generic CRUD
-//! fallback ([`resources::generic`]). It is not a payment processor: no money moves, and
-//! payments settle only when a test says so (`POST /_emulator/payments/{id}/complete`).
+//! fallback ([`resources::generic`]). It is not a payment processor: no money moves.
+//! Payments settle on the hosted checkout pages ([`hosted`], with test cards), with a saved
+//! payment method, or when a test says so (`POST /_emulator/payments/{id}/complete`). Every
+//! state change emits the webhook the real API would ([`emit`]), delivered signed, retried and
+//! logged ([`delivery`]); a virtual clock drives renewals ([`timewarp`]); the customer portal
+//! is served too ([`portal`]). See `WEBHOOKS.md` beside this crate for the guide.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -438,11 +438,10 @@ impl Db<'_> {
 
     /// Deletes every object, meta value, idempotency record, event and delivery.
     pub fn clear(&self) -> rusqlite::Result<()> {
-        self.conn
-            .execute_batch(
-                "DELETE FROM objects; DELETE FROM meta; DELETE FROM idempotency;
+        self.conn.execute_batch(
+            "DELETE FROM objects; DELETE FROM meta; DELETE FROM idempotency;
                  DELETE FROM emu_events; DELETE FROM emu_deliveries; DELETE FROM emu_attempts;",
-            )
+        )
     }
 }
 

@@ -5896,6 +5896,9 @@ pub struct EntitlementGrantResponse {
     /// Timestamp when the grant was last modified.
     #[serde(with = "crate::support::rfc3339")]
     pub updated_at: crate::support::DateTime,
+    /// Identifier of the grant in the external system that fulfils it, if any.
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 #[cfg(any(
@@ -12876,6 +12879,9 @@ pub struct PayoutsResponse {
     /// The timestamp when the payout was last updated, in UTC.
     #[serde(with = "crate::support::rfc3339")]
     pub updated_at: crate::support::DateTime,
+    /// Supporting documents attached to the payout (shape not documented).
+    #[serde(default)]
+    pub additional_docs: Option<Vec<serde_json::Value>>,
 }
 
 /// The `Price` object.

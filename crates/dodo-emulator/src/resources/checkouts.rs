@@ -53,8 +53,13 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     ctx.db
         .insert(kind::CHECKOUT_SESSION, &id, None, &now, &session)?;
     // The request, for the hosted checkout page (`crate::hosted`).
-    ctx.db
-        .insert(crate::hosted::SESSION_REQUEST, &id, Some(&id), &now, &req.body)?;
+    ctx.db.insert(
+        crate::hosted::SESSION_REQUEST,
+        &id,
+        Some(&id),
+        &now,
+        &req.body,
+    )?;
     let method = req.opt_str("payment_method_id")?;
     let (checkout_url, payment_id) = match (method, &customer) {
         (Some(pm), Some(c)) => {
