@@ -138,7 +138,7 @@ fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
             out.push_str(&docs);
             writeln!(
                 out,
-                "#[derive(Debug, Clone, PartialEq)]\npub enum {name} {{"
+                "#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\npub enum {name} {{"
             )?;
             for v in variants {
                 let vdoc = format!("/// `{tag}: {:?}`\n", v.tag_value);
@@ -205,7 +205,7 @@ fn emit_def(out: &mut String, def: &TypeDef, request: bool) -> Result<()> {
             out.push_str(&docs);
             writeln!(
                 out,
-                "#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]\n#[serde(untagged)]\npub enum {name} {{"
+                "#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]\n#[serde(untagged)]\n#[non_exhaustive]\npub enum {name} {{"
             )?;
             for (vname, ty) in variants {
                 check_nested_datetime(ty, name)?;

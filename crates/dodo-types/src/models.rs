@@ -2073,6 +2073,7 @@ impl CreateAddonRequest {
 #[cfg(any(feature = "full", feature = "blocklist"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum CreateBlockedCustomerRequest {
     /// The `BlockByCustomerId` shape.
     BlockByCustomerId(BlockByCustomerId),
@@ -5243,6 +5244,7 @@ pub struct CustomerPortalConfigResponse {
 ))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum CustomerRequest {
     /// The `AttachExistingCustomer` shape.
     AttachExistingCustomer(AttachExistingCustomer),
@@ -6089,6 +6091,7 @@ pub type EventMetadata = std::collections::BTreeMap<String, EventMetadataValueVa
 #[cfg(any(feature = "full", feature = "usage-events"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum EventMetadataValueValue {
     /// The `String` shape.
     String(String),
@@ -6268,6 +6271,7 @@ pub enum FilterOperator {
 #[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum FilterType {
     /// The `MeterFilterConditionList` shape.
     MeterFilterConditionList(Vec<MeterFilterCondition>),
@@ -6820,6 +6824,7 @@ pub struct IngestEventsResponse {
 #[cfg(any(feature = "full", feature = "entitlements"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum IntegrationConfig {
     /// The `FeatureFlagConfig` shape.
     FeatureFlagConfig(IntegrationConfigFeatureFlagConfig),
@@ -7171,6 +7176,7 @@ impl IntegrationConfigNotionConfig {
 #[cfg(any(feature = "full", feature = "entitlements", feature = "products"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum IntegrationConfigResponse {
     /// The `FeatureFlagConfig` shape.
     FeatureFlagConfig(IntegrationConfigResponseFeatureFlagConfig),
@@ -7591,6 +7597,7 @@ pub enum LicenseKeyStatus {
 /// The `LineItem` object.
 #[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum LineItem {
     /// `type: "subscription"`
     Subscription(LineItemSubscription),
@@ -10154,6 +10161,7 @@ impl MeterFilterCondition {
 #[cfg(any(feature = "full", feature = "meters"))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum MeterFilterConditionValue {
     /// The `Variant0` shape.
     Variant0(String),
@@ -10723,6 +10731,7 @@ pub struct OutgoingWebhook {
 /// The `OutgoingWebhookData` object.
 #[cfg(any(feature = "full", feature = "events"))]
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum OutgoingWebhookData {
     /// `payload_type: "Payment"`
     Payment(PaymentResponse),
@@ -12891,6 +12900,7 @@ pub struct PayoutsResponse {
     feature = "products"
 ))]
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Price {
     /// `type: "one_time_price"`
     OneTimePrice(OneTimePrice),
@@ -14342,6 +14352,7 @@ impl UpdateImagesProductCollectionsQuery {
 /// The `UpdatePaymentMethodReq` object.
 #[cfg(any(feature = "full", feature = "subscriptions"))]
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum UpdatePaymentMethodReq {
     /// `type: "new"`
     New(UpdatePaymentMethodReqNew),
