@@ -384,12 +384,13 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
             Some(id) => id,
             None => match self.inner.store.status_of(&new.webhook_id).await {
                 Ok(Some((id, DeliveryStatus::Received | DeliveryStatus::Failed))) => id,
-                Ok(Some((_, DeliveryStatus::Processing))) => return stored,
+                // Claimed before: processed again here only if that claim's lease ran out
+                // (a request dropped mid-handler); otherwise Dodo is told to come back.
+                Ok(Some((id, DeliveryStatus::Processing))) => id,
                 Ok(_) => {
                     return Receipt::ok(ReceiptKind::Duplicate, &new.webhook_id, &new.event_type);
                 }
-                // The delivery is stored; a worker will get to it.
-                Err(_) => return stored,
+                Err(_) => return in_progress(&new.webhook_id, &new.event_type),
             },
         };
         self.process_inline(row_id, stored).await
@@ -408,11 +409,11 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
         {
             Ok(mut rows) => match rows.pop() {
                 Some(row) => row,
-                None => return stored,
+                None => return in_progress_like(&stored),
             },
             Err(e) => {
-                tracing::warn!(error = %e, "inline claim failed; leaving the delivery to a worker");
-                return stored;
+                tracing::warn!(error = %e, "inline claim failed; asking Dodo to retry");
+                return in_progress_like(&stored);
             }
         };
         let (webhook_id, event_type) = (claimed.webhook_id.clone(), claimed.event_type.clone());
@@ -433,7 +434,7 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                 r.event_type = Some(event_type);
                 r
             }
-            Ok(Step::LeaseLost) | Err(_) => stored,
+            Ok(Step::LeaseLost) | Err(_) => in_progress(&webhook_id, &event_type),
         }
     }
 
@@ -657,4 +658,27 @@ fn mirror_writes(claimed: &Claimed, event_at: i64) -> Vec<ObjectWrite> {
         Ok(d) => objects_from_event(&claimed.event_type, event_at, &d.data),
         Err(_) => Vec::new(),
     }
+}
+
+/// Inline mode could not finish the delivery now (another request holds it, or the store
+/// failed): 503 so Dodo delivers again, instead of a 200 that would end its retries while
+/// nothing has run.
+fn in_progress(webhook_id: &str, event_type: &str) -> Receipt {
+    let mut r = Receipt::rejected(
+        503,
+        "in_progress",
+        "the delivery is stored but not processed yet; retry later",
+        "",
+    );
+    r.kind = ReceiptKind::Stored;
+    r.webhook_id = Some(webhook_id.to_owned());
+    r.event_type = Some(event_type.to_owned());
+    r
+}
+
+fn in_progress_like(stored: &Receipt) -> Receipt {
+    in_progress(
+        stored.webhook_id.as_deref().unwrap_or_default(),
+        stored.event_type.as_deref().unwrap_or_default(),
+    )
 }

@@ -657,6 +657,65 @@ async fn inline_mode_processes_before_answering(kind: Kind) {
     );
 }
 
+/// A request dropped mid-handler (Dodo's 15 s timeout) leaves its row claimed. Dodo's
+/// retry must not get a 200 while nothing has run: 503 while the lease holds, then the
+/// retry after the lease runs the handler inline.
+async fn inline_mode_never_acknowledges_an_unprocessed_delivery(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let clock = ManualClock::new(common::NOW);
+    let runs = Arc::new(AtomicU32::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let dispatcher = {
+        let (runs, started) = (runs.clone(), started.clone());
+        dodo_webhooks::Dispatcher::new(common::verifier(), ()).on_subscription_active(
+            move |_ctx, _sub| {
+                let (runs, started) = (runs.clone(), started.clone());
+                async move {
+                    if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                        started.notify_one();
+                        std::future::pending::<()>().await;
+                    }
+                    Ok::<_, std::convert::Infallible>(())
+                }
+            },
+        )
+    };
+    let inbox = Inbox::builder(dispatcher)
+        .mode(Mode::Inline)
+        .lease(Duration::from_secs(60))
+        .clock(clock.clone())
+        .open(db.connect().await)
+        .await
+        .unwrap();
+    let body = subscription_event("subscription.active", &at(0), "sub_d", "cus_d", "active");
+    let headers = signed("msg_dropped", &body);
+
+    let first = {
+        let (inbox, headers, body) = (inbox.clone(), headers.clone(), body.clone());
+        tokio::spawn(async move { inbox.receive(&headers, &body).await })
+    };
+    started.notified().await;
+    first.abort();
+    let _ = first.await;
+
+    let retry = inbox.receive(&headers, &body).await;
+    assert_eq!(
+        retry.status, 503,
+        "not acknowledged while another claim holds it"
+    );
+    assert_eq!(retry.body()["error"]["code"], "in_progress");
+
+    clock.advance(Duration::from_secs(61));
+    let after_lease = inbox.receive(&headers, &body).await;
+    assert_eq!(
+        (after_lease.status, after_lease.kind),
+        (200, ReceiptKind::Processed)
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
 async fn skipped_events_are_processed_without_handler(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
@@ -842,6 +901,7 @@ on_both_backends!(
     two_instances_process_each_event_exactly_once,
     older_event_does_not_overwrite_newer_state,
     inline_mode_processes_before_answering,
+    inline_mode_never_acknowledges_an_unprocessed_delivery,
     skipped_events_are_processed_without_handler,
     spawned_worker_processes_new_deliveries_and_stops,
     abandoned_attempts_are_dead_lettered,
