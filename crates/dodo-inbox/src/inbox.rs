@@ -515,7 +515,7 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
             return self.record_failure(&claimed, worker, &error).await;
         }
         let result = match WebhookEvent::parse(&claimed.raw_body) {
-            Err(e) => Err(format!("{}: {e}", e.code())),
+            Err(e) => Err(describe_parse_error(&e)),
             Ok(event) => {
                 let event_at = to_micros(event.timestamp);
                 let delivery = VerifiedDelivery {
@@ -681,4 +681,21 @@ fn in_progress_like(stored: &Receipt) -> Receipt {
         stored.webhook_id.as_deref().unwrap_or_default(),
         stored.event_type.as_deref().unwrap_or_default(),
     )
+}
+
+/// A parse failure for logs and the `last_error` column: the code and the field path, never
+/// serde's message, which quotes values from the payload (customer emails, names).
+fn describe_parse_error(e: &dodo_webhooks::ParseError) -> String {
+    match e {
+        dodo_webhooks::ParseError::Data {
+            event_type, path, ..
+        } => format!(
+            "{}: `data` of a {event_type} event does not fit its model at `{path}`",
+            e.code()
+        ),
+        other => format!(
+            "{}: the stored body is not a webhook envelope",
+            other.code()
+        ),
+    }
 }
