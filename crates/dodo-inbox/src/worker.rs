@@ -45,12 +45,26 @@ impl WorkerStats {
 }
 
 /// Processes an inbox's stored deliveries.
-#[derive(Debug, Clone)]
+///
+/// A clone is a new worker with its own id: finishing a row is guarded by `claimed_by`,
+/// so two live workers must never share an id.
+#[derive(Debug)]
 pub struct Worker<S = ()> {
     inbox: Inbox<S>,
     id: String,
     batch_size: usize,
     poll_interval: Duration,
+}
+
+impl<S: Clone> Clone for Worker<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inbox: self.inbox.clone(),
+            id: format!("{}-clone-{}", self.id, unique_suffix()),
+            batch_size: self.batch_size,
+            poll_interval: self.poll_interval,
+        }
+    }
 }
 
 /// A short random suffix for worker ids: the process id and 8 hex digits.
@@ -197,5 +211,23 @@ impl WorkerHandle {
     pub async fn stop(self) -> WorkerStats {
         let _ = self.stop.send(());
         self.join.await.unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod clone_tests {
+    use dodo_webhooks::{Dispatcher, Verifier};
+
+    #[tokio::test]
+    async fn a_cloned_worker_claims_under_its_own_id() {
+        let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let inbox = crate::Inbox::builder(Dispatcher::new(verifier, ()))
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let worker = inbox.worker();
+        let clone = worker.clone();
+        assert_ne!(worker.id(), clone.id());
+        assert!(clone.id().starts_with(worker.id()));
     }
 }
