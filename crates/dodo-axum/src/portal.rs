@@ -106,6 +106,11 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
     }
 
     /// A default `return_url` forwarded to the API when the request does not give one.
+    ///
+    /// Once it is set, a `return_url` in the request must share its origin (scheme, host
+    /// and port), so a crafted link cannot send a signed-in customer from their portal to
+    /// another site. Without it, any absolute http(s) URL is forwarded, as the Express
+    /// adaptor does.
     pub fn return_url(mut self, url: impl Into<String>) -> Result<Self, RouteError> {
         self.return_url = Some(check_url("return_url", &url.into())?);
         Ok(self)
@@ -149,7 +154,17 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
         if let Some(send) = query.send_email {
             api_query = api_query.send_email(send);
         }
-        if let Some(url) = query.return_url.or_else(|| self.return_url.clone()) {
+        let return_url = match (query.return_url, &self.return_url) {
+            (Some(requested), Some(configured)) if !same_origin(&requested, configured) => {
+                return RouteError::invalid(
+                    "return_url",
+                    "must be on the same origin as the configured return URL",
+                )
+                .into_response();
+            }
+            (requested, configured) => requested.or_else(|| configured.clone()),
+        };
+        if let Some(url) = return_url {
             api_query = api_query.return_url(url);
         }
         let not_found = RouteError::new(
@@ -313,5 +328,47 @@ mod tests {
         assert_eq!(field("send_email=yes"), "send_email");
         assert_eq!(field("customer_id=a&customer_id=b"), "customer_id");
         assert_eq!(field("return_url=ftp://x"), "return_url");
+    }
+}
+
+/// `scheme://authority` of an absolute URL (already checked to be http or https).
+fn origin(url: &str) -> Option<&str> {
+    let start = url.find("://")? + 3;
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    Some(&url[..end])
+}
+
+fn same_origin(a: &str, b: &str) -> bool {
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y))
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::same_origin;
+
+    #[test]
+    fn compares_scheme_host_and_port_only() {
+        assert!(same_origin(
+            "https://shop.example/a?x=1",
+            "https://SHOP.example/back"
+        ));
+        assert!(!same_origin(
+            "https://evil.example/",
+            "https://shop.example/back"
+        ));
+        assert!(!same_origin(
+            "https://shop.example@evil.example/",
+            "https://shop.example/"
+        ));
+        assert!(!same_origin(
+            "http://shop.example/",
+            "https://shop.example/"
+        ));
+        assert!(!same_origin(
+            "https://shop.example:8443/",
+            "https://shop.example/"
+        ));
     }
 }

@@ -71,6 +71,38 @@ async fn default_return_url_is_forwarded() {
 }
 
 #[tokio::test]
+async fn a_request_return_url_must_share_the_configured_origin() {
+    let fake = fake_dodo().await;
+    let portal = CustomerPortal::<()>::new(fake.client())
+        .return_url("https://shop.example/back")
+        .unwrap();
+    let base = serve(Router::new().route("/p", portal.route())).await;
+    let same = http()
+        .get(format!(
+            "{base}/p?customer_id=cus_1&return_url=https%3A%2F%2Fshop.example%2Faccount"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 302);
+    let elsewhere = http()
+        .get(format!(
+            "{base}/p?customer_id=cus_1&return_url=https%3A%2F%2Fevil.example%2F"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 400);
+    let body: serde_json::Value = elsewhere.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "return_url");
+    assert_eq!(
+        fake.writes().len(),
+        1,
+        "the rejected request never reached the API"
+    );
+}
+
+#[tokio::test]
 async fn errors_are_json() {
     let fake = fake_dodo().await;
     let portal = CustomerPortal::<()>::new(fake.client());
