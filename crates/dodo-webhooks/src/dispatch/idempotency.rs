@@ -216,7 +216,13 @@ impl MemoryIdempotency {
                 inner.order.push_back((id.to_owned(), generation));
                 self.purge(&mut inner, now);
             }
-        } else {
+        } else if inner
+            .entries
+            .get(id)
+            .is_some_and(|e| e.state == State::InProgress)
+        {
+            // Only a claim is released: a late failure report from an attempt that outlived
+            // its lease must not erase a later attempt's success.
             inner.entries.remove(id);
         }
     }
@@ -256,6 +262,20 @@ impl IdempotencyGuard for MemoryIdempotency {
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         self.complete_sync(webhook_id, success);
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod late_failure_tests {
+    use super::*;
+
+    #[test]
+    fn a_late_failure_never_erases_a_success() {
+        let guard = MemoryIdempotency::new();
+        assert_eq!(guard.begin_sync("msg"), Begin::Fresh);
+        guard.complete_sync("msg", true);
+        guard.complete_sync("msg", false);
+        assert_eq!(guard.begin_sync("msg"), Begin::Duplicate);
     }
 }
 
