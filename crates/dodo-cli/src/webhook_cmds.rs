@@ -237,6 +237,17 @@ async fn wait_and_print(
     ))
 }
 
+/// What the app answered to one delivery attempt: status and a short body, or the error.
+fn attempt_answer(attempt: &Value) -> String {
+    match attempt["status_code"].as_i64() {
+        Some(code) => format!(
+            "{code} {}",
+            short(attempt["response_body"].as_str().unwrap_or_default())
+        ),
+        None => attempt["error"].as_str().unwrap_or("no answer").to_string(),
+    }
+}
+
 fn print_delivery(d: &Value) {
     println!(
         "→ {} {} to {} ({})",
@@ -246,13 +257,7 @@ fn print_delivery(d: &Value) {
         d["status"].as_str().unwrap_or_default()
     );
     for a in d["attempt_log"].as_array().into_iter().flatten() {
-        let answer = match a["status_code"].as_i64() {
-            Some(code) => format!(
-                "{code} {}",
-                short(a["response_body"].as_str().unwrap_or_default())
-            ),
-            None => a["error"].as_str().unwrap_or("no answer").to_string(),
-        };
+        let answer = attempt_answer(a);
         println!(
             "    attempt {}: {answer} ({} ms)",
             a["attempt"], a["duration_ms"]
@@ -442,13 +447,7 @@ async fn tail(http: &reqwest::Client, base: &str, endpoint: Option<&str>) -> Res
                 .flatten()
                 .skip(seen)
             {
-                let answer = match a["status_code"].as_i64() {
-                    Some(code) => format!(
-                        "{code} {}",
-                        short(a["response_body"].as_str().unwrap_or_default())
-                    ),
-                    None => a["error"].as_str().unwrap_or("no answer").to_string(),
-                };
+                let answer = attempt_answer(a);
                 println!(
                     "{} {} {} attempt {} → {answer}",
                     a["at"].as_str().unwrap_or_default(),
