@@ -422,18 +422,14 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
             Ok(Step::DeadLettered) => {
                 Receipt::ok(ReceiptKind::DeadLettered, &webhook_id, &event_type)
             }
-            Ok(Step::Retrying) => {
-                let mut r = Receipt::rejected(
-                    500,
-                    "handler_failed",
-                    "the webhook handler failed; the delivery is stored and will be retried",
-                    "",
-                );
-                r.kind = ReceiptKind::Failed;
-                r.webhook_id = Some(webhook_id);
-                r.event_type = Some(event_type);
-                r
-            }
+            Ok(Step::Retrying) => not_done(
+                500,
+                "handler_failed",
+                "the webhook handler failed; the delivery is stored and will be retried",
+                ReceiptKind::Failed,
+                &webhook_id,
+                &event_type,
+            ),
             Ok(Step::LeaseLost) | Err(_) => in_progress(&webhook_id, &event_type),
         }
     }
@@ -664,13 +660,27 @@ fn mirror_writes(claimed: &Claimed, event_at: i64) -> Vec<ObjectWrite> {
 /// failed): 503 so Dodo delivers again, instead of a 200 that would end its retries while
 /// nothing has run.
 fn in_progress(webhook_id: &str, event_type: &str) -> Receipt {
-    let mut r = Receipt::rejected(
+    not_done(
         503,
         "in_progress",
         "the delivery is stored but not processed yet; retry later",
-        "",
-    );
-    r.kind = ReceiptKind::Stored;
+        ReceiptKind::Stored,
+        webhook_id,
+        event_type,
+    )
+}
+
+/// A non-2xx receipt for a stored delivery that inline processing did not finish.
+fn not_done(
+    status: u16,
+    code: &'static str,
+    message: &str,
+    kind: ReceiptKind,
+    webhook_id: &str,
+    event_type: &str,
+) -> Receipt {
+    let mut r = Receipt::rejected(status, code, message, "");
+    r.kind = kind;
     r.webhook_id = Some(webhook_id.to_owned());
     r.event_type = Some(event_type.to_owned());
     r
