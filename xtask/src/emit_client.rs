@@ -15,6 +15,11 @@ use crate::spec::{Api, Operation};
 
 const RESOURCES_DIR: &str = "crates/dodo-client/src/resources";
 
+/// Operations the API documents as deduplicated by their own content, so the client may
+/// retry them after an ambiguous failure. `POST /events/ingest`: "Subsequent requests with
+/// existing `event_id` values are ignored (idempotent behavior)" (the spec's description).
+const DEDUPLICATED_BY_SERVER: &[(&str, &str)] = &[("POST", "/events/ingest")];
+
 /// A resource group and its sub-groups.
 #[derive(Default)]
 struct Node<'a> {
@@ -163,6 +168,9 @@ fn emit_method(out: &mut String, op: &Operation, types: &OpTypes) -> Result<()> 
     }
     if types.body_idempotency_field {
         spec.push_str(".body_idempotency_field()");
+    }
+    if DEDUPLICATED_BY_SERVER.contains(&(op.method.as_str(), op.path.as_str())) {
+        spec.push_str(".deduplicated_by_server()");
     }
     let (ret, call) = match &types.response {
         Response::Json(t) => (

@@ -2,7 +2,8 @@
 //!
 //! Every generated method returns a [`Call<T>`]: a builder that can take per-request
 //! options ([`timeout`](Call::timeout), [`max_retries`](Call::max_retries),
-//! [`header`](Call::header), [`idempotency_key`](Call::idempotency_key)) and is then
+//! [`header`](Call::header), [`idempotency_key`](Call::idempotency_key),
+//! [`assume_safe_to_repeat`](Call::assume_safe_to_repeat)) and is then
 //! awaited (`IntoFuture`) for the decoded `T`, or turned into an [`ApiResponse<T>`] with
 //! [`with_response`](Call::with_response) to see the status, headers and request id.
 
@@ -38,6 +39,9 @@ pub struct RequestOptions {
     /// Idempotency key sent as `Idempotency-Key` (and in the body where the body has an
     /// `idempotency_key` field), identical on every attempt.
     pub idempotency_key: Option<String>,
+    /// The caller asserts that sending this request twice cannot duplicate its effect
+    /// (see [`Call::assume_safe_to_repeat`]).
+    pub assume_safe_to_repeat: bool,
 }
 
 impl fmt::Debug for RequestOptions {
@@ -51,6 +55,7 @@ impl fmt::Debug for RequestOptions {
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("idempotency_key", &self.idempotency_key)
+            .field("assume_safe_to_repeat", &self.assume_safe_to_repeat)
             .finish()
     }
 }
@@ -91,10 +96,24 @@ macro_rules! impl_request_options {
                 self
             }
 
-            /// The idempotency key for this call, sent on every attempt. Makes POSTs safe
-            /// to retry after timeouts and 5xx.
+            /// The idempotency key for this call, sent as `Idempotency-Key` on every
+            /// attempt and written into the body where the body has an `idempotency_key`
+            /// field. Only the body field is documented by the live API: on other POSTs
+            /// the header alone does not make a retry safe, and such a POST is still not
+            /// repeated after a timeout or 5xx (see
+            /// [`ClientBuilder::server_honours_idempotency_key`](crate::ClientBuilder::server_honours_idempotency_key)).
             pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
                 self.options.idempotency_key = Some(key.into());
+                self
+            }
+
+            /// Asserts that this request may be sent again after an ambiguous failure
+            /// (a timeout or reset after sending, a 5xx, a 408), so the client retries it
+            /// like a GET. **Risk:** if the server did process the first copy, the effect
+            /// happens twice (a second refund, a second charge); use it only when your own
+            /// data makes a repeat harmless.
+            pub fn assume_safe_to_repeat(mut self) -> Self {
+                self.options.assume_safe_to_repeat = true;
                 self
             }
 

@@ -27,6 +27,9 @@ use crate::request::RequestSpec;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default number of retries after the first attempt.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Default cap on a response body: far above any API answer, low enough that a
+/// misbehaving proxy cannot exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 /// Default `User-Agent`.
 pub const DEFAULT_USER_AGENT: &str = concat!("dodopayments-rust/", env!("CARGO_PKG_VERSION"));
 
@@ -46,7 +49,8 @@ pub(crate) struct Inner {
     pub(crate) timeout: Duration,
     pub(crate) total_timeout: Option<Duration>,
     pub(crate) max_retries: u32,
-    pub(crate) auto_idempotency_keys: bool,
+    pub(crate) server_honours_idempotency_key: bool,
+    pub(crate) max_response_bytes: usize,
     pub(crate) log_level: LogLevel,
     /// Shared by every copy made with `with_*`; `None` disables the budget.
     pub(crate) retry_budget: Option<Arc<RetryBudget>>,
@@ -62,7 +66,11 @@ impl fmt::Debug for Client {
             .field("timeout", &i.timeout)
             .field("total_timeout", &i.total_timeout)
             .field("max_retries", &i.max_retries)
-            .field("auto_idempotency_keys", &i.auto_idempotency_keys)
+            .field(
+                "server_honours_idempotency_key",
+                &i.server_honours_idempotency_key,
+            )
+            .field("max_response_bytes", &i.max_response_bytes)
             .field("log_level", &i.log_level)
             .field(
                 "retry_budget_available",
@@ -126,7 +134,8 @@ impl Client {
             timeout: i.timeout,
             total_timeout: i.total_timeout,
             max_retries: i.max_retries,
-            auto_idempotency_keys: i.auto_idempotency_keys,
+            server_honours_idempotency_key: i.server_honours_idempotency_key,
+            max_response_bytes: i.max_response_bytes,
             log_level: i.log_level,
             retry_budget: i.retry_budget.clone(),
         };
@@ -154,11 +163,6 @@ impl Client {
     /// A copy with another log level (same connection pool).
     pub fn with_log_level(&self, level: LogLevel) -> Client {
         self.with_inner(|i| i.log_level = level)
-    }
-
-    /// A copy with automatic POST idempotency keys switched on or off.
-    pub fn with_auto_idempotency_keys(&self, enabled: bool) -> Client {
-        self.with_inner(|i| i.auto_idempotency_keys = enabled)
     }
 
     /// A copy that sends one more default header (replacing one of the same name).
@@ -273,7 +277,9 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     user_agent: Option<String>,
     log_level: LogLevel,
-    auto_idempotency_keys: bool,
+    server_honours_idempotency_key: bool,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
     retry_budget: Option<u32>,
 }
 
@@ -300,7 +306,12 @@ impl fmt::Debug for ClientBuilder {
             .field("proxy", &self.proxy.as_ref().map(|_| "***"))
             .field("user_agent", &self.user_agent)
             .field("log_level", &self.log_level)
-            .field("auto_idempotency_keys", &self.auto_idempotency_keys)
+            .field(
+                "server_honours_idempotency_key",
+                &self.server_honours_idempotency_key,
+            )
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .field("retry_budget", &self.retry_budget)
             .finish()
     }
@@ -313,9 +324,10 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// A builder with the defaults: live environment, 60 s per attempt, 2 retries,
-    /// automatic idempotency keys on POST, log level `warn`. Nothing is read from the
-    /// environment.
+    /// A builder with the defaults: live environment, 60 s per attempt, 2 retries (a POST
+    /// only when it certainly was not processed or the API deduplicates it), no generated
+    /// `Idempotency-Key`, responses capped at 32 MiB, https required except on loopback,
+    /// log level `warn`. Nothing is read from the environment.
     pub fn new() -> Self {
         ClientBuilder {
             api_key: None,
@@ -331,7 +343,9 @@ impl ClientBuilder {
             proxy: None,
             user_agent: None,
             log_level: LogLevel::default(),
-            auto_idempotency_keys: true,
+            server_honours_idempotency_key: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            allow_insecure_http: false,
             retry_budget: Some(DEFAULT_RETRY_BUDGET),
         }
     }
@@ -451,13 +465,31 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether every POST without a caller-given idempotency key gets a generated one
-    /// (`Idempotency-Key: dodo-rs-retry-<uuid>`, identical on all attempts), which makes it
-    /// safe to retry on timeouts and 5xx. Default `true`. When `false`, such POSTs are only
-    /// retried when the request certainly did not take effect (connect failure, 429) or
-    /// the server sent `x-should-retry: true`.
-    pub fn auto_idempotency_keys(mut self, enabled: bool) -> Self {
-        self.auto_idempotency_keys = enabled;
+    /// Declares that the server deduplicates POSTs by the `Idempotency-Key` header (for
+    /// example the emulator started with its replay option). When on, every POST without
+    /// a caller-given key gets a generated one (`dodo-rs-retry-<uuid>`, identical on all
+    /// attempts) and is retried after timeouts, resets and 5xx like a GET. Default `false`.
+    ///
+    /// **Risk:** the live Dodo API documents no `Idempotency-Key` header; turned on against
+    /// it, a timed-out refund or charge can be sent, and processed, up to three times.
+    pub fn server_honours_idempotency_key(mut self, honoured: bool) -> Self {
+        self.server_honours_idempotency_key = honoured;
+        self
+    }
+
+    /// The largest response body read, in bytes (default 32 MiB). A larger answer ends the
+    /// call with [`Error::ResponseTooLarge`] without reading the rest.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// Allows a plain `http://` base URL on a host other than loopback (`127.0.0.0/8`,
+    /// `::1`, `localhost`), which is refused by default. **Risk:** the API key and every
+    /// customer's data cross the network unencrypted; use it only inside a network you
+    /// trust, such as a container network running the emulator.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
         self
     }
 
@@ -485,7 +517,7 @@ impl ClientBuilder {
                      set only one (clear_base_url() drops the base URL)"
                 )));
             }
-            (Some(url), None) => validate_base_url(&url)?,
+            (Some(url), None) => validate_base_url(&url, self.allow_insecure_http)?,
             (None, env) => env.unwrap_or_default().base_url().to_owned(),
         };
 
@@ -530,7 +562,8 @@ impl ClientBuilder {
                 timeout: self.timeout,
                 total_timeout: self.total_timeout,
                 max_retries: self.max_retries,
-                auto_idempotency_keys: self.auto_idempotency_keys,
+                server_honours_idempotency_key: self.server_honours_idempotency_key,
+                max_response_bytes: self.max_response_bytes,
                 log_level: self.log_level,
                 retry_budget: self.retry_budget.map(|c| Arc::new(RetryBudget::new(c))),
             }),
@@ -538,13 +571,21 @@ impl ClientBuilder {
     }
 }
 
-/// Validates a base URL (absolute http/https, no query or fragment) and strips trailing `/`.
-fn validate_base_url(url: &str) -> Result<String, Error> {
+/// Validates a base URL (absolute https, or http on loopback unless `allow_insecure_http`;
+/// no query or fragment) and strips trailing `/`.
+fn validate_base_url(url: &str, allow_insecure_http: bool) -> Result<String, Error> {
     let parsed = reqwest::Url::parse(url.trim())
         .map_err(|e| Error::config(format!("base URL {url:?} is not a valid URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::config(format!(
             "base URL {url:?} must use http or https"
+        )));
+    }
+    if parsed.scheme() == "http" && !allow_insecure_http && !is_loopback(&parsed) {
+        return Err(Error::config(format!(
+            "base URL {url:?} uses plain http on a non-loopback host, which would send the API \
+             key unencrypted; use https, or ClientBuilder::allow_insecure_http(true) inside a \
+             trusted network"
         )));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
@@ -553,6 +594,21 @@ fn validate_base_url(url: &str) -> Result<String, Error> {
         )));
     }
     Ok(url.trim().trim_end_matches('/').to_owned())
+}
+
+/// Whether the URL's host is a loopback address or `localhost`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let host = host.to_ascii_lowercase();
+            host == "localhost" || host.ends_with(".localhost")
+        }
+    }
 }
 
 /// Parses a header name/value pair; the error names the header but never its value.
@@ -617,11 +673,21 @@ mod tests {
     #[test]
     fn base_url_validation() {
         assert_eq!(
-            validate_base_url("http://127.0.0.1:4010/").unwrap(),
+            validate_base_url("http://127.0.0.1:4010/", false).unwrap(),
             "http://127.0.0.1:4010"
         );
-        assert!(validate_base_url("ftp://x").is_err());
-        assert!(validate_base_url("not a url").is_err());
-        assert!(validate_base_url("https://x/?a=1").is_err());
+        assert!(validate_base_url("http://localhost:4242", false).is_ok());
+        assert!(validate_base_url("http://[::1]:4242", false).is_ok());
+        assert!(validate_base_url("https://api.example.com", false).is_ok());
+        assert!(validate_base_url("ftp://x", false).is_err());
+        assert!(validate_base_url("not a url", false).is_err());
+        assert!(validate_base_url("https://x/?a=1", false).is_err());
+        let refused = validate_base_url("http://emulator.internal:4242", false).unwrap_err();
+        assert!(
+            refused.to_string().contains("allow_insecure_http"),
+            "{refused}"
+        );
+        assert!(validate_base_url("http://10.0.0.5:4242", false).is_err());
+        assert!(validate_base_url("http://emulator.internal:4242", true).is_ok());
     }
 }

@@ -16,8 +16,14 @@ pub const ENV_API_KEY: &str = "DODO_PAYMENTS_API_KEY";
 pub const ENV_BASE_URL: &str = "DODO_PAYMENTS_BASE_URL";
 /// Environment variable selecting `live_mode` or `test_mode`.
 pub const ENV_ENVIRONMENT: &str = "DODO_PAYMENTS_ENVIRONMENT";
-/// Environment variable holding the webhook signing secret.
+/// Environment variable holding the webhook signing secret, the name Dodo's docs and most
+/// adaptors use. Wins over [`ENV_WEBHOOK_KEY`] when both are set.
+pub const ENV_WEBHOOK_SECRET: &str = "DODO_PAYMENTS_WEBHOOK_SECRET";
+/// Environment variable holding the webhook signing secret, the name the Express adaptor
+/// uses; read when [`ENV_WEBHOOK_SECRET`] is unset or empty.
 pub const ENV_WEBHOOK_KEY: &str = "DODO_PAYMENTS_WEBHOOK_KEY";
+/// The webhook-secret variables in order of precedence (the first one set wins).
+pub const WEBHOOK_SECRET_VARS: [&str; 2] = [ENV_WEBHOOK_SECRET, ENV_WEBHOOK_KEY];
 /// Environment variable setting the log level.
 pub const ENV_LOG: &str = "DODO_PAYMENTS_LOG";
 /// Environment variable with extra headers, one `Name: value` per line.
@@ -152,7 +158,7 @@ impl fmt::Debug for Secret {
 pub struct EnvConfig {
     /// `DODO_PAYMENTS_API_KEY`.
     pub(crate) api_key: Option<Secret>,
-    /// `DODO_PAYMENTS_WEBHOOK_KEY`.
+    /// `DODO_PAYMENTS_WEBHOOK_SECRET`, else `DODO_PAYMENTS_WEBHOOK_KEY`.
     pub(crate) webhook_key: Option<Secret>,
     /// `DODO_PAYMENTS_BASE_URL`.
     pub base_url: Option<String>,
@@ -209,7 +215,10 @@ impl EnvConfig {
         };
         Ok(EnvConfig {
             api_key: get(ENV_API_KEY).map(Secret::new),
-            webhook_key: get(ENV_WEBHOOK_KEY).map(Secret::new),
+            webhook_key: WEBHOOK_SECRET_VARS
+                .iter()
+                .find_map(|name| get(name))
+                .map(Secret::new),
             base_url: get(ENV_BASE_URL),
             environment,
             log_level,

@@ -5,8 +5,11 @@
 //! answer from the API ([`ApiError`], with status, headers, request id, the lenient
 //! `{code, message}` parse and the raw body), and a 2xx body that did not match the
 //! expected type ([`DecodeError`], with the JSON path and the body). Predicates such as
-//! [`Error::is_not_found`] and [`Error::is_retryable`] avoid matching on variants. No
-//! transport types appear in the public API: sources are boxed trait objects.
+//! [`Error::is_not_found`] and [`Error::is_retryable`] avoid matching on variants. Every
+//! error also says whether the server may have acted on the request ([`Processing`], via
+//! [`Error::processing`]), so a caller can reconcile a money operation that failed
+//! ambiguously instead of blindly sending it again. No transport types appear in the
+//! public API: sources are boxed trait objects.
 
 use std::fmt;
 use std::time::Duration;
@@ -16,6 +19,61 @@ use http::{HeaderMap, Method, StatusCode};
 
 /// A boxed error usable as a `source()`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Whether the server may have acted on a request that ended in an error.
+///
+/// A failed POST that [`MaybeProcessed`](Processing::MaybeProcessed) must be reconciled
+/// before it is sent again (for example by listing payments and looking for your own
+/// `metadata`), because the live API documents no `Idempotency-Key` header that would make
+/// a second send harmless. Ordered from least to most certain of an effect.
+///
+/// ```
+/// use dodo_client::{Error, Processing};
+///
+/// fn advice(e: &Error) -> &'static str {
+///     match e.processing() {
+///         Processing::NotProcessed => "nothing happened: safe to send again",
+///         Processing::MaybeProcessed => "look the object up before sending again",
+///         Processing::Processed => "it happened: do not send again",
+///         _ => "unknown",
+///     }
+/// }
+/// # let _ = advice;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Processing {
+    /// The request certainly had no effect: it was never sent, the connection could not be
+    /// opened, or the server answered definitively that it did not act (a 4xx other than
+    /// 408 and 409, or a 429).
+    NotProcessed,
+    /// The request's bytes were sent and no definitive answer came: a timeout or a reset
+    /// after sending, a 5xx, a 408 or a 409 (a conflict can mean an earlier copy won).
+    MaybeProcessed,
+    /// The server answered 2xx, but the answer could not be used (it did not decode or was
+    /// too large).
+    Processed,
+}
+
+impl Processing {
+    /// What a non-2xx status says about processing.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            200..=299 => Processing::Processed,
+            408 | 409 => Processing::MaybeProcessed,
+            s if s >= 500 => Processing::MaybeProcessed,
+            _ => Processing::NotProcessed,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Processing::NotProcessed => "",
+            Processing::MaybeProcessed => " (the request may have been processed)",
+            Processing::Processed => " (the request was processed)",
+        }
+    }
+}
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -55,18 +113,23 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// The connection failed (DNS, refused, reset, TLS, broken body stream...).
-    #[error("connection error during {method} {path}: {source}")]
+    /// [`NotProcessed`](Processing::NotProcessed) when it could not be opened,
+    /// [`MaybeProcessed`](Processing::MaybeProcessed) when it broke after sending.
+    #[error("connection error during {method} {path}{}: {source}", .processing.describe())]
     Connection {
         /// HTTP method of the failed call.
         method: Method,
         /// Request path (without host or query).
         path: String,
+        /// Whether the server may have acted on the request.
+        processing: Processing,
         /// The transport error.
         #[source]
         source: BoxError,
     },
-    /// An attempt exceeded its timeout.
-    #[error("{method} {path} timed out{}", fmt_timeout(.timeout))]
+    /// An attempt exceeded its timeout. [`NotProcessed`](Processing::NotProcessed) when it
+    /// timed out while connecting, [`MaybeProcessed`](Processing::MaybeProcessed) otherwise.
+    #[error("{method} {path} timed out{}{}", fmt_timeout(.timeout), .processing.describe())]
     Timeout {
         /// HTTP method of the failed call.
         method: Method,
@@ -74,11 +137,31 @@ pub enum Error {
         path: String,
         /// The per-attempt timeout that elapsed, when known.
         timeout: Option<Duration>,
+        /// Whether the server may have acted on the request.
+        processing: Processing,
     },
-    /// The API answered with a non-2xx status.
+    /// The response body exceeded the client's size cap
+    /// ([`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes));
+    /// it was not read further. Processing follows the status.
+    #[error("the {status} response of {method} {path} exceeded {limit} bytes{}", .processing.describe())]
+    ResponseTooLarge {
+        /// HTTP method of the call.
+        method: Method,
+        /// Request path (without host or query).
+        path: String,
+        /// The response status.
+        status: StatusCode,
+        /// The cap that was exceeded, in bytes.
+        limit: usize,
+        /// Whether the server acted on the request ([`Processing::Processed`] for a 2xx).
+        processing: Processing,
+    },
+    /// The API answered with a non-2xx status; processing follows the status
+    /// ([`Processing::from_status`]).
     #[error(transparent)]
     Api(Box<ApiError>),
-    /// A 2xx response body did not match the expected type.
+    /// A 2xx response body did not match the expected type: the request was
+    /// [`Processed`](Processing::Processed).
     #[error(transparent)]
     Decode(Box<DecodeError>),
 }
@@ -143,13 +226,49 @@ impl Error {
         }
     }
 
-    /// The HTTP status, for [`Error::Api`] and [`Error::Decode`].
+    /// The HTTP status, for [`Error::Api`], [`Error::Decode`] and [`Error::ResponseTooLarge`].
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api(e) => Some(e.status.as_u16()),
             Error::Decode(e) => Some(e.status.as_u16()),
+            Error::ResponseTooLarge { status, .. } => Some(status.as_u16()),
             _ => None,
         }
+    }
+
+    /// Whether the server may have acted on the request (see [`Processing`]). When a call
+    /// made several attempts, an earlier ambiguous attempt makes the whole call at least
+    /// [`MaybeProcessed`](Processing::MaybeProcessed).
+    pub fn processing(&self) -> Processing {
+        match self {
+            Error::Config { .. } | Error::InvalidRequest { .. } => Processing::NotProcessed,
+            Error::Connection { processing, .. }
+            | Error::Timeout { processing, .. }
+            | Error::ResponseTooLarge { processing, .. } => *processing,
+            Error::Api(e) => e.processing,
+            Error::Decode(_) => Processing::Processed,
+        }
+    }
+
+    /// Shorthand for `processing() != Processing::NotProcessed`: the request must be
+    /// reconciled (looked up) before it is sent again.
+    pub fn may_have_been_processed(&self) -> bool {
+        self.processing() != Processing::NotProcessed
+    }
+
+    /// Raises the recorded processing state to at least `at_least` (an earlier attempt of
+    /// the same call may have been processed even if the last one certainly was not).
+    pub(crate) fn with_processing_at_least(mut self, at_least: Processing) -> Self {
+        match &mut self {
+            Error::Connection { processing, .. }
+            | Error::Timeout { processing, .. }
+            | Error::ResponseTooLarge { processing, .. } => {
+                *processing = (*processing).max(at_least)
+            }
+            Error::Api(e) => e.processing = e.processing.max(at_least),
+            Error::Config { .. } | Error::InvalidRequest { .. } | Error::Decode(_) => {}
+        }
+        self
     }
 
     /// The API error, when the API answered with a non-2xx status.
@@ -235,9 +354,10 @@ impl Error {
     }
 
     /// Whether the failure is transient by nature: connection errors, timeouts, and API
-    /// answers 408, 409, 429 and 5xx (or any answer carrying `x-should-retry: true`,
-    /// and none carrying `x-should-retry: false`). This is the classification the built-in
-    /// retry loop uses; it does not consider idempotency or remaining attempts.
+    /// answers 408, 429 and 5xx (or any answer carrying `x-should-retry: true`, and none
+    /// carrying `x-should-retry: false`). This is the classification the built-in retry
+    /// loop uses; it does not say whether repeating is *safe*: check
+    /// [`processing`](Self::processing) before sending a POST again.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Connection { .. } | Error::Timeout { .. } => true,
@@ -273,6 +393,9 @@ pub struct ApiError {
     pub method: Method,
     /// Request path of the call (without host or query).
     pub path: String,
+    /// Whether the server may have acted on the request: from the status, raised to
+    /// [`MaybeProcessed`](Processing::MaybeProcessed) when an earlier attempt was ambiguous.
+    pub processing: Processing,
 }
 
 impl ApiError {
@@ -287,6 +410,7 @@ impl ApiError {
         let (code, message) = parse_error_body(&body);
         let request_id = request_id_from(&headers);
         ApiError {
+            processing: Processing::from_status(status),
             status,
             headers,
             request_id,
@@ -372,6 +496,7 @@ impl fmt::Debug for ApiError {
             .field("code", &self.code)
             .field("message", &self.message)
             .field("request_id", &self.request_id)
+            .field("processing", &self.processing)
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }
@@ -380,7 +505,9 @@ impl fmt::Debug for ApiError {
 impl std::error::Error for ApiError {}
 
 /// A 2xx response whose body did not match the expected type.
-#[derive(Debug)]
+///
+/// Its `Debug` shows the status, call, JSON path and request id, never the body or header
+/// values (they may carry customer data); read [`body`](Self::body) deliberately.
 #[non_exhaustive]
 pub struct DecodeError {
     /// HTTP status of the response.
@@ -399,6 +526,20 @@ pub struct DecodeError {
     pub path: String,
     /// The serde error.
     pub source: serde_json::Error,
+}
+
+impl fmt::Debug for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeError")
+            .field("status", &self.status)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("json_path", &self.json_path)
+            .field("request_id", &self.request_id)
+            .field("body_len", &self.body.len())
+            .field("error_category", &self.source.classify())
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Display for DecodeError {

@@ -1,11 +1,14 @@
 //! The attempt loop: turns a [`RequestSpec`] plus options into a final HTTP response.
 //!
-//! For one call it resolves the URL and headers once, picks the idempotency key (caller's,
-//! the body's own `idempotency_key`, or a generated one for POSTs), then sends attempts
-//! until [`retry::decide`](crate::retry::decide) says stop. Every attempt sends the same
-//! key and body, honours the per-attempt timeout and the optional overall deadline, and
-//! is logged as one `tracing` event inside one span per call. A 2xx ends in a
-//! [`RawResponse`]; anything else ends in the matching [`Error`].
+//! For one call it resolves the URL and headers once, picks the idempotency key (the
+//! caller's, the body's own `idempotency_key`, one generated for a body that has that
+//! field, or one generated for a POST to a server configured as honouring the header),
+//! decides once whether repeating the request is safe (see [`repeat_safety`]), then sends
+//! attempts until [`retry::decide`](crate::retry::decide) says stop. Every attempt sends the
+//! same key and body, honours the per-attempt timeout, the optional overall deadline and the
+//! response size cap, and is logged as one `tracing` event inside one span per call. A 2xx
+//! ends in a [`RawResponse`]; anything else ends in the matching [`Error`], which records
+//! whether any attempt may have been processed.
 
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +22,7 @@ use crate::budget::{RETRY_COST, SUCCESS_REFUND, TIMEOUT_RETRY_COST};
 use crate::call::RequestOptions;
 use crate::client::{Client, header_pair};
 use crate::config::LogLevel;
-use crate::error::{ApiError, Error};
+use crate::error::{ApiError, Error, Processing};
 use crate::logging::{enabled, redacted_headers};
 use crate::request::RequestSpec;
 use crate::retry::{AttemptOutcome, RetryContext, RetryDecision, decide};
@@ -90,14 +93,13 @@ fn prepare(
     let url = reqwest::Url::parse(&url_text)
         .map_err(|e| Error::invalid_with(format!("could not build the URL for {path}"), e))?;
 
+    let generate = spec.has_body_idempotency_field()
+        || (method == Method::POST && inner.server_honours_idempotency_key);
     let key = options
         .idempotency_key
         .clone()
         .or_else(|| spec.body_key())
-        .or_else(|| {
-            (method == Method::POST && inner.auto_idempotency_keys)
-                .then(|| format!("{GENERATED_KEY_PREFIX}{}", uuid::Uuid::new_v4()))
-        });
+        .or_else(|| generate.then(|| format!("{GENERATED_KEY_PREFIX}{}", uuid::Uuid::new_v4())));
 
     let mut headers = inner.headers.clone();
     headers.insert(
@@ -118,7 +120,13 @@ fn prepare(
         let (name, value) = header_pair(name, value).map_err(Error::invalid)?;
         headers.insert(name, value);
     }
-    let safe_to_repeat = method != Method::POST || headers.contains_key(IDEMPOTENCY_HEADER);
+    let safe_to_repeat = repeat_safety(
+        &method,
+        spec,
+        key.is_some(),
+        options.assume_safe_to_repeat,
+        inner.server_honours_idempotency_key,
+    );
     Ok(Prepared {
         method,
         path,
@@ -127,6 +135,29 @@ fn prepare(
         body,
         safe_to_repeat,
     })
+}
+
+/// Whether sending the request again after an ambiguous failure (timeout or reset after
+/// sending, 5xx, 408) cannot duplicate its effect.
+///
+/// True for every method but POST; for a POST only when the server documents
+/// deduplication for it (a body `idempotency_key` carrying a key, or an operation
+/// deduplicated by content such as `POST /events/ingest`), when the caller asserted it for
+/// this call, or when the client was told the server honours `Idempotency-Key` and a key is
+/// sent. A caller's `Idempotency-Key` header alone does not count: the live API documents
+/// no such header.
+pub(crate) fn repeat_safety(
+    method: &Method,
+    spec: &RequestSpec,
+    has_key: bool,
+    caller_asserted: bool,
+    server_honours_header: bool,
+) -> bool {
+    *method != Method::POST
+        || (spec.has_body_idempotency_field() && has_key)
+        || spec.is_deduplicated_by_server()
+        || caller_asserted
+        || (server_honours_header && has_key)
 }
 
 /// What one attempt produced.
@@ -159,6 +190,8 @@ async fn run(
         .map(|d| Instant::now() + d);
 
     let mut retries_made: u32 = 0;
+    // The most an earlier attempt may have done (a retried ambiguous attempt of a safe call).
+    let mut earlier = Processing::NotProcessed;
     loop {
         let timeout = match deadline {
             Some(deadline) => per_attempt.min(deadline.saturating_duration_since(Instant::now())),
@@ -242,6 +275,7 @@ async fn run(
         }
         match decision {
             RetryDecision::Retry(delay) => {
+                earlier = earlier.max(attempt_processing(&attempt));
                 if enabled(level, LogLevel::Info) {
                     tracing::info!(
                         method = %prepared.method,
@@ -255,8 +289,19 @@ async fn run(
                 tokio::time::sleep(delay).await;
                 retries_made += 1;
             }
-            RetryDecision::Stop => return finish(prepared, attempt, retries_made, level),
+            RetryDecision::Stop => {
+                return finish(prepared, attempt, retries_made, level)
+                    .map_err(|e| e.with_processing_at_least(earlier));
+            }
         }
+    }
+}
+
+/// What one attempt says about processing (a 2xx counts as processed).
+fn attempt_processing(attempt: &Attempt) -> Processing {
+    match attempt {
+        Attempt::Response { status, .. } => Processing::from_status(*status),
+        Attempt::Failed { error, .. } => error.processing(),
     }
 }
 
@@ -343,14 +388,50 @@ async fn send_once(
     };
     let status = response.status();
     let headers = response.headers().clone();
-    match response.bytes().await {
-        Ok(body) => Attempt::Response {
+    match read_capped(response, inner.max_response_bytes).await {
+        Ok(Some(body)) => Attempt::Response {
             status,
             headers,
             body,
         },
+        Ok(None) => Attempt::Failed {
+            // The answer is definitive; reading more of it would not change it.
+            outcome: AttemptOutcome::Response {
+                status: status.as_u16(),
+                should_retry: Some(false),
+                retry_after_ms: None,
+            },
+            error: Error::ResponseTooLarge {
+                method: prepared.method.clone(),
+                path: prepared.path.clone(),
+                status,
+                limit: inner.max_response_bytes,
+                processing: Processing::from_status(status),
+            },
+        },
         Err(e) => failed(e),
     }
+}
+
+/// Reads the whole body, or `None` as soon as it is known to exceed `limit` bytes.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Bytes>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
 }
 
 /// The names of the query parameters (values may hold customer data such as emails).
@@ -366,6 +447,11 @@ fn classify(e: reqwest::Error, prepared: &Prepared, timeout: Duration) -> Attemp
     let e = e.without_url();
     let method = prepared.method.clone();
     let path = prepared.path.clone();
+    let processing = if e.is_connect() {
+        Processing::NotProcessed
+    } else {
+        Processing::MaybeProcessed
+    };
     if e.is_timeout() {
         let outcome = if e.is_connect() {
             AttemptOutcome::ConnectFailed
@@ -378,6 +464,7 @@ fn classify(e: reqwest::Error, prepared: &Prepared, timeout: Duration) -> Attemp
                 method,
                 path,
                 timeout: Some(timeout),
+                processing,
             },
         };
     }
@@ -402,6 +489,7 @@ fn classify(e: reqwest::Error, prepared: &Prepared, timeout: Duration) -> Attemp
         error: Error::Connection {
             method,
             path,
+            processing,
             source: Box::new(e),
         },
     }

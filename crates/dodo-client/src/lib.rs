@@ -4,10 +4,15 @@
 //! endpoint, grouped by resource (`client.payments()`, `client.subscriptions()`, ...).
 //! Each method returns a [`Call`] that takes per-request options and is awaited; list
 //! methods return a [`ListCall`] / [`CursorListCall`] that yields a [`Page`] or streams
-//! every item. Retries are safe by default: GET/PUT/PATCH/DELETE are retried on transient
-//! failures, POSTs carry a generated idempotency key so retrying them cannot create
-//! duplicates. Every failure is one [`Error`] with predicates (`is_not_found()`,
-//! `is_retryable()`, ...), the API's `code`/`message`, the request id and the raw body.
+//! every item. Retries never duplicate: GET/PUT/PATCH/DELETE are retried on transient
+//! failures; a POST is retried only when it certainly was not processed (no connection,
+//! 429, `x-should-retry: true`) or the API documents its deduplication (a body
+//! `idempotency_key`, ingest `event_id`s), unless you opt in per call
+//! ([`Call::assume_safe_to_repeat`]) or per client
+//! ([`ClientBuilder::server_honours_idempotency_key`]). Every failure is one [`Error`] with
+//! predicates (`is_not_found()`, `is_retryable()`, ...), whether the request may have been
+//! processed ([`Error::processing`]), the API's `code`/`message`, the request id and the raw
+//! body.
 //! Models live in [`types`] (the `dodo-types` crate).
 //!
 //! # Quick start
@@ -67,10 +72,13 @@ mod webhook_unwrap;
 
 pub use budget::DEFAULT_RETRY_BUDGET;
 pub use call::{ApiResponse, BoxFuture, Call, RequestOptions};
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+};
 pub use config::{EnvConfig, Environment, LogLevel};
 pub use dodo_types as types;
-pub use error::{ApiError, BoxError, DecodeError, Error, Result};
+pub use error::{ApiError, BoxError, DecodeError, Error, Processing, Result};
 pub use execute::{GENERATED_KEY_PREFIX, IDEMPOTENCY_HEADER, RETRY_COUNT_HEADER};
 pub use pagination::{CursorListCall, ListCall, Page};
 pub use path::PathPart;

@@ -37,6 +37,7 @@ pub struct RequestSpec {
     query: Vec<(String, String)>,
     body: Option<Bytes>,
     body_idempotency_field: bool,
+    deduplicated_by_server: bool,
     error: Option<SpecError>,
 }
 
@@ -79,6 +80,7 @@ impl RequestSpec {
             query: Vec::new(),
             body: None,
             body_idempotency_field: false,
+            deduplicated_by_server: false,
             error: None,
         }
     }
@@ -123,6 +125,15 @@ impl RequestSpec {
     /// idempotency key and the body's field is absent or null, the key is written there too.
     pub fn body_idempotency_field(mut self) -> Self {
         self.body_idempotency_field = true;
+        self
+    }
+
+    /// Marks the operation as deduplicated by the server from the body's own content, as
+    /// the API documents for `POST /events/ingest` (an `event_id` already seen is ignored):
+    /// sending it again after an ambiguous failure cannot duplicate its effect, so the
+    /// client retries it like a GET. Set by the generator from the documented list only.
+    pub fn deduplicated_by_server(mut self) -> Self {
+        self.deduplicated_by_server = true;
         self
     }
 
@@ -189,6 +200,11 @@ impl RequestSpec {
     /// Whether [`body_idempotency_field`](Self::body_idempotency_field) was set.
     pub fn has_body_idempotency_field(&self) -> bool {
         self.body_idempotency_field
+    }
+
+    /// Whether [`deduplicated_by_server`](Self::deduplicated_by_server) was set.
+    pub fn is_deduplicated_by_server(&self) -> bool {
+        self.deduplicated_by_server
     }
 
     /// The encoded query string (without `?`), empty when there are no pairs.

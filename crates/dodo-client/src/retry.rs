@@ -3,12 +3,14 @@
 //! [`decide`] takes what happened on one attempt plus the call's context and returns
 //! [`RetryDecision::Retry`] with a delay or [`RetryDecision::Stop`]. It does no I/O, reads
 //! no clock and draws no random number (the caller passes `now` and the jitter draw), so
-//! every rule is unit-tested. The rules follow the official SDKs (408/409/429/5xx,
-//! connection errors and timeouts; `x-should-retry` overrides on non-2xx; `retry-after-ms`
-//! then `retry-after`; backoff 0.5 s·2ⁿ capped at 8 s minus up to 25 % jitter) and fix
-//! their flaws: server delays are capped at 60 s, 2xx answers are never retried, and calls
-//! that are not safe to repeat (a POST without an idempotency key) are retried only when
-//! the request certainly did not take effect (connect failure, 429) or the server says so.
+//! every rule is unit-tested. The rules follow the official SDKs where they are safe
+//! (408/429/5xx, connection errors and timeouts; `x-should-retry` overrides on non-2xx;
+//! `retry-after-ms` then `retry-after`; backoff 0.5 s·2ⁿ capped at 8 s minus up to 25 %
+//! jitter) and fix their flaws: server delays are capped at 60 s, 2xx answers are never
+//! retried, a 409 is a business conflict (retried only on `x-should-retry: true`), and a
+//! call that is not safe to repeat (a POST the server does not deduplicate) is retried only
+//! when the request certainly was not processed: the connection could not be opened, a 429,
+//! or the server said `x-should-retry: true`.
 
 use std::time::{Duration, SystemTime};
 
@@ -71,16 +73,18 @@ pub struct RetryContext {
     pub retries_made: u32,
     /// Maximum number of retries (not attempts) for this call.
     pub max_retries: u32,
-    /// Whether repeating the request is safe: the method is not POST, or the request
-    /// carries an idempotency key.
+    /// Whether repeating the request is safe even if an earlier attempt was processed:
+    /// the method is not POST, the server documents deduplication for this POST (a body
+    /// `idempotency_key`, `event_id`s on ingest), or the caller explicitly said so.
     pub safe_to_repeat: bool,
     /// A uniform draw in `[0, 1)`; scaled to `[0, 0.25)` for backoff jitter.
     pub jitter: f64,
 }
 
-/// Whether a status is transient by the SDK convention: 408, 409, 429 or any 5xx.
+/// Whether a status is transient: 408, 429 or any 5xx. A 409 is a business conflict
+/// (a pending plan change, a reused key, a taken slug), never retried by status alone.
 pub fn status_is_retryable(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || status >= 500
+    matches!(status, 408 | 429) || status >= 500
 }
 
 /// Decides whether to retry after one attempt.
@@ -91,9 +95,9 @@ pub fn status_is_retryable(status: u16) -> bool {
 ///
 /// let ctx = RetryContext { retries_made: 0, max_retries: 2, safe_to_repeat: false, jitter: 0.0 };
 /// let timeout = AttemptOutcome::TimedOut;
-/// // An unkeyed POST that timed out may have taken effect: do not repeat it.
+/// // A POST that timed out may have been processed: do not repeat it.
 /// assert_eq!(decide(&ctx, &timeout), RetryDecision::Stop);
-/// // A GET (or a keyed POST) is retried after 0.5 s (minus jitter).
+/// // A GET (or a POST the server deduplicates) is retried after 0.5 s (minus jitter).
 /// let safe = RetryContext { safe_to_repeat: true, ..ctx };
 /// assert_eq!(decide(&safe, &timeout), RetryDecision::Retry(Duration::from_millis(500)));
 /// ```
@@ -219,13 +223,13 @@ mod tests {
 
     #[test]
     fn retryable_statuses() {
-        for s in [408, 409, 429, 500, 502, 503, 504, 599] {
+        for s in [408, 429, 500, 502, 503, 504, 599] {
             assert!(
                 matches!(decide(&ctx(0, true), &resp(s)), RetryDecision::Retry(_)),
                 "{s}"
             );
         }
-        for s in [200, 204, 301, 400, 401, 403, 404, 410, 413, 422] {
+        for s in [200, 204, 301, 400, 401, 403, 404, 409, 410, 413, 422] {
             assert_eq!(decide(&ctx(0, true), &resp(s)), RetryDecision::Stop, "{s}");
         }
     }
@@ -266,6 +270,20 @@ mod tests {
             retry_after_ms: None,
         };
         assert!(matches!(decide(&c, &told), RetryDecision::Retry(_)));
+    }
+
+    #[test]
+    fn conflict_is_retried_only_when_the_server_says_so() {
+        assert_eq!(decide(&ctx(0, true), &resp(409)), RetryDecision::Stop);
+        let told = AttemptOutcome::Response {
+            status: 409,
+            should_retry: Some(true),
+            retry_after_ms: None,
+        };
+        assert!(matches!(
+            decide(&ctx(0, false), &told),
+            RetryDecision::Retry(_)
+        ));
     }
 
     #[test]

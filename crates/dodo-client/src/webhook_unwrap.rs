@@ -12,8 +12,11 @@ use crate::resources::Webhooks;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UnwrapError {
-    /// Neither the call nor the client (`DODO_PAYMENTS_WEBHOOK_KEY`) has a webhook key.
-    #[error("no webhook key: set DODO_PAYMENTS_WEBHOOK_KEY or pass one to unwrap_with_key")]
+    /// Neither the call nor the client (`DODO_PAYMENTS_WEBHOOK_SECRET` or
+    /// `DODO_PAYMENTS_WEBHOOK_KEY`) has a webhook key.
+    #[error(
+        "no webhook key: set DODO_PAYMENTS_WEBHOOK_SECRET (or DODO_PAYMENTS_WEBHOOK_KEY) or pass one to unwrap_with_key"
+    )]
     MissingKey,
     /// The configured webhook key is empty or not base64.
     #[error("invalid webhook key: {0}")]

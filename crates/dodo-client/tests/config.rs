@@ -49,6 +49,33 @@ fn env_selects_test_mode_webhook_key_and_log_level() {
 }
 
 #[test]
+fn webhook_secret_is_read_under_both_names_secret_first() {
+    let only_secret = vars(&[
+        ("DODO_PAYMENTS_API_KEY", KEY),
+        ("DODO_PAYMENTS_WEBHOOK_SECRET", WEBHOOK_KEY),
+    ]);
+    let client = builder(&only_secret).unwrap().build().unwrap();
+    assert_eq!(client.webhook_key(), Some(WEBHOOK_KEY));
+
+    let both = vars(&[
+        ("DODO_PAYMENTS_API_KEY", KEY),
+        ("DODO_PAYMENTS_WEBHOOK_SECRET", WEBHOOK_KEY),
+        ("DODO_PAYMENTS_WEBHOOK_KEY", "whsec_other"),
+    ]);
+    let client = builder(&both).unwrap().build().unwrap();
+    assert_eq!(client.webhook_key(), Some(WEBHOOK_KEY));
+
+    // An empty SECRET counts as unset, so KEY is used.
+    let empty_secret = vars(&[
+        ("DODO_PAYMENTS_API_KEY", KEY),
+        ("DODO_PAYMENTS_WEBHOOK_SECRET", " "),
+        ("DODO_PAYMENTS_WEBHOOK_KEY", WEBHOOK_KEY),
+    ]);
+    let client = builder(&empty_secret).unwrap().build().unwrap();
+    assert_eq!(client.webhook_key(), Some(WEBHOOK_KEY));
+}
+
+#[test]
 fn env_base_url_and_empty_values() {
     let map = vars(&[
         ("DODO_PAYMENTS_API_KEY", KEY),

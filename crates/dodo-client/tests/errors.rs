@@ -74,11 +74,13 @@ async fn every_status_class_is_classified_with_code_message_and_request_id() {
         );
         assert_eq!(api.path, "/payments/pay_x");
         assert_eq!(api.method, Method::GET);
-        assert_eq!(
-            err.is_retryable(),
-            matches!(status, 409 | 429 | 500),
-            "{status}"
-        );
+        assert_eq!(err.is_retryable(), matches!(status, 429 | 500), "{status}");
+        let expected = if matches!(status, 409 | 500) {
+            dodo_client::Processing::MaybeProcessed
+        } else {
+            dodo_client::Processing::NotProcessed
+        };
+        assert_eq!(err.processing(), expected, "{status}");
     }
 }
 
@@ -161,4 +163,51 @@ async fn decode_error_names_the_json_path_and_keeps_the_body() {
     // An empty 2xx where JSON is expected is a decode error too.
     let err = call_with(Reply::status(200)).await;
     assert!(err.is_decode(), "{err}");
+}
+
+#[tokio::test]
+async fn decode_error_debug_shows_no_body_or_header_values() {
+    let secret = "alice@example.com";
+    let err = call_with(
+        Reply::json(
+            200,
+            serde_json::json!({"payment_id": secret, "total_amount": secret}),
+        )
+        .header("set-cookie", "session=cookie-secret"),
+    )
+    .await;
+    assert!(err.is_decode());
+    assert_eq!(err.processing(), dodo_client::Processing::Processed);
+    let debug = format!("{:?}", err.as_decode_error().unwrap());
+    assert!(debug.contains("total_amount"), "{debug}");
+    assert!(!debug.contains(secret), "{debug}");
+    assert!(!debug.contains("cookie-secret"), "{debug}");
+}
+
+#[tokio::test]
+async fn response_bodies_are_read_with_a_size_cap() {
+    let server = Server::start().await;
+    let big = "x".repeat(64 * 1024);
+    server.push(Reply::json(200, serde_json::json!({ "payment_id": big })));
+    let client = server
+        .builder()
+        .max_response_bytes(16 * 1024)
+        .build()
+        .unwrap();
+    let err = Call::<Payment>::json(
+        &client,
+        RequestSpec::new(Method::GET, Ok("/payments/pay_x".into())),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::ResponseTooLarge { limit: 16384, .. }),
+        "{err}"
+    );
+    assert_eq!(err.status(), Some(200));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "an oversized answer is not retried"
+    );
 }

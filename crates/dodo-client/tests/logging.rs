@@ -70,7 +70,7 @@ async fn scripted_calls(level: LogLevel, only_crate: bool) -> String {
             Reply::json(200, serde_json::json!({"email": BODY_SECRET}))
                 .header("set-cookie", "session=cookie-secret"),
         );
-    let spec = RequestSpec::new(Method::POST, Ok("/customers".into()))
+    let spec = RequestSpec::new(Method::PATCH, Ok("/customers/cus_1".into()))
         .query(&[("email", BODY_SECRET)])
         .json(&serde_json::json!({"email": BODY_SECRET}));
     let v: serde_json::Value = client.execute_json(spec).await.unwrap();
@@ -82,7 +82,7 @@ async fn scripted_calls(level: LogLevel, only_crate: bool) -> String {
 async fn debug_logs_have_attempts_and_headers_but_no_secrets_or_bodies() {
     let text = scripted_calls(LogLevel::Debug, false).await;
     assert!(text.contains("dodo_request"), "{text}");
-    assert!(text.contains("path=/customers"), "{text}");
+    assert!(text.contains("path=/customers/cus_1"), "{text}");
     assert!(text.contains("status=503"), "{text}");
     assert!(text.contains("status=200"), "{text}");
     assert!(

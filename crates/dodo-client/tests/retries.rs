@@ -88,7 +88,7 @@ async fn gives_up_after_max_retries() {
 async fn statuses_that_are_retried_or_not() {
     for (status, expected_requests) in [
         (408, 2),
-        (409, 2),
+        (409, 1),
         (429, 2),
         (500, 2),
         (504, 2),
@@ -149,11 +149,7 @@ async fn retry_after_seconds_header_is_used() {
 #[tokio::test]
 async fn post_without_key_is_not_retried_on_ambiguous_failures() {
     let server = Server::start().await;
-    let client = server
-        .builder()
-        .auto_idempotency_keys(false)
-        .build()
-        .unwrap();
+    let client = server.client();
     server.push(fail(500));
     let err = post(&client).await.unwrap_err();
     assert_eq!(err.status(), Some(500));
@@ -172,19 +168,40 @@ async fn post_without_key_is_not_retried_on_ambiguous_failures() {
     post(&client).await.unwrap();
     assert_eq!(server.requests().len(), 5);
 
-    // A caller-given key makes it safe.
-    server.push(fail(500)).push(ok());
-    post(&client).idempotency_key("refund-42").await.unwrap();
+    // A caller-given key is sent, but the live API documents no such header: one attempt.
+    server.push(fail(500));
+    let err = post(&client)
+        .idempotency_key("refund-42")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(500));
+    assert!(err.may_have_been_processed());
     let reqs = server.requests();
-    assert_eq!(reqs.len(), 7);
+    assert_eq!(reqs.len(), 6);
     assert_eq!(reqs[5].header("idempotency-key"), Some("refund-42"));
-    assert_eq!(reqs[6].header("idempotency-key"), Some("refund-42"));
+
+    // The caller's explicit assertion makes it repeatable (the queued 200 answers it).
+    server.push(fail(500)).push(ok());
+    post(&client).assume_safe_to_repeat().await.unwrap();
+    assert_eq!(server.requests().len(), 8);
 }
 
 #[tokio::test]
-async fn post_gets_one_generated_key_for_all_attempts() {
+async fn default_client_sends_no_generated_key() {
     let server = Server::start().await;
-    let client = server.client();
+    server.push(ok());
+    post(&server.client()).await.unwrap();
+    assert!(server.requests()[0].header("idempotency-key").is_none());
+}
+
+#[tokio::test]
+async fn honoured_key_server_gets_one_generated_key_for_all_attempts() {
+    let server = Server::start().await;
+    let client = server
+        .builder()
+        .server_honours_idempotency_key(true)
+        .build()
+        .unwrap();
     server.push(fail(500)).push(fail(503)).push(ok());
     post(&client).await.unwrap();
     let keys: Vec<String> = server
@@ -305,11 +322,7 @@ async fn timed_out_get_is_retried() {
 #[tokio::test]
 async fn timed_out_post_without_key_is_not_retried() {
     let server = Server::start().await;
-    let client = server
-        .builder()
-        .auto_idempotency_keys(false)
-        .build()
-        .unwrap();
+    let client = server.client();
     server.push(ok().delay(Duration::from_secs(30))).push(ok());
     let err = post(&client)
         .timeout(Duration::from_millis(200))

@@ -126,7 +126,9 @@ impl<'a> UsageEvents<'a> {
     pub fn ingest(&self, body: &types::IngestEventsRequest) -> Call<types::IngestEventsResponse> {
         Call::json(
             self.client,
-            RequestSpec::new(Method::POST, crate::path::build(&[Lit("/events/ingest")])).json(body),
+            RequestSpec::new(Method::POST, crate::path::build(&[Lit("/events/ingest")]))
+                .json(body)
+                .deduplicated_by_server(),
         )
     }
 }
