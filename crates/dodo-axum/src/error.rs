@@ -4,8 +4,11 @@
 //! machine-readable `code`, a message safe to show (it may name the offending field, never
 //! echoes secrets or personal data), and the right status: 400 for missing or invalid input,
 //! 404 for an unknown product or customer, 405 for a wrong method, 413 for an oversized
-//! body, 502 when the Dodo API failed (the upstream status and message are kept under
-//! `upstream`). [`RouteError::from_client`] maps a [`dodo_client::Error`] onto this shape.
+//! body, 502/504 when the Dodo API failed. [`RouteError::from_client`] maps a
+//! [`dodo_client::Error`] onto this shape **without** the API's message, code or body (they
+//! can reveal a rejected key or an outage to any visitor): the browser gets a stable code, a
+//! generic message and the API's request id, and the details are logged. The `upstream`
+//! object appears only when a route is told to expose it.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -28,6 +31,12 @@ pub struct RouteError {
     pub upstream_status: Option<u16>,
     /// Error code the Dodo API returned, for upstream errors.
     pub upstream_code: Option<String>,
+    /// The Dodo API's request id, for upstream errors (sent to the caller, so support can
+    /// find the call).
+    pub request_id: Option<String>,
+    /// Whether the body carries `upstream` (status and code); off unless a route enables
+    /// its debug option.
+    pub show_upstream: bool,
 }
 
 impl RouteError {
@@ -40,7 +49,16 @@ impl RouteError {
             field: None,
             upstream_status: None,
             upstream_code: None,
+            request_id: None,
+            show_upstream: false,
         }
+    }
+
+    /// Shows (or hides) the `upstream` object in the body.
+    #[must_use]
+    pub fn expose_upstream(mut self, show: bool) -> Self {
+        self.show_upstream = show;
+        self
     }
 
     /// Names the request field the error is about.
@@ -88,64 +106,101 @@ impl RouteError {
         )
     }
 
-    /// Maps a failed Dodo API call. `not_found` is the answer for a 404 from the API (for
-    /// example "unknown product"); `None` turns a 404 into a 502 like any other upstream
-    /// failure. Invalid requests caught by the client before sending become 400;
-    /// configuration errors 500; connection failures, timeouts, other API errors and
-    /// undecodable answers 502 with the upstream status and message kept.
+    /// Maps a failed Dodo API call, logging its details at `warn`.
+    ///
+    /// `not_found` is the answer for a 404 from the API (for example "unknown product");
+    /// `None` treats a 404 like any other rejection. The answer never carries the API's
+    /// message, code or body:
+    ///
+    /// | API outcome | answer |
+    /// |---|---|
+    /// | 400 / 422 (the request as sent was invalid) | 400 `upstream_invalid_request` |
+    /// | 401 / 403 (the merchant's key was rejected) | 502 `upstream_rejected` |
+    /// | 409 | 409 `upstream_conflict` |
+    /// | 429 | 503 `upstream_busy` |
+    /// | other 4xx | 502 `upstream_rejected` |
+    /// | 5xx, connection failure | 502 `upstream_unavailable` |
+    /// | timeout | 504 `upstream_timeout` |
+    /// | undecodable or oversized answer | 502 `upstream_invalid_response` |
+    /// | invalid request caught before sending | 400 `invalid_request` |
+    /// | configuration error | 500 `configuration_error` |
     pub fn from_client(error: &dodo_client::Error, not_found: Option<RouteError>) -> Self {
         use dodo_client::Error as E;
-        match error {
+        let status = error.status();
+        let mut e = match error {
             E::Api(api) => {
                 if api.status == StatusCode::NOT_FOUND
                     && let Some(not_found) = not_found
                 {
                     return not_found;
                 }
-                let upstream_message = api
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| api.status.to_string());
-                let mut e = Self::new(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    format!(
-                        "the Dodo Payments API answered {}: {upstream_message}",
-                        api.status.as_u16()
+                let (http, code, message) = match api.status.as_u16() {
+                    400 | 422 => (
+                        StatusCode::BAD_REQUEST,
+                        "upstream_invalid_request",
+                        "the payment service refused the request as invalid",
                     ),
-                );
-                e.upstream_status = Some(api.status.as_u16());
+                    409 => (
+                        StatusCode::CONFLICT,
+                        "upstream_conflict",
+                        "the payment service reported a conflict with the current state",
+                    ),
+                    429 => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "upstream_busy",
+                        "the payment service is busy; try again shortly",
+                    ),
+                    s if s >= 500 => (
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_unavailable",
+                        "the payment service is unavailable; try again shortly",
+                    ),
+                    _ => (
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_rejected",
+                        "the payment service could not process this request",
+                    ),
+                };
+                let mut e = Self::new(http, code, message);
                 e.upstream_code.clone_from(&api.code);
                 e
             }
             E::Timeout { .. } => Self::new(
-                StatusCode::BAD_GATEWAY,
+                StatusCode::GATEWAY_TIMEOUT,
                 "upstream_timeout",
-                "the Dodo Payments API did not answer in time",
+                "the payment service did not answer in time",
             ),
             E::Connection { .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unavailable",
-                "the Dodo Payments API could not be reached",
+                "the payment service is unavailable; try again shortly",
             ),
-            E::Decode(d) => {
-                let mut e = Self::new(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_invalid_response",
-                    "the Dodo Payments API sent an answer that could not be read",
-                );
-                e.upstream_status = Some(d.status.as_u16());
-                e
-            }
-            E::InvalidRequest { message, .. } => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_request", message.clone())
-            }
+            E::Decode(_) | E::ResponseTooLarge { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_invalid_response",
+                "the payment service sent an answer that could not be read",
+            ),
+            E::InvalidRequest { .. } => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the request could not be sent to the payment service",
+            ),
             _ => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "configuration_error",
                 "the payments integration is misconfigured",
             ),
-        }
+        };
+        e.upstream_status = status;
+        e.request_id = error.request_id().map(str::to_owned);
+        tracing::warn!(
+            code = e.code,
+            upstream_status = status,
+            request_id = e.request_id.as_deref(),
+            error = %error,
+            "Dodo Payments API call failed"
+        );
+        e
     }
 
     /// The JSON body of this error.
@@ -156,7 +211,10 @@ impl RouteError {
         if let Some(field) = &self.field {
             error.insert("field".into(), json!(field));
         }
-        if self.upstream_status.is_some() || self.upstream_code.is_some() {
+        if let Some(id) = &self.request_id {
+            error.insert("request_id".into(), json!(id));
+        }
+        if self.show_upstream && (self.upstream_status.is_some() || self.upstream_code.is_some()) {
             error.insert(
                 "upstream".into(),
                 json!({ "status": self.upstream_status, "code": self.upstream_code }),

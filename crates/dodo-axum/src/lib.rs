@@ -2,9 +2,10 @@
 //!
 //! This is the Express adaptor (`@dodopayments/express`) done right for Rust. [`Checkout`]
 //! serves the three checkout flows (static links from a query, dynamic payment links,
-//! checkout sessions with the body passed through whole), reusing one
-//! [`dodo_client::Client`]. [`CustomerPortal`] answers a portal link (redirect or JSON) and
-//! takes a resolver so the customer id comes from your session, not the query.
+//! checkout sessions), reusing one [`dodo_client::Client`]; a [`BrowserPolicy`] decides what
+//! an anonymous request may set, and a hook adds what only your server may decide.
+//! [`CustomerPortal`] answers a portal link (redirect or JSON) for the customer your resolver
+//! derives from your session, never from the query.
 //! [`WebhookRoute`] mounts a [`dodo_webhooks::Dispatcher`] over the raw body bytes with a
 //! body limit; [`VerifiedWebhook`] (extractor) and [`verify_webhook`] (middleware) serve apps
 //! that write their own handler. Every error is JSON `{"error": {"code", "message"}}` with a
@@ -31,7 +32,14 @@
 //!             .fallback(dodo_axum::method_not_allowed),
 //!     )
 //!     .route("/api/checkout/dynamic", checkout.dynamic_route())
-//!     .route("/api/customer-portal", CustomerPortal::new(client).route())
+//!     .route(
+//!         "/api/customer-portal",
+//!         CustomerPortal::new(client, |parts: axum::http::request::Parts, _: ()| async move {
+//!             // Your session layer's signed-in customer.
+//!             parts.extensions.get::<String>().cloned().ok_or(axum::http::StatusCode::UNAUTHORIZED)
+//!         })
+//!         .route(),
+//!     )
 //!     .route("/api/webhook", WebhookRoute::new(dispatcher).route());
 //! # let _ = app; Ok(()) }
 //! ```
@@ -45,7 +53,7 @@ pub mod portal;
 pub mod webhook;
 
 pub use body::{decode_json, read_limited};
-pub use checkout::{Checkout, CheckoutHandler, Flow};
+pub use checkout::{BrowserPolicy, Checkout, CheckoutDraft, CheckoutHandler, Flow};
 pub use error::{RouteError, method_not_allowed};
 pub use portal::CustomerPortal;
 pub use webhook::{VerifiedWebhook, WebhookGuard, WebhookRejection, WebhookRoute, verify_webhook};

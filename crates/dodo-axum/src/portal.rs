@@ -5,17 +5,25 @@
 //! Whoever holds a portal link can see the customer's invoices and payment methods and
 //! cancel or change their subscriptions. The Express adaptor creates a link for **any**
 //! `customer_id` in the query, so anyone who learns or guesses an id gets access (an IDOR).
-//! Do not expose [`CustomerPortal::new`]'s query-trusting mode to the internet unless the
-//! route sits behind your own authorisation. Instead give a resolver with
-//! [`CustomerPortal::resolver`]: an async function of the request parts and your app state
-//! that derives the customer id from **your** session (or rejects the request); the query's
-//! `customer_id` is then ignored.
+//! So [`CustomerPortal::new`] requires a resolver: an async function of the request parts
+//! and your app state that derives the customer id from **your** session (or rejects the
+//! request); the query's `customer_id` is ignored. The Express behaviour exists only as
+//! [`CustomerPortal::trusting_query_customer_id`], which logs a warning when built; put it
+//! behind your own authorisation.
 //!
-//! Query parameters: `customer_id` (only without a resolver), `send_email` (`true`/`false`),
-//! `return_url` (absolute http(s) URL, forwarded to the API). Answer: `302` to the link, or
-//! `200 {"link": …}` when the request's `Accept` prefers `application/json`. Errors are JSON:
-//! 400 bad input, 404 unknown customer, 405 wrong method, 502 API failure; a resolver's
-//! rejection is answered as the resolver built it.
+//! Query parameters: `customer_id` (only in the query-trusting mode), `send_email`
+//! (`true`/`false`), `return_url` (on the configured return URL's origin). Answer: `302` to
+//! the link, or `200 {"link": …}` when the request's `Accept` prefers `application/json`. A
+//! `HEAD` request is answered `200` without creating a session or sending an email. Errors are
+//! JSON: 400 bad input, 404 unknown customer, 405 wrong method, 502/504 API failure (no API
+//! message reaches the browser); a resolver's rejection is answered as the resolver built it.
+//!
+//! A portal route cannot be built without deciding where the customer comes from:
+//!
+//! ```compile_fail
+//! let client = dodo_client::Client::builder().api_key("k").build().unwrap();
+//! let portal = dodo_axum::CustomerPortal::<()>::new(client); // error: a resolver is required
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +38,7 @@ use axum::routing::{MethodRouter, get};
 use dodo_client::Client;
 use dodo_types::CreateSessionCustomersCustomerPortalQuery;
 
+use crate::checkout::policy::same_origin;
 use crate::checkout::static_link::check_url;
 use crate::error::{RouteError, method_not_allowed};
 
@@ -41,8 +50,10 @@ type Resolver<S> = Arc<dyn Fn(Parts, S) -> BoxFuture<Result<String, Response>> +
 /// Customer portal route configuration; `S` is the app state the resolver receives.
 pub struct CustomerPortal<S = ()> {
     client: Client,
+    /// `None` only in the explicitly named query-trusting mode.
     resolver: Option<Resolver<S>>,
     return_url: Option<String>,
+    expose_upstream_errors: bool,
 }
 
 impl<S> Clone for CustomerPortal<S> {
@@ -51,6 +62,7 @@ impl<S> Clone for CustomerPortal<S> {
             client: self.client.clone(),
             resolver: self.resolver.clone(),
             return_url: self.return_url.clone(),
+            expose_upstream_errors: self.expose_upstream_errors,
         }
     }
 }
@@ -59,38 +71,65 @@ impl<S> std::fmt::Debug for CustomerPortal<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CustomerPortal")
             .field("client", &self.client)
-            .field("resolver", &self.resolver.is_some())
+            .field("trusts_query_customer_id", &self.resolver.is_none())
             .field("return_url", &self.return_url)
+            .field("expose_upstream_errors", &self.expose_upstream_errors)
             .finish()
     }
 }
 
 impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
-    /// A portal route that **trusts the `customer_id` query parameter** (the Express
-    /// behaviour). See the module docs: add a [`resolver`](Self::resolver) or protect the
-    /// route yourself.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client,
-            resolver: None,
-            return_url: None,
-        }
-    }
-
-    /// Derives the customer id from the request instead of the query. The function gets
-    /// the request parts (headers, cookies, extensions set by your auth layer) and the app
-    /// state, and returns the customer id or a rejection (any [`IntoResponse`], typically
-    /// 401/403). With a resolver the query's `customer_id` is ignored.
+    /// A portal route whose customer comes from `resolve`: an async function of the request
+    /// parts (headers, cookies, extensions set by your auth layer) and the app state that
+    /// returns the signed-in customer's id or a rejection (any [`IntoResponse`], typically
+    /// 401/403). The query's `customer_id` is ignored.
     ///
     /// ```
     /// # use axum::http::StatusCode;
     /// # let client = dodo_client::Client::builder().api_key("k").build().unwrap();
-    /// let portal = dodo_axum::CustomerPortal::<()>::new(client).resolver(|parts, _state: ()| async move {
-    ///     // Look the signed-in user up in your session store instead.
-    ///     parts.headers.get("x-customer").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    /// #[derive(Clone)]
+    /// struct SignedIn { customer_id: String }
+    /// let portal = dodo_axum::CustomerPortal::new(client, |parts: axum::http::request::Parts, _state: ()| async move {
+    ///     // Your session layer put the signed-in user in the extensions.
+    ///     parts.extensions.get::<SignedIn>().map(|u| u.customer_id.clone())
     ///         .ok_or(StatusCode::UNAUTHORIZED)
     /// });
+    /// # let _ = portal;
     /// ```
+    pub fn new<F, Fut, R>(client: Client, resolve: F) -> Self
+    where
+        F: Fn(Parts, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, R>> + Send + 'static,
+        R: IntoResponse + 'static,
+    {
+        Self {
+            client,
+            resolver: Some(resolver(resolve)),
+            return_url: None,
+            expose_upstream_errors: false,
+        }
+    }
+
+    /// A portal route that **trusts the `customer_id` query parameter**, as the Express
+    /// adaptor does. **Risk:** anyone who knows or guesses a customer id gets a link to that
+    /// customer's billing account; use it only behind your own authorisation. Logs a warning
+    /// when built.
+    pub fn trusting_query_customer_id(client: Client) -> Self {
+        tracing::warn!(
+            "customer portal route trusts `customer_id` from the query: anyone who knows an id \
+             gets that customer's portal link; protect the route or use CustomerPortal::new \
+             with a resolver"
+        );
+        Self {
+            client,
+            resolver: None,
+            return_url: None,
+            expose_upstream_errors: false,
+        }
+    }
+
+    /// Replaces the resolver (see [`new`](Self::new)); also turns a query-trusting route
+    /// into a resolving one.
     #[must_use]
     pub fn resolver<F, Fut, R>(mut self, resolve: F) -> Self
     where
@@ -98,22 +137,26 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
         Fut: Future<Output = Result<String, R>> + Send + 'static,
         R: IntoResponse + 'static,
     {
-        self.resolver = Some(Arc::new(move |parts, state| {
-            let fut = resolve(parts, state);
-            Box::pin(async move { fut.await.map_err(IntoResponse::into_response) })
-        }));
+        self.resolver = Some(resolver(resolve));
         self
     }
 
     /// A default `return_url` forwarded to the API when the request does not give one.
     ///
-    /// Once it is set, a `return_url` in the request must share its origin (scheme, host
-    /// and port), so a crafted link cannot send a signed-in customer from their portal to
-    /// another site. Without it, any absolute http(s) URL is forwarded, as the Express
-    /// adaptor does.
+    /// A `return_url` in the request must share its origin (scheme, host and port), so a
+    /// crafted link cannot send a signed-in customer from their portal to another site;
+    /// without a configured URL, a request's `return_url` is refused.
     pub fn return_url(mut self, url: impl Into<String>) -> Result<Self, RouteError> {
         self.return_url = Some(check_url("return_url", &url.into())?);
         Ok(self)
+    }
+
+    /// Puts the API's status and code under `upstream` in error answers. **Risk:** tells any
+    /// visitor how your integration fails; for local debugging only. Default `false`.
+    #[must_use]
+    pub fn expose_upstream_errors(mut self, expose: bool) -> Self {
+        self.expose_upstream_errors = expose;
+        self
     }
 
     /// `GET` route with a JSON 405 for other methods.
@@ -131,6 +174,10 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
             Ok(q) => q,
             Err(e) => return e.into_response(),
         };
+        if parts.method == Method::HEAD {
+            // A HEAD (link prefetchers, scanners) must not create a session or send email.
+            return (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response();
+        }
         let wants_json = prefers_json(&parts.headers);
         let customer_id = match &self.resolver {
             Some(resolve) => match resolve(parts, state).await {
@@ -155,6 +202,13 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
             api_query = api_query.send_email(send);
         }
         let return_url = match (query.return_url, &self.return_url) {
+            (Some(_), None) => {
+                return RouteError::invalid(
+                    "return_url",
+                    "cannot be chosen per request: this route has no configured return URL",
+                )
+                .into_response();
+            }
             (Some(requested), Some(configured)) if !same_origin(&requested, configured) => {
                 return RouteError::invalid(
                     "return_url",
@@ -192,7 +246,8 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
                 .into_response(),
             },
             Err(e) => {
-                let e = RouteError::from_client(&e, Some(not_found));
+                let e = RouteError::from_client(&e, Some(not_found))
+                    .expose_upstream(self.expose_upstream_errors);
                 tracing::info!(
                     status = e.status.as_u16(),
                     code = e.code,
@@ -203,6 +258,19 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
             }
         }
     }
+}
+
+/// Wraps a user resolver into the stored shape.
+fn resolver<S, F, Fut, R>(resolve: F) -> Resolver<S>
+where
+    F: Fn(Parts, S) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<String, R>> + Send + 'static,
+    R: IntoResponse + 'static,
+{
+    Arc::new(move |parts, state| {
+        let fut = resolve(parts, state);
+        Box::pin(async move { fut.await.map_err(IntoResponse::into_response) })
+    })
 }
 
 impl<S: Clone + Send + Sync + 'static> Handler<(), S> for CustomerPortal<S> {
@@ -328,47 +396,5 @@ mod tests {
         assert_eq!(field("send_email=yes"), "send_email");
         assert_eq!(field("customer_id=a&customer_id=b"), "customer_id");
         assert_eq!(field("return_url=ftp://x"), "return_url");
-    }
-}
-
-/// `scheme://authority` of an absolute URL (already checked to be http or https).
-fn origin(url: &str) -> Option<&str> {
-    let start = url.find("://")? + 3;
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    Some(&url[..end])
-}
-
-fn same_origin(a: &str, b: &str) -> bool {
-    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y))
-}
-
-#[cfg(test)]
-mod origin_tests {
-    use super::same_origin;
-
-    #[test]
-    fn compares_scheme_host_and_port_only() {
-        assert!(same_origin(
-            "https://shop.example/a?x=1",
-            "https://SHOP.example/back"
-        ));
-        assert!(!same_origin(
-            "https://evil.example/",
-            "https://shop.example/back"
-        ));
-        assert!(!same_origin(
-            "https://shop.example@evil.example/",
-            "https://shop.example/"
-        ));
-        assert!(!same_origin(
-            "http://shop.example/",
-            "https://shop.example/"
-        ));
-        assert!(!same_origin(
-            "https://shop.example:8443/",
-            "https://shop.example/"
-        ));
     }
 }

@@ -66,7 +66,10 @@ async fn no_personal_data_in_logs() {
                 .fallback(method_not_allowed),
         )
         .route("/api/checkout/dynamic", checkout.dynamic_route())
-        .route("/api/customer-portal", CustomerPortal::new(client).route())
+        .route(
+            "/api/customer-portal",
+            CustomerPortal::trusting_query_customer_id(client).route(),
+        )
         .route("/api/webhook", WebhookRoute::new(dispatcher).route());
     let base = serve(app).await;
     let http = http();

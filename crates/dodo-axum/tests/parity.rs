@@ -79,7 +79,10 @@ async fn express_documented_requests() {
                 .fallback(method_not_allowed),
         )
         .route("/api/checkout/dynamic", checkout.dynamic_route())
-        .route("/api/customer-portal", CustomerPortal::new(client).route())
+        .route(
+            "/api/customer-portal",
+            CustomerPortal::trusting_query_customer_id(client).route(),
+        )
         .route("/api/webhook", WebhookRoute::new(dispatcher).route());
     let base = support::serve(app).await;
 
@@ -150,8 +153,8 @@ async fn express_documented_requests() {
             req: Req::Get("/api/checkout?productId=pdt_boom"),
             express: "400 text/html \"Product not found\"",
             status: 502,
-            expect: Expect::Error("upstream_error"),
-            difference: "502 with the upstream status kept instead of a misleading 400",
+            expect: Expect::Error("upstream_unavailable"),
+            difference: "502 `upstream_unavailable` instead of a misleading 400; the API's message is logged, not shown",
         },
         Row {
             name: "session: README example",
@@ -180,11 +183,69 @@ async fn express_documented_requests() {
                 }),
             ),
             express: "200, custom_fields stripped before the API call",
-            status: 200,
-            expect: Expect::Json(
-                json!({"checkout_url": "https://test.checkout.dodopayments.com/session/cks_1", "session_id": "cks_1"}),
+            status: 400,
+            expect: Expect::Error("field_not_allowed"),
+            difference: "a field outside the browser policy is a 400 naming it, not silently dropped (set it in the hook)",
+        },
+        Row {
+            name: "session: bind an existing customer",
+            req: Req::Post(
+                "/api/checkout",
+                json!({
+                    "product_cart": [{"product_id": "pdt_once", "quantity": 1}],
+                    "customer": {"customer_id": "cus_victim"},
+                }),
             ),
-            difference: "unknown and newer fields are passed through to POST /checkouts",
+            express: "200, any visitor checks out as any customer",
+            status: 400,
+            expect: Expect::Error("field_not_allowed"),
+            difference: "customer_id is server-only (the hook binds the signed-in customer)",
+        },
+        Row {
+            name: "session: charge a saved card",
+            req: Req::Post(
+                "/api/checkout",
+                json!({
+                    "product_cart": [{"product_id": "pdt_once", "quantity": 1}],
+                    "payment_method_id": "pm_victim",
+                    "confirm": true,
+                }),
+            ),
+            express: "200, payment_method_id stripped",
+            status: 400,
+            expect: Expect::Error("field_not_allowed"),
+            difference: "payment_method_id and confirm are server-only: refused, never forwarded",
+        },
+        Row {
+            name: "dynamic: pay-what-you-want amount from the browser",
+            req: Req::Post(
+                "/api/checkout/dynamic",
+                json!({
+                    "product_cart": [{"product_id": "pdt_once", "quantity": 1, "amount": 1}],
+                    "billing": billing(),
+                    "customer": {"email": "customer@example.com"},
+                }),
+            ),
+            express: "200, the visitor's amount forwarded",
+            status: 400,
+            expect: Expect::Error("field_not_allowed"),
+            difference: "a cart line's amount is server-only",
+        },
+        Row {
+            name: "dynamic: return_url on another site",
+            req: Req::Post(
+                "/api/checkout/dynamic",
+                json!({
+                    "product_id": "pdt_once",
+                    "billing": billing(),
+                    "customer": {"email": "customer@example.com"},
+                    "return_url": "https://evil.example/phish",
+                }),
+            ),
+            express: "200, the buyer is sent to any site after paying",
+            status: 400,
+            expect: Expect::Error("invalid_parameter"),
+            difference: "return_url must share the configured return URL's origin",
         },
         Row {
             name: "session: empty cart",
@@ -224,12 +285,10 @@ async fn express_documented_requests() {
                     "trial_period_days": 0,
                 }),
             ),
-            express: "200 {checkout_url}, trial_period_days 0 dropped",
-            status: 200,
-            expect: Expect::Json(
-                json!({"checkout_url": "https://test.checkout.dodopayments.com/sub_1", "payment_id": "pay_2", "subscription_id": "sub_1"}),
-            ),
-            difference: "trial_period_days: 0 sent to the API",
+            express: "200 {checkout_url}, trial_period_days 0 dropped (any other trial forwarded)",
+            status: 400,
+            expect: Expect::Error("field_not_allowed"),
+            difference: "a trial is server-only (the hook sets it); Express lets any visitor choose any trial",
         },
         Row {
             name: "dynamic: upstream 422",
@@ -243,9 +302,9 @@ async fn express_documented_requests() {
                 }),
             ),
             express: "400 text/html \"422 {…}\"",
-            status: 502,
-            expect: Expect::Error("upstream_error"),
-            difference: "502 JSON with upstream status 422 and message",
+            status: 400,
+            expect: Expect::Error("upstream_invalid_request"),
+            difference: "400 JSON with a stable code; the API's message stays in the logs",
         },
         Row {
             name: "checkout: wrong method",
@@ -261,7 +320,7 @@ async fn express_documented_requests() {
             express: "302 to the portal link",
             status: 302,
             expect: Expect::Redirect("https://portal.example/cus_1?send_email=true"),
-            difference: "same",
+            difference: "same, but only through CustomerPortal::trusting_query_customer_id (logs a warning); the default constructor needs a resolver",
         },
         Row {
             name: "portal: missing customer_id",

@@ -14,7 +14,9 @@ use support::{fake_dodo, get_json, http, json, serve};
 #[tokio::test]
 async fn redirects_to_the_portal_and_forwards_options() {
     let fake = fake_dodo().await;
-    let portal = CustomerPortal::<()>::new(fake.client());
+    let portal = CustomerPortal::<()>::trusting_query_customer_id(fake.client())
+        .return_url("https://shop.example/back")
+        .unwrap();
     let base = serve(Router::new().route("/api/customer-portal", portal.route())).await;
 
     let resp = http()
@@ -47,14 +49,14 @@ async fn redirects_to_the_portal_and_forwards_options() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"link": "https://portal.example/cus_1?send_email=false"})
+        json!({"link": "https://portal.example/cus_1?send_email=false&return_url=https%3A%2F%2Fshop.example%2Fback"})
     );
 }
 
 #[tokio::test]
 async fn default_return_url_is_forwarded() {
     let fake = fake_dodo().await;
-    let portal = CustomerPortal::<()>::new(fake.client())
+    let portal = CustomerPortal::<()>::trusting_query_customer_id(fake.client())
         .return_url("https://shop.example/back")
         .unwrap();
     let base = serve(Router::new().route("/p", portal.route())).await;
@@ -73,7 +75,7 @@ async fn default_return_url_is_forwarded() {
 #[tokio::test]
 async fn a_request_return_url_must_share_the_configured_origin() {
     let fake = fake_dodo().await;
-    let portal = CustomerPortal::<()>::new(fake.client())
+    let portal = CustomerPortal::<()>::trusting_query_customer_id(fake.client())
         .return_url("https://shop.example/back")
         .unwrap();
     let base = serve(Router::new().route("/p", portal.route())).await;
@@ -105,7 +107,7 @@ async fn a_request_return_url_must_share_the_configured_origin() {
 #[tokio::test]
 async fn errors_are_json() {
     let fake = fake_dodo().await;
-    let portal = CustomerPortal::<()>::new(fake.client());
+    let portal = CustomerPortal::<()>::trusting_query_customer_id(fake.client());
     let base = serve(Router::new().route("/p", portal.route())).await;
     let cases = [
         ("", 400, "missing_parameter", Some("customer_id")),
@@ -161,8 +163,9 @@ async fn resolver_derives_the_customer_from_the_session() {
         ("token-jane", "cus_1"),
         ("token-ghost", "cus_gone"),
     ])));
-    let portal = CustomerPortal::<Sessions>::new(fake.client()).resolver(
-        |parts, state: Sessions| async move {
+    let portal = CustomerPortal::<Sessions>::new(
+        fake.client(),
+        |parts: axum::http::request::Parts, state: Sessions| async move {
             let token = parts
                 .headers
                 .get("x-session")

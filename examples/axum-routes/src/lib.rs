@@ -1,8 +1,8 @@
 //! The example app as a library: settings read through a lookup function (the process
 //! environment in `main`, a map in tests) and the router with the five routes.
 //!
-//! Variables: `DODO_PAYMENTS_API_KEY` (required), `DODO_PAYMENTS_WEBHOOK_KEY` (required,
-//! `whsec_…`), `DODO_PAYMENTS_ENVIRONMENT` (`test_mode`/`live_mode`, default live),
+//! Variables: `DODO_PAYMENTS_API_KEY` (required), `DODO_PAYMENTS_WEBHOOK_SECRET` or
+//! `DODO_PAYMENTS_WEBHOOK_KEY` (required, `whsec_…`; `_SECRET` wins when both are set), `DODO_PAYMENTS_ENVIRONMENT` (`test_mode`/`live_mode`, default live),
 //! `DODO_PAYMENTS_RETURN_URL` (optional default return URL), `DODO_PAYMENTS_BASE_URL` (point
 //! the client, and the static checkout links, at an emulator; wins over the environment) and
 //! `PORT` (default 3000).
@@ -54,7 +54,7 @@ fn settings(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, BoxErro
     let webhook_key = client
         .webhook_key()
         .filter(|k| !k.is_empty())
-        .ok_or("DODO_PAYMENTS_WEBHOOK_KEY is not set")?
+        .ok_or("neither DODO_PAYMENTS_WEBHOOK_SECRET nor DODO_PAYMENTS_WEBHOOK_KEY is set")?
         .to_owned();
     let return_url = lookup("DODO_PAYMENTS_RETURN_URL").filter(|v| !v.is_empty());
     let port = match lookup("PORT").filter(|v| !v.is_empty()) {
@@ -78,13 +78,10 @@ pub fn app(settings: &Settings) -> Result<Router, BoxError> {
         checkout = checkout.return_url(url.clone())?;
     }
 
-    // The Express docs' portal trusts `customer_id` from the query: anyone who knows an id
-    // gets a link to that customer's account. Real apps should add
-    // `.resolver(|parts, state| ...)` deriving the id from their own session.
-    tracing::warn!(
-        "GET /api/customer-portal trusts the customer_id query parameter; protect it or add a resolver"
-    );
-    let mut portal = CustomerPortal::new(settings.client.clone());
+    // Express parity: the Express docs' portal trusts `customer_id` from the query, so anyone
+    // who knows an id gets a link to that customer's account. This constructor says so and
+    // logs a warning; a real app uses `CustomerPortal::new(client, resolver)` instead.
+    let mut portal = CustomerPortal::trusting_query_customer_id(settings.client.clone());
     if let Some(url) = &settings.return_url {
         portal = portal.return_url(url.clone())?;
     }

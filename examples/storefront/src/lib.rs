@@ -7,15 +7,19 @@
 //! `payment.succeeded` (or `subscription.active`) webhook lands in a durable inbox (SQLite)
 //! whose worker dispatches it and mirrors the objects; the orders page reads the mirror.
 //! The same app also mounts the axum adaptor's routes (`/api/checkout`, `/api/checkout/dynamic`,
-//! `/api/customer-portal`). Everything binds to 127.0.0.1.
+//! `/api/customer-portal`). The portal link goes only to the browser that paid: its customer
+//! comes from the shop's own session cookie ([`session`]), never from the query. Everything
+//! binds to 127.0.0.1.
 
 mod pages;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use dodo_client::Client;
@@ -68,6 +72,7 @@ pub struct Shop {
     inbox: Inbox<()>,
     products: Arc<Vec<Product>>,
     url: String,
+    sessions: session::Sessions,
 }
 
 impl Shop {
@@ -142,6 +147,7 @@ impl Storefront {
             inbox: inbox.clone(),
             products: Arc::new(products),
             url: url.clone(),
+            sessions: session::Sessions::default(),
         };
         let app = router(shop.clone(), &client)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -164,6 +170,11 @@ impl Storefront {
     /// Base URL of the embedded emulator.
     pub fn emulator_url(&self) -> &str {
         self.emulator.base_url()
+    }
+
+    /// API key of the embedded emulator.
+    pub fn emulator_api_key(&self) -> &str {
+        self.emulator.api_key()
     }
 
     /// Stops the shop, its inbox worker and the emulator.
@@ -239,7 +250,13 @@ fn router(shop: Shop, client: &Client) -> Result<Router, BoxError> {
         .route("/api/checkout/dynamic", checkout.dynamic_route())
         .route(
             "/api/customer-portal",
-            dodo_axum::CustomerPortal::new(client.clone()).route(),
+            dodo_axum::CustomerPortal::new(client.clone(), |parts, shop: Shop| async move {
+                shop.sessions
+                    .customer(&parts.headers)
+                    .ok_or(StatusCode::UNAUTHORIZED)
+            })
+            .return_url(shop.url.clone())?
+            .route(),
         )
         .with_state(shop)
         .merge(webhook))
@@ -249,8 +266,13 @@ async fn home(State(shop): State<Shop>) -> Html<String> {
     Html(pages::home(&shop.products))
 }
 
-/// Creates a checkout session for one product and sends the buyer to the hosted checkout.
-async fn buy(State(shop): State<Shop>, Path(product_id): Path<String>) -> Response {
+/// Creates a checkout session for one product and sends the buyer to the hosted checkout,
+/// remembering it in the browser's shop session.
+async fn buy(
+    State(shop): State<Shop>,
+    headers: HeaderMap,
+    Path(product_id): Path<String>,
+) -> Response {
     if !shop.products.iter().any(|p| p.id == product_id) {
         return (
             axum::http::StatusCode::NOT_FOUND,
@@ -261,8 +283,19 @@ async fn buy(State(shop): State<Shop>, Path(product_id): Path<String>) -> Respon
     let request = CreateCheckoutSessionRequest::new(vec![ProductItemReq::new(product_id, 1)])
         .return_url(format!("{}/thanks", shop.url));
     match shop.client.checkout_sessions().create(&request).await {
-        Ok(session) => match session.checkout_url {
-            Some(url) => Redirect::to(&url).into_response(),
+        Ok(created) => match created.checkout_url {
+            Some(url) => {
+                let sid = shop
+                    .sessions
+                    .from_headers(&headers)
+                    .unwrap_or_else(|| shop.sessions.start());
+                shop.sessions.record_checkout(&sid, &created.session_id);
+                (
+                    [(header::SET_COOKIE, session::set_cookie(&sid))],
+                    Redirect::to(&url),
+                )
+                    .into_response()
+            }
             None => Html(pages::message("The checkout session has no URL.")).into_response(),
         },
         Err(err) => {
@@ -285,11 +318,52 @@ struct ThanksQuery {
     status: Option<String>,
 }
 
-async fn thanks(Query(q): Query<ThanksQuery>) -> Html<String> {
+async fn thanks(
+    State(shop): State<Shop>,
+    headers: HeaderMap,
+    Query(q): Query<ThanksQuery>,
+) -> Html<String> {
+    let signed_in = bind_paying_customer(&shop, &headers).await;
     Html(pages::thanks(
         q.payment_id.as_deref().or(q.subscription_id.as_deref()),
         q.status.as_deref(),
+        signed_in,
     ))
+}
+
+/// Asks the API who paid the checkout this browser opened and binds them to its session;
+/// whether the session now has a customer. The query's ids are not trusted for this.
+async fn bind_paying_customer(shop: &Shop, headers: &HeaderMap) -> bool {
+    let Some(sid) = shop.sessions.from_headers(headers) else {
+        return false;
+    };
+    if shop.sessions.customer(headers).is_some() {
+        return true;
+    }
+    let Some(checkout_id) = shop.sessions.checkout_of(&sid) else {
+        return false;
+    };
+    let payment_id = match shop.client.checkout_sessions().retrieve(&checkout_id).await {
+        Ok(status) => status.payment_id,
+        Err(err) => {
+            tracing::warn!(error = %err, "checkout session lookup failed");
+            None
+        }
+    };
+    let Some(payment_id) = payment_id else {
+        return false;
+    };
+    match shop.client.payments().retrieve(&payment_id).await {
+        Ok(payment) => {
+            shop.sessions
+                .bind_customer(&sid, &payment.customer.customer_id);
+            true
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "payment lookup failed");
+            false
+        }
+    }
 }
 
 /// Orders as the shop knows them: webhook deliveries stored by the inbox, with the payment

@@ -54,8 +54,8 @@ pub fn home(products: &[Product]) -> String {
 }
 
 /// The page the hosted checkout returns to.
-pub fn thanks(id: Option<&str>, status: Option<&str>) -> String {
-    let body = match (id, status) {
+pub fn thanks(id: Option<&str>, status: Option<&str>, signed_in: bool) -> String {
+    let mut body = match (id, status) {
         (Some(id), Some("succeeded" | "active")) => format!(
             "<h1>Thank you!</h1><p>Your order <code>{}</code> is paid. The shop learns it from the \
              signed webhook; see <a href=\"/orders\">Orders</a>.</p>",
@@ -68,6 +68,9 @@ pub fn thanks(id: Option<&str>, status: Option<&str>) -> String {
         ),
         _ => "<h1>Thank you!</h1>".to_owned(),
     };
+    if signed_in {
+        body.push_str("<p><a href=\"/api/customer-portal\">Manage billing</a></p>");
+    }
     layout("Thank you", &body)
 }
 

@@ -25,6 +25,11 @@ fn location(response: &reqwest::Response) -> String {
 
 /// Buys the first one-time product with `card`; returns the query of the return URL.
 async fn buy(shop: &Storefront, card: &str) -> String {
+    buy_in_session(shop, card).await.0
+}
+
+/// Like [`buy`], also returning the shop's session cookie (`name=value`) the browser got.
+async fn buy_in_session(shop: &Storefront, card: &str) -> (String, String) {
     let http = browser();
     let product = shop
         .shop
@@ -53,6 +58,13 @@ async fn buy(shop: &Storefront, card: &str) -> String {
         .await
         .expect("buy");
     assert_eq!(to_checkout.status(), 303);
+    let cookie = to_checkout
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
     let checkout_url = location(&to_checkout);
     assert!(
         checkout_url.starts_with(shop.emulator_url()),
@@ -78,9 +90,14 @@ async fn buy(shop: &Storefront, card: &str) -> String {
     let back = location(&paid);
     let thanks_prefix = format!("{}/thanks?", shop.url);
     assert!(back.starts_with(&thanks_prefix), "{back}");
-    let thanks = http.get(&back).send().await.expect("thanks");
+    let thanks = http
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("thanks");
     assert_eq!(thanks.status(), 200);
-    back[thanks_prefix.len()..].to_owned()
+    (back[thanks_prefix.len()..].to_owned(), cookie)
 }
 
 fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
@@ -153,4 +170,62 @@ async fn a_declined_card_fails_the_payment_and_the_shop_hears_of_it() {
         "payment.failed processed"
     );
     shop.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_browser_that_paid_gets_a_portal_link() {
+    let shop = Storefront::start(Config::default()).await.expect("start");
+    let (query, cookie) = buy_in_session(&shop, "4242 4242 4242 4242").await;
+    assert_eq!(param(&query, "status"), Some("succeeded"), "{query}");
+    let portal = format!("{}/api/customer-portal", shop.url);
+
+    let mine = browser()
+        .get(&portal)
+        .header("cookie", &cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("portal");
+    assert_eq!(mine.status(), 200);
+    let link: serde_json::Value = mine.json().await.expect("json");
+    assert!(
+        link["link"]
+            .as_str()
+            .expect("a link")
+            .starts_with(shop.emulator_url()),
+        "{link}"
+    );
+
+    // The customer id, even when known, opens nothing without the session.
+    let payment_id = param(&query, "payment_id").expect("payment id");
+    let payment = shop_client(&shop)
+        .payments()
+        .retrieve(payment_id)
+        .await
+        .expect("payment");
+    let stranger = browser()
+        .get(format!(
+            "{portal}?customer_id={}",
+            payment.customer.customer_id
+        ))
+        .send()
+        .await
+        .expect("portal");
+    assert_eq!(stranger.status(), 401);
+    let forged = browser()
+        .get(&portal)
+        .header("cookie", "shop_session=00000000000000000000000000000000")
+        .send()
+        .await
+        .expect("portal");
+    assert_eq!(forged.status(), 401);
+    shop.stop().await;
+}
+
+fn shop_client(shop: &Storefront) -> dodo_client::Client {
+    dodo_client::Client::builder()
+        .api_key(shop.emulator_api_key())
+        .base_url(shop.emulator_url())
+        .build()
+        .expect("client")
 }

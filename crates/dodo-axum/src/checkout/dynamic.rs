@@ -1,7 +1,10 @@
 //! The dynamic checkout flow: a payment or subscription created with `payment_link: true`.
 //!
 //! The body is the Express adaptor's (`product_id` or `product_cart`, `quantity`, `billing`,
-//! `customer`, `addons`, `metadata`, `discount_code`, `return_url`, `trial_period_days`, …),
+//! `customer`, `metadata`, `discount_code`, `return_url`, …), first checked against the
+//! [`BrowserPolicy`](super::BrowserPolicy) (server-only fields such as `customer.customer_id`,
+//! `on_demand`, `trial_period_days`, `addons` or a cart line's `amount` are a 400
+//! `field_not_allowed` unless loosened; set them from the server in the checkout hook), then
 //! decoded into [`DynamicCheckoutRequest`] so a 400 names the bad field. The product decides
 //! the call: a recurring product → `POST /subscriptions`, a one-time product →
 //! `POST /payments`. Differences from Express, all deliberate: `trial_period_days: 0` is
@@ -24,8 +27,8 @@ use dodo_types::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::Checkout;
-use crate::body::{decode_json, read_limited};
+use super::{Checkout, CheckoutDraft, Flow, FlowError};
+use crate::body::{decode_json, json_error, read_limited};
 use crate::error::RouteError;
 
 /// One cart line of a dynamic checkout.
@@ -113,43 +116,70 @@ pub struct DynamicCheckoutRequest {
     pub redirect_immediately: Option<bool>,
 }
 
-pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, RouteError> {
-    let bytes = read_limited(req.into_body(), checkout.body_limit_bytes()).await?;
-    let body: DynamicCheckoutRequest = decode_json(&bytes)?;
+pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, FlowError> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_limited(body, checkout.body_limit_bytes()).await?;
+    let Value::Object(object) = decode_json::<Value>(&bytes)? else {
+        return Err(RouteError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the request body must be a JSON object",
+        )
+        .into());
+    };
+    checkout
+        .browser_policy()
+        .check_body(Flow::Dynamic, &object)?;
+    let body: DynamicCheckoutRequest =
+        serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| json_error(&e))?;
     let plan = Plan::from_request(&body)?;
-    let return_url = checkout.pick_return_url(body.return_url.as_deref())?;
+    let return_url = checkout.pick_url("return_url", body.return_url.as_deref())?;
     let recurring = checkout
         .product_is_recurring(&plan.first_product, plan.product_field)
         .await?;
-    let client = checkout.client();
-    let answer = if recurring {
-        let request = subscription_request(body, &plan, return_url)?;
-        let created: CreateSubscriptionResponse = client
-            .subscriptions()
-            .create(&request)
-            .await
-            .map_err(|e| RouteError::from_client(&e, None))?;
-        answer(
-            created.payment_link,
-            [
-                ("payment_id", Some(created.payment_id)),
-                ("subscription_id", Some(created.subscription_id)),
-            ],
-        )?
+    let draft = if recurring {
+        CheckoutDraft::Subscription(Box::new(subscription_request(body, &plan, return_url)?))
     } else {
-        let request = payment_request(body, plan, return_url)?;
-        let created: CreateOneTimePaymentResponse = client
-            .payments()
-            .create(&request)
-            .await
-            .map_err(|e| RouteError::from_client(&e, None))?;
-        answer(
-            created.payment_link,
-            [
-                ("payment_id", Some(created.payment_id)),
-                ("subscription_id", None),
-            ],
-        )?
+        CheckoutDraft::Payment(Box::new(payment_request(body, plan, return_url)?))
+    };
+    let client = checkout.client();
+    let answer = match checkout.apply_hook(parts, draft).await? {
+        CheckoutDraft::Subscription(request) if recurring => {
+            let created: CreateSubscriptionResponse = client
+                .subscriptions()
+                .create(&request)
+                .await
+                .map_err(|e| checkout.upstream(&e, None))?;
+            answer(
+                created.payment_link,
+                [
+                    ("payment_id", Some(created.payment_id)),
+                    ("subscription_id", Some(created.subscription_id)),
+                ],
+            )?
+        }
+        CheckoutDraft::Payment(request) if !recurring => {
+            let created: CreateOneTimePaymentResponse = client
+                .payments()
+                .create(&request)
+                .await
+                .map_err(|e| checkout.upstream(&e, None))?;
+            answer(
+                created.payment_link,
+                [
+                    ("payment_id", Some(created.payment_id)),
+                    ("subscription_id", None),
+                ],
+            )?
+        }
+        _ => {
+            return Err(RouteError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hook_changed_flow",
+                "the checkout hook returned a different kind of request",
+            )
+            .into());
+        }
     };
     Ok(axum::Json(answer).into_response())
 }

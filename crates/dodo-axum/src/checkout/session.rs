@@ -1,57 +1,67 @@
-//! The session checkout flow: `POST /checkouts` with the caller's body passed through whole.
+//! The session checkout flow: `POST /checkouts` from a browser's checkout-session body.
 //!
-//! The body must be a JSON object. It is checked against the typed
-//! [`CreateCheckoutSessionRequest`] (so a 400 names the bad field, and the Express rules
-//! hold: a non-empty cart, non-empty product ids, positive quantities), but what is sent is
-//! the **original JSON object**, with only `return_url` added when absent and configured, so
-//! API fields newer than this crate (and the ones Express strips: `custom_fields`,
-//! `discount_codes`, `cancel_url`, `short_link`, `payment_method_id`, …) reach the API. The
-//! answer is `{"checkout_url", "session_id"}`; `checkout_url` is `null` when the API paid the
-//! session at once (`payment_method_id` + `confirm`), with `payment_id` then included.
+//! The body must be a JSON object that sets only what the [`BrowserPolicy`] allows (cart
+//! product ids and quantities, new-customer details, billing address and currency, tax id,
+//! discount codes, bounded metadata, `return_url`/`cancel_url` on the configured origin);
+//! anything else is a 400 `field_not_allowed` naming it. It is then decoded into the typed
+//! [`CreateCheckoutSessionRequest`] (a 400 names a bad field; the Express rules hold: a
+//! non-empty cart, non-empty product ids, positive quantities), the configured return URL
+//! fills a missing one, the merchant's hook may add server-only fields, and the typed
+//! request is sent. The answer is `{"checkout_url", "session_id"}`; `checkout_url` is `null`
+//! when the API paid the session at once (a hook that set `payment_method_id` + `confirm`),
+//! with `payment_id` then included.
+//!
+//! [`BrowserPolicy`]: super::BrowserPolicy
 
 use axum::extract::Request;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dodo_types::{CreateCheckoutSessionRequest, CreateSessionResponse};
 use serde_json::{Map, Value, json};
 
-use super::Checkout;
+use super::{Checkout, CheckoutDraft, Flow, FlowError};
 use crate::body::{decode_json, json_error, read_limited};
 use crate::error::RouteError;
 
-pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, RouteError> {
-    let bytes = read_limited(req.into_body(), checkout.body_limit_bytes()).await?;
-    let mut object: Map<String, Value> = match decode_json::<Value>(&bytes)? {
+pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, FlowError> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_limited(body, checkout.body_limit_bytes()).await?;
+    let object: Map<String, Value> = match decode_json::<Value>(&bytes)? {
         Value::Object(map) => map,
         _ => {
             return Err(RouteError::new(
-                axum::http::StatusCode::BAD_REQUEST,
+                StatusCode::BAD_REQUEST,
                 "invalid_body",
                 "the request body must be a JSON object",
-            ));
+            )
+            .into());
         }
     };
-    let typed: CreateCheckoutSessionRequest =
-        serde_path_to_error::deserialize(Value::Object(object.clone()))
-            .map_err(|e| json_error(&e))?;
-    validate(&typed)?;
-    let requested = match object.get("return_url") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => return Err(RouteError::invalid("return_url", "must be a string")),
-    };
-    match checkout.pick_return_url(requested)? {
-        Some(url) => {
-            object.insert("return_url".into(), Value::String(url));
-        }
-        None => {
-            object.remove("return_url");
-        }
+    checkout
+        .browser_policy()
+        .check_body(Flow::Session, &object)?;
+    let mut request: CreateCheckoutSessionRequest =
+        serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| json_error(&e))?;
+    validate(&request)?;
+    request.return_url = checkout.pick_url("return_url", request.return_url.as_deref())?;
+    if let Some(cancel) = request.cancel_url.take() {
+        request.cancel_url = checkout.pick_url("cancel_url", Some(&cancel))?;
     }
+    let draft = CheckoutDraft::Session(Box::new(request));
+    let CheckoutDraft::Session(request) = checkout.apply_hook(parts, draft).await? else {
+        return Err(RouteError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "hook_changed_flow",
+            "the checkout hook returned a different kind of request",
+        )
+        .into());
+    };
     let created: CreateSessionResponse = checkout
         .client()
-        .post("/checkouts", &object)
+        .checkout_sessions()
+        .create(&request)
         .await
-        .map_err(|e| RouteError::from_client(&e, None))?;
+        .map_err(|e| checkout.upstream(&e, None))?;
     let mut answer = Map::new();
     answer.insert("checkout_url".into(), json!(created.checkout_url));
     answer.insert("session_id".into(), json!(created.session_id));
