@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
-//! use dodo_axum::{Checkout, CustomerPortal, Flow, WebhookRoute};
+//! use dodo_axum::{Checkout, CustomerPortal, CheckoutFlow, WebhookRoute};
 //! use dodo_webhooks::{Dispatcher, Verifier};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,8 +27,8 @@
 //! let app: Router = Router::new()
 //!     .route(
 //!         "/api/checkout",
-//!         get(checkout.handler(Flow::Static))
-//!             .post(checkout.handler(Flow::Session))
+//!         get(checkout.handler(CheckoutFlow::Static))
+//!             .post(checkout.handler(CheckoutFlow::Session))
 //!             .fallback(dodo_axum::method_not_allowed),
 //!     )
 //!     .route("/api/checkout/dynamic", checkout.dynamic_route())
@@ -53,7 +53,7 @@ pub mod portal;
 pub mod webhook;
 
 pub use body::{decode_json, read_limited};
-pub use checkout::{BrowserPolicy, Checkout, CheckoutDraft, CheckoutHandler, Flow};
+pub use checkout::{BrowserPolicy, Checkout, CheckoutDraft, CheckoutFlow, CheckoutHandler};
 pub use error::{RouteError, method_not_allowed};
 pub use portal::CustomerPortal;
 pub use webhook::{VerifiedWebhook, WebhookGuard, WebhookRejection, WebhookRoute, verify_webhook};

@@ -26,7 +26,7 @@
 //! ```
 
 use std::future::Future;
-use std::pin::Pin;
+
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -42,10 +42,10 @@ use crate::checkout::policy::same_origin;
 use crate::checkout::static_link::check_url;
 use crate::error::{RouteError, method_not_allowed};
 
-/// A boxed, `Send` future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub use dodo_types::BoxFuture;
 
-type Resolver<S> = Arc<dyn Fn(Parts, S) -> BoxFuture<Result<String, Response>> + Send + Sync>;
+type Resolver<S> =
+    Arc<dyn Fn(Parts, S) -> BoxFuture<'static, Result<String, Response>> + Send + Sync>;
 
 /// Customer portal route configuration; `S` is the app state the resolver receives.
 pub struct CustomerPortal<S = ()> {
@@ -274,7 +274,7 @@ where
 }
 
 impl<S: Clone + Send + Sync + 'static> Handler<(), S> for CustomerPortal<S> {
-    type Future = BoxFuture<Response>;
+    type Future = BoxFuture<'static, Response>;
 
     fn call(self, req: Request, state: S) -> Self::Future {
         Box::pin(async move { self.run(req, state).await })

@@ -5,7 +5,7 @@ mod support;
 use axum::Router;
 use axum::routing::get;
 use dodo_axum::checkout::{LIVE_CHECKOUT_HOST, TEST_CHECKOUT_HOST};
-use dodo_axum::{BrowserPolicy, Checkout, CheckoutDraft, Flow, method_not_allowed};
+use dodo_axum::{BrowserPolicy, Checkout, CheckoutDraft, CheckoutFlow, method_not_allowed};
 use serde_json::{Value, json};
 use support::{FakeDodo, billing, fake_dodo, get_json, http, json, post_json, serve};
 
@@ -14,8 +14,8 @@ async fn app(fake: &FakeDodo, configure: impl FnOnce(Checkout) -> Checkout) -> S
     let app = Router::new()
         .route(
             "/api/checkout",
-            get(checkout.handler(Flow::Static))
-                .post(checkout.handler(Flow::Session))
+            get(checkout.handler(CheckoutFlow::Static))
+                .post(checkout.handler(CheckoutFlow::Session))
                 .fallback(method_not_allowed),
         )
         .route("/api/checkout/dynamic", checkout.dynamic_route())

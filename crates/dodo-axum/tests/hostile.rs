@@ -7,7 +7,7 @@ mod support;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use dodo_axum::{BrowserPolicy, Checkout, CheckoutDraft, CustomerPortal, Flow};
+use dodo_axum::{BrowserPolicy, Checkout, CheckoutDraft, CheckoutFlow, CustomerPortal};
 use serde_json::{Value, json};
 use support::{FakeDodo, billing, fake_dodo, get_json, http, json, post_json, serve};
 
@@ -19,7 +19,8 @@ async fn app(fake: &FakeDodo, configure: impl FnOnce(Checkout) -> Checkout) -> S
         Router::new()
             .route(
                 "/api/checkout",
-                get(checkout.handler(Flow::Static)).post(checkout.handler(Flow::Session)),
+                get(checkout.handler(CheckoutFlow::Static))
+                    .post(checkout.handler(CheckoutFlow::Session)),
             )
             .route("/api/checkout/dynamic", checkout.dynamic_route()),
     )

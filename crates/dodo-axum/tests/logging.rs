@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::get;
-use dodo_axum::{Checkout, CustomerPortal, Flow, WebhookRoute, method_not_allowed};
+use dodo_axum::{Checkout, CheckoutFlow, CustomerPortal, WebhookRoute, method_not_allowed};
 use dodo_webhooks::{Dispatcher, ManualClock, Verifier, WebhookSecret};
 use serde_json::json;
 use support::{fake_dodo, http, serve};
@@ -61,8 +61,8 @@ async fn no_personal_data_in_logs() {
     let app = Router::new()
         .route(
             "/api/checkout",
-            get(checkout.handler(Flow::Static))
-                .post(checkout.handler(Flow::Session))
+            get(checkout.handler(CheckoutFlow::Static))
+                .post(checkout.handler(CheckoutFlow::Session))
                 .fallback(method_not_allowed),
         )
         .route("/api/checkout/dynamic", checkout.dynamic_route())

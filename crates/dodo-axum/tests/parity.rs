@@ -12,7 +12,7 @@ mod support;
 use axum::Router;
 use axum::routing::get;
 use dodo_axum::checkout::TEST_CHECKOUT_HOST;
-use dodo_axum::{Checkout, CustomerPortal, Flow, WebhookRoute, method_not_allowed};
+use dodo_axum::{Checkout, CheckoutFlow, CustomerPortal, WebhookRoute, method_not_allowed};
 use dodo_webhooks::{Dispatcher, ManualClock, Verifier, WebhookSecret};
 use serde_json::{Value, json};
 use support::{billing, fake_dodo, http};
@@ -74,8 +74,8 @@ async fn express_documented_requests() {
     let app = Router::new()
         .route(
             "/api/checkout",
-            get(checkout.handler(Flow::Static))
-                .post(checkout.handler(Flow::Session))
+            get(checkout.handler(CheckoutFlow::Static))
+                .post(checkout.handler(CheckoutFlow::Session))
                 .fallback(method_not_allowed),
         )
         .route("/api/checkout/dynamic", checkout.dynamic_route())

@@ -8,8 +8,8 @@
 //! [`with_response`](Call::with_response) to see the status, headers and request id.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
+use std::future::IntoFuture;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,8 +21,7 @@ use crate::error::{DecodeError, Error, request_id_from};
 use crate::execute::{RawResponse, execute};
 use crate::request::RequestSpec;
 
-/// A boxed, `Send` future, as returned by awaiting a call.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub use dodo_types::BoxFuture;
 
 /// Options for one call, overriding the client's defaults.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -220,7 +219,7 @@ impl<T> Call<T> {
 
 impl<T: Send + 'static> Call<T> {
     /// Runs the call and returns the value with status, headers and request id.
-    pub fn with_response(self) -> BoxFuture<Result<ApiResponse<T>, Error>> {
+    pub fn with_response(self) -> BoxFuture<'static, Result<ApiResponse<T>, Error>> {
         Box::pin(async move {
             let raw = execute(&self.client, &self.spec, &self.options, self.accept).await?;
             let value = (self.decode)(&raw)?;
@@ -234,14 +233,14 @@ impl<T: Send + 'static> Call<T> {
     }
 
     /// Runs the call (same as `.await`).
-    pub fn send(self) -> BoxFuture<Result<T, Error>> {
+    pub fn send(self) -> BoxFuture<'static, Result<T, Error>> {
         self.into_future()
     }
 }
 
 impl<T: Send + 'static> IntoFuture for Call<T> {
     type Output = Result<T, Error>;
-    type IntoFuture = BoxFuture<Result<T, Error>>;
+    type IntoFuture = BoxFuture<'static, Result<T, Error>>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {

@@ -17,8 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
-/// A boxed error usable as a `source()`.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use dodo_types::BoxError;
 
 /// Whether the server may have acted on a request that ended in an error.
 ///

@@ -120,7 +120,7 @@ fn parse_param(spec: &RequestSpec, name: &str) -> Result<Option<u64>, Error> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> Pager<T> {
-    fn fetch(self) -> BoxFuture<Result<Page<T>, Error>> {
+    fn fetch(self) -> BoxFuture<'static, Result<Page<T>, Error>> {
         Box::pin(async move {
             let raw = execute(&self.client, &self.spec, &self.options, "application/json").await?;
             let request_id = request_id_from(&raw.headers);
@@ -285,7 +285,7 @@ impl<T> Page<T> {
 
 impl<T: DeserializeOwned + Send + 'static> Page<T> {
     /// Fetches the next page, or `None` when this was the last one.
-    pub fn next_page(&self) -> BoxFuture<Result<Option<Page<T>>, Error>> {
+    pub fn next_page(&self) -> BoxFuture<'static, Result<Option<Page<T>>, Error>> {
         let next = self.next.clone();
         Box::pin(async move {
             match next {
@@ -424,7 +424,7 @@ macro_rules! list_call {
 
         impl<T: DeserializeOwned + Send + 'static> IntoFuture for $name<T> {
             type Output = Result<Page<T>, Error>;
-            type IntoFuture = BoxFuture<Result<Page<T>, Error>>;
+            type IntoFuture = BoxFuture<'static, Result<Page<T>, Error>>;
 
             /// Fetches the first requested page.
             fn into_future(self) -> Self::IntoFuture {

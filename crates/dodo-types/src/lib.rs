@@ -26,14 +26,17 @@
 //! assert_eq!(customer.customer_id, "cus_123");
 //! ```
 //!
-//! Hand-written support types live in [`support`]; [`models`] and [`operations`] (feature
-//! `operations`, the endpoint table the emulator routes with) are generated.
+//! Hand-written support types live in [`support`], and the toolkit's shared [`BoxError`] and
+//! [`BoxFuture`] in [`boxed`]; [`models`] and [`operations`] (feature `operations`, the
+//! endpoint table the emulator routes with) are generated.
 
+pub mod boxed;
 pub mod models;
 #[cfg(feature = "operations")]
 pub mod operations;
 pub mod support;
 
+pub use boxed::{BoxError, BoxFuture};
 #[allow(unused_imports)] // empty when no feature is enabled
 pub use models::*;
 pub use support::{DateTime, Decimal, Metadata, MetadataValue, StringEnum};

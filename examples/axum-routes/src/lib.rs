@@ -13,7 +13,7 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::routing::get;
-use dodo_axum::{Checkout, CustomerPortal, Flow, WebhookRoute};
+use dodo_axum::{Checkout, CheckoutFlow, CustomerPortal, WebhookRoute};
 use dodo_client::{Client, ClientBuilder, EnvConfig};
 use dodo_webhooks::{Dispatcher, MemoryIdempotency, Verifier};
 
@@ -29,8 +29,7 @@ pub struct Settings {
     pub port: u16,
 }
 
-/// Any start-up error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use dodo_client::BoxError;
 
 impl Settings {
     /// Reads the settings from the process environment.
@@ -113,8 +112,8 @@ pub fn app(settings: &Settings) -> Result<Router, BoxError> {
     Ok(Router::new()
         .route(
             "/api/checkout",
-            get(checkout.handler(Flow::Static))
-                .post(checkout.handler(Flow::Session))
+            get(checkout.handler(CheckoutFlow::Static))
+                .post(checkout.handler(CheckoutFlow::Session))
                 .fallback(dodo_axum::method_not_allowed),
         )
         .route("/api/checkout/dynamic", checkout.dynamic_route())

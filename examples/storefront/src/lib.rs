@@ -31,8 +31,7 @@ use dodo_emulator::{Emulator, EmulatorConfig};
 use dodo_inbox::{Inbox, ListFilter, WorkerHandle};
 use dodo_webhooks::{Dispatcher, Verifier};
 
-/// Errors of the demo's set-up.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use dodo_client::BoxError;
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -244,8 +243,8 @@ fn router(shop: Shop, client: &Client) -> Result<Router, BoxError> {
         .route("/orders", get(orders))
         .route(
             "/api/checkout",
-            get(checkout.handler(dodo_axum::Flow::Static))
-                .post(checkout.handler(dodo_axum::Flow::Session)),
+            get(checkout.handler(dodo_axum::CheckoutFlow::Static))
+                .post(checkout.handler(dodo_axum::CheckoutFlow::Session)),
         )
         .route("/api/checkout/dynamic", checkout.dynamic_route())
         .route(

@@ -27,7 +27,7 @@ use dodo_types::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Checkout, CheckoutDraft, Flow, FlowError};
+use super::{Checkout, CheckoutDraft, CheckoutFlow, FlowError};
 use crate::body::{decode_json, json_error, read_limited};
 use crate::error::RouteError;
 
@@ -129,7 +129,7 @@ pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, F
     };
     checkout
         .browser_policy()
-        .check_body(Flow::Dynamic, &object)?;
+        .check_body(CheckoutFlow::Dynamic, &object)?;
     let body: DynamicCheckoutRequest =
         serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| json_error(&e))?;
     let plan = Plan::from_request(&body)?;

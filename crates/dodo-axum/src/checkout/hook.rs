@@ -8,7 +8,6 @@
 //! request with its own response. Nothing is created until it returns the draft.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::http::request::Parts;
@@ -71,8 +70,8 @@ impl CheckoutDraft {
     }
 }
 
-/// A boxed, `Send` future returned by hooks.
-pub type HookFuture = Pin<Box<dyn Future<Output = Result<CheckoutDraft, Response>> + Send>>;
+/// The future a checkout hook returns once boxed.
+pub type HookFuture = dodo_types::BoxFuture<'static, Result<CheckoutDraft, Response>>;
 
 /// The stored hook: request parts and draft in, edited draft or a refusal out.
 pub(crate) type Hook = Arc<dyn Fn(Parts, CheckoutDraft) -> HookFuture + Send + Sync>;

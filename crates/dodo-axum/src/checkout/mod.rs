@@ -7,7 +7,7 @@
 //! `payment_link: true`) and [`Checkout::session_route`] (POST, checkout-session body →
 //! `POST /checkouts`). Every success is `200 {"checkout_url": …}` (sessions add
 //! `session_id`); every failure is a JSON [`RouteError`]. To put two flows on one path,
-//! combine the [`CheckoutHandler`]s: `get(c.handler(Flow::Static)).post(c.handler(Flow::Session))`.
+//! combine the [`CheckoutHandler`]s: `get(c.handler(CheckoutFlow::Static)).post(c.handler(CheckoutFlow::Session))`.
 //!
 //! # Security: the routes face anonymous browsers
 //!
@@ -60,7 +60,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Which checkout flow a handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Flow {
+pub enum CheckoutFlow {
     /// GET with a query: answers a hosted checkout link for one product.
     Static,
     /// POST with a payment or subscription body: answers the payment link.
@@ -69,21 +69,21 @@ pub enum Flow {
     Session,
 }
 
-impl Flow {
+impl CheckoutFlow {
     /// The HTTP method this flow accepts.
     pub fn method(self) -> Method {
         match self {
-            Flow::Static => Method::GET,
-            Flow::Dynamic | Flow::Session => Method::POST,
+            CheckoutFlow::Static => Method::GET,
+            CheckoutFlow::Dynamic | CheckoutFlow::Session => Method::POST,
         }
     }
 
     /// Lower-case name for logs (`static`, `dynamic`, `session`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Flow::Static => "static",
-            Flow::Dynamic => "dynamic",
-            Flow::Session => "session",
+            CheckoutFlow::Static => "static",
+            CheckoutFlow::Dynamic => "dynamic",
+            CheckoutFlow::Session => "session",
         }
     }
 }
@@ -92,7 +92,7 @@ impl Flow {
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use dodo_axum::{Checkout, Flow, method_not_allowed};
+/// use dodo_axum::{Checkout, CheckoutFlow, method_not_allowed};
 ///
 /// let client = dodo_client::Client::builder()
 ///     .api_key("sk_test_...")
@@ -106,8 +106,8 @@ impl Flow {
 /// let app: Router = Router::new()
 ///     .route(
 ///         "/api/checkout",
-///         get(checkout.handler(Flow::Static))
-///             .post(checkout.handler(Flow::Session))
+///         get(checkout.handler(CheckoutFlow::Static))
+///             .post(checkout.handler(CheckoutFlow::Session))
 ///             .fallback(method_not_allowed),
 ///     )
 ///     .route("/api/checkout/dynamic", checkout.dynamic_route());
@@ -301,7 +301,7 @@ impl Checkout {
     }
 
     /// A handler running `flow` (it answers 405 itself for any other method).
-    pub fn handler(&self, flow: Flow) -> CheckoutHandler {
+    pub fn handler(&self, flow: CheckoutFlow) -> CheckoutHandler {
         CheckoutHandler {
             checkout: self.clone(),
             flow,
@@ -310,30 +310,30 @@ impl Checkout {
 
     /// `GET` route for the static flow, with a JSON 405 for other methods.
     pub fn static_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
-        get(self.handler(Flow::Static)).fallback(method_not_allowed)
+        get(self.handler(CheckoutFlow::Static)).fallback(method_not_allowed)
     }
 
     /// `POST` route for the dynamic flow, with a JSON 405 for other methods.
     pub fn dynamic_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
-        post(self.handler(Flow::Dynamic)).fallback(method_not_allowed)
+        post(self.handler(CheckoutFlow::Dynamic)).fallback(method_not_allowed)
     }
 
     /// `POST` route for the session flow, with a JSON 405 for other methods.
     pub fn session_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
-        post(self.handler(Flow::Session)).fallback(method_not_allowed)
+        post(self.handler(CheckoutFlow::Session)).fallback(method_not_allowed)
     }
 
     /// Runs `flow` for one request.
-    pub async fn run(&self, flow: Flow, req: Request) -> Result<Response, RouteError> {
+    pub async fn run(&self, flow: CheckoutFlow, req: Request) -> Result<Response, RouteError> {
         let method = req.method().clone();
         let allowed = flow.method();
         if method != allowed && !(allowed == Method::GET && method == Method::HEAD) {
             return Err(RouteError::method_not_allowed());
         }
         let result = match flow {
-            Flow::Static => self.run_static(req).await,
-            Flow::Dynamic => dynamic::run(self, req).await,
-            Flow::Session => session::run(self, req).await,
+            CheckoutFlow::Static => self.run_static(req).await,
+            CheckoutFlow::Dynamic => dynamic::run(self, req).await,
+            CheckoutFlow::Session => session::run(self, req).await,
         };
         let result = match result {
             Ok(response) => Ok(response),
@@ -516,11 +516,11 @@ pub fn checkout_host_for(api_base_url: &str) -> String {
     }
 }
 
-/// An axum [`Handler`] running one checkout [`Flow`]; get it from [`Checkout::handler`].
+/// An axum [`Handler`] running one checkout [`CheckoutFlow`]; get it from [`Checkout::handler`].
 #[derive(Clone, Debug)]
 pub struct CheckoutHandler {
     checkout: Checkout,
-    flow: Flow,
+    flow: CheckoutFlow,
 }
 
 impl<S: Send + Sync + 'static> Handler<(), S> for CheckoutHandler {

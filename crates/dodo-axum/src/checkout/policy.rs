@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-use super::Flow;
+use super::CheckoutFlow;
 use crate::error::RouteError;
 
 /// Default largest quantity per cart line.
@@ -172,13 +172,13 @@ impl BrowserPolicy {
     /// Checks a POST body of `flow` against the allowlist and the bounds.
     pub(crate) fn check_body(
         &self,
-        flow: Flow,
+        flow: CheckoutFlow,
         body: &Map<String, Value>,
     ) -> Result<(), RouteError> {
         let base: &[&str] = match flow {
-            Flow::Session => SESSION_FIELDS,
-            Flow::Dynamic => DYNAMIC_FIELDS,
-            Flow::Static => &[],
+            CheckoutFlow::Session => SESSION_FIELDS,
+            CheckoutFlow::Dynamic => DYNAMIC_FIELDS,
+            CheckoutFlow::Static => &[],
         };
         self.walk(base, "", "", body)?;
         if let Some(Value::Array(cart)) = body.get("product_cart") {
@@ -379,7 +379,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn check(flow: Flow, policy: &BrowserPolicy, body: Value) -> Result<(), RouteError> {
+    fn check(flow: CheckoutFlow, policy: &BrowserPolicy, body: Value) -> Result<(), RouteError> {
         let Value::Object(map) = body else {
             panic!("object")
         };
@@ -393,14 +393,14 @@ mod tests {
         let cart = json!([{"product_id": "p", "quantity": 1}]);
         assert_eq!(
             field(
-                Flow::Session,
+                CheckoutFlow::Session,
                 json!({"product_cart": cart, "customer": {"customer_id": "cus_v"}})
             ),
             "customer.customer_id"
         );
         assert_eq!(
             field(
-                Flow::Session,
+                CheckoutFlow::Session,
                 json!({"product_cart": [{"product_id": "p", "quantity": 1, "amount": 1}]})
             ),
             "product_cart[0].amount"
@@ -414,18 +414,21 @@ mod tests {
             "made_up",
         ] {
             assert_eq!(
-                field(Flow::Session, json!({"product_cart": cart, key: true})),
+                field(
+                    CheckoutFlow::Session,
+                    json!({"product_cart": cart, key: true})
+                ),
                 key
             );
         }
         for key in ["on_demand", "trial_period_days", "addons"] {
             assert_eq!(
-                field(Flow::Dynamic, json!({"product_id": "p", key: 1})),
+                field(CheckoutFlow::Dynamic, json!({"product_id": "p", key: 1})),
                 key
             );
         }
         let e = check(
-            Flow::Session,
+            CheckoutFlow::Session,
             &p,
             json!({"product_cart": cart, "confirm": true}),
         )
@@ -444,10 +447,10 @@ mod tests {
             "billing_currency": "USD", "tax_id": "X", "discount_code": "D",
             "metadata": {"order": "42"}, "return_url": "https://shop/x"
         });
-        check(Flow::Session, &p, body).unwrap();
+        check(CheckoutFlow::Session, &p, body).unwrap();
         let loose = p.allow("product_cart[].amount");
         check(
-            Flow::Session,
+            CheckoutFlow::Session,
             &loose,
             json!({"product_cart": [{"product_id": "p", "quantity": 1, "amount": 5}]}),
         )
@@ -458,7 +461,7 @@ mod tests {
     fn bounds() {
         let p = BrowserPolicy::default();
         let e = check(
-            Flow::Dynamic,
+            CheckoutFlow::Dynamic,
             &p,
             json!({"product_id": "p", "quantity": 101}),
         )
@@ -467,11 +470,11 @@ mod tests {
         let lines: Vec<Value> = (0..21)
             .map(|_| json!({"product_id": "p", "quantity": 1}))
             .collect();
-        let e = check(Flow::Session, &p, json!({"product_cart": lines})).unwrap_err();
+        let e = check(CheckoutFlow::Session, &p, json!({"product_cart": lines})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("product_cart"));
         let many: Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
         let e = check(
-            Flow::Dynamic,
+            CheckoutFlow::Dynamic,
             &p,
             json!({"product_id": "p", "metadata": many}),
         )
@@ -480,14 +483,14 @@ mod tests {
         let long_key = "k".repeat(41);
         assert!(
             check(
-                Flow::Dynamic,
+                CheckoutFlow::Dynamic,
                 &p,
                 json!({"product_id": "p", "metadata": {long_key: "v"}})
             )
             .is_err()
         );
         let e = check(
-            Flow::Dynamic,
+            CheckoutFlow::Dynamic,
             &p,
             json!({"product_id": "p", "metadata": {"k": "v".repeat(501)}}),
         )
@@ -495,7 +498,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("metadata.k"));
         let only = BrowserPolicy::default().allowed_products(["p"]);
         let e = check(
-            Flow::Session,
+            CheckoutFlow::Session,
             &only,
             json!({"product_cart": [{"product_id": "q", "quantity": 1}]}),
         )

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use dodo_types::{CreateCheckoutSessionRequest, CreateSessionResponse};
 use serde_json::{Map, Value, json};
 
-use super::{Checkout, CheckoutDraft, Flow, FlowError};
+use super::{Checkout, CheckoutDraft, CheckoutFlow, FlowError};
 use crate::body::{decode_json, json_error, read_limited};
 use crate::error::RouteError;
 
@@ -39,7 +39,7 @@ pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, F
     };
     checkout
         .browser_policy()
-        .check_body(Flow::Session, &object)?;
+        .check_body(CheckoutFlow::Session, &object)?;
     let mut request: CreateCheckoutSessionRequest =
         serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| json_error(&e))?;
     validate(&request)?;

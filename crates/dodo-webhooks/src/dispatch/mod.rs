@@ -27,7 +27,7 @@ mod outcome;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -46,11 +46,7 @@ use crate::event_type::EventType;
 use crate::headers::WebhookHeaders;
 use crate::verify::{VerifiedDelivery, Verifier};
 
-/// Any error a handler or hook may return.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// A boxed, `Send` future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use dodo_types::{BoxError, BoxFuture};
 
 /// Routes verified webhook deliveries to typed handlers, with hooks and deduplication.
 ///
