@@ -11,17 +11,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::Method;
-use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 
 use crate::budget::{DEFAULT_RETRY_BUDGET, RetryBudget};
-use crate::call::Call;
 use crate::config::{EnvConfig, Environment, LogLevel, Secret};
 use crate::error::Error;
-use crate::request::RequestSpec;
+use crate::intercept::Interceptor;
+use crate::transport::{Transport, header_pair};
 
 /// Default per-attempt timeout (as in the official SDKs).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,24 +32,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!("dodopayments-rust/", env!("CARGO_P
 /// A handle to the Dodo Payments API. Clone it freely: clones share one connection pool.
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) inner: Arc<Inner>,
-}
-
-/// Resolved configuration shared by all clones of a [`Client`].
-pub(crate) struct Inner {
-    pub(crate) http: reqwest::Client,
-    pub(crate) base_url: String,
-    /// Accept, User-Agent, Authorization (sensitive), custom and default headers.
-    pub(crate) headers: HeaderMap,
-    pub(crate) webhook_key: Option<Secret>,
-    pub(crate) timeout: Duration,
-    pub(crate) total_timeout: Option<Duration>,
-    pub(crate) max_retries: u32,
-    pub(crate) server_honours_idempotency_key: bool,
-    pub(crate) max_response_bytes: usize,
-    pub(crate) log_level: LogLevel,
-    /// Shared by every copy made with `with_*`; `None` disables the budget.
-    pub(crate) retry_budget: Option<Arc<RetryBudget>>,
+    pub(crate) inner: Arc<Transport>,
 }
 
 impl fmt::Debug for Client {
@@ -124,9 +103,9 @@ impl Client {
 
     /// A copy of this client with changed settings, sharing the connection pool
     /// (like the TS SDK's `withOptions`).
-    fn with_inner(&self, change: impl FnOnce(&mut Inner)) -> Client {
+    fn with_inner(&self, change: impl FnOnce(&mut Transport)) -> Client {
         let i = &self.inner;
-        let mut inner = Inner {
+        let mut inner = Transport {
             http: i.http.clone(),
             base_url: i.base_url.clone(),
             headers: i.headers.clone(),
@@ -138,6 +117,7 @@ impl Client {
             max_response_bytes: i.max_response_bytes,
             log_level: i.log_level,
             retry_budget: i.retry_budget.clone(),
+            interceptors: i.interceptors.clone(),
         };
         change(&mut inner);
         Client {
@@ -173,75 +153,6 @@ impl Client {
             i.headers.insert(name, value);
         }))
     }
-
-    /// Runs any request and decodes a JSON response into `T` (an authenticated escape hatch
-    /// for endpoints this crate does not wrap yet).
-    pub fn execute_json<T: DeserializeOwned + Send + 'static>(&self, spec: RequestSpec) -> Call<T> {
-        Call::json(self, spec)
-    }
-
-    /// Runs any request, accepting any 2xx and ignoring the body.
-    pub fn execute_empty(&self, spec: RequestSpec) -> Call<()> {
-        Call::empty(self, spec)
-    }
-
-    /// Runs any request and returns the raw body bytes of a 2xx response.
-    pub fn execute_bytes(&self, spec: RequestSpec, accept: &'static str) -> Call<Bytes> {
-        Call::bytes(self, spec, accept)
-    }
-
-    /// `GET path` (a path such as `/payments/pay_123`, used verbatim) decoded as `T`.
-    pub fn get<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Call<T> {
-        self.execute_json(RequestSpec::new(Method::GET, raw_path(path)))
-    }
-
-    /// `DELETE path` decoded as `T` (use `T = ()` to ignore the body).
-    pub fn delete<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Call<T> {
-        self.execute_json(RequestSpec::new(Method::DELETE, raw_path(path)))
-    }
-
-    /// `POST path` with a JSON body, decoded as `T`.
-    pub fn post<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Call<T> {
-        self.execute_json(RequestSpec::new(Method::POST, raw_path(path)).json(body))
-    }
-
-    /// `PUT path` with a JSON body, decoded as `T`.
-    pub fn put<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Call<T> {
-        self.execute_json(RequestSpec::new(Method::PUT, raw_path(path)).json(body))
-    }
-
-    /// `PATCH path` with a JSON body, decoded as `T`.
-    pub fn patch<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Call<T> {
-        self.execute_json(RequestSpec::new(Method::PATCH, raw_path(path)).json(body))
-    }
-}
-
-/// Validates a caller-written raw path: it must start with `/` and hold no `?` or `#`
-/// (use [`RequestSpec::query`] for query parameters).
-fn raw_path(path: &str) -> Result<String, Error> {
-    if !path.starts_with('/') {
-        return Err(Error::invalid(format!(
-            "raw path {path:?} must start with '/'"
-        )));
-    }
-    if path.contains(['?', '#']) {
-        return Err(Error::invalid(format!(
-            "raw path {path:?} must not contain '?' or '#'; pass query parameters with RequestSpec::query"
-        )));
-    }
-    Ok(path.to_owned())
 }
 
 /// Builds a [`Client`]. Start with [`ClientBuilder::new`] or [`ClientBuilder::from_env`].
@@ -281,6 +192,8 @@ pub struct ClientBuilder {
     max_response_bytes: usize,
     allow_insecure_http: bool,
     retry_budget: Option<u32>,
+    http_client: Option<reqwest::Client>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -313,6 +226,8 @@ impl fmt::Debug for ClientBuilder {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("retry_budget", &self.retry_budget)
+            .field("own_http_client", &self.http_client.is_some())
+            .field("interceptors", &self.interceptors.len())
             .finish()
     }
 }
@@ -347,6 +262,8 @@ impl ClientBuilder {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             allow_insecure_http: false,
             retry_budget: Some(DEFAULT_RETRY_BUDGET),
+            http_client: None,
+            interceptors: Vec::new(),
         }
     }
 
@@ -502,6 +419,37 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request through your own `reqwest::Client` (custom root certificates,
+    /// mTLS, a corporate proxy set-up, your connection pool). Retries, timeouts (set per
+    /// request), the response cap, redaction and the API key stay this crate's.
+    /// [`proxy`](Self::proxy) and [`connect_timeout`](Self::connect_timeout) configure the
+    /// client this crate builds, so combining them with this is a build error: set them on
+    /// your own client instead.
+    ///
+    /// ```
+    /// let http = reqwest::Client::builder()
+    ///     .pool_max_idle_per_host(4)
+    ///     .build()
+    ///     .unwrap();
+    /// let client = dodo_client::Client::builder()
+    ///     .api_key("sk_test_...")
+    ///     .http_client(http)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = client;
+    /// ```
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Adds an [`Interceptor`] run around every attempt (see its docs for what it may
+    /// change). Interceptors run in the order they were added.
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Validates the options and builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let api_key = self.api_key.ok_or_else(|| {
@@ -540,21 +488,31 @@ impl ClientBuilder {
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
 
-        let mut http = reqwest::Client::builder();
-        if let Some(timeout) = self.connect_timeout {
-            http = http.connect_timeout(timeout);
-        }
-        if let Some(proxy) = &self.proxy {
-            let proxy = reqwest::Proxy::all(proxy.as_str())
-                .map_err(|_| Error::config("the proxy URL is not valid"))?;
-            http = http.proxy(proxy);
-        }
-        let http = http
-            .build()
-            .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))?;
+        let http = match self.http_client {
+            Some(_) if self.proxy.is_some() || self.connect_timeout.is_some() => {
+                return Err(Error::config(
+                    "proxy() and connect_timeout() configure the HTTP client this crate builds; \
+                     with http_client(), set them on your own reqwest::Client",
+                ));
+            }
+            Some(own) => own,
+            None => {
+                let mut http = reqwest::Client::builder();
+                if let Some(timeout) = self.connect_timeout {
+                    http = http.connect_timeout(timeout);
+                }
+                if let Some(proxy) = &self.proxy {
+                    let proxy = reqwest::Proxy::all(proxy.as_str())
+                        .map_err(|_| Error::config("the proxy URL is not valid"))?;
+                    http = http.proxy(proxy);
+                }
+                http.build()
+                    .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))?
+            }
+        };
 
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Transport {
                 http,
                 base_url,
                 headers,
@@ -566,6 +524,7 @@ impl ClientBuilder {
                 max_response_bytes: self.max_response_bytes,
                 log_level: self.log_level,
                 retry_budget: self.retry_budget.map(|c| Arc::new(RetryBudget::new(c))),
+                interceptors: self.interceptors,
             }),
         })
     }
@@ -611,18 +570,6 @@ fn is_loopback(url: &reqwest::Url) -> bool {
     }
 }
 
-/// Parses a header name/value pair; the error names the header but never its value.
-pub(crate) fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let header_name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("{name:?} is not a valid header name"))?;
-    let mut header_value = HeaderValue::from_str(value)
-        .map_err(|_| format!("the value of header {name:?} is not a valid header value"))?;
-    if crate::logging::is_sensitive_header(header_name.as_str()) {
-        header_value.set_sensitive(true);
-    }
-    Ok((header_name, header_value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,13 +608,6 @@ mod tests {
         assert_eq!(base.max_retries(), DEFAULT_MAX_RETRIES);
         assert!(base.inner.headers.get("x-extra").is_none());
         assert!(base.with_default_header("bad name", "v").is_err());
-    }
-
-    #[test]
-    fn raw_paths_validated() {
-        assert!(raw_path("/payments").is_ok());
-        assert!(raw_path("payments").is_err());
-        assert!(raw_path("/payments?x=1").is_err());
     }
 
     #[test]

@@ -77,22 +77,27 @@ impl fmt::Display for Environment {
     }
 }
 
-/// The most detailed level at which this crate emits `tracing` events.
+/// The most detailed level at which this crate emits `tracing` events: a cap on top of the
+/// application's own subscriber filter.
 ///
-/// Ordered: `Off < Error < Warn < Info < Debug`. The default is `Warn`. Events are still
-/// subject to the application's `tracing` subscriber filter.
+/// Ordered: `Off < Error < Warn < Info < Debug`. The default is `Debug`, i.e. no cap: the
+/// app's filter (`RUST_LOG=dodo_client=info`, ...) alone decides what is recorded.
+/// `DODO_PAYMENTS_LOG` or [`ClientBuilder::log_level`](crate::ClientBuilder::log_level)
+/// lowers the cap, for example to keep a verbose subscriber from recording this crate's
+/// per-attempt events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum LogLevel {
     /// Emit nothing.
     Off,
     /// Only errors.
     Error,
-    /// Errors and warnings (default).
-    #[default]
+    /// Errors and warnings.
     Warn,
-    /// Plus one event per attempt and per retry.
+    /// Plus one event per attempt and per retry, and the call's span.
     Info,
-    /// Plus request and response headers (credentials redacted; bodies never logged).
+    /// Plus request and response headers (credentials redacted; bodies never logged); the
+    /// default (no cap).
+    #[default]
     Debug,
 }
 

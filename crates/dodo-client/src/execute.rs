@@ -19,13 +19,14 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::budget::{RETRY_COST, SUCCESS_REFUND, TIMEOUT_RETRY_COST};
-use crate::call::RequestOptions;
-use crate::client::{Client, header_pair};
 use crate::config::LogLevel;
 use crate::error::{ApiError, Error, Processing};
+use crate::intercept::{AttemptRequest, AttemptResult};
 use crate::logging::{enabled, redacted_headers};
+use crate::options::RequestOptions;
 use crate::request::RequestSpec;
 use crate::retry::{AttemptOutcome, RetryContext, RetryDecision, decide};
+use crate::transport::{Transport, header_pair};
 
 /// Header carrying the idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -46,23 +47,53 @@ pub(crate) struct RawResponse {
 
 /// Runs `spec` with retries and returns the final 2xx response.
 pub(crate) async fn execute(
-    client: &Client,
+    inner: &Transport,
     spec: &RequestSpec,
     options: &RequestOptions,
     accept: &'static str,
 ) -> Result<RawResponse, Error> {
-    let level = client.inner.log_level;
-    let method = spec.method().clone();
-    let path = spec.display_path().to_owned();
-    let span = match level {
-        LogLevel::Off => tracing::Span::none(),
-        LogLevel::Error => tracing::error_span!("dodo_request", method = %method, path = %path),
-        LogLevel::Warn => tracing::warn_span!("dodo_request", method = %method, path = %path),
-        LogLevel::Info | LogLevel::Debug => {
-            tracing::info_span!("dodo_request", method = %method, path = %path)
-        }
+    let span = if enabled(inner.log_level, LogLevel::Info) {
+        request_span(inner, spec)
+    } else {
+        tracing::Span::none()
     };
-    run(client, spec, options, accept).instrument(span).await
+    let result = run(inner, spec, options, accept)
+        .instrument(span.clone())
+        .await;
+    let (status, request_id) = match &result {
+        Ok(raw) => (
+            Some(raw.status.as_u16()),
+            crate::error::request_id_from(&raw.headers),
+        ),
+        Err(e) => (e.status(), e.request_id().map(str::to_owned)),
+    };
+    if let Some(status) = status {
+        span.record("http.response.status_code", status);
+    }
+    if let Some(id) = request_id {
+        span.record("dodo.request_id", id.as_str());
+    }
+    result
+}
+
+/// The call's span, with field names from OpenTelemetry's HTTP client conventions so
+/// tracing backends file it as an outgoing HTTP request; the status and the Dodo request id
+/// are recorded when the call ends.
+fn request_span(inner: &Transport, spec: &RequestSpec) -> tracing::Span {
+    let server = inner
+        .base_url
+        .split_once("://")
+        .map_or(inner.base_url.as_str(), |(_, rest)| rest);
+    let server = server.split('/').next().unwrap_or(server);
+    tracing::info_span!(
+        "dodo_request",
+        otel.kind = "client",
+        "http.request.method" = %spec.method(),
+        "url.path" = %spec.display_path(),
+        "server.address" = server,
+        "http.response.status_code" = tracing::field::Empty,
+        "dodo.request_id" = tracing::field::Empty,
+    )
 }
 
 /// Everything fixed for all attempts of one call.
@@ -76,12 +107,11 @@ struct Prepared {
 }
 
 fn prepare(
-    client: &Client,
+    inner: &Transport,
     spec: &RequestSpec,
     options: &RequestOptions,
     accept: &'static str,
 ) -> Result<Prepared, Error> {
-    let inner = &client.inner;
     let method = spec.method().clone();
     let path = spec.path()?.to_owned();
     let query = spec.encoded_query();
@@ -174,14 +204,13 @@ enum Attempt {
 }
 
 async fn run(
-    client: &Client,
+    inner: &Transport,
     spec: &RequestSpec,
     options: &RequestOptions,
     accept: &'static str,
 ) -> Result<RawResponse, Error> {
-    let inner = &client.inner;
     let level = inner.log_level;
-    let prepared = prepare(client, spec, options, accept)?;
+    let prepared = prepare(inner, spec, options, accept)?;
     let per_attempt = options.timeout.unwrap_or(inner.timeout);
     let max_retries = options.max_retries.unwrap_or(inner.max_retries);
     let deadline = options
@@ -198,8 +227,12 @@ async fn run(
             None => per_attempt,
         };
         let started = Instant::now();
-        let attempt = send_once(client, &prepared, retries_made, timeout).await;
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let attempt = send_once(inner, &prepared, retries_made, timeout).await;
+        let elapsed = started.elapsed();
+        if !inner.interceptors.is_empty() {
+            notify_interceptors(inner, &prepared, retries_made, &attempt, elapsed);
+        }
+        let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
 
         let outcome = match &attempt {
             Attempt::Response {
@@ -353,17 +386,19 @@ fn finish(
 
 /// Sends one attempt and reads the whole body.
 async fn send_once(
-    client: &Client,
+    inner: &Transport,
     prepared: &Prepared,
     retries_made: u32,
     timeout: Duration,
 ) -> Attempt {
-    let inner = &client.inner;
     let mut headers = prepared.headers.clone();
     headers.insert(
         HeaderName::from_static(RETRY_COUNT_HEADER),
         HeaderValue::from(retries_made),
     );
+    if !inner.interceptors.is_empty() {
+        intercept_request(inner, prepared, retries_made, &mut headers);
+    }
     if enabled(inner.log_level, LogLevel::Debug) {
         tracing::debug!(
             host = prepared.url.host_str().unwrap_or(""),
@@ -432,6 +467,69 @@ async fn read_capped(
         body.extend_from_slice(&chunk);
     }
     Ok(Some(body.freeze()))
+}
+
+/// Lets the interceptors change the headers, without showing them the credentials and
+/// without letting them replace the headers the client owns.
+fn intercept_request(
+    inner: &Transport,
+    prepared: &Prepared,
+    retries_made: u32,
+    headers: &mut HeaderMap,
+) {
+    let owned: Vec<(HeaderName, HeaderValue)> = [
+        http::header::AUTHORIZATION.as_str(),
+        IDEMPOTENCY_HEADER,
+        RETRY_COUNT_HEADER,
+    ]
+    .iter()
+    .filter_map(|name| {
+        let name = HeaderName::from_static(name);
+        headers.get(&name).cloned().map(|v| (name, v))
+    })
+    .collect();
+    headers.remove(http::header::AUTHORIZATION);
+    for interceptor in &inner.interceptors {
+        interceptor.before_attempt(&mut AttemptRequest {
+            method: &prepared.method,
+            path: &prepared.path,
+            attempt: retries_made + 1,
+            headers,
+        });
+    }
+    for (name, _) in &owned {
+        headers.remove(name);
+    }
+    for (name, value) in owned {
+        headers.insert(name, value);
+    }
+}
+
+/// Tells the interceptors how an attempt ended.
+fn notify_interceptors(
+    inner: &Transport,
+    prepared: &Prepared,
+    retries_made: u32,
+    attempt: &Attempt,
+    duration: Duration,
+) {
+    let (status, response_headers, error) = match attempt {
+        Attempt::Response {
+            status, headers, ..
+        } => (Some(*status), Some(headers), None),
+        Attempt::Failed { error, .. } => (None, None, Some(error)),
+    };
+    for interceptor in &inner.interceptors {
+        interceptor.after_attempt(&AttemptResult {
+            method: &prepared.method,
+            path: &prepared.path,
+            attempt: retries_made + 1,
+            status,
+            response_headers,
+            error,
+            duration,
+        });
+    }
 }
 
 /// The names of the query parameters (values may hold customer data such as emails).

@@ -61,25 +61,32 @@ mod client;
 pub mod config;
 pub mod error;
 mod execute;
+mod intercept;
 mod logging;
+mod options;
 mod pagination;
 pub mod path;
+mod raw;
 pub mod request;
 pub mod resources;
 pub mod retry;
+mod transport;
 #[cfg(feature = "unwrap")]
 mod webhook_unwrap;
 
 pub use budget::DEFAULT_RETRY_BUDGET;
-pub use call::{ApiResponse, BoxFuture, Call, RequestOptions};
+pub use call::{ApiResponse, Call};
 pub use client::{
     Client, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
 };
 pub use config::{EnvConfig, Environment, LogLevel};
 pub use dodo_types as types;
+pub use dodo_types::BoxFuture;
 pub use error::{ApiError, BoxError, DecodeError, Error, Processing, Result};
 pub use execute::{GENERATED_KEY_PREFIX, IDEMPOTENCY_HEADER, RETRY_COUNT_HEADER};
+pub use intercept::{AttemptRequest, AttemptResult, Interceptor};
+pub use options::RequestOptions;
 pub use pagination::{CursorListCall, ListCall, Page};
 pub use path::PathPart;
 pub use request::RequestSpec;

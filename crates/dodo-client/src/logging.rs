@@ -1,7 +1,7 @@
 //! Logging helpers: the crate-level filter and header redaction.
 //!
-//! The client emits `tracing` events only up to its configured [`LogLevel`] (compared
-//! before emitting, so a verbose subscriber does not make the crate chatty). At `debug`,
+//! The client emits `tracing` events up to its [`LogLevel`] cap (none by default, so the
+//! application's subscriber filter decides; `DODO_PAYMENTS_LOG` lowers it). At `debug`,
 //! request and response headers are logged with credentials replaced by `***`: the
 //! well-known auth headers plus any header whose name mentions a key, token, secret,
 //! signature, cookie or auth. Query parameters are logged by name only, and API error

@@ -21,10 +21,13 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::call::{BoxFuture, RequestOptions, decode_json, impl_request_options};
+use dodo_types::BoxFuture;
+
+use crate::call::decode_json;
 use crate::client::Client;
 use crate::error::{Error, request_id_from};
 use crate::execute::execute;
+use crate::options::{RequestOptions, impl_request_options};
 use crate::request::RequestSpec;
 
 /// Query parameter holding the 0-based page number.
@@ -122,7 +125,13 @@ fn parse_param(spec: &RequestSpec, name: &str) -> Result<Option<u64>, Error> {
 impl<T: DeserializeOwned + Send + 'static> Pager<T> {
     fn fetch(self) -> BoxFuture<'static, Result<Page<T>, Error>> {
         Box::pin(async move {
-            let raw = execute(&self.client, &self.spec, &self.options, "application/json").await?;
+            let raw = execute(
+                &self.client.inner,
+                &self.spec,
+                &self.options,
+                "application/json",
+            )
+            .await?;
             let request_id = request_id_from(&raw.headers);
             let (items, position, next_spec, format) = match self.format {
                 Format::PageNumber { previous_body } => {

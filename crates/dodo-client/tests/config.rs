@@ -31,7 +31,7 @@ fn env_defaults_to_live_mode() {
     assert_eq!(client.webhook_key(), None);
     assert_eq!(client.timeout(), Duration::from_secs(60));
     assert_eq!(client.max_retries(), 2);
-    assert_eq!(client.log_level(), LogLevel::Warn);
+    assert_eq!(client.log_level(), LogLevel::Debug);
 }
 
 #[test]

@@ -105,7 +105,7 @@ async fn level_filter_is_applied_inside_the_crate() {
     assert!(info.contains("status=503"), "{info}");
     assert!(!info.contains("authorization"), "{info}");
 
-    // Default level (warn): a call that recovers after a retry logs nothing.
+    // A warn cap: a call that recovers after a retry logs nothing.
     let warn = scripted_calls(LogLevel::Warn, true).await;
     assert!(!warn.contains("dodo"), "{warn}");
 
@@ -140,4 +140,34 @@ async fn final_failures_are_warnings() {
         !text.contains(BODY_SECRET),
         "error messages may carry customer data: {text}"
     );
+}
+
+#[tokio::test]
+async fn by_default_the_apps_filter_decides_and_the_span_uses_otel_names() {
+    let captured = Captured::default();
+    // The app asks for this crate's info events; the client sets no cap of its own.
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("dodo_client=info"))
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = Server::start().await;
+    server.push(
+        Reply::json(200, serde_json::json!({"ok": true})).header("x-request-id", "req_otel_1"),
+    );
+    let client = server.client();
+    assert_eq!(client.log_level(), LogLevel::Debug);
+    let spec = RequestSpec::new(Method::GET, Ok("/payments/pay_1".into()));
+    client
+        .execute_json::<serde_json::Value>(spec)
+        .await
+        .unwrap();
+    let text = captured.text();
+    assert!(text.contains("dodo request attempt answered"), "{text}");
+    assert!(text.contains("http.request.method=GET"), "{text}");
+    assert!(text.contains("url.path=/payments/pay_1"), "{text}");
+    assert!(text.contains("server.address=\"127.0.0.1:"), "{text}");
+    // Debug events stay out: the app's filter said info.
+    assert!(!text.contains("authorization"), "{text}");
 }
