@@ -116,7 +116,7 @@ async fn run(total: u64, concurrency: u64, max_time: Duration) {
     let dispatcher = Dispatcher::new(verifier.clone(), counter).on_payment_succeeded(
         |ctx, _payment| async move {
             ctx.state.fetch_add(1, Ordering::Relaxed);
-            Ok::<_, std::convert::Infallible>(())
+            Ok(())
         },
     );
     let app = Router::new().route("/api/webhook", WebhookRoute::new(dispatcher).route());

@@ -22,7 +22,7 @@
 //! let verifier = Verifier::from_secret(client.webhook_key().unwrap_or_default())?;
 //! let dispatcher = Dispatcher::new(verifier, ()).on_payment_succeeded(|ctx, payment| async move {
 //!     tracing::info!(webhook_id = %ctx.webhook_id, payment_id = %payment.payment_id, "paid");
-//!     Ok::<_, std::convert::Infallible>(())
+//!     Ok(())
 //! });
 //! let app: Router = Router::new()
 //!     .route(

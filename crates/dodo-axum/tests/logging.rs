@@ -57,7 +57,7 @@ async fn no_personal_data_in_logs() {
     )
     .with_clock(ManualClock::new(NOW));
     let dispatcher = Dispatcher::new(verifier.clone(), ())
-        .on_payment_succeeded(|_, _| async { Err::<(), _>(std::io::Error::other("boom")) });
+        .on_payment_succeeded(|_, _| async { Err::<(), _>(std::io::Error::other("boom").into()) });
     let app = Router::new()
         .route(
             "/api/checkout",

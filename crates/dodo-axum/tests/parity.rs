@@ -69,8 +69,7 @@ async fn express_documented_requests() {
         .checkout_host(TEST_CHECKOUT_HOST)
         .return_url("https://example.com/success")
         .unwrap();
-    let dispatcher = Dispatcher::new(verifier(), ())
-        .on_payment_succeeded(|_, _| async { Ok::<_, std::convert::Infallible>(()) });
+    let dispatcher = Dispatcher::new(verifier(), ()).on_payment_succeeded(|_, _| async { Ok(()) });
     let app = Router::new()
         .route(
             "/api/checkout",

@@ -45,10 +45,10 @@ fn dispatcher(state: AppState) -> Dispatcher<AppState> {
                 "payment.succeeded {} {}",
                 payment.payment_id, ctx.webhook_id
             ));
-            Ok::<_, std::convert::Infallible>(())
+            Ok(())
         })
         .on_subscription_active(|_ctx, _subscription| async move {
-            Err::<(), _>(std::io::Error::other("database is down"))
+            Err::<(), _>(std::io::Error::other("database is down").into())
         })
 }
 

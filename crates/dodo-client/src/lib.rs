@@ -72,7 +72,7 @@ pub mod resources;
 pub mod retry;
 mod transport;
 #[cfg(feature = "unwrap")]
-mod webhook_unwrap;
+mod webhook_verify;
 
 pub use budget::DEFAULT_RETRY_BUDGET;
 pub use call::{ApiResponse, Call};
@@ -91,7 +91,7 @@ pub use pagination::{CursorListCall, ListCall, Page};
 pub use path::PathPart;
 pub use request::RequestSpec;
 #[cfg(feature = "unwrap")]
-pub use webhook_unwrap::UnwrapError;
+pub use webhook_verify::UnwrapError;
 
 /// Re-exported so generated code and callers can name HTTP methods.
 pub use http::Method;

@@ -9,7 +9,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::convert::Infallible;
 use std::time::Instant;
 
 use dodo_inbox::{Inbox, ObjectKind};
@@ -38,8 +37,8 @@ async fn bench(kind: common::Kind, n: usize) {
         println!("{kind:?}: skipped (set {} to include it)", common::PG_ENV);
         return;
     };
-    let dispatcher = Dispatcher::new(common::verifier(), ())
-        .on_payload(|_ctx, _event| async { Ok::<_, Infallible>(()) });
+    let dispatcher =
+        Dispatcher::new(common::verifier(), ()).on_payload(|_ctx, _event| async { Ok(()) });
     let inbox = Inbox::builder(dispatcher)
         .open(db.connect().await)
         .await

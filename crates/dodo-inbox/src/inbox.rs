@@ -121,7 +121,7 @@ struct Inner<S> {
 /// let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
 /// let dispatcher = Dispatcher::new(verifier, ()).on_payment_succeeded(|_ctx, p| async move {
 ///     println!("paid: {}", p.payment_id);
-///     Ok::<_, std::convert::Infallible>(())
+///     Ok(())
 /// });
 /// let inbox = dodo_inbox::Inbox::builder(dispatcher).connect("sqlite:inbox.db").await?;
 /// let worker = inbox.worker().spawn();

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::convert::Infallible;
-
 use common::{Calls, at, signed, subscription_event, verifier};
 use dodo_inbox::{DeliveryStatus, Inbox};
 use dodo_webhooks::Dispatcher;
@@ -16,7 +14,7 @@ async fn route_stores_verified_deliveries_and_answers_json_errors() {
     let counted = calls.clone();
     let dispatcher = Dispatcher::new(verifier(), ()).on_payload(move |ctx, _event| {
         counted.record(&ctx.webhook_id);
-        async { Ok::<_, Infallible>(()) }
+        async { Ok(()) }
     });
     let inbox = Inbox::builder(dispatcher)
         .max_body_bytes(8 * 1024)

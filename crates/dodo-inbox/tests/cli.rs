@@ -35,7 +35,7 @@ async fn exec(args: &[&str]) -> String {
 async fn list_and_replay_from_the_command_line() {
     let db = common::TestDb::new(common::Kind::Sqlite).await.unwrap();
     let dispatcher = Dispatcher::new(verifier(), ())
-        .on_payload(|_ctx, _event| async { Err::<(), _>("always broken") });
+        .on_payload(|_ctx, _event| async { Err::<(), _>("always broken".into()) });
     let inbox = Inbox::builder(dispatcher)
         .retry(RetryPolicy::attempts(1).initial_backoff(Duration::ZERO))
         .open(db.connect().await)

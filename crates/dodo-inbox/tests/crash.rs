@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ async fn crash_child() {
     let db = common::open(&url, schema.as_deref()).await;
     let dispatcher = Dispatcher::new(verifier(), ()).on_payload(|_ctx, _event| async {
         std::future::pending::<()>().await;
-        Ok::<_, Infallible>(())
+        Ok(())
     });
     let inbox = Inbox::builder(dispatcher)
         .lease(LEASE)
@@ -51,7 +50,7 @@ async fn worker_killed_mid_handler_loses_nothing(kind: Kind) {
     let counted = calls.clone();
     let dispatcher = Dispatcher::new(verifier(), ()).on_payload(move |ctx, _event| {
         counted.record(&ctx.webhook_id);
-        async { Ok::<_, Infallible>(()) }
+        async { Ok(()) }
     });
     let clock = ManualClock::now();
     let inbox = Inbox::builder(dispatcher)

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -19,7 +18,7 @@ fn counting(calls: &Calls) -> Dispatcher {
     let calls = calls.clone();
     Dispatcher::new(verifier(), ()).on_payload(move |ctx, _event| {
         calls.record(&ctx.webhook_id);
-        async { Ok::<_, Infallible>(()) }
+        async { Ok(()) }
     })
 }
 
@@ -34,7 +33,7 @@ fn flaky(calls: &Calls, failures_left: Arc<AtomicU32>) -> Dispatcher {
             .is_ok();
         async move {
             if fail {
-                Err("downstream unavailable")
+                Err("downstream unavailable".into())
             } else {
                 Ok(())
             }
@@ -677,7 +676,7 @@ async fn inline_mode_never_acknowledges_an_unprocessed_delivery(kind: Kind) {
                         started.notify_one();
                         std::future::pending::<()>().await;
                     }
-                    Ok::<_, std::convert::Infallible>(())
+                    Ok(())
                 }
             },
         )
@@ -721,9 +720,7 @@ async fn skipped_events_are_processed_without_handler(kind: Kind) {
         return;
     };
     let calls = Calls::default();
-    let dispatcher = counting(&calls).before("payments", |_ctx, _event| async {
-        Ok::<_, Infallible>(Flow::skip())
-    });
+    let dispatcher = counting(&calls).before("payments", |_ctx, _event| async { Ok(Flow::skip()) });
     let inbox = Inbox::builder(dispatcher)
         .open(db.connect().await)
         .await
@@ -792,7 +789,7 @@ async fn abandoned_attempts_are_dead_lettered(kind: Kind) {
     // A handler that never finishes, as if it took its process down each time.
     let dispatcher = Dispatcher::new(verifier(), ()).on_payload(move |ctx, _event| {
         counted.record(&ctx.webhook_id);
-        std::future::pending::<Result<(), Infallible>>()
+        std::future::pending::<()>()
     });
     let clock = ManualClock::new(common::NOW);
     let dead = Arc::new(AtomicU32::new(0));

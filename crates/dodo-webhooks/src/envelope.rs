@@ -1,4 +1,5 @@
-//! Envelope parsing: a single-pass fast path and a two-pass fallback.
+//! Envelope parsing ([`WebhookEvent::parse`]): a single-pass fast path and a two-pass
+//! fallback.
 //!
 //! When `type` comes before `data` in the body (as in Dodo's deliveries), the envelope
 //! visitor already knows the event type when it reaches `data` and deserialises it straight
@@ -18,12 +19,20 @@ use time::OffsetDateTime;
 use crate::event::{EventPayload, ParseError, WebhookEvent, classify};
 use crate::event_type::EventType;
 
-/// Parses a webhook body into a typed event.
-pub(crate) fn parse(body: &[u8]) -> Result<WebhookEvent, ParseError> {
-    if let Some(event) = parse_single_pass(body) {
-        return Ok(event);
+impl WebhookEvent {
+    /// Parses a webhook body. Verify the body first ([`crate::Verifier::verify`]); this
+    /// function does not look at signatures.
+    pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
+        if let Some(event) = parse_single_pass(body) {
+            return Ok(event);
+        }
+        parse_two_pass(body)
     }
-    parse_two_pass(body)
+
+    /// Parses a webhook body given as a string.
+    pub fn parse_str(body: &str) -> Result<Self, ParseError> {
+        Self::parse(body.as_bytes())
+    }
 }
 
 /// The fast path; `None` on any error (the caller falls back).
@@ -193,13 +202,13 @@ mod tests {
     fn errors_fall_back_to_the_precise_path() {
         let bad = TYPE_FIRST.replace(r#""is_partial":false"#, r#""is_partial":"no""#);
         assert!(parse_single_pass(bad.as_bytes()).is_none());
-        match parse(bad.as_bytes()) {
+        match WebhookEvent::parse(bad.as_bytes()) {
             Err(ParseError::Data { path, .. }) => assert_eq!(path, "is_partial"),
             other => panic!("{other:?}"),
         }
         let trailing = format!("{TYPE_FIRST} x");
         assert!(matches!(
-            parse(trailing.as_bytes()),
+            WebhookEvent::parse(trailing.as_bytes()),
             Err(ParseError::Json(_))
         ));
         let duplicate = TYPE_FIRST.replace(
@@ -208,6 +217,6 @@ mod tests {
         );
         assert!(parse_single_pass(duplicate.as_bytes()).is_none());
         // serde_json's derive rejects duplicate fields too: same verdict either way.
-        assert!(parse(duplicate.as_bytes()).is_err());
+        assert!(WebhookEvent::parse(duplicate.as_bytes()).is_err());
     }
 }

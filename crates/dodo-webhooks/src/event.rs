@@ -88,17 +88,6 @@ struct OwnedEnvelope {
 }
 
 impl WebhookEvent {
-    /// Parses a webhook body. Verify the body first ([`crate::Verifier::verify`]); this
-    /// function does not look at signatures.
-    pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
-        crate::envelope::parse(body)
-    }
-
-    /// Parses a webhook body given as a string.
-    pub fn parse_str(body: &str) -> Result<Self, ParseError> {
-        Self::parse(body.as_bytes())
-    }
-
     /// The event type.
     pub fn event_type(&self) -> EventType {
         self.payload.event_type()

@@ -16,7 +16,7 @@
 //! use dodo_webhooks::{EventPayload, Verifier};
 //! # fn demo(headers: &[(&str, &str)], body: &[u8]) -> Result<(), dodo_webhooks::WebhookError> {
 //! let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-//! let (delivery, event) = verifier.unwrap(headers, body)?; // 401 / 400 on error
+//! let (delivery, event) = verifier.verify_and_parse(headers, body)?; // 401 / 400 on error
 //! match event.payload {
 //!     EventPayload::PaymentSucceeded(payment) => println!("{} paid", payment.payment_id),
 //!     EventPayload::SubscriptionPastDue(sub) => println!("{} past due", sub.subscription_id),
@@ -28,7 +28,7 @@
 //! With the dispatcher (an adaptor answers with `outcome.status` and `outcome.body`):
 //!
 //! ```
-//! use dodo_webhooks::{BoxError, Dispatcher, Flow, MemoryIdempotency, Verifier};
+//! use dodo_webhooks::{Dispatcher, Flow, MemoryIdempotency, Verifier};
 //!
 //! #[derive(Clone)]
 //! struct App; // e.g. a database pool
@@ -37,14 +37,12 @@
 //! let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
 //! let dispatcher = Dispatcher::new(verifier, App)
 //!     .idempotency(MemoryIdempotency::new())
-//!     .before("payments", |_ctx, event| async move { Ok::<_, BoxError>(Flow::next(event)) })
+//!     .before("payments", |_ctx, event| async move { Ok(Flow::next(event)) })
 //!     .on_payment_succeeded(|ctx, payment| async move {
 //!         println!("{} paid, delivery {}", payment.payment_id, ctx.webhook_id);
-//!         Ok::<_, BoxError>(())
 //!     })
 //!     .after("*", |_ctx, outcome, _pass| async move {
 //!         println!("{:?}", outcome.disposition);
-//!         Ok::<_, BoxError>(())
 //!     });
 //! let outcome = dispatcher.process(&headers, &body).await;
 //! let (_status, _json) = (outcome.status, outcome.body_bytes());
@@ -62,18 +60,19 @@ mod event_type;
 mod headers;
 mod secret;
 mod sign;
-mod unwrap;
 mod verify;
+mod verify_and_parse;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{
     Begin, BoxError, BoxFuture, Context, Dispatcher, Disposition, Flow, HandlerErrorPolicy,
-    HookTarget, IdempotencyGuard, MemoryIdempotency, Outcome, OutcomeError, Stage,
+    HandlerOutput, HookTarget, IdempotencyGuard, IntoHookTarget, MemoryIdempotency, Outcome,
+    OutcomeError, Stage, UnknownHookTarget,
 };
 pub use event::{EventPayload, ParseError, WebhookEvent, data};
 pub use event_type::EventType;
 pub use headers::WebhookHeaders;
 pub use secret::{SECRET_PREFIX, SecretError, WebhookSecret};
 pub use sign::SignedHeaders;
-pub use unwrap::WebhookError;
 pub use verify::{DEFAULT_TOLERANCE, HeaderKind, VerifiedDelivery, Verifier, VerifyError};
+pub use verify_and_parse::WebhookError;

@@ -56,7 +56,7 @@ macro_rules! register_all {
                     stringify!($on),
                     ctx.event_type
                 ));
-                Ok::<_, BoxError>(())
+                Ok(())
             });
             count += 1;
         )*
@@ -172,7 +172,7 @@ async fn unknown_and_unhandled_types_are_acknowledged() {
                 }
                 other => panic!("unexpected {other:?}"),
             }
-            Ok::<_, BoxError>(json!({"stored": true}))
+            Ok(json!({"stored": true}))
         },
     );
     let outcome = deliver(&d, "msg_u2", UNKNOWN_BODY).await;
@@ -190,11 +190,11 @@ async fn verification_failures_are_401_without_running_anything() {
     let d = dispatcher(&rec)
         .before("*", |ctx: Context<Recorder>, event| async move {
             ctx.state.push("before");
-            Ok::<_, BoxError>(Flow::next(event))
+            Ok(Flow::next(event))
         })
         .on_payload(|ctx: Context<Recorder>, _| async move {
             ctx.state.push("payload");
-            Ok::<_, BoxError>(())
+            Ok(())
         });
     let body = example("payment.succeeded");
     let headers = signed("msg_1", body.as_bytes());
@@ -288,24 +288,24 @@ async fn before_can_change_the_event_and_pass_a_value_to_after() {
             |ctx: Context<Recorder>, mut event: WebhookEvent| async move {
                 ctx.state.push(format!("before1 {}", ctx.business_id));
                 event.business_id = "bus_rewritten".into();
-                Ok::<_, BoxError>(Flow::next_with(event, json!({"trace": 7})))
+                Ok(Flow::next_with(event, json!({"trace": 7})))
             },
         )
         .before(
             EventType::PaymentSucceeded,
             |ctx: Context<Recorder>, event| async move {
                 ctx.state.push(format!("before2 {}", ctx.business_id));
-                Ok::<_, BoxError>(Flow::next(event))
+                Ok(Flow::next(event))
             },
         )
         .before("refunds", |ctx: Context<Recorder>, event| async move {
             ctx.state.push("refund hook");
-            Ok::<_, BoxError>(Flow::next(event))
+            Ok(Flow::next(event))
         })
         .on_payment_succeeded(|ctx: Context<Recorder>, payment| async move {
             ctx.state.push(format!("handler {}", ctx.business_id));
             let _ = payment;
-            Ok::<_, BoxError>(json!({"handled": ctx.webhook_id}))
+            Ok(json!({"handled": ctx.webhook_id}))
         })
         .after(
             "payments",
@@ -316,7 +316,7 @@ async fn before_can_change_the_event_and_pass_a_value_to_after() {
                     outcome.output.unwrap_or_default(),
                     pass.unwrap_or_default()
                 ));
-                Ok::<_, BoxError>(())
+                Ok(())
             },
         );
     let outcome = deliver(&d, "msg_b", &example("payment.succeeded")).await;
@@ -345,17 +345,17 @@ async fn before_can_replace_the_payload_and_routing_follows() {
                 if let EventPayload::PaymentFailed(p) = event.payload {
                     event.payload = EventPayload::PaymentCancelled(p);
                 }
-                Ok::<_, BoxError>(Flow::next(event))
+                Ok(Flow::next(event))
             },
         )
         .on_payment_failed(|ctx: Context<Recorder>, _| async move {
             ctx.state.push("failed handler");
-            Ok::<_, BoxError>(())
+            Ok(())
         })
         .on_payment_cancelled(|ctx: Context<Recorder>, _| async move {
             ctx.state
                 .push(format!("cancelled handler {}", ctx.event_type));
-            Ok::<_, BoxError>(())
+            Ok(())
         });
     let outcome = deliver(&d, "msg_r", &example("payment.failed")).await;
     assert_eq!(outcome.event_type, Some(EventType::PaymentCancelled));
@@ -367,26 +367,26 @@ async fn skip_acknowledges_and_after_sees_the_pass_value() {
     let rec = Recorder::default();
     let d = dispatcher(&rec)
         .before("*", |_ctx: Context<Recorder>, _event| async move {
-            Ok::<_, BoxError>(Flow::skip_with("test-mode event"))
+            Ok(Flow::skip_with("test-mode event"))
         })
         .before("*", |ctx: Context<Recorder>, event| async move {
             ctx.state.push("second before");
-            Ok::<_, BoxError>(Flow::next(event))
+            Ok(Flow::next(event))
         })
         .on_payload(|ctx: Context<Recorder>, _| async move {
             ctx.state.push("payload");
-            Ok::<_, BoxError>(())
+            Ok(())
         })
         .on_refund_succeeded(|ctx: Context<Recorder>, _| async move {
             ctx.state.push("handler");
-            Ok::<_, BoxError>(())
+            Ok(())
         })
         .after(
             "*",
             |ctx: Context<Recorder>, outcome: Outcome, pass: Option<Value>| async move {
                 ctx.state
                     .push(format!("after {} {:?}", outcome.body["status"], pass));
-                Ok::<_, BoxError>(())
+                Ok(())
             },
         );
     let outcome = deliver(&d, "msg_s", &example("refund.succeeded")).await;
@@ -406,11 +406,11 @@ async fn on_payload_runs_first_and_its_error_stops_the_handler() {
     let ok = dispatcher(&rec)
         .on_payload(|ctx: Context<Recorder>, event: WebhookEvent| async move {
             ctx.state.push(format!("payload {}", event.event_type()));
-            Ok::<_, BoxError>(())
+            Ok(())
         })
         .on_dispute_won(|ctx: Context<Recorder>, _| async move {
             ctx.state.push("handler");
-            Ok::<_, BoxError>(())
+            Ok(())
         });
     let outcome = deliver(&ok, "msg_1", &example("dispute.won")).await;
     assert_eq!(outcome.disposition, Disposition::Delivered);
@@ -422,10 +422,10 @@ async fn on_payload_runs_first_and_its_error_stops_the_handler() {
     assert_eq!(rec.take(), vec!["payload widget.exploded"]);
 
     let failing = dispatcher(&rec)
-        .on_payload(|_ctx: Context<Recorder>, _| async move { Err::<(), _>("db down") })
+        .on_payload(|_ctx: Context<Recorder>, _| async move { Err::<(), _>("db down".into()) })
         .on_dispute_won(|ctx: Context<Recorder>, _| async move {
             ctx.state.push("handler");
-            Ok::<_, BoxError>(())
+            Ok(())
         });
     let outcome = deliver(&failing, "msg_3", &example("dispute.won")).await;
     assert_eq!(outcome.status, 500);
@@ -452,7 +452,7 @@ async fn handler_errors_follow_the_policy_and_skip_after_hooks() {
                 "*",
                 |ctx: Context<Recorder>, _o: Outcome, _p: Option<Value>| async move {
                     ctx.state.push("after");
-                    Ok::<_, BoxError>(())
+                    Ok(())
                 },
             )
     };
@@ -493,23 +493,23 @@ async fn panics_are_contained() {
             if true {
                 panic!("handler exploded");
             }
-            Ok::<_, BoxError>(())
+            Ok(())
         })
         .before(
             "credits.deducted",
             |_ctx: Context<Recorder>, _event| async move {
                 let v: Vec<u8> = Vec::new();
                 let _ = v[3];
-                Ok::<_, BoxError>(Flow::skip())
+                Ok(Flow::skip())
             },
         )
-        .on_credit_expired(|_ctx: Context<Recorder>, _| async move { Ok::<_, BoxError>(()) })
+        .on_credit_expired(|_ctx: Context<Recorder>, _| async move { Ok(()) })
         .after(
             "credits.expired",
             |_ctx: Context<Recorder>, _o: Outcome, _p: Option<Value>| async move {
                 panic!("after exploded");
                 #[allow(unreachable_code)]
-                Ok::<_, BoxError>(())
+                Ok(())
             },
         );
 
@@ -545,7 +545,7 @@ async fn a_handler_panicking_synchronously_is_contained() {
             panic!("before returning a future");
             #[allow(unreachable_code)]
             async move {
-                Ok::<_, BoxError>(())
+                Ok(())
             }
         },
     );
@@ -563,11 +563,11 @@ async fn duplicates_run_once_and_failures_run_again() {
         .idempotency(MemoryIdempotency::new())
         .before("*", |ctx: Context<Recorder>, event| async move {
             ctx.state.push("before");
-            Ok::<_, BoxError>(Flow::next(event))
+            Ok(Flow::next(event))
         })
         .on_license_key_created(|ctx: Context<Recorder>, _| async move {
             ctx.state.push(format!("handler {}", ctx.webhook_id));
-            Ok::<_, BoxError>(())
+            Ok(())
         })
         .on_refund_failed(move |ctx: Context<Recorder>, _| {
             let flag = flag.clone();
@@ -585,7 +585,7 @@ async fn duplicates_run_once_and_failures_run_again() {
             "*",
             |ctx: Context<Recorder>, _o: Outcome, _p: Option<Value>| async move {
                 ctx.state.push("after");
-                Ok::<_, BoxError>(())
+                Ok(())
             },
         );
 
@@ -622,7 +622,7 @@ async fn duplicates_run_once_and_failures_run_again() {
         .idempotency(MemoryIdempotency::new())
         .before("*", |ctx: Context<Recorder>, _| async move {
             ctx.state.push("skip");
-            Ok::<_, BoxError>(Flow::skip())
+            Ok(Flow::skip())
         });
     let body = example("payout.created");
     assert_eq!(
@@ -692,7 +692,7 @@ async fn in_progress_and_store_failures() {
     // `complete` failing after a successful handler keeps the 200 and records a warning.
     let d = dispatcher(&rec)
         .idempotency(FixedGuard(Some(Begin::Fresh)))
-        .on_payment_processing(|_ctx: Context<Recorder>, _| async move { Ok::<_, BoxError>(()) });
+        .on_payment_processing(|_ctx: Context<Recorder>, _| async move { Ok(()) });
     let outcome = deliver(&d, "m", &body).await;
     assert_eq!(outcome.status, 200);
     assert_eq!(outcome.warnings.len(), 1);
@@ -720,7 +720,7 @@ async fn context_carries_state_and_delivery_facts() {
                 ctx.event_type,
                 ctx.business_id
             ));
-            Ok::<_, BoxError>(())
+            Ok(())
         },
     );
     let body = example("entitlement_grant.created");
@@ -745,21 +745,21 @@ async fn hooks_by_path_do_not_fire_for_other_events() {
             "subscriptions.past_due",
             |ctx: Context<Recorder>, e| async move {
                 ctx.state.push("past_due hook");
-                Ok::<_, BoxError>(Flow::next(e))
+                Ok(Flow::next(e))
             },
         )
         .before(
             "subscription.active",
             |ctx: Context<Recorder>, e| async move {
                 ctx.state.push("active hook (wire name)");
-                Ok::<_, BoxError>(Flow::next(e))
+                Ok(Flow::next(e))
             },
         )
         .after(
             EventType::SubscriptionPastDue,
             |ctx: Context<Recorder>, o: Outcome, _p: Option<Value>| async move {
                 ctx.state.push(format!("after {:?}", o.disposition));
-                Ok::<_, BoxError>(())
+                Ok(())
             },
         );
     deliver(&d, "a", &example("subscription.active")).await;
@@ -775,7 +775,7 @@ async fn dispatch_replays_a_stored_delivery_without_verification() {
     let rec = Recorder::default();
     let d = dispatcher(&rec).on_dispute_lost(|ctx: Context<Recorder>, _| async move {
         ctx.state.push(format!("replayed {}", ctx.webhook_id));
-        Ok::<_, BoxError>(())
+        Ok(())
     });
     let body = example("dispute.lost");
     let headers = signed("msg_old", body.as_bytes());
@@ -812,4 +812,29 @@ fn process_future_is_send_and_does_not_borrow_the_request() {
     assert_send(&fut);
     let outcome = futures_util::FutureExt::now_or_never(fut).expect("no pending work");
     assert_eq!(outcome.status, 200);
+}
+
+#[test]
+#[should_panic(expected = "unknown hook target \"paymnets.succeeded\"")]
+fn a_mistyped_hook_target_is_refused_at_registration() {
+    let verifier =
+        dodo_webhooks::Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let _ = Dispatcher::new(verifier, ()).before("paymnets.succeeded", |_ctx, event| async move {
+        Ok(Flow::next(event))
+    });
+}
+
+#[tokio::test]
+async fn handlers_return_unit_or_a_result_without_annotations() {
+    let verifier =
+        dodo_webhooks::Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    // Compiling is most of the test: `()`, `Ok(())`, `?` on a foreign error, a value.
+    let _dispatcher = Dispatcher::new(verifier, ())
+        .on_payment_succeeded(|_ctx, _payment| async move {})
+        .on_payment_failed(|_ctx, _payment| async move { Ok(()) })
+        .on_refund_succeeded(|_ctx, _refund| async move {
+            let _n: u32 = "7".parse()?;
+            Ok(serde_json::json!({"n": 7}))
+        })
+        .after("payments", |_ctx, _outcome, _pass| async move {});
 }

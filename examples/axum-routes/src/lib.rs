@@ -9,8 +9,6 @@
 
 #![warn(missing_docs)]
 
-use std::convert::Infallible;
-
 use axum::Router;
 use axum::routing::get;
 use dodo_axum::{Checkout, CheckoutFlow, CustomerPortal, WebhookRoute};
@@ -94,11 +92,11 @@ pub fn app(settings: &Settings) -> Result<Router, BoxError> {
                 event_type = %event.event_type(),
                 "webhook received"
             );
-            Ok::<_, Infallible>(())
+            Ok(())
         })
         .on_payment_succeeded(|ctx, payment| async move {
             tracing::info!(webhook_id = %ctx.webhook_id, payment_id = %payment.payment_id, "payment succeeded");
-            Ok::<_, Infallible>(())
+            Ok(())
         })
         .on_subscription_active(|ctx, subscription| async move {
             tracing::info!(
@@ -106,7 +104,7 @@ pub fn app(settings: &Settings) -> Result<Router, BoxError> {
                 subscription_id = %subscription.subscription_id,
                 "subscription active"
             );
-            Ok::<_, Infallible>(())
+            Ok(())
         });
 
     Ok(Router::new()

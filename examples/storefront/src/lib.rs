@@ -126,15 +126,15 @@ impl Storefront {
         let dispatcher = Dispatcher::new(Verifier::from_secret(&secret)?, ())
             .on_payment_succeeded(|ctx, payment| async move {
                 tracing::info!(webhook_id = %ctx.webhook_id, payment_id = %payment.payment_id, "order paid");
-                Ok::<_, std::convert::Infallible>(())
+                Ok(())
             })
             .on_payment_failed(|ctx, payment| async move {
                 tracing::info!(webhook_id = %ctx.webhook_id, payment_id = %payment.payment_id, "payment failed");
-                Ok::<_, std::convert::Infallible>(())
+                Ok(())
             })
             .on_subscription_active(|ctx, sub| async move {
                 tracing::info!(webhook_id = %ctx.webhook_id, subscription_id = %sub.subscription_id, "subscription active");
-                Ok::<_, std::convert::Infallible>(())
+                Ok(())
             });
         let inbox = Inbox::builder(dispatcher)
             .connect(&config.inbox_url)

@@ -36,7 +36,7 @@ use crate::error::{RouteError, method_not_allowed};
 ///     .on_payment_succeeded(|ctx, payment| async move {
 ///         let _db: Db = ctx.state; // app state in every handler
 ///         println!("{} paid", payment.payment_id);
-///         Ok::<_, std::convert::Infallible>(())
+///         Ok(())
 ///     });
 /// let app: Router = Router::new()
 ///     .route("/api/webhook", WebhookRoute::new(dispatcher).body_limit(256 * 1024).route());

@@ -72,11 +72,13 @@ impl Flow {
 
 /// Which events a hook applies to.
 ///
-/// Converts from an [`EventType`] and from strings: `"*"` is every event; a Corsair path
-/// (`"payments.succeeded"`) or a wire name (`"payment.succeeded"`) is that event; a path
-/// group (`"payments"` or `"payments.*"`) is every event of the group; any other dotted name
-/// is taken as an event type this crate does not know yet (matching
-/// [`EventType::Unknown`] of that name).
+/// Built from an [`EventType`] or from a string ([`HookTarget::parse`]): `"*"` is every
+/// event; a Corsair path (`"payments.succeeded"`) or a wire name (`"payment.succeeded"`) is
+/// that event; a path group (`"payments"` or `"payments.*"`) is every event of the group.
+/// Any other string is an error listing the valid names, so a typo such as
+/// `"paymnets.succeeded"` cannot silently register a hook that never runs. For an event
+/// type newer than this crate, say so explicitly:
+/// `HookTarget::Event(EventType::Unknown("widget.made".into()))`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HookTarget {
@@ -101,37 +103,137 @@ impl HookTarget {
         }
     }
 
-    /// Parses a target string (see the type docs).
-    pub fn parse(target: &str) -> HookTarget {
+    /// Parses a target string (see the type docs); an unknown name is an error whose
+    /// message lists the valid ones.
+    ///
+    /// ```
+    /// use dodo_webhooks::{EventType, HookTarget};
+    ///
+    /// assert_eq!(HookTarget::parse("payments.succeeded").unwrap(), HookTarget::Event(EventType::PaymentSucceeded));
+    /// let typo = HookTarget::parse("paymnets.succeeded").unwrap_err();
+    /// assert!(typo.to_string().contains("payments.succeeded"));
+    /// ```
+    pub fn parse(target: &str) -> Result<HookTarget, UnknownHookTarget> {
         if target == "*" {
-            return HookTarget::All;
+            return Ok(HookTarget::All);
         }
         if let Some(t) = EventType::from_path(target).or_else(|| EventType::known(target)) {
-            return HookTarget::Event(t);
+            return Ok(HookTarget::Event(t));
         }
         let group = target.strip_suffix(".*").unwrap_or(target);
-        if !group.contains('.') {
-            return HookTarget::Group(group.to_owned());
+        if known_groups().any(|g| g == group) {
+            return Ok(HookTarget::Group(group.to_owned()));
         }
-        HookTarget::Event(EventType::Unknown(target.to_owned()))
+        Err(UnknownHookTarget {
+            target: target.to_owned(),
+        })
+    }
+}
+
+/// The Corsair path groups of the known events (`payments`, `subscriptions`, ...).
+fn known_groups() -> impl Iterator<Item = &'static str> {
+    let mut groups: Vec<&'static str> = EventType::ALL
+        .iter()
+        .filter_map(|t| t.path().split_once('.').map(|(g, _)| g))
+        .collect();
+    groups.dedup();
+    groups.into_iter()
+}
+
+/// A hook target string that names no known event or group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownHookTarget {
+    /// The string given.
+    pub target: String,
+}
+
+impl std::fmt::Display for UnknownHookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut groups: Vec<&str> = known_groups().collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let events: Vec<&str> = EventType::ALL.iter().map(EventType::path).collect();
+        write!(
+            f,
+            "unknown hook target {:?}: use \"*\", a group ({}), or an event ({}); for an event \
+             type newer than this crate use HookTarget::Event(EventType::Unknown(..))",
+            self.target,
+            groups.join(", "),
+            events.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownHookTarget {}
+
+/// What a hook can be registered for: an [`EventType`], a [`HookTarget`] or a target string.
+pub trait IntoHookTarget {
+    /// The target, or why the string names none.
+    fn into_hook_target(self) -> Result<HookTarget, UnknownHookTarget>;
+}
+
+impl IntoHookTarget for HookTarget {
+    fn into_hook_target(self) -> Result<HookTarget, UnknownHookTarget> {
+        Ok(self)
+    }
+}
+
+impl IntoHookTarget for EventType {
+    fn into_hook_target(self) -> Result<HookTarget, UnknownHookTarget> {
+        Ok(HookTarget::Event(self))
+    }
+}
+
+impl IntoHookTarget for &str {
+    fn into_hook_target(self) -> Result<HookTarget, UnknownHookTarget> {
+        HookTarget::parse(self)
+    }
+}
+
+impl IntoHookTarget for String {
+    fn into_hook_target(self) -> Result<HookTarget, UnknownHookTarget> {
+        HookTarget::parse(&self)
+    }
+}
+
+/// What a handler may return: `()`, or a `Result<T, BoxError>` whose `Ok` value (any
+/// `Serialize`) becomes [`Outcome::output`]. Because there is exactly one `Result` form,
+/// `Ok(())` and `?` on any error type work without type annotations.
+///
+/// ```
+/// # let verifier = dodo_webhooks::Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+/// let dispatcher = dodo_webhooks::Dispatcher::new(verifier, ())
+///     .on_payment_succeeded(|_ctx, payment| async move {
+///         println!("paid: {}", payment.payment_id); // returns ()
+///     })
+///     .on_refund_succeeded(|_ctx, refund| async move {
+///         let amount: u64 = "12".parse()?; // any error converts into BoxError
+///         println!("refunded {} ({amount})", refund.refund_id);
+///         Ok(())
+///     });
+/// # let _ = dispatcher;
+/// ```
+pub trait HandlerOutput: Send + 'static {
+    /// The stored form: the serialised `Ok` value (`None` for `()` and `null`), or the
+    /// error (also when the value does not serialise).
+    fn into_handler_result(self) -> Result<Option<Value>, BoxError>;
+}
+
+impl HandlerOutput for () {
+    fn into_handler_result(self) -> HandlerResult {
+        Ok(None)
+    }
+}
+
+impl<T: Serialize + Send + 'static> HandlerOutput for Result<T, BoxError> {
+    fn into_handler_result(self) -> HandlerResult {
+        into_handler_result(self)
     }
 }
 
 impl From<EventType> for HookTarget {
     fn from(t: EventType) -> Self {
         HookTarget::Event(t)
-    }
-}
-
-impl From<&str> for HookTarget {
-    fn from(s: &str) -> Self {
-        HookTarget::parse(s)
-    }
-}
-
-impl From<String> for HookTarget {
-    fn from(s: String) -> Self {
-        HookTarget::parse(&s)
     }
 }
 
@@ -166,13 +268,12 @@ pub(crate) fn into_handler_result<T: Serialize, E: Into<BoxError>>(
 }
 
 /// Boxes a user future, converting its result.
-pub(crate) fn boxed_handler<Fut, T, E>(fut: Fut) -> BoxFuture<'static, HandlerResult>
+pub(crate) fn boxed_handler<Fut, R>(fut: Fut) -> BoxFuture<'static, HandlerResult>
 where
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-    T: Serialize + 'static,
-    E: Into<BoxError> + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerOutput,
 {
-    Box::pin(fut.map(into_handler_result))
+    Box::pin(fut.map(HandlerOutput::into_handler_result))
 }
 
 /// A failure of user code: its error text, or the panic message.
@@ -218,21 +319,33 @@ mod tests {
     #[test]
     fn targets_parse_and_match() {
         let succeeded = EventType::PaymentSucceeded;
-        assert_eq!(HookTarget::parse("*"), HookTarget::All);
+        let parse = |s| HookTarget::parse(s).unwrap();
+        assert_eq!(parse("*"), HookTarget::All);
         assert_eq!(
-            HookTarget::parse("payments.succeeded"),
+            parse("payments.succeeded"),
             HookTarget::Event(succeeded.clone())
         );
         assert_eq!(
-            HookTarget::parse("payment.succeeded"),
+            parse("payment.succeeded"),
             HookTarget::Event(succeeded.clone())
         );
-        assert!(HookTarget::parse("payments").matches(&succeeded));
-        assert!(HookTarget::parse("payments.*").matches(&succeeded));
-        assert!(!HookTarget::parse("pay").matches(&succeeded));
-        assert!(!HookTarget::parse("payments").matches(&EventType::PayoutFailed));
-        assert!(HookTarget::parse("dunning").matches(&EventType::DunningStarted));
-        let unknown = HookTarget::parse("widget.exploded");
+        assert!(parse("payments").matches(&succeeded));
+        assert!(parse("payments.*").matches(&succeeded));
+        assert!(!parse("payments").matches(&EventType::PayoutFailed));
+        assert!(parse("dunning").matches(&EventType::DunningStarted));
+        for typo in [
+            "pay",
+            "paymnets.succeeded",
+            "widget.exploded",
+            "payments.succeded",
+        ] {
+            let err = HookTarget::parse(typo).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(typo), "{message}");
+            assert!(message.contains("payments.succeeded"), "{message}");
+            assert!(message.contains("subscriptions"), "{message}");
+        }
+        let unknown = HookTarget::Event(EventType::Unknown("widget.exploded".into()));
         assert!(unknown.matches(&EventType::Unknown("widget.exploded".into())));
         assert!(!unknown.matches(&succeeded));
     }

@@ -30,11 +30,10 @@ use std::future::Future;
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::Value;
 
 pub use context::Context;
-pub use hooks::{Flow, HookTarget};
+pub use hooks::{Flow, HandlerOutput, HookTarget, IntoHookTarget, UnknownHookTarget};
 pub use idempotency::{Begin, IdempotencyGuard, MemoryIdempotency};
 pub use outcome::{Disposition, HandlerErrorPolicy, Outcome, OutcomeError, Stage};
 
@@ -61,7 +60,7 @@ pub use dodo_types::{BoxError, BoxFuture};
 /// let dispatcher = Dispatcher::new(verifier.clone(), ())
 ///     .on_payment_succeeded(|ctx, payment| async move {
 ///         println!("{} paid ({})", payment.payment_id, ctx.webhook_id);
-///         Ok::<_, std::convert::Infallible>(())
+///         Ok(())
 ///     });
 /// # let body = br#"{"business_id":"bus_1","type":"widget.made","timestamp":"2025-01-01T00:00:00Z","data":{}}"#;
 /// # let headers = verifier.signed_headers("msg_1", 1_700_000_000, body);
@@ -140,12 +139,11 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
     /// (`EventType::Unknown("x.y".into())`). The handler's `Ok` value is serialised into
     /// [`Outcome::output`].
     #[must_use]
-    pub fn on<F, Fut, T, E>(mut self, event_type: EventType, handler: F) -> Self
+    pub fn on<F, Fut, R>(mut self, event_type: EventType, handler: F) -> Self
     where
         F: Fn(Context<S>, WebhookEvent) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-        T: Serialize + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerOutput,
     {
         let stored: EventHandler<S> =
             Arc::new(move |ctx, event| boxed_handler(handler(ctx, event)));
@@ -156,12 +154,11 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
     /// Registers the catch-all handler, run for every event before the type's own handler
     /// (an error here stops the delivery before the typed handler).
     #[must_use]
-    pub fn on_payload<F, Fut, T, E>(mut self, handler: F) -> Self
+    pub fn on_payload<F, Fut, R>(mut self, handler: F) -> Self
     where
         F: Fn(Context<S>, WebhookEvent) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-        T: Serialize + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerOutput,
     {
         self.on_payload = Some(Arc::new(move |ctx, event| {
             boxed_handler(handler(ctx, event))
@@ -171,19 +168,24 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
 
     /// Adds a `before` hook for `target` (an [`EventType`], a Corsair path such as
     /// `"payments.succeeded"`, a group such as `"payments"`, or `"*"`). Hooks run in
-    /// registration order, only for verified deliveries.
+    /// registration order, only for verified deliveries. The hook returns
+    /// `Ok(Flow::next(event))`, `Ok(Flow::skip())`, ... (`Result<Flow, BoxError>`).
+    ///
+    /// # Panics
+    ///
+    /// When `target` is a string naming no known event or group (a typo such as
+    /// `"paymnets.succeeded"`); the message lists the valid names. Registration happens at
+    /// start-up, so the mistake surfaces before any delivery. Use [`HookTarget::parse`] to
+    /// check a configured string without panicking.
     #[must_use]
-    pub fn before<F, Fut, E>(mut self, target: impl Into<HookTarget>, hook: F) -> Self
+    pub fn before<F, Fut>(mut self, target: impl IntoHookTarget, hook: F) -> Self
     where
         F: Fn(Context<S>, WebhookEvent) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Flow, E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<Flow, BoxError>> + Send + 'static,
     {
-        let stored: BeforeHook<S> = Arc::new(move |ctx, event| {
-            let fut = hook(ctx, event);
-            Box::pin(async move { fut.await.map_err(Into::into) })
-        });
-        self.before.push((target.into(), stored));
+        let target = registered_target(target);
+        let stored: BeforeHook<S> = Arc::new(move |ctx, event| Box::pin(hook(ctx, event)));
+        self.before.push((target, stored));
         self
     }
 
@@ -191,18 +193,23 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
     /// nothing to do, or the event was skipped (not after failures or for duplicates), and
     /// receives the outcome so far plus the pass-along value of the `before` hooks. Its
     /// errors are recorded in [`Outcome::warnings`] and never change the answer.
+    ///
+    /// # Panics
+    ///
+    /// Like [`before`](Self::before), on a target string naming no known event or group.
     #[must_use]
-    pub fn after<F, Fut, E>(mut self, target: impl Into<HookTarget>, hook: F) -> Self
+    pub fn after<F, Fut, R>(mut self, target: impl IntoHookTarget, hook: F) -> Self
     where
         F: Fn(Context<S>, Outcome, Option<Value>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerOutput,
     {
+        let target = registered_target(target);
         let stored: AfterHook<S> = Arc::new(move |ctx, outcome, pass| {
             let fut = hook(ctx, outcome, pass);
-            Box::pin(async move { fut.await.map_err(Into::into) })
+            Box::pin(async move { fut.await.into_handler_result().map(|_| ()) })
         });
-        self.after.push((target.into(), stored));
+        self.after.push((target, stored));
         self
     }
 
@@ -506,6 +513,14 @@ fn parse_error(e: &ParseError) -> OutcomeError {
     }
 }
 
+/// The target of a hook being registered; a typo is a start-up panic listing the valid names.
+fn registered_target(target: impl IntoHookTarget) -> HookTarget {
+    match target.into_hook_target() {
+        Ok(target) => target,
+        Err(unknown) => panic!("{unknown}"),
+    }
+}
+
 macro_rules! define_typed_handlers {
     ($( ($variant:ident, $wire:literal, $path:literal, $data:ident, $on:ident) ),* $(,)?) => {
         /// Typed per-event handlers, one per event type. Each receives the context and the
@@ -515,12 +530,11 @@ macro_rules! define_typed_handlers {
             $(
                 #[doc = concat!("Handles `", $wire, "` (hook path `", $path, "`) with the [`", stringify!($data), "`](crate::data::", stringify!($data), ").")]
                 #[must_use]
-                pub fn $on<F, Fut, T, E>(self, handler: F) -> Self
+                pub fn $on<F, Fut, R>(self, handler: F) -> Self
                 where
                     F: Fn(Context<S>, crate::data::$data) -> Fut + Send + Sync + 'static,
-                    Fut: Future<Output = Result<T, E>> + Send + 'static,
-                    T: Serialize + 'static,
-                    E: Into<BoxError> + 'static,
+                    Fut: Future<Output = R> + Send + 'static,
+                    R: HandlerOutput,
                 {
                     self.on_typed(EventType::$variant, move |ctx, event: WebhookEvent| {
                         match event.payload {

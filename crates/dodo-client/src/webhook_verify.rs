@@ -1,6 +1,6 @@
-//! `client.webhooks().unwrap(body, headers)`: verify a delivery with the client's webhook
-//! key, then parse it into a typed event, as the TypeScript SDK's `webhooks.unwrap` does,
-//! but over the raw bytes and never skipping verification.
+//! `client.webhooks().verify_and_parse(body, headers)`: verify a delivery with the client's
+//! webhook key, then parse it into a typed event (the TypeScript SDK's `webhooks.unwrap`),
+//! over the raw bytes and never skipping verification.
 //!
 //! Built on `dodo-webhooks`; enabled by the `unwrap` feature (on by default).
 
@@ -15,7 +15,7 @@ pub enum UnwrapError {
     /// Neither the call nor the client (`DODO_PAYMENTS_WEBHOOK_SECRET` or
     /// `DODO_PAYMENTS_WEBHOOK_KEY`) has a webhook key.
     #[error(
-        "no webhook key: set DODO_PAYMENTS_WEBHOOK_SECRET (or DODO_PAYMENTS_WEBHOOK_KEY) or pass one to unwrap_with_key"
+        "no webhook key: set DODO_PAYMENTS_WEBHOOK_SECRET (or DODO_PAYMENTS_WEBHOOK_KEY) or pass one to verify_and_parse_with_key"
     )]
     MissingKey,
     /// The configured webhook key is empty or not base64.
@@ -35,23 +35,23 @@ impl Webhooks<'_> {
     ///
     /// ```no_run
     /// # fn demo(client: &dodo_client::Client, body: &[u8], headers: &[(&str, &str)]) {
-    /// match client.webhooks().unwrap(body, &headers) {
+    /// match client.webhooks().verify_and_parse(body, &headers) {
     ///     Ok(event) => println!("{}", event.event_type()),
     ///     Err(err) => eprintln!("rejected: {err}"),
     /// }
     /// # }
     /// ```
-    pub fn unwrap<H: WebhookHeaders + ?Sized>(
+    pub fn verify_and_parse<H: WebhookHeaders + ?Sized>(
         &self,
         body: &[u8],
         headers: &H,
     ) -> Result<WebhookEvent, UnwrapError> {
         let key = self.client.webhook_key().ok_or(UnwrapError::MissingKey)?;
-        self.unwrap_with_key(body, headers, key)
+        self.verify_and_parse_with_key(body, headers, key)
     }
 
     /// Like [`unwrap`](Self::unwrap) with an explicit key (`whsec_...` or bare base64).
-    pub fn unwrap_with_key<H: WebhookHeaders + ?Sized>(
+    pub fn verify_and_parse_with_key<H: WebhookHeaders + ?Sized>(
         &self,
         body: &[u8],
         headers: &H,
@@ -64,7 +64,7 @@ impl Webhooks<'_> {
 
     /// Parses a delivery **without verifying it**. Only for bodies verified elsewhere or
     /// read back from trusted storage.
-    pub fn unsafe_unwrap(&self, body: &[u8]) -> Result<WebhookEvent, ParseError> {
+    pub fn parse_unverified(&self, body: &[u8]) -> Result<WebhookEvent, ParseError> {
         WebhookEvent::parse(body)
     }
 }

@@ -1,5 +1,5 @@
-//! `client.webhooks().unwrap(...)`: verification with the client's webhook key, then typed
-//! parsing; `unsafe_unwrap` parses only.
+//! `client.webhooks().verify_and_parse(...)`: verification with the client's webhook key, then typed
+//! parsing; `parse_unverified` parses only.
 #![cfg(feature = "unwrap")]
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,7 +43,7 @@ fn unwrap_verifies_with_the_client_key_and_types_the_event() {
     let hs = headers(BODY.as_bytes(), KEY);
     let event = client(Some(KEY))
         .webhooks()
-        .unwrap(BODY.as_bytes(), &hs)
+        .verify_and_parse(BODY.as_bytes(), &hs)
         .expect("verified and parsed");
     assert_eq!(event.event_type(), EventType::PaymentSucceeded);
     assert_eq!(event.business_id, "bus_1");
@@ -55,7 +55,7 @@ fn unwrap_rejects_a_wrong_key_and_a_tampered_body() {
     let hs = headers(BODY.as_bytes(), other);
     let err = client(Some(KEY))
         .webhooks()
-        .unwrap(BODY.as_bytes(), &hs)
+        .verify_and_parse(BODY.as_bytes(), &hs)
         .expect_err("wrong key");
     assert!(matches!(err, UnwrapError::Verify(_)), "{err:?}");
 
@@ -63,7 +63,7 @@ fn unwrap_rejects_a_wrong_key_and_a_tampered_body() {
     let tampered = BODY.replace("1500", "1");
     let err = client(Some(KEY))
         .webhooks()
-        .unwrap(tampered.as_bytes(), &hs)
+        .verify_and_parse(tampered.as_bytes(), &hs)
         .expect_err("tampered");
     assert!(matches!(err, UnwrapError::Verify(_)), "{err:?}");
 }
@@ -75,31 +75,31 @@ fn unwrap_verifies_pretty_printed_bodies_byte_for_byte() {
     let hs = headers(&pretty, KEY);
     let event = client(Some(KEY))
         .webhooks()
-        .unwrap(&pretty, &hs)
+        .verify_and_parse(&pretty, &hs)
         .expect("pretty body verifies");
     assert_eq!(event.event_type(), EventType::PaymentSucceeded);
 }
 
 #[test]
-fn unwrap_without_a_key_is_a_clear_error_and_unsafe_unwrap_parses_only() {
+fn verifying_without_a_key_is_a_clear_error_and_parse_unverified_parses_only() {
     let hs = headers(BODY.as_bytes(), KEY);
     let c = client(None);
     let err = c
         .webhooks()
-        .unwrap(BODY.as_bytes(), &hs)
+        .verify_and_parse(BODY.as_bytes(), &hs)
         .expect_err("no key");
     assert!(matches!(err, UnwrapError::MissingKey));
     assert!(err.to_string().contains("DODO_PAYMENTS_WEBHOOK_KEY"));
 
     let event = c
         .webhooks()
-        .unsafe_unwrap(BODY.as_bytes())
+        .parse_unverified(BODY.as_bytes())
         .expect("parsed without verification");
     assert_eq!(event.event_type(), EventType::PaymentSucceeded);
 
     let explicit = c
         .webhooks()
-        .unwrap_with_key(BODY.as_bytes(), &hs, KEY)
+        .verify_and_parse_with_key(BODY.as_bytes(), &hs, KEY)
         .expect("explicit key");
     assert_eq!(explicit.business_id, "bus_1");
 }

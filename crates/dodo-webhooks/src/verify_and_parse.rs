@@ -1,6 +1,6 @@
 //! Verify-then-parse in one call.
 //!
-//! [`Verifier::unwrap`] is the building block for a client-side `webhooks().unwrap(...)`:
+//! [`Verifier::verify_and_parse`] is the building block for the client's `webhooks().verify_and_parse(...)`:
 //! it verifies the signature over the raw bytes and only then parses the typed event,
 //! returning a single [`WebhookError`] that says which of the two steps failed.
 
@@ -8,7 +8,7 @@ use crate::event::{ParseError, WebhookEvent};
 use crate::headers::WebhookHeaders;
 use crate::verify::{VerifiedDelivery, Verifier, VerifyError};
 
-/// Why [`Verifier::unwrap`] failed.
+/// Why [`Verifier::verify_and_parse`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -48,13 +48,13 @@ impl Verifier {
     ///     .with_clock(ManualClock::new(1_700_000_000));
     /// let body = br#"{"business_id":"bus_1","type":"widget.made","timestamp":"2025-01-01T00:00:00Z","data":{}}"#;
     /// let headers = verifier.signed_headers("msg_1", 1_700_000_000, body);
-    /// let (delivery, event) = verifier.unwrap(&headers, body).unwrap();
+    /// let (delivery, event) = verifier.verify_and_parse(&headers, body).unwrap();
     /// assert_eq!(delivery.id, "msg_1");
     /// assert!(matches!(event.payload, EventPayload::Unknown { .. }));
-    /// let err = verifier.unwrap(&headers, b"{}").unwrap_err();
+    /// let err = verifier.verify_and_parse(&headers, b"{}").unwrap_err();
     /// assert_eq!((err.status(), err.code()), (401, "invalid_signature"));
     /// ```
-    pub fn unwrap<H: WebhookHeaders + ?Sized>(
+    pub fn verify_and_parse<H: WebhookHeaders + ?Sized>(
         &self,
         headers: &H,
         body: &[u8],
