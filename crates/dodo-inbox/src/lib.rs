@@ -29,16 +29,18 @@ mod mirror;
 mod receipt;
 mod retry;
 mod store;
+mod tx;
 mod worker;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{Backend, Database};
 pub use error::InboxError;
 pub use inbox::{
-    AUDITED_HEADERS, DEFAULT_LEASE, DEFAULT_MAX_BODY_BYTES, DeadLetter, Inbox, InboxBuilder, Mode,
+    AUDITED_HEADERS, DEFAULT_HANDLER_TIMEOUT, DEFAULT_LEASE, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_RETENTION, DeadLetter, Inbox, InboxBuilder, Mode,
 };
 pub use mirror::{Mirror, MirroredObject, ObjectKind};
 pub use receipt::{Receipt, ReceiptError, ReceiptKind};
 pub use retry::RetryPolicy;
 pub use store::{DeliveryStatus, DeliverySummary, ListFilter, Store, StoredDelivery};
+pub use tx::{DeliveryTx, PostgresTx, SqliteTx, TxSlot};
 pub use worker::{Worker, WorkerHandle, WorkerStats};

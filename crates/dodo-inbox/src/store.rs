@@ -1,35 +1,40 @@
 //! The `webhook_deliveries` table: storing, claiming, finishing, listing and replaying.
 //!
 //! A delivery is inserted once per `webhook-id` (`INSERT ... ON CONFLICT DO NOTHING`, so two
-//! concurrent receipts of one id cannot both insert). Workers claim due rows in one
-//! statement that sets `status = 'processing'`, `claimed_by` and `lease_until`
-//! (PostgreSQL skips rows other workers have locked with `FOR UPDATE SKIP LOCKED`; SQLite's
-//! single writer makes its `UPDATE ... WHERE id IN (SELECT ...) RETURNING` atomic). A row
-//! whose lease expired (its worker crashed) is due again. Finishing a row checks that the
-//! worker still holds the claim, so a worker that lost its lease cannot overwrite the
-//! result of the worker that took over.
+//! concurrent receipts of one id cannot both insert); on PostgreSQL the same statement
+//! sends a `NOTIFY` that wakes idle workers in every process. Workers claim due rows in one
+//! statement that sets `status = 'processing'`, `claimed_by`, a fresh `claim_token` and
+//! `lease_until` (PostgreSQL skips rows other workers have locked with `FOR UPDATE SKIP
+//! LOCKED`; SQLite's single writer makes its `UPDATE ... WHERE id IN (SELECT ...)
+//! RETURNING` atomic). Every time is the database's clock, so hosts with skewed clocks
+//! agree on leases. A row whose lease expired (its worker crashed or was cut off) is due
+//! again under a new token. Every write of an attempt's outcome is conditional on its
+//! token, so an attempt that lost its lease cannot commit anything.
 //!
 //! Row life cycle: `received` → `processing` → `processed`, or → `failed` (retry scheduled
-//! at `next_attempt_at`) → `processing` → ... → `dead` after the last allowed attempt.
-//! Replaying puts a finished row back to `received`.
+//! at `next_attempt_at`) → `processing` → ... → `dead` after the last allowed attempt or
+//! when the outcome cannot be committed. A signed body that is not an envelope is stored
+//! as `unparseable`. Replaying puts a finished row back to `received`; processed rows are
+//! pruned after the retention period.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use crate::clock::{Clock, SystemClock, from_micros};
-use crate::db::{Database, on_db};
+use crate::clock::{duration_micros, from_micros};
+use crate::db::{Backend, Database, Pool, on_db};
 use crate::error::InboxError;
-use crate::mirror::{Mirror, ObjectWrite, upsert_sql};
+use crate::mirror::{Mirror, ObjectWrite, upsert_after_mark_cte, upsert_sql};
+use crate::tx::TxState;
 
 /// Processing state of a stored delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DeliveryStatus {
     /// Stored, not yet processed (also after a replay).
     Received,
@@ -39,8 +44,12 @@ pub enum DeliveryStatus {
     Processed,
     /// The last attempt failed; another is scheduled at `next_attempt_at`.
     Failed,
-    /// Every allowed attempt failed (dead letter); only a replay runs it again.
+    /// Every allowed attempt failed, or the outcome could not be committed (dead letter);
+    /// only a replay runs it again.
     Dead,
+    /// Correctly signed, but the body is not a webhook envelope: kept for inspection and
+    /// replay (answered 2xx so Dodo stops retrying); never processed until replayed.
+    Unparseable,
 }
 
 impl DeliveryStatus {
@@ -52,6 +61,7 @@ impl DeliveryStatus {
             DeliveryStatus::Processed => "processed",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Dead => "dead",
+            DeliveryStatus::Unparseable => "unparseable",
         }
     }
 }
@@ -72,6 +82,7 @@ impl FromStr for DeliveryStatus {
             "processed" => DeliveryStatus::Processed,
             "failed" => DeliveryStatus::Failed,
             "dead" => DeliveryStatus::Dead,
+            "unparseable" => DeliveryStatus::Unparseable,
             other => return Err(InboxError::Corrupt(format!("delivery status {other:?}"))),
         })
     }
@@ -130,8 +141,10 @@ pub struct StoredDelivery {
     pub webhook_timestamp: i64,
     /// The audited request headers (`webhook-*`, `svix-*`, `content-type`, `user-agent`).
     pub headers: BTreeMap<String, String>,
-    /// The request body exactly as received.
+    /// The request body exactly as received (empty once dropped, see `body_dropped_at`).
     pub raw_body: Vec<u8>,
+    /// When the body was dropped after processing (retention of personal data), if it was.
+    pub body_dropped_at: Option<OffsetDateTime>,
 }
 
 /// Which deliveries [`Store::list`] returns (newest first).
@@ -197,6 +210,10 @@ impl ListFilter {
 /// A verified delivery about to be stored.
 #[derive(Debug, Clone)]
 pub(crate) struct NewDelivery {
+    /// `received`, or `unparseable` for a body that is not an envelope.
+    pub status: DeliveryStatus,
+    /// Why it is unparseable.
+    pub error: Option<String>,
     pub webhook_id: String,
     pub event_type: String,
     pub business_id: String,
@@ -218,12 +235,24 @@ pub(crate) struct Claimed {
 }
 
 /// Access to stored deliveries and the object mirror, without handlers (inspection,
-/// replay, the CLI). Cheap to clone.
+/// replay, pruning, the CLI). Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     db: Database,
-    clock: Arc<dyn Clock>,
 }
+
+/// How a claimed attempt's outcome is committed: the mark's fields.
+#[derive(Debug)]
+pub(crate) struct Completion<'a> {
+    pub disposition: &'a str,
+    pub after_error: Option<&'a str>,
+    pub writes: &'a [ObjectWrite],
+    /// Drop the raw body in the same statement (retention of personal data).
+    pub drop_body: bool,
+}
+
+/// The `NOTIFY` channel that tells workers in every process a delivery is due.
+pub(crate) const READY_CHANNEL: &str = "dodo_inbox_ready";
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -282,35 +311,30 @@ macro_rules! claimed_from_row {
     }};
 }
 
-const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries \
-     SET status = 'processing', claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
+const CLAIM: &str = "UPDATE webhook_deliveries \
+     SET status = 'processing', claimed_by = $1, claim_token = $2, \
+         lease_until = NOW_US + $3, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM webhook_deliveries \
-         WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= $3 OR id = $5)) \
-             OR (status = 'processing' AND lease_until < $3)) \
+         WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= NOW_US OR id = $5)) \
+             OR (status = 'processing' AND lease_until < NOW_US)) \
            AND (CAST($5 AS BIGINT) IS NULL OR id = $5) \
-         ORDER BY id LIMIT $4) \
+         ORDER BY id LIMIT $4 LOCKING) \
      RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
 
-const CLAIM_POSTGRES: &str = "UPDATE webhook_deliveries \
-     SET status = 'processing', claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM webhook_deliveries \
-         WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= $3 OR id = $5)) \
-             OR (status = 'processing' AND lease_until < $3)) \
-           AND (CAST($5 AS BIGINT) IS NULL OR id = $5) \
-         ORDER BY id LIMIT $4 \
-         FOR UPDATE SKIP LOCKED) \
-     RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
+/// The mark of a processed attempt, conditional on its claim token; binds id, token,
+/// disposition, after_error, drop_body.
+const MARK: &str = "UPDATE webhook_deliveries SET status = 'processed', disposition = $3, \
+     after_error = $4, processed_at = NOW_US, last_error = NULL, lease_until = NULL, \
+     claim_token = NULL, \
+     raw_body = CASE WHEN $5 THEN EMPTY_BLOB ELSE raw_body END, \
+     body_dropped_at = CASE WHEN $5 THEN NOW_US ELSE NULL END \
+     WHERE id = $1 AND claim_token = $2 AND status = 'processing'";
 
 impl Store {
-    /// A store over `db` using the system clock. Does not run migrations (see
-    /// [`Store::connect`] and [`Database::migrate`]).
+    /// A store over `db`. Does not run migrations (see [`Store::connect`] and
+    /// [`Database::migrate`]).
     pub fn new(db: Database) -> Self {
-        Self::with_clock(db, Arc::new(SystemClock))
-    }
-
-    /// A store over `db` reading the time from `clock`.
-    pub fn with_clock(db: Database, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self { db }
     }
 
     /// Connects to `url` (see [`Database::connect`]) and runs the migrations.
@@ -330,21 +354,23 @@ impl Store {
         Mirror::new(self.db.clone())
     }
 
-    pub(crate) fn now(&self) -> i64 {
-        self.clock.now_micros()
-    }
-
     /// Stores a delivery unless its `webhook-id` is already stored; returns the new row id,
-    /// or `None` for a duplicate.
+    /// or `None` for a duplicate. On PostgreSQL the same statement notifies idle workers.
     pub(crate) async fn insert(&self, d: &NewDelivery) -> Result<Option<i64>, InboxError> {
-        let now = self.now();
-        let sql = "INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
+        let insert = "INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
              event_timestamp, webhook_timestamp, headers, raw_body, received_at, status, \
-             attempts, next_attempt_at, replay_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', 0, $8, 0) \
+             attempts, next_attempt_at, replay_count, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NOW_US, $8, 0, NOW_US, 0, $9) \
              ON CONFLICT (webhook_id) DO NOTHING RETURNING id";
+        let sql = match self.db.backend() {
+            Backend::Sqlite => self.db.with_now(insert),
+            Backend::Postgres => self.db.with_now(&format!(
+                "WITH ins AS ({insert}) \
+                 SELECT id, pg_notify('{READY_CHANNEL}', '')::TEXT AS woke FROM ins"
+            )),
+        };
         let id = on_db!(self.db, |pool| {
-            let row = sqlx::query(sql)
+            let row = sqlx::query(&sql)
                 .bind(&d.webhook_id)
                 .bind(&d.event_type)
                 .bind(&d.business_id)
@@ -352,7 +378,8 @@ impl Store {
                 .bind(d.webhook_timestamp)
                 .bind(&d.headers)
                 .bind(&d.raw_body)
-                .bind(now)
+                .bind(d.status.as_str())
+                .bind(d.error.as_deref())
                 .fetch_optional(pool)
                 .await?;
             match row {
@@ -361,6 +388,18 @@ impl Store {
             }
         });
         Ok(id)
+    }
+
+    /// Tells idle workers in every process that a delivery is due (PostgreSQL `NOTIFY`;
+    /// nothing on SQLite, whose workers share the process).
+    pub(crate) async fn notify_ready(&self) -> Result<(), InboxError> {
+        if let Pool::Postgres(pool) = &self.db.pool {
+            sqlx::query("SELECT pg_notify($1, '')::TEXT")
+                .bind(READY_CHANNEL)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Row id and state of the delivery with this `webhook-id`.
@@ -385,24 +424,25 @@ impl Store {
         Ok(found)
     }
 
-    /// Claims up to `limit` due rows for `worker` until `now + lease`; each claim counts
-    /// as an attempt. With `only_id`, claims just that row if it is unfinished and not
-    /// held by a live lease, even if its retry is not due yet (a redelivery in inline
-    /// mode). Rows come back in arrival order.
+    /// Claims up to `limit` due rows for `worker` under the fencing `token` until the
+    /// database's now + `lease_micros`; each claim counts as an attempt. With `only_id`,
+    /// claims just that row if it is unfinished and not held by a live lease, even if its
+    /// retry is not due yet (a redelivery in inline mode). Rows come back in arrival order.
     pub(crate) async fn claim(
         &self,
         worker: &str,
+        token: &str,
         lease_micros: i64,
         limit: i64,
         only_id: Option<i64>,
     ) -> Result<Vec<Claimed>, InboxError> {
-        let now = self.now();
-        let sql = self.db.sql(CLAIM_SQLITE, CLAIM_POSTGRES);
+        let locking = self.db.sql("", "FOR UPDATE SKIP LOCKED");
+        let sql = self.db.with_now(&CLAIM.replace("LOCKING", locking));
         let mut claimed = on_db!(self.db, |pool| {
-            let rows = sqlx::query(sql)
+            let rows = sqlx::query(&sql)
                 .bind(worker)
-                .bind(now.saturating_add(lease_micros))
-                .bind(now)
+                .bind(token)
+                .bind(lease_micros)
                 .bind(limit)
                 .bind(only_id)
                 .fetch_all(pool)
@@ -417,99 +457,186 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Extends `worker`'s lease on row `id`; `false` if the claim was lost.
-    pub(crate) async fn extend_lease(
+    /// Extends the lease of every unfinished row claimed under `token` to the database's
+    /// now + `lease_micros`; returns how many rows are still held.
+    pub(crate) async fn extend_leases(
         &self,
-        id: i64,
-        worker: &str,
+        token: &str,
         lease_micros: i64,
-    ) -> Result<bool, InboxError> {
-        let until = self.now().saturating_add(lease_micros);
-        let sql = "UPDATE webhook_deliveries SET lease_until = $3 \
-             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
-            .bind(id)
-            .bind(worker)
-            .bind(until)
+    ) -> Result<u64, InboxError> {
+        let sql = self.db.with_now(
+            "UPDATE webhook_deliveries SET lease_until = NOW_US + $2 \
+             WHERE claim_token = $1 AND status = 'processing'",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
+            .bind(token)
+            .bind(lease_micros)
             .execute(pool)
             .await?
             .rows_affected());
-        Ok(n == 1)
+        Ok(n)
     }
 
-    /// Marks a claimed row processed and applies the mirror writes in the same
-    /// transaction. `false` (and nothing written) if `worker` no longer holds the claim.
+    /// Marks a claimed row processed and applies the mirror writes, in the handlers'
+    /// transaction `tx` if they opened one (their writes commit with the mark), else in a
+    /// new one. `Ok(false)`, with everything rolled back, if `token` no longer holds the
+    /// claim (the lease was lost and another attempt took over).
     pub(crate) async fn complete(
         &self,
         claimed: &Claimed,
-        worker: &str,
-        disposition: &str,
-        after_error: Option<&str>,
-        writes: &[ObjectWrite],
+        token: &str,
+        tx: TxState,
+        done: &Completion<'_>,
     ) -> Result<bool, InboxError> {
-        let now = self.now();
-        let mark = "UPDATE webhook_deliveries SET status = 'processed', disposition = $3, \
-             after_error = $4, processed_at = $5, last_error = NULL, lease_until = NULL \
-             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'";
-        let upsert = upsert_sql(self.db.backend());
-        let done = on_db!(self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(mark)
-                .bind(claimed.id)
-                .bind(worker)
-                .bind(disposition)
-                .bind(after_error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                for w in writes {
-                    sqlx::query(upsert)
-                        .bind(w.kind.as_str())
-                        .bind(&w.id)
-                        .bind(&w.data)
-                        .bind(&w.customer_id)
-                        .bind(&w.status)
-                        .bind(w.source_event_at)
-                        .bind(w.source_updated_at)
-                        .bind(&claimed.webhook_id)
-                        .bind(&claimed.event_type)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                true
-            } else {
-                tx.rollback().await?;
-                false
+        match (&self.db.pool, tx) {
+            (Pool::Postgres(pool), TxState::Idle | TxState::Closed) => {
+                // One statement: the mark and the upserts commit together, one round trip.
+                let mut conn = pool.acquire().await?;
+                self.complete_pg(&mut conn, claimed, token, done).await
             }
-        });
-        Ok(done)
+            (Pool::Postgres(_), TxState::Postgres(mut tx)) => {
+                let marked = self.complete_pg(&mut tx, claimed, token, done).await?;
+                finish(tx, marked).await
+            }
+            (Pool::Sqlite(pool), TxState::Idle | TxState::Closed) => {
+                let mut tx = pool.begin().await?;
+                let marked = self.complete_sqlite(&mut tx, claimed, token, done).await?;
+                finish(tx, marked).await
+            }
+            (Pool::Sqlite(_), TxState::Sqlite(mut tx)) => {
+                let marked = self.complete_sqlite(&mut tx, claimed, token, done).await?;
+                finish(tx, marked).await
+            }
+            (_, TxState::Sqlite(_) | TxState::Postgres(_)) => Err(InboxError::Corrupt(
+                "a transaction of the other backend".to_owned(),
+            )),
+        }
     }
 
-    /// Records a failed attempt: `retry_at` schedules another attempt, `None` dead-letters
-    /// the row. `false` if `worker` no longer holds the claim.
+    async fn complete_pg(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        claimed: &Claimed,
+        token: &str,
+        done: &Completion<'_>,
+    ) -> Result<bool, InboxError> {
+        let mark = self.db.with_now(&MARK.replace("EMPTY_BLOB", "''::BYTEA"));
+        let mut sql = format!("WITH mark AS ({mark} RETURNING webhook_id, event_type)");
+        for i in 0..done.writes.len() {
+            sql.push_str(", ");
+            sql.push_str(&upsert_after_mark_cte(
+                &self.db,
+                &format!("w{i}"),
+                6 + 7 * i,
+            ));
+        }
+        sql.push_str(" SELECT COUNT(*) AS n FROM mark");
+        let mut query = sqlx::query(&sql)
+            .bind(claimed.id)
+            .bind(token)
+            .bind(done.disposition)
+            .bind(done.after_error)
+            .bind(done.drop_body);
+        for w in done.writes {
+            query = query
+                .bind(w.kind.as_str())
+                .bind(&w.id)
+                .bind(&w.data)
+                .bind(&w.customer_id)
+                .bind(&w.status)
+                .bind(w.source_event_at)
+                .bind(w.source_updated_at);
+        }
+        let n: i64 = query.fetch_one(&mut *conn).await?.try_get("n")?;
+        Ok(n == 1)
+    }
+
+    async fn complete_sqlite(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        claimed: &Claimed,
+        token: &str,
+        done: &Completion<'_>,
+    ) -> Result<bool, InboxError> {
+        let mark = self.db.with_now(&MARK.replace("EMPTY_BLOB", "X''"));
+        let n = sqlx::query(&mark)
+            .bind(claimed.id)
+            .bind(token)
+            .bind(done.disposition)
+            .bind(done.after_error)
+            .bind(done.drop_body)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        let upsert = upsert_sql(&self.db);
+        for w in done.writes {
+            sqlx::query(&upsert)
+                .bind(w.kind.as_str())
+                .bind(&w.id)
+                .bind(&w.data)
+                .bind(&w.customer_id)
+                .bind(&w.status)
+                .bind(w.source_event_at)
+                .bind(w.source_updated_at)
+                .bind(&claimed.webhook_id)
+                .bind(&claimed.event_type)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Records a failed attempt: `retry_after` (µs) schedules another attempt that long
+    /// after the database's now, `None` dead-letters the row. `false` if `token` no longer
+    /// holds the claim.
     pub(crate) async fn fail(
         &self,
         claimed: &Claimed,
-        worker: &str,
+        token: &str,
         error: &str,
-        retry_at: Option<i64>,
+        retry_after: Option<i64>,
     ) -> Result<bool, InboxError> {
-        let (status, next) = match retry_at {
-            Some(at) => ("failed", at),
-            None => ("dead", self.now()),
+        let status = match retry_after {
+            Some(_) => DeliveryStatus::Failed,
+            None => DeliveryStatus::Dead,
         };
-        let sql = "UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, \
-             last_error = $5, lease_until = NULL \
-             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
+        self.finish_unprocessed(claimed, token, status, error, retry_after.unwrap_or(0))
+            .await
+    }
+
+    /// Records that the stored body is not a webhook envelope (`unparseable`, kept for
+    /// inspection and replay). `false` if `token` no longer holds the claim.
+    pub(crate) async fn mark_unparseable(
+        &self,
+        claimed: &Claimed,
+        token: &str,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        self.finish_unprocessed(claimed, token, DeliveryStatus::Unparseable, error, 0)
+            .await
+    }
+
+    async fn finish_unprocessed(
+        &self,
+        claimed: &Claimed,
+        token: &str,
+        status: DeliveryStatus,
+        error: &str,
+        after_micros: i64,
+    ) -> Result<bool, InboxError> {
+        let sql = self.db.with_now(
+            "UPDATE webhook_deliveries SET status = $3, next_attempt_at = NOW_US + $4, \
+             last_error = $5, lease_until = NULL, claim_token = NULL \
+             WHERE id = $1 AND claim_token = $2 AND status = 'processing'",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
             .bind(claimed.id)
-            .bind(worker)
-            .bind(status)
-            .bind(next)
+            .bind(token)
+            .bind(status.as_str())
+            .bind(after_micros)
             .bind(error)
             .execute(pool)
             .await?
@@ -517,10 +644,31 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Deletes processed deliveries whose processing finished more than `older_than` ago
+    /// (by the database's clock), at most `limit` rows per call; returns how many. Dead
+    /// letters and unparseable deliveries are kept for inspection.
+    pub async fn prune_processed(
+        &self,
+        older_than: std::time::Duration,
+        limit: u32,
+    ) -> Result<u64, InboxError> {
+        let sql = self.db.with_now(
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+             WHERE status = 'processed' AND processed_at < NOW_US - $1 LIMIT $2)",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
+            .bind(duration_micros(older_than))
+            .bind(i64::from(limit))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n)
+    }
+
     /// The stored delivery with this `webhook-id`, body and headers included.
     pub async fn get(&self, webhook_id: &str) -> Result<Option<StoredDelivery>, InboxError> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS}, webhook_timestamp, headers, raw_body \
+            "SELECT {SUMMARY_COLUMNS}, webhook_timestamp, headers, raw_body, body_dropped_at \
              FROM webhook_deliveries WHERE webhook_id = $1"
         );
         let found = on_db!(self.db, |pool| {
@@ -542,6 +690,9 @@ impl Store {
                             }
                         })?,
                         raw_body: row.try_get("raw_body")?,
+                        body_dropped_at: row
+                            .try_get::<Option<i64>, _>("body_dropped_at")?
+                            .map(from_micros),
                     })
                 }
             }
@@ -595,42 +746,64 @@ impl Store {
 
     /// Puts the delivery with this `webhook-id` back in the queue (state `received`,
     /// attempts reset, due now), whatever its state, unless a worker holds a live claim on
-    /// it. Its signature is not checked again (it was verified on receipt). Handlers run
-    /// again; the mirror's ordering guard keeps re-applied objects consistent.
+    /// it or its body was dropped after processing. Its signature is not checked again (it
+    /// was verified on receipt). Handlers run again; the mirror's ordering guard keeps
+    /// re-applied objects consistent. Workers in every process are woken.
     pub async fn replay(&self, webhook_id: &str) -> Result<(), InboxError> {
-        let now = self.now();
-        let sql = "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
-             next_attempt_at = $2, last_error = NULL, lease_until = NULL, \
-             replay_count = replay_count + 1 \
-             WHERE webhook_id = $1 AND (status <> 'processing' OR lease_until < $2)";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
+        let sql = self.db.with_now(
+            "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
+             next_attempt_at = NOW_US, last_error = NULL, lease_until = NULL, \
+             claim_token = NULL, replay_count = replay_count + 1 \
+             WHERE webhook_id = $1 AND body_dropped_at IS NULL \
+               AND (status <> 'processing' OR lease_until < NOW_US)",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
             .bind(webhook_id)
-            .bind(now)
             .execute(pool)
             .await?
             .rows_affected());
         if n == 1 {
+            self.notify_ready().await?;
             return Ok(());
         }
         match self.get(webhook_id).await? {
             None => Err(InboxError::NotFound(webhook_id.to_owned())),
+            Some(d) if d.body_dropped_at.is_some() => {
+                Err(InboxError::BodyDropped(webhook_id.to_owned()))
+            }
             Some(_) => Err(InboxError::Busy(webhook_id.to_owned())),
         }
     }
 
     /// Replays every dead letter (optionally only of one event type); returns how many.
     pub async fn replay_dead_letters(&self, event_type: Option<&str>) -> Result<u64, InboxError> {
-        let now = self.now();
-        let sql = "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
-             next_attempt_at = $1, last_error = NULL, lease_until = NULL, \
-             replay_count = replay_count + 1 \
-             WHERE status = 'dead' AND (CAST($2 AS TEXT) IS NULL OR event_type = $2)";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
-            .bind(now)
+        let sql = self.db.with_now(
+            "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
+             next_attempt_at = NOW_US, last_error = NULL, lease_until = NULL, \
+             claim_token = NULL, replay_count = replay_count + 1 \
+             WHERE status = 'dead' AND (CAST($1 AS TEXT) IS NULL OR event_type = $1)",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
             .bind(event_type)
             .execute(pool)
             .await?
             .rows_affected());
+        if n > 0 {
+            self.notify_ready().await?;
+        }
         Ok(n)
     }
+}
+
+/// Commits `tx` if the mark applied, else rolls it back; returns whether it committed.
+async fn finish<DB: sqlx::Database>(
+    tx: sqlx::Transaction<'static, DB>,
+    marked: bool,
+) -> Result<bool, InboxError> {
+    if marked {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(marked)
 }
