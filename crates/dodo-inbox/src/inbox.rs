@@ -39,8 +39,9 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::clock::{duration_micros, to_micros};
-use crate::db::Database;
+use crate::db::{Backend, Database};
 use crate::error::InboxError;
+use crate::group::Grouper;
 use crate::mirror::{Mirror, ObjectWrite, objects_from_event};
 use crate::receipt::{Receipt, ReceiptKind};
 use crate::retry::RetryPolicy;
@@ -129,7 +130,12 @@ struct Inner<S> {
     notify: Notify,
     inline_id: String,
     inline_seq: AtomicU64,
+    inserter: Grouper<NewDelivery, Result<Option<i64>, InboxError>>,
+    completer: Grouper<Completion, (Completion, Result<bool, InboxError>)>,
 }
+
+/// Most deliveries or outcomes written in one group commit.
+const GROUP_MAX: usize = 64;
 
 /// A durable webhook inbox over a [`Dispatcher`]. Cheap to clone (shared state).
 ///
@@ -288,9 +294,34 @@ impl<S: Clone + Send + Sync + 'static> InboxBuilder<S> {
         if self.migrate {
             db.migrate().await?;
         }
+        let store = Store::new(db);
+        // SQLite has one writer: one flusher; PostgreSQL commits groups in parallel.
+        let flushers = match store.database().backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        };
+        let inserter = {
+            let store = store.clone();
+            Grouper::spawn(flushers, GROUP_MAX, move |group: Vec<NewDelivery>| {
+                let store = store.clone();
+                async move { store.insert_group(&group).await }
+            })
+        };
+        let completer = {
+            let store = store.clone();
+            Grouper::spawn(flushers, GROUP_MAX, move |group: Vec<Completion>| {
+                let store = store.clone();
+                async move {
+                    let results = store.complete_group(&group).await;
+                    group.into_iter().zip(results).collect()
+                }
+            })
+        };
         Ok(Inbox {
             inner: Arc::new(Inner {
-                store: Store::new(db),
+                inserter,
+                completer,
+                store,
                 dispatcher: self.dispatcher,
                 mode: self.mode,
                 retry: self.retry,
@@ -422,11 +453,11 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
     /// Verifies and stores one delivery, and in [`Mode::Inline`] processes it; never fails
     /// (every problem is a [`Receipt`] with its HTTP status).
     pub async fn receive<H: WebhookHeaders + ?Sized>(&self, headers: &H, body: &[u8]) -> Receipt {
-        let new = match self.prepare(headers, body) {
+        let mut new = match self.prepare(headers, body) {
             Ok(new) => new,
             Err(receipt) => return *receipt,
         };
-        let inserted = match self.inner.store.insert(&new).await {
+        let inserted = match self.store_delivery(&mut new).await {
             Ok(inserted) => inserted,
             Err(e) => {
                 tracing::error!(webhook_id = %new.webhook_id, error = %e, "storing a webhook delivery failed");
@@ -474,6 +505,20 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
             },
         };
         self.process_inline(row_id, stored).await
+    }
+
+    /// Stores `new` in a group commit with concurrent receipts (its body is moved out).
+    async fn store_delivery(&self, new: &mut NewDelivery) -> Result<Option<i64>, InboxError> {
+        let moved = NewDelivery {
+            raw_body: std::mem::take(&mut new.raw_body),
+            headers: std::mem::take(&mut new.headers),
+            ..new.clone()
+        };
+        match self.inner.inserter.submit(moved).await {
+            Ok(result) => result,
+            Err(Some(alone)) => self.inner.store.insert(&alone).await,
+            Err(None) => Err(InboxError::Database(sqlx::Error::WorkerCrashed)),
+        }
     }
 
     async fn process_inline(&self, row_id: i64, stored: Receipt) -> Receipt {
@@ -726,15 +771,32 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                 .join("; ")
         });
         let done = Completion {
+            id: claimed.id,
+            webhook_id: claimed.webhook_id.clone(),
+            event_type: claimed.event_type.clone(),
+            token: token.to_owned(),
             disposition: outcome.disposition.as_str(),
-            after_error: after_error.as_deref(),
-            writes: &writes,
+            after_error,
+            writes,
             drop_body: self.inner.drop_processed_bodies,
         };
         let state = tx.take().await;
         let handlers_wrote = !matches!(state, TxState::Idle);
         let store = &self.inner.store;
-        let mut result = store.complete(claimed, token, state, &done).await;
+        let (done, mut result) = if handlers_wrote {
+            let result = store.complete(state, &done).await;
+            (done, result)
+        } else {
+            // Nothing of the handlers' to commit: share a transaction with other attempts.
+            match self.inner.completer.submit(done).await {
+                Ok(answer) => answer,
+                Err(Some(done)) => {
+                    let result = store.complete(TxState::Idle, &done).await;
+                    (done, result)
+                }
+                Err(None) => return Err(InboxError::Database(sqlx::Error::WorkerCrashed)),
+            }
+        };
         let mut tries = 1;
         // Without writes of the handlers to lose, a transient failure is retried here,
         // so the handlers need not run again.
@@ -744,7 +806,7 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
         {
             tokio::time::sleep(Duration::from_millis(50) * tries).await;
             tries += 1;
-            result = store.complete(claimed, token, TxState::Idle, &done).await;
+            result = store.complete(TxState::Idle, &done).await;
         }
         match result {
             Ok(true) => Ok(Step::Processed),

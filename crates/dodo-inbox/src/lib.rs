@@ -24,6 +24,7 @@ pub mod cli;
 mod clock;
 mod db;
 mod error;
+mod group;
 mod inbox;
 mod mirror;
 mod receipt;

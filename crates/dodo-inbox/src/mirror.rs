@@ -206,6 +206,23 @@ pub(crate) fn upsert_after_mark_cte(db: &Database, name: &str, first: usize) -> 
     ))
 }
 
+/// A PostgreSQL CTE `name AS (...)` upserting, per `(kind, id)`, the newest of the rows
+/// of the query `source` (columns `kind, id, data, customer_id, status, event_at,
+/// updated_at, webhook_id, event_type, ord`; `ord` breaks ties, higher wins), each still
+/// subject to the ordering guard against the stored state. One statement may not upsert a
+/// key twice, and applying only the newest gives the state the writes applied in turn
+/// would give.
+pub(crate) fn upsert_newest_cte(db: &Database, name: &str, source: &str) -> String {
+    db.with_now(&format!(
+        "{name} AS (INSERT INTO dodo_objects ({COLUMNS}) \
+         SELECT kind, id, CAST(data AS JSONB), customer_id, status, event_at, updated_at, \
+                webhook_id, event_type, NOW_US \
+         FROM (SELECT DISTINCT ON (kind, id) * FROM ({source}) AS candidates \
+               ORDER BY kind, id, updated_at DESC NULLS LAST, event_at DESC, ord DESC) AS newest \
+         {ON_CONFLICT} {GUARD})"
+    ))
+}
+
 /// A mirrored object with its bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use crate::clock::{duration_micros, from_micros};
 use crate::db::{Backend, Database, Pool, on_db};
 use crate::error::InboxError;
-use crate::mirror::{Mirror, ObjectWrite, upsert_after_mark_cte, upsert_sql};
+use crate::mirror::{Mirror, ObjectWrite, upsert_after_mark_cte, upsert_newest_cte, upsert_sql};
 use crate::tx::TxState;
 
 /// Processing state of a stored delivery.
@@ -241,12 +241,17 @@ pub struct Store {
     db: Database,
 }
 
-/// How a claimed attempt's outcome is committed: the mark's fields.
+/// A successful attempt's outcome to commit: the mark's fields and the mirror's writes.
 #[derive(Debug)]
-pub(crate) struct Completion<'a> {
-    pub disposition: &'a str,
-    pub after_error: Option<&'a str>,
-    pub writes: &'a [ObjectWrite],
+pub(crate) struct Completion {
+    pub id: i64,
+    pub webhook_id: String,
+    pub event_type: String,
+    /// The claim's fencing token: the mark applies only while it still holds the row.
+    pub token: String,
+    pub disposition: &'static str,
+    pub after_error: Option<String>,
+    pub writes: Vec<ObjectWrite>,
     /// Drop the raw body in the same statement (retention of personal data).
     pub drop_body: bool,
 }
@@ -311,15 +316,60 @@ macro_rules! claimed_from_row {
     }};
 }
 
-const CLAIM: &str = "UPDATE webhook_deliveries \
+/// Claims due rows, oldest due first. The `status IN (...)` term lets both engines walk
+/// the partial index of unfinished rows (`webhook_deliveries_ready` on PostgreSQL,
+/// `webhook_deliveries_due` on SQLite), so a claim costs the
+/// same however many processed rows the table keeps.
+const CLAIM_DUE: &str = "UPDATE webhook_deliveries \
      SET status = 'processing', claimed_by = $1, claim_token = $2, \
          lease_until = NOW_US + $3, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM webhook_deliveries \
-         WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= NOW_US OR id = $5)) \
+         WHERE status IN ('received', 'failed', 'processing') \
+           AND ((status <> 'processing' AND next_attempt_at <= NOW_US) \
              OR (status = 'processing' AND lease_until < NOW_US)) \
-           AND (CAST($5 AS BIGINT) IS NULL OR id = $5) \
-         ORDER BY id LIMIT $4 LOCKING) \
+         ORDER BY next_attempt_at, id LIMIT $4 LOCKING) \
      RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
+
+/// Claims one unfinished row by id, due or not, unless a live lease holds it.
+const CLAIM_ONE: &str = "UPDATE webhook_deliveries \
+     SET status = 'processing', claimed_by = $1, claim_token = $2, \
+         lease_until = NOW_US + $3, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM webhook_deliveries \
+         WHERE id = $4 AND (status IN ('received', 'failed') \
+             OR (status = 'processing' AND lease_until < NOW_US)) LOCKING) \
+     RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
+
+const INSERT: &str = "INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
+     event_timestamp, webhook_timestamp, headers, raw_body, received_at, status, attempts, \
+     next_attempt_at, replay_count, last_error) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, NOW_US, $8, 0, NOW_US, 0, $9) \
+     ON CONFLICT (webhook_id) DO NOTHING RETURNING id";
+
+/// Runs the insert statement `$sql` for the delivery `$d` on the executor `$conn`:
+/// `Some(row id)`, or `None` for a duplicate (written once, expanded per backend).
+macro_rules! insert_one {
+    ($conn:expr, $sql:expr, $d:expr) => {{
+        let d: &NewDelivery = $d;
+        let row = sqlx::query($sql)
+            .bind(&d.webhook_id)
+            .bind(&d.event_type)
+            .bind(&d.business_id)
+            .bind(d.event_timestamp)
+            .bind(d.webhook_timestamp)
+            .bind(&d.headers)
+            .bind(&d.raw_body)
+            .bind(d.status.as_str())
+            .bind(d.error.as_deref())
+            .fetch_optional($conn)
+            .await?;
+        match row {
+            Some(row) => Some(row.try_get::<i64, _>("id")?),
+            None => None,
+        }
+    }};
+}
+
+const NOTIFY_READY: &str = "SELECT pg_notify('dodo_inbox_ready', '')::TEXT";
 
 /// The mark of a processed attempt, conditional on its claim token; binds id, token,
 /// disposition, after_error, drop_body.
@@ -357,47 +407,58 @@ impl Store {
     /// Stores a delivery unless its `webhook-id` is already stored; returns the new row id,
     /// or `None` for a duplicate. On PostgreSQL the same statement notifies idle workers.
     pub(crate) async fn insert(&self, d: &NewDelivery) -> Result<Option<i64>, InboxError> {
-        let insert = "INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
-             event_timestamp, webhook_timestamp, headers, raw_body, received_at, status, \
-             attempts, next_attempt_at, replay_count, last_error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NOW_US, $8, 0, NOW_US, 0, $9) \
-             ON CONFLICT (webhook_id) DO NOTHING RETURNING id";
         let sql = match self.db.backend() {
-            Backend::Sqlite => self.db.with_now(insert),
+            Backend::Sqlite => self.db.with_now(INSERT),
             Backend::Postgres => self.db.with_now(&format!(
-                "WITH ins AS ({insert}) \
+                "WITH ins AS ({INSERT}) \
                  SELECT id, pg_notify('{READY_CHANNEL}', '')::TEXT AS woke FROM ins"
             )),
         };
-        let id = on_db!(self.db, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(&d.webhook_id)
-                .bind(&d.event_type)
-                .bind(&d.business_id)
-                .bind(d.event_timestamp)
-                .bind(d.webhook_timestamp)
-                .bind(&d.headers)
-                .bind(&d.raw_body)
-                .bind(d.status.as_str())
-                .bind(d.error.as_deref())
-                .fetch_optional(pool)
-                .await?;
-            match row {
-                Some(row) => Some(row.try_get::<i64, _>("id")?),
-                None => None,
-            }
-        });
+        let id = on_db!(self.db, |pool| insert_one!(pool, &sql, d));
         Ok(id)
+    }
+
+    /// Stores several deliveries in one transaction (one commit, one `NOTIFY`); one result
+    /// per delivery, in order. If the transaction fails, each is stored alone.
+    pub(crate) async fn insert_group(
+        &self,
+        group: &[NewDelivery],
+    ) -> Vec<Result<Option<i64>, InboxError>> {
+        if group.len() > 1 {
+            let sql = self.db.with_now(INSERT);
+            let together: Result<Vec<Option<i64>>, InboxError> = on_db!(self.db, |pool| {
+                async {
+                    let mut tx = pool.begin().await?;
+                    let mut ids = Vec::with_capacity(group.len());
+                    for d in group {
+                        ids.push(insert_one!(&mut *tx, &sql, d));
+                    }
+                    if let Pool::Postgres(_) = &self.db.pool
+                        && ids.iter().any(Option::is_some)
+                    {
+                        sqlx::query(NOTIFY_READY).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(ids)
+                }
+                .await
+            });
+            if let Ok(ids) = together {
+                return ids.into_iter().map(Ok).collect();
+            }
+        }
+        let mut out = Vec::with_capacity(group.len());
+        for d in group {
+            out.push(self.insert(d).await);
+        }
+        out
     }
 
     /// Tells idle workers in every process that a delivery is due (PostgreSQL `NOTIFY`;
     /// nothing on SQLite, whose workers share the process).
     pub(crate) async fn notify_ready(&self) -> Result<(), InboxError> {
         if let Pool::Postgres(pool) = &self.db.pool {
-            sqlx::query("SELECT pg_notify($1, '')::TEXT")
-                .bind(READY_CHANNEL)
-                .execute(pool)
-                .await?;
+            sqlx::query(NOTIFY_READY).execute(pool).await?;
         }
         Ok(())
     }
@@ -427,7 +488,7 @@ impl Store {
     /// Claims up to `limit` due rows for `worker` under the fencing `token` until the
     /// database's now + `lease_micros`; each claim counts as an attempt. With `only_id`,
     /// claims just that row if it is unfinished and not held by a live lease, even if its
-    /// retry is not due yet (a redelivery in inline mode). Rows come back in arrival order.
+    /// retry is not due yet (a redelivery in inline mode). Rows come back by row id.
     pub(crate) async fn claim(
         &self,
         worker: &str,
@@ -437,14 +498,17 @@ impl Store {
         only_id: Option<i64>,
     ) -> Result<Vec<Claimed>, InboxError> {
         let locking = self.db.sql("", "FOR UPDATE SKIP LOCKED");
-        let sql = self.db.with_now(&CLAIM.replace("LOCKING", locking));
+        let (template, target) = match only_id {
+            Some(id) => (CLAIM_ONE, id),
+            None => (CLAIM_DUE, limit),
+        };
+        let sql = self.db.with_now(&template.replace("LOCKING", locking));
         let mut claimed = on_db!(self.db, |pool| {
             let rows = sqlx::query(&sql)
                 .bind(worker)
                 .bind(token)
                 .bind(lease_micros)
-                .bind(limit)
-                .bind(only_id)
+                .bind(target)
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -479,32 +543,30 @@ impl Store {
 
     /// Marks a claimed row processed and applies the mirror writes, in the handlers'
     /// transaction `tx` if they opened one (their writes commit with the mark), else in a
-    /// new one. `Ok(false)`, with everything rolled back, if `token` no longer holds the
-    /// claim (the lease was lost and another attempt took over).
+    /// new one. `Ok(false)`, with everything rolled back, if the completion's token no
+    /// longer holds the claim (the lease was lost and another attempt took over).
     pub(crate) async fn complete(
         &self,
-        claimed: &Claimed,
-        token: &str,
         tx: TxState,
-        done: &Completion<'_>,
+        done: &Completion,
     ) -> Result<bool, InboxError> {
         match (&self.db.pool, tx) {
             (Pool::Postgres(pool), TxState::Idle | TxState::Closed) => {
                 // One statement: the mark and the upserts commit together, one round trip.
                 let mut conn = pool.acquire().await?;
-                self.complete_pg(&mut conn, claimed, token, done).await
+                self.complete_pg(&mut conn, done).await
             }
             (Pool::Postgres(_), TxState::Postgres(mut tx)) => {
-                let marked = self.complete_pg(&mut tx, claimed, token, done).await?;
+                let marked = self.complete_pg(&mut tx, done).await?;
                 finish(tx, marked).await
             }
             (Pool::Sqlite(pool), TxState::Idle | TxState::Closed) => {
                 let mut tx = pool.begin().await?;
-                let marked = self.complete_sqlite(&mut tx, claimed, token, done).await?;
+                let marked = self.complete_sqlite(&mut tx, done).await?;
                 finish(tx, marked).await
             }
             (Pool::Sqlite(_), TxState::Sqlite(mut tx)) => {
-                let marked = self.complete_sqlite(&mut tx, claimed, token, done).await?;
+                let marked = self.complete_sqlite(&mut tx, done).await?;
                 finish(tx, marked).await
             }
             (_, TxState::Sqlite(_) | TxState::Postgres(_)) => Err(InboxError::Corrupt(
@@ -513,12 +575,146 @@ impl Store {
         }
     }
 
+    /// Commits several completions (whose handlers opened no transaction) in one
+    /// transaction; one result per completion, in order. If the transaction fails (one
+    /// outcome the database refuses), each is committed alone, so one poison row cannot
+    /// hold back the others.
+    pub(crate) async fn complete_group(
+        &self,
+        group: &[Completion],
+    ) -> Vec<Result<bool, InboxError>> {
+        if group.len() > 1 {
+            let together: Result<Vec<bool>, InboxError> = match &self.db.pool {
+                Pool::Postgres(pool) => self.complete_group_pg(pool, group).await,
+                Pool::Sqlite(pool) => {
+                    async {
+                        let mut tx = pool.begin().await?;
+                        let mut marked = Vec::with_capacity(group.len());
+                        for done in group {
+                            marked.push(self.complete_sqlite(&mut tx, done).await?);
+                        }
+                        tx.commit().await?;
+                        Ok(marked)
+                    }
+                    .await
+                }
+            };
+            if let Ok(marked) = together {
+                return marked.into_iter().map(Ok).collect();
+            }
+        }
+        let mut out = Vec::with_capacity(group.len());
+        for done in group {
+            out.push(self.complete(TxState::Idle, done).await);
+        }
+        out
+    }
+
+    /// The whole group in one PostgreSQL statement: the marks, fenced by each row's token,
+    /// and the newest version of each mirrored object among the marked rows.
+    async fn complete_group_pg(
+        &self,
+        pool: &sqlx::PgPool,
+        group: &[Completion],
+    ) -> Result<Vec<bool>, InboxError> {
+        let mark = self.db.with_now(
+            "UPDATE webhook_deliveries d SET status = 'processed', \
+             disposition = input.disposition, after_error = input.after_error, \
+             processed_at = NOW_US, last_error = NULL, lease_until = NULL, claim_token = NULL, \
+             raw_body = CASE WHEN input.drop_body THEN ''::BYTEA ELSE d.raw_body END, \
+             body_dropped_at = CASE WHEN input.drop_body THEN NOW_US ELSE NULL END \
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BOOL[]) \
+                  AS input(id, token, disposition, after_error, drop_body) \
+             WHERE d.id = input.id AND d.claim_token = input.token \
+               AND d.status = 'processing' \
+             RETURNING d.id, d.webhook_id, d.event_type",
+        );
+        let objects = "SELECT o.kind, o.id, o.data, o.customer_id, o.status, o.event_at, \
+             o.updated_at, mark.webhook_id, mark.event_type, o.ord \
+             FROM UNNEST($6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], \
+                         $11::TEXT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[]) \
+                  AS o(delivery, kind, id, data, customer_id, status, event_at, updated_at, ord) \
+             JOIN mark ON mark.id = o.delivery";
+        let sql = format!(
+            "WITH mark AS ({mark}), {} SELECT id FROM mark",
+            upsert_newest_cte(&self.db, "objects", objects)
+        );
+        let mut writes: Vec<(i64, &ObjectWrite)> = Vec::new();
+        for done in group {
+            writes.extend(done.writes.iter().map(|w| (done.id, w)));
+        }
+        let rows = sqlx::query(&sql)
+            .bind(group.iter().map(|d| d.id).collect::<Vec<_>>())
+            .bind(group.iter().map(|d| d.token.as_str()).collect::<Vec<_>>())
+            .bind(group.iter().map(|d| d.disposition).collect::<Vec<_>>())
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.after_error.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group.iter().map(|d| d.drop_body).collect::<Vec<_>>())
+            .bind(writes.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+            .bind(
+                writes
+                    .iter()
+                    .map(|(_, w)| w.kind.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .iter()
+                    .map(|(_, w)| w.id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .iter()
+                    .map(|(_, w)| w.data.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .iter()
+                    .map(|(_, w)| w.customer_id.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .iter()
+                    .map(|(_, w)| w.status.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .iter()
+                    .map(|(_, w)| w.source_event_at)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .iter()
+                    .map(|(_, w)| w.source_updated_at)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                (0..writes.len())
+                    .map(|i| i64::try_from(i).unwrap_or(i64::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(pool)
+            .await?;
+        let mut marked = std::collections::HashSet::with_capacity(rows.len());
+        for row in rows {
+            marked.insert(row.try_get::<i64, _>("id")?);
+        }
+        Ok(group.iter().map(|d| marked.contains(&d.id)).collect())
+    }
+
     async fn complete_pg(
         &self,
         conn: &mut sqlx::PgConnection,
-        claimed: &Claimed,
-        token: &str,
-        done: &Completion<'_>,
+        done: &Completion,
     ) -> Result<bool, InboxError> {
         let mark = self.db.with_now(&MARK.replace("EMPTY_BLOB", "''::BYTEA"));
         let mut sql = format!("WITH mark AS ({mark} RETURNING webhook_id, event_type)");
@@ -532,12 +728,12 @@ impl Store {
         }
         sql.push_str(" SELECT COUNT(*) AS n FROM mark");
         let mut query = sqlx::query(&sql)
-            .bind(claimed.id)
-            .bind(token)
+            .bind(done.id)
+            .bind(&done.token)
             .bind(done.disposition)
-            .bind(done.after_error)
+            .bind(done.after_error.as_deref())
             .bind(done.drop_body);
-        for w in done.writes {
+        for w in &done.writes {
             query = query
                 .bind(w.kind.as_str())
                 .bind(&w.id)
@@ -554,16 +750,14 @@ impl Store {
     async fn complete_sqlite(
         &self,
         conn: &mut sqlx::SqliteConnection,
-        claimed: &Claimed,
-        token: &str,
-        done: &Completion<'_>,
+        done: &Completion,
     ) -> Result<bool, InboxError> {
         let mark = self.db.with_now(&MARK.replace("EMPTY_BLOB", "X''"));
         let n = sqlx::query(&mark)
-            .bind(claimed.id)
-            .bind(token)
+            .bind(done.id)
+            .bind(&done.token)
             .bind(done.disposition)
-            .bind(done.after_error)
+            .bind(done.after_error.as_deref())
             .bind(done.drop_body)
             .execute(&mut *conn)
             .await?
@@ -572,7 +766,7 @@ impl Store {
             return Ok(false);
         }
         let upsert = upsert_sql(&self.db);
-        for w in done.writes {
+        for w in &done.writes {
             sqlx::query(&upsert)
                 .bind(w.kind.as_str())
                 .bind(&w.id)
@@ -581,8 +775,8 @@ impl Store {
                 .bind(&w.status)
                 .bind(w.source_event_at)
                 .bind(w.source_updated_at)
-                .bind(&claimed.webhook_id)
-                .bind(&claimed.event_type)
+                .bind(&done.webhook_id)
+                .bind(&done.event_type)
                 .execute(&mut *conn)
                 .await?;
         }

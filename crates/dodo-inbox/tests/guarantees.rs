@@ -294,15 +294,29 @@ async fn an_outcome_that_cannot_be_committed_is_dead_lettered_without_rerunning(
     };
     let r = inbox.receive(&signed("msg_poison", &body), &body).await;
     assert_eq!((r.status, r.kind), (200, ReceiptKind::Stored));
+    // Healthy deliveries processed in the same batch (and group commit) are not held back.
+    for i in 0..5 {
+        let body = sub_body(&format!("sub_healthy{i}"));
+        let id = format!("msg_healthy{i}");
+        inbox.receive(&signed(&id, &body), &body).await;
+    }
     let stats = inbox.worker().process_available().await.unwrap();
-    assert_eq!((stats.dead_lettered, stats.retried), (1, 0));
+    assert_eq!(
+        (stats.dead_lettered, stats.retried, stats.processed),
+        (1, 0, 5)
+    );
     assert_eq!(
         inbox.worker().process_available().await.unwrap(),
         Default::default()
     );
     assert_eq!(calls.get("msg_poison"), 1, "not run again");
     assert_eq!(dead.load(Ordering::SeqCst), 1);
-    assert!(effects(&raw).await.is_empty());
+    let written = effects(&raw).await;
+    assert_eq!(written.len(), 5);
+    assert!(
+        written.iter().all(|e| e.starts_with("msg_healthy")),
+        "{written:?}"
+    );
     let row = inbox.store().get("msg_poison").await.unwrap().unwrap();
     assert_eq!(row.summary.status, DeliveryStatus::Dead);
     assert_eq!(row.summary.attempts, 1);

@@ -8,3 +8,4 @@ ALTER TABLE webhook_deliveries ADD COLUMN body_dropped_at BIGINT;
 -- Pruning scans processed rows by age.
 CREATE INDEX webhook_deliveries_processed ON webhook_deliveries (processed_at)
     WHERE status = 'processed';
+

@@ -8,3 +8,7 @@ ALTER TABLE webhook_deliveries ADD COLUMN body_dropped_at INTEGER;
 -- Pruning scans processed rows by age.
 CREATE INDEX webhook_deliveries_processed ON webhook_deliveries (processed_at)
     WHERE status = 'processed';
+
+-- Claims walk the unfinished rows in due order, whatever the number of processed rows.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id)
+    WHERE status IN ('received', 'failed', 'processing');
