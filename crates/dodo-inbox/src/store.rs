@@ -419,30 +419,29 @@ impl Store {
     }
 
     /// Stores several deliveries in one transaction (one commit, one `NOTIFY`); one result
-    /// per delivery, in order. If the transaction fails, each is stored alone.
+    /// per delivery, in order. If the transaction fails (one value the database refuses),
+    /// each is stored alone.
     pub(crate) async fn insert_group(
         &self,
         group: &[NewDelivery],
     ) -> Vec<Result<Option<i64>, InboxError>> {
         if group.len() > 1 {
-            let sql = self.db.with_now(INSERT);
-            let together: Result<Vec<Option<i64>>, InboxError> = on_db!(self.db, |pool| {
-                async {
-                    let mut tx = pool.begin().await?;
-                    let mut ids = Vec::with_capacity(group.len());
-                    for d in group {
-                        ids.push(insert_one!(&mut *tx, &sql, d));
+            let together = match &self.db.pool {
+                Pool::Postgres(pool) => self.insert_group_pg(pool, group).await,
+                Pool::Sqlite(pool) => {
+                    let sql = self.db.with_now(INSERT);
+                    async {
+                        let mut tx = pool.begin().await?;
+                        let mut ids = Vec::with_capacity(group.len());
+                        for d in group {
+                            ids.push(insert_one!(&mut *tx, &sql, d));
+                        }
+                        tx.commit().await?;
+                        Ok(ids)
                     }
-                    if let Pool::Postgres(_) = &self.db.pool
-                        && ids.iter().any(Option::is_some)
-                    {
-                        sqlx::query(NOTIFY_READY).execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(ids)
+                    .await
                 }
-                .await
-            });
+            };
             if let Ok(ids) = together {
                 return ids.into_iter().map(Ok).collect();
             }
@@ -452,6 +451,76 @@ impl Store {
             out.push(self.insert(d).await);
         }
         out
+    }
+
+    /// The whole group in one PostgreSQL statement (one `NOTIFY` reaches the listeners:
+    /// PostgreSQL folds identical notifications of one transaction).
+    async fn insert_group_pg(
+        &self,
+        pool: &sqlx::PgPool,
+        group: &[NewDelivery],
+    ) -> Result<Vec<Option<i64>>, InboxError> {
+        let sql = self.db.with_now(&format!(
+            "WITH ins AS (INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
+                 event_timestamp, webhook_timestamp, headers, raw_body, received_at, status, \
+                 attempts, next_attempt_at, replay_count, last_error) \
+             SELECT w, t, b, et, wt, h, body, NOW_US, st, 0, NOW_US, 0, err \
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
+                         $6::TEXT[], $7::BYTEA[], $8::TEXT[], $9::TEXT[]) \
+                  AS u(w, t, b, et, wt, h, body, st, err) \
+             ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id) \
+             SELECT id, webhook_id, pg_notify('{READY_CHANNEL}', '')::TEXT AS woke FROM ins"
+        ));
+        let rows = sqlx::query(&sql)
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.webhook_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.business_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group.iter().map(|d| d.event_timestamp).collect::<Vec<_>>())
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.webhook_timestamp)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group.iter().map(|d| d.headers.as_str()).collect::<Vec<_>>())
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.raw_body.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group.iter().map(|d| d.status.as_str()).collect::<Vec<_>>())
+            .bind(group.iter().map(|d| d.error.as_deref()).collect::<Vec<_>>())
+            .fetch_all(pool)
+            .await?;
+        let mut inserted = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            inserted.insert(
+                row.try_get::<String, _>("webhook_id")?,
+                row.try_get::<i64, _>("id")?,
+            );
+        }
+        // A webhook-id twice in one group (a retry racing the original): the first one
+        // inserted, the other is a duplicate.
+        Ok(group
+            .iter()
+            .map(|d| inserted.remove(&d.webhook_id))
+            .collect())
     }
 
     /// Tells idle workers in every process that a delivery is due (PostgreSQL `NOTIFY`;

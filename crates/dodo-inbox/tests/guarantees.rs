@@ -472,7 +472,50 @@ async fn signed_bodies_that_are_not_envelopes_are_kept_and_replayable(kind: Kind
     assert_eq!(calls.total(), 0);
 }
 
+/// Concurrent receipts share group commits; a webhook-id received many times at once (a
+/// retry racing the original) is stored once and every other copy answered duplicate.
+async fn concurrent_copies_of_one_delivery_are_stored_once(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let inbox = Inbox::builder(Dispatcher::new(verifier(), ()))
+        .open(db.connect().await)
+        .await
+        .unwrap();
+    let copy = sub_body("sub_copy");
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        let inbox = inbox.clone();
+        let (id, body) = if i % 2 == 0 {
+            ("msg_copy".to_owned(), copy.clone())
+        } else {
+            (format!("msg_other{i}"), sub_body(&format!("sub_o{i}")))
+        };
+        requests.push(tokio::spawn(async move {
+            let r = inbox.receive(&signed(&id, &body), &body).await;
+            (id, r.status, r.kind)
+        }));
+    }
+    let mut stored_copies = 0;
+    for request in requests {
+        let (id, status, kind) = request.await.unwrap();
+        assert_eq!(status, 200);
+        match (id.as_str(), kind) {
+            ("msg_copy", ReceiptKind::Stored) => stored_copies += 1,
+            ("msg_copy", ReceiptKind::Duplicate) => {}
+            (_, ReceiptKind::Stored) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(stored_copies, 1);
+    assert_eq!(
+        inbox.store().list(&ListFilter::new()).await.unwrap().len(),
+        21
+    );
+}
+
 on_both_backends!(
+    concurrent_copies_of_one_delivery_are_stored_once,
     handler_writes_commit_with_the_processed_mark,
     an_attempt_that_lost_its_lease_cannot_commit,
     a_handler_timeout_fails_the_attempt_and_rolls_back,
