@@ -670,24 +670,22 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
             );
             return self.record_failure(&claimed, token, &error, true).await;
         }
-        if let Err(e) = serde_json::from_slice::<Envelope>(&claimed.raw_body) {
-            // A replayed unparseable delivery this version still cannot read.
-            let error = describe_envelope_error(&e);
-            return Ok(
-                if self
+        let event = match WebhookEvent::parse(&claimed.raw_body) {
+            Ok(event) => event,
+            Err(dodo_webhooks::ParseError::Json(e) | dodo_webhooks::ParseError::Envelope(e)) => {
+                // A replayed unparseable delivery this version still cannot read.
+                let error = describe_envelope_error(&e);
+                let held = self
                     .inner
                     .store
                     .mark_unparseable(&claimed, token, &error)
-                    .await?
-                {
+                    .await?;
+                return Ok(if held {
                     Step::Unparseable
                 } else {
                     Step::LeaseLost
-                },
-            );
-        }
-        let event = match WebhookEvent::parse(&claimed.raw_body) {
-            Ok(event) => event,
+                });
+            }
             Err(e) => {
                 return self
                     .record_failure(&claimed, token, &describe_parse_error(&e), true)
