@@ -223,7 +223,21 @@ async fn latency(setup: Setup) -> Option<(Duration, Duration)> {
         command.env(SCHEMA_ENV, schema);
     }
     let mut child = command.spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Measure only once the other process is up: a warm-up delivery it has processed.
+    let warm = events("msg_warm", 1);
+    assert_eq!(inbox.receive(&warm[0].0, &warm[0].1).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while raw
+        .strings("SELECT webhook_id FROM effects")
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker process did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut stored = std::collections::HashMap::new();
     for (i, (headers, body)) in events("msg_lat", LATENCY_SAMPLES).iter().enumerate() {
         assert_eq!(inbox.receive(headers, body).await.status, 200);
@@ -233,7 +247,9 @@ async fn latency(setup: Setup) -> Option<(Duration, Duration)> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let rows = loop {
         let rows = raw
-            .strings("SELECT webhook_id || ' ' || note FROM effects")
+            .strings(
+                "SELECT webhook_id || ' ' || note FROM effects WHERE webhook_id <> 'msg_warm_0'",
+            )
             .await;
         if rows.len() >= LATENCY_SAMPLES || Instant::now() > deadline {
             break rows;
