@@ -294,6 +294,9 @@ impl<S: Clone + Send + Sync + 'static> InboxBuilder<S> {
         if self.migrate {
             db.migrate().await?;
         }
+        if self.handler_timeout >= self.lease {
+            tracing::warn!(handler_timeout = ?self.handler_timeout, lease = ?self.lease, "the handler timeout is not under the lease: an attempt whose lease renewals fail can be taken over while its handlers still run (its outcome is then discarded)");
+        }
         let store = Store::new(db);
         // SQLite has one writer: one flusher; PostgreSQL commits groups in parallel.
         let flushers = match store.database().backend() {

@@ -9,7 +9,10 @@
 //! lease, they roll back with it. Effects outside this database (emails, API calls) are
 //! at-least-once; deduplicate them by the `webhook-id` ([`DeliveryTx::webhook_id`], also
 //! `ctx.webhook_id`). The handle is bound to the handler's task: a task the handler spawns
-//! does not see it, and it refuses use once the attempt has finished.
+//! does not see it, and it refuses use once the attempt has finished. An opened transaction
+//! holds one pooled connection until the attempt ends; with a one-connection pool
+//! (in-memory SQLite) a handler must not use the inbox's pool for other statements
+//! meanwhile.
 
 use std::future::Future;
 use std::sync::Arc;
