@@ -43,9 +43,10 @@ use crate::db::{Backend, Database};
 use crate::error::InboxError;
 use crate::group::Grouper;
 use crate::mirror::{Mirror, ObjectWrite, objects_from_event};
+use crate::outcome::Completion;
 use crate::receipt::{Receipt, ReceiptKind};
 use crate::retry::RetryPolicy;
-use crate::store::{Claimed, Completion, DeliveryStatus, NewDelivery, Store};
+use crate::store::{Claimed, DeliveryStatus, NewDelivery, Store};
 use crate::tx::{DeliveryTx, TxState};
 
 /// Headers kept with each delivery for audit.

@@ -68,6 +68,7 @@ mod error;
 mod group;
 mod inbox;
 mod mirror;
+mod outcome;
 mod receipt;
 mod retry;
 mod store;
