@@ -1,4 +1,5 @@
-//! The `webhook_deliveries` table: storing, claiming, finishing, listing and replaying.
+//! The `webhook_deliveries` table: storing, claiming, listing, replaying and pruning
+//! (an attempt's outcome is recorded by `outcome.rs`).
 //!
 //! A delivery is inserted once per `webhook-id` (`INSERT ... ON CONFLICT DO NOTHING`, so two
 //! concurrent receipts of one id cannot both insert); on PostgreSQL the same statement
@@ -8,8 +9,7 @@
 //! LOCKED`; SQLite's single writer makes its `UPDATE ... WHERE id IN (SELECT ...)
 //! RETURNING` atomic). Every time is the database's clock, so hosts with skewed clocks
 //! agree on leases. A row whose lease expired (its worker crashed or was cut off) is due
-//! again under a new token. Every write of an attempt's outcome is conditional on its
-//! token, so an attempt that lost its lease cannot commit anything.
+//! again under a new token, which every write of the attempt's outcome must still hold.
 //!
 //! Row life cycle: `received` → `processing` → `processed`, or → `failed` (retry scheduled
 //! at `next_attempt_at`) → `processing` → ... → `dead` after the last allowed attempt or
