@@ -225,11 +225,11 @@ async fn a_blocking_handler_keeps_its_lease(kind: Kind) {
     let counted = calls.clone();
     let dispatcher = Dispatcher::new(verifier(), ()).on_payload(move |ctx, _event| {
         counted.record(&ctx.webhook_id);
-        std::thread::sleep(Duration::from_millis(1_500));
+        std::thread::sleep(Duration::from_millis(2_500));
         async { Ok::<_, Infallible>(()) }
     });
     let inbox = Inbox::builder(dispatcher)
-        .lease(Duration::from_millis(600))
+        .lease(Duration::from_millis(1_200))
         .open(db.connect().await)
         .await
         .unwrap();
@@ -240,7 +240,8 @@ async fn a_blocking_handler_keeps_its_lease(kind: Kind) {
     while calls.get("msg_block") == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Past the lease (1.2 s) while the handler still blocks its thread.
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
     let other = inbox.worker().process_available().await.unwrap();
     assert_eq!(other.processed, 0, "the renewed lease still holds");
     assert_eq!(first.await.unwrap().processed, 1);
