@@ -30,6 +30,7 @@ use dodo_webhooks::{BoxError, Dispatcher, SignedHeaders};
 use futures_util::StreamExt as _;
 
 const IN_FLIGHT: usize = 32;
+const BATCH: usize = 32;
 const LATENCY_SAMPLES: usize = 200;
 const ROLE_ENV: &str = "DODO_INBOX_BENCH_ROLE";
 const URL_ENV: &str = "DODO_INBOX_BENCH_URL";
@@ -134,7 +135,7 @@ async fn throughput(setup: Setup, n: usize) -> Option<(f64, f64, f64)> {
     let receive = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let workers = (0..2).map(|_| {
-        let worker = inbox.worker().batch_size(32);
+        let worker = inbox.worker().batch_size(BATCH);
         tokio::spawn(async move { worker.process_available().await.unwrap().processed })
     });
     let done: u64 = futures_util::future::join_all(workers)
@@ -152,7 +153,7 @@ async fn throughput(setup: Setup, n: usize) -> Option<(f64, f64, f64)> {
     let inbox = open_inbox(setup, &db).await;
     let deliveries = events("msg_e2e", n);
     let workers: Vec<_> = (0..2)
-        .map(|_| inbox.worker().batch_size(32).spawn())
+        .map(|_| inbox.worker().batch_size(BATCH).spawn())
         .collect();
     let start = Instant::now();
     assert_eq!(receive_all(&inbox, &deliveries).await, n);
@@ -321,7 +322,7 @@ fn main() {
                 latency
             );
         }
-        println!("({n} deliveries per phase, no-op handler, two workers, batches of 32)");
+        println!("({n} deliveries per phase, no-op handler, two workers, batches of {BATCH})");
     });
 }
 
