@@ -43,7 +43,7 @@ pub struct ListArgs {
     /// Database.
     pub db: DatabaseArgs,
     /// Only deliveries in this state.
-    #[arg(long, value_parser = ["received", "processing", "processed", "failed", "dead"])]
+    #[arg(long, value_parser = ["received", "processing", "processed", "failed", "dead", "unparseable"])]
     pub status: Option<String>,
     /// Only deliveries of this event type (e.g. payment.succeeded).
     #[arg(long = "type")]

@@ -4,7 +4,8 @@
 //! crate (`migrations/sqlite`, `migrations/postgres`). Queries elsewhere are written once
 //! and expanded for both pool types by the crate-private `on_db!` macro; where the
 //! dialects differ (row claiming, JSON columns) the callers pick the statement by
-//! [`Backend`]. All queries are runtime queries (`sqlx::query`), so no database is needed at
+//! [`Backend`]; times come from the database's clock (`NOW_US` in statement templates).
+//! All queries are runtime queries (`sqlx::query`), so no database is needed at
 //! build time.
 
 use std::str::FromStr;
@@ -32,6 +33,16 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
+/// The SQL expression for "now" in Unix microseconds on `backend`: `clock_timestamp()` on
+/// PostgreSQL (the server's clock when the statement reads it), `julianday('now')` on
+/// SQLite (the clock of the host that owns the file).
+pub(crate) fn now_us_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+        Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+    }
+}
+
 /// A connection pool to the inbox database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -53,7 +64,8 @@ pub(crate) use on_db;
 impl Database {
     /// Connects to `url`: `sqlite:path.db` / `sqlite://path.db` / `sqlite::memory:` or
     /// `postgres://...` / `postgresql://...`. SQLite files are created if missing and
-    /// opened in WAL mode with a 30 s busy timeout; an in-memory SQLite database uses a
+    /// opened in WAL mode with `synchronous=FULL` (a delivery answered 200 survives an OS
+    /// crash or power cut) and a 30 s busy timeout; an in-memory SQLite database uses a
     /// single connection (each connection would otherwise see its own database).
     pub async fn connect(url: &str) -> Result<Self, InboxError> {
         if url.starts_with("sqlite:") {
@@ -75,16 +87,36 @@ impl Database {
         }
     }
 
-    /// Opens SQLite with the given options (WAL, busy timeout and create-if-missing are
-    /// added). `in_memory` limits the pool to one long-lived connection.
+    /// Opens SQLite with the given options (WAL, `synchronous=FULL`, busy timeout and
+    /// create-if-missing are added). `in_memory` limits the pool to one long-lived
+    /// connection.
     pub async fn connect_sqlite(
         options: SqliteConnectOptions,
         in_memory: bool,
     ) -> Result<Self, InboxError> {
+        Self::open_sqlite(options, in_memory, SqliteSynchronous::Full).await
+    }
+
+    /// Opens SQLite like [`connect_sqlite`](Self::connect_sqlite) but with
+    /// `synchronous=NORMAL`. Risk: a delivery already answered 200 can be lost if the OS
+    /// crashes or the power fails before the next WAL checkpoint (an application crash
+    /// loses nothing). Commits are cheaper; `docs/performance.md` measures by how much.
+    pub async fn connect_sqlite_risking_loss_on_power_failure(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+    ) -> Result<Self, InboxError> {
+        Self::open_sqlite(options, in_memory, SqliteSynchronous::Normal).await
+    }
+
+    async fn open_sqlite(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+        synchronous: SqliteSynchronous,
+    ) -> Result<Self, InboxError> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(30));
         let pool = if in_memory {
             SqlitePoolOptions::new()
@@ -158,5 +190,10 @@ impl Database {
             Backend::Sqlite => sqlite,
             Backend::Postgres => postgres,
         }
+    }
+
+    /// `template` with `NOW_US` replaced by this backend's clock expression.
+    pub(crate) fn with_now(&self, template: &str) -> String {
+        template.replace("NOW_US", now_us_sql(self.backend()))
     }
 }

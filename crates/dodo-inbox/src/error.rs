@@ -35,6 +35,19 @@ pub enum InboxError {
     /// Writing command output failed.
     #[error("output error: {0}")]
     Io(#[from] std::io::Error),
+    /// The delivery's body was dropped after processing (retention), so it cannot be
+    /// replayed.
+    #[error("the body of delivery {0} was dropped after processing; it cannot be replayed")]
+    BodyDropped(String),
+    /// [`DeliveryTx::postgres`](crate::DeliveryTx::postgres) or
+    /// [`DeliveryTx::sqlite`](crate::DeliveryTx::sqlite) was called on the other backend.
+    /// The field names the backend actually in use (`sqlite` or `postgres`).
+    #[error("the inbox database is {0}, not the backend asked for")]
+    WrongBackend(&'static str),
+    /// The attempt that owned this [`DeliveryTx`](crate::DeliveryTx) is over (committed,
+    /// rolled back, timed out or lease lost); nothing more can be written in it.
+    #[error("the transaction of delivery {0} is closed: its attempt is over")]
+    TransactionClosed(String),
     /// A stored column holds a value this version does not understand.
     #[error("unexpected stored value: {0}")]
     Corrupt(String),

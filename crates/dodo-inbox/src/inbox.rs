@@ -1,24 +1,28 @@
 //! The inbox: verify and store on receipt, then dispatch from the stored row.
 //!
 //! [`Inbox::receive`] verifies the Standard Webhooks signature with the dispatcher's
-//! verifier, reads the envelope, and commits the delivery (`webhook-id`, type, timestamps,
-//! audited headers, raw body) before answering: 200 once committed (or for an id already
-//! stored), 401 for a bad signature, 400 for a body that is not an envelope, 413 for an
-//! oversized body, 500 if the database fails (Dodo then retries). In the default
-//! [`Mode::Deferred`] a [`Worker`] processes stored rows; in [`Mode::Inline`] the request
-//! also processes its own row before answering. Processing runs the dispatcher's hooks
-//! and handlers on the stored body; success marks the row processed and upserts the
-//! mirrored objects in one transaction; failure schedules a retry with backoff, and after
-//! the last allowed attempt the row is dead-lettered and `on_dead_letter` runs.
+//! verifier and commits the delivery (`webhook-id`, type, timestamps, audited headers, raw
+//! body) before answering: 200 once committed (or for an id already stored), 401 for a bad
+//! signature, 413 for an oversized body, 500 if the database fails (Dodo then retries). A
+//! correctly signed body that is not a webhook envelope is stored as `unparseable` and
+//! answered 200, for inspection and replay. In the default [`Mode::Deferred`] a worker
+//! processes stored rows; in [`Mode::Inline`] the request also processes its own row
+//! before answering.
 //!
-//! Guarantees: a `webhook-id` is stored once (unique constraint) and its row reaches
-//! `processed` once. A handler runs once per delivery unless its worker crashes or loses
-//! its lease (the lease is renewed while the handler runs) before the result is committed;
-//! then it runs again after the lease expires, so handler side effects outside the inbox
-//! database should themselves be idempotent (keyed by the `webhook-id`). The dispatcher's
-//! `after` hooks run when the handlers succeeded, just before the result is committed.
-//! A row whose attempts keep being abandoned (a handler that crashes the process) is
-//! dead-lettered once it exceeds the retry policy's attempt limit.
+//! Processing one claimed row runs the dispatcher's hooks and handlers in their own task,
+//! bounded by the handler timeout, while a separate task renews the batch's leases. The
+//! handlers may write in the claim's transaction ([`DeliveryTx`]); on success the inbox
+//! adds the mirror's upserts and the `processed` mark (conditional on the claim's fencing
+//! token) and commits them all at once. Failure or timeout rolls that transaction back and
+//! schedules a retry with backoff; after the last allowed attempt the row is dead-lettered
+//! and `on_dead_letter` runs. An outcome that cannot be committed for a reason that will
+//! not go away (the database refuses a value) goes straight to the dead letters, without
+//! running handlers that already succeeded again.
+//!
+//! Guarantee: writes made in the [`DeliveryTx`] (and the mirror's) take effect exactly once
+//! per `webhook-id`. Effects outside the database are at-least-once: a handler runs again
+//! if its attempt fails, times out, loses its lease or its process dies before the commit,
+//! so deduplicate them by the `webhook-id` the handler receives.
 
 use std::fmt;
 use std::future::Future;
@@ -34,14 +38,16 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::clock::{Clock, SystemClock, duration_micros, to_micros};
-use crate::db::Database;
+use crate::clock::{duration_micros, to_micros};
+use crate::db::{Backend, Database};
 use crate::error::InboxError;
+use crate::group::Grouper;
 use crate::mirror::{Mirror, ObjectWrite, objects_from_event};
+use crate::outcome::Completion;
 use crate::receipt::{Receipt, ReceiptKind};
 use crate::retry::RetryPolicy;
 use crate::store::{Claimed, DeliveryStatus, NewDelivery, Store};
-use crate::worker::Worker;
+use crate::tx::{DeliveryTx, TxState};
 
 /// Headers kept with each delivery for audit.
 pub const AUDITED_HEADERS: [&str; 8] = [
@@ -58,14 +64,24 @@ pub const AUDITED_HEADERS: [&str; 8] = [
 /// Default maximum body size: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Default claim lease: 60 s (renewed while a handler runs).
+/// Default claim lease: 60 s (renewed every 20 s while the handlers run).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// Default handler timeout: 20 s, a third of the default lease.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Default retention of processed deliveries: 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How many times an outcome whose commit failed transiently is committed again within the
+/// attempt (when the handlers wrote nothing in the transaction, so need not run again).
+const COMMIT_TRIES: u32 = 3;
 
 /// When stored deliveries are processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Mode {
-    /// Answer 200 as soon as the delivery is committed; a [`Worker`] processes it. Keeps
+    /// Answer 200 as soon as the delivery is committed; a worker processes it. Keeps
     /// well inside Dodo's 15 s timeout whatever the handlers do.
     #[default]
     Deferred,
@@ -75,7 +91,7 @@ pub enum Mode {
     Inline,
 }
 
-/// A delivery that failed every allowed attempt.
+/// A delivery that failed every allowed attempt, or whose outcome could not be committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadLetter {
@@ -98,6 +114,7 @@ pub(crate) enum Step {
     Retrying,
     DeadLettered,
     LeaseLost,
+    Unparseable,
 }
 
 struct Inner<S> {
@@ -106,12 +123,20 @@ struct Inner<S> {
     mode: Mode,
     retry: RetryPolicy,
     lease: Duration,
+    handler_timeout: Duration,
     max_body_bytes: usize,
+    retention: Option<Duration>,
+    drop_processed_bodies: bool,
     on_dead_letter: Option<DeadLetterHook>,
     notify: Notify,
     inline_id: String,
     inline_seq: AtomicU64,
+    inserter: Grouper<NewDelivery, Result<Option<i64>, InboxError>>,
+    completer: Grouper<Completion, (Completion, Result<bool, InboxError>)>,
 }
+
+/// Most deliveries or outcomes written in one group commit.
+const GROUP_MAX: usize = 64;
 
 /// A durable webhook inbox over a [`Dispatcher`]. Cheap to clone (shared state).
 ///
@@ -119,8 +144,9 @@ struct Inner<S> {
 /// # async fn demo() -> Result<(), dodo_inbox::InboxError> {
 /// use dodo_webhooks::{Dispatcher, Verifier};
 /// let verifier = Verifier::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-/// let dispatcher = Dispatcher::new(verifier, ()).on_payment_succeeded(|_ctx, p| async move {
-///     println!("paid: {}", p.payment_id);
+/// let dispatcher = Dispatcher::new(verifier, ()).on_payment_succeeded(|ctx, p| async move {
+///     // Outside effects are at-least-once: deduplicate them by ctx.webhook_id.
+///     println!("paid: {} ({})", p.payment_id, ctx.webhook_id);
 ///     Ok(())
 /// });
 /// let inbox = dodo_inbox::Inbox::builder(dispatcher).connect("sqlite:inbox.db").await?;
@@ -148,6 +174,8 @@ impl<S> fmt::Debug for Inbox<S> {
             .field("mode", &self.inner.mode)
             .field("retry", &self.inner.retry)
             .field("lease", &self.inner.lease)
+            .field("handler_timeout", &self.inner.handler_timeout)
+            .field("retention", &self.inner.retention)
             .finish_non_exhaustive()
     }
 }
@@ -158,8 +186,10 @@ pub struct InboxBuilder<S> {
     mode: Mode,
     retry: RetryPolicy,
     lease: Duration,
+    handler_timeout: Duration,
     max_body_bytes: usize,
-    clock: Arc<dyn Clock>,
+    retention: Option<Duration>,
+    drop_processed_bodies: bool,
     on_dead_letter: Option<DeadLetterHook>,
     migrate: bool,
 }
@@ -170,7 +200,10 @@ impl<S> fmt::Debug for InboxBuilder<S> {
             .field("mode", &self.mode)
             .field("retry", &self.retry)
             .field("lease", &self.lease)
+            .field("handler_timeout", &self.handler_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("retention", &self.retention)
+            .field("drop_processed_bodies", &self.drop_processed_bodies)
             .finish_non_exhaustive()
     }
 }
@@ -190,11 +223,21 @@ impl<S: Clone + Send + Sync + 'static> InboxBuilder<S> {
         self
     }
 
-    /// Sets how long a claim is held without renewal (default 60 s; renewed every third
-    /// of it while the handler runs). A crashed worker's rows are processed again after it.
+    /// Sets how long a claim is held without renewal, by the database's clock (default
+    /// 60 s; renewed every third of it by a task independent of the handlers). A crashed
+    /// or cut-off worker's rows are claimed again, under a new fencing token, after it.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how long the hooks and handlers of one attempt may run (default 20 s; keep it
+    /// well under the lease). A timed-out attempt is failed, its transaction rolled back,
+    /// and a retry scheduled; its task is cancelled at its next `.await`.
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -205,11 +248,21 @@ impl<S: Clone + Send + Sync + 'static> InboxBuilder<S> {
         self
     }
 
-    /// Replaces the clock used for leases, retry schedules and timestamps (tests). The
-    /// signature tolerance uses the verifier's own clock.
+    /// Sets how long processed deliveries are kept before workers delete them (default
+    /// 30 days; `None` keeps them forever). Dead letters and unparseable deliveries are
+    /// kept until replayed or deleted by hand.
     #[must_use]
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn retain_processed(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Drops the raw body of each delivery in the transaction that marks it processed
+    /// (default: kept until pruned). The body holds customer data; once dropped the
+    /// delivery can no longer be replayed, while its metadata and the mirror remain.
+    #[must_use]
+    pub fn drop_processed_bodies(mut self, drop: bool) -> Self {
+        self.drop_processed_bodies = drop;
         self
     }
 
@@ -242,21 +295,63 @@ impl<S: Clone + Send + Sync + 'static> InboxBuilder<S> {
         if self.migrate {
             db.migrate().await?;
         }
+        if self.handler_timeout >= self.lease {
+            tracing::warn!(handler_timeout = ?self.handler_timeout, lease = ?self.lease, "the handler timeout is not under the lease: an attempt whose lease renewals fail can be taken over while its handlers still run (its outcome is then discarded)");
+        }
+        let store = Store::new(db);
+        // SQLite has one writer: one flusher; PostgreSQL commits groups in parallel.
+        let flushers = match store.database().backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        };
+        let inserter = {
+            let store = store.clone();
+            Grouper::spawn(flushers, GROUP_MAX, move |group: Vec<NewDelivery>| {
+                let store = store.clone();
+                async move { store.insert_group(&group).await }
+            })
+        };
+        let completer = {
+            let store = store.clone();
+            Grouper::spawn(flushers, GROUP_MAX, move |group: Vec<Completion>| {
+                let store = store.clone();
+                async move {
+                    let results = store.complete_group(&group).await;
+                    group.into_iter().zip(results).collect()
+                }
+            })
+        };
         Ok(Inbox {
             inner: Arc::new(Inner {
-                store: Store::with_clock(db, self.clock),
+                inserter,
+                completer,
+                store,
                 dispatcher: self.dispatcher,
                 mode: self.mode,
                 retry: self.retry,
                 lease: self.lease,
+                handler_timeout: self.handler_timeout,
                 max_body_bytes: self.max_body_bytes,
+                retention: self.retention,
+                drop_processed_bodies: self.drop_processed_bodies,
                 on_dead_letter: self.on_dead_letter,
                 notify: Notify::new(),
-                inline_id: format!("inline-{}", crate::worker::unique_suffix()),
+                inline_id: format!("inline-{}", unique_suffix()),
                 inline_seq: AtomicU64::new(0),
             }),
         })
     }
+}
+
+/// A short random suffix for worker ids: the process id and 8 hex digits.
+pub(crate) fn unique_suffix() -> String {
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", std::process::id(), &uuid[..8])
+}
+
+/// A fresh fencing token for one claim.
+pub(crate) fn new_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// The envelope fields the inbox records; `data` must be present but is not parsed here.
@@ -277,6 +372,15 @@ struct DataOnly {
     data: Value,
 }
 
+/// Cancels a spawned task when dropped (a batch's lease renewal, an attempt's handlers).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl<S: Clone + Send + Sync + 'static> Inbox<S> {
     /// Starts configuring an inbox over `dispatcher`. Do not give the dispatcher its own
     /// idempotency guard: the inbox deduplicates by `webhook-id` itself.
@@ -286,14 +390,16 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
             mode: Mode::default(),
             retry: RetryPolicy::default(),
             lease: DEFAULT_LEASE,
+            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            clock: Arc::new(SystemClock),
+            retention: Some(DEFAULT_RETENTION),
+            drop_processed_bodies: false,
             on_dead_letter: None,
             migrate: true,
         }
     }
 
-    /// Stored deliveries (inspection, replay).
+    /// Stored deliveries (inspection, replay, pruning).
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -313,13 +419,13 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
         self.inner.mode
     }
 
-    /// A worker processing this inbox's stored deliveries.
-    pub fn worker(&self) -> Worker<S> {
-        Worker::new(self.clone())
+    /// How long processed deliveries are kept (`None`: forever).
+    pub fn retention(&self) -> Option<Duration> {
+        self.inner.retention
     }
 
-    /// Replays the stored delivery `webhook_id` (see [`Store::replay`]) and wakes a local
-    /// worker.
+    /// Replays the stored delivery `webhook_id` (see [`Store::replay`]) and wakes the
+    /// workers.
     pub async fn replay(&self, webhook_id: &str) -> Result<(), InboxError> {
         self.inner.store.replay(webhook_id).await?;
         self.inner.notify.notify_one();
@@ -351,11 +457,11 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
     /// Verifies and stores one delivery, and in [`Mode::Inline`] processes it; never fails
     /// (every problem is a [`Receipt`] with its HTTP status).
     pub async fn receive<H: WebhookHeaders + ?Sized>(&self, headers: &H, body: &[u8]) -> Receipt {
-        let new = match self.prepare(headers, body) {
+        let mut new = match self.prepare(headers, body) {
             Ok(new) => new,
             Err(receipt) => return *receipt,
         };
-        let inserted = match self.inner.store.insert(&new).await {
+        let inserted = match self.store_delivery(&mut new).await {
             Ok(inserted) => inserted,
             Err(e) => {
                 tracing::error!(webhook_id = %new.webhook_id, error = %e, "storing a webhook delivery failed");
@@ -370,6 +476,15 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                 return receipt;
             }
         };
+        if new.status == DeliveryStatus::Unparseable {
+            return match inserted {
+                Some(_) => {
+                    tracing::warn!(webhook_id = %new.webhook_id, error = new.error.as_deref().unwrap_or_default(), "stored a signed delivery that is not a webhook envelope");
+                    Receipt::ok(ReceiptKind::Unparseable, &new.webhook_id, &new.event_type)
+                }
+                None => Receipt::ok(ReceiptKind::Duplicate, &new.webhook_id, &new.event_type),
+            };
+        }
         let stored = Receipt::ok(ReceiptKind::Stored, &new.webhook_id, &new.event_type);
         if self.inner.mode == Mode::Deferred {
             return match inserted {
@@ -396,33 +511,52 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
         self.process_inline(row_id, stored).await
     }
 
+    /// Stores `new` in a group commit with concurrent receipts (its body is moved out).
+    async fn store_delivery(&self, new: &mut NewDelivery) -> Result<Option<i64>, InboxError> {
+        let moved = NewDelivery {
+            raw_body: std::mem::take(&mut new.raw_body),
+            headers: std::mem::take(&mut new.headers),
+            ..new.clone()
+        };
+        match self.inner.inserter.submit(moved).await {
+            Ok(result) => result,
+            Err(Some(alone)) => self.inner.store.insert(&alone).await,
+            Err(None) => Err(InboxError::Database(sqlx::Error::WorkerCrashed)),
+        }
+    }
+
     async fn process_inline(&self, row_id: i64, stored: Receipt) -> Receipt {
         // One claim id per request, so two requests never share a claim.
         let seq = self.inner.inline_seq.fetch_add(1, Ordering::Relaxed);
         let worker = format!("{}-{seq}", self.inner.inline_id);
-        let worker = worker.as_str();
+        let token = new_token();
         let claimed = match self
             .inner
             .store
-            .claim(worker, self.lease_micros(), 1, Some(row_id))
+            .claim(&worker, &token, self.lease_micros(), 1, Some(row_id))
             .await
         {
-            Ok(mut rows) => match rows.pop() {
-                Some(row) => row,
-                None => return in_progress_like(&stored),
-            },
+            Ok(rows) if !rows.is_empty() => rows,
+            Ok(_) => return in_progress_like(&stored),
             Err(e) => {
                 tracing::warn!(error = %e, "inline claim failed; asking Dodo to retry");
                 return in_progress_like(&stored);
             }
         };
-        let (webhook_id, event_type) = (claimed.webhook_id.clone(), claimed.event_type.clone());
-        match self.process_claimed(claimed, worker).await {
-            Ok(Step::Processed) => Receipt::ok(ReceiptKind::Processed, &webhook_id, &event_type),
-            Ok(Step::DeadLettered) => {
+        let (webhook_id, event_type) =
+            (claimed[0].webhook_id.clone(), claimed[0].event_type.clone());
+        let step = self.process_batch(claimed, &token).await.pop();
+        match step {
+            Some(Ok(Step::Processed)) => {
+                Receipt::ok(ReceiptKind::Processed, &webhook_id, &event_type)
+            }
+            Some(Ok(Step::DeadLettered)) => {
                 Receipt::ok(ReceiptKind::DeadLettered, &webhook_id, &event_type)
             }
-            Ok(Step::Retrying) => not_done(
+            Some(Ok(Step::Unparseable)) => {
+                Receipt::ok(ReceiptKind::Unparseable, &webhook_id, &event_type)
+            }
+            Some(Ok(Step::Retrying)) => not_done(
                 500,
                 "handler_failed",
                 "the webhook handler failed; the delivery is stored and will be retried",
@@ -430,7 +564,7 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                 &webhook_id,
                 &event_type,
             ),
-            Ok(Step::LeaseLost) | Err(_) => in_progress(&webhook_id, &event_type),
+            Some(Ok(Step::LeaseLost) | Err(_)) | None => in_progress(&webhook_id, &event_type),
         }
     }
 
@@ -461,20 +595,6 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                     e.to_string(),
                 ))
             })?;
-        let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
-            let code = match e.classify() {
-                serde_json::error::Category::Data => "invalid_envelope",
-                _ => "invalid_json",
-            };
-            let mut r = Receipt::rejected(
-                400,
-                code,
-                "the request body is not a webhook envelope (business_id, type, timestamp, data)",
-                e.to_string(),
-            );
-            r.webhook_id = Some(delivery.id.clone());
-            Box::new(r)
-        })?;
         let mut audited = serde_json::Map::new();
         for name in AUDITED_HEADERS {
             if let Some(value) = headers.header(name) {
@@ -484,23 +604,67 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                 );
             }
         }
-        Ok(NewDelivery {
+        let webhook_timestamp = delivery.timestamp.unix_timestamp();
+        let mut new = NewDelivery {
+            status: DeliveryStatus::Received,
+            error: None,
             webhook_id: delivery.id,
-            event_type: envelope.event_type,
-            business_id: envelope.business_id,
-            event_timestamp: to_micros(envelope.timestamp),
-            webhook_timestamp: delivery.timestamp.unix_timestamp(),
+            event_type: String::new(),
+            business_id: String::new(),
+            event_timestamp: webhook_timestamp.saturating_mul(1_000_000),
+            webhook_timestamp,
             headers: Value::Object(audited).to_string(),
             raw_body: body.to_vec(),
-        })
+        };
+        match serde_json::from_slice::<Envelope>(body) {
+            Ok(envelope) => {
+                new.event_type = envelope.event_type;
+                new.business_id = envelope.business_id;
+                new.event_timestamp = to_micros(envelope.timestamp);
+            }
+            Err(e) => {
+                // Signed by Dodo, so never refused (Dodo would retry it for days): kept as
+                // unparseable. The error names the position, never the payload's values.
+                new.status = DeliveryStatus::Unparseable;
+                new.error = Some(describe_envelope_error(&e));
+                new.event_type = loose_type(body);
+            }
+        }
+        Ok(new)
+    }
+
+    /// Processes rows claimed under `token` concurrently while a separate task renews
+    /// their leases; one result per row, in order.
+    pub(crate) async fn process_batch(
+        &self,
+        rows: Vec<Claimed>,
+        token: &str,
+    ) -> Vec<Result<Step, InboxError>> {
+        let _renewal = self.keep_leases(token);
+        futures_util::future::join_all(rows.into_iter().map(|row| self.process_claimed(row, token)))
+            .await
+    }
+
+    /// Renews the leases of `token`'s rows every third of the lease, in its own task so
+    /// slow or blocking handlers cannot starve it; stops when dropped.
+    fn keep_leases(&self, token: &str) -> AbortOnDrop<()> {
+        let store = self.inner.store.clone();
+        let lease = self.inner.lease;
+        let token = token.to_owned();
+        let period = (lease / 3).max(Duration::from_millis(10));
+        AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.extend_leases(&token, duration_micros(lease)).await {
+                    tracing::warn!(error = %e, "renewing leases failed");
+                }
+            }
+        }))
     }
 
     /// Runs the dispatcher on a claimed row and records the result.
-    pub(crate) async fn process_claimed(
-        &self,
-        claimed: Claimed,
-        worker: &str,
-    ) -> Result<Step, InboxError> {
+    async fn process_claimed(&self, claimed: Claimed, token: &str) -> Result<Step, InboxError> {
         if claimed.attempts > i64::from(self.inner.retry.max_attempts.max(1)) {
             // Earlier attempts were abandoned (their workers crashed or lost the lease):
             // a handler that takes the process down must not loop forever.
@@ -508,92 +672,195 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                 "abandoned: {} attempts started without a recorded result",
                 claimed.attempts - 1
             );
-            return self.record_failure(&claimed, worker, &error).await;
+            return self.record_failure(&claimed, token, &error, true).await;
         }
-        let result = match WebhookEvent::parse(&claimed.raw_body) {
-            Err(e) => Err(describe_parse_error(&e)),
-            Ok(event) => {
-                let event_at = to_micros(event.timestamp);
-                let delivery = VerifiedDelivery {
-                    id: claimed.webhook_id.clone(),
-                    timestamp: OffsetDateTime::from_unix_timestamp(claimed.webhook_timestamp)
-                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                };
-                let outcome = self
-                    .dispatch_leased(&claimed, worker, delivery, event)
-                    .await;
-                match outcome.disposition {
-                    Disposition::Failed | Disposition::Rejected | Disposition::InProgress => {
-                        Err(describe_failure(&outcome))
-                    }
-                    _ => Ok((outcome, event_at)),
-                }
-            }
-        };
-        match result {
-            Ok((outcome, event_at)) => {
-                let writes = mirror_writes(&claimed, event_at);
-                let after_error = (!outcome.warnings.is_empty()).then(|| {
-                    outcome
-                        .warnings
-                        .iter()
-                        .map(|w| format!("{}: {}", w.code, w.detail))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
-                let done = self
+        let event = match WebhookEvent::parse(&claimed.raw_body) {
+            Ok(event) => event,
+            Err(dodo_webhooks::ParseError::Json(e) | dodo_webhooks::ParseError::Envelope(e)) => {
+                // A replayed unparseable delivery this version still cannot read.
+                let error = describe_envelope_error(&e);
+                let held = self
                     .inner
                     .store
-                    .complete(
-                        &claimed,
-                        worker,
-                        outcome.disposition.as_str(),
-                        after_error.as_deref(),
-                        &writes,
-                    )
-                    .await;
-                match done {
-                    Ok(true) => Ok(Step::Processed),
-                    Ok(false) => Ok(Step::LeaseLost),
-                    // For example an object the database refuses: retry, then dead-letter,
-                    // rather than leaving the row to be reclaimed forever.
-                    Err(e) => {
-                        let error = format!("recording the result failed: {e}");
-                        self.record_failure(&claimed, worker, &error).await
-                    }
-                }
+                    .mark_unparseable(&claimed, token, &error)
+                    .await?;
+                return Ok(if held {
+                    Step::Unparseable
+                } else {
+                    Step::LeaseLost
+                });
             }
-            Err(error) => self.record_failure(&claimed, worker, &error).await,
+            Err(e) => {
+                return self
+                    .record_failure(&claimed, token, &describe_parse_error(&e), true)
+                    .await;
+            }
+        };
+        let event_at = to_micros(event.timestamp);
+        let delivery = VerifiedDelivery {
+            id: claimed.webhook_id.clone(),
+            timestamp: OffsetDateTime::from_unix_timestamp(claimed.webhook_timestamp)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        };
+        let tx = DeliveryTx::new(
+            self.inner.store.database().clone(),
+            claimed.webhook_id.clone(),
+        );
+        let outcome = match self.run_handlers(&tx, delivery, event).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                rollback(tx.take().await).await;
+                return self.record_failure(&claimed, token, &error, true).await;
+            }
+        };
+        match outcome.disposition {
+            Disposition::Failed | Disposition::Rejected | Disposition::InProgress => {
+                rollback(tx.take().await).await;
+                self.record_failure(&claimed, token, &describe_failure(&outcome), true)
+                    .await
+            }
+            _ => self.commit(&claimed, token, &tx, &outcome, event_at).await,
         }
     }
 
+    /// Runs the hooks and handlers in their own task with the claim's [`DeliveryTx`] as
+    /// current, bounded by the handler timeout; `Err` describes a timeout or a crash.
+    async fn run_handlers(
+        &self,
+        tx: &DeliveryTx,
+        delivery: VerifiedDelivery,
+        event: WebhookEvent,
+    ) -> Result<Outcome, String> {
+        let inbox = self.clone();
+        // Dropping this future (a stopped worker, a dropped request) cancels the handlers.
+        let mut task =
+            AbortOnDrop(tokio::spawn(tx.clone().scope(async move {
+                inbox.inner.dispatcher.dispatch(delivery, event).await
+            })));
+        match tokio::time::timeout(self.inner.handler_timeout, &mut task.0).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => Err(format!(
+                "handler_crashed: the handler task ended abnormally: {e}"
+            )),
+            Err(_) => {
+                task.0.abort();
+                tx.close_now();
+                tracing::warn!(webhook_id = %tx.webhook_id(), timeout = ?self.inner.handler_timeout, "handlers timed out; the attempt is failed and its transaction rolled back");
+                Err(format!(
+                    "handler_timeout: the handlers did not finish within {:?}",
+                    self.inner.handler_timeout
+                ))
+            }
+        }
+    }
+
+    /// Commits the mark, the mirror's upserts and the handlers' transactional writes.
+    async fn commit(
+        &self,
+        claimed: &Claimed,
+        token: &str,
+        tx: &DeliveryTx,
+        outcome: &Outcome,
+        event_at: i64,
+    ) -> Result<Step, InboxError> {
+        let writes = mirror_writes(claimed, event_at);
+        let after_error = (!outcome.warnings.is_empty()).then(|| {
+            outcome
+                .warnings
+                .iter()
+                .map(|w| format!("{}: {}", w.code, w.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        let done = Completion {
+            id: claimed.id,
+            webhook_id: claimed.webhook_id.clone(),
+            event_type: claimed.event_type.clone(),
+            token: token.to_owned(),
+            disposition: outcome.disposition.as_str(),
+            after_error,
+            writes,
+            drop_body: self.inner.drop_processed_bodies,
+        };
+        let state = tx.take().await;
+        let handlers_wrote = !matches!(state, TxState::Idle);
+        let store = &self.inner.store;
+        let (done, mut result) = if handlers_wrote {
+            let result = store.complete(state, &done).await;
+            (done, result)
+        } else {
+            // Nothing of the handlers' to commit: share a transaction with other attempts.
+            match self.inner.completer.submit(done).await {
+                Ok(answer) => answer,
+                Err(Some(done)) => {
+                    let result = store.complete(TxState::Idle, &done).await;
+                    (done, result)
+                }
+                Err(None) => return Err(InboxError::Database(sqlx::Error::WorkerCrashed)),
+            }
+        };
+        let mut tries = 1;
+        // Without writes of the handlers to lose, a transient failure is retried here,
+        // so the handlers need not run again.
+        while !handlers_wrote
+            && tries < COMMIT_TRIES
+            && matches!(&result, Err(e) if is_transient(e))
+        {
+            tokio::time::sleep(Duration::from_millis(50) * tries).await;
+            tries += 1;
+            result = store.complete(TxState::Idle, &done).await;
+        }
+        match result {
+            Ok(true) => Ok(Step::Processed),
+            Ok(false) => {
+                tracing::warn!(webhook_id = %claimed.webhook_id, "this attempt lost its lease before committing: its writes were rolled back and its outcome discarded (another attempt owns the delivery)");
+                Ok(Step::LeaseLost)
+            }
+            // The handlers' transactional writes rolled back: running them again is the
+            // only way to make them, so a transient failure is retried like any other.
+            Err(e) if is_transient(&e) => {
+                let error = format!("commit_failed: committing the outcome failed: {e}");
+                self.record_failure(claimed, token, &error, true).await
+            }
+            // A failure that will not go away: dead letter now, handlers not run again.
+            Err(e) => {
+                let error = format!(
+                    "commit_failed: the outcome could not be committed; the handlers succeeded \
+                     and were not run again: {e}"
+                );
+                self.record_failure(claimed, token, &error, false).await
+            }
+        }
+    }
+
+    /// Records a failed attempt: a retry if `retryable` and attempts remain, else a dead
+    /// letter (and the `on_dead_letter` hook).
     async fn record_failure(
         &self,
         claimed: &Claimed,
-        worker: &str,
+        token: &str,
         error: &str,
+        retryable: bool,
     ) -> Result<Step, InboxError> {
         let retry = &self.inner.retry;
-        if retry.may_retry(claimed.attempts) {
-            let at = self
-                .inner
-                .store
-                .now()
-                .saturating_add(duration_micros(retry.delay(claimed.attempts)));
+        if retryable && retry.may_retry(claimed.attempts) {
+            let after = duration_micros(retry.delay(claimed.attempts));
             tracing::warn!(webhook_id = %claimed.webhook_id, attempts = claimed.attempts, %error, "webhook delivery failed; retry scheduled");
             let held = self
                 .inner
                 .store
-                .fail(claimed, worker, error, Some(at))
+                .fail(claimed, token, error, Some(after))
                 .await?;
             return Ok(if held {
                 Step::Retrying
             } else {
+                lease_lost(claimed);
                 Step::LeaseLost
             });
         }
         tracing::error!(webhook_id = %claimed.webhook_id, attempts = claimed.attempts, %error, "webhook delivery dead-lettered");
-        if !self.inner.store.fail(claimed, worker, error, None).await? {
+        if !self.inner.store.fail(claimed, token, error, None).await? {
+            lease_lost(claimed);
             return Ok(Step::LeaseLost);
         }
         if let Some(hook) = &self.inner.on_dead_letter {
@@ -612,31 +879,51 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
         }
         Ok(Step::DeadLettered)
     }
+}
 
-    /// Dispatches while renewing the lease every third of its length.
-    async fn dispatch_leased(
-        &self,
-        claimed: &Claimed,
-        worker: &str,
-        delivery: VerifiedDelivery,
-        event: WebhookEvent,
-    ) -> Outcome {
-        let dispatch = self.inner.dispatcher.dispatch(delivery, event);
-        let mut dispatch = std::pin::pin!(dispatch);
-        let period = (self.inner.lease / 3).max(Duration::from_millis(10));
-        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        loop {
-            tokio::select! {
-                outcome = &mut dispatch => return outcome,
-                _ = renew.tick() => {
-                    match self.inner.store.extend_lease(claimed.id, worker, self.lease_micros()).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(webhook_id = %claimed.webhook_id, "lease lost while the handler runs"),
-                        Err(e) => tracing::warn!(webhook_id = %claimed.webhook_id, error = %e, "renewing the lease failed"),
-                    }
-                }
+fn lease_lost(claimed: &Claimed) {
+    tracing::warn!(webhook_id = %claimed.webhook_id, "this attempt lost its lease: its outcome was not recorded (another attempt owns the delivery)");
+}
+
+/// Rolls back a transaction the handlers opened (nothing to do if they opened none).
+async fn rollback(state: TxState) {
+    let result = match state {
+        TxState::Sqlite(tx) => tx.rollback().await,
+        TxState::Postgres(tx) => tx.rollback().await,
+        TxState::Idle | TxState::Closed => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "rolling back a failed attempt's transaction failed");
+    }
+}
+
+/// Whether a database error may go away by itself (connection trouble, a serialization
+/// conflict or deadlock, a busy database), as opposed to a refusal that will repeat.
+fn is_transient(e: &InboxError) -> bool {
+    let InboxError::Database(e) = e else {
+        return false;
+    };
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                matches!(
+                    code,
+                    "40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03"
+                ) || code.starts_with("08")
+            } else {
+                // SQLite (extended) result codes: BUSY and LOCKED.
+                db.code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .is_some_and(|n| matches!(n % 256, 5 | 6))
             }
         }
+        _ => false,
     }
 }
 
@@ -654,6 +941,33 @@ fn mirror_writes(claimed: &Claimed, event_at: i64) -> Vec<ObjectWrite> {
         Ok(d) => objects_from_event(&claimed.event_type, event_at, &d.data),
         Err(_) => Vec::new(),
     }
+}
+
+/// Why a body is not an envelope, by category and position only (serde's messages quote
+/// values from the payload, such as customer emails).
+fn describe_envelope_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "invalid_envelope: a field is missing or mistyped",
+        serde_json::error::Category::Eof => "invalid_json: the body ends early",
+        _ => "invalid_json: the body is not JSON",
+    };
+    format!(
+        "{what} (line {}, column {}); expected business_id, type, timestamp, data",
+        e.line(),
+        e.column()
+    )
+}
+
+/// The `type` of a body that is JSON with a string `type`, else empty (for listings).
+fn loose_type(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct TypeOnly {
+        #[serde(rename = "type")]
+        event_type: String,
+    }
+    serde_json::from_slice::<TypeOnly>(body)
+        .map(|t| t.event_type)
+        .unwrap_or_default()
 }
 
 /// Inline mode could not finish the delivery now (another request holds it, or the store

@@ -160,30 +160,67 @@ const GUARD: &str = "WHERE (excluded.source_updated_at IS NOT NULL \
            OR excluded.source_updated_at = dodo_objects.source_updated_at) \
           AND excluded.source_event_at >= dodo_objects.source_event_at)";
 
-/// The guarded upsert for `backend`; binds kind, id, data, customer_id, status,
-/// source_event_at, source_updated_at, source_webhook_id, source_event_type, updated_at.
-pub(crate) fn upsert_sql(backend: Backend) -> &'static str {
-    use std::sync::OnceLock;
-    static SQLITE: OnceLock<String> = OnceLock::new();
-    static POSTGRES: OnceLock<String> = OnceLock::new();
-    let build = |data: &str| {
-        format!(
-            "INSERT INTO dodo_objects (kind, id, data, customer_id, status, source_event_at, \
-             source_updated_at, source_webhook_id, source_event_type, updated_at) \
-             VALUES ($1, $2, {data}, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data, \
-             customer_id = excluded.customer_id, status = excluded.status, \
-             source_event_at = excluded.source_event_at, \
-             source_updated_at = excluded.source_updated_at, \
-             source_webhook_id = excluded.source_webhook_id, \
-             source_event_type = excluded.source_event_type, \
-             updated_at = excluded.updated_at {GUARD}"
-        )
+const COLUMNS: &str = "kind, id, data, customer_id, status, source_event_at, \
+     source_updated_at, source_webhook_id, source_event_type, updated_at";
+
+const ON_CONFLICT: &str = "ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data, \
+     customer_id = excluded.customer_id, status = excluded.status, \
+     source_event_at = excluded.source_event_at, \
+     source_updated_at = excluded.source_updated_at, \
+     source_webhook_id = excluded.source_webhook_id, \
+     source_event_type = excluded.source_event_type, \
+     updated_at = excluded.updated_at";
+
+/// The guarded upsert of one object on `backend`; binds kind, id, data, customer_id,
+/// status, source_event_at, source_updated_at, source_webhook_id, source_event_type
+/// (`updated_at` is the database's clock).
+pub(crate) fn upsert_sql(db: &Database) -> String {
+    let data = match db.backend() {
+        Backend::Sqlite => "$3",
+        Backend::Postgres => "CAST($3 AS JSONB)",
     };
-    match backend {
-        Backend::Sqlite => SQLITE.get_or_init(|| build("$3")),
-        Backend::Postgres => POSTGRES.get_or_init(|| build("CAST($3 AS JSONB)")),
-    }
+    db.with_now(&format!(
+        "INSERT INTO dodo_objects ({COLUMNS}) \
+         VALUES ($1, $2, {data}, $4, $5, $6, $7, $8, $9, NOW_US) {ON_CONFLICT} {GUARD}"
+    ))
+}
+
+/// A PostgreSQL CTE (`name AS (...)`) upserting one object only if the CTE `mark` returned
+/// the delivery row (whose `webhook_id` and `event_type` it records); binds kind, id,
+/// data, customer_id, status, source_event_at, source_updated_at from `$first` on.
+pub(crate) fn upsert_after_mark_cte(db: &Database, name: &str, first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    db.with_now(&format!(
+        "{name} AS (INSERT INTO dodo_objects ({COLUMNS}) \
+         SELECT CAST({} AS TEXT), CAST({} AS TEXT), CAST({} AS JSONB), CAST({} AS TEXT), \
+                CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), \
+                mark.webhook_id, mark.event_type, NOW_US FROM mark \
+         {ON_CONFLICT} {GUARD})",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6)
+    ))
+}
+
+/// A PostgreSQL CTE `name AS (...)` upserting, per `(kind, id)`, the newest of the rows
+/// of the query `source` (columns `kind, id, data, customer_id, status, event_at,
+/// updated_at, webhook_id, event_type, ord`; `ord` breaks ties, higher wins), each still
+/// subject to the ordering guard against the stored state. One statement may not upsert a
+/// key twice, and applying only the newest gives the state the writes applied in turn
+/// would give.
+pub(crate) fn upsert_newest_cte(db: &Database, name: &str, source: &str) -> String {
+    db.with_now(&format!(
+        "{name} AS (INSERT INTO dodo_objects ({COLUMNS}) \
+         SELECT kind, id, CAST(data AS JSONB), customer_id, status, event_at, updated_at, \
+                webhook_id, event_type, NOW_US \
+         FROM (SELECT DISTINCT ON (kind, id) * FROM ({source}) AS candidates \
+               ORDER BY kind, id, updated_at DESC NULLS LAST, event_at DESC, ord DESC) AS newest \
+         {ON_CONFLICT} {GUARD})"
+    ))
 }
 
 /// A mirrored object with its bookkeeping.

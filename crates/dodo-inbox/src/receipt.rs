@@ -23,8 +23,10 @@ pub enum ReceiptKind {
     /// Inline mode: stored, the handler failed, a retry is scheduled (500 so Dodo also
     /// retries).
     Failed,
-    /// Refused: too large (413), bad signature (401), not an envelope (400), or the store
-    /// failed (500).
+    /// Correctly signed but not a webhook envelope: stored as unparseable for inspection
+    /// and replay (200, so Dodo does not retry it for days).
+    Unparseable,
+    /// Refused: too large (413), bad signature (401), or the store failed (500).
     Rejected,
 }
 
@@ -37,6 +39,7 @@ impl ReceiptKind {
             ReceiptKind::Processed => "processed",
             ReceiptKind::DeadLettered => "dead_letter",
             ReceiptKind::Failed => "failed",
+            ReceiptKind::Unparseable => "unparseable",
             ReceiptKind::Rejected => "rejected",
         }
     }

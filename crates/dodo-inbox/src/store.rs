@@ -1,35 +1,39 @@
-//! The `webhook_deliveries` table: storing, claiming, finishing, listing and replaying.
+//! The `webhook_deliveries` table: storing, claiming, listing, replaying and pruning
+//! (an attempt's outcome is recorded by `outcome.rs`).
 //!
 //! A delivery is inserted once per `webhook-id` (`INSERT ... ON CONFLICT DO NOTHING`, so two
-//! concurrent receipts of one id cannot both insert). Workers claim due rows in one
-//! statement that sets `status = 'processing'`, `claimed_by` and `lease_until`
-//! (PostgreSQL skips rows other workers have locked with `FOR UPDATE SKIP LOCKED`; SQLite's
-//! single writer makes its `UPDATE ... WHERE id IN (SELECT ...) RETURNING` atomic). A row
-//! whose lease expired (its worker crashed) is due again. Finishing a row checks that the
-//! worker still holds the claim, so a worker that lost its lease cannot overwrite the
-//! result of the worker that took over.
+//! concurrent receipts of one id cannot both insert); on PostgreSQL the same statement
+//! sends a `NOTIFY` that wakes idle workers in every process. Workers claim due rows in one
+//! statement that sets `status = 'processing'`, `claimed_by`, a fresh `claim_token` and
+//! `lease_until` (PostgreSQL skips rows other workers have locked with `FOR UPDATE SKIP
+//! LOCKED`; SQLite's single writer makes its `UPDATE ... WHERE id IN (SELECT ...)
+//! RETURNING` atomic). Every time is the database's clock, so hosts with skewed clocks
+//! agree on leases. A row whose lease expired (its worker crashed or was cut off) is due
+//! again under a new token, which every write of the attempt's outcome must still hold.
 //!
 //! Row life cycle: `received` → `processing` → `processed`, or → `failed` (retry scheduled
-//! at `next_attempt_at`) → `processing` → ... → `dead` after the last allowed attempt.
-//! Replaying puts a finished row back to `received`.
+//! at `next_attempt_at`) → `processing` → ... → `dead` after the last allowed attempt or
+//! when the outcome cannot be committed. A signed body that is not an envelope is stored
+//! as `unparseable`. Replaying puts a finished row back to `received`; processed rows are
+//! pruned after the retention period.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use crate::clock::{Clock, SystemClock, from_micros};
-use crate::db::{Database, on_db};
+use crate::clock::{duration_micros, from_micros};
+use crate::db::{Backend, Database, Pool, on_db};
 use crate::error::InboxError;
-use crate::mirror::{Mirror, ObjectWrite, upsert_sql};
+use crate::mirror::Mirror;
 
 /// Processing state of a stored delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DeliveryStatus {
     /// Stored, not yet processed (also after a replay).
     Received,
@@ -39,8 +43,12 @@ pub enum DeliveryStatus {
     Processed,
     /// The last attempt failed; another is scheduled at `next_attempt_at`.
     Failed,
-    /// Every allowed attempt failed (dead letter); only a replay runs it again.
+    /// Every allowed attempt failed, or the outcome could not be committed (dead letter);
+    /// only a replay runs it again.
     Dead,
+    /// Correctly signed, but the body is not a webhook envelope: kept for inspection and
+    /// replay (answered 2xx so Dodo stops retrying); never processed until replayed.
+    Unparseable,
 }
 
 impl DeliveryStatus {
@@ -52,6 +60,7 @@ impl DeliveryStatus {
             DeliveryStatus::Processed => "processed",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Dead => "dead",
+            DeliveryStatus::Unparseable => "unparseable",
         }
     }
 }
@@ -72,6 +81,7 @@ impl FromStr for DeliveryStatus {
             "processed" => DeliveryStatus::Processed,
             "failed" => DeliveryStatus::Failed,
             "dead" => DeliveryStatus::Dead,
+            "unparseable" => DeliveryStatus::Unparseable,
             other => return Err(InboxError::Corrupt(format!("delivery status {other:?}"))),
         })
     }
@@ -130,8 +140,10 @@ pub struct StoredDelivery {
     pub webhook_timestamp: i64,
     /// The audited request headers (`webhook-*`, `svix-*`, `content-type`, `user-agent`).
     pub headers: BTreeMap<String, String>,
-    /// The request body exactly as received.
+    /// The request body exactly as received (empty once dropped, see `body_dropped_at`).
     pub raw_body: Vec<u8>,
+    /// When the body was dropped after processing (retention of personal data), if it was.
+    pub body_dropped_at: Option<OffsetDateTime>,
 }
 
 /// Which deliveries [`Store::list`] returns (newest first).
@@ -197,6 +209,10 @@ impl ListFilter {
 /// A verified delivery about to be stored.
 #[derive(Debug, Clone)]
 pub(crate) struct NewDelivery {
+    /// `received`, or `unparseable` for a body that is not an envelope.
+    pub status: DeliveryStatus,
+    /// Why it is unparseable.
+    pub error: Option<String>,
     pub webhook_id: String,
     pub event_type: String,
     pub business_id: String,
@@ -218,12 +234,14 @@ pub(crate) struct Claimed {
 }
 
 /// Access to stored deliveries and the object mirror, without handlers (inspection,
-/// replay, the CLI). Cheap to clone.
+/// replay, pruning, the CLI). Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Database,
-    clock: Arc<dyn Clock>,
+    pub(crate) db: Database,
 }
+
+/// The `NOTIFY` channel that tells workers in every process a delivery is due.
+pub(crate) const READY_CHANNEL: &str = "dodo_inbox_ready";
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -282,35 +300,66 @@ macro_rules! claimed_from_row {
     }};
 }
 
-const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries \
-     SET status = 'processing', claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
+/// Claims due rows, oldest due first. The `status IN (...)` term lets both engines walk
+/// the partial index of unfinished rows (`webhook_deliveries_ready` on PostgreSQL,
+/// `webhook_deliveries_due` on SQLite), so a claim costs the
+/// same however many processed rows the table keeps.
+const CLAIM_DUE: &str = "UPDATE webhook_deliveries \
+     SET status = 'processing', claimed_by = $1, claim_token = $2, \
+         lease_until = NOW_US + $3, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM webhook_deliveries \
-         WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= $3 OR id = $5)) \
-             OR (status = 'processing' AND lease_until < $3)) \
-           AND (CAST($5 AS BIGINT) IS NULL OR id = $5) \
-         ORDER BY id LIMIT $4) \
+         WHERE status IN ('received', 'failed', 'processing') \
+           AND ((status <> 'processing' AND next_attempt_at <= NOW_US) \
+             OR (status = 'processing' AND lease_until < NOW_US)) \
+         ORDER BY next_attempt_at, id LIMIT $4 LOCKING) \
      RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
 
-const CLAIM_POSTGRES: &str = "UPDATE webhook_deliveries \
-     SET status = 'processing', claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
+/// Claims one unfinished row by id, due or not, unless a live lease holds it.
+const CLAIM_ONE: &str = "UPDATE webhook_deliveries \
+     SET status = 'processing', claimed_by = $1, claim_token = $2, \
+         lease_until = NOW_US + $3, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM webhook_deliveries \
-         WHERE ((status IN ('received', 'failed') AND (next_attempt_at <= $3 OR id = $5)) \
-             OR (status = 'processing' AND lease_until < $3)) \
-           AND (CAST($5 AS BIGINT) IS NULL OR id = $5) \
-         ORDER BY id LIMIT $4 \
-         FOR UPDATE SKIP LOCKED) \
+         WHERE id = $4 AND (status IN ('received', 'failed') \
+             OR (status = 'processing' AND lease_until < NOW_US)) LOCKING) \
      RETURNING id, webhook_id, event_type, webhook_timestamp, raw_body, attempts";
+
+const INSERT: &str = "INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
+     event_timestamp, webhook_timestamp, headers, raw_body, received_at, status, attempts, \
+     next_attempt_at, replay_count, last_error) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, NOW_US, $8, 0, NOW_US, 0, $9) \
+     ON CONFLICT (webhook_id) DO NOTHING RETURNING id";
+
+/// Runs the insert statement `$sql` for the delivery `$d` on the executor `$conn`:
+/// `Some(row id)`, or `None` for a duplicate (written once, expanded per backend).
+macro_rules! insert_one {
+    ($conn:expr, $sql:expr, $d:expr) => {{
+        let d: &NewDelivery = $d;
+        let row = sqlx::query($sql)
+            .bind(&d.webhook_id)
+            .bind(&d.event_type)
+            .bind(&d.business_id)
+            .bind(d.event_timestamp)
+            .bind(d.webhook_timestamp)
+            .bind(&d.headers)
+            .bind(&d.raw_body)
+            .bind(d.status.as_str())
+            .bind(d.error.as_deref())
+            .fetch_optional($conn)
+            .await?;
+        match row {
+            Some(row) => Some(row.try_get::<i64, _>("id")?),
+            None => None,
+        }
+    }};
+}
+
+const NOTIFY_READY: &str = "SELECT pg_notify('dodo_inbox_ready', '')::TEXT";
 
 impl Store {
-    /// A store over `db` using the system clock. Does not run migrations (see
-    /// [`Store::connect`] and [`Database::migrate`]).
+    /// A store over `db`. Does not run migrations (see [`Store::connect`] and
+    /// [`Database::migrate`]).
     pub fn new(db: Database) -> Self {
-        Self::with_clock(db, Arc::new(SystemClock))
-    }
-
-    /// A store over `db` reading the time from `clock`.
-    pub fn with_clock(db: Database, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self { db }
     }
 
     /// Connects to `url` (see [`Database::connect`]) and runs the migrations.
@@ -330,37 +379,132 @@ impl Store {
         Mirror::new(self.db.clone())
     }
 
-    pub(crate) fn now(&self) -> i64 {
-        self.clock.now_micros()
+    /// Stores a delivery unless its `webhook-id` is already stored; returns the new row id,
+    /// or `None` for a duplicate. On PostgreSQL the same statement notifies idle workers.
+    pub(crate) async fn insert(&self, d: &NewDelivery) -> Result<Option<i64>, InboxError> {
+        let sql = match self.db.backend() {
+            Backend::Sqlite => self.db.with_now(INSERT),
+            Backend::Postgres => self.db.with_now(&format!(
+                "WITH ins AS ({INSERT}) \
+                 SELECT id, pg_notify('{READY_CHANNEL}', '')::TEXT AS woke FROM ins"
+            )),
+        };
+        let id = on_db!(self.db, |pool| insert_one!(pool, &sql, d));
+        Ok(id)
     }
 
-    /// Stores a delivery unless its `webhook-id` is already stored; returns the new row id,
-    /// or `None` for a duplicate.
-    pub(crate) async fn insert(&self, d: &NewDelivery) -> Result<Option<i64>, InboxError> {
-        let now = self.now();
-        let sql = "INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
-             event_timestamp, webhook_timestamp, headers, raw_body, received_at, status, \
-             attempts, next_attempt_at, replay_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', 0, $8, 0) \
-             ON CONFLICT (webhook_id) DO NOTHING RETURNING id";
-        let id = on_db!(self.db, |pool| {
-            let row = sqlx::query(sql)
-                .bind(&d.webhook_id)
-                .bind(&d.event_type)
-                .bind(&d.business_id)
-                .bind(d.event_timestamp)
-                .bind(d.webhook_timestamp)
-                .bind(&d.headers)
-                .bind(&d.raw_body)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?;
-            match row {
-                Some(row) => Some(row.try_get::<i64, _>("id")?),
-                None => None,
+    /// Stores several deliveries in one transaction (one commit, one `NOTIFY`); one result
+    /// per delivery, in order. If the transaction fails (one value the database refuses),
+    /// each is stored alone.
+    pub(crate) async fn insert_group(
+        &self,
+        group: &[NewDelivery],
+    ) -> Vec<Result<Option<i64>, InboxError>> {
+        if group.len() > 1 {
+            let together = match &self.db.pool {
+                Pool::Postgres(pool) => self.insert_group_pg(pool, group).await,
+                Pool::Sqlite(pool) => {
+                    let sql = self.db.with_now(INSERT);
+                    async {
+                        let mut tx = pool.begin().await?;
+                        let mut ids = Vec::with_capacity(group.len());
+                        for d in group {
+                            ids.push(insert_one!(&mut *tx, &sql, d));
+                        }
+                        tx.commit().await?;
+                        Ok(ids)
+                    }
+                    .await
+                }
+            };
+            if let Ok(ids) = together {
+                return ids.into_iter().map(Ok).collect();
             }
-        });
-        Ok(id)
+        }
+        let mut out = Vec::with_capacity(group.len());
+        for d in group {
+            out.push(self.insert(d).await);
+        }
+        out
+    }
+
+    /// The whole group in one PostgreSQL statement (one `NOTIFY` reaches the listeners:
+    /// PostgreSQL folds identical notifications of one transaction).
+    async fn insert_group_pg(
+        &self,
+        pool: &sqlx::PgPool,
+        group: &[NewDelivery],
+    ) -> Result<Vec<Option<i64>>, InboxError> {
+        let sql = self.db.with_now(&format!(
+            "WITH ins AS (INSERT INTO webhook_deliveries (webhook_id, event_type, business_id, \
+                 event_timestamp, webhook_timestamp, headers, raw_body, received_at, status, \
+                 attempts, next_attempt_at, replay_count, last_error) \
+             SELECT w, t, b, et, wt, h, body, NOW_US, st, 0, NOW_US, 0, err \
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
+                         $6::TEXT[], $7::BYTEA[], $8::TEXT[], $9::TEXT[]) \
+                  AS u(w, t, b, et, wt, h, body, st, err) \
+             ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id) \
+             SELECT id, webhook_id, pg_notify('{READY_CHANNEL}', '')::TEXT AS woke FROM ins"
+        ));
+        let rows = sqlx::query(&sql)
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.webhook_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.business_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group.iter().map(|d| d.event_timestamp).collect::<Vec<_>>())
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.webhook_timestamp)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group.iter().map(|d| d.headers.as_str()).collect::<Vec<_>>())
+            .bind(
+                group
+                    .iter()
+                    .map(|d| d.raw_body.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group.iter().map(|d| d.status.as_str()).collect::<Vec<_>>())
+            .bind(group.iter().map(|d| d.error.as_deref()).collect::<Vec<_>>())
+            .fetch_all(pool)
+            .await?;
+        let mut inserted = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            inserted.insert(
+                row.try_get::<String, _>("webhook_id")?,
+                row.try_get::<i64, _>("id")?,
+            );
+        }
+        // A webhook-id twice in one group (a retry racing the original): the first one
+        // inserted, the other is a duplicate.
+        Ok(group
+            .iter()
+            .map(|d| inserted.remove(&d.webhook_id))
+            .collect())
+    }
+
+    /// Tells idle workers in every process that a delivery is due (PostgreSQL `NOTIFY`;
+    /// nothing on SQLite, whose workers share the process).
+    pub(crate) async fn notify_ready(&self) -> Result<(), InboxError> {
+        if let Pool::Postgres(pool) = &self.db.pool {
+            sqlx::query(NOTIFY_READY).execute(pool).await?;
+        }
+        Ok(())
     }
 
     /// Row id and state of the delivery with this `webhook-id`.
@@ -385,26 +529,30 @@ impl Store {
         Ok(found)
     }
 
-    /// Claims up to `limit` due rows for `worker` until `now + lease`; each claim counts
-    /// as an attempt. With `only_id`, claims just that row if it is unfinished and not
-    /// held by a live lease, even if its retry is not due yet (a redelivery in inline
-    /// mode). Rows come back in arrival order.
+    /// Claims up to `limit` due rows for `worker` under the fencing `token` until the
+    /// database's now + `lease_micros`; each claim counts as an attempt. With `only_id`,
+    /// claims just that row if it is unfinished and not held by a live lease, even if its
+    /// retry is not due yet (a redelivery in inline mode). Rows come back by row id.
     pub(crate) async fn claim(
         &self,
         worker: &str,
+        token: &str,
         lease_micros: i64,
         limit: i64,
         only_id: Option<i64>,
     ) -> Result<Vec<Claimed>, InboxError> {
-        let now = self.now();
-        let sql = self.db.sql(CLAIM_SQLITE, CLAIM_POSTGRES);
+        let locking = self.db.sql("", "FOR UPDATE SKIP LOCKED");
+        let (template, target) = match only_id {
+            Some(id) => (CLAIM_ONE, id),
+            None => (CLAIM_DUE, limit),
+        };
+        let sql = self.db.with_now(&template.replace("LOCKING", locking));
         let mut claimed = on_db!(self.db, |pool| {
-            let rows = sqlx::query(sql)
+            let rows = sqlx::query(&sql)
                 .bind(worker)
-                .bind(now.saturating_add(lease_micros))
-                .bind(now)
-                .bind(limit)
-                .bind(only_id)
+                .bind(token)
+                .bind(lease_micros)
+                .bind(target)
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -417,110 +565,51 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Extends `worker`'s lease on row `id`; `false` if the claim was lost.
-    pub(crate) async fn extend_lease(
+    /// Extends the lease of every unfinished row claimed under `token` to the database's
+    /// now + `lease_micros`; returns how many rows are still held.
+    pub(crate) async fn extend_leases(
         &self,
-        id: i64,
-        worker: &str,
+        token: &str,
         lease_micros: i64,
-    ) -> Result<bool, InboxError> {
-        let until = self.now().saturating_add(lease_micros);
-        let sql = "UPDATE webhook_deliveries SET lease_until = $3 \
-             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
-            .bind(id)
-            .bind(worker)
-            .bind(until)
+    ) -> Result<u64, InboxError> {
+        let sql = self.db.with_now(
+            "UPDATE webhook_deliveries SET lease_until = NOW_US + $2 \
+             WHERE claim_token = $1 AND status = 'processing'",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
+            .bind(token)
+            .bind(lease_micros)
             .execute(pool)
             .await?
             .rows_affected());
-        Ok(n == 1)
+        Ok(n)
     }
 
-    /// Marks a claimed row processed and applies the mirror writes in the same
-    /// transaction. `false` (and nothing written) if `worker` no longer holds the claim.
-    pub(crate) async fn complete(
+    /// Deletes processed deliveries whose processing finished more than `older_than` ago
+    /// (by the database's clock), at most `limit` rows per call; returns how many. Dead
+    /// letters and unparseable deliveries are kept for inspection.
+    pub async fn prune_processed(
         &self,
-        claimed: &Claimed,
-        worker: &str,
-        disposition: &str,
-        after_error: Option<&str>,
-        writes: &[ObjectWrite],
-    ) -> Result<bool, InboxError> {
-        let now = self.now();
-        let mark = "UPDATE webhook_deliveries SET status = 'processed', disposition = $3, \
-             after_error = $4, processed_at = $5, last_error = NULL, lease_until = NULL \
-             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'";
-        let upsert = upsert_sql(self.db.backend());
-        let done = on_db!(self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(mark)
-                .bind(claimed.id)
-                .bind(worker)
-                .bind(disposition)
-                .bind(after_error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                for w in writes {
-                    sqlx::query(upsert)
-                        .bind(w.kind.as_str())
-                        .bind(&w.id)
-                        .bind(&w.data)
-                        .bind(&w.customer_id)
-                        .bind(&w.status)
-                        .bind(w.source_event_at)
-                        .bind(w.source_updated_at)
-                        .bind(&claimed.webhook_id)
-                        .bind(&claimed.event_type)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                true
-            } else {
-                tx.rollback().await?;
-                false
-            }
-        });
-        Ok(done)
-    }
-
-    /// Records a failed attempt: `retry_at` schedules another attempt, `None` dead-letters
-    /// the row. `false` if `worker` no longer holds the claim.
-    pub(crate) async fn fail(
-        &self,
-        claimed: &Claimed,
-        worker: &str,
-        error: &str,
-        retry_at: Option<i64>,
-    ) -> Result<bool, InboxError> {
-        let (status, next) = match retry_at {
-            Some(at) => ("failed", at),
-            None => ("dead", self.now()),
-        };
-        let sql = "UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, \
-             last_error = $5, lease_until = NULL \
-             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
-            .bind(claimed.id)
-            .bind(worker)
-            .bind(status)
-            .bind(next)
-            .bind(error)
+        older_than: std::time::Duration,
+        limit: u32,
+    ) -> Result<u64, InboxError> {
+        let sql = self.db.with_now(
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+             WHERE status = 'processed' AND processed_at < NOW_US - $1 LIMIT $2)",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
+            .bind(duration_micros(older_than))
+            .bind(i64::from(limit))
             .execute(pool)
             .await?
             .rows_affected());
-        Ok(n == 1)
+        Ok(n)
     }
 
     /// The stored delivery with this `webhook-id`, body and headers included.
     pub async fn get(&self, webhook_id: &str) -> Result<Option<StoredDelivery>, InboxError> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS}, webhook_timestamp, headers, raw_body \
+            "SELECT {SUMMARY_COLUMNS}, webhook_timestamp, headers, raw_body, body_dropped_at \
              FROM webhook_deliveries WHERE webhook_id = $1"
         );
         let found = on_db!(self.db, |pool| {
@@ -542,6 +631,9 @@ impl Store {
                             }
                         })?,
                         raw_body: row.try_get("raw_body")?,
+                        body_dropped_at: row
+                            .try_get::<Option<i64>, _>("body_dropped_at")?
+                            .map(from_micros),
                     })
                 }
             }
@@ -595,42 +687,51 @@ impl Store {
 
     /// Puts the delivery with this `webhook-id` back in the queue (state `received`,
     /// attempts reset, due now), whatever its state, unless a worker holds a live claim on
-    /// it. Its signature is not checked again (it was verified on receipt). Handlers run
-    /// again; the mirror's ordering guard keeps re-applied objects consistent.
+    /// it or its body was dropped after processing. Its signature is not checked again (it
+    /// was verified on receipt). Handlers run again; the mirror's ordering guard keeps
+    /// re-applied objects consistent. Workers in every process are woken.
     pub async fn replay(&self, webhook_id: &str) -> Result<(), InboxError> {
-        let now = self.now();
-        let sql = "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
-             next_attempt_at = $2, last_error = NULL, lease_until = NULL, \
-             replay_count = replay_count + 1 \
-             WHERE webhook_id = $1 AND (status <> 'processing' OR lease_until < $2)";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
+        let sql = self.db.with_now(
+            "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
+             next_attempt_at = NOW_US, last_error = NULL, lease_until = NULL, \
+             claim_token = NULL, replay_count = replay_count + 1 \
+             WHERE webhook_id = $1 AND body_dropped_at IS NULL \
+               AND (status <> 'processing' OR lease_until < NOW_US)",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
             .bind(webhook_id)
-            .bind(now)
             .execute(pool)
             .await?
             .rows_affected());
         if n == 1 {
+            self.notify_ready().await?;
             return Ok(());
         }
         match self.get(webhook_id).await? {
             None => Err(InboxError::NotFound(webhook_id.to_owned())),
+            Some(d) if d.body_dropped_at.is_some() => {
+                Err(InboxError::BodyDropped(webhook_id.to_owned()))
+            }
             Some(_) => Err(InboxError::Busy(webhook_id.to_owned())),
         }
     }
 
     /// Replays every dead letter (optionally only of one event type); returns how many.
     pub async fn replay_dead_letters(&self, event_type: Option<&str>) -> Result<u64, InboxError> {
-        let now = self.now();
-        let sql = "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
-             next_attempt_at = $1, last_error = NULL, lease_until = NULL, \
-             replay_count = replay_count + 1 \
-             WHERE status = 'dead' AND (CAST($2 AS TEXT) IS NULL OR event_type = $2)";
-        let n = on_db!(self.db, |pool| sqlx::query(sql)
-            .bind(now)
+        let sql = self.db.with_now(
+            "UPDATE webhook_deliveries SET status = 'received', attempts = 0, \
+             next_attempt_at = NOW_US, last_error = NULL, lease_until = NULL, \
+             claim_token = NULL, replay_count = replay_count + 1 \
+             WHERE status = 'dead' AND (CAST($1 AS TEXT) IS NULL OR event_type = $1)",
+        );
+        let n = on_db!(self.db, |pool| sqlx::query(&sql)
             .bind(event_type)
             .execute(pool)
             .await?
             .rows_affected());
+        if n > 0 {
+            self.notify_ready().await?;
+        }
         Ok(n)
     }
 }

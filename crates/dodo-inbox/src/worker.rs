@@ -1,12 +1,15 @@
 //! Workers: claim stored deliveries and process them.
 //!
 //! A [`Worker`] repeatedly claims a batch of due rows (new, retry due, or abandoned by a
-//! crashed worker whose lease expired), processes the batch concurrently, and records each
-//! result. Any number of workers, in one process or in several processes on one
-//! PostgreSQL database, can run at once: a row is claimed by one worker at a time.
-//! [`Worker::process_available`] drains what is due now (tests, cron-style use);
-//! [`Worker::run_until`] and [`Worker::spawn`] keep going, woken by new deliveries of the
-//! same process or by a poll interval, and stop gracefully (the current batch finishes).
+//! crashed worker whose lease expired) under a fresh fencing token, processes the batch
+//! concurrently, and records each result. Any number of workers, in one process or in
+//! several processes on one PostgreSQL database, can run at once: a row is claimed by one
+//! worker at a time. [`Worker::process_available`] drains what is due now (tests,
+//! cron-style use); [`Worker::run_until`] and [`Worker::spawn`] keep going, woken at once
+//! by new deliveries of the same process and, on PostgreSQL, of every process
+//! (`LISTEN`/`NOTIFY`), with a poll interval as the fallback; they also prune processed
+//! deliveries past the inbox's retention, and stop gracefully (the current batch finishes).
+//! This module also adds [`Inbox::worker`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,8 +18,12 @@ use futures_util::FutureExt as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use sqlx::postgres::PgListener;
+
+use crate::db::Pool;
 use crate::error::InboxError;
-use crate::inbox::{Inbox, Step};
+use crate::inbox::{Inbox, Step, new_token, unique_suffix};
+use crate::store::READY_CHANNEL;
 
 /// Counts of what a worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +39,8 @@ pub struct WorkerStats {
     pub lease_lost: u64,
     /// Attempts whose result could not be recorded (database errors).
     pub errors: u64,
+    /// Replayed deliveries whose body still is not a webhook envelope.
+    pub unparseable: u64,
 }
 
 impl WorkerStats {
@@ -41,6 +50,7 @@ impl WorkerStats {
         self.dead_lettered += other.dead_lettered;
         self.lease_lost += other.lease_lost;
         self.errors += other.errors;
+        self.unparseable += other.unparseable;
     }
 }
 
@@ -67,14 +77,22 @@ impl<S: Clone> Clone for Worker<S> {
     }
 }
 
-/// A short random suffix for worker ids: the process id and 8 hex digits.
-pub(crate) fn unique_suffix() -> String {
-    let uuid = uuid::Uuid::new_v4().simple().to_string();
-    format!("{}-{}", std::process::id(), &uuid[..8])
+/// How often a running worker deletes processed deliveries past the retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Rows deleted per pruning statement.
+const PRUNE_BATCH: u32 = 5_000;
+
+impl<S: Clone + Send + Sync + 'static> Inbox<S> {
+    /// A worker processing this inbox's stored deliveries.
+    pub fn worker(&self) -> Worker<S> {
+        Worker::new(self.clone())
+    }
 }
 
 impl<S: Clone + Send + Sync + 'static> Worker<S> {
-    /// A worker with a unique id, batches of 16 and a 1 s poll interval.
+    /// A worker with a unique id, batches of 16 and a 1 s poll interval (the fallback when
+    /// no notification arrives).
     pub fn new(inbox: Inbox<S>) -> Self {
         Self {
             inbox,
@@ -99,7 +117,8 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
     }
 
     /// Sets how long an idle worker waits before looking for due rows again (new
-    /// deliveries received by the same process wake it at once).
+    /// deliveries wake it at once: those of the same process always, those of other
+    /// processes on PostgreSQL through `LISTEN`/`NOTIFY`).
     #[must_use]
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.poll_interval = every;
@@ -114,20 +133,16 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
     /// Claims and processes one batch; `Ok(None)` if nothing was due.
     async fn batch(&self) -> Result<Option<WorkerStats>, InboxError> {
         let limit = i64::try_from(self.batch_size).unwrap_or(i64::MAX);
+        let token = new_token();
         let claimed = self
             .inbox
             .store()
-            .claim(&self.id, self.inbox.lease_micros(), limit, None)
+            .claim(&self.id, &token, self.inbox.lease_micros(), limit, None)
             .await?;
         if claimed.is_empty() {
             return Ok(None);
         }
-        let results = futures_util::future::join_all(
-            claimed
-                .into_iter()
-                .map(|row| self.inbox.process_claimed(row, &self.id)),
-        )
-        .await;
+        let results = self.inbox.process_batch(claimed, &token).await;
         let mut stats = WorkerStats::default();
         for result in results {
             match result {
@@ -135,6 +150,7 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
                 Ok(Step::Retrying) => stats.retried += 1,
                 Ok(Step::DeadLettered) => stats.dead_lettered += 1,
                 Ok(Step::LeaseLost) => stats.lease_lost += 1,
+                Ok(Step::Unparseable) => stats.unparseable += 1,
                 Err(e) => {
                     tracing::error!(worker = %self.id, error = %e, "recording a delivery result failed");
                     stats.errors += 1;
@@ -155,11 +171,17 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
 
     /// Processes deliveries until `shutdown` completes; the batch in progress then
     /// finishes before returning. Database errors are logged and retried after the poll
-    /// interval.
+    /// interval. Every minute, processed deliveries past the inbox's retention are deleted.
     pub async fn run_until<F: Future<Output = ()>>(&self, shutdown: F) -> WorkerStats {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut total = WorkerStats::default();
+        let mut listener = self.listen().await;
+        let mut last_prune: Option<tokio::time::Instant> = None;
         loop {
+            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                self.prune().await;
+                last_prune = Some(tokio::time::Instant::now());
+            }
             let idle = match self.batch().await {
                 Ok(Some(stats)) => {
                     total.add(stats);
@@ -175,11 +197,60 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
                 return total;
             }
             if idle {
+                if listener.is_none() {
+                    listener = self.listen().await;
+                }
                 tokio::select! {
                     () = shutdown.as_mut() => return total,
                     () = self.inbox.notified() => {}
+                    () = notification(&mut listener) => {}
                     () = tokio::time::sleep(self.poll_interval) => {}
                 }
+                // One claim serves every notification that arrived meanwhile.
+                if let Some(l) = listener.as_mut() {
+                    while l.next_buffered().is_some() {}
+                }
+            }
+        }
+    }
+
+    /// A PostgreSQL listener on the ready channel (`None` on SQLite, or if it cannot be
+    /// opened: polling then covers until the next try).
+    async fn listen(&self) -> Option<PgListener> {
+        let Pool::Postgres(pool) = &self.inbox.store().database().pool else {
+            return None;
+        };
+        let mut listener = match PgListener::connect_with(pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(worker = %self.id, error = %e, "LISTEN connection failed; polling");
+                return None;
+            }
+        };
+        match listener.listen(READY_CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(e) => {
+                tracing::warn!(worker = %self.id, error = %e, "LISTEN failed; polling");
+                None
+            }
+        }
+    }
+
+    /// Deletes processed deliveries past the retention (errors are logged).
+    async fn prune(&self) {
+        let Some(retention) = self.inbox.retention() else {
+            return;
+        };
+        match self
+            .inbox
+            .store()
+            .prune_processed(retention, PRUNE_BATCH)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(worker = %self.id, deleted = n, "pruned processed deliveries"),
+            Err(e) => {
+                tracing::warn!(worker = %self.id, error = %e, "pruning processed deliveries failed")
             }
         }
     }
@@ -195,6 +266,20 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
             .await
         });
         WorkerHandle { stop, join }
+    }
+}
+
+/// Waits for a notification on `listener`; never completes without one. A broken
+/// listener is dropped (polling covers until it is opened again).
+async fn notification(listener: &mut Option<PgListener>) {
+    match listener {
+        Some(l) => {
+            if let Err(e) = l.recv().await {
+                tracing::warn!(error = %e, "LISTEN connection lost; polling");
+                *listener = None;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{Calls, Kind, TestDb, at, payment_event, signed, subscription_event, verifier};
-use dodo_inbox::{
-    DeliveryStatus, Inbox, ListFilter, ManualClock, Mode, ObjectKind, ReceiptKind, RetryPolicy,
-};
+use dodo_inbox::{DeliveryStatus, Inbox, ListFilter, Mode, ObjectKind, ReceiptKind, RetryPolicy};
 use dodo_webhooks::{Dispatcher, Flow};
 
 /// A dispatcher recording every delivery in `calls`.
@@ -94,7 +92,7 @@ async fn duplicate_delivery_runs_handler_once(kind: Kind) {
     assert_eq!(row.webhook_timestamp, common::NOW);
 }
 
-async fn rejects_bad_deliveries_without_storing(kind: Kind) {
+async fn rejects_forged_and_oversized_deliveries_without_storing(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
     };
@@ -111,22 +109,6 @@ async fn rejects_bad_deliveries_without_storing(kind: Kind) {
     let r = inbox.receive(&forged, &body).await;
     assert_eq!((r.status, r.kind), (401, ReceiptKind::Rejected));
     assert_eq!(r.body()["error"]["code"], "invalid_signature");
-
-    let not_json = b"not json".to_vec();
-    let r = inbox
-        .receive(&signed("msg_text", &not_json), &not_json)
-        .await;
-    assert_eq!(
-        (r.status, r.body()["error"]["code"].clone()),
-        (400, "invalid_json".into())
-    );
-
-    let no_type = br#"{"business_id":"b","timestamp":"2025-01-01T00:00:00Z","data":{}}"#.to_vec();
-    let r = inbox.receive(&signed("msg_env", &no_type), &no_type).await;
-    assert_eq!(
-        (r.status, r.body()["error"]["code"].clone()),
-        (400, "invalid_envelope".into())
-    );
 
     let big = vec![b' '; 5000];
     let r = inbox.receive(&signed("msg_big", &big), &big).await;
@@ -178,14 +160,13 @@ async fn handler_failure_retries_with_backoff_then_succeeds(kind: Kind) {
         return;
     };
     let calls = Calls::default();
-    let clock = ManualClock::new(common::NOW);
+    // Retries are scheduled by the database's clock: 1 s, then 2 s.
     let inbox = Inbox::builder(flaky(&calls, Arc::new(AtomicU32::new(2))))
         .retry(
             RetryPolicy::attempts(5)
-                .initial_backoff(Duration::from_secs(10))
+                .initial_backoff(Duration::from_secs(1))
                 .multiplier(2),
         )
-        .clock(clock.clone())
         .open(db.connect().await)
         .await
         .unwrap();
@@ -228,14 +209,13 @@ async fn handler_failure_retries_with_backoff_then_succeeds(kind: Kind) {
         0
     );
 
-    clock.advance(Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(worker.process_available().await.unwrap().retried, 1);
-    clock.advance(Duration::from_secs(19));
     assert_eq!(
         worker.process_available().await.unwrap(),
         Default::default()
     );
-    clock.advance(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(worker.process_available().await.unwrap().processed, 1);
 
     let row = inbox
@@ -663,7 +643,6 @@ async fn inline_mode_never_acknowledges_an_unprocessed_delivery(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
     };
-    let clock = ManualClock::new(common::NOW);
     let runs = Arc::new(AtomicU32::new(0));
     let started = Arc::new(tokio::sync::Notify::new());
     let dispatcher = {
@@ -683,8 +662,7 @@ async fn inline_mode_never_acknowledges_an_unprocessed_delivery(kind: Kind) {
     };
     let inbox = Inbox::builder(dispatcher)
         .mode(Mode::Inline)
-        .lease(Duration::from_secs(60))
-        .clock(clock.clone())
+        .lease(Duration::from_secs(2))
         .open(db.connect().await)
         .await
         .unwrap();
@@ -706,7 +684,7 @@ async fn inline_mode_never_acknowledges_an_unprocessed_delivery(kind: Kind) {
     );
     assert_eq!(retry.body()["error"]["code"], "in_progress");
 
-    clock.advance(Duration::from_secs(61));
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let after_lease = inbox.receive(&headers, &body).await;
     assert_eq!(
         (after_lease.status, after_lease.kind),
@@ -791,13 +769,11 @@ async fn abandoned_attempts_are_dead_lettered(kind: Kind) {
         counted.record(&ctx.webhook_id);
         std::future::pending::<()>()
     });
-    let clock = ManualClock::new(common::NOW);
     let dead = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&dead);
     let inbox = Inbox::builder(dispatcher)
         .retry(RetryPolicy::attempts(2))
-        .lease(Duration::from_secs(60))
-        .clock(clock.clone())
+        .lease(Duration::from_millis(500))
         .on_dead_letter(move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
             async {}
@@ -816,7 +792,7 @@ async fn abandoned_attempts_are_dead_lettered(kind: Kind) {
         }
         task.abort();
         let _ = task.await;
-        clock.advance(Duration::from_secs(61));
+        tokio::time::sleep(Duration::from_millis(600)).await;
     }
     let stats = inbox.worker().process_available().await.unwrap();
     assert_eq!(stats.dead_lettered, 1);
@@ -889,7 +865,7 @@ async fn undecodable_data_is_kept_and_dead_lettered(kind: Kind) {
 
 on_both_backends!(
     duplicate_delivery_runs_handler_once,
-    rejects_bad_deliveries_without_storing,
+    rejects_forged_and_oversized_deliveries_without_storing,
     unknown_event_types_are_stored_and_acknowledged,
     handler_failure_retries_with_backoff_then_succeeds,
     dead_letter_after_max_attempts_then_replay,

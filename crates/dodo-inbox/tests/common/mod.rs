@@ -290,3 +290,96 @@ impl Calls {
         self.0.lock().unwrap().values().sum()
     }
 }
+
+/// Direct SQL access to a test database, beside the inbox (setup and assertions).
+pub enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl TestDb {
+    /// A plain sqlx pool on this test's database.
+    pub async fn raw(&self) -> Raw {
+        match self.kind {
+            Kind::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)
+                    .unwrap()
+                    .create_if_missing(true)
+                    .busy_timeout(std::time::Duration::from_secs(30));
+                Raw::Sqlite(sqlx::SqlitePool::connect_with(options).await.unwrap())
+            }
+            Kind::Postgres => {
+                let options = PgConnectOptions::from_str(&self.url)
+                    .unwrap()
+                    .options([("search_path", self.schema.as_deref().unwrap())]);
+                Raw::Postgres(sqlx::PgPool::connect_with(options).await.unwrap())
+            }
+        }
+    }
+}
+
+impl Raw {
+    /// Runs one statement.
+    pub async fn exec(&self, sql: &str) {
+        match self {
+            Raw::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+            Raw::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The text column `col` of every row of `sql`, in order.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        use sqlx::Row as _;
+        match self {
+            Raw::Sqlite(pool) => sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect(),
+            Raw::Postgres(pool) => sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect(),
+        }
+    }
+}
+
+/// Creates the `effects` table handlers write into through their `DeliveryTx` (no unique
+/// key, so a duplicate effect would show as a second row).
+pub async fn create_effects(raw: &Raw) {
+    raw.exec("CREATE TABLE effects (webhook_id TEXT NOT NULL, note TEXT NOT NULL)")
+        .await;
+}
+
+/// Writes an effect row in the delivery's transaction.
+pub async fn write_effect(
+    tx: &dodo_inbox::DeliveryTx,
+    note: &str,
+) -> Result<(), dodo_inbox::InboxError> {
+    let sql = "INSERT INTO effects (webhook_id, note) VALUES ($1, $2)";
+    match tx.backend() {
+        dodo_inbox::Backend::Postgres => {
+            let mut conn = tx.postgres().await?;
+            sqlx::query(sql)
+                .bind(tx.webhook_id())
+                .bind(note)
+                .execute(&mut **conn)
+                .await?;
+        }
+        dodo_inbox::Backend::Sqlite => {
+            let mut conn = tx.sqlite().await?;
+            sqlx::query(sql)
+                .bind(tx.webhook_id())
+                .bind(note)
+                .execute(&mut **conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
