@@ -36,6 +36,9 @@ pub struct EmulatorConfig {
     pub operations: &'static [Operation],
     /// Largest accepted request body in bytes (larger bodies get 413).
     pub max_body_bytes: usize,
+    /// How many answered requests the request log keeps (default 1,000; see
+    /// [`crate::request_log`]).
+    pub request_log_capacity: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -49,6 +52,7 @@ impl Default for EmulatorConfig {
             business_id: DEFAULT_BUSINESS_ID.to_string(),
             operations: spec_operations(),
             max_body_bytes: 5 * 1024 * 1024,
+            request_log_capacity: crate::request_log::DEFAULT_CAPACITY,
         }
     }
 }
@@ -78,6 +82,12 @@ impl EmulatorConfig {
         self
     }
 
+    /// Sets how many answered requests the request log keeps.
+    pub fn request_log_capacity(mut self, capacity: usize) -> Self {
+        self.request_log_capacity = capacity;
+        self
+    }
+
     /// Sets the bind address.
     pub fn host(mut self, host: IpAddr) -> Self {
         self.host = host;
@@ -99,6 +109,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("business_id", &self.business_id)
             .field("operations", &self.operations.len())
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_log_capacity", &self.request_log_capacity)
             .finish()
     }
 }

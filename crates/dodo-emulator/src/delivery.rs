@@ -18,6 +18,7 @@
 //! |---|---|
 //! | `GET /_emulator/deliveries` | newest first; filters `event_type`, `status`, `endpoint_id`, `event_id`, `limit` (100) → `{"items": [...]}` |
 //! | `GET /_emulator/deliveries/{id}` | the delivery, its event envelope and its attempts |
+//! | `GET /_emulator/deliveries/stream` | Server-Sent Events: after each attempt, `data:` is the delivery as `GET /_emulator/deliveries/{id}` answers it; filters `endpoint_id`, `event_type` |
 //! | `POST /_emulator/deliveries/{id}/replay` | a new delivery of the same event to the same endpoint (same `webhook-id`) → 202 |
 //! | `GET /_emulator/events` | recorded events, newest first (`type`, `limit`) |
 //! | `POST /_emulator/endpoints` | register `{url, filter_types?}` signed with the emulator-wide secret → 201 |
@@ -422,6 +423,15 @@ async fn attempt(state: Arc<AppState>, client: reqwest::Client, id: String) {
     });
     if let Err(e) = res {
         tracing::warn!(error = %e, delivery = %id, "cannot record delivery attempt");
+    } else if state.delivery_feed.receiver_count() > 0 {
+        match state.store.read(|db| delivery_detail(&state, db, &id)) {
+            Ok(detail) => {
+                let _ = state.delivery_feed.send(detail);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, delivery = %id, "cannot publish delivery attempt")
+            }
+        }
     }
     tracing::debug!(delivery = %id, url = %p.url, attempt = n, ?out.status, "webhook attempt");
 }
@@ -430,6 +440,7 @@ async fn attempt(state: Arc<AppState>, client: reqwest::Client, id: String) {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/_emulator/deliveries", get(list_deliveries))
+        .route("/_emulator/deliveries/stream", get(stream_deliveries))
         .route("/_emulator/deliveries/{id}", get(get_delivery))
         .route("/_emulator/deliveries/{id}/replay", post(replay))
         .route("/_emulator/events", get(list_events))
@@ -501,6 +512,31 @@ async fn list_deliveries(
         Ok(items) => Json(json!({ "items": items })).into_response(),
         Err(e) => reject(ApiError::from(e)),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    endpoint_id: Option<String>,
+    event_type: Option<String>,
+}
+
+async fn stream_deliveries(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<StreamQuery>,
+) -> Response {
+    let rx = state.delivery_feed.subscribe();
+    crate::live::sse(rx, state.closing.subscribe(), move |d: &Value| {
+        let keep = q
+            .endpoint_id
+            .as_ref()
+            .is_none_or(|e| d["endpoint_id"] == e.as_str())
+            && q.event_type
+                .as_ref()
+                .is_none_or(|t| d["event_type"] == t.as_str());
+        keep.then(|| d.clone())
+    })
+    .into_response()
 }
 
 fn delivery_detail(state: &AppState, db: &Db<'_>, id: &str) -> Result<Value, ApiError> {

@@ -55,6 +55,12 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Idempotency keys of requests in progress.
     inflight: Mutex<HashSet<String>>,
+    /// The log of answered requests.
+    pub request_log: crate::request_log::RequestLog,
+    /// Finished delivery attempts (each the delivery's detail JSON), for SSE streams.
+    pub delivery_feed: tokio::sync::broadcast::Sender<Value>,
+    /// Set when the emulator shuts down (ends SSE streams).
+    pub closing: crate::live::Closing,
 }
 
 impl AppState {
@@ -69,6 +75,7 @@ impl AppState {
         webhook_secret: String,
         env: Env,
         max_body_bytes: usize,
+        request_log_capacity: usize,
     ) -> Self {
         Self {
             store,
@@ -81,6 +88,9 @@ impl AppState {
             env,
             max_body_bytes,
             inflight: Mutex::new(HashSet::new()),
+            request_log: crate::request_log::RequestLog::new(request_log_capacity),
+            delivery_feed: crate::live::feed(),
+            closing: crate::live::Closing::default(),
         }
     }
 }

@@ -121,11 +121,16 @@ impl Emulator {
             webhook_secret,
             env,
             config.max_body_bytes,
+            config.request_log_capacity,
         ));
         crate::delivery::start(&state);
         let router = admin::routes()
             .merge(crate::extensions::routes())
             .fallback(dispatch::api)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::request_log::record,
+            ))
             .with_state(state.clone());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, router, stopped));
@@ -160,6 +165,7 @@ impl Emulator {
 
     /// Stops accepting connections, lets open requests finish (up to 5 s), and waits.
     pub async fn shutdown(mut self) {
+        self.state.closing.close();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -171,6 +177,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.state.closing.close();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -11,4 +11,5 @@ mod receiver;
 mod delivery;
 mod hosted;
 mod portal;
+mod streams;
 mod triggers;
