@@ -125,14 +125,13 @@ async fn seed(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Re
         Err(e) => return reject(&e),
     };
     // Seeded objects are state, not changes: they emit no webhook events.
-    let _quiet = crate::emit::Quiet::enter();
-    let out = state.store.write(|db| {
+    let out = state.store.write_quiet(|db| {
         for (i, o) in objects.iter().enumerate() {
             let created = match &o.created_at {
                 Some(t) => clock::canonical(t).ok_or_else(|| {
                     ApiError::invalid_field(&format!("objects[{i}].created_at"), "not RFC 3339")
                 })?,
-                None => clock::now_string(),
+                None => db.now_string(),
             };
             let st = match o.state.as_deref() {
                 None | Some("active") => ObjState::Active,

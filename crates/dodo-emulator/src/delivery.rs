@@ -43,7 +43,6 @@ use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::clock;
 use crate::dispatch::{AppState, error_response};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -185,7 +184,7 @@ fn fan_out(_state: &AppState, db: &Db<'_>) -> rusqlite::Result<()> {
         return Ok(());
     }
     let targets = targets(db)?;
-    let now = clock::now_string();
+    let now = db.now_string();
     let at = now_ms();
     for (seq, event_id, ty) in events {
         for t in &targets {
@@ -409,7 +408,7 @@ async fn attempt(state: Arc<AppState>, client: reqwest::Client, id: String) {
                 "INSERT INTO emu_attempts (delivery_id, n, at, webhook_timestamp, status_code, response_body, error, duration_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![id, n, clock::now_string(), ts, out.status, out.body, out.error, duration])?;
+            .execute(params![id, n, db.now_string(), ts, out.status, out.body, out.error, duration])?;
         db.conn()
             .prepare_cached(
                 "UPDATE emu_deliveries SET status = ?2, attempts = ?3, next_at_ms = ?4 WHERE id = ?1",
@@ -598,7 +597,7 @@ async fn replay(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
             &event_id,
             &endpoint_id,
             &url,
-            &clock::now_string(),
+            &db.now_string(),
             now_ms(),
         )?;
         delivery_detail(&state, db, &new)
@@ -655,7 +654,7 @@ async fn add_endpoint(State(state): State<Arc<AppState>>, body: axum::body::Byte
         return reject(ApiError::invalid_field("url", "must be an http(s) URL"));
     }
     let id = new_id("whk_");
-    let now = clock::now_string();
+    let now = state.store.clock().now_string();
     let data = json!({
         "id": id, "url": ep.url, "filter_types": ep.filter_types, "disabled": false,
         "created_at": now, "signed_with": "emulator-wide webhook secret",

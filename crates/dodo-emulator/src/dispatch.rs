@@ -16,7 +16,6 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::clock;
 use crate::error::ApiError;
 use crate::faults::{FaultSpec, Faults};
 use crate::ids;
@@ -192,7 +191,7 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
             status: status.as_u16(),
             body: body_bytes.clone(),
         };
-        let now = clock::now_string();
+        let now = state.store.clock().now_string();
         state
             .store
             .write(|db| db.idempotency_put(key, &record, &now))?;

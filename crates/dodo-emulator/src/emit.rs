@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::ids::new_id;
 
 /// Tables of the outbox, deliveries and attempts (created by the store at open).
@@ -299,51 +299,20 @@ pub fn payload(payload_type: &str, data: &Value) -> Value {
     v
 }
 
-thread_local! {
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// While alive, changes made on this thread record no events (used by `/_emulator/seed`:
-/// seeded state is not a state change the API would announce). Not `Send`: the store runs
-/// a write synchronously on the calling thread, so the guard covers exactly that write.
-#[derive(Debug)]
-pub struct Quiet {
-    before: bool,
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Quiet {
-    /// Starts a quiet section.
-    pub fn enter() -> Self {
-        Self {
-            before: QUIET.with(|q| q.replace(true)),
-            _not_send: std::marker::PhantomData,
-        }
-    }
-}
-
-impl Drop for Quiet {
-    fn drop(&mut self) {
-        QUIET.with(|q| q.set(self.before));
-    }
-}
-
 /// Records the events a change means (called by the store inside the write transaction).
 pub fn observe(
     conn: &Connection,
+    clock: &Clock,
     kind: &str,
     old: Option<&Value>,
     new: &Value,
 ) -> rusqlite::Result<()> {
-    if QUIET.with(std::cell::Cell::get) {
-        return Ok(());
-    }
     let (types, payload_type) = event_types(kind, old, new);
     if types.is_empty() {
         return Ok(());
     }
     let data = payload(payload_type, new).to_string();
-    let at = clock::now_string();
+    let at = clock.now_string();
     for t in types {
         record(conn, &t, &at, &data)?;
     }

@@ -135,7 +135,7 @@ pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next
         return next.run(req).await;
     }
     let method = req.method().as_str().to_string();
-    let at = crate::clock::now();
+    let at = state.store.clock().now();
     let started = Instant::now();
     let mut response = next.run(req).await;
     let request_id = match response

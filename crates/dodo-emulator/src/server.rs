@@ -97,7 +97,8 @@ impl Emulator {
         config: EmulatorConfig,
         registry: Registry,
     ) -> Result<Self, StartError> {
-        let store = Store::open(&config.storage)?;
+        let clock = crate::clock::Clock::new();
+        let store = Store::open(&config.storage, clock)?;
         let table = OperationTable::new(config.operations)?;
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)

@@ -150,6 +150,11 @@ fn s(v: &Value, field: &str) -> String {
 }
 
 impl Trigger {
+    /// The emulator's current time, canonical.
+    fn now(&self) -> String {
+        self.state.store.clock().now_string()
+    }
+
     fn note(&mut self, name: &str, id: &str) {
         self.objects.insert(name.into(), json!(id));
     }
@@ -312,8 +317,7 @@ impl Trigger {
         data: &Value,
     ) -> Result<(), ApiError> {
         self.write(|ctx| {
-            ctx.db
-                .insert(kind, id, parent, &clock::now_string(), data)?;
+            ctx.db.insert(kind, id, parent, &ctx.now_string(), data)?;
             Ok(())
         })
     }
@@ -365,7 +369,7 @@ impl Trigger {
                 let id = new_id("ach_");
                 let data = json!({"payment_id": pay, "customer_id": c, "brand_id": self.brand()?,
                                   "abandonment_reason": "payment_failed", "status": "abandoned",
-                                  "abandoned_at": clock::now_string(), "recovered_payment_id": null});
+                                  "abandoned_at": self.now(), "recovered_payment_id": null});
                 self.insert(emit::ABANDONED_CHECKOUT, &id, None, &data)?;
                 self.note("abandoned_checkout_id", &id);
                 if what == "recovered" {
@@ -403,7 +407,7 @@ impl Trigger {
                 let c = self.customer().await?;
                 let cid = s(&c, "customer_id");
                 let id = new_id("entg_");
-                let now = clock::now_string();
+                let now = self.now();
                 let data = json!({"id": id, "business_id": self.state.env.business_id,
                     "brand_id": self.brand()?, "customer_id": cid, "entitlement_id": new_id("ent_"),
                     "status": "Pending", "metadata": {}, "external_id": "", "payment_id": null, "subscription_id": null, "created_at": now, "updated_at": now});
@@ -446,7 +450,7 @@ impl Trigger {
             "currency": payment["currency"], "customer": payment["customer"],
             "dispute_stage": "dispute", "dispute_status": "dispute_opened",
             "payment_provider": "dodo", "reason": "fraudulent", "remarks": null,
-            "is_resolved_by_rdr": null, "created_at": clock::now_string(),
+            "is_resolved_by_rdr": null, "created_at": self.now(),
         });
         self.insert(emit::DISPUTE, &id, Some(""), &data)?;
         self.note("dispute_id", &id);
@@ -469,7 +473,7 @@ impl Trigger {
 
     fn payout(&mut self, what: &str) -> Result<(), ApiError> {
         let id = new_id("pyt_");
-        let now = clock::now_string();
+        let now = self.now();
         let data = json!({
             "payout_id": id, "business_id": self.state.env.business_id, "amount": 125_000,
             "fee": 1_250, "additional_docs": [], "currency": "USD", "payment_method": "bank_transfer",
@@ -486,7 +490,7 @@ impl Trigger {
             self.set(
                 emit::PAYOUT,
                 &id,
-                json!({"status": what, "updated_at": clock::now_string()}),
+                json!({"status": what, "updated_at": self.now()}),
             )?;
         }
         Ok(())
@@ -527,7 +531,7 @@ impl Trigger {
             "balance_after": if is_credit { "600" } else { "400" },
             "overage_before": "0", "overage_after": "0", "description": format!("Triggered {what}"),
             "grant_id": null, "reference_id": null, "reference_type": reference, "metadata": {},
-            "created_at": clock::now_string(),
+            "created_at": self.now(),
         });
         self.insert(emit::CREDIT_LEDGER_ENTRY, &id, Some(&cid), &data)?;
         self.note("credit_ledger_entry_id", &id);
@@ -578,7 +582,8 @@ impl Trigger {
                         .await?;
                     }
                     "past_due" => {
-                        let ends = clock::format(clock::now() + time::Duration::days(7));
+                        let ends =
+                            clock::format(self.state.store.clock().now() + time::Duration::days(7));
                         self.set(
                             kind::SUBSCRIPTION,
                             &id,
@@ -589,7 +594,7 @@ impl Trigger {
                         self.set(
                             kind::SUBSCRIPTION,
                             &id,
-                            json!({"status": "expired", "expires_at": clock::now_string()}),
+                            json!({"status": "expired", "expires_at": self.now()}),
                         )?;
                     }
                     "update_payment_method" => {

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind, page_list, patch_fields};
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -71,7 +70,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         req.opt_str("url")?,
     );
     ctx.db
-        .insert(kind::BRAND, &id, None, &clock::now_string(), &data)?;
+        .insert(kind::BRAND, &id, None, &ctx.now_string(), &data)?;
     Ok(Reply::json(data))
 }
 
@@ -123,7 +122,7 @@ fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(t) = target {
         common::must_get(ctx, kind::BRAND, "Brand", t)?;
     }
-    let now = clock::now_string();
+    let now = ctx.now_string();
     record.data["archived_at"] = json!(now);
     record.data["enabled"] = json!(false);
     ctx.db.update(kind::BRAND, id, &record.data)?;

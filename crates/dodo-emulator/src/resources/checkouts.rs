@@ -41,7 +41,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         None => None,
     };
     let id = new_id("cks_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let mut session = json!({
         "id": id,
         "created_at": now,
@@ -176,14 +176,17 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .find(|l| products::is_recurring(&l.product))
         .map(|l| {
             let price = &l.product["price"];
-            clock::format(clock::add_interval(
-                clock::now(),
+            clock::add_interval(
+                ctx.now(),
                 price["payment_frequency_interval"]
                     .as_str()
                     .unwrap_or("Month"),
                 price["payment_frequency_count"].as_i64().unwrap_or(1),
-            ))
-        });
+            )
+            .map(clock::format)
+            .ok_or_else(|| ApiError::out_of_range("the product's billing interval is too large"))
+        })
+        .transpose()?;
     Ok(Reply::json(json!({
         "total_price": subtotal - off,
         "total_tax": 0,

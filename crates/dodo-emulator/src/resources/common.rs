@@ -4,7 +4,6 @@
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Map, Value, json};
 
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -131,11 +130,11 @@ pub fn patch_fields(target: &mut Value, req: &ApiRequest, fields: &[&str]) {
 }
 
 /// Sets `updated_at` to now when the object has that field.
-pub fn touch(target: &mut Value) {
+pub fn touch(ctx: &Ctx<'_>, target: &mut Value) {
     if let Some(obj) = target.as_object_mut()
         && obj.contains_key("updated_at")
     {
-        obj.insert("updated_at".into(), Value::String(clock::now_string()));
+        obj.insert("updated_at".into(), Value::String(ctx.now_string()));
     }
 }
 
@@ -162,7 +161,7 @@ pub fn create_customer(
         return Err(ApiError::invalid_field("email", "is not an email address"));
     }
     let id = new_id("cus_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "customer_id": id,
         "business_id": ctx.env.business_id,
@@ -213,7 +212,7 @@ pub fn default_brand_id(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         return Ok(id);
     }
     let id = new_id("brnd_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = super::brands::brand_object(
         &id,
         &ctx.env.business_id,

@@ -47,6 +47,18 @@ pub struct Ctx<'a> {
     pub env: &'a Env,
 }
 
+impl Ctx<'_> {
+    /// The emulator's current (virtual) time.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.db.clock().now()
+    }
+
+    /// The emulator's current time in the canonical format.
+    pub fn now_string(&self) -> String {
+        self.db.now_string()
+    }
+}
+
 /// A resource handler.
 pub type Handler = fn(&Ctx<'_>, &ApiRequest) -> Result<Reply, ApiError>;
 

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::{Ctx, Registry, discounts, licenses, products};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -183,7 +182,7 @@ pub struct NewPayment<'a> {
 /// A payment with a saved `payment_method_id` is settled at once.
 pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiError> {
     let id = new_id("pay_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let subtotal = p.cart.subtotal();
     let discount_off = p
         .discount
@@ -406,7 +405,7 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     }
     let d = &mut record.data;
     d["status"] = json!(status);
-    d["updated_at"] = json!(clock::now_string());
+    d["updated_at"] = json!(ctx.now_string());
     if status == "succeeded" {
         d["payment_method"] = json!("card");
         d["payment_method_type"] = json!("credit");

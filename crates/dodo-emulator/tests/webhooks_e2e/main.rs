@@ -8,8 +8,10 @@ mod support;
 #[allow(dead_code)]
 mod receiver;
 
+mod clocks;
 mod delivery;
 mod hosted;
 mod portal;
+mod renewals;
 mod streams;
 mod triggers;
