@@ -201,6 +201,60 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
 
 const JSON: &str = "application/json";
 
+/// The answer of an in-process call ([`invoke`]).
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    /// The status the API would answer.
+    pub status: StatusCode,
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+impl Invoked {
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Runs one API operation in-process, exactly as an authenticated request would run it
+/// (route lookup, typed body and query validation, the domain handler under the store lock),
+/// without HTTP, faults or idempotency records. Pages, triggers and the test harness use it
+/// instead of calling the emulator over loopback. `target` is a path with an optional query
+/// string; a `Null` body sends none.
+pub fn invoke(
+    state: &AppState,
+    method: &str,
+    target: &str,
+    body: &Value,
+) -> Result<Invoked, ApiError> {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let matched = state.table.lookup(method, path).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no such endpoint: {method} {path}"),
+        )
+    })?;
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(body)?
+    };
+    let reply = run(state, matched.op, matched.params, query, &bytes)?;
+    let (status, content_type, body) = render(matched.op.success_status, reply)?;
+    Ok(Invoked {
+        status,
+        content_type,
+        body,
+    })
+}
+
 /// Checks a query string against the operation's generated query type (types of known
 /// parameters; unknown parameters are ignored). The error names the offending parameter.
 fn check_query(op: &Operation, query: &str) -> Result<(), ApiError> {

@@ -30,11 +30,10 @@ use axum::routing::get;
 use http::{StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use crate::dispatch::AppState;
+use crate::dispatch::{self, AppState};
 use crate::error::ApiError;
 use crate::resources::common::kind;
 use crate::resources::{Ctx, payments};
-use crate::selfcall;
 use crate::timewarp;
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
@@ -958,9 +957,9 @@ async fn create(
     } else {
         "/payments"
     };
-    let v = selfcall::call(state, reqwest::Method::POST, path, &body)
-        .await
-        .map_err(|e| e.message)?;
+    let v = dispatch::invoke(state, "POST", path, &body)
+        .map_err(|e| e.message)?
+        .json();
     let pid = v["payment_id"].as_str().unwrap_or_default().to_string();
     if pid.is_empty() {
         return Err("the order could not be created".into());

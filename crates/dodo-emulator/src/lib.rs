@@ -41,7 +41,6 @@ pub mod portal;
 pub mod request;
 pub mod request_log;
 pub mod resources;
-pub mod selfcall;
 pub mod server;
 pub mod store;
 pub mod timewarp;

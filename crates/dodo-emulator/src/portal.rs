@@ -22,10 +22,9 @@ use rusqlite::types::Value as SqlValue;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::dispatch::AppState;
+use crate::dispatch::{self, AppState};
 use crate::error::ApiError;
 use crate::resources::common::kind;
-use crate::selfcall;
 use crate::store::{Db, Filter};
 
 /// Routes of the customer portal.
@@ -282,19 +281,19 @@ async fn act(
     let path = format!("/subscriptions/{sid}");
     let (method, path, payload, notice) = match action.as_str() {
         "cancel" => (
-            reqwest::Method::PATCH,
+            "PATCH",
             path,
             json!({"status": "cancelled"}),
             "Subscription cancelled.",
         ),
         "cancel-at-period-end" => (
-            reqwest::Method::PATCH,
+            "PATCH",
             path,
             json!({"cancel_at_next_billing_date": true}),
             "Subscription will cancel at the end of the period.",
         ),
         "resume" => (
-            reqwest::Method::PATCH,
+            "PATCH",
             path,
             json!({"cancel_at_next_billing_date": false}),
             "Subscription will continue.",
@@ -308,7 +307,7 @@ async fn act(
                 );
             };
             (
-                reqwest::Method::POST,
+                "POST",
                 format!("{path}/change-plan"),
                 json!({"product_id": product, "quantity": 1, "proration_billing_mode": "prorated_immediately"}),
                 "Plan changed.",
@@ -316,7 +315,7 @@ async fn act(
         }
         _ => return text(StatusCode::NOT_FOUND, "Unknown action", &action),
     };
-    let notice = match selfcall::call(&state, method, &path, &payload).await {
+    let notice = match dispatch::invoke(&state, method, &path, &payload) {
         Ok(_) => notice.to_string(),
         Err(e) => format!("Could not complete the action: {}", e.message),
     };
@@ -347,31 +346,18 @@ async fn invoice(
     if owner != Some(true) {
         return text(StatusCode::NOT_FOUND, "Invoice not found", &pid);
     }
-    let url = format!("{}/invoices/payments/{pid}", state.env.base_url);
-    let resp = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(&state.api_key)
-        .send()
-        .await;
-    match resp {
-        Ok(r) if r.status().is_success() => {
-            let bytes = r.bytes().await.unwrap_or_default();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/pdf")],
-                bytes,
-            )
-                .into_response()
-        }
-        Ok(r) => text(
-            StatusCode::BAD_GATEWAY,
-            "Invoice unavailable",
-            &r.status().to_string(),
-        ),
-        Err(e) => text(
-            StatusCode::BAD_GATEWAY,
-            "Invoice unavailable",
-            &e.to_string(),
-        ),
+    match dispatch::invoke(
+        &state,
+        "GET",
+        &format!("/invoices/payments/{pid}"),
+        &Value::Null,
+    ) {
+        Ok(r) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, r.content_type)],
+            r.body,
+        )
+            .into_response(),
+        Err(e) => text(StatusCode::BAD_GATEWAY, "Invoice unavailable", &e.message),
     }
 }

@@ -1,8 +1,8 @@
 //! Triggers: `POST /_emulator/trigger/{event_type}` runs a scripted path that makes the
 //! emulator emit that event through its own state machine, for each of the 48 event types.
 //!
-//! Paths that exist in the API go through the API itself (the trigger calls the emulator over
-//! loopback with its API key): customers, products, payments settled as a test would,
+//! Paths that exist in the API go through the API's own operations, in-process
+//! ([`crate::dispatch::invoke`]: the same typed validation and handlers, no HTTP): customers, products, payments settled as a test would,
 //! refunds, subscriptions (create, pause, resume, cancel, change plan, update), license keys
 //! from a license-enabled product. Renewals and on-hold use the virtual-clock renewal
 //! ([`crate::timewarp::renew`]) on the subscription's due date without moving the clock.
@@ -25,7 +25,7 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::clock;
-use crate::dispatch::{AppState, error_response};
+use crate::dispatch::{self, AppState, error_response};
 use crate::emit;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -116,7 +116,6 @@ async fn trigger(State(state): State<Arc<AppState>>, Path(ty): Path<String>) -> 
     });
     let mut t = Trigger {
         state: state.clone(),
-        http: reqwest::Client::new(),
         objects: Map::new(),
     };
     if let Err(e) = t.run(&ty).await {
@@ -141,7 +140,6 @@ async fn trigger(State(state): State<Arc<AppState>>, Path(ty): Path<String>) -> 
 
 struct Trigger {
     state: Arc<AppState>,
-    http: reqwest::Client,
     objects: Map<String, Value>,
 }
 
@@ -159,32 +157,8 @@ impl Trigger {
         self.objects.insert(name.into(), json!(id));
     }
 
-    async fn api(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> Result<Value, ApiError> {
-        let url = format!("{}{path}", self.state.env.base_url);
-        let mut req = self
-            .http
-            .request(method, &url)
-            .bearer_auth(&self.state.api_key);
-        if !body.is_null() {
-            req = req.json(&body);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| ApiError::internal(format!("trigger call {path} failed: {e}")))?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(ApiError::internal(format!(
-                "trigger call {path} answered {status}: {v}"
-            )));
-        }
-        Ok(v)
+    async fn api(&self, method: &str, path: &str, body: Value) -> Result<Value, ApiError> {
+        dispatch::invoke(&self.state, method, path, &body).map(|r| r.json())
     }
 
     fn write<R>(&self, f: impl FnOnce(&Ctx<'_>) -> Result<R, ApiError>) -> Result<R, ApiError> {
@@ -201,7 +175,7 @@ impl Trigger {
         let email = format!("{}@trigger.example.com", new_id("buyer_").to_lowercase());
         let c = self
             .api(
-                reqwest::Method::POST,
+                "POST",
                 "/customers",
                 json!({"email": email, "name": "Trigger Customer"}),
             )
@@ -226,7 +200,7 @@ impl Trigger {
             body["license_key_enabled"] = json!(true);
             body["license_key_activations_limit"] = json!(3);
         }
-        let p = self.api(reqwest::Method::POST, "/products", body).await?;
+        let p = self.api("POST", "/products", body).await?;
         self.note(
             if recurring { "plan_id" } else { "product_id" },
             &s(&p, "product_id"),
@@ -240,7 +214,7 @@ impl Trigger {
         let p = self.product(false, license).await?;
         let created = self
             .api(
-                reqwest::Method::POST,
+                "POST",
                 "/payments",
                 json!({"product_cart": [{"product_id": s(&p, "product_id"), "quantity": 1}],
                        "customer": {"customer_id": s(&c, "customer_id")},
@@ -265,7 +239,7 @@ impl Trigger {
         let p = self.product(true, false).await?;
         let created = self
             .api(
-                reqwest::Method::POST,
+                "POST",
                 "/subscriptions",
                 json!({"product_id": s(&p, "product_id"), "quantity": 1,
                        "customer": {"customer_id": s(&c, "customer_id")},
@@ -275,21 +249,13 @@ impl Trigger {
         let id = s(&created, "subscription_id");
         self.note("subscription_id", &id);
         self.settle(&s(&created, "payment_id"), status)?;
-        self.api(
-            reqwest::Method::GET,
-            &format!("/subscriptions/{id}"),
-            Value::Null,
-        )
-        .await
+        self.api("GET", &format!("/subscriptions/{id}"), Value::Null)
+            .await
     }
 
     async fn patch_sub(&self, id: &str, body: Value) -> Result<Value, ApiError> {
-        self.api(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{id}"),
-            body,
-        )
-        .await
+        self.api("PATCH", &format!("/subscriptions/{id}"), body)
+            .await
     }
 
     /// Rewrites fields of a stored object (what the backend does where the API cannot).
@@ -344,7 +310,7 @@ impl Trigger {
                 let pay = self.payment(Some("succeeded"), false).await?;
                 let r = self
                     .api(
-                        reqwest::Method::POST,
+                        "POST",
                         "/refunds",
                         json!({"payment_id": pay, "reason": "Triggered"}),
                     )
@@ -437,11 +403,7 @@ impl Trigger {
     async fn dispute(&mut self, what: &str) -> Result<(), ApiError> {
         let pay = self.payment(Some("succeeded"), false).await?;
         let payment = self
-            .api(
-                reqwest::Method::GET,
-                &format!("/payments/{pay}"),
-                Value::Null,
-            )
+            .api("GET", &format!("/payments/{pay}"), Value::Null)
             .await?;
         let id = new_id("dp_");
         let data = json!({
@@ -574,7 +536,7 @@ impl Trigger {
                     "plan_changed" => {
                         let other = self.product(true, false).await?;
                         self.api(
-                            reqwest::Method::POST,
+                            "POST",
                             &format!("/subscriptions/{id}/change-plan"),
                             json!({"product_id": s(&other, "product_id"), "quantity": 1,
                                    "proration_billing_mode": "prorated_immediately"}),

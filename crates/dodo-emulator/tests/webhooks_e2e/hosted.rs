@@ -201,3 +201,54 @@ async fn payment_link_page_settles_the_payment_and_returns_with_redirect_url() {
         .body;
     assert_eq!(sub["status"], "failed");
 }
+
+#[tokio::test]
+async fn pages_call_the_domain_in_process_not_the_http_api() {
+    let api = Api::start().await;
+    let product = api.one_time_product(500).await;
+    let pid = s(&product["product_id"]);
+    // A fault on the HTTP API would break a page that called the API over loopback.
+    api.admin(
+        Method::POST,
+        "/_emulator/faults",
+        Some(json!({"path_prefix": "/payments", "status": 503, "count": 5})),
+    )
+    .await
+    .expect(201);
+    let link = format!("/buy/{pid}");
+    let ok = no_redirect()
+        .post(api.url(&link))
+        .form(&[
+            ("full_name", "Ada Lovelace"),
+            ("email", "ada@example.com"),
+            ("country", "GB"),
+            ("card_number", "4242 4242 4242 4242"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        ok.status() == 200 || ok.status() == 303,
+        "{}",
+        ok.text().await.unwrap()
+    );
+    let log = api
+        .admin(
+            Method::GET,
+            "/_emulator/requests?path_prefix=/payments",
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(log["items"], json!([]), "no loopback call reached the API");
+    let faults = api
+        .admin(Method::GET, "/_emulator/faults", None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        faults["items"][0]["count"], 5,
+        "the fault was never consumed"
+    );
+}
