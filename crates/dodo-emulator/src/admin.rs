@@ -1,7 +1,8 @@
 //! The admin API under `/_emulator/...`: health, faults, reset, seed, and test controls.
 //!
-//! These routes need **no API key** (the emulator is a local tool bound to loopback by
-//! default) and are never subject to faults.
+//! Every admin route except `GET /_emulator/health` requires `Authorization: Bearer <api key>`,
+//! and state-changing ones take a JSON body or none ([`crate::auth`]); admin routes are never
+//! subject to faults.
 //!
 //! | route | effect |
 //! |---|---|

@@ -21,7 +21,8 @@
 //! | `GET /_emulator/deliveries/stream` | Server-Sent Events: after each attempt, `data:` is the delivery as `GET /_emulator/deliveries/{id}` answers it; filters `endpoint_id`, `event_type` |
 //! | `POST /_emulator/deliveries/{id}/replay` | a new delivery of the same event to the same endpoint (same `webhook-id`) → 202 |
 //! | `GET /_emulator/events` | recorded events, newest first (`type`, `limit`) |
-//! | `POST /_emulator/endpoints` | register `{url, filter_types?}` signed with the emulator-wide secret → 201 |
+//! | `POST /_emulator/endpoints` | register `{url, filter_types?}` signed with the emulator-wide secret → 201 (without the secret) |
+//! | `GET /_emulator/endpoints/{id}/secret` | `{"secret": "whsec_..."}`, the secret that signs its deliveries |
 //! | `GET /_emulator/endpoints` | admin-registered endpoints |
 //! | `DELETE /_emulator/endpoints/{id}` | remove one → 204 |
 //! | `GET`/`PUT /_emulator/webhook-schedule` | `{"profile": "accelerated"\|"realistic"}` or `{"delays_ms": [...], "timeout_ms": n}` |
@@ -448,6 +449,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(add_endpoint).get(list_endpoints),
         )
         .route("/_emulator/endpoints/{id}", delete(remove_endpoint))
+        .route("/_emulator/endpoints/{id}/secret", get(endpoint_secret))
         .route(
             "/_emulator/webhook-schedule",
             get(get_schedule).put(put_schedule),
@@ -663,13 +665,9 @@ async fn add_endpoint(State(state): State<Arc<AppState>>, body: axum::body::Byte
         .store
         .write(|db| db.insert(ADMIN_ENDPOINT, &id, None, &now, &data));
     match out {
-        Ok(_) => {
-            // The admin API is a local, unauthenticated tool: hand out the secret that signs
-            // this endpoint's deliveries, as `GET /webhooks/{id}/secret` does for API ones.
-            let mut shown = data;
-            shown["secret"] = json!(state.webhook_secret);
-            (StatusCode::CREATED, Json(shown)).into_response()
-        }
+        // The secret is not part of the answer: `GET /_emulator/endpoints/{id}/secret`
+        // hands it out explicitly, as `GET /webhooks/{id}/secret` does for API endpoints.
+        Ok(_) => (StatusCode::CREATED, Json(data)).into_response(),
         Err(e) => reject(ApiError::from(e)),
     }
 }
@@ -683,6 +681,14 @@ async fn list_endpoints(State(state): State<Arc<AppState>>) -> Response {
             let items: Vec<Value> = rows.into_iter().map(|r| r.data).collect();
             Json(json!({ "items": items })).into_response()
         }
+        Err(e) => reject(ApiError::from(e)),
+    }
+}
+
+async fn endpoint_secret(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.store.read(|db| db.get(ADMIN_ENDPOINT, &id)) {
+        Ok(Some(_)) => Json(json!({ "secret": state.webhook_secret })).into_response(),
+        Ok(None) => reject(ApiError::not_found("Endpoint", &id)),
         Err(e) => reject(ApiError::from(e)),
     }
 }

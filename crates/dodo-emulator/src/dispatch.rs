@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -146,7 +146,7 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
     })?;
     let op = matched.op;
     if op.auth {
-        check_auth(&parts.headers, &state.api_key)?;
+        crate::auth::check_bearer(&parts.headers, &state.api_key)?;
     }
 
     let bytes = axum::body::to_bytes(body, state.max_body_bytes)
@@ -361,34 +361,6 @@ fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Result<Response, Ap
     Ok(response)
 }
 
-fn check_auth(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
-    let provided = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match provided {
-        Some(p) if constant_time_eq(p.as_bytes(), key.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "invalid API key",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "missing `Authorization: Bearer <api key>` header",
-        )),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get(IDEMPOTENCY_KEY_HEADER) {
         None => Ok(None),
@@ -492,16 +464,6 @@ async fn apply_fault(fault: &FaultSpec, kill: Option<&ConnectionKill>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auth_accepts_only_the_bearer_key() {
-        let mut h = HeaderMap::new();
-        assert_eq!(check_auth(&h, "k").unwrap_err().code, "UNAUTHORIZED");
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
-        assert!(check_auth(&h, "k").is_err());
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer k"));
-        assert!(check_auth(&h, "k").is_ok());
-    }
 
     #[test]
     fn typed_query_errors_name_the_parameter() {

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod delivery;

@@ -54,6 +54,15 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A non-loopback address was asked for with the well-known default API key.
+    #[error(
+        "refusing to listen on {addr} with the default API key: anyone who can reach it could use \
+         the API and its admin routes; set an API key of your own (or bind 127.0.0.1)"
+    )]
+    DefaultKeyOnPublicAddress {
+        /// Requested address.
+        addr: SocketAddr,
+    },
     /// Initialising the database failed.
     #[error("cannot initialise the emulator database: {0}")]
     Init(String),
@@ -98,6 +107,10 @@ impl Emulator {
         registry: Registry,
     ) -> Result<Self, StartError> {
         let clock = crate::clock::Clock::new();
+        let requested = SocketAddr::new(config.host, config.port);
+        if !config.host.is_loopback() && config.api_key == crate::config::DEFAULT_API_KEY {
+            return Err(StartError::DefaultKeyOnPublicAddress { addr: requested });
+        }
         let store = Store::open(&config.storage, clock)?;
         let table = OperationTable::new(config.operations)?;
         let addr = SocketAddr::new(config.host, config.port);
@@ -128,6 +141,10 @@ impl Emulator {
         let router = admin::routes()
             .merge(crate::extensions::routes())
             .fallback(dispatch::api)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::auth::guard_admin,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 crate::request_log::record,

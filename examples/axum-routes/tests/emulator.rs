@@ -282,6 +282,7 @@ async fn emulator_delivers_signed_webhooks_to_the_app() {
     let resp = r
         .http
         .post(format!("{emu}/_emulator/endpoints"))
+        .bearer_auth(r.emu.api_key())
         .json(&json!({"url": format!("{}/api/webhook", r.base), "filter_types": ["payment.succeeded"]}))
         .send()
         .await
@@ -305,6 +306,7 @@ async fn emulator_delivers_signed_webhooks_to_the_app() {
     let resp = r
         .http
         .post(format!("{emu}/_emulator/payments/{payment_id}/complete"))
+        .bearer_auth(r.emu.api_key())
         .json(&json!({"status": "succeeded"}))
         .send()
         .await
@@ -316,9 +318,13 @@ async fn emulator_delivers_signed_webhooks_to_the_app() {
     let mut delivery = Value::Null;
     for _ in 0..400 {
         let (_, list) = r
-            .call(r.http.get(format!(
-                "{emu}/_emulator/deliveries?event_type=payment.succeeded"
-            )))
+            .call(
+                r.http
+                    .get(format!(
+                        "{emu}/_emulator/deliveries?event_type=payment.succeeded"
+                    ))
+                    .bearer_auth(r.emu.api_key()),
+            )
             .await;
         if let Some(d) = list["items"].as_array().and_then(|items| items.first())
             && (d["status"] == "succeeded" || d["status"] == "failed")
@@ -331,7 +337,11 @@ async fn emulator_delivers_signed_webhooks_to_the_app() {
     assert_eq!(delivery["status"], "succeeded", "{delivery}");
     let id = delivery["id"].as_str().unwrap();
     let (_, detail) = r
-        .call(r.http.get(format!("{emu}/_emulator/deliveries/{id}")))
+        .call(
+            r.http
+                .get(format!("{emu}/_emulator/deliveries/{id}"))
+                .bearer_auth(r.emu.api_key()),
+        )
         .await;
     let attempt = detail["attempt_log"].as_array().unwrap().last().unwrap();
     assert_eq!(attempt["status_code"], 200, "{detail}");
