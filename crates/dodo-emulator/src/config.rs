@@ -15,6 +15,9 @@ pub const DEFAULT_API_KEY: &str = "dodo_test_emulator_key";
 /// The business id stamped on every object when none is configured.
 pub const DEFAULT_BUSINESS_ID: &str = "bus_emulator0000000000000";
 
+/// Finished webhook deliveries kept by default before the oldest are pruned.
+pub const DEFAULT_MAX_DELIVERIES: usize = 10_000;
+
 /// Settings of one emulator instance.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -39,6 +42,9 @@ pub struct EmulatorConfig {
     /// How many answered requests the request log keeps (default 1,000; see
     /// [`crate::request_log`]).
     pub request_log_capacity: usize,
+    /// Finished webhook deliveries (with their attempts and events) kept before the oldest
+    /// are pruned (default [`DEFAULT_MAX_DELIVERIES`]).
+    pub max_deliveries: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -53,6 +59,7 @@ impl Default for EmulatorConfig {
             operations: spec_operations(),
             max_body_bytes: 5 * 1024 * 1024,
             request_log_capacity: crate::request_log::DEFAULT_CAPACITY,
+            max_deliveries: DEFAULT_MAX_DELIVERIES,
         }
     }
 }
@@ -88,6 +95,12 @@ impl EmulatorConfig {
         self
     }
 
+    /// Sets how many finished webhook deliveries are kept before the oldest are pruned.
+    pub fn max_deliveries(mut self, max: usize) -> Self {
+        self.max_deliveries = max;
+        self
+    }
+
     /// Sets the bind address.
     pub fn host(mut self, host: IpAddr) -> Self {
         self.host = host;
@@ -110,6 +123,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("operations", &self.operations.len())
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_log_capacity", &self.request_log_capacity)
+            .field("max_deliveries", &self.max_deliveries)
             .finish()
     }
 }

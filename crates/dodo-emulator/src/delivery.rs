@@ -64,6 +64,16 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 15_000;
 pub const MAX_RESPONSE_BODY: usize = 2_048;
 const SCHEDULE_META: &str = "webhook_schedule";
 const TICK: Duration = Duration::from_millis(20);
+/// Most attempts in flight at once (further due deliveries wait for a free slot).
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Most retries a schedule may list.
+pub const MAX_SCHEDULE_LEN: usize = 20;
+/// Longest delay a schedule may list (one week).
+pub const MAX_DELAY_MS: u64 = 7 * 24 * 3_600_000;
+/// Longest attempt timeout (two minutes).
+pub const MAX_TIMEOUT_MS: u64 = 120_000;
+/// Ticks between two prunings of old deliveries (about one second).
+const PRUNE_EVERY: u32 = 50;
 
 /// Retry schedule and timeout of deliveries.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -121,17 +131,33 @@ async fn run(weak: Weak<AppState>) {
             return;
         }
     };
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let mut ticks = 0_u32;
     loop {
         tokio::time::sleep(TICK).await;
         let Some(state) = weak.upgrade() else { break };
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(PRUNE_EVERY)
+            && let Err(e) = state.store.write(|db| prune(db, state.max_deliveries))
+        {
+            tracing::warn!(error = %e, "cannot prune old deliveries");
+        }
+        let free = slots.available_permits();
         let due = state.store.write(|db| {
             fan_out(&state, db)?;
-            take_due(db)
+            take_due(db, free)
         });
         match due {
             Ok(due) => {
                 for id in due {
-                    tokio::spawn(attempt(state.clone(), client.clone(), id));
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        break;
+                    };
+                    let (state, client) = (state.clone(), client.clone());
+                    tokio::spawn(async move {
+                        attempt(state, client, id).await;
+                        drop(slot);
+                    });
                 }
             }
             Err(e) => tracing::warn!(error = %e, "webhook delivery tick failed"),
@@ -219,13 +245,42 @@ fn insert_delivery(
     Ok(id)
 }
 
-fn take_due(db: &Db<'_>) -> rusqlite::Result<Vec<String>> {
+/// Deletes finished deliveries (with their attempts) and delivered events beyond the newest
+/// `keep`.
+fn prune(db: &Db<'_>, keep: usize) -> rusqlite::Result<()> {
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let gone = db.conn().execute(
+        "DELETE FROM emu_deliveries WHERE status IN ('succeeded', 'failed') AND seq <=
+           (SELECT seq FROM emu_deliveries ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+        [keep],
+    )?;
+    if gone > 0 {
+        db.conn().execute(
+            "DELETE FROM emu_attempts WHERE delivery_id NOT IN (SELECT id FROM emu_deliveries)",
+            [],
+        )?;
+    }
+    db.conn().execute(
+        "DELETE FROM emu_events WHERE fanned = 1 AND seq <=
+           (SELECT seq FROM emu_events ORDER BY seq DESC LIMIT 1 OFFSET ?1)
+           AND id NOT IN (SELECT event_id FROM emu_deliveries)",
+        [keep],
+    )?;
+    Ok(())
+}
+
+fn take_due(db: &Db<'_>, free: usize) -> rusqlite::Result<Vec<String>> {
+    if free == 0 {
+        return Ok(Vec::new());
+    }
     let ids: Vec<String> = {
         let mut stmt = db.conn().prepare_cached(
-            "SELECT id FROM emu_deliveries WHERE status = 'pending' AND next_at_ms <= ?1 ORDER BY seq LIMIT 200",
+            "SELECT id FROM emu_deliveries WHERE status = 'pending' AND next_at_ms <= ?1 ORDER BY seq LIMIT ?2",
         )?;
-        stmt.query_map([now_ms()], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?
+        stmt.query_map(params![now_ms(), i64::try_from(free).unwrap_or(0)], |r| {
+            r.get(0)
+        })?
+        .collect::<rusqlite::Result<_>>()?
     };
     for id in &ids {
         db.conn()
@@ -466,7 +521,7 @@ struct DeliveryQuery {
     status: Option<String>,
     endpoint_id: Option<String>,
     event_id: Option<String>,
-    limit: Option<u32>,
+    limit: Option<usize>,
 }
 
 fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
@@ -490,6 +545,10 @@ async fn list_deliveries(
     State(state): State<Arc<AppState>>,
     Query(q): Query<DeliveryQuery>,
 ) -> Response {
+    let limit = match crate::request::admin_limit(q.limit) {
+        Ok(l) => i64::try_from(l).unwrap_or(i64::MAX),
+        Err(e) => return reject(e),
+    };
     let out = state.store.read(|db| {
         let sql = format!(
             "{DELIVERY_SELECT} WHERE (?1 IS NULL OR e.type = ?1) AND (?2 IS NULL OR d.status = ?2)
@@ -498,13 +557,7 @@ async fn list_deliveries(
         );
         let mut stmt = db.conn().prepare_cached(&sql)?;
         stmt.query_map(
-            params![
-                q.event_type,
-                q.status,
-                q.endpoint_id,
-                q.event_id,
-                q.limit.unwrap_or(100)
-            ],
+            params![q.event_type, q.status, q.endpoint_id, q.event_id, limit],
             delivery_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()
@@ -614,16 +667,20 @@ async fn replay(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
 struct EventQuery {
     #[serde(rename = "type")]
     ty: Option<String>,
-    limit: Option<u32>,
+    limit: Option<usize>,
 }
 
 async fn list_events(State(state): State<Arc<AppState>>, Query(q): Query<EventQuery>) -> Response {
+    let limit = match crate::request::admin_limit(q.limit) {
+        Ok(l) => i64::try_from(l).unwrap_or(i64::MAX),
+        Err(e) => return reject(e),
+    };
     let out = state.store.read(|db| {
         let mut stmt = db.conn().prepare_cached(
             "SELECT id, type, timestamp, data FROM emu_events WHERE (?1 IS NULL OR type = ?1)
              ORDER BY seq DESC LIMIT ?2",
         )?;
-        stmt.query_map(params![q.ty, q.limit.unwrap_or(100)], |r| {
+        stmt.query_map(params![q.ty, limit], |r| {
             let (id, ty, ts, data): (String, String, String, String) =
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             let mut v = envelope(&state.env.business_id, &ty, &ts, &data);
@@ -732,11 +789,26 @@ async fn put_schedule(State(state): State<Arc<AppState>>, body: axum::body::Byte
             }
         }
         if let Some(d) = put.delays_ms {
+            if d.len() > MAX_SCHEDULE_LEN {
+                return Err(ApiError::invalid_field(
+                    "delays_ms",
+                    format!("at most {MAX_SCHEDULE_LEN} retries"),
+                ));
+            }
+            if let Some(i) = d.iter().position(|ms| *ms > MAX_DELAY_MS) {
+                return Err(ApiError::invalid_field(
+                    &format!("delays_ms[{i}]"),
+                    format!("at most {MAX_DELAY_MS} ms (one week)"),
+                ));
+            }
             s.delays_ms = d;
         }
         if let Some(t) = put.timeout_ms {
-            if t == 0 {
-                return Err(ApiError::invalid_field("timeout_ms", "must be positive"));
+            if t == 0 || t > MAX_TIMEOUT_MS {
+                return Err(ApiError::invalid_field(
+                    "timeout_ms",
+                    format!("must be within 1..={MAX_TIMEOUT_MS}"),
+                ));
             }
             s.timeout_ms = t;
         }

@@ -60,6 +60,8 @@ pub struct AppState {
     pub delivery_feed: tokio::sync::broadcast::Sender<Value>,
     /// Set when the emulator shuts down (ends SSE streams).
     pub closing: crate::live::Closing,
+    /// Finished deliveries (and delivered events) kept before the oldest are pruned.
+    pub max_deliveries: usize,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl AppState {
             request_log: crate::request_log::RequestLog::new(request_log_capacity),
             delivery_feed: crate::live::feed(),
             closing: crate::live::Closing::default(),
+            max_deliveries: crate::config::DEFAULT_MAX_DELIVERIES,
         }
     }
 }

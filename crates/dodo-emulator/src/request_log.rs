@@ -92,8 +92,7 @@ impl RequestLog {
     }
 
     /// Items newest first that match `q`, at most `limit`.
-    fn query(&self, q: &LogQuery) -> Vec<RequestLogItem> {
-        let limit = q.limit.unwrap_or(100);
+    fn query(&self, q: &LogQuery, limit: usize) -> Vec<RequestLogItem> {
         let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
         items
             .iter()
@@ -180,7 +179,12 @@ fn parse_query(raw: Option<&str>) -> Result<LogQuery, ApiError> {
 
 async fn list(State(state): State<Arc<AppState>>, uri: http::Uri) -> Response {
     match parse_query(uri.query()) {
-        Ok(q) => Json(json!({ "items": state.request_log.query(&q) })).into_response(),
+        Ok(q) => match crate::request::admin_limit(q.limit) {
+            Ok(limit) => {
+                Json(json!({ "items": state.request_log.query(&q, limit) })).into_response()
+            }
+            Err(e) => error_response(&e),
+        },
         Err(e) => error_response(&e),
     }
 }

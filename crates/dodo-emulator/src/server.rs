@@ -126,7 +126,7 @@ impl Emulator {
             base_url: base_url.clone(),
         };
         let webhook_secret = init_store(&store, &env, config.webhook_secret.clone())?;
-        let state = Arc::new(AppState::new(
+        let mut state = AppState::new(
             store,
             table,
             registry,
@@ -136,7 +136,9 @@ impl Emulator {
             env,
             config.max_body_bytes,
             config.request_log_capacity,
-        ));
+        );
+        state.max_deliveries = config.max_deliveries;
+        let state = Arc::new(state);
         crate::delivery::start(&state);
         let router = admin::routes()
             .merge(crate::extensions::routes())

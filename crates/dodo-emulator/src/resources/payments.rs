@@ -51,6 +51,10 @@ impl Line {
     }
 }
 
+/// Largest cart total in minor units (10^15: far above any real charge, far below `i64`
+/// overflow once taxes and discounts are applied).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
 /// A priced cart.
 #[derive(Debug, Clone)]
 pub struct Cart {
@@ -63,7 +67,11 @@ pub struct Cart {
 impl Cart {
     /// Sum of the lines.
     pub fn subtotal(&self) -> i64 {
-        self.lines.iter().map(Line::total).sum()
+        // `price_cart` refused carts whose checked total overflows, so this never saturates.
+        self.lines
+            .iter()
+            .map(Line::total)
+            .fold(0_i64, i64::saturating_add)
     }
 
     /// Product ids of the lines.
@@ -146,6 +154,19 @@ pub fn price_cart(
             quantity,
             unit_amount: unit,
         });
+    }
+    let mut total = 0_i64;
+    for (i, l) in lines.iter().enumerate() {
+        total = l
+            .unit_amount
+            .checked_mul(l.quantity)
+            .and_then(|t| total.checked_add(t))
+            .filter(|t| *t <= MAX_AMOUNT)
+            .ok_or_else(|| {
+                ApiError::out_of_range(format!(
+                    "`{field}[{i}]`: the cart total exceeds {MAX_AMOUNT} minor units"
+                ))
+            })?;
     }
     let currency = products::currency(&lines[0].product);
     Ok(Cart { lines, currency })

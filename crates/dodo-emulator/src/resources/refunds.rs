@@ -42,7 +42,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             let total: i64 = items
                 .iter()
                 .map(|l| l["refundable_amount"].as_i64().unwrap_or(0))
-                .sum();
+                .fold(0_i64, i64::saturating_add);
             if total <= 0 {
                 return Err(ApiError::unprocessable(
                     "PAYMENT_ALREADY_REFUNDED",

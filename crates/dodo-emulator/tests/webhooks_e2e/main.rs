@@ -11,6 +11,7 @@ mod receiver;
 mod clocks;
 mod delivery;
 mod hosted;
+mod limits;
 mod portal;
 mod renewals;
 mod streams;
