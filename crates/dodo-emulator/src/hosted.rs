@@ -11,7 +11,7 @@
 //! read-only so they are still submitted), a discount code field, the card fields and the
 //! table of test cards: `4242 4242 4242 4242` succeeds, `4000 0000 0000 0002` is declined,
 //! `4000 0000 0000 3220` leaves the payment `processing` (it succeeds
-//! [`PROCESSING_DELAY`] later), `4000 0000 0000 0341` succeeds but makes later renewals of the
+//! [`crate::purchase::PROCESSING_DELAY`] later), `4000 0000 0000 0341` succeeds but makes later renewals of the
 //! subscription fail. Submitting creates the payment or subscription through the API itself
 //! (pricing, discount redemption, license keys, events) and settles it, then redirects (303)
 //! to the return URL with `payment_id` and `status` (one-time) or `subscription_id` and
@@ -21,7 +21,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -30,16 +29,14 @@ use axum::routing::get;
 use http::{StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use crate::dispatch::{self, AppState};
+use crate::dispatch::AppState;
 use crate::error::ApiError;
+use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
+use crate::resources::Ctx;
 use crate::resources::common::kind;
-use crate::resources::{Ctx, payments};
-use crate::timewarp;
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
-pub const SESSION_REQUEST: &str = "checkout_session_request";
-/// How long a `processing` test card payment waits before succeeding.
-pub const PROCESSING_DELAY: Duration = Duration::from_millis(500);
+pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
 
 /// Routes of the hosted checkout pages.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -56,46 +53,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/pay/{payment_id}", get(show_payment).post(pay_payment))
         .route("/buy/{product_id}", get(show_static).post(pay_static))
 }
-
-/// What a test card does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestCard {
-    /// `4242 4242 4242 4242`: the payment succeeds.
-    Succeeds,
-    /// `4000 0000 0000 0002`: the card is declined; the payment fails.
-    Declined,
-    /// `4000 0000 0000 3220`: the payment stays `processing`, then succeeds.
-    Processing,
-    /// `4000 0000 0000 0341`: the payment succeeds; renewals of its subscription fail.
-    FailsRenewals,
-}
-
-impl TestCard {
-    /// The test card of a card number (spaces and dashes ignored).
-    pub fn from_number(number: &str) -> Option<Self> {
-        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-        match digits.as_str() {
-            "4242424242424242" => Some(Self::Succeeds),
-            "4000000000000002" => Some(Self::Declined),
-            "4000000000003220" => Some(Self::Processing),
-            "4000000000000341" => Some(Self::FailsRenewals),
-            _ => None,
-        }
-    }
-}
-
-const TEST_CARDS: [(&str, &str); 4] = [
-    ("4242 4242 4242 4242", "Payment succeeds"),
-    ("4000 0000 0000 0002", "Card declined: payment fails"),
-    (
-        "4000 0000 0000 3220",
-        "Payment stays processing, then succeeds",
-    ),
-    (
-        "4000 0000 0000 0341",
-        "Payment succeeds; later subscription renewals fail",
-    ),
-];
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -485,13 +442,15 @@ async fn pay_session(
         Err(e) => return api_error_page(&e),
     };
     let order = Order {
-        cart: req["product_cart"].clone(),
-        metadata: req["metadata"].clone(),
+        purchase: Purchase {
+            cart: req["product_cart"].clone(),
+            metadata: req["metadata"].clone(),
+            session_id: Some(sid.clone()),
+            payment_id: None,
+        },
         return_url: req["return_url"].as_str().map(str::to_string),
-        session_id: Some(sid.clone()),
-        payment_id: None,
     };
-    submit(&state, &mut c, &form, order).await
+    submit(&state, &mut c, &form, order)
 }
 
 // ---------- payment links ----------
@@ -578,13 +537,15 @@ async fn pay_payment(
     }
     let q = parse_query(query.as_deref());
     let order = Order {
-        cart: Value::Null,
-        metadata: Value::Null,
+        purchase: Purchase {
+            cart: Value::Null,
+            metadata: Value::Null,
+            session_id: None,
+            payment_id: Some(pid),
+        },
         return_url: q.get("redirect_url").cloned(),
-        session_id: None,
-        payment_id: Some(pid),
     };
-    submit(&state, &mut c, &form, order).await
+    submit(&state, &mut c, &form, order)
 }
 
 // ---------- static links ----------
@@ -720,34 +681,31 @@ async fn pay_static(
         Err(e) => return api_error_page(&e),
     };
     let order = Order {
-        cart: order["cart"].clone(),
-        metadata: order["metadata"].clone(),
+        purchase: Purchase {
+            cart: order["cart"].clone(),
+            metadata: order["metadata"].clone(),
+            session_id: None,
+            payment_id: None,
+        },
         return_url: q.get("redirect_url").cloned(),
-        session_id: None,
-        payment_id: None,
     };
-    submit(&state, &mut c, &form, order).await
+    submit(&state, &mut c, &form, order)
 }
 
 // ---------- submission ----------
 
 /// What a submitted form pays for.
-#[derive(Debug)]
-struct Order {
-    /// `[{product_id, quantity, amount?}]` to create (when `payment_id` is `None`).
-    cart: Value,
-    metadata: Value,
-    return_url: Option<String>,
-    session_id: Option<String>,
-    /// An existing payment to settle.
-    payment_id: Option<String>,
-}
-
 fn field<'a>(form: &'a BTreeMap<String, String>, name: &str) -> &'a str {
     form.get(name).map(|s| s.trim()).unwrap_or("")
 }
 
-async fn submit(
+/// What a page submission buys and where the buyer returns.
+struct Order {
+    purchase: Purchase,
+    return_url: Option<String>,
+}
+
+fn submit(
     state: &Arc<AppState>,
     c: &mut Checkout,
     form: &BTreeMap<String, String>,
@@ -800,85 +758,22 @@ async fn submit(
         c.errors = errors;
         return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
     };
-    let created = match &order.payment_id {
-        Some(pid) => Ok((pid.clone(), None)),
-        None => create(state, &order, &name, &email, &billing, &code).await,
+    let buyer = Buyer {
+        name,
+        email,
+        billing,
+        discount_code: code,
+        card_number: field(form, "card_number").to_string(),
     };
-    let (payment_id, subscription_id) = match created {
-        Ok(x) => x,
+    let paid = match purchase::pay(state, &order.purchase, &buyer, card) {
+        Ok(p) => p,
         Err(message) => {
             c.errors = vec![message];
             return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
         }
     };
-    let subscription_id = subscription_id.or_else(|| {
-        read(state, |ctx| {
-            Ok(
-                get_obj(ctx, kind::PAYMENT, "Payment", &payment_id)?["subscription_id"]
-                    .as_str()
-                    .map(str::to_string),
-            )
-        })
-        .ok()
-        .flatten()
-    });
-    let last4: String = field(form, "card_number")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .skip(12)
-        .collect();
-    let status = match card {
-        TestCard::Succeeds | TestCard::FailsRenewals => "succeeded",
-        TestCard::Declined => "failed",
-        TestCard::Processing => "processing",
-    };
-    let settled = state.store.write(|db| {
-        let ctx = Ctx {
-            db,
-            env: &state.env,
-        };
-        let mut p = get_obj(&ctx, kind::PAYMENT, "Payment", &payment_id)?;
-        p["card_last_four"] = json!(last4);
-        p["card_holder_name"] = json!(name);
-        p["card_network"] = json!("VISA");
-        p["billing"] = billing.clone();
-        if let Some(sid) = &order.session_id {
-            p["checkout_session_id"] = json!(sid);
-            if let Some(mut s) = ctx.db.get(kind::CHECKOUT_SESSION, sid)? {
-                s.data["payment_id"] = json!(payment_id);
-                ctx.db.update(kind::CHECKOUT_SESSION, sid, &s.data)?;
-            }
-        }
-        ctx.db.update(kind::PAYMENT, &payment_id, &p)?;
-        payments::complete(&ctx, &payment_id, status)?;
-        if card == TestCard::FailsRenewals
-            && let Some(sub) = &subscription_id
-        {
-            timewarp::set_fail_renewals(db, sub, true)?;
-        }
-        Ok::<_, ApiError>(())
-    });
-    if let Err(e) = settled {
-        c.errors = vec![e.message];
-        return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
-    }
-    if card == TestCard::Processing {
-        let state = state.clone();
-        let pid = payment_id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(PROCESSING_DELAY).await;
-            let out = state.store.write(|db| {
-                let ctx = Ctx {
-                    db,
-                    env: &state.env,
-                };
-                payments::complete(&ctx, &pid, "succeeded")
-            });
-            if let Err(e) = out {
-                tracing::warn!(payment = %pid, error = %e.message, "processing payment did not settle");
-            }
-        });
-    }
+    let (payment_id, subscription_id, status) =
+        (paid.payment_id, paid.subscription_id, paid.status);
     let params: Vec<(&str, String)> = match &subscription_id {
         Some(sub) => {
             let sub_status = match status {
@@ -922,70 +817,12 @@ async fn submit(
     }
 }
 
-/// Creates the payment (or subscription) of an order through the API; answers
-/// `(payment_id, subscription_id)` or the message to show.
-async fn create(
-    state: &AppState,
-    order: &Order,
-    name: &str,
-    email: &str,
-    billing: &Value,
-    code: &str,
-) -> Result<(String, Option<String>), String> {
-    let cart = order.cart.as_array().cloned().unwrap_or_default();
-    let first = cart.first().cloned().unwrap_or(Value::Null);
-    let recurring = read(state, |ctx| {
-        let pid = first["product_id"].as_str().unwrap_or_default();
-        Ok(get_obj(ctx, kind::PRODUCT, "Product", pid)?["is_recurring"] == true)
-    })
-    .map_err(|e| e.message)?;
-    let customer = json!({"email": email, "name": name});
-    let mut body = if recurring {
-        json!({"product_id": first["product_id"], "quantity": first["quantity"].as_i64().unwrap_or(1),
-               "customer": customer, "billing": billing})
-    } else {
-        json!({"product_cart": cart, "customer": customer, "billing": billing})
-    };
-    if !code.is_empty() {
-        body["discount_code"] = json!(code);
-    }
-    if order.metadata.as_object().is_some_and(|m| !m.is_empty()) {
-        body["metadata"] = order.metadata.clone();
-    }
-    let path = if recurring {
-        "/subscriptions"
-    } else {
-        "/payments"
-    };
-    let v = dispatch::invoke(state, "POST", path, &body)
-        .map_err(|e| e.message)?
-        .json();
-    let pid = v["payment_id"].as_str().unwrap_or_default().to_string();
-    if pid.is_empty() {
-        return Err("the order could not be created".into());
-    }
-    Ok((pid, v["subscription_id"].as_str().map(str::to_string)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn cards_and_money() {
-        assert_eq!(
-            TestCard::from_number("4242 4242 4242 4242"),
-            Some(TestCard::Succeeds)
-        );
-        assert_eq!(
-            TestCard::from_number("4000-0000-0000-0002"),
-            Some(TestCard::Declined)
-        );
-        assert_eq!(
-            TestCard::from_number("4000000000003220"),
-            Some(TestCard::Processing)
-        );
-        assert_eq!(TestCard::from_number("5555 5555 5555 4444"), None);
         assert_eq!(money(1500, "USD"), "$15.00");
         assert_eq!(money(-205, "EUR"), "-€2.05");
         assert_eq!(money(99, "JPY"), "0.99 JPY");

@@ -39,6 +39,7 @@ pub mod ids;
 pub mod live;
 pub mod ops;
 pub mod portal;
+pub mod purchase;
 pub mod request;
 pub mod request_log;
 pub mod resources;

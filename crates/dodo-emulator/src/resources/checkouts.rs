@@ -54,7 +54,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .insert(kind::CHECKOUT_SESSION, &id, None, &now, &session)?;
     // The request, for the hosted checkout page (`crate::hosted`).
     ctx.db.insert(
-        crate::hosted::SESSION_REQUEST,
+        kind::CHECKOUT_SESSION_REQUEST,
         &id,
         Some(&id),
         &now,
