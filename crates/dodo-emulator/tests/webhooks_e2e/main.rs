@@ -10,6 +10,7 @@ mod receiver;
 
 mod clocks;
 mod delivery;
+mod harness;
 mod hosted;
 mod limits;
 mod portal;
