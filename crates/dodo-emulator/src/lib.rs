@@ -89,6 +89,7 @@ pub mod request;
 pub mod request_log;
 pub mod resources;
 pub mod server;
+pub mod signal;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
