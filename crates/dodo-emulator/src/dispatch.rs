@@ -62,6 +62,8 @@ pub struct AppState {
     pub closing: crate::live::Closing,
     /// Finished deliveries (and delivered events) kept before the oldest are pruned.
     pub max_deliveries: usize,
+    /// The page templates.
+    pub pages: crate::pages::Pages,
 }
 
 impl AppState {
@@ -93,6 +95,7 @@ impl AppState {
             delivery_feed: crate::live::feed(),
             closing: crate::live::Closing::default(),
             max_deliveries: crate::config::DEFAULT_MAX_DELIVERIES,
+            pages: crate::pages::Pages::new(),
         }
     }
 }

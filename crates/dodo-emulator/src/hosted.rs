@@ -6,29 +6,33 @@
 //! | `GET`/`POST /pay/{payment_id}` | an existing payment (payment links of payments and subscriptions) |
 //! | `GET`/`POST /buy/{product_id}?...` | a static link with the real checkout's query parameters: `quantity`, `redirect_url`, `email`, `fullName`, `firstName`, `lastName`, `country`, `addressLine`, `city`, `state`, `zipCode`, `disableFullName`, `disableFirstName`, `disableLastName`, `disableEmail`, `disableCountry`, `disableAddressLine`, `disableCity`, `disableState`, `disableZipCode`, `showDiscounts` (default true), `metadata_*` |
 //!
-//! Each page is a plain HTML form (labels on every field, no JavaScript) with the cart,
+//! Each page is a plain HTML form rendered from `templates/checkout.html` ([`crate::pages`]:
+//! every user-controlled string is escaped, money is formatted by ISO 4217 minor units) with
+//! a CSRF token ([`crate::csrf`]; a submission without it answers 403): labels on every
+//! field, no JavaScript, the cart,
 //! prices, discount, the customer and billing fields (prefilled; "disabled" fields are
 //! read-only so they are still submitted), a discount code field, the card fields and the
 //! table of test cards: `4242 4242 4242 4242` succeeds, `4000 0000 0000 0002` is declined,
 //! `4000 0000 0000 3220` leaves the payment `processing` (it succeeds
 //! [`crate::purchase::PROCESSING_DELAY`] later), `4000 0000 0000 0341` succeeds but makes later renewals of the
-//! subscription fail. Submitting creates the payment or subscription through the API itself
-//! (pricing, discount redemption, license keys, events) and settles it, then redirects (303)
+//! subscription fail. Submitting creates the payment or subscription through the API's own
+//! operations in-process ([`crate::purchase`]: pricing, discount redemption, license keys,
+//! events) and settles it, then redirects (303)
 //! to the return URL with `payment_id` and `status` (one-time) or `subscription_id` and
 //! `status` (subscriptions), or shows a result page when there is no return URL. Invalid
 //! input re-renders the form with an error summary (422).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value, json};
 
+use crate::csrf;
 use crate::dispatch::AppState;
 use crate::error::ApiError;
 use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
@@ -54,34 +58,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/buy/{product_id}", get(show_static).post(pay_static))
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let a = amount.unsigned_abs();
-    let body = format!("{}.{:02}", a / 100, a % 100);
-    match currency {
-        "USD" => format!("{sign}${body}"),
-        "EUR" => format!("{sign}€{body}"),
-        "GBP" => format!("{sign}£{body}"),
-        "INR" => format!("{sign}₹{body}"),
-        c => format!("{sign}{body} {c}"),
-    }
-}
-
 /// One cart line as shown.
 #[derive(Debug, Clone)]
 struct ShownLine {
@@ -104,6 +80,7 @@ struct Checkout {
     show_discount_field: bool,
     action: String,
     errors: Vec<String>,
+    csrf_token: String,
 }
 
 const FIELDS: [(&str, &str, &str, &str); 7] = [
@@ -116,167 +93,87 @@ const FIELDS: [(&str, &str, &str, &str); 7] = [
     ("zip_code", "ZIP / postal code", "text", "postal-code"),
 ];
 
-fn page(title: &str, main: &str) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Dodo Payments emulator</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; color: #1a1a1a; line-height: 1.5; }}
-h1 {{ font-size: 1.5rem; }}
-table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; }}
-th, td {{ text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #ddd; }}
-td.num, th.num {{ text-align: right; }}
-tfoot th, tfoot td {{ font-weight: bold; }}
-fieldset {{ border: 1px solid #ccc; border-radius: .4rem; margin: 1rem 0; padding: .5rem 1rem 1rem; }}
-label {{ display: block; margin-top: .6rem; font-weight: 600; }}
-input {{ width: 100%; box-sizing: border-box; padding: .45rem; font-size: 1rem; border: 1px solid #888; border-radius: .3rem; }}
-input[readonly] {{ background: #eee; }}
-button {{ margin-top: 1rem; padding: .7rem 1.4rem; font-size: 1.05rem; background: #0b57d0; color: #fff; border: 0; border-radius: .4rem; cursor: pointer; }}
-.errors {{ border: 2px solid #b3261e; padding: .5rem 1rem; border-radius: .4rem; color: #b3261e; }}
-.note {{ color: #555; font-size: .9rem; }}
-.badge {{ display: inline-block; background: #fdd835; color: #000; padding: 0 .4rem; border-radius: .3rem; font-size: .8rem; }}
-</style>
-</head>
-<body>
-<main>
-<p><span class="badge">TEST MODE</span> Local Dodo Payments emulator: no real money moves.</p>
-{main}
-</main>
-</body>
-</html>
-"#,
-        title = esc(title)
-    )
-}
-
 impl Checkout {
     fn subtotal(&self) -> i64 {
-        self.lines.iter().map(|l| l.unit * l.quantity).sum()
+        self.lines
+            .iter()
+            .map(|l| l.unit.saturating_mul(l.quantity))
+            .fold(0_i64, i64::saturating_add)
     }
 
     fn total(&self) -> i64 {
-        self.total_override
-            .unwrap_or_else(|| self.subtotal() - self.discount.as_ref().map_or(0, |d| d.1))
+        self.total_override.unwrap_or_else(|| {
+            self.subtotal()
+                .saturating_sub(self.discount.as_ref().map_or(0, |d| d.1))
+        })
     }
 
-    fn render(&self) -> String {
-        let mut m = String::new();
-        let _ = write!(m, "<h1>{}</h1>", esc(&self.title));
-        if !self.errors.is_empty() {
-            m.push_str(r#"<div class="errors" role="alert" id="errors"><h2>Payment not completed</h2><ul>"#);
-            for e in &self.errors {
-                let _ = write!(m, "<li>{}</li>", esc(e));
-            }
-            m.push_str("</ul></div>");
-        }
-        m.push_str(r#"<table><caption>Order summary</caption><thead><tr><th scope="col">Item</th><th scope="col" class="num">Qty</th><th scope="col" class="num">Price</th><th scope="col" class="num">Amount</th></tr></thead><tbody>"#);
-        for l in &self.lines {
-            let rec = l
-                .recurring
-                .as_ref()
-                .map(|r| format!(r#"<br><span class="note">{}</span>"#, esc(r)))
-                .unwrap_or_default();
-            let _ = write!(
-                m,
-                r#"<tr><td>{}{rec}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-                esc(&l.name),
-                l.quantity,
-                money(l.unit, &self.currency),
-                money(l.unit * l.quantity, &self.currency)
-            );
-        }
-        m.push_str("</tbody><tfoot>");
-        let _ = write!(
-            m,
-            r#"<tr><th scope="row" colspan="3">Subtotal</th><td class="num" id="subtotal">{}</td></tr>"#,
-            money(self.subtotal(), &self.currency)
-        );
-        if let Some((code, off)) = &self.discount {
-            let _ = write!(
-                m,
-                r#"<tr><th scope="row" colspan="3">Discount ({})</th><td class="num" id="discount">{}</td></tr>"#,
-                esc(code),
-                money(-off, &self.currency)
-            );
-        }
-        let _ = write!(
-            m,
-            r#"<tr><th scope="row" colspan="3">Tax</th><td class="num">{}</td></tr><tr><th scope="row" colspan="3">Total due today</th><td class="num" id="total">{}</td></tr></tfoot></table>"#,
-            money(0, &self.currency),
-            money(self.total(), &self.currency)
-        );
-        let _ = write!(m, r#"<form method="post" action="{}">"#, esc(&self.action));
-        m.push_str("<fieldset><legend>Contact and billing</legend>");
-        for (name, label, ty, auto) in FIELDS {
-            let value = self.prefill.get(name).map(String::as_str).unwrap_or("");
-            let ro = if self.readonly.contains(&name) {
-                r#" readonly aria-readonly="true""#
-            } else {
-                ""
-            };
-            let required = if matches!(name, "full_name" | "email" | "country") {
-                " required"
-            } else {
-                ""
-            };
-            let _ = write!(
-                m,
-                r#"<label for="{name}">{label}</label><input id="{name}" name="{name}" type="{ty}" autocomplete="{auto}" value="{}"{ro}{required}>"#,
-                esc(value)
-            );
-        }
-        m.push_str("</fieldset>");
-        if self.show_discount_field {
-            let value = self
-                .prefill
-                .get("discount_code")
-                .map(String::as_str)
-                .unwrap_or("");
-            let _ = write!(
-                m,
-                r#"<fieldset><legend>Discount</legend><label for="discount_code">Discount code (optional)</label><input id="discount_code" name="discount_code" type="text" value="{}"></fieldset>"#,
-                esc(value)
-            );
-        }
-        m.push_str(r#"<fieldset><legend>Card</legend>
-<label for="card_number">Card number</label><input id="card_number" name="card_number" type="text" inputmode="numeric" autocomplete="cc-number" required aria-describedby="test-cards">
-<label for="card_expiry">Expiry (MM/YY)</label><input id="card_expiry" name="card_expiry" type="text" autocomplete="cc-exp" value="12/34">
-<label for="card_cvc">CVC</label><input id="card_cvc" name="card_cvc" type="text" inputmode="numeric" autocomplete="cc-csc" value="123">
-</fieldset>"#);
-        let _ = write!(
-            m,
-            r#"<button type="submit" id="pay">Pay {}</button></form>"#,
-            money(self.total(), &self.currency)
-        );
-        m.push_str(r#"<table id="test-cards"><caption>Test cards (any future expiry, any CVC)</caption><thead><tr><th scope="col">Number</th><th scope="col">Outcome</th></tr></thead><tbody>"#);
-        for (n, what) in TEST_CARDS {
-            let _ = write!(m, "<tr><td><code>{n}</code></td><td>{what}</td></tr>");
-        }
-        m.push_str("</tbody></table>");
-        page(&self.title, &m)
+    /// The page as HTML, through the `checkout.html` template.
+    fn render(&self, state: &AppState, status: StatusCode) -> Response {
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "name": l.name, "quantity": l.quantity, "unit": l.unit,
+                    "amount": l.unit.saturating_mul(l.quantity), "recurring": l.recurring,
+                })
+            })
+            .collect();
+        let fields: Vec<Value> = FIELDS
+            .iter()
+            .map(|(name, label, kind, autocomplete)| {
+                json!({
+                    "name": name, "label": label, "kind": kind, "autocomplete": autocomplete,
+                    "value": self.prefill.get(name).map(String::as_str).unwrap_or(""),
+                    "readonly": self.readonly.contains(name),
+                    "required": matches!(*name, "full_name" | "email" | "country"),
+                })
+            })
+            .collect();
+        let context = json!({
+            "title": self.title,
+            "errors": self.errors,
+            "lines": lines,
+            "currency": self.currency,
+            "subtotal": self.subtotal(),
+            "discount": self.discount.as_ref().map(|(code, off)| json!({"code": code, "off": off})),
+            "total": self.total(),
+            "action": self.action,
+            "csrf_token": self.csrf_token,
+            "fields": fields,
+            "show_discount_field": self.show_discount_field,
+            "discount_value": self.prefill.get("discount_code").map(String::as_str).unwrap_or(""),
+            "test_cards": TEST_CARDS,
+        });
+        state.pages.respond(status, "checkout.html", context)
     }
 }
 
-fn html(status: StatusCode, body: String) -> Response {
-    (status, Html(body)).into_response()
+fn api_error_page(state: &AppState, e: &ApiError) -> Response {
+    state
+        .pages
+        .message(e.status, "Checkout unavailable", &e.message)
 }
 
-fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
-    html(
-        status,
-        page(
-            title,
-            &format!("<h1>{}</h1><p>{}</p>", esc(title), esc(text)),
-        ),
+/// A checkout form page with a CSRF token (setting the cookie when the browser has none).
+fn form_page(state: &AppState, headers: &HeaderMap, mut c: Checkout) -> Response {
+    let (token, cookie) = csrf::issue(headers);
+    c.csrf_token = token;
+    let mut response = c.render(state, StatusCode::OK);
+    if let Some((name, value)) = cookie {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// 403 for a submission without the browser's CSRF token.
+fn forged(state: &AppState) -> Response {
+    state.pages.message(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form is missing its security token or came from another site. Reload the page and try again.",
     )
-}
-
-fn api_error_page(e: &ApiError) -> Response {
-    message_page(e.status, "Checkout unavailable", &e.message)
 }
 
 fn recurring_note(product: &Value) -> Option<String> {
@@ -412,12 +309,16 @@ fn session_checkout(ctx: &Ctx<'_>, sid: &str) -> Result<(Checkout, Value), ApiEr
     Ok((c, req))
 }
 
-async fn show_session(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> Response {
+async fn show_session(
+    State(state): State<Arc<AppState>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match read(&state, |ctx| {
         let session = get_obj(ctx, kind::CHECKOUT_SESSION, "Checkout session", &sid)?;
         Ok((session_checkout(ctx, &sid)?, session))
     }) {
-        Ok((_, session)) if !session["payment_id"].is_null() => message_page(
+        Ok((_, session)) if !session["payment_id"].is_null() => state.pages.message(
             StatusCode::OK,
             "Already paid",
             &format!(
@@ -426,20 +327,24 @@ async fn show_session(State(state): State<Arc<AppState>>, Path(sid): Path<String
                 session["payment_status"].as_str().unwrap_or("pending")
             ),
         ),
-        Ok(((c, _), _)) => html(StatusCode::OK, c.render()),
-        Err(e) => api_error_page(&e),
+        Ok(((c, _), _)) => form_page(&state, &headers, c),
+        Err(e) => api_error_page(&state, &e),
     }
 }
 
 async fn pay_session(
     State(state): State<Arc<AppState>>,
     Path(sid): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
+    if !csrf::check(&headers, form.get(csrf::FIELD).map(String::as_str)) {
+        return forged(&state);
+    }
     let (mut c, req) = match read(&state, |ctx| session_checkout(ctx, &sid)) {
         Ok(x) => x,
-        Err(e) => return api_error_page(&e),
+        Err(e) => return api_error_page(&state, &e),
     };
     let order = Order {
         purchase: Purchase {
@@ -495,6 +400,7 @@ async fn show_payment(
     State(state): State<Arc<AppState>>,
     Path(pid): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let checkout = read(&state, |ctx| payment_checkout(ctx, &pid)).map(|(mut c, p)| {
         // Keep `?redirect_url=...` for the submission.
@@ -504,7 +410,7 @@ async fn show_payment(
         (c, p)
     });
     match checkout {
-        Ok((_, p)) if p["status"] != "requires_payment_method" => message_page(
+        Ok((_, p)) if p["status"] != "requires_payment_method" => state.pages.message(
             StatusCode::OK,
             "Nothing to pay",
             &format!(
@@ -512,8 +418,8 @@ async fn show_payment(
                 p["status"].as_str().unwrap_or("settled")
             ),
         ),
-        Ok((c, _)) => html(StatusCode::OK, c.render()),
-        Err(e) => api_error_page(&e),
+        Ok((c, _)) => form_page(&state, &headers, c),
+        Err(e) => api_error_page(&state, &e),
     }
 }
 
@@ -521,15 +427,19 @@ async fn pay_payment(
     State(state): State<Arc<AppState>>,
     Path(pid): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
+    if !csrf::check(&headers, form.get(csrf::FIELD).map(String::as_str)) {
+        return forged(&state);
+    }
     let (mut c, payment) = match read(&state, |ctx| payment_checkout(ctx, &pid)) {
         Ok(x) => x,
-        Err(e) => return api_error_page(&e),
+        Err(e) => return api_error_page(&state, &e),
     };
     if payment["status"] != "requires_payment_method" {
-        return message_page(
+        return state.pages.message(
             StatusCode::CONFLICT,
             "Nothing to pay",
             &format!("Payment {pid} is already settled."),
@@ -656,13 +566,14 @@ async fn show_static(
     State(state): State<Arc<AppState>>,
     Path(product_id): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let q = parse_query(raw.as_deref());
     match read(&state, |ctx| {
         static_checkout(ctx, &product_id, &q, raw.as_deref())
     }) {
-        Ok((c, _)) => html(StatusCode::OK, c.render()),
-        Err(e) => api_error_page(&e),
+        Ok((c, _)) => form_page(&state, &headers, c),
+        Err(e) => api_error_page(&state, &e),
     }
 }
 
@@ -670,15 +581,19 @@ async fn pay_static(
     State(state): State<Arc<AppState>>,
     Path(product_id): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let q = parse_query(raw.as_deref());
     let form = parse_form(&body);
+    if !csrf::check(&headers, form.get(csrf::FIELD).map(String::as_str)) {
+        return forged(&state);
+    }
     let (mut c, order) = match read(&state, |ctx| {
         static_checkout(ctx, &product_id, &q, raw.as_deref())
     }) {
         Ok(x) => x,
-        Err(e) => return api_error_page(&e),
+        Err(e) => return api_error_page(&state, &e),
     };
     let order = Order {
         purchase: Purchase {
@@ -711,6 +626,8 @@ fn submit(
     form: &BTreeMap<String, String>,
     order: Order,
 ) -> Response {
+    // A re-rendered form keeps the token that was just checked.
+    c.csrf_token = form.get(csrf::FIELD).cloned().unwrap_or_default();
     for (name, ..) in FIELDS {
         let v = field(form, name);
         if !v.is_empty() && !c.readonly.contains(&name) {
@@ -756,7 +673,7 @@ fn submit(
     }
     let Some(card) = card.filter(|_| errors.is_empty()) else {
         c.errors = errors;
-        return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
+        return c.render(state, StatusCode::UNPROCESSABLE_ENTITY);
     };
     let buyer = Buyer {
         name,
@@ -769,7 +686,7 @@ fn submit(
         Ok(p) => p,
         Err(message) => {
             c.errors = vec![message];
-            return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
+            return c.render(state, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
     let (payment_id, subscription_id, status) =
@@ -804,15 +721,11 @@ fn submit(
                 "failed" => format!("Payment {payment_id} failed: the card was declined."),
                 _ => format!("Payment {payment_id} is processing; it will complete shortly."),
             };
-            let mut body = format!(
-                "<h1>Payment {status}</h1><p id=\"result\">{}</p><ul>",
-                esc(&text)
-            );
-            for (k, v) in &params {
-                let _ = write!(body, "<li>{k}: <code>{}</code></li>", esc(v));
-            }
-            body.push_str("</ul>");
-            html(StatusCode::OK, page(&format!("Payment {status}"), &body))
+            state.pages.respond(
+                StatusCode::OK,
+                "message.html",
+                json!({ "title": format!("Payment {status}"), "text": text, "params": params }),
+            )
         }
     }
 }
@@ -822,13 +735,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cards_and_money() {
-        assert_eq!(money(1500, "USD"), "$15.00");
-        assert_eq!(money(-205, "EUR"), "-€2.05");
-        assert_eq!(money(99, "JPY"), "0.99 JPY");
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+    fn fields_are_the_documented_ones() {
+        assert_eq!(FIELDS.len(), 7);
+        assert!(FIELDS.iter().any(|f| f.0 == "email"));
     }
 }

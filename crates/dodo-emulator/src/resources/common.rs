@@ -31,6 +31,8 @@ pub mod kind {
     pub const LICENSE_KEY_INSTANCE: &str = "license_key_instance";
     /// Checkout sessions (`cks_`).
     pub const CHECKOUT_SESSION: &str = "checkout_session";
+    /// Customer portal sessions (id = the `cps_` token).
+    pub const PORTAL_SESSION: &str = "portal_session";
     /// The request a checkout session was created with (id = session id), for its page.
     pub const CHECKOUT_SESSION_REQUEST: &str = "checkout_session_request";
     /// Webhook endpoints (`whk_`).

@@ -10,6 +10,7 @@ mod receiver;
 
 mod clocks;
 mod delivery;
+mod form;
 mod harness;
 mod hosted;
 mod limits;
