@@ -94,7 +94,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     let secret = state.webhook_secret.clone();
     let out = state.store.write(|db| {
         db.clear()?;
-        db.meta_set(crate::server::WEBHOOK_SECRET_META, &secret)
+        db.meta_set(crate::store::WEBHOOK_SECRET_META, &secret)
     });
     state.faults.clear();
     match out {

@@ -17,8 +17,7 @@ use axum::response::Response;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::dispatch::{AppState, error_response};
-use crate::error::ApiError;
+use crate::error::{ApiError, error_response};
 
 /// Path prefix of the admin surface.
 pub const ADMIN_PREFIX: &str = "/_emulator";
@@ -113,14 +112,10 @@ fn unsupported() -> ApiError {
     )
 }
 
-/// Middleware closing the admin surface (added around the whole router).
-pub async fn guard_admin(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    match check_admin(
-        req.method(),
-        req.uri().path(),
-        req.headers(),
-        &state.api_key,
-    ) {
+/// Middleware closing the admin surface (added around the whole router with the API key as
+/// its state).
+pub async fn guard_admin(State(key): State<Arc<str>>, req: Request, next: Next) -> Response {
+    match check_admin(req.method(), req.uri().path(), req.headers(), &key) {
         Ok(()) => next.run(req).await,
         Err(e) => error_response(&e),
     }

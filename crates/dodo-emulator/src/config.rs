@@ -15,6 +15,9 @@ pub const DEFAULT_API_KEY: &str = "dodo_test_emulator_key";
 /// The business id stamped on every object when none is configured.
 pub const DEFAULT_BUSINESS_ID: &str = "bus_emulator0000000000000";
 
+/// Answered requests the request log keeps by default.
+pub const DEFAULT_REQUEST_LOG_CAPACITY: usize = 1_000;
+
 /// Finished webhook deliveries kept by default before the oldest are pruned.
 pub const DEFAULT_MAX_DELIVERIES: usize = 10_000;
 
@@ -40,7 +43,7 @@ pub struct EmulatorConfig {
     /// Largest accepted request body in bytes (larger bodies get 413).
     pub max_body_bytes: usize,
     /// How many answered requests the request log keeps (default 1,000; see
-    /// [`crate::request_log`]).
+    /// the request log).
     pub request_log_capacity: usize,
     /// Finished webhook deliveries (with their attempts and events) kept before the oldest
     /// are pruned (default [`DEFAULT_MAX_DELIVERIES`]).
@@ -58,7 +61,7 @@ impl Default for EmulatorConfig {
             business_id: DEFAULT_BUSINESS_ID.to_string(),
             operations: spec_operations(),
             max_body_bytes: 5 * 1024 * 1024,
-            request_log_capacity: crate::request_log::DEFAULT_CAPACITY,
+            request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
         }
     }

@@ -51,7 +51,7 @@ use crate::resources::common::kind;
 use crate::store::{Db, Filter, State as ObjState};
 
 /// Store kind of endpoints registered through the admin API.
-pub const ADMIN_ENDPOINT: &str = "emu_endpoint";
+pub use crate::schema::kind::ADMIN_ENDPOINT;
 /// Accelerated retry delays (ms) before the 2nd, 3rd, ... attempt.
 pub const ACCELERATED: [u64; 8] = [0, 200, 500, 1_000, 2_000, 5_000, 10_000, 10_000];
 /// Dodo's documented retry delays (ms).

@@ -10,105 +10,28 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::faults::{FaultSpec, Faults};
+use crate::faults::FaultSpec;
 use crate::ids;
-use crate::ops::{Operation, OperationTable};
+use crate::ops::Operation;
 use crate::request::{ApiRequest, Reply, ReplyBody};
-use crate::resources::{Ctx, Env, Registry, generic};
-use crate::store::{IdempotentResponse, Store};
+use crate::resources::{Ctx, generic};
+use crate::store::IdempotentResponse;
 use crate::validate::{BodyValidator, JsonValidator};
 
-/// Header carrying the request id on every response.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub use crate::error::error_response;
+pub use crate::request_log::REQUEST_ID_HEADER;
+pub use crate::state::AppState;
 /// Request header naming an idempotency key.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Response header set on a replayed idempotent response.
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
-
-/// Shared state of a running emulator.
-pub struct AppState {
-    /// The object store.
-    pub store: Store,
-    /// Routes of the API.
-    pub table: OperationTable,
-    /// Domain handlers.
-    pub registry: Registry,
-    /// Body validator.
-    pub validator: Box<dyn BodyValidator>,
-    /// Fault rules.
-    pub faults: Faults,
-    /// Accepted API key.
-    pub api_key: String,
-    /// Emulator-wide webhook secret.
-    pub webhook_secret: String,
-    /// Facts for handlers.
-    pub env: Env,
-    /// Largest accepted body.
-    pub max_body_bytes: usize,
-    /// Idempotency keys of requests in progress.
-    inflight: Mutex<HashSet<String>>,
-    /// The log of answered requests.
-    pub request_log: crate::request_log::RequestLog,
-    /// Finished delivery attempts (each the delivery's detail JSON), for SSE streams.
-    pub delivery_feed: tokio::sync::broadcast::Sender<Value>,
-    /// Set when the emulator shuts down (ends SSE streams).
-    pub closing: crate::live::Closing,
-    /// Finished deliveries (and delivered events) kept before the oldest are pruned.
-    pub max_deliveries: usize,
-    /// The page templates.
-    pub pages: crate::pages::Pages,
-}
-
-impl AppState {
-    /// Assembles the state.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Store,
-        table: OperationTable,
-        registry: Registry,
-        validator: Box<dyn BodyValidator>,
-        api_key: String,
-        webhook_secret: String,
-        env: Env,
-        max_body_bytes: usize,
-        request_log_capacity: usize,
-    ) -> Self {
-        Self {
-            store,
-            table,
-            registry,
-            validator,
-            faults: Faults::default(),
-            api_key,
-            webhook_secret,
-            env,
-            max_body_bytes,
-            inflight: Mutex::new(HashSet::new()),
-            request_log: crate::request_log::RequestLog::new(request_log_capacity),
-            delivery_feed: crate::live::feed(),
-            closing: crate::live::Closing::default(),
-            max_deliveries: crate::config::DEFAULT_MAX_DELIVERIES,
-            pages: crate::pages::Pages::new(),
-        }
-    }
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("env", &self.env)
-            .field("api_key", &"<redacted>")
-            .field("webhook_secret", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
 
 /// Per-connection switch that lets a fault close the connection without answering.
 #[derive(Debug, Clone)]
@@ -125,11 +48,6 @@ pub async fn api(State(state): State<Arc<AppState>>, req: Request) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     response
-}
-
-/// Turns an [`ApiError`] into a JSON response.
-pub fn error_response(e: &ApiError) -> Response {
-    (e.status, axum::Json(e.body())).into_response()
 }
 
 async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {

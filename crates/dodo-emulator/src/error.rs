@@ -105,3 +105,9 @@ impl From<serde_json::Error> for ApiError {
         Self::internal(e)
     }
 }
+
+/// Turns an [`ApiError`] into a JSON response.
+pub fn error_response(e: &ApiError) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (e.status, axum::Json(e.body())).into_response()
+}

@@ -11,7 +11,6 @@ use crate::dispatch::AppState;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .merge(crate::delivery::routes())
-        .merge(crate::request_log::routes())
         .merge(crate::timewarp::routes())
         .merge(crate::triggers::routes())
         .merge(crate::hosted::routes())

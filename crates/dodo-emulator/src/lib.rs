@@ -91,8 +91,10 @@ pub mod purchase;
 pub mod request;
 pub mod request_log;
 pub mod resources;
+pub mod schema;
 pub mod server;
 pub mod signal;
+pub mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

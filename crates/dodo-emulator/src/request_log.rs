@@ -27,13 +27,15 @@ use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
-use crate::dispatch::{AppState, REQUEST_ID_HEADER, error_response};
-use crate::error::ApiError;
+use crate::clock::Clock;
+use crate::error::{ApiError, error_response};
 
+/// Header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Default number of requests the log keeps.
-pub const DEFAULT_CAPACITY: usize = 1_000;
+pub const DEFAULT_CAPACITY: usize = crate::config::DEFAULT_REQUEST_LOG_CAPACITY;
 /// Path prefix of the log's own routes (not logged).
 const OWN_PREFIX: &str = "/_emulator/requests";
 
@@ -64,16 +66,21 @@ pub struct RequestLog {
     items: Mutex<VecDeque<RequestLogItem>>,
     seq: AtomicU64,
     feed: broadcast::Sender<RequestLogItem>,
+    clock: Clock,
+    closing: watch::Receiver<bool>,
 }
 
 impl RequestLog {
-    /// An empty log keeping at most `capacity` items (0 keeps none but still streams).
-    pub fn new(capacity: usize) -> Self {
+    /// An empty log keeping at most `capacity` items (0 keeps none but still streams),
+    /// stamping items with `clock`; its streams end when `closing` turns true.
+    pub fn new(capacity: usize, clock: Clock, closing: watch::Receiver<bool>) -> Self {
         Self {
             capacity,
             items: Mutex::new(VecDeque::with_capacity(capacity.min(DEFAULT_CAPACITY))),
             seq: AtomicU64::new(0),
             feed: crate::live::feed(),
+            clock,
+            closing,
         }
     }
 
@@ -128,13 +135,13 @@ impl LogQuery {
 }
 
 /// Middleware recording every answered request (added around the whole router).
-pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn record(State(log): State<Arc<RequestLog>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if path.starts_with(OWN_PREFIX) {
         return next.run(req).await;
     }
     let method = req.method().as_str().to_string();
-    let at = state.store.clock().now();
+    let at = log.clock.now();
     let started = Instant::now();
     let mut response = next.run(req).await;
     let request_id = match response
@@ -151,7 +158,6 @@ pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next
             id
         }
     };
-    let log = &state.request_log;
     let n = log.seq.fetch_add(1, Ordering::Relaxed).saturating_add(1);
     log.push(RequestLogItem {
         id: format!("log_{n}"),
@@ -165,11 +171,12 @@ pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next
     response
 }
 
-/// Routes of the request log.
-pub fn routes() -> Router<Arc<AppState>> {
+/// Routes of the request log (for any router state: they carry their own).
+pub fn routes<S: Clone + Send + Sync + 'static>(log: Arc<RequestLog>) -> Router<S> {
     Router::new()
         .route("/_emulator/requests", get(list))
         .route("/_emulator/requests/stream", get(stream))
+        .with_state(log)
 }
 
 fn parse_query(raw: Option<&str>) -> Result<LogQuery, ApiError> {
@@ -177,25 +184,23 @@ fn parse_query(raw: Option<&str>) -> Result<LogQuery, ApiError> {
         .map_err(|e| ApiError::unprocessable("INVALID_REQUEST", format!("invalid query: {e}")))
 }
 
-async fn list(State(state): State<Arc<AppState>>, uri: http::Uri) -> Response {
+async fn list(State(log): State<Arc<RequestLog>>, uri: http::Uri) -> Response {
     match parse_query(uri.query()) {
         Ok(q) => match crate::request::admin_limit(q.limit) {
-            Ok(limit) => {
-                Json(json!({ "items": state.request_log.query(&q, limit) })).into_response()
-            }
+            Ok(limit) => Json(json!({ "items": log.query(&q, limit) })).into_response(),
             Err(e) => error_response(&e),
         },
         Err(e) => error_response(&e),
     }
 }
 
-async fn stream(State(state): State<Arc<AppState>>, uri: http::Uri) -> Response {
+async fn stream(State(log): State<Arc<RequestLog>>, uri: http::Uri) -> Response {
     let q = match parse_query(uri.query()) {
         Ok(q) => q,
         Err(e) => return error_response(&e),
     };
-    let rx = state.request_log.feed.subscribe();
-    crate::live::sse(rx, state.closing.subscribe(), move |item| {
+    let rx = log.feed.subscribe();
+    crate::live::sse(rx, log.closing.clone(), move |item| {
         q.matches(item)
             .then(|| serde_json::to_value(item).unwrap_or(Value::Null))
     })

@@ -25,12 +25,9 @@ use crate::config::EmulatorConfig;
 use crate::dispatch::{self, AppState, ConnectionKill};
 use crate::ids;
 use crate::ops::{OperationTable, TableError};
-use crate::resources::{Ctx, Env, Registry, common};
+use crate::resources::{Ctx, Env, Registry};
 use crate::store::{Store, StoreError};
 use crate::validate::TypedValidator;
-
-/// Meta key of the persisted webhook secret.
-pub(crate) const WEBHOOK_SECRET_META: &str = "webhook_secret";
 
 /// How long shutdown waits for open requests.
 const GRACE: Duration = Duration::from_secs(5);
@@ -63,6 +60,9 @@ pub enum StartError {
         /// Requested address.
         addr: SocketAddr,
     },
+    /// A registered handler names an operation the operation table lacks.
+    #[error("handlers registered for operations that do not exist: {0:?}")]
+    UnknownHandlers(Vec<(&'static str, &'static str)>),
     /// Initialising the database failed.
     #[error("cannot initialise the emulator database: {0}")]
     Init(String),
@@ -113,6 +113,10 @@ impl Emulator {
         }
         let store = Store::open(&config.storage, clock)?;
         let table = OperationTable::new(config.operations)?;
+        let unknown = registry.unknown_routes(config.operations);
+        if !unknown.is_empty() {
+            return Err(StartError::UnknownHandlers(unknown));
+        }
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -142,13 +146,14 @@ impl Emulator {
         crate::delivery::start(&state);
         let router = admin::routes()
             .merge(crate::extensions::routes())
+            .merge(crate::request_log::routes(state.request_log.clone()))
             .fallback(dispatch::api)
             .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
+                Arc::<str>::from(state.api_key.as_str()),
                 crate::auth::guard_admin,
             ))
             .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
+                state.request_log.clone(),
                 crate::request_log::record,
             ))
             .with_state(state.clone());
@@ -209,15 +214,15 @@ fn init_store(store: &Store, env: &Env, configured: Option<String>) -> Result<St
     store
         .write(|db| {
             let ctx = Ctx { db, env };
-            common::default_brand_id(&ctx)?;
+            crate::resources::brands::default_brand_id(&ctx)?;
             let secret = match configured {
                 Some(s) => s,
-                None => match db.meta_get(WEBHOOK_SECRET_META)? {
+                None => match db.meta_get(crate::store::WEBHOOK_SECRET_META)? {
                     Some(s) => s,
                     None => ids::webhook_secret(),
                 },
             };
-            db.meta_set(WEBHOOK_SECRET_META, &secret)?;
+            db.meta_set(crate::store::WEBHOOK_SECRET_META, &secret)?;
             Ok(secret)
         })
         .map_err(|e: crate::error::ApiError| StartError::Init(e.message))

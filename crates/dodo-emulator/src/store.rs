@@ -7,7 +7,9 @@
 //! stored text without re-serialising. `seq` grows monotonically (never reused), and lists are
 //! ordered **newest first** (`seq DESC`). SQLite is the source of truth; one connection sits
 //! behind a mutex, statements are prepared once and cached, and file databases use WAL.
-//! Besides objects, the store keeps `meta` (key/value) and the `idempotency` replay log.
+//! Besides objects, the store keeps `meta` (key/value), the `idempotency` replay log and the
+//! webhook outbox (`emu_events`, `emu_deliveries`, `emu_attempts`). [`SCHEMA`] names every
+//! table and [`kind`] every object kind, both from [`crate::schema`], the one place naming them.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -17,6 +19,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::clock::Clock;
+
+pub use crate::schema::{SCHEMA, kind};
+
+/// Meta key of the persisted emulator-wide webhook secret.
+pub const WEBHOOK_SECRET_META: &str = "webhook_secret";
 
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,28 +141,6 @@ pub struct Store {
     clock: Clock,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS objects (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    id TEXT NOT NULL,
-    parent TEXT,
-    state TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    data TEXT NOT NULL,
-    UNIQUE (kind, id)
-);
-CREATE INDEX IF NOT EXISTS objects_kind_seq ON objects (kind, seq);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    created_at TEXT NOT NULL
-);
-";
-
 impl Store {
     /// Opens (and migrates) the store; `clock` is the emulator's clock.
     pub fn open(storage: &Storage, clock: Clock) -> Result<Self, StoreError> {
@@ -180,8 +165,7 @@ impl Store {
                 conn
             }
         };
-        conn.execute_batch(SCHEMA).map_err(wrap)?;
-        conn.execute_batch(crate::emit::SCHEMA).map_err(wrap)?;
+        conn.execute_batch(crate::schema::SCHEMA).map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(Self {
             conn: Mutex::new(conn),

@@ -42,7 +42,7 @@ use crate::resources::{Ctx, Env};
 use crate::store::{Db, Filter};
 
 /// Store kind of per-subscription card flags (id = subscription id).
-pub const CARD: &str = "emu_card";
+pub use crate::schema::kind::CARD;
 /// Most billing cycles one advance processes per subscription.
 const MAX_CYCLES: usize = 1_000;
 
@@ -258,7 +258,7 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
     )?;
     let brand_id = match sub["brand_id"].as_str() {
         Some(b) => b.to_string(),
-        None => common::default_brand_id(ctx)?,
+        None => crate::resources::brands::default_brand_id(ctx)?,
     };
     let amount = sub["recurring_pre_tax_amount"]
         .as_i64()

@@ -397,7 +397,7 @@ impl Trigger {
     }
 
     fn brand(&self) -> Result<String, ApiError> {
-        self.write(crate::resources::common::default_brand_id)
+        self.write(crate::resources::brands::default_brand_id)
     }
 
     async fn dispute(&mut self, what: &str) -> Result<(), ApiError> {

@@ -75,7 +75,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             };
             let brand_id = match cart.lines[0].product["brand_id"].as_str() {
                 Some(b) => b.to_string(),
-                None => common::default_brand_id(ctx)?,
+                None => crate::resources::brands::default_brand_id(ctx)?,
             };
             let billing = req
                 .field("billing_address")
@@ -217,13 +217,4 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "Checkout session",
         req.param("id"),
     )
-}
-
-/// Records the status of the session's payment.
-pub fn on_payment_settled(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
-    if let Some(mut r) = ctx.db.get(kind::CHECKOUT_SESSION, id)? {
-        r.data["payment_status"] = json!(status);
-        ctx.db.update(kind::CHECKOUT_SESSION, id, &r.data)?;
-    }
-    Ok(())
 }

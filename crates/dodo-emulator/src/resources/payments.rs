@@ -17,8 +17,8 @@ use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
 use crate::store::{Filter, Record};
 
-/// Store kind of a payment's line items (id = payment id).
-pub const LINES: &str = "payment_lines";
+/// Store kind of payment line items (id = payment id).
+pub use crate::schema::kind::PAYMENT_LINES as LINES;
 
 /// Registers the handlers of this group.
 pub fn register(r: &mut Registry) {
@@ -316,7 +316,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     };
     let brand_id = match cart.lines[0].product["brand_id"].as_str() {
         Some(b) => b.to_string(),
-        None => common::default_brand_id(ctx)?,
+        None => crate::resources::brands::default_brand_id(ctx)?,
     };
     let payment = create_payment(
         ctx,
@@ -440,13 +440,41 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     }
     ctx.db.update(kind::PAYMENT, id, &record.data)?;
     if let Some(sub_id) = record.data["subscription_id"].as_str() {
-        super::subscriptions::on_payment_settled(ctx, sub_id, status)?;
+        settle_subscription(ctx, sub_id, status)?;
     }
     if status == "succeeded" {
         licenses::issue_for_payment(ctx, &record.data)?;
     }
     if let Some(cks) = record.data["checkout_session_id"].as_str() {
-        super::checkouts::on_payment_settled(ctx, cks, status)?;
+        settle_checkout_session(ctx, cks, status)?;
     }
     Ok(record.data)
+}
+
+/// Reacts to the settlement of one of the subscription's payments: the first payment
+/// activates (or fails) a pending subscription.
+fn settle_subscription(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
+    let Some(mut record) = ctx.db.get(kind::SUBSCRIPTION, id)? else {
+        return Ok(());
+    };
+    if record.data["status"] != "pending" {
+        return Ok(());
+    }
+    let next = match status {
+        "succeeded" => "active",
+        "failed" | "cancelled" => "failed",
+        _ => return Ok(()),
+    };
+    record.data["status"] = json!(next);
+    ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
+    Ok(())
+}
+
+/// Records the status of the session's payment.
+fn settle_checkout_session(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
+    if let Some(mut r) = ctx.db.get(kind::CHECKOUT_SESSION, id)? {
+        r.data["payment_status"] = json!(status);
+        ctx.db.update(kind::CHECKOUT_SESSION, id, &r.data)?;
+    }
+    Ok(())
 }

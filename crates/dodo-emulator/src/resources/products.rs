@@ -142,7 +142,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         req.field("price")
             .ok_or_else(|| ApiError::invalid_field("price", "is required"))?,
     )?;
-    let brand_id = common::brand_for(ctx, req)?;
+    let brand_id = crate::resources::brands::brand_for(ctx, req)?;
     let id = new_id("pdt_");
     let now = ctx.now_string();
     let recurring = price["type"] != "one_time_price";

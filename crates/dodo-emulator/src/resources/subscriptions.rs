@@ -123,7 +123,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     };
     let brand_id = match product["brand_id"].as_str() {
         Some(b) => b.to_string(),
-        None => common::default_brand_id(ctx)?,
+        None => crate::resources::brands::default_brand_id(ctx)?,
     };
     let id = new_id("sub_");
     let now_t = ctx.now();
@@ -217,25 +217,6 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "one_time_product_cart": null,
         "trial_amount": null,
     })))
-}
-
-/// Reacts to the settlement of one of the subscription's payments: the first payment
-/// activates (or fails) a pending subscription.
-pub fn on_payment_settled(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
-    let Some(mut record) = ctx.db.get(kind::SUBSCRIPTION, id)? else {
-        return Ok(());
-    };
-    if record.data["status"] != "pending" {
-        return Ok(());
-    }
-    let next = match status {
-        "succeeded" => "active",
-        "failed" | "cancelled" => "failed",
-        _ => return Ok(()),
-    };
-    record.data["status"] = json!(next);
-    ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
-    Ok(())
 }
 
 fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
