@@ -134,40 +134,67 @@ impl LogQuery {
     }
 }
 
-/// Middleware recording every answered request (added around the whole router).
-pub async fn record(State(log): State<Arc<RequestLog>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if path.starts_with(OWN_PREFIX) {
-        return next.run(req).await;
-    }
-    let method = req.method().as_str().to_string();
-    let at = log.clock.now();
-    let started = Instant::now();
-    let mut response = next.run(req).await;
-    let request_id = match response
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(id) => id.to_string(),
-        None => {
-            let id = crate::ids::request_id();
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                response.headers_mut().insert(REQUEST_ID_HEADER, v);
-            }
-            id
+/// A request being answered, from [`RequestLog::begin`].
+#[derive(Debug)]
+pub struct Pending {
+    method: http::Method,
+    path: String,
+    at: OffsetDateTime,
+    started: Instant,
+}
+
+impl RequestLog {
+    /// Starts recording a request (`None` for the log's own routes, which are not logged).
+    pub fn begin(&self, method: &http::Method, uri: &http::Uri) -> Option<Pending> {
+        let path = uri.path();
+        if path.starts_with(OWN_PREFIX) {
+            return None;
         }
-    };
-    let n = log.seq.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-    log.push(RequestLogItem {
-        id: format!("log_{n}"),
-        at,
-        method,
-        path,
-        status: response.status().as_u16(),
-        request_id,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    });
+        Some(Pending {
+            method: method.clone(),
+            path: path.to_string(),
+            at: self.clock.now(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Records the answered request (giving the response an `x-request-id` if it has none).
+    pub fn finish(&self, p: Pending, response: &mut Response) {
+        let request_id = match response
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(id) => id.to_string(),
+            None => {
+                let id = crate::ids::request_id();
+                if let Ok(v) = HeaderValue::from_str(&id) {
+                    response.headers_mut().insert(REQUEST_ID_HEADER, v);
+                }
+                id
+            }
+        };
+        let n = self.seq.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        self.push(RequestLogItem {
+            id: format!("log_{n}"),
+            at: p.at,
+            method: p.method.as_str().to_string(),
+            path: p.path,
+            status: response.status().as_u16(),
+            request_id,
+            duration_ms: u64::try_from(p.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+}
+
+/// Middleware recording every answered request, for routers other than the emulator's own
+/// (the emulator records at the connection level, see [`crate::server`]).
+pub async fn record(State(log): State<Arc<RequestLog>>, req: Request, next: Next) -> Response {
+    let pending = log.begin(req.method(), req.uri());
+    let mut response = next.run(req).await;
+    if let Some(p) = pending {
+        log.finish(p, &mut response);
+    }
     response
 }
 
