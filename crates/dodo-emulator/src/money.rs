@@ -2,7 +2,7 @@
 //!
 //! The API carries amounts as integers in the currency's minor unit (cents for USD, whole yen
 //! for JPY, fils for BHD). [`minor_units`] knows each currency's exponent from ISO 4217 (0 for
-//! JPY, KRW, VND, ...; 3 for BHD, KWD, OMR, ...; 2 otherwise); [`format`] places the decimal
+//! JPY, KRW, VND, ...; 3 for BHD, KWD, OMR, ...; 2 otherwise); [`format()`] places the decimal
 //! point accordingly, keeps the sign of any negative amount (including −1…−99 minor units), and
 //! prefixes a symbol for a few common currencies or suffixes the code otherwise.
 
