@@ -147,10 +147,8 @@ async fn run_emulator(args: EmulatorArgs) -> ExitCode {
     println!("  webhook secret: {}", emulator.webhook_secret());
     println!("  state:          {storage_note}");
     println!("  admin API:      {}/_emulator/health", emulator.base_url());
-    println!("Press Ctrl-C to stop.");
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        eprintln!("error: cannot listen for Ctrl-C: {e}");
-    }
+    println!("Press Ctrl-C to stop (SIGTERM also stops it gracefully).");
+    dodo_emulator::signal::shutdown_signal().await;
     println!("shutting down...");
     emulator.shutdown().await;
     ExitCode::SUCCESS

@@ -56,6 +56,9 @@ pub struct ListenArgs {
     /// Only these event types (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub events: Vec<String>,
+    /// API key of the emulator (its admin API requires it; default: the emulator's default key).
+    #[arg(long, env = "DODO_EMULATOR_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 /// A failed command, printed as `error: ...`.
@@ -140,7 +143,12 @@ async fn trigger_on(
     args: &TriggerArgs,
     forward: Option<&str>,
 ) -> Result<(), CmdError> {
-    let key = args.api_key.as_deref();
+    // The admin API requires the emulator's key; the emulator's default key unless given.
+    let key = Some(
+        args.api_key
+            .as_deref()
+            .unwrap_or(dodo_emulator::DEFAULT_API_KEY),
+    );
     let endpoint = match forward {
         Some(url) => Some(
             admin(
@@ -178,7 +186,7 @@ async fn trigger_on(
             match &endpoint {
                 Some(ep) => {
                     let id = ep["id"].as_str().unwrap_or_default();
-                    wait_and_print(http, base, id).await
+                    wait_and_print(http, base, id, key).await
                 }
                 None => Ok(()),
             }
@@ -187,10 +195,14 @@ async fn trigger_on(
     };
     if let Some(ep) = endpoint {
         let id = ep["id"].as_str().unwrap_or_default();
-        let _ = http
-            .delete(format!("{base}/_emulator/endpoints/{id}"))
-            .send()
-            .await;
+        let _ = admin(
+            http,
+            reqwest::Method::DELETE,
+            format!("{base}/_emulator/endpoints/{id}"),
+            key,
+            None,
+        )
+        .await;
     }
     result
 }
@@ -200,13 +212,14 @@ async fn wait_and_print(
     http: &reqwest::Client,
     base: &str,
     endpoint: &str,
+    key: Option<&str>,
 ) -> Result<(), CmdError> {
     for _ in 0..600 {
         let list = admin(
             http,
             reqwest::Method::GET,
             format!("{base}/_emulator/deliveries?endpoint_id={endpoint}"),
-            None,
+            key,
             None,
         )
         .await?;
@@ -219,7 +232,7 @@ async fn wait_and_print(
                 http,
                 reqwest::Method::GET,
                 format!("{base}/_emulator/deliveries/{id}"),
-                None,
+                key,
                 None,
             )
             .await?;
@@ -289,7 +302,7 @@ async fn trigger_locally(
         http,
         reqwest::Method::POST,
         format!("{base}/_emulator/trigger/{ty}"),
-        None,
+        Some(emu.api_key()),
         None,
     )
     .await?;
@@ -305,7 +318,7 @@ async fn trigger_locally(
         http,
         reqwest::Method::GET,
         format!("{base}/_emulator/events?type={ty}&limit=100"),
-        None,
+        Some(emu.api_key()),
         None,
     )
     .await?;
@@ -354,22 +367,36 @@ fn time_now() -> i64 {
 pub async fn run_listen(args: ListenArgs) -> Result<(), CmdError> {
     let http = reqwest::Client::new();
     let base = args.emulator.trim_end_matches('/').to_string();
+    let key = Some(
+        args.api_key
+            .as_deref()
+            .unwrap_or(dodo_emulator::DEFAULT_API_KEY),
+    );
     let endpoint = match &args.forward_to {
         Some(url) => {
             let ep = admin(
                 &http,
                 reqwest::Method::POST,
                 format!("{base}/_emulator/endpoints"),
-                None,
+                key,
                 Some(json!({"url": url, "filter_types": args.events})),
+            )
+            .await?;
+            let id = ep["id"].as_str().unwrap_or_default().to_string();
+            let secret = admin(
+                &http,
+                reqwest::Method::GET,
+                format!("{base}/_emulator/endpoints/{id}/secret"),
+                key,
+                None,
             )
             .await?;
             println!("forwarding events from {base} to {url}");
             println!(
                 "  signing secret: {}",
-                ep["secret"].as_str().unwrap_or_default()
+                secret["secret"].as_str().unwrap_or_default()
             );
-            Some(ep["id"].as_str().unwrap_or_default().to_string())
+            Some(id)
         }
         None => {
             println!("tailing deliveries of {base}");
@@ -377,17 +404,17 @@ pub async fn run_listen(args: ListenArgs) -> Result<(), CmdError> {
         }
     };
     println!("Press Ctrl-C to stop.");
-    let tail = tail(&http, &base, endpoint.as_deref());
+    let tail = tail(&http, &base, endpoint.as_deref(), key);
     tokio::select! {
         r = tail => {
             if let Some(id) = &endpoint {
-                let _ = http.delete(format!("{base}/_emulator/endpoints/{id}")).send().await;
+                let _ = admin(&http, reqwest::Method::DELETE, format!("{base}/_emulator/endpoints/{id}"), key, None).await;
             }
             r
         }
         _ = tokio::signal::ctrl_c() => {
             if let Some(id) = &endpoint {
-                let _ = http.delete(format!("{base}/_emulator/endpoints/{id}")).send().await;
+                let _ = admin(&http, reqwest::Method::DELETE, format!("{base}/_emulator/endpoints/{id}"), key, None).await;
             }
             Ok(())
         }
@@ -395,7 +422,12 @@ pub async fn run_listen(args: ListenArgs) -> Result<(), CmdError> {
 }
 
 /// Prints every attempt of every delivery (of `endpoint`, or all) as it happens.
-async fn tail(http: &reqwest::Client, base: &str, endpoint: Option<&str>) -> Result<(), CmdError> {
+async fn tail(
+    http: &reqwest::Client,
+    base: &str,
+    endpoint: Option<&str>,
+    key: Option<&str>,
+) -> Result<(), CmdError> {
     let mut printed: HashMap<String, usize> = HashMap::new();
     let filter = endpoint
         .map(|e| format!("?endpoint_id={e}"))
@@ -405,7 +437,7 @@ async fn tail(http: &reqwest::Client, base: &str, endpoint: Option<&str>) -> Res
         http,
         reqwest::Method::GET,
         format!("{base}/_emulator/deliveries{filter}"),
-        None,
+        key,
         None,
     )
     .await?;
@@ -420,7 +452,7 @@ async fn tail(http: &reqwest::Client, base: &str, endpoint: Option<&str>) -> Res
             http,
             reqwest::Method::GET,
             format!("{base}/_emulator/deliveries{filter}"),
-            None,
+            key,
             None,
         )
         .await?;
@@ -437,7 +469,7 @@ async fn tail(http: &reqwest::Client, base: &str, endpoint: Option<&str>) -> Res
                 http,
                 reqwest::Method::GET,
                 format!("{base}/_emulator/deliveries/{id}"),
-                None,
+                key,
                 None,
             )
             .await?;

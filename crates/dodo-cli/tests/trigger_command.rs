@@ -192,6 +192,7 @@ async fn listen_registers_an_endpoint_and_prints_each_delivery() {
             "{}/_emulator/trigger/payment.succeeded",
             emu.base_url()
         ))
+        .bearer_auth(emu.api_key())
         .send()
         .await
         .unwrap();
