@@ -48,6 +48,12 @@ pub struct EmulatorConfig {
     /// Finished webhook deliveries (with their attempts and events) kept before the oldest
     /// are pruned (default [`DEFAULT_MAX_DELIVERIES`]).
     pub max_deliveries: usize,
+    /// Whether a POST/PATCH/PUT/DELETE carrying an `Idempotency-Key` header is replayed from
+    /// the first answer (default `false`: the header is ignored, as by the live API, which
+    /// documents no such header). Turn it on only together with the client's
+    /// `server_honours_idempotency_key(true)`; code that passes with it on may still
+    /// duplicate money operations against the live API.
+    pub replay_idempotency_key: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -63,6 +69,7 @@ impl Default for EmulatorConfig {
             max_body_bytes: 5 * 1024 * 1024,
             request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
+            replay_idempotency_key: false,
         }
     }
 }
@@ -89,6 +96,14 @@ impl EmulatorConfig {
     /// Sets the webhook signing secret.
     pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
         self.webhook_secret = Some(secret.into());
+        self
+    }
+
+    /// Replays requests by their `Idempotency-Key` header (see
+    /// [`replay_idempotency_key`](Self::replay_idempotency_key); off by default, like the
+    /// live API).
+    pub fn replay_idempotency_key(mut self, replay: bool) -> Self {
+        self.replay_idempotency_key = replay;
         self
     }
 
@@ -125,6 +140,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("business_id", &self.business_id)
             .field("operations", &self.operations.len())
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("replay_idempotency_key", &self.replay_idempotency_key)
             .field("request_log_capacity", &self.request_log_capacity)
             .field("max_deliveries", &self.max_deliveries)
             .finish()

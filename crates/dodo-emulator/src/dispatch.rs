@@ -1,7 +1,7 @@
 //! The one generic dispatcher every API request goes through.
 //!
 //! Order: request id → faults → route lookup (404) → auth (401) → body size (413) →
-//! idempotency replay/conflict → body validation (422) → handler under the store lock (a
+//! idempotency replay/conflict (only with `replay_idempotency_key`) → body validation (422) → handler under the store lock (a
 //! transaction for anything but `GET`) → idempotency record → response with `x-request-id`.
 
 use std::collections::HashSet;
@@ -83,7 +83,7 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
             )
         })?;
 
-    let idempotency = if parts.method != Method::GET {
+    let idempotency = if parts.method != Method::GET && state.replay_idempotency_key {
         idempotency_key(&parts.headers)?.map(|key| {
             let fingerprint = fingerprint(method, &parts.uri.to_string(), &bytes);
             (key, fingerprint)

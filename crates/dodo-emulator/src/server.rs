@@ -143,6 +143,7 @@ impl Emulator {
             config.request_log_capacity,
         );
         state.max_deliveries = config.max_deliveries;
+        state.replay_idempotency_key = config.replay_idempotency_key;
         let state = Arc::new(state);
         crate::delivery::start(&state);
         let router = admin::routes()

@@ -33,6 +33,8 @@ pub struct AppState {
     pub env: Env,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Whether the `Idempotency-Key` header replays requests (off: ignored, like the live API).
+    pub replay_idempotency_key: bool,
     /// Idempotency keys of requests in progress.
     pub(crate) inflight: Mutex<HashSet<String>>,
     /// The log of answered requests.
@@ -77,6 +79,7 @@ impl AppState {
             webhook_secret,
             env,
             max_body_bytes,
+            replay_idempotency_key: false,
             inflight: Mutex::new(HashSet::new()),
             request_log,
             delivery_feed: crate::live::feed(),

@@ -74,7 +74,7 @@ async fn buy_in_session(shop: &Storefront, card: &str) -> (String, String) {
     let page = http.get(&checkout_url).send().await.expect("checkout page");
     assert_eq!(page.status(), 200);
     // As a browser does: keep the page's CSRF cookie and send back the form's token.
-    let cookie = page
+    let csrf_cookie = page
         .headers()
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
@@ -91,7 +91,7 @@ async fn buy_in_session(shop: &Storefront, card: &str) -> (String, String) {
 
     let paid = http
         .post(&checkout_url)
-        .header("cookie", cookie)
+        .header("cookie", csrf_cookie)
         .form(&[
             ("full_name", "Ada Lovelace"),
             ("email", "ada@example.com"),

@@ -69,7 +69,7 @@ async fn typed_client_creates_retrieves_updates_and_lists_customers() {
 }
 
 #[tokio::test]
-async fn typed_client_retries_through_an_injected_503() {
+async fn a_post_answered_503_is_not_repeated_by_default() {
     let api = Api::start().await;
     api.admin(
         reqwest::Method::POST,
@@ -79,6 +79,41 @@ async fn typed_client_retries_through_an_injected_503() {
     .await
     .expect(201);
     let client = client(&api);
+    let err = client
+        .customers()
+        .create(&CreateCustomerRequest::new("retry@example.com", "Retry"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert!(err.may_have_been_processed());
+    let listed = client
+        .customers()
+        .list(&ListCustomersQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        listed.items.is_empty(),
+        "the one attempt was refused by the fault"
+    );
+}
+
+#[tokio::test]
+async fn with_key_replay_on_both_sides_a_post_is_retried_through_a_503() {
+    let api =
+        Api::with(dodo_emulator::EmulatorConfig::default().replay_idempotency_key(true)).await;
+    api.admin(
+        reqwest::Method::POST,
+        "/_emulator/faults",
+        Some(serde_json::json!({"path_prefix": "/customers", "status": 503, "retry_after": 0})),
+    )
+    .await
+    .expect(201);
+    let client = Client::builder()
+        .api_key(api.emu.api_key())
+        .base_url(api.emu.base_url())
+        .server_honours_idempotency_key(true)
+        .build()
+        .unwrap();
     let c = client
         .customers()
         .create(&CreateCustomerRequest::new("retry@example.com", "Retry"))

@@ -1,5 +1,6 @@
 //! Auth, errors, request ids, pagination limits, idempotency.
 
+use dodo_emulator::EmulatorConfig;
 use reqwest::Method;
 use serde_json::json;
 
@@ -91,8 +92,30 @@ async fn malformed_bodies_and_params_are_422() {
 }
 
 #[tokio::test]
-async fn idempotency_key_replays_and_detects_reuse() {
+async fn idempotency_key_is_ignored_by_default_like_the_live_api() {
     let api = Api::start().await;
+    let body = json!({"email": "twice@example.com", "name": "Twice"});
+    for _ in 0..2 {
+        let r = api
+            .send(
+                api.request(Method::POST, "/customers")
+                    .header("Idempotency-Key", "k-same")
+                    .json(&body),
+            )
+            .await
+            .expect(200);
+        assert!(r.header("idempotent-replayed").is_none());
+    }
+    let customers = api.get("/customers").await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(customers, 2, "two creates, as the live API would make");
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_and_detects_reuse_when_turned_on() {
+    let api = Api::with(EmulatorConfig::default().replay_idempotency_key(true)).await;
     let body = json!({"email": "idem@example.com", "name": "Idem"});
     let first = api
         .send(
