@@ -13,7 +13,7 @@ use crate::names::{doc, field_ident, pascal, snake};
 use crate::schema::{OpTypes, Response, TypeSet};
 use crate::spec::{Api, Operation};
 
-const RESOURCES_DIR: &str = "crates/dodo-client/src/resources";
+const RESOURCES_DIR: &str = "crates/dodo-client/src/generated/resources";
 
 /// Operations the API documents as deduplicated by their own content, so the client may
 /// retry them after an ambiguous failure. `POST /events/ingest`: "Subsequent requests with
@@ -129,6 +129,11 @@ fn emit_method(out: &mut String, op: &Operation, types: &OpTypes) -> Result<()> 
     writeln!(out, "    /// `{} {}`", op.method, op.path)?;
     if op.spec.get("deprecated").and_then(Value::as_bool) == Some(true) {
         out.push_str("    ///\n    /// Deprecated by the API.\n");
+        writeln!(
+            out,
+            "    #[deprecated(note = \"the Dodo Payments API marks `{} {}` as deprecated\")]",
+            op.method, op.path
+        )?;
     }
     let mut args = vec!["&self".to_owned()];
     for p in op.path_params() {

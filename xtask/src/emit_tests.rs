@@ -129,7 +129,7 @@ pub fn request_tests(api: &Api, set: &TypeSet) -> Result<String> {
     let mut out = String::new();
     out.push_str(HEADER);
     out.push_str("//! One request-shape test per endpoint, against a local recording server.\n\n");
-    out.push_str("#![cfg(feature = \"full\")]\n#![allow(clippy::all)]\n\nmod common;\n\nuse common::recorder::Recorder;\nuse dodo_client::types;\n\n");
+    out.push_str("#![cfg(feature = \"full\")]\n#![allow(clippy::all, deprecated)]\n\nmod common;\n\nuse common::recorder::Recorder;\nuse dodo_client::types;\n\n");
     for (op, types) in api.operations.iter().zip(&set.ops) {
         let test = format!("{}_{}", snake(&op.group.replace('/', "_")), op.name);
         writeln!(out, "#[tokio::test]\nasync fn {test}() {{")?;

@@ -136,11 +136,11 @@ fn generate(api: &spec::Api) -> Result<Vec<(String, String)>> {
     let types = schema::TypeSet::build(api)?;
     let mut files = vec![
         (
-            "crates/dodo-types/src/models.rs".to_owned(),
+            "crates/dodo-types/src/generated/models.rs".to_owned(),
             emit_types::models(api, &types)?,
         ),
         (
-            "crates/dodo-types/src/operations.rs".to_owned(),
+            "crates/dodo-types/src/generated/operations.rs".to_owned(),
             emit_ops::operations(api, &types)?,
         ),
         (

@@ -61,6 +61,7 @@ mod client;
 pub mod config;
 pub mod error;
 mod execute;
+mod generated;
 mod intercept;
 mod logging;
 mod options;
@@ -68,7 +69,7 @@ mod pagination;
 pub mod path;
 mod raw;
 pub mod request;
-pub mod resources;
+pub use generated::resources;
 pub mod retry;
 mod transport;
 #[cfg(feature = "unwrap")]

@@ -31,10 +31,12 @@
 //! endpoint table the emulator routes with) are generated.
 
 pub mod boxed;
-pub mod models;
-#[cfg(feature = "operations")]
-pub mod operations;
+mod generated;
 pub mod support;
+
+pub use generated::models;
+#[cfg(feature = "operations")]
+pub use generated::operations;
 
 pub use boxed::{BoxError, BoxFuture};
 #[allow(unused_imports)] // empty when no feature is enabled

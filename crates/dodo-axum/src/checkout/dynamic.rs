@@ -116,6 +116,10 @@ pub struct DynamicCheckoutRequest {
     pub redirect_immediately: Option<bool>,
 }
 
+// The dynamic flow is the Express adaptor's: payment links made with `POST /payments` and
+// `POST /subscriptions`, which the API marks deprecated in favour of checkout sessions (the
+// session flow). Kept for parity; new integrations should use the session flow.
+#[allow(deprecated)]
 pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, FlowError> {
     let (parts, body) = req.into_parts();
     let bytes = read_limited(body, checkout.body_limit_bytes()).await?;
