@@ -93,6 +93,9 @@ pub use path::PathPart;
 pub use request::RequestSpec;
 #[cfg(feature = "unwrap")]
 pub use webhook_verify::UnwrapError;
+/// The webhook layer (`dodo-webhooks`): typed events, `Verifier`, `Dispatcher`.
+#[cfg(feature = "unwrap")]
+pub use dodo_webhooks as webhooks;
 
 /// Re-exported so generated code and callers can name HTTP methods.
 pub use http::Method;
