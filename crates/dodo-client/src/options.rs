@@ -24,7 +24,7 @@ pub struct RequestOptions {
     /// `idempotency_key` field), identical on every attempt.
     pub idempotency_key: Option<String>,
     /// The caller asserts that sending this request twice cannot duplicate its effect
-    /// (see [`Call::assume_safe_to_repeat`]).
+    /// (see [`Call::assume_safe_to_repeat`](crate::Call::assume_safe_to_repeat)).
     pub assume_safe_to_repeat: bool,
 }
 

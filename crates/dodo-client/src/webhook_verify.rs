@@ -50,7 +50,7 @@ impl Webhooks<'_> {
         self.verify_and_parse_with_key(body, headers, key)
     }
 
-    /// Like [`unwrap`](Self::unwrap) with an explicit key (`whsec_...` or bare base64).
+    /// Like [`verify_and_parse`](Self::verify_and_parse) with an explicit key (`whsec_...` or bare base64).
     pub fn verify_and_parse_with_key<H: WebhookHeaders + ?Sized>(
         &self,
         body: &[u8],
