@@ -23,11 +23,19 @@ use crate::error::RouteError;
 /// assert!(dodo_routes::check_content_length(&headers, 70000).is_ok());
 /// ```
 pub fn check_content_length(headers: &HeaderMap, limit: usize) -> Result<(), RouteError> {
-    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
+    check_declared_length(
+        headers.get(header::CONTENT_LENGTH).map(|v| v.as_bytes()),
+        limit,
+    )
+}
+
+/// [`check_content_length`] over the raw `Content-Length` value, for adaptors whose
+/// framework has its own header map type.
+pub fn check_declared_length(value: Option<&[u8]>, limit: usize) -> Result<(), RouteError> {
+    let Some(value) = value else {
         return Ok(());
     };
-    let declared = value
-        .to_str()
+    let declared = std::str::from_utf8(value)
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .ok_or_else(|| {

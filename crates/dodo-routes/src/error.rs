@@ -266,11 +266,11 @@ pub fn json_response(status: StatusCode, body: &Value) -> http::Response<Bytes> 
 }
 
 /// The 405 answer with its `Allow` header listing `allowed` (for example `"GET,HEAD"`).
-pub fn method_not_allowed_response(allowed: &'static str) -> http::Response<Bytes> {
+pub fn method_not_allowed_response(allowed: &str) -> http::Response<Bytes> {
     let mut response = RouteError::method_not_allowed().to_response();
-    response
-        .headers_mut()
-        .insert(http::header::ALLOW, http::HeaderValue::from_static(allowed));
+    if let Ok(value) = http::HeaderValue::from_str(allowed) {
+        response.headers_mut().insert(http::header::ALLOW, value);
+    }
     response
 }
 

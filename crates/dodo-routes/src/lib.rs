@@ -31,7 +31,9 @@ pub mod error;
 pub mod portal;
 pub mod webhook;
 
-pub use body::{body_read_failed, check_content_length, decode_json, json_error};
+pub use body::{
+    body_read_failed, check_content_length, check_declared_length, decode_json, json_error,
+};
 pub use checkout::{BrowserPolicy, Checkout, CheckoutDraft, CheckoutFlow, FlowError};
 pub use error::{RouteError, json_response, method_not_allowed_response};
 pub use portal::{Portal, PortalQuery};

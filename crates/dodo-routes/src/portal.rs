@@ -202,10 +202,14 @@ pub fn warn_trusting_query() {
 /// Whether `Accept` asks for JSON rather than a page (`application/json` listed, and no
 /// `text/html` ranked at least as high).
 pub fn prefers_json(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    prefers_json_values(headers.get_all(header::ACCEPT).iter().map(|v| v.as_bytes()))
+}
+
+/// [`prefers_json`] over the raw `Accept` values, for adaptors with their own header maps.
+pub fn prefers_json_values<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    let accept = values
+        .into_iter()
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .collect::<Vec<_>>()
         .join(",");
     let quality = |wanted: &str| {

@@ -9,9 +9,9 @@
 use bytes::Bytes;
 use dodo_webhooks::{
     Dispatcher, Disposition, Outcome, ParseError, VerifiedDelivery, Verifier, VerifyError,
-    WebhookEvent,
+    WebhookEvent, WebhookHeaders,
 };
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
 use crate::error::{RouteError, json_response};
 
@@ -99,9 +99,9 @@ impl std::error::Error for WebhookRejection {}
 /// let e = dodo_routes::webhook::verify(&verifier, &http::HeaderMap::new(), b"{}").unwrap_err();
 /// assert_eq!(e.to_route_error().status, 401);
 /// ```
-pub fn verify(
+pub fn verify<H: WebhookHeaders + ?Sized>(
     verifier: &Verifier,
-    headers: &HeaderMap,
+    headers: &H,
     body: &[u8],
 ) -> Result<(VerifiedDelivery, WebhookEvent), WebhookRejection> {
     let delivery = verifier
@@ -112,9 +112,9 @@ pub fn verify(
 }
 
 /// Runs `dispatcher` on one delivery, logs the outcome and answers it.
-pub async fn process<C: Clone + Send + Sync + 'static>(
+pub async fn process<C: Clone + Send + Sync + 'static, H: WebhookHeaders + ?Sized>(
     dispatcher: &Dispatcher<C>,
-    headers: &HeaderMap,
+    headers: &H,
     body: &[u8],
 ) -> http::Response<Bytes> {
     let outcome = dispatcher.process(headers, body).await;
