@@ -19,7 +19,14 @@ pub async fn read_limited(
     limit: usize,
 ) -> Result<Bytes, dodo_routes::RouteError> {
     check_declared(req, limit)?;
-    let mut buf = BytesMut::new();
+    // One allocation for a body that declares its length (already checked against the limit).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(declared.min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| dodo_routes::body_read_failed())?;
         if buf.len().saturating_add(chunk.len()) > limit {

@@ -7,8 +7,8 @@
 use std::ops::Deref;
 
 use actix_web::body::BoxBody;
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
 use bytes::Bytes;
 
 /// An error answer: status, stable code, public message and optional extra fields.
@@ -58,11 +58,20 @@ pub fn to_actix(response: http::Response<Bytes>) -> HttpResponse {
     let (parts, body) = response.into_parts();
     let status =
         StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponseBuilder::new(status);
+    let mut response = HttpResponse::with_body(status, body).map_into_boxed_body();
+    let headers = response.headers_mut();
     for (name, value) in &parts.headers {
-        builder.append_header((name.as_str(), value.as_bytes()));
+        // The core only sets well-formed headers; the names are re-parsed as actix's own type.
+        let name = if name == http::header::CONTENT_TYPE {
+            Some(header::CONTENT_TYPE)
+        } else {
+            header::HeaderName::from_bytes(name.as_str().as_bytes()).ok()
+        };
+        if let (Some(name), Ok(value)) = (name, header::HeaderValue::from_bytes(value.as_bytes())) {
+            headers.append(name, value);
+        }
     }
-    builder.body(body)
+    response
 }
 
 /// The JSON 405 with `Allow: {allowed}`, as the default service of a resource.
