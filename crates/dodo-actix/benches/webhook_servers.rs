@@ -10,7 +10,7 @@
 //! route's ratio to its floor. Arguments: `-- [seconds]` (default 10). Needs `wrk` and
 //! `taskset` (`apt install wrk util-linux`); without them it says so and exits.
 //! `-- serve <kind> <port>` runs one server alone (kinds: `axum-floor`, `axum-route`,
-//! `actix-floor`, `actix-route`).
+//! `actix-floor`, `actix-route`); `-- script` prints the wrk script (to profile one server).
 
 #![recursion_limit = "256"]
 
@@ -204,6 +204,10 @@ fn main() {
         let kind = args.get(1).map_or("axum-route", String::as_str);
         let port = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(3900);
         serve(kind, port);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("script") {
+        print!("{}", lua_script());
         return;
     }
     let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
