@@ -1,11 +1,10 @@
-//! Checkout routes: static links, dynamic payment links and checkout sessions.
+//! Checkout flows: static links, dynamic payment links and checkout sessions.
 //!
 //! Configure one [`Checkout`] with a [`dodo_client::Client`] (reused by every request), an
-//! optional default return URL and, for emulators or proxies, the checkout host; then mount
-//! its flows: [`Checkout::static_route`] (GET, query → hosted checkout link),
-//! [`Checkout::dynamic_route`] (POST, body → one-time payment or subscription with
-//! `payment_link: true`) and [`Checkout::session_route`] (POST, checkout-session body →
-//! `POST /checkouts`). Every success is `200 {"checkout_url": …}` (sessions add
+//! optional default return URL and, for emulators or proxies, the checkout host; the
+//! adaptors mount its flows: static (GET, query → hosted checkout link), dynamic (POST,
+//! body → one-time payment or subscription with `payment_link: true`) and session (POST,
+//! checkout-session body → `POST /checkouts`). Every success is `200 {"checkout_url": …}` (sessions add
 //! `session_id`); every failure is a JSON [`RouteError`]. This module knows no web
 //! framework: [`Checkout::run`] takes the method, the query and the body bytes an adaptor
 //! read (within [`Checkout::body_limit_bytes`]) plus the adaptor's hook, and answers the JSON
@@ -19,7 +18,7 @@
 //! a `return_url`/`cancel_url` on the configured return URL's origin. Binding an existing
 //! customer, a saved card, a price, a trial or any field the policy does not list is a 400
 //! `field_not_allowed`; add such fields from your server with
-//! [`before_create`](Checkout::before_create). Product lookups are cached briefly so
+//! the adaptor's `before_create` hook. Product lookups are cached briefly so
 //! anonymous traffic cannot burn your rate limit, and API failures reach the browser only as
 //! a stable code, a generic message and the request id.
 

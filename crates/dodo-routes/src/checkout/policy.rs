@@ -7,7 +7,7 @@
 //! **400** `field_not_allowed` and its JSON path, before anything is created. It also bounds
 //! quantities, cart lines and metadata, and can restrict the products on sale. Fields are
 //! loosened one at a time with [`BrowserPolicy::allow`]; server-side additions go through the
-//! checkout hook instead ([`Checkout::before_create`](super::Checkout::before_create)). This
+//! checkout hook instead (each adaptor's `Checkout::before_create`). This
 //! module knows only JSON: no framework types.
 
 use std::collections::BTreeSet;
