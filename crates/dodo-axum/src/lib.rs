@@ -45,6 +45,10 @@
 //! ```
 
 #![warn(missing_docs)]
+//!
+//! What the routes decide (flows, browser policy, portal rules, webhook outcomes, the JSON
+//! error shape) lives in the framework-free [`dodo_routes`]; this crate reads axum requests,
+//! runs your hooks and resolvers with axum request parts, and writes axum responses.
 
 mod body;
 pub mod checkout;

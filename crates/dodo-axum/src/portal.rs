@@ -26,21 +26,18 @@
 //! ```
 
 use std::future::Future;
-
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use dodo_client::Client;
-use dodo_types::CreateSessionCustomersCustomerPortalQuery;
+use dodo_routes::{Portal, PortalQuery};
 
-use crate::checkout::policy::same_origin;
-use crate::checkout::static_link::check_url;
-use crate::error::{RouteError, method_not_allowed};
+use crate::error::{RouteError, method_not_allowed, to_axum};
 
 pub use dodo_types::BoxFuture;
 
@@ -49,20 +46,16 @@ type Resolver<S> =
 
 /// Customer portal route configuration; `S` is the app state the resolver receives.
 pub struct CustomerPortal<S = ()> {
-    client: Client,
+    core: Portal,
     /// `None` only in the explicitly named query-trusting mode.
     resolver: Option<Resolver<S>>,
-    return_url: Option<String>,
-    expose_upstream_errors: bool,
 }
 
 impl<S> Clone for CustomerPortal<S> {
     fn clone(&self) -> Self {
         Self {
-            client: self.client.clone(),
+            core: self.core.clone(),
             resolver: self.resolver.clone(),
-            return_url: self.return_url.clone(),
-            expose_upstream_errors: self.expose_upstream_errors,
         }
     }
 }
@@ -70,10 +63,8 @@ impl<S> Clone for CustomerPortal<S> {
 impl<S> std::fmt::Debug for CustomerPortal<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CustomerPortal")
-            .field("client", &self.client)
+            .field("core", &self.core)
             .field("trusts_query_customer_id", &self.resolver.is_none())
-            .field("return_url", &self.return_url)
-            .field("expose_upstream_errors", &self.expose_upstream_errors)
             .finish()
     }
 }
@@ -103,10 +94,8 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
         R: IntoResponse + 'static,
     {
         Self {
-            client,
+            core: Portal::new(client),
             resolver: Some(resolver(resolve)),
-            return_url: None,
-            expose_upstream_errors: false,
         }
     }
 
@@ -115,16 +104,10 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
     /// customer's billing account; use it only behind your own authorisation. Logs a warning
     /// when built.
     pub fn trusting_query_customer_id(client: Client) -> Self {
-        tracing::warn!(
-            "customer portal route trusts `customer_id` from the query: anyone who knows an id \
-             gets that customer's portal link; protect the route or use CustomerPortal::new \
-             with a resolver"
-        );
+        dodo_routes::portal::warn_trusting_query();
         Self {
-            client,
+            core: Portal::new(client),
             resolver: None,
-            return_url: None,
-            expose_upstream_errors: false,
         }
     }
 
@@ -147,7 +130,7 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
     /// crafted link cannot send a signed-in customer from their portal to another site;
     /// without a configured URL, a request's `return_url` is refused.
     pub fn return_url(mut self, url: impl Into<String>) -> Result<Self, RouteError> {
-        self.return_url = Some(check_url("return_url", &url.into())?);
+        self.core = self.core.return_url(url)?;
         Ok(self)
     }
 
@@ -155,7 +138,7 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
     /// visitor how your integration fails; for local debugging only. Default `false`.
     #[must_use]
     pub fn expose_upstream_errors(mut self, expose: bool) -> Self {
-        self.expose_upstream_errors = expose;
+        self.core = self.core.expose_upstream_errors(expose);
         self
     }
 
@@ -166,96 +149,33 @@ impl<S: Clone + Send + Sync + 'static> CustomerPortal<S> {
 
     /// Runs the route for one request.
     pub async fn run(&self, req: Request, state: S) -> Response {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return RouteError::method_not_allowed().into_response();
+        if let Err(e) = Portal::check_method(req.method()) {
+            return RouteError::from(e).into_response();
         }
         let (parts, _body) = req.into_parts();
         let query = match PortalQuery::parse(parts.uri.query().unwrap_or("")) {
             Ok(q) => q,
-            Err(e) => return e.into_response(),
+            Err(e) => return RouteError::from(e).into_response(),
         };
         if parts.method == Method::HEAD {
             // A HEAD (link prefetchers, scanners) must not create a session or send email.
-            return (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response();
+            return to_axum(self.core.head_response());
         }
-        let wants_json = prefers_json(&parts.headers);
+        let wants_json = dodo_routes::portal::prefers_json(&parts.headers);
         let customer_id = match &self.resolver {
             Some(resolve) => match resolve(parts, state).await {
                 Ok(id) if !id.is_empty() => id,
-                Ok(_) => {
-                    return RouteError::new(
-                        StatusCode::FORBIDDEN,
-                        "no_customer",
-                        "no customer is associated with this request",
-                    )
-                    .into_response();
-                }
+                Ok(_) => return RouteError::from(Portal::no_customer()).into_response(),
                 Err(rejection) => return rejection,
             },
-            None => match query.customer_id {
-                Some(id) => id,
-                None => return RouteError::missing("customer_id").into_response(),
+            None => match Portal::customer_from_query(&query) {
+                Ok(id) => id,
+                Err(e) => return RouteError::from(e).into_response(),
             },
         };
-        let mut api_query = CreateSessionCustomersCustomerPortalQuery::new();
-        if let Some(send) = query.send_email {
-            api_query = api_query.send_email(send);
-        }
-        let return_url = match (query.return_url, &self.return_url) {
-            (Some(_), None) => {
-                return RouteError::invalid(
-                    "return_url",
-                    "cannot be chosen per request: this route has no configured return URL",
-                )
-                .into_response();
-            }
-            (Some(requested), Some(configured)) if !same_origin(&requested, configured) => {
-                return RouteError::invalid(
-                    "return_url",
-                    "must be on the same origin as the configured return URL",
-                )
-                .into_response();
-            }
-            (requested, configured) => requested.or_else(|| configured.clone()),
-        };
-        if let Some(url) = return_url {
-            api_query = api_query.return_url(url);
-        }
-        let not_found = RouteError::new(
-            StatusCode::NOT_FOUND,
-            "customer_not_found",
-            "no customer with this id exists",
-        );
-        match self
-            .client
-            .customers()
-            .customer_portal()
-            .create_session(&customer_id, &api_query)
-            .await
-        {
-            Ok(session) if wants_json => {
-                axum::Json(serde_json::json!({ "link": session.link })).into_response()
-            }
-            Ok(session) => match HeaderValue::from_str(&session.link) {
-                Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-                Err(_) => RouteError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_invalid_response",
-                    "the Dodo Payments API returned a portal link that is not a valid URL",
-                )
-                .into_response(),
-            },
-            Err(e) => {
-                let e = RouteError::from_client(&e, Some(not_found))
-                    .expose_upstream(self.expose_upstream_errors);
-                tracing::info!(
-                    status = e.status.as_u16(),
-                    code = e.code,
-                    upstream_status = e.upstream_status,
-                    "customer portal request failed"
-                );
-                e.into_response()
-            }
+        match self.core.create_link(&customer_id, query, wants_json).await {
+            Ok(response) => to_axum(response),
+            Err(e) => RouteError::from(e).into_response(),
         }
     }
 }
@@ -278,123 +198,5 @@ impl<S: Clone + Send + Sync + 'static> Handler<(), S> for CustomerPortal<S> {
 
     fn call(self, req: Request, state: S) -> Self::Future {
         Box::pin(async move { self.run(req, state).await })
-    }
-}
-
-/// Whether `Accept` asks for JSON rather than a page (`application/json` listed, and no
-/// `text/html` ranked at least as high).
-fn prefers_json(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    let quality = |wanted: &str| {
-        accept
-            .split(',')
-            .filter_map(|item| {
-                let mut parts = item.split(';');
-                let media = parts.next()?.trim();
-                if !media.eq_ignore_ascii_case(wanted) {
-                    return None;
-                }
-                let q = parts
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .unwrap_or(1.0);
-                Some(q)
-            })
-            .fold(None, |best: Option<f32>, q| {
-                Some(best.map_or(q, |b| b.max(q)))
-            })
-    };
-    match (quality("application/json"), quality("text/html")) {
-        (Some(json), Some(html)) => json > 0.0 && json > html,
-        (Some(json), None) => json > 0.0,
-        _ => false,
-    }
-}
-
-/// The validated portal query.
-#[derive(Debug, Default, PartialEq)]
-struct PortalQuery {
-    customer_id: Option<String>,
-    send_email: Option<bool>,
-    return_url: Option<String>,
-}
-
-impl PortalQuery {
-    fn parse(raw: &str) -> Result<Self, RouteError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|_| {
-            RouteError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "the query string could not be decoded",
-            )
-        })?;
-        let mut q = PortalQuery::default();
-        let mut seen: Vec<&str> = Vec::new();
-        for (key, value) in &pairs {
-            if !matches!(key.as_str(), "customer_id" | "send_email" | "return_url") {
-                continue;
-            }
-            if seen.contains(&key.as_str()) {
-                return Err(RouteError::invalid(key, "must be given only once"));
-            }
-            seen.push(key);
-            if value.is_empty() {
-                continue;
-            }
-            match key.as_str() {
-                "customer_id" => q.customer_id = Some(value.clone()),
-                "send_email" => {
-                    q.send_email = Some(match value.as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(RouteError::invalid(key, "must be `true` or `false`")),
-                    });
-                }
-                _ => q.return_url = Some(check_url("return_url", value)?),
-            }
-        }
-        Ok(q)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_negotiation() {
-        let h = |v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(header::ACCEPT, v.parse().unwrap());
-            prefers_json(&m)
-        };
-        assert!(h("application/json"));
-        assert!(h("application/json, text/plain"));
-        assert!(!h("text/html,application/xhtml+xml,application/json;q=0.9"));
-        assert!(h("text/html;q=0.5, application/json"));
-        assert!(!h("*/*"));
-        assert!(!h("application/json;q=0"));
-        assert!(!prefers_json(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn query_rules() {
-        assert_eq!(
-            PortalQuery::parse("customer_id=cus_1&send_email=false").unwrap(),
-            PortalQuery {
-                customer_id: Some("cus_1".into()),
-                send_email: Some(false),
-                return_url: None
-            }
-        );
-        let field = |raw: &str| PortalQuery::parse(raw).unwrap_err().field.unwrap();
-        assert_eq!(field("send_email=yes"), "send_email");
-        assert_eq!(field("customer_id=a&customer_id=b"), "customer_id");
-        assert_eq!(field("return_url=ftp://x"), "return_url");
     }
 }

@@ -7,12 +7,11 @@
 
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use dodo_webhooks::{ParseError, VerifiedDelivery, Verifier, VerifyError, WebhookEvent};
 
-use crate::error::RouteError;
+use crate::error::{RouteError, to_axum};
 
 /// A delivery whose signature checked out, with its parsed event and raw body.
 ///
@@ -56,10 +55,8 @@ impl VerifiedWebhook {
         headers: &axum::http::HeaderMap,
         body: Bytes,
     ) -> Result<Self, WebhookRejection> {
-        let delivery = verifier
-            .verify(headers, &body)
-            .map_err(WebhookRejection::Verify)?;
-        let event = WebhookEvent::parse(&body).map_err(WebhookRejection::Parse)?;
+        let (delivery, event) = dodo_routes::webhook::verify(verifier, headers, &body)
+            .map_err(WebhookRejection::from)?;
         Ok(Self {
             delivery,
             event,
@@ -85,25 +82,23 @@ pub enum WebhookRejection {
 impl WebhookRejection {
     /// The JSON error this rejection is answered with.
     pub fn to_route_error(&self) -> RouteError {
+        use dodo_routes::webhook as core;
         match self {
-            WebhookRejection::PayloadTooLarge => RouteError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than this route accepts",
-            ),
-            WebhookRejection::BodyRead => RouteError::new(
-                StatusCode::BAD_REQUEST,
-                "body_read_failed",
-                "the request body could not be read",
-            ),
-            WebhookRejection::Verify(e) => {
-                RouteError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
-            }
-            WebhookRejection::Parse(e) => RouteError::new(
-                StatusCode::BAD_REQUEST,
-                e.code(),
-                "the request body is not a valid webhook event",
-            ),
+            WebhookRejection::PayloadTooLarge => core::too_large().into(),
+            WebhookRejection::BodyRead => dodo_routes::body_read_failed().into(),
+            WebhookRejection::Verify(e) => core::verify_error(e).into(),
+            WebhookRejection::Parse(e) => core::parse_error(e).into(),
+        }
+    }
+}
+
+impl From<dodo_routes::WebhookRejection> for WebhookRejection {
+    fn from(e: dodo_routes::WebhookRejection) -> Self {
+        match e {
+            dodo_routes::WebhookRejection::PayloadTooLarge => WebhookRejection::PayloadTooLarge,
+            dodo_routes::WebhookRejection::Verify(e) => WebhookRejection::Verify(e),
+            dodo_routes::WebhookRejection::Parse(e) => WebhookRejection::Parse(e),
+            _ => WebhookRejection::BodyRead,
         }
     }
 }
@@ -118,13 +113,7 @@ impl std::error::Error for WebhookRejection {}
 
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
-        let e = self.to_route_error();
-        tracing::info!(
-            status = e.status.as_u16(),
-            code = e.code,
-            "webhook rejected"
-        );
-        e.into_response()
+        to_axum(dodo_routes::webhook::rejected(&self.to_route_error()))
     }
 }
 

@@ -14,7 +14,7 @@ use dodo_webhooks::Verifier;
 
 use super::DEFAULT_WEBHOOK_BODY_LIMIT;
 use super::extract::VerifiedWebhook;
-use crate::body::read_limited;
+use crate::body::read_checked;
 
 /// The middleware's state: the verifier and the body limit.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ pub async fn verify_webhook(
     next: Next,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    let bytes = match read_limited(body, guard.body_limit).await {
+    let bytes = match read_checked(&parts.headers, body, guard.body_limit).await {
         Ok(bytes) => bytes,
         Err(e) => return e.into_response(),
     };

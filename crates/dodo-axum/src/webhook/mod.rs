@@ -22,5 +22,4 @@ pub use extract::{VerifiedWebhook, WebhookRejection};
 pub use layer::{WebhookGuard, verify_webhook};
 pub use route::WebhookRoute;
 
-/// Default webhook body limit (1 MiB; Dodo's events are a few KB).
-pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+pub use dodo_routes::DEFAULT_WEBHOOK_BODY_LIMIT;

@@ -4,21 +4,18 @@
 //! [`Dispatcher::process`], logs the outcome (webhook id, event type, disposition, status;
 //! never the body) and answers the outcome's status and JSON body.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::Request;
 use axum::handler::Handler;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
-use dodo_webhooks::{Dispatcher, Disposition, Outcome};
+use dodo_webhooks::Dispatcher;
 
 use super::DEFAULT_WEBHOOK_BODY_LIMIT;
-use crate::body::read_limited;
-use crate::error::{RouteError, method_not_allowed};
+use crate::body::read_checked;
+use crate::error::{RouteError, method_not_allowed, to_axum};
 
 /// A webhook route around a shared [`Dispatcher`]; `C` is the dispatcher's handler state.
 ///
@@ -101,7 +98,7 @@ impl<C: Clone + Send + Sync + 'static> WebhookRoute<C> {
             return RouteError::method_not_allowed().into_response();
         }
         let (parts, body) = req.into_parts();
-        let bytes = match read_limited(body, self.body_limit).await {
+        let bytes = match read_checked(&parts.headers, body, self.body_limit).await {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::info!(
@@ -112,64 +109,16 @@ impl<C: Clone + Send + Sync + 'static> WebhookRoute<C> {
                 return e.into_response();
             }
         };
-        let outcome = self.dispatcher.process(&parts.headers, &bytes).await;
-        log_outcome(&outcome);
-        outcome_response(&outcome)
+        to_axum(dodo_routes::webhook::process(&self.dispatcher, &parts.headers, &bytes).await)
     }
 }
 
 impl<C: Clone + Send + Sync + 'static, S: Send + Sync + 'static> Handler<(), S>
     for WebhookRoute<C>
 {
-    type Future = Pin<Box<dyn Future<Output = Response> + Send>>;
+    type Future = dodo_types::BoxFuture<'static, Response>;
 
     fn call(self, req: Request, _state: S) -> Self::Future {
         Box::pin(async move { self.run(req).await })
-    }
-}
-
-/// The HTTP answer for an outcome: its status and JSON body.
-pub fn outcome_response(outcome: &Outcome) -> Response {
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(outcome.body.clone())).into_response()
-}
-
-/// Logs an outcome without personal data: ids, type, disposition, status and error codes.
-/// Handler failures include the handler's own error text (the app controls it).
-fn log_outcome(outcome: &Outcome) {
-    let id = outcome.webhook_id.as_deref().unwrap_or("");
-    let event_type = outcome.event_type.as_ref().map_or("", |t| t.as_str());
-    let disposition = outcome.disposition.as_str();
-    match (&outcome.error, outcome.disposition) {
-        (Some(e), Disposition::Failed) => tracing::warn!(
-            webhook_id = id,
-            event_type,
-            disposition,
-            status = outcome.status,
-            stage = ?e.stage,
-            code = e.code,
-            panicked = e.panicked,
-            detail = %e.detail,
-            "webhook handler failed"
-        ),
-        (Some(e), _) => tracing::info!(
-            webhook_id = id,
-            event_type,
-            disposition,
-            status = outcome.status,
-            stage = ?e.stage,
-            code = e.code,
-            "webhook rejected"
-        ),
-        (None, _) => tracing::info!(
-            webhook_id = id,
-            event_type,
-            disposition,
-            status = outcome.status,
-            "webhook processed"
-        ),
-    }
-    for w in &outcome.warnings {
-        tracing::warn!(webhook_id = id, event_type, stage = ?w.stage, code = w.code, detail = %w.detail, "webhook warning");
     }
 }

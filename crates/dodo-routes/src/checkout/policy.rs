@@ -7,12 +7,12 @@
 //! **400** `field_not_allowed` and its JSON path, before anything is created. It also bounds
 //! quantities, cart lines and metadata, and can restrict the products on sale. Fields are
 //! loosened one at a time with [`BrowserPolicy::allow`]; server-side additions go through the
-//! checkout hook instead ([`Checkout::before_create`](super::Checkout::before_create)). This
+//! checkout hook instead (each adaptor's `Checkout::before_create`). This
 //! module knows only JSON: no framework types.
 
 use std::collections::BTreeSet;
 
-use axum::http::StatusCode;
+use http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::CheckoutFlow;
@@ -77,7 +77,7 @@ const DYNAMIC_FIELDS: &[&str] = &[
 /// The browser-facing rules of the dynamic and session checkout routes.
 ///
 /// ```
-/// use dodo_axum::BrowserPolicy;
+/// use dodo_routes::BrowserPolicy;
 ///
 /// // The defaults, plus one deliberate loosening and a product allowlist.
 /// let policy = BrowserPolicy::default()
@@ -354,7 +354,7 @@ fn not_allowed(path: &str) -> RouteError {
 /// `(scheme, host, port)` of an absolute http(s) URL without user info, lower-cased, the
 /// port made explicit; `None` for anything else.
 pub(crate) fn origin(url: &str) -> Option<(String, String, u16)> {
-    let uri = url.parse::<axum::http::Uri>().ok()?;
+    let uri = url.parse::<http::Uri>().ok()?;
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
     let authority = uri.authority()?;
     if authority.as_str().contains('@') {

@@ -66,7 +66,7 @@ impl StaticQuery {
     pub fn parse(raw: &str) -> Result<Self, RouteError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|_| {
             RouteError::new(
-                axum::http::StatusCode::BAD_REQUEST,
+                http::StatusCode::BAD_REQUEST,
                 "invalid_query",
                 "the query string could not be decoded",
             )
@@ -211,7 +211,7 @@ fn parse_bool(field: &str, value: Option<&str>) -> Result<Option<bool>, RouteErr
 
 /// Checks that `url` is an absolute `http`/`https` URL with a host.
 pub(crate) fn check_url(field: &str, url: &str) -> Result<String, RouteError> {
-    let ok = url.parse::<axum::http::Uri>().ok().is_some_and(|u| {
+    let ok = url.parse::<http::Uri>().ok().is_some_and(|u| {
         matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
     });
     if ok {

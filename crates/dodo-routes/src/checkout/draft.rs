@@ -1,17 +1,12 @@
-//! The merchant's checkout hook: server-side fields added to a browser's checkout request.
+//! [`CheckoutDraft`]: the API request a checkout flow is about to send.
 //!
 //! After the browser's request passed the [`BrowserPolicy`](super::BrowserPolicy), the
-//! dynamic and session flows build the outgoing API request as a [`CheckoutDraft`] and hand
-//! it, with the request's parts, to the hook set by
-//! [`Checkout::before_create`](super::Checkout::before_create). The hook may edit the draft
-//! (bind the signed-in user's customer id, grant a trial the server decided) or refuse the
-//! request with its own response. Nothing is created until it returns the draft.
+//! dynamic and session flows build the outgoing API request as a draft and hand it to the
+//! merchant's hook (each adaptor's `before_create`, which gives the hook its framework's
+//! request parts and app data). The hook may edit the draft (bind the signed-in user's
+//! customer id, grant a trial the server decided) or refuse the request with its own
+//! response. Nothing is created until it returns the draft.
 
-use std::future::Future;
-use std::sync::Arc;
-
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use dodo_types::{
     AttachExistingCustomer, CreateCheckoutSessionRequest, CreateOneTimePaymentRequest,
     CreateSubscriptionRequest, CustomerRequest, Metadata, SubscriptionData,
@@ -68,23 +63,4 @@ impl CheckoutDraft {
             CheckoutDraft::Subscription(r) => r.metadata.get_or_insert_with(Metadata::new),
         }
     }
-}
-
-/// The future a checkout hook returns once boxed.
-pub type HookFuture = dodo_types::BoxFuture<'static, Result<CheckoutDraft, Response>>;
-
-/// The stored hook: request parts and draft in, edited draft or a refusal out.
-pub(crate) type Hook = Arc<dyn Fn(Parts, CheckoutDraft) -> HookFuture + Send + Sync>;
-
-/// Wraps a user function into a [`Hook`].
-pub(crate) fn hook<F, Fut, R>(f: F) -> Hook
-where
-    F: Fn(Parts, CheckoutDraft) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<CheckoutDraft, R>> + Send + 'static,
-    R: IntoResponse + 'static,
-{
-    Arc::new(move |parts, draft| {
-        let fut = f(parts, draft);
-        Box::pin(async move { fut.await.map_err(IntoResponse::into_response) })
-    })
 }

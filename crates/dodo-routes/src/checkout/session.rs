@@ -13,20 +13,26 @@
 //!
 //! [`BrowserPolicy`]: super::BrowserPolicy
 
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use dodo_types::{CreateCheckoutSessionRequest, CreateSessionResponse};
+use http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use std::future::Future;
+
 use super::{Checkout, CheckoutDraft, CheckoutFlow, FlowError};
-use crate::body::{decode_json, json_error, read_limited};
+use crate::body::{decode_json, json_error};
 use crate::error::RouteError;
 
-pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, FlowError> {
-    let (parts, body) = req.into_parts();
-    let bytes = read_limited(body, checkout.body_limit_bytes()).await?;
-    let object: Map<String, Value> = match decode_json::<Value>(&bytes)? {
+pub(super) async fn run<F, Fut, R>(
+    checkout: &Checkout,
+    bytes: &[u8],
+    hook: F,
+) -> Result<Value, FlowError<R>>
+where
+    F: FnOnce(CheckoutDraft) -> Fut,
+    Fut: Future<Output = Result<CheckoutDraft, R>>,
+{
+    let object: Map<String, Value> = match decode_json::<Value>(bytes)? {
         Value::Object(map) => map,
         _ => {
             return Err(RouteError::new(
@@ -48,7 +54,7 @@ pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, F
         request.cancel_url = checkout.pick_url("cancel_url", Some(&cancel))?;
     }
     let draft = CheckoutDraft::Session(Box::new(request));
-    let CheckoutDraft::Session(request) = checkout.apply_hook(parts, draft).await? else {
+    let CheckoutDraft::Session(request) = hook(draft).await.map_err(FlowError::Refused)? else {
         return Err(RouteError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "hook_changed_flow",
@@ -68,7 +74,7 @@ pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, F
     if let Some(payment_id) = created.payment_id {
         answer.insert("payment_id".into(), json!(payment_id));
     }
-    Ok(axum::Json(Value::Object(answer)).into_response())
+    Ok(Value::Object(answer))
 }
 
 /// The Express adaptor's session rules that the typed model does not enforce.

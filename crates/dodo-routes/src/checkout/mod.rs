@@ -1,13 +1,14 @@
-//! Checkout routes: static links, dynamic payment links and checkout sessions.
+//! Checkout flows: static links, dynamic payment links and checkout sessions.
 //!
 //! Configure one [`Checkout`] with a [`dodo_client::Client`] (reused by every request), an
-//! optional default return URL and, for emulators or proxies, the checkout host; then mount
-//! its flows: [`Checkout::static_route`] (GET, query → hosted checkout link),
-//! [`Checkout::dynamic_route`] (POST, body → one-time payment or subscription with
-//! `payment_link: true`) and [`Checkout::session_route`] (POST, checkout-session body →
-//! `POST /checkouts`). Every success is `200 {"checkout_url": …}` (sessions add
-//! `session_id`); every failure is a JSON [`RouteError`]. To put two flows on one path,
-//! combine the [`CheckoutHandler`]s: `get(c.handler(CheckoutFlow::Static)).post(c.handler(CheckoutFlow::Session))`.
+//! optional default return URL and, for emulators or proxies, the checkout host; the
+//! adaptors mount its flows: static (GET, query → hosted checkout link), dynamic (POST,
+//! body → one-time payment or subscription with `payment_link: true`) and session (POST,
+//! checkout-session body → `POST /checkouts`). Every success is `200 {"checkout_url": …}` (sessions add
+//! `session_id`); every failure is a JSON [`RouteError`]. This module knows no web
+//! framework: [`Checkout::run`] takes the method, the query and the body bytes an adaptor
+//! read (within [`Checkout::body_limit_bytes`]) plus the adaptor's hook, and answers the JSON
+//! body or the error.
 //!
 //! # Security: the routes face anonymous browsers
 //!
@@ -17,37 +18,32 @@
 //! a `return_url`/`cancel_url` on the configured return URL's origin. Binding an existing
 //! customer, a saved card, a price, a trial or any field the policy does not list is a 400
 //! `field_not_allowed`; add such fields from your server with
-//! [`before_create`](Checkout::before_create). Product lookups are cached briefly so
+//! the adaptor's `before_create` hook. Product lookups are cached briefly so
 //! anonymous traffic cannot burn your rate limit, and API failures reach the browser only as
 //! a stable code, a generic message and the request id.
 
+mod draft;
 mod dynamic;
-mod hook;
 pub mod policy;
 mod product_cache;
 mod session;
 pub mod static_link;
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::handler::Handler;
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
 use dodo_client::{Client, Environment};
+use http::{Method, StatusCode};
+use serde_json::Value;
 
+pub use draft::CheckoutDraft;
 pub use dynamic::{DynamicCartItem, DynamicCheckoutRequest};
-pub use hook::{CheckoutDraft, HookFuture};
 pub use policy::BrowserPolicy;
 pub use product_cache::{DEFAULT_PRODUCT_CACHE_CAPACITY, DEFAULT_PRODUCT_CACHE_TTL};
 pub use static_link::StaticQuery;
 
-use crate::error::{RouteError, method_not_allowed};
-use hook::Hook;
+use crate::error::RouteError;
 use product_cache::{ProductCache, ProductLookup};
 
 /// Checkout host of the test environment.
@@ -91,9 +87,9 @@ impl CheckoutFlow {
 /// The checkout configuration shared by all flows. Cheap to clone.
 ///
 /// ```
-/// use axum::{Router, routing::get};
-/// use dodo_axum::{Checkout, CheckoutFlow, method_not_allowed};
+/// use dodo_routes::{Checkout, CheckoutFlow};
 ///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let client = dodo_client::Client::builder()
 ///     .api_key("sk_test_...")
 ///     .environment(dodo_client::Environment::TestMode)
@@ -103,14 +99,14 @@ impl CheckoutFlow {
 ///     .return_url("https://shop.example/thanks")
 ///     .unwrap();
 /// assert_eq!(checkout.host(), "https://test.checkout.dodopayments.com");
-/// let app: Router = Router::new()
-///     .route(
-///         "/api/checkout",
-///         get(checkout.handler(CheckoutFlow::Static))
-///             .post(checkout.handler(CheckoutFlow::Session))
-///             .fallback(method_not_allowed),
-///     )
-///     .route("/api/checkout/dynamic", checkout.dynamic_route());
+/// // An adaptor hands over what it read; a wrong method is refused before any API call.
+/// let no_hook = |draft| async move { Ok::<_, ()>(draft) };
+/// let e = checkout
+///     .run(CheckoutFlow::Session, &http::Method::GET, None, b"{}", no_hook)
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(e, dodo_routes::FlowError::Route(e) if e.status == 405));
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Checkout {
@@ -125,7 +121,6 @@ struct Config {
     allow_request_return_url: bool,
     body_limit: usize,
     policy: BrowserPolicy,
-    hook: Option<Hook>,
     products: Arc<ProductCache>,
     expose_upstream_errors: bool,
 }
@@ -139,7 +134,6 @@ impl std::fmt::Debug for Config {
             .field("allow_request_return_url", &self.allow_request_return_url)
             .field("body_limit", &self.body_limit)
             .field("policy", &self.policy)
-            .field("hook", &self.hook.is_some())
             .field("expose_upstream_errors", &self.expose_upstream_errors)
             .finish_non_exhaustive()
     }
@@ -160,7 +154,6 @@ impl Checkout {
                 allow_request_return_url: true,
                 body_limit: DEFAULT_BODY_LIMIT,
                 policy: BrowserPolicy::default(),
-                hook: None,
                 products: Arc::new(ProductCache::new(
                     DEFAULT_PRODUCT_CACHE_TTL,
                     DEFAULT_PRODUCT_CACHE_CAPACITY,
@@ -241,36 +234,6 @@ impl Checkout {
         self
     }
 
-    /// The hook that adds server-only fields to the dynamic and session flows' outgoing
-    /// request, or refuses it. It receives the request parts (headers, cookies, extensions
-    /// your auth layer set) and the [`CheckoutDraft`]; capture your app state in the
-    /// closure. Its `Err` is answered as it is built.
-    ///
-    /// ```
-    /// use axum::http::StatusCode;
-    /// # let client = dodo_client::Client::builder().api_key("k").build().unwrap();
-    /// let checkout = dodo_axum::Checkout::new(client).before_create(|parts, mut draft| async move {
-    ///     // Your session layer put the signed-in user's customer id in the extensions.
-    ///     #[derive(Clone)]
-    ///     struct SignedIn { customer_id: String }
-    ///     let user = parts.extensions.get::<SignedIn>().ok_or(StatusCode::UNAUTHORIZED)?;
-    ///     draft.set_customer_id(user.customer_id.clone());
-    ///     draft.set_trial_period_days(14);
-    ///     Ok::<_, StatusCode>(draft)
-    /// });
-    /// # let _ = checkout;
-    /// ```
-    #[must_use]
-    pub fn before_create<F, Fut, R>(mut self, f: F) -> Self
-    where
-        F: Fn(axum::http::request::Parts, CheckoutDraft) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CheckoutDraft, R>> + Send + 'static,
-        R: IntoResponse + 'static,
-    {
-        self.config_mut().hook = Some(hook::hook(f));
-        self
-    }
-
     /// How long, and how many, product lookups are cached (defaults
     /// [`DEFAULT_PRODUCT_CACHE_TTL`], [`DEFAULT_PRODUCT_CACHE_CAPACITY`]); a zero TTL turns
     /// the cache off.
@@ -300,56 +263,36 @@ impl Checkout {
         &self.inner.checkout_host
     }
 
-    /// A handler running `flow` (it answers 405 itself for any other method).
-    pub fn handler(&self, flow: CheckoutFlow) -> CheckoutHandler {
-        CheckoutHandler {
-            checkout: self.clone(),
-            flow,
-        }
-    }
-
-    /// `GET` route for the static flow, with a JSON 405 for other methods.
-    pub fn static_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
-        get(self.handler(CheckoutFlow::Static)).fallback(method_not_allowed)
-    }
-
-    /// `POST` route for the dynamic flow, with a JSON 405 for other methods.
-    pub fn dynamic_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
-        post(self.handler(CheckoutFlow::Dynamic)).fallback(method_not_allowed)
-    }
-
-    /// `POST` route for the session flow, with a JSON 405 for other methods.
-    pub fn session_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
-        post(self.handler(CheckoutFlow::Session)).fallback(method_not_allowed)
-    }
-
-    /// Runs `flow` for one request.
-    pub async fn run(&self, flow: CheckoutFlow, req: Request) -> Result<Response, RouteError> {
-        let method = req.method().clone();
+    /// Runs `flow` for one request: `method`, the raw `query` and the `body` bytes (read by
+    /// the adaptor within [`body_limit_bytes`](Self::body_limit_bytes); ignored by the static
+    /// flow). The dynamic and session flows hand their [`CheckoutDraft`] to `hook` before
+    /// anything is created; its `Err` comes back as [`FlowError::Refused`]. Success is the
+    /// JSON body of a 200 answer. Route errors are logged here (status, code, field; never
+    /// the body).
+    pub async fn run<F, Fut, R>(
+        &self,
+        flow: CheckoutFlow,
+        method: &Method,
+        query: Option<&str>,
+        body: &[u8],
+        hook: F,
+    ) -> Result<Value, FlowError<R>>
+    where
+        F: FnOnce(CheckoutDraft) -> Fut,
+        Fut: Future<Output = Result<CheckoutDraft, R>>,
+    {
         let allowed = flow.method();
-        if method != allowed && !(allowed == Method::GET && method == Method::HEAD) {
-            return Err(RouteError::method_not_allowed());
+        if *method != allowed && !(allowed == Method::GET && *method == Method::HEAD) {
+            return Err(FlowError::Route(RouteError::method_not_allowed()));
         }
         let result = match flow {
-            CheckoutFlow::Static => self.run_static(req).await,
-            CheckoutFlow::Dynamic => dynamic::run(self, req).await,
-            CheckoutFlow::Session => session::run(self, req).await,
-        };
-        let result = match result {
-            Ok(response) => Ok(response),
-            Err(FlowError::Route(e)) => Err(e),
-            Err(FlowError::Refused(response)) => {
-                tracing::info!(
-                    flow = flow.as_str(),
-                    status = response.status().as_u16(),
-                    "checkout refused by the merchant's hook"
-                );
-                return Ok(response);
-            }
+            CheckoutFlow::Static => self.run_static(query).await,
+            CheckoutFlow::Dynamic => dynamic::run(self, body, hook).await,
+            CheckoutFlow::Session => session::run(self, body, hook).await,
         };
         match &result {
             Ok(_) => tracing::debug!(flow = flow.as_str(), "checkout created"),
-            Err(e) => tracing::info!(
+            Err(FlowError::Route(e)) => tracing::info!(
                 flow = flow.as_str(),
                 status = e.status.as_u16(),
                 code = e.code,
@@ -357,12 +300,13 @@ impl Checkout {
                 upstream_status = e.upstream_status,
                 "checkout request failed"
             ),
+            Err(FlowError::Refused(_)) => {}
         }
         result
     }
 
-    async fn run_static(&self, req: Request) -> Result<Response, FlowError> {
-        let mut query = StaticQuery::parse(req.uri().query().unwrap_or(""))?;
+    async fn run_static<R>(&self, query: Option<&str>) -> Result<Value, FlowError<R>> {
+        let mut query = StaticQuery::parse(query.unwrap_or(""))?;
         let policy = &self.inner.policy;
         policy.check_product("productId", &query.product_id)?;
         let quantity = i64::try_from(query.quantity).unwrap_or(i64::MAX);
@@ -381,7 +325,7 @@ impl Checkout {
         self.product_is_recurring(&query.product_id, "productId")
             .await?;
         let url = query.link(&self.inner.checkout_host, None);
-        Ok(axum::Json(serde_json::json!({ "checkout_url": url })).into_response())
+        Ok(serde_json::json!({ "checkout_url": url }))
     }
 
     /// Looks the product up (through the cache): `Ok(is_recurring)`, 404
@@ -469,39 +413,40 @@ impl Checkout {
         }
     }
 
-    pub(crate) fn body_limit_bytes(&self) -> usize {
+    /// The limit for POST bodies: adaptors refuse a larger declared `Content-Length` before
+    /// reading, and stop reading beyond it (413).
+    pub fn body_limit_bytes(&self) -> usize {
         self.inner.body_limit
     }
 
-    pub(crate) fn browser_policy(&self) -> &BrowserPolicy {
+    /// The [`BrowserPolicy`] in force.
+    pub fn browser_policy(&self) -> &BrowserPolicy {
         &self.inner.policy
     }
-
-    /// Runs the merchant's hook on the outgoing request, if one is set.
-    pub(crate) async fn apply_hook(
-        &self,
-        parts: axum::http::request::Parts,
-        draft: CheckoutDraft,
-    ) -> Result<CheckoutDraft, FlowError> {
-        match &self.inner.hook {
-            Some(hook) => hook(parts, draft).await.map_err(FlowError::Refused),
-            None => Ok(draft),
-        }
-    }
 }
 
-/// Why a flow did not create a checkout: a route error, or the hook's own refusal.
-pub(crate) enum FlowError {
+/// Why a flow did not create a checkout: a route error, or the hook's own refusal `R`.
+#[derive(Debug)]
+pub enum FlowError<R> {
     /// Answered as a JSON [`RouteError`].
     Route(RouteError),
-    /// The merchant's hook refused the request with this response.
-    Refused(Response),
+    /// The merchant's hook refused the request with this answer.
+    Refused(R),
 }
 
-impl From<RouteError> for FlowError {
+impl<R> From<RouteError> for FlowError<R> {
     fn from(e: RouteError) -> Self {
         FlowError::Route(e)
     }
+}
+
+/// Logs a hook's refusal the same way for every adaptor.
+pub fn log_refused(flow: CheckoutFlow, status: u16) {
+    tracing::info!(
+        flow = flow.as_str(),
+        status,
+        "checkout refused by the merchant's hook"
+    );
 }
 
 /// The checkout host matching an API base URL (see [`Checkout::new`]).
@@ -513,26 +458,6 @@ pub fn checkout_host_for(api_base_url: &str) -> String {
         LIVE_CHECKOUT_HOST.to_owned()
     } else {
         base.to_owned()
-    }
-}
-
-/// An axum [`Handler`] running one checkout [`CheckoutFlow`]; get it from [`Checkout::handler`].
-#[derive(Clone, Debug)]
-pub struct CheckoutHandler {
-    checkout: Checkout,
-    flow: CheckoutFlow,
-}
-
-impl<S: Send + Sync + 'static> Handler<(), S> for CheckoutHandler {
-    type Future = Pin<Box<dyn Future<Output = Response> + Send>>;
-
-    fn call(self, req: Request, _state: S) -> Self::Future {
-        Box::pin(async move {
-            match self.checkout.run(self.flow, req).await {
-                Ok(response) => response,
-                Err(e) => e.into_response(),
-            }
-        })
     }
 }
 

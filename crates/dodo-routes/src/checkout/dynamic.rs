@@ -16,19 +16,19 @@
 //! to a cart, is a 400 (ambiguous; Express silently picks one); upstream failures are 502
 //! with their status kept; the answer adds `payment_id` (and `subscription_id`).
 
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use dodo_types::{
     AttachAddonReq, BillingAddress, CreateOneTimePaymentRequest, CreateOneTimePaymentResponse,
     CreateSubscriptionRequest, CreateSubscriptionResponse, Currency, CustomerRequest,
     OnDemandSubscriptionReq, OneTimeProductCartItemReq, PaymentMethodTypes,
 };
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use std::future::Future;
+
 use super::{Checkout, CheckoutDraft, CheckoutFlow, FlowError};
-use crate::body::{decode_json, json_error, read_limited};
+use crate::body::{decode_json, json_error};
 use crate::error::RouteError;
 
 /// One cart line of a dynamic checkout.
@@ -120,10 +120,16 @@ pub struct DynamicCheckoutRequest {
 // `POST /subscriptions`, which the API marks deprecated in favour of checkout sessions (the
 // session flow). Kept for parity; new integrations should use the session flow.
 #[allow(deprecated)]
-pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, FlowError> {
-    let (parts, body) = req.into_parts();
-    let bytes = read_limited(body, checkout.body_limit_bytes()).await?;
-    let Value::Object(object) = decode_json::<Value>(&bytes)? else {
+pub(super) async fn run<F, Fut, R>(
+    checkout: &Checkout,
+    bytes: &[u8],
+    hook: F,
+) -> Result<Value, FlowError<R>>
+where
+    F: FnOnce(CheckoutDraft) -> Fut,
+    Fut: Future<Output = Result<CheckoutDraft, R>>,
+{
+    let Value::Object(object) = decode_json::<Value>(bytes)? else {
         return Err(RouteError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",
@@ -147,7 +153,7 @@ pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, F
         CheckoutDraft::Payment(Box::new(payment_request(body, plan, return_url)?))
     };
     let client = checkout.client();
-    let answer = match checkout.apply_hook(parts, draft).await? {
+    let answer = match hook(draft).await.map_err(FlowError::Refused)? {
         CheckoutDraft::Subscription(request) if recurring => {
             let created: CreateSubscriptionResponse = client
                 .subscriptions()
@@ -185,7 +191,7 @@ pub(super) async fn run(checkout: &Checkout, req: Request) -> Result<Response, F
             .into());
         }
     };
-    Ok(axum::Json(answer).into_response())
+    Ok(answer)
 }
 
 /// `{"checkout_url": link, ids...}`, or 502 when the API sent no link.
