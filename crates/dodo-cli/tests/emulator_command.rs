@@ -1,4 +1,4 @@
-//! `dodo emulator` end to end: start the binary, talk HTTP to it, stop it with SIGINT.
+//! `dodo-dev emulator` end to end: start the binary, talk HTTP to it, stop it with SIGINT.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -23,7 +23,7 @@ fn http_get(addr: &str, path: &str, key: Option<&str>) -> String {
 
 #[test]
 fn serves_until_ctrl_c_then_exits_cleanly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dodo"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dodo-dev"))
         .args([
             "emulator",
             "--port",

@@ -12,7 +12,7 @@
 //! disputes, customers, license keys, payouts and entitlement grants in the same
 //! transaction, with an ordering guard so an older event never overwrites newer state.
 //! Stored deliveries can be listed and replayed ([`Store`]); the `axum` feature mounts the
-//! webhook route on an inbox and the `cli` feature provides `dodo inbox list|replay`.
+//! webhook route on an inbox and the `cli` feature provides `dodo-dev inbox list|replay`.
 //! SQLite is the zero-setup default; PostgreSQL serves several instances.
 
 #![warn(missing_docs)]
