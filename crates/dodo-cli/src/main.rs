@@ -26,7 +26,6 @@ mod trigger;
 #[command(
     name = "dodo-dev",
     version,
-    about,
     after_help = "Examples:
   dodo-dev emulator --memory                      # base URL, API key, webhook secret
   dodo-dev emulator --memory --print-env > .env.emulator &
