@@ -18,7 +18,7 @@ pub fn attempt_answer(attempt: &Value) -> String {
 
 /// Prints a settled delivery (`GET /_emulator/deliveries/{id}`) and all its attempts.
 pub fn print_delivery(d: &Value) {
-    println!(
+    say!(
         "→ {} {} to {} ({})",
         d["event_type"].as_str().unwrap_or_default(),
         d["event_id"].as_str().unwrap_or_default(),
@@ -27,9 +27,10 @@ pub fn print_delivery(d: &Value) {
     );
     for a in d["attempt_log"].as_array().into_iter().flatten() {
         let answer = attempt_answer(a);
-        println!(
+        say!(
             "    attempt {}: {answer} ({} ms)",
-            a["attempt"], a["duration_ms"]
+            a["attempt"],
+            a["duration_ms"]
         );
     }
 }

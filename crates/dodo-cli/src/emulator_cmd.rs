@@ -129,7 +129,7 @@ pub async fn run(args: EmulatorArgs) -> Result<(), CmdError> {
         emulator.webhook_secret(),
     );
     if args.print_env {
-        print!("{}", env_lines(base, key, secret));
+        crate::out::raw(env_lines(base, key, secret).as_bytes());
     } else if args.json {
         let line = json!({
             "base_url": base,
@@ -138,23 +138,19 @@ pub async fn run(args: EmulatorArgs) -> Result<(), CmdError> {
             "state": storage_note,
             "pid": std::process::id(),
         });
-        println!("{line}");
+        say!("{line}");
     } else {
-        println!("Dodo Payments emulator listening");
-        println!("  base URL:       {base}");
-        println!("  API key:        {key}");
-        println!("  webhook secret: {secret}");
-        println!("  state:          {storage_note}");
-        println!("  admin API:      {base}/_emulator/health");
-        println!("Press Ctrl-C to stop.");
-    }
-    {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+        say!("Dodo Payments emulator listening");
+        say!("  base URL:       {base}");
+        say!("  API key:        {key}");
+        say!("  webhook secret: {secret}");
+        say!("  state:          {storage_note}");
+        say!("  admin API:      {base}/_emulator/health");
+        say!("Press Ctrl-C to stop.");
     }
     stop.wait().await;
     if !(args.print_env || args.json) {
-        println!("shutting down...");
+        say!("shutting down...");
     } else {
         eprintln!("shutting down...");
     }

@@ -331,13 +331,13 @@ pub async fn run(args: FixturesArgs, http: reqwest::Client) -> Result<(), CmdErr
         .await
         .map_err(|e| fail(chain(&e), &ids))?;
         if !args.json {
-            println!("{}: {method} {path} → {}", f.name, id_of(&answer, &path));
+            say!("{}: {method} {path} → {}", f.name, id_of(&answer, &path));
         }
         ids.push(format!("{} = {}", f.name, id_of(&answer, &path)));
         done.insert(f.name.clone(), answer);
     }
     if args.json {
-        println!("{}", Value::Object(done));
+        say!("{}", Value::Object(done));
     }
     Ok(())
 }

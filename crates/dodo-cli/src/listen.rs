@@ -65,12 +65,12 @@ pub async fn run(args: ListenArgs, http: reqwest::Client) -> Result<(), CmdError
             let secret = ep["secret"].as_str().unwrap_or_default().to_string();
             if args.print_secret {
                 remove_endpoint(&http, &base, key.as_deref(), &id).await;
-                println!("{secret}");
+                say!("{secret}");
                 return Ok(());
             }
             if !args.json {
-                println!("forwarding events from {base} to {url}");
-                println!("  signing secret: {secret}");
+                say!("forwarding events from {base} to {url}");
+                say!("  signing secret: {secret}");
             }
             Some(id)
         }
@@ -81,13 +81,13 @@ pub async fn run(args: ListenArgs, http: reqwest::Client) -> Result<(), CmdError
         }
         None => {
             if !args.json {
-                println!("tailing deliveries of {base}");
+                say!("tailing deliveries of {base}");
             }
             None
         }
     };
     if !args.json {
-        println!("Press Ctrl-C to stop.");
+        say!("Press Ctrl-C to stop.");
     }
     let tail = tail(&http, &base, key.as_deref(), endpoint.as_deref(), args.json);
     let result = tokio::select! {
@@ -152,7 +152,7 @@ async fn tail(
             )
             .await?;
             if as_json {
-                println!("{detail}");
+                say!("{detail}");
             } else {
                 for a in detail["attempt_log"]
                     .as_array()
@@ -160,7 +160,7 @@ async fn tail(
                     .flatten()
                     .skip(seen)
                 {
-                    println!("{}", attempt_line(&detail, a));
+                    say!("{}", attempt_line(&detail, a));
                 }
             }
             printed.insert(id, attempts);

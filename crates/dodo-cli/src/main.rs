@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+#[macro_use]
+mod out;
 mod delivery_view;
 mod emulator_cmd;
 mod fixtures;
@@ -67,12 +69,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "dodo-dev",
-            &mut std::io::stdout(),
-        );
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "dodo-dev", &mut script);
+        out::raw(&script);
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -70,7 +70,7 @@ pub struct TriggerArgs {
 pub async fn run(args: TriggerArgs, http: reqwest::Client) -> Result<(), CmdError> {
     if args.list {
         for t in event_types() {
-            println!("{t}");
+            say!("{t}");
         }
         return Ok(());
     }
@@ -152,14 +152,14 @@ async fn trigger_and_report(
             "events": out["events"],
             "delivery": delivery,
         });
-        println!("{report}");
+        say!("{report}");
     } else {
-        println!("triggered {ty}");
+        say!("triggered {ty}");
         for (name, id) in out["objects"].as_object().into_iter().flatten() {
-            println!("  {name}: {}", id.as_str().unwrap_or_default());
+            say!("  {name}: {}", id.as_str().unwrap_or_default());
         }
         for e in out["events"].as_array().into_iter().flatten() {
-            println!(
+            say!(
                 "  event {} {}",
                 e["type"].as_str().unwrap_or_default(),
                 e["id"].as_str().unwrap_or_default()
@@ -233,7 +233,7 @@ async fn trigger_locally(
             .map_err(|e| CmdError::Failed(format!("generated secret: {e}")))?,
     };
     if generated && !args.json {
-        println!("signing secret (generated): {secret_value}");
+        say!("signing secret (generated): {secret_value}");
     }
     let (event_id, body) = sample_event(http, ty).await?;
     let ts = time_now();
@@ -265,10 +265,10 @@ async fn trigger_locally(
         if generated {
             report["generated_secret"] = json!(secret_value);
         }
-        println!("{report}");
+        say!("{report}");
     } else {
-        println!("→ {ty} {event_id} to {forward}");
-        println!("    answer: {} {}", status.as_u16(), short(&text));
+        say!("→ {ty} {event_id} to {forward}");
+        say!("    answer: {} {}", status.as_u16(), short(&text));
     }
     if status.is_success() {
         Ok(())

@@ -62,3 +62,18 @@ fn completions_cover_subcommands_and_event_types() {
         String::from_utf8_lossy(&status.stderr)
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly_and_successfully() {
+    let bin = env!("CARGO_BIN_EXE_dodo-dev");
+    for cmd in ["trigger --list", "completions bash"] {
+        let out = Command::new("bash")
+            .args(["-o", "pipefail", "-c", &format!("'{bin}' {cmd} | head -1")])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{cmd}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    }
+}
