@@ -85,7 +85,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def pay(checkout_url, card):
-    page = urllib.request.urlopen(checkout_url).read().decode()
+    """GETs the page (keeping its cookies, e.g. a CSRF cookie) and POSTs its form."""
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPCookieProcessor())
+    page = opener.open(checkout_url).read().decode()
     form = Form()
     form.feed(page)
     # What a buyer types: the billing address and the card (name and email are prefilled).
@@ -93,7 +95,6 @@ def pay(checkout_url, card):
                        zip_code="10001", card_number=card)
     action = urllib.parse.urljoin(checkout_url, form.action or checkout_url)
     data = urllib.parse.urlencode(form.fields).encode()
-    opener = urllib.request.build_opener(NoRedirect)
     try:
         resp = opener.open(urllib.request.Request(action, data=data))
         return resp.status

@@ -241,6 +241,8 @@ async fn trigger_on_a_running_emulator_forwards_its_delivery() {
             "subscription.renewed",
             "--emulator",
             emu.base_url(),
+            "--api-key",
+            emu.api_key(),
             "--forward-to",
             &url,
         ]
@@ -276,6 +278,8 @@ async fn listen_registers_an_endpoint_and_prints_each_delivery() {
             &url,
             "--emulator",
             emu.base_url(),
+            "--api-key",
+            emu.api_key(),
             "--events",
             "payment.succeeded",
         ])
@@ -308,6 +312,7 @@ async fn listen_registers_an_endpoint_and_prints_each_delivery() {
             "{}/_emulator/trigger/payment.succeeded",
             emu.base_url()
         ))
+        .bearer_auth(emu.api_key())
         .send()
         .await
         .unwrap();
