@@ -19,7 +19,9 @@ mod emulator_cmd;
 mod fixtures;
 mod http;
 mod listen;
+mod logs;
 mod secret;
+mod sse;
 mod trigger;
 
 /// Development tools for Dodo Payments: a local API emulator, webhook triggers and
@@ -34,6 +36,7 @@ mod trigger;
   dodo-dev trigger payment.succeeded --forward-to http://localhost:3000/webhooks
   dodo-dev listen --forward-to http://localhost:3000/webhooks
   dodo-dev fixtures shop.json
+  dodo-dev logs tail --path-prefix /payments
   dodo-dev completions bash > ~/.local/share/bash-completion/completions/dodo-dev"
 )]
 struct Cli {
@@ -53,6 +56,8 @@ enum Command {
     Listen(listen::ListenArgs),
     /// Create related objects (a product, a customer, a checkout...) from a JSON file.
     Fixtures(fixtures::FixturesArgs),
+    /// Show the requests a running emulator answers (`logs tail`), with filters.
+    Logs(logs::LogsArgs),
     /// Inspect and replay the deliveries of a dodo-inbox database.
     Inbox(dodo_inbox::cli::InboxArgs),
     /// Print a shell completion script.
@@ -94,6 +99,7 @@ async fn run(cli: Cli) -> Result<(), http::CmdError> {
         Command::Trigger(args) => trigger::run(args, http::client(&cli.tls)?).await,
         Command::Listen(args) => listen::run(args, http::client(&cli.tls)?).await,
         Command::Fixtures(args) => fixtures::run(args, http::client(&cli.tls)?).await,
+        Command::Logs(args) => logs::run(args, http::client(&cli.tls)?).await,
         Command::Inbox(args) => dodo_inbox::cli::run(&args, &mut std::io::stdout())
             .await
             .map_err(|e| http::CmdError::Failed(http::chain(&e))),
