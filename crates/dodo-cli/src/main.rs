@@ -6,7 +6,13 @@
 //! app; `fixtures` creates related objects through the API from a file; `inbox` inspects a
 //! dodo-inbox database; `completions` prints shell completions. Every error is printed with
 //! its whole cause chain (a TLS failure shows the certificate problem, not just "error
-//! sending request").
+//! sending request"). `logs tail` and `listen` read the emulator's Server-Sent Events feeds.
+//!
+//! Dependencies beyond the workspace's: `clap_complete` writes the completion scripts from
+//! the same clap definition (hand-written scripts would drift from the flags), and reqwest's
+//! rustls TLS (Mozilla roots, no OpenSSL needed on the user's machine) lets `--forward-to`
+//! reach https receivers. The tests add `rcgen` and `tokio-rustls` for a real local https
+//! receiver with a self-signed certificate.
 
 use std::process::ExitCode;
 
