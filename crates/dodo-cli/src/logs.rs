@@ -142,9 +142,8 @@ pub async fn run(args: LogsArgs, http: reqwest::Client) -> Result<(), CmdError> 
             show(r, args.json);
         }
     }
-    if !args.json {
-        eprintln!("tailing requests of {base} (Ctrl-C to stop)");
-    }
+    // On stderr, so stdout stays the requests only; printed once the feed is open.
+    eprintln!("tailing requests of {base} (Ctrl-C to stop)");
     let tail = async {
         while let Some(r) = stream.next().await? {
             show(&r, args.json);
