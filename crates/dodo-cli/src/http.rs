@@ -94,6 +94,12 @@ pub fn client(tls: &TlsArgs) -> Result<reqwest::Client, CmdError> {
     })
 }
 
+/// The key sent to an emulator's admin API: the given one, else the emulator's default key
+/// (`dodo_emulator::DEFAULT_API_KEY`, public, what `dodo-dev emulator` uses without `--api-key`).
+pub fn admin_key(given: Option<&str>) -> &str {
+    given.unwrap_or(dodo_emulator::DEFAULT_API_KEY)
+}
+
 /// Cuts a body to [`SHOWN_BODY`] bytes on a character boundary, marking the cut with `…`.
 pub fn short(s: &str) -> String {
     let mut end = s.len().min(SHOWN_BODY);

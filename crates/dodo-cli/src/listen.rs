@@ -13,7 +13,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::delivery_view::attempt_line;
-use crate::http::{CmdError, call};
+use crate::http::{CmdError, admin_key, call};
 use crate::trigger::event_type_parser;
 
 /// Default emulator URL (the `dodo-dev emulator` default port).
@@ -50,7 +50,7 @@ pub struct ListenArgs {
 /// Runs `dodo-dev listen` until Ctrl-C.
 pub async fn run(args: ListenArgs, http: reqwest::Client) -> Result<(), CmdError> {
     let base = args.emulator.trim_end_matches('/').to_string();
-    let key = args.api_key.clone();
+    let key = Some(admin_key(args.api_key.as_deref()).to_string());
     let endpoint = match &args.forward_to {
         Some(url) => {
             let ep = call(

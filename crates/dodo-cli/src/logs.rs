@@ -9,7 +9,7 @@
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::http::{CmdError, call};
+use crate::http::{CmdError, admin_key, call};
 use crate::listen::DEFAULT_EMULATOR;
 use crate::sse::SseStream;
 
@@ -38,7 +38,7 @@ pub struct TailArgs {
     /// The running emulator.
     #[arg(long, env = "DODO_EMULATOR_URL", default_value = DEFAULT_EMULATOR, value_name = "URL")]
     pub emulator: String,
-    /// API key of the emulator (sent as a Bearer token).
+    /// API key of the emulator (its admin API requires it; default: the emulator's default key).
     #[arg(long, env = "DODO_EMULATOR_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Only this HTTP method (GET, POST, PATCH, PUT, DELETE).
@@ -113,7 +113,7 @@ fn show(r: &Value, as_json: bool) {
 pub async fn run(args: LogsArgs, http: reqwest::Client) -> Result<(), CmdError> {
     let LogsCommand::Tail(args) = args.command;
     let base = args.emulator.trim_end_matches('/');
-    let key = args.api_key.as_deref();
+    let key = Some(admin_key(args.api_key.as_deref()));
     // The stream is opened first, so nothing answered between the history and it is missed.
     let mut stream = SseStream::open(
         &http,

@@ -16,7 +16,7 @@ use dodo_emulator::{Emulator, EmulatorConfig, Storage};
 use serde_json::{Value, json};
 
 use crate::delivery_view::print_delivery;
-use crate::http::{CmdError, call, short};
+use crate::http::{CmdError, admin_key, call, short};
 use crate::secret;
 
 /// Every event type the emulator can trigger (the 48 documented ones).
@@ -52,7 +52,7 @@ pub struct TriggerArgs {
     /// A running emulator to trigger on (e.g. http://127.0.0.1:4242).
     #[arg(long, env = "DODO_EMULATOR_URL", value_name = "URL")]
     pub emulator: Option<String>,
-    /// API key of the emulator (sent as a Bearer token).
+    /// API key of the emulator (its admin API requires it; default: the emulator's default key).
     #[arg(long, env = "DODO_EMULATOR_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Deliver the event to this URL as well (http or https).
@@ -94,7 +94,7 @@ async fn trigger_on(
     args: &TriggerArgs,
     forward: Option<&str>,
 ) -> Result<(), CmdError> {
-    let key = args.api_key.as_deref();
+    let key = Some(admin_key(args.api_key.as_deref()));
     let endpoint = match forward {
         Some(url) => Some(
             call(
