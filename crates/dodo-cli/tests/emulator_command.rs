@@ -76,7 +76,7 @@ fn serves_until_ctrl_c_then_exits_cleanly() {
     assert!(listed.contains("{\"items\":[]}"));
 
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());

@@ -1,16 +1,19 @@
 //! The admin API under `/_emulator/...`: health, faults, reset, seed, and test controls.
 //!
-//! These routes need **no API key** (the emulator is a local tool bound to loopback by
-//! default) and are never subject to faults.
+//! Every admin route except `GET /_emulator/health` requires `Authorization: Bearer <api key>`,
+//! and state-changing ones take a JSON body or none ([`crate::auth`]); admin routes are never
+//! subject to faults.
 //!
 //! | route | effect |
 //! |---|---|
 //! | `GET /_emulator/health` | `{"status": "ok", "operations": N}` |
-//! | `POST /_emulator/faults` | add a [`FaultSpec`](crate::faults::FaultSpec) rule → 201 rule |
+//! | `POST /_emulator/faults` | add a [`FaultSpec`] rule → 201 rule |
 //! | `GET /_emulator/faults` | `{"items": [rules]}` |
 //! | `DELETE /_emulator/faults` | remove all rules → 204 |
 //! | `POST /_emulator/reset` | delete all objects and idempotency records → 204 |
-//! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`](crate::resources::common::kind), generic ones are `generic:/path/{}` |
+//! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`], generic ones are `generic:/path/{}` |
+//! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?}` (default card `4242 4242 4242 4242`, the session's customer) → `{payment_id, subscription_id, status}` |
+//! | `POST /_emulator/payments/{payment_id}/pay` | the same for a payment link (a payment awaiting its payment method) |
 //! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |
 
 use std::sync::Arc;
@@ -28,6 +31,8 @@ use crate::clock;
 use crate::dispatch::{AppState, error_response};
 use crate::error::ApiError;
 use crate::faults::FaultSpec;
+use crate::purchase::{self, Buyer, Purchase, TestCard};
+use crate::resources::common::kind;
 use crate::resources::{Ctx, payments};
 use crate::store::State as ObjState;
 
@@ -45,6 +50,11 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/_emulator/payments/{payment_id}/complete",
             post(complete_payment),
         )
+        .route(
+            "/_emulator/checkout-sessions/{session_id}/pay",
+            post(pay_session),
+        )
+        .route("/_emulator/payments/{payment_id}/pay", post(pay_link))
 }
 
 fn reject(e: &ApiError) -> Response {
@@ -84,7 +94,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     let secret = state.webhook_secret.clone();
     let out = state.store.write(|db| {
         db.clear()?;
-        db.meta_set(crate::server::WEBHOOK_SECRET_META, &secret)
+        db.meta_set(crate::store::WEBHOOK_SECRET_META, &secret)
     });
     state.faults.clear();
     match out {
@@ -125,14 +135,13 @@ async fn seed(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Re
         Err(e) => return reject(&e),
     };
     // Seeded objects are state, not changes: they emit no webhook events.
-    let _quiet = crate::emit::Quiet::enter();
-    let out = state.store.write(|db| {
+    let out = state.store.write_quiet(|db| {
         for (i, o) in objects.iter().enumerate() {
             let created = match &o.created_at {
                 Some(t) => clock::canonical(t).ok_or_else(|| {
                     ApiError::invalid_field(&format!("objects[{i}].created_at"), "not RFC 3339")
                 })?,
-                None => clock::now_string(),
+                None => db.now_string(),
             };
             let st = match o.state.as_deref() {
                 None | Some("active") => ObjState::Active,
@@ -196,4 +205,152 @@ async fn complete_payment(
         Ok(v) => Json(v).into_response(),
         Err(e) => reject(&e),
     }
+}
+
+/// Body of the `.../pay` routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayBody {
+    card_number: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    country: Option<String>,
+    discount_code: Option<String>,
+}
+
+fn parse_pay(body: &[u8]) -> Result<(PayBody, TestCard), ApiError> {
+    let b = if body.iter().all(u8::is_ascii_whitespace) {
+        PayBody::default()
+    } else {
+        parse::<PayBody>(body)?
+    };
+    let number = b
+        .card_number
+        .clone()
+        .unwrap_or_else(|| TestCard::Succeeds.number().to_string());
+    let card = TestCard::from_number(&number).ok_or_else(|| {
+        ApiError::invalid_field(
+            "card_number",
+            "not a test card (4242 4242 4242 4242, 4000 0000 0000 0002, 4000 0000 0000 3220, 4000 0000 0000 0341)",
+        )
+    })?;
+    Ok((b, card))
+}
+
+fn buyer(b: PayBody, customer: &Value, country: Option<&str>, card: TestCard) -> Buyer {
+    Buyer {
+        name: b
+            .name
+            .or_else(|| customer["name"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "Test Buyer".into()),
+        email: b
+            .email
+            .or_else(|| customer["email"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "buyer@example.com".into()),
+        billing: json!({
+            "country": b.country.as_deref().or(country).unwrap_or("US").to_ascii_uppercase(),
+        }),
+        discount_code: b.discount_code.unwrap_or_default(),
+        card_number: card.number().to_string(),
+    }
+}
+
+fn paid(out: Result<purchase::Paid, String>) -> Response {
+    match out {
+        Ok(p) => Json(json!({
+            "payment_id": p.payment_id,
+            "subscription_id": p.subscription_id,
+            "status": p.status,
+        }))
+        .into_response(),
+        Err(message) => reject(&ApiError::unprocessable("PAYMENT_NOT_CREATED", message)),
+    }
+}
+
+async fn pay_session(
+    State(state): State<Arc<AppState>>,
+    Path(sid): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (b, card) = match parse_pay(&body) {
+        Ok(x) => x,
+        Err(e) => return reject(&e),
+    };
+    let found = state.store.read(|db| {
+        let session = db
+            .get(kind::CHECKOUT_SESSION, &sid)?
+            .ok_or_else(|| ApiError::not_found("Checkout session", &sid))?;
+        let req = db
+            .get(kind::CHECKOUT_SESSION_REQUEST, &sid)?
+            .ok_or_else(|| ApiError::not_found("Checkout session", &sid))?
+            .data;
+        let customer = match req["customer"]["customer_id"].as_str() {
+            Some(id) => db
+                .get(kind::CUSTOMER, id)?
+                .map(|r| r.data)
+                .unwrap_or(Value::Null),
+            None => req["customer"].clone(),
+        };
+        Ok::<_, ApiError>((session.data, req, customer))
+    });
+    let (session, req, customer) = match found {
+        Ok(x) => x,
+        Err(e) => return reject(&e),
+    };
+    if !session["payment_id"].is_null() {
+        return reject(&ApiError::conflict(
+            "ALREADY_PAID",
+            format!("checkout session {sid} was already paid"),
+        ));
+    }
+    let purchase = Purchase {
+        cart: req["product_cart"].clone(),
+        metadata: req["metadata"].clone(),
+        session_id: Some(sid),
+        payment_id: None,
+    };
+    let who = buyer(
+        b,
+        &customer,
+        req["billing_address"]["country"].as_str(),
+        card,
+    );
+    paid(purchase::pay(&state, &purchase, &who, card))
+}
+
+async fn pay_link(
+    State(state): State<Arc<AppState>>,
+    Path(pid): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (b, card) = match parse_pay(&body) {
+        Ok(x) => x,
+        Err(e) => return reject(&e),
+    };
+    let payment = state.store.read(|db| {
+        db.get(kind::PAYMENT, &pid)?
+            .map(|r| r.data)
+            .ok_or_else(|| ApiError::not_found("Payment", &pid))
+    });
+    let payment = match payment {
+        Ok(p) => p,
+        Err(e) => return reject(&e),
+    };
+    if payment["status"] != "requires_payment_method" {
+        return reject(&ApiError::conflict(
+            "ALREADY_PAID",
+            format!("payment {pid} is already settled"),
+        ));
+    }
+    let purchase = Purchase {
+        payment_id: Some(pid),
+        ..Purchase::default()
+    };
+    let who = buyer(
+        b,
+        &payment["customer"],
+        payment["billing"]["country"].as_str(),
+        card,
+    );
+    paid(purchase::pay(&state, &purchase, &who, card))
 }

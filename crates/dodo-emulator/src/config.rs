@@ -15,6 +15,12 @@ pub const DEFAULT_API_KEY: &str = "dodo_test_emulator_key";
 /// The business id stamped on every object when none is configured.
 pub const DEFAULT_BUSINESS_ID: &str = "bus_emulator0000000000000";
 
+/// Answered requests the request log keeps by default.
+pub const DEFAULT_REQUEST_LOG_CAPACITY: usize = 1_000;
+
+/// Finished webhook deliveries kept by default before the oldest are pruned.
+pub const DEFAULT_MAX_DELIVERIES: usize = 10_000;
+
 /// Settings of one emulator instance.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -36,6 +42,12 @@ pub struct EmulatorConfig {
     pub operations: &'static [Operation],
     /// Largest accepted request body in bytes (larger bodies get 413).
     pub max_body_bytes: usize,
+    /// How many answered requests the request log keeps (default 1,000; see
+    /// the request log).
+    pub request_log_capacity: usize,
+    /// Finished webhook deliveries (with their attempts and events) kept before the oldest
+    /// are pruned (default [`DEFAULT_MAX_DELIVERIES`]).
+    pub max_deliveries: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -49,6 +61,8 @@ impl Default for EmulatorConfig {
             business_id: DEFAULT_BUSINESS_ID.to_string(),
             operations: spec_operations(),
             max_body_bytes: 5 * 1024 * 1024,
+            request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
+            max_deliveries: DEFAULT_MAX_DELIVERIES,
         }
     }
 }
@@ -78,6 +92,18 @@ impl EmulatorConfig {
         self
     }
 
+    /// Sets how many answered requests the request log keeps.
+    pub fn request_log_capacity(mut self, capacity: usize) -> Self {
+        self.request_log_capacity = capacity;
+        self
+    }
+
+    /// Sets how many finished webhook deliveries are kept before the oldest are pruned.
+    pub fn max_deliveries(mut self, max: usize) -> Self {
+        self.max_deliveries = max;
+        self
+    }
+
     /// Sets the bind address.
     pub fn host(mut self, host: IpAddr) -> Self {
         self.host = host;
@@ -99,6 +125,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("business_id", &self.business_id)
             .field("operations", &self.operations.len())
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_log_capacity", &self.request_log_capacity)
+            .field("max_deliveries", &self.max_deliveries)
             .finish()
     }
 }

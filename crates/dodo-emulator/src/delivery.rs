@@ -18,9 +18,11 @@
 //! |---|---|
 //! | `GET /_emulator/deliveries` | newest first; filters `event_type`, `status`, `endpoint_id`, `event_id`, `limit` (100) → `{"items": [...]}` |
 //! | `GET /_emulator/deliveries/{id}` | the delivery, its event envelope and its attempts |
+//! | `GET /_emulator/deliveries/stream` | Server-Sent Events: after each attempt, `data:` is the delivery as `GET /_emulator/deliveries/{id}` answers it; filters `endpoint_id`, `event_type` |
 //! | `POST /_emulator/deliveries/{id}/replay` | a new delivery of the same event to the same endpoint (same `webhook-id`) → 202 |
 //! | `GET /_emulator/events` | recorded events, newest first (`type`, `limit`) |
-//! | `POST /_emulator/endpoints` | register `{url, filter_types?}` signed with the emulator-wide secret → 201 |
+//! | `POST /_emulator/endpoints` | register `{url, filter_types?}` signed with the emulator-wide secret → 201 (without the secret) |
+//! | `GET /_emulator/endpoints/{id}/secret` | `{"secret": "whsec_..."}`, the secret that signs its deliveries |
 //! | `GET /_emulator/endpoints` | admin-registered endpoints |
 //! | `DELETE /_emulator/endpoints/{id}` | remove one → 204 |
 //! | `GET`/`PUT /_emulator/webhook-schedule` | `{"profile": "accelerated"\|"realistic"}` or `{"delays_ms": [...], "timeout_ms": n}` |
@@ -42,7 +44,6 @@ use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::clock;
 use crate::dispatch::{AppState, error_response};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -50,7 +51,7 @@ use crate::resources::common::kind;
 use crate::store::{Db, Filter, State as ObjState};
 
 /// Store kind of endpoints registered through the admin API.
-pub const ADMIN_ENDPOINT: &str = "emu_endpoint";
+pub use crate::schema::kind::ADMIN_ENDPOINT;
 /// Accelerated retry delays (ms) before the 2nd, 3rd, ... attempt.
 pub const ACCELERATED: [u64; 8] = [0, 200, 500, 1_000, 2_000, 5_000, 10_000, 10_000];
 /// Dodo's documented retry delays (ms).
@@ -63,6 +64,16 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 15_000;
 pub const MAX_RESPONSE_BODY: usize = 2_048;
 const SCHEDULE_META: &str = "webhook_schedule";
 const TICK: Duration = Duration::from_millis(20);
+/// Most attempts in flight at once (further due deliveries wait for a free slot).
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Most retries a schedule may list.
+pub const MAX_SCHEDULE_LEN: usize = 20;
+/// Longest delay a schedule may list (one week).
+pub const MAX_DELAY_MS: u64 = 7 * 24 * 3_600_000;
+/// Longest attempt timeout (two minutes).
+pub const MAX_TIMEOUT_MS: u64 = 120_000;
+/// Ticks between two prunings of old deliveries (about one second).
+const PRUNE_EVERY: u32 = 50;
 
 /// Retry schedule and timeout of deliveries.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -120,17 +131,33 @@ async fn run(weak: Weak<AppState>) {
             return;
         }
     };
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let mut ticks = 0_u32;
     loop {
         tokio::time::sleep(TICK).await;
         let Some(state) = weak.upgrade() else { break };
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(PRUNE_EVERY)
+            && let Err(e) = state.store.write(|db| prune(db, state.max_deliveries))
+        {
+            tracing::warn!(error = %e, "cannot prune old deliveries");
+        }
+        let free = slots.available_permits();
         let due = state.store.write(|db| {
             fan_out(&state, db)?;
-            take_due(db)
+            take_due(db, free)
         });
         match due {
             Ok(due) => {
                 for id in due {
-                    tokio::spawn(attempt(state.clone(), client.clone(), id));
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        break;
+                    };
+                    let (state, client) = (state.clone(), client.clone());
+                    tokio::spawn(async move {
+                        attempt(state, client, id).await;
+                        drop(slot);
+                    });
                 }
             }
             Err(e) => tracing::warn!(error = %e, "webhook delivery tick failed"),
@@ -184,7 +211,7 @@ fn fan_out(_state: &AppState, db: &Db<'_>) -> rusqlite::Result<()> {
         return Ok(());
     }
     let targets = targets(db)?;
-    let now = clock::now_string();
+    let now = db.now_string();
     let at = now_ms();
     for (seq, event_id, ty) in events {
         for t in &targets {
@@ -218,13 +245,42 @@ fn insert_delivery(
     Ok(id)
 }
 
-fn take_due(db: &Db<'_>) -> rusqlite::Result<Vec<String>> {
+/// Deletes finished deliveries (with their attempts) and delivered events beyond the newest
+/// `keep`.
+fn prune(db: &Db<'_>, keep: usize) -> rusqlite::Result<()> {
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let gone = db.conn().execute(
+        "DELETE FROM emu_deliveries WHERE status IN ('succeeded', 'failed') AND seq <=
+           (SELECT seq FROM emu_deliveries ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+        [keep],
+    )?;
+    if gone > 0 {
+        db.conn().execute(
+            "DELETE FROM emu_attempts WHERE delivery_id NOT IN (SELECT id FROM emu_deliveries)",
+            [],
+        )?;
+    }
+    db.conn().execute(
+        "DELETE FROM emu_events WHERE fanned = 1 AND seq <=
+           (SELECT seq FROM emu_events ORDER BY seq DESC LIMIT 1 OFFSET ?1)
+           AND id NOT IN (SELECT event_id FROM emu_deliveries)",
+        [keep],
+    )?;
+    Ok(())
+}
+
+fn take_due(db: &Db<'_>, free: usize) -> rusqlite::Result<Vec<String>> {
+    if free == 0 {
+        return Ok(Vec::new());
+    }
     let ids: Vec<String> = {
         let mut stmt = db.conn().prepare_cached(
-            "SELECT id FROM emu_deliveries WHERE status = 'pending' AND next_at_ms <= ?1 ORDER BY seq LIMIT 200",
+            "SELECT id FROM emu_deliveries WHERE status = 'pending' AND next_at_ms <= ?1 ORDER BY seq LIMIT ?2",
         )?;
-        stmt.query_map([now_ms()], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?
+        stmt.query_map(params![now_ms(), i64::try_from(free).unwrap_or(0)], |r| {
+            r.get(0)
+        })?
+        .collect::<rusqlite::Result<_>>()?
     };
     for id in &ids {
         db.conn()
@@ -408,7 +464,7 @@ async fn attempt(state: Arc<AppState>, client: reqwest::Client, id: String) {
                 "INSERT INTO emu_attempts (delivery_id, n, at, webhook_timestamp, status_code, response_body, error, duration_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![id, n, clock::now_string(), ts, out.status, out.body, out.error, duration])?;
+            .execute(params![id, n, db.now_string(), ts, out.status, out.body, out.error, duration])?;
         db.conn()
             .prepare_cached(
                 "UPDATE emu_deliveries SET status = ?2, attempts = ?3, next_at_ms = ?4 WHERE id = ?1",
@@ -422,6 +478,15 @@ async fn attempt(state: Arc<AppState>, client: reqwest::Client, id: String) {
     });
     if let Err(e) = res {
         tracing::warn!(error = %e, delivery = %id, "cannot record delivery attempt");
+    } else if state.delivery_feed.receiver_count() > 0 {
+        match state.store.read(|db| delivery_detail(&state, db, &id)) {
+            Ok(detail) => {
+                let _ = state.delivery_feed.send(detail);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, delivery = %id, "cannot publish delivery attempt")
+            }
+        }
     }
     tracing::debug!(delivery = %id, url = %p.url, attempt = n, ?out.status, "webhook attempt");
 }
@@ -430,6 +495,7 @@ async fn attempt(state: Arc<AppState>, client: reqwest::Client, id: String) {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/_emulator/deliveries", get(list_deliveries))
+        .route("/_emulator/deliveries/stream", get(stream_deliveries))
         .route("/_emulator/deliveries/{id}", get(get_delivery))
         .route("/_emulator/deliveries/{id}/replay", post(replay))
         .route("/_emulator/events", get(list_events))
@@ -438,6 +504,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(add_endpoint).get(list_endpoints),
         )
         .route("/_emulator/endpoints/{id}", delete(remove_endpoint))
+        .route("/_emulator/endpoints/{id}/secret", get(endpoint_secret))
         .route(
             "/_emulator/webhook-schedule",
             get(get_schedule).put(put_schedule),
@@ -454,7 +521,7 @@ struct DeliveryQuery {
     status: Option<String>,
     endpoint_id: Option<String>,
     event_id: Option<String>,
-    limit: Option<u32>,
+    limit: Option<usize>,
 }
 
 fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
@@ -478,6 +545,10 @@ async fn list_deliveries(
     State(state): State<Arc<AppState>>,
     Query(q): Query<DeliveryQuery>,
 ) -> Response {
+    let limit = match crate::request::admin_limit(q.limit) {
+        Ok(l) => i64::try_from(l).unwrap_or(i64::MAX),
+        Err(e) => return reject(e),
+    };
     let out = state.store.read(|db| {
         let sql = format!(
             "{DELIVERY_SELECT} WHERE (?1 IS NULL OR e.type = ?1) AND (?2 IS NULL OR d.status = ?2)
@@ -486,13 +557,7 @@ async fn list_deliveries(
         );
         let mut stmt = db.conn().prepare_cached(&sql)?;
         stmt.query_map(
-            params![
-                q.event_type,
-                q.status,
-                q.endpoint_id,
-                q.event_id,
-                q.limit.unwrap_or(100)
-            ],
+            params![q.event_type, q.status, q.endpoint_id, q.event_id, limit],
             delivery_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()
@@ -501,6 +566,31 @@ async fn list_deliveries(
         Ok(items) => Json(json!({ "items": items })).into_response(),
         Err(e) => reject(ApiError::from(e)),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    endpoint_id: Option<String>,
+    event_type: Option<String>,
+}
+
+async fn stream_deliveries(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<StreamQuery>,
+) -> Response {
+    let rx = state.delivery_feed.subscribe();
+    crate::live::sse(rx, state.closing.subscribe(), move |d: &Value| {
+        let keep = q
+            .endpoint_id
+            .as_ref()
+            .is_none_or(|e| d["endpoint_id"] == e.as_str())
+            && q.event_type
+                .as_ref()
+                .is_none_or(|t| d["event_type"] == t.as_str());
+        keep.then(|| d.clone())
+    })
+    .into_response()
 }
 
 fn delivery_detail(state: &AppState, db: &Db<'_>, id: &str) -> Result<Value, ApiError> {
@@ -562,7 +652,7 @@ async fn replay(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
             &event_id,
             &endpoint_id,
             &url,
-            &clock::now_string(),
+            &db.now_string(),
             now_ms(),
         )?;
         delivery_detail(&state, db, &new)
@@ -577,16 +667,20 @@ async fn replay(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
 struct EventQuery {
     #[serde(rename = "type")]
     ty: Option<String>,
-    limit: Option<u32>,
+    limit: Option<usize>,
 }
 
 async fn list_events(State(state): State<Arc<AppState>>, Query(q): Query<EventQuery>) -> Response {
+    let limit = match crate::request::admin_limit(q.limit) {
+        Ok(l) => i64::try_from(l).unwrap_or(i64::MAX),
+        Err(e) => return reject(e),
+    };
     let out = state.store.read(|db| {
         let mut stmt = db.conn().prepare_cached(
             "SELECT id, type, timestamp, data FROM emu_events WHERE (?1 IS NULL OR type = ?1)
              ORDER BY seq DESC LIMIT ?2",
         )?;
-        stmt.query_map(params![q.ty, q.limit.unwrap_or(100)], |r| {
+        stmt.query_map(params![q.ty, limit], |r| {
             let (id, ty, ts, data): (String, String, String, String) =
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             let mut v = envelope(&state.env.business_id, &ty, &ts, &data);
@@ -619,7 +713,7 @@ async fn add_endpoint(State(state): State<Arc<AppState>>, body: axum::body::Byte
         return reject(ApiError::invalid_field("url", "must be an http(s) URL"));
     }
     let id = new_id("whk_");
-    let now = clock::now_string();
+    let now = state.store.clock().now_string();
     let data = json!({
         "id": id, "url": ep.url, "filter_types": ep.filter_types, "disabled": false,
         "created_at": now, "signed_with": "emulator-wide webhook secret",
@@ -628,13 +722,9 @@ async fn add_endpoint(State(state): State<Arc<AppState>>, body: axum::body::Byte
         .store
         .write(|db| db.insert(ADMIN_ENDPOINT, &id, None, &now, &data));
     match out {
-        Ok(_) => {
-            // The admin API is a local, unauthenticated tool: hand out the secret that signs
-            // this endpoint's deliveries, as `GET /webhooks/{id}/secret` does for API ones.
-            let mut shown = data;
-            shown["secret"] = json!(state.webhook_secret);
-            (StatusCode::CREATED, Json(shown)).into_response()
-        }
+        // The secret is not part of the answer: `GET /_emulator/endpoints/{id}/secret`
+        // hands it out explicitly, as `GET /webhooks/{id}/secret` does for API endpoints.
+        Ok(_) => (StatusCode::CREATED, Json(data)).into_response(),
         Err(e) => reject(ApiError::from(e)),
     }
 }
@@ -648,6 +738,14 @@ async fn list_endpoints(State(state): State<Arc<AppState>>) -> Response {
             let items: Vec<Value> = rows.into_iter().map(|r| r.data).collect();
             Json(json!({ "items": items })).into_response()
         }
+        Err(e) => reject(ApiError::from(e)),
+    }
+}
+
+async fn endpoint_secret(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.store.read(|db| db.get(ADMIN_ENDPOINT, &id)) {
+        Ok(Some(_)) => Json(json!({ "secret": state.webhook_secret })).into_response(),
+        Ok(None) => reject(ApiError::not_found("Endpoint", &id)),
         Err(e) => reject(ApiError::from(e)),
     }
 }
@@ -691,11 +789,26 @@ async fn put_schedule(State(state): State<Arc<AppState>>, body: axum::body::Byte
             }
         }
         if let Some(d) = put.delays_ms {
+            if d.len() > MAX_SCHEDULE_LEN {
+                return Err(ApiError::invalid_field(
+                    "delays_ms",
+                    format!("at most {MAX_SCHEDULE_LEN} retries"),
+                ));
+            }
+            if let Some(i) = d.iter().position(|ms| *ms > MAX_DELAY_MS) {
+                return Err(ApiError::invalid_field(
+                    &format!("delays_ms[{i}]"),
+                    format!("at most {MAX_DELAY_MS} ms (one week)"),
+                ));
+            }
             s.delays_ms = d;
         }
         if let Some(t) = put.timeout_ms {
-            if t == 0 {
-                return Err(ApiError::invalid_field("timeout_ms", "must be positive"));
+            if t == 0 || t > MAX_TIMEOUT_MS {
+                return Err(ApiError::invalid_field(
+                    "timeout_ms",
+                    format!("must be within 1..={MAX_TIMEOUT_MS}"),
+                ));
             }
             s.timeout_ms = t;
         }

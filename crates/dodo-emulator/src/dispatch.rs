@@ -10,90 +10,28 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use axum::response::Response;
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::clock;
 use crate::error::ApiError;
-use crate::faults::{FaultSpec, Faults};
+use crate::faults::FaultSpec;
 use crate::ids;
-use crate::ops::{Operation, OperationTable};
+use crate::ops::Operation;
 use crate::request::{ApiRequest, Reply, ReplyBody};
-use crate::resources::{Ctx, Env, Registry, generic};
-use crate::store::{IdempotentResponse, Store};
+use crate::resources::{Ctx, generic};
+use crate::store::IdempotentResponse;
 use crate::validate::{BodyValidator, JsonValidator};
 
-/// Header carrying the request id on every response.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub use crate::error::error_response;
+pub use crate::request_log::REQUEST_ID_HEADER;
+pub use crate::state::AppState;
 /// Request header naming an idempotency key.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Response header set on a replayed idempotent response.
 pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
-
-/// Shared state of a running emulator.
-pub struct AppState {
-    /// The object store.
-    pub store: Store,
-    /// Routes of the API.
-    pub table: OperationTable,
-    /// Domain handlers.
-    pub registry: Registry,
-    /// Body validator.
-    pub validator: Box<dyn BodyValidator>,
-    /// Fault rules.
-    pub faults: Faults,
-    /// Accepted API key.
-    pub api_key: String,
-    /// Emulator-wide webhook secret.
-    pub webhook_secret: String,
-    /// Facts for handlers.
-    pub env: Env,
-    /// Largest accepted body.
-    pub max_body_bytes: usize,
-    /// Idempotency keys of requests in progress.
-    inflight: Mutex<HashSet<String>>,
-}
-
-impl AppState {
-    /// Assembles the state.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Store,
-        table: OperationTable,
-        registry: Registry,
-        validator: Box<dyn BodyValidator>,
-        api_key: String,
-        webhook_secret: String,
-        env: Env,
-        max_body_bytes: usize,
-    ) -> Self {
-        Self {
-            store,
-            table,
-            registry,
-            validator,
-            faults: Faults::default(),
-            api_key,
-            webhook_secret,
-            env,
-            max_body_bytes,
-            inflight: Mutex::new(HashSet::new()),
-        }
-    }
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("env", &self.env)
-            .field("api_key", &"<redacted>")
-            .field("webhook_secret", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
 
 /// Per-connection switch that lets a fault close the connection without answering.
 #[derive(Debug, Clone)]
@@ -110,11 +48,6 @@ pub async fn api(State(state): State<Arc<AppState>>, req: Request) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     response
-}
-
-/// Turns an [`ApiError`] into a JSON response.
-pub fn error_response(e: &ApiError) -> Response {
-    (e.status, axum::Json(e.body())).into_response()
 }
 
 async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
@@ -137,7 +70,7 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
     })?;
     let op = matched.op;
     if op.auth {
-        check_auth(&parts.headers, &state.api_key)?;
+        crate::auth::check_bearer(&parts.headers, &state.api_key)?;
     }
 
     let bytes = axum::body::to_bytes(body, state.max_body_bytes)
@@ -182,7 +115,7 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
             status: status.as_u16(),
             body: body_bytes.clone(),
         };
-        let now = clock::now_string();
+        let now = state.store.clock().now_string();
         state
             .store
             .write(|db| db.idempotency_put(key, &record, &now))?;
@@ -191,6 +124,60 @@ async fn serve(state: &AppState, req: Request) -> Result<Response, ApiError> {
 }
 
 const JSON: &str = "application/json";
+
+/// The answer of an in-process call ([`invoke`]).
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    /// The status the API would answer.
+    pub status: StatusCode,
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+impl Invoked {
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Runs one API operation in-process, exactly as an authenticated request would run it
+/// (route lookup, typed body and query validation, the domain handler under the store lock),
+/// without HTTP, faults or idempotency records. Pages, triggers and the test harness use it
+/// instead of calling the emulator over loopback. `target` is a path with an optional query
+/// string; a `Null` body sends none.
+pub fn invoke(
+    state: &AppState,
+    method: &str,
+    target: &str,
+    body: &Value,
+) -> Result<Invoked, ApiError> {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let matched = state.table.lookup(method, path).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no such endpoint: {method} {path}"),
+        )
+    })?;
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(body)?
+    };
+    let reply = run(state, matched.op, matched.params, query, &bytes)?;
+    let (status, content_type, body) = render(matched.op.success_status, reply)?;
+    Ok(Invoked {
+        status,
+        content_type,
+        body,
+    })
+}
 
 /// Checks a query string against the operation's generated query type (types of known
 /// parameters; unknown parameters are ignored). The error names the offending parameter.
@@ -298,34 +285,6 @@ fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Result<Response, Ap
     Ok(response)
 }
 
-fn check_auth(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
-    let provided = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match provided {
-        Some(p) if constant_time_eq(p.as_bytes(), key.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "invalid API key",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "missing `Authorization: Bearer <api key>` header",
-        )),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get(IDEMPOTENCY_KEY_HEADER) {
         None => Ok(None),
@@ -429,16 +388,6 @@ async fn apply_fault(fault: &FaultSpec, kill: Option<&ConnectionKill>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auth_accepts_only_the_bearer_key() {
-        let mut h = HeaderMap::new();
-        assert_eq!(check_auth(&h, "k").unwrap_err().code, "UNAUTHORIZED");
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
-        assert!(check_auth(&h, "k").is_err());
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer k"));
-        assert!(check_auth(&h, "k").is_ok());
-    }
 
     #[test]
     fn typed_query_errors_name_the_parameter() {

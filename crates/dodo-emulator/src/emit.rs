@@ -30,69 +30,23 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::ids::new_id;
+use crate::schema::kind;
 
-/// Tables of the outbox, deliveries and attempts (created by the store at open).
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS emu_events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    type TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    data TEXT NOT NULL,
-    fanned INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS emu_events_fanned ON emu_events (fanned, seq);
-CREATE TABLE IF NOT EXISTS emu_deliveries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    event_id TEXT NOT NULL,
-    endpoint_id TEXT NOT NULL,
-    url TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at_ms INTEGER,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS emu_deliveries_due ON emu_deliveries (status, next_at_ms);
-CREATE TABLE IF NOT EXISTS emu_attempts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    at TEXT NOT NULL,
-    webhook_timestamp INTEGER NOT NULL,
-    status_code INTEGER,
-    response_body TEXT,
-    error TEXT,
-    duration_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS emu_attempts_delivery ON emu_attempts (delivery_id, n);
-";
-
-/// Store kind of credit ledger entries created by triggers.
-pub const CREDIT_LEDGER_ENTRY: &str = "credit_ledger_entry";
-/// Store kind of `credit.balance_low` notices.
-pub const CREDIT_BALANCE_LOW: &str = "credit_balance_low";
-/// Store kind of abandoned checkouts.
-pub const ABANDONED_CHECKOUT: &str = "abandoned_checkout";
-/// Store kind of dunning attempts.
-pub const DUNNING_ATTEMPT: &str = "dunning_attempt";
-/// Store kind of disputes (served by the generic `GET /disputes/{id}`).
-pub const DISPUTE: &str = "generic:/disputes";
-/// Store kind of payouts (served by the generic `GET /payouts`).
-pub const PAYOUT: &str = "generic:/payouts";
-/// Store kind of entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
-pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
+pub use crate::schema::kind::{
+    ABANDONED_CHECKOUT, CREDIT_BALANCE_LOW, CREDIT_LEDGER_ENTRY, DISPUTE, DUNNING_ATTEMPT,
+    ENTITLEMENT_GRANT, PAYOUT,
+};
 
 /// Whether changes of `kind` can produce events (the store reads the old object only then).
 pub fn watches(kind: &str) -> bool {
     matches!(
         kind,
-        "payment"
-            | "refund"
-            | "subscription"
-            | "license_key"
+        kind::PAYMENT
+            | kind::REFUND
+            | kind::SUBSCRIPTION
+            | kind::LICENSE_KEY
             | DISPUTE
             | PAYOUT
             | CREDIT_LEDGER_ENTRY
@@ -116,7 +70,7 @@ fn changed_to<'a>(old: Option<&Value>, new: &'a Value, field: &str) -> Option<&'
 pub fn event_types(kind: &str, old: Option<&Value>, new: &Value) -> (Vec<String>, &'static str) {
     let mut out = Vec::new();
     let payload = match kind {
-        "payment" => {
+        kind::PAYMENT => {
             if let Some(s) = changed_to(old, new, "status")
                 && matches!(s, "succeeded" | "failed" | "processing" | "cancelled")
             {
@@ -124,7 +78,7 @@ pub fn event_types(kind: &str, old: Option<&Value>, new: &Value) -> (Vec<String>
             }
             "Payment"
         }
-        "refund" => {
+        kind::REFUND => {
             if let Some(s) = changed_to(old, new, "status")
                 && matches!(s, "succeeded" | "failed")
             {
@@ -132,11 +86,11 @@ pub fn event_types(kind: &str, old: Option<&Value>, new: &Value) -> (Vec<String>
             }
             "Refund"
         }
-        "subscription" => {
+        kind::SUBSCRIPTION => {
             subscription_events(old, new, &mut out);
             "Subscription"
         }
-        "license_key" => {
+        kind::LICENSE_KEY => {
             if old.is_none() {
                 out.push("license_key.created".into());
             }
@@ -299,51 +253,20 @@ pub fn payload(payload_type: &str, data: &Value) -> Value {
     v
 }
 
-thread_local! {
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// While alive, changes made on this thread record no events (used by `/_emulator/seed`:
-/// seeded state is not a state change the API would announce). Not `Send`: the store runs
-/// a write synchronously on the calling thread, so the guard covers exactly that write.
-#[derive(Debug)]
-pub struct Quiet {
-    before: bool,
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Quiet {
-    /// Starts a quiet section.
-    pub fn enter() -> Self {
-        Self {
-            before: QUIET.with(|q| q.replace(true)),
-            _not_send: std::marker::PhantomData,
-        }
-    }
-}
-
-impl Drop for Quiet {
-    fn drop(&mut self) {
-        QUIET.with(|q| q.set(self.before));
-    }
-}
-
 /// Records the events a change means (called by the store inside the write transaction).
 pub fn observe(
     conn: &Connection,
+    clock: &Clock,
     kind: &str,
     old: Option<&Value>,
     new: &Value,
 ) -> rusqlite::Result<()> {
-    if QUIET.with(std::cell::Cell::get) {
-        return Ok(());
-    }
     let (types, payload_type) = event_types(kind, old, new);
     if types.is_empty() {
         return Ok(());
     }
     let data = payload(payload_type, new).to_string();
-    let at = clock::now_string();
+    let at = clock.now_string();
     for t in types {
         record(conn, &t, &at, &data)?;
     }

@@ -50,6 +50,11 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// 400 `OUT_OF_RANGE`: a count, interval, amount or date too large to compute with.
+    pub fn out_of_range(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "OUT_OF_RANGE", message)
+    }
+
     /// 409 with a business code.
     pub fn conflict(code: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
@@ -99,4 +104,10 @@ impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
         Self::internal(e)
     }
+}
+
+/// Turns an [`ApiError`] into a JSON response.
+pub fn error_response(e: &ApiError) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (e.status, axum::Json(e.body())).into_response()
 }

@@ -46,6 +46,79 @@ fn one() -> u32 {
 }
 
 impl FaultSpec {
+    fn empty() -> Self {
+        Self {
+            count: 1,
+            path_prefix: None,
+            method: None,
+            status: None,
+            retry_after: None,
+            x_should_retry: None,
+            delay_ms: None,
+            drop_connection: false,
+        }
+    }
+
+    /// The next matching request is answered with `status`.
+    ///
+    /// ```
+    /// use dodo_emulator::faults::FaultSpec;
+    /// let spec = FaultSpec::status(503).times(2).path_prefix("/payments").retry_after(1);
+    /// assert_eq!(spec.count, 2);
+    /// ```
+    pub fn status(status: u16) -> Self {
+        Self {
+            status: Some(status),
+            ..Self::empty()
+        }
+    }
+
+    /// The next matching request waits `ms` milliseconds, then is handled normally.
+    pub fn delay_ms(ms: u64) -> Self {
+        Self {
+            delay_ms: Some(ms),
+            ..Self::empty()
+        }
+    }
+
+    /// The next matching request's connection is closed without an answer.
+    pub fn drop_connection() -> Self {
+        Self {
+            drop_connection: true,
+            ..Self::empty()
+        }
+    }
+
+    /// Affects this many matching requests (default 1).
+    pub fn times(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Only requests whose path starts with `prefix`.
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only requests with this method.
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// Adds a `retry-after` header (seconds).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Adds an `x-should-retry` header.
+    pub fn should_retry(mut self, retry: bool) -> Self {
+        self.x_should_retry = Some(retry);
+        self
+    }
+
     /// Checks that the rule does something and that its status is an HTTP status.
     pub fn check(&self) -> Result<(), ApiError> {
         if let Some(s) = self.status

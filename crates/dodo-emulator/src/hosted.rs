@@ -6,41 +6,41 @@
 //! | `GET`/`POST /pay/{payment_id}` | an existing payment (payment links of payments and subscriptions) |
 //! | `GET`/`POST /buy/{product_id}?...` | a static link with the real checkout's query parameters: `quantity`, `redirect_url`, `email`, `fullName`, `firstName`, `lastName`, `country`, `addressLine`, `city`, `state`, `zipCode`, `disableFullName`, `disableFirstName`, `disableLastName`, `disableEmail`, `disableCountry`, `disableAddressLine`, `disableCity`, `disableState`, `disableZipCode`, `showDiscounts` (default true), `metadata_*` |
 //!
-//! Each page is a plain HTML form (labels on every field, no JavaScript) with the cart,
+//! Each page is a plain HTML form rendered from `templates/checkout.html` ([`crate::pages`]:
+//! every user-controlled string is escaped, money is formatted by ISO 4217 minor units) with
+//! a CSRF token ([`crate::csrf`]; a submission without it answers 403): labels on every
+//! field, no JavaScript, the cart,
 //! prices, discount, the customer and billing fields (prefilled; "disabled" fields are
 //! read-only so they are still submitted), a discount code field, the card fields and the
 //! table of test cards: `4242 4242 4242 4242` succeeds, `4000 0000 0000 0002` is declined,
 //! `4000 0000 0000 3220` leaves the payment `processing` (it succeeds
-//! [`PROCESSING_DELAY`] later), `4000 0000 0000 0341` succeeds but makes later renewals of the
-//! subscription fail. Submitting creates the payment or subscription through the API itself
-//! (pricing, discount redemption, license keys, events) and settles it, then redirects (303)
+//! [`crate::purchase::PROCESSING_DELAY`] later), `4000 0000 0000 0341` succeeds but makes later renewals of the
+//! subscription fail. Submitting creates the payment or subscription through the API's own
+//! operations in-process ([`crate::purchase`]: pricing, discount redemption, license keys,
+//! events) and settles it, then redirects (303)
 //! to the return URL with `payment_id` and `status` (one-time) or `subscription_id` and
 //! `status` (subscriptions), or shows a result page when there is no return URL. Invalid
 //! input re-renders the form with an error summary (422).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value, json};
 
+use crate::csrf;
 use crate::dispatch::AppState;
 use crate::error::ApiError;
+use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
+use crate::resources::Ctx;
 use crate::resources::common::kind;
-use crate::resources::{Ctx, payments};
-use crate::selfcall;
-use crate::timewarp;
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
-pub const SESSION_REQUEST: &str = "checkout_session_request";
-/// How long a `processing` test card payment waits before succeeding.
-pub const PROCESSING_DELAY: Duration = Duration::from_millis(500);
+pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
 
 /// Routes of the hosted checkout pages.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -56,74 +56,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/pay/{payment_id}", get(show_payment).post(pay_payment))
         .route("/buy/{product_id}", get(show_static).post(pay_static))
-}
-
-/// What a test card does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestCard {
-    /// `4242 4242 4242 4242`: the payment succeeds.
-    Succeeds,
-    /// `4000 0000 0000 0002`: the card is declined; the payment fails.
-    Declined,
-    /// `4000 0000 0000 3220`: the payment stays `processing`, then succeeds.
-    Processing,
-    /// `4000 0000 0000 0341`: the payment succeeds; renewals of its subscription fail.
-    FailsRenewals,
-}
-
-impl TestCard {
-    /// The test card of a card number (spaces and dashes ignored).
-    pub fn from_number(number: &str) -> Option<Self> {
-        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-        match digits.as_str() {
-            "4242424242424242" => Some(Self::Succeeds),
-            "4000000000000002" => Some(Self::Declined),
-            "4000000000003220" => Some(Self::Processing),
-            "4000000000000341" => Some(Self::FailsRenewals),
-            _ => None,
-        }
-    }
-}
-
-const TEST_CARDS: [(&str, &str); 4] = [
-    ("4242 4242 4242 4242", "Payment succeeds"),
-    ("4000 0000 0000 0002", "Card declined: payment fails"),
-    (
-        "4000 0000 0000 3220",
-        "Payment stays processing, then succeeds",
-    ),
-    (
-        "4000 0000 0000 0341",
-        "Payment succeeds; later subscription renewals fail",
-    ),
-];
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn money(amount: i64, currency: &str) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
-    let a = amount.unsigned_abs();
-    let body = format!("{}.{:02}", a / 100, a % 100);
-    match currency {
-        "USD" => format!("{sign}${body}"),
-        "EUR" => format!("{sign}€{body}"),
-        "GBP" => format!("{sign}£{body}"),
-        "INR" => format!("{sign}₹{body}"),
-        c => format!("{sign}{body} {c}"),
-    }
 }
 
 /// One cart line as shown.
@@ -148,6 +80,7 @@ struct Checkout {
     show_discount_field: bool,
     action: String,
     errors: Vec<String>,
+    csrf_token: String,
 }
 
 const FIELDS: [(&str, &str, &str, &str); 7] = [
@@ -160,167 +93,87 @@ const FIELDS: [(&str, &str, &str, &str); 7] = [
     ("zip_code", "ZIP / postal code", "text", "postal-code"),
 ];
 
-fn page(title: &str, main: &str) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Dodo Payments emulator</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; color: #1a1a1a; line-height: 1.5; }}
-h1 {{ font-size: 1.5rem; }}
-table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; }}
-th, td {{ text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #ddd; }}
-td.num, th.num {{ text-align: right; }}
-tfoot th, tfoot td {{ font-weight: bold; }}
-fieldset {{ border: 1px solid #ccc; border-radius: .4rem; margin: 1rem 0; padding: .5rem 1rem 1rem; }}
-label {{ display: block; margin-top: .6rem; font-weight: 600; }}
-input {{ width: 100%; box-sizing: border-box; padding: .45rem; font-size: 1rem; border: 1px solid #888; border-radius: .3rem; }}
-input[readonly] {{ background: #eee; }}
-button {{ margin-top: 1rem; padding: .7rem 1.4rem; font-size: 1.05rem; background: #0b57d0; color: #fff; border: 0; border-radius: .4rem; cursor: pointer; }}
-.errors {{ border: 2px solid #b3261e; padding: .5rem 1rem; border-radius: .4rem; color: #b3261e; }}
-.note {{ color: #555; font-size: .9rem; }}
-.badge {{ display: inline-block; background: #fdd835; color: #000; padding: 0 .4rem; border-radius: .3rem; font-size: .8rem; }}
-</style>
-</head>
-<body>
-<main>
-<p><span class="badge">TEST MODE</span> Local Dodo Payments emulator: no real money moves.</p>
-{main}
-</main>
-</body>
-</html>
-"#,
-        title = esc(title)
-    )
-}
-
 impl Checkout {
     fn subtotal(&self) -> i64 {
-        self.lines.iter().map(|l| l.unit * l.quantity).sum()
+        self.lines
+            .iter()
+            .map(|l| l.unit.saturating_mul(l.quantity))
+            .fold(0_i64, i64::saturating_add)
     }
 
     fn total(&self) -> i64 {
-        self.total_override
-            .unwrap_or_else(|| self.subtotal() - self.discount.as_ref().map_or(0, |d| d.1))
+        self.total_override.unwrap_or_else(|| {
+            self.subtotal()
+                .saturating_sub(self.discount.as_ref().map_or(0, |d| d.1))
+        })
     }
 
-    fn render(&self) -> String {
-        let mut m = String::new();
-        let _ = write!(m, "<h1>{}</h1>", esc(&self.title));
-        if !self.errors.is_empty() {
-            m.push_str(r#"<div class="errors" role="alert" id="errors"><h2>Payment not completed</h2><ul>"#);
-            for e in &self.errors {
-                let _ = write!(m, "<li>{}</li>", esc(e));
-            }
-            m.push_str("</ul></div>");
-        }
-        m.push_str(r#"<table><caption>Order summary</caption><thead><tr><th scope="col">Item</th><th scope="col" class="num">Qty</th><th scope="col" class="num">Price</th><th scope="col" class="num">Amount</th></tr></thead><tbody>"#);
-        for l in &self.lines {
-            let rec = l
-                .recurring
-                .as_ref()
-                .map(|r| format!(r#"<br><span class="note">{}</span>"#, esc(r)))
-                .unwrap_or_default();
-            let _ = write!(
-                m,
-                r#"<tr><td>{}{rec}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-                esc(&l.name),
-                l.quantity,
-                money(l.unit, &self.currency),
-                money(l.unit * l.quantity, &self.currency)
-            );
-        }
-        m.push_str("</tbody><tfoot>");
-        let _ = write!(
-            m,
-            r#"<tr><th scope="row" colspan="3">Subtotal</th><td class="num" id="subtotal">{}</td></tr>"#,
-            money(self.subtotal(), &self.currency)
-        );
-        if let Some((code, off)) = &self.discount {
-            let _ = write!(
-                m,
-                r#"<tr><th scope="row" colspan="3">Discount ({})</th><td class="num" id="discount">{}</td></tr>"#,
-                esc(code),
-                money(-off, &self.currency)
-            );
-        }
-        let _ = write!(
-            m,
-            r#"<tr><th scope="row" colspan="3">Tax</th><td class="num">{}</td></tr><tr><th scope="row" colspan="3">Total due today</th><td class="num" id="total">{}</td></tr></tfoot></table>"#,
-            money(0, &self.currency),
-            money(self.total(), &self.currency)
-        );
-        let _ = write!(m, r#"<form method="post" action="{}">"#, esc(&self.action));
-        m.push_str("<fieldset><legend>Contact and billing</legend>");
-        for (name, label, ty, auto) in FIELDS {
-            let value = self.prefill.get(name).map(String::as_str).unwrap_or("");
-            let ro = if self.readonly.contains(&name) {
-                r#" readonly aria-readonly="true""#
-            } else {
-                ""
-            };
-            let required = if matches!(name, "full_name" | "email" | "country") {
-                " required"
-            } else {
-                ""
-            };
-            let _ = write!(
-                m,
-                r#"<label for="{name}">{label}</label><input id="{name}" name="{name}" type="{ty}" autocomplete="{auto}" value="{}"{ro}{required}>"#,
-                esc(value)
-            );
-        }
-        m.push_str("</fieldset>");
-        if self.show_discount_field {
-            let value = self
-                .prefill
-                .get("discount_code")
-                .map(String::as_str)
-                .unwrap_or("");
-            let _ = write!(
-                m,
-                r#"<fieldset><legend>Discount</legend><label for="discount_code">Discount code (optional)</label><input id="discount_code" name="discount_code" type="text" value="{}"></fieldset>"#,
-                esc(value)
-            );
-        }
-        m.push_str(r#"<fieldset><legend>Card</legend>
-<label for="card_number">Card number</label><input id="card_number" name="card_number" type="text" inputmode="numeric" autocomplete="cc-number" required aria-describedby="test-cards">
-<label for="card_expiry">Expiry (MM/YY)</label><input id="card_expiry" name="card_expiry" type="text" autocomplete="cc-exp" value="12/34">
-<label for="card_cvc">CVC</label><input id="card_cvc" name="card_cvc" type="text" inputmode="numeric" autocomplete="cc-csc" value="123">
-</fieldset>"#);
-        let _ = write!(
-            m,
-            r#"<button type="submit" id="pay">Pay {}</button></form>"#,
-            money(self.total(), &self.currency)
-        );
-        m.push_str(r#"<table id="test-cards"><caption>Test cards (any future expiry, any CVC)</caption><thead><tr><th scope="col">Number</th><th scope="col">Outcome</th></tr></thead><tbody>"#);
-        for (n, what) in TEST_CARDS {
-            let _ = write!(m, "<tr><td><code>{n}</code></td><td>{what}</td></tr>");
-        }
-        m.push_str("</tbody></table>");
-        page(&self.title, &m)
+    /// The page as HTML, through the `checkout.html` template.
+    fn render(&self, state: &AppState, status: StatusCode) -> Response {
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "name": l.name, "quantity": l.quantity, "unit": l.unit,
+                    "amount": l.unit.saturating_mul(l.quantity), "recurring": l.recurring,
+                })
+            })
+            .collect();
+        let fields: Vec<Value> = FIELDS
+            .iter()
+            .map(|(name, label, kind, autocomplete)| {
+                json!({
+                    "name": name, "label": label, "kind": kind, "autocomplete": autocomplete,
+                    "value": self.prefill.get(name).map(String::as_str).unwrap_or(""),
+                    "readonly": self.readonly.contains(name),
+                    "required": matches!(*name, "full_name" | "email" | "country"),
+                })
+            })
+            .collect();
+        let context = json!({
+            "title": self.title,
+            "errors": self.errors,
+            "lines": lines,
+            "currency": self.currency,
+            "subtotal": self.subtotal(),
+            "discount": self.discount.as_ref().map(|(code, off)| json!({"code": code, "off": off})),
+            "total": self.total(),
+            "action": self.action,
+            "csrf_token": self.csrf_token,
+            "fields": fields,
+            "show_discount_field": self.show_discount_field,
+            "discount_value": self.prefill.get("discount_code").map(String::as_str).unwrap_or(""),
+            "test_cards": TEST_CARDS,
+        });
+        state.pages.respond(status, "checkout.html", context)
     }
 }
 
-fn html(status: StatusCode, body: String) -> Response {
-    (status, Html(body)).into_response()
+fn api_error_page(state: &AppState, e: &ApiError) -> Response {
+    state
+        .pages
+        .message(e.status, "Checkout unavailable", &e.message)
 }
 
-fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
-    html(
-        status,
-        page(
-            title,
-            &format!("<h1>{}</h1><p>{}</p>", esc(title), esc(text)),
-        ),
+/// A checkout form page with a CSRF token (setting the cookie when the browser has none).
+fn form_page(state: &AppState, headers: &HeaderMap, mut c: Checkout) -> Response {
+    let (token, cookie) = csrf::issue(headers);
+    c.csrf_token = token;
+    let mut response = c.render(state, StatusCode::OK);
+    if let Some((name, value)) = cookie {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// 403 for a submission without the browser's CSRF token.
+fn forged(state: &AppState) -> Response {
+    state.pages.message(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form is missing its security token or came from another site. Reload the page and try again.",
     )
-}
-
-fn api_error_page(e: &ApiError) -> Response {
-    message_page(e.status, "Checkout unavailable", &e.message)
 }
 
 fn recurring_note(product: &Value) -> Option<String> {
@@ -456,12 +309,16 @@ fn session_checkout(ctx: &Ctx<'_>, sid: &str) -> Result<(Checkout, Value), ApiEr
     Ok((c, req))
 }
 
-async fn show_session(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> Response {
+async fn show_session(
+    State(state): State<Arc<AppState>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match read(&state, |ctx| {
         let session = get_obj(ctx, kind::CHECKOUT_SESSION, "Checkout session", &sid)?;
         Ok((session_checkout(ctx, &sid)?, session))
     }) {
-        Ok((_, session)) if !session["payment_id"].is_null() => message_page(
+        Ok((_, session)) if !session["payment_id"].is_null() => state.pages.message(
             StatusCode::OK,
             "Already paid",
             &format!(
@@ -470,29 +327,35 @@ async fn show_session(State(state): State<Arc<AppState>>, Path(sid): Path<String
                 session["payment_status"].as_str().unwrap_or("pending")
             ),
         ),
-        Ok(((c, _), _)) => html(StatusCode::OK, c.render()),
-        Err(e) => api_error_page(&e),
+        Ok(((c, _), _)) => form_page(&state, &headers, c),
+        Err(e) => api_error_page(&state, &e),
     }
 }
 
 async fn pay_session(
     State(state): State<Arc<AppState>>,
     Path(sid): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
+    if !csrf::check(&headers, form.get(csrf::FIELD).map(String::as_str)) {
+        return forged(&state);
+    }
     let (mut c, req) = match read(&state, |ctx| session_checkout(ctx, &sid)) {
         Ok(x) => x,
-        Err(e) => return api_error_page(&e),
+        Err(e) => return api_error_page(&state, &e),
     };
     let order = Order {
-        cart: req["product_cart"].clone(),
-        metadata: req["metadata"].clone(),
+        purchase: Purchase {
+            cart: req["product_cart"].clone(),
+            metadata: req["metadata"].clone(),
+            session_id: Some(sid.clone()),
+            payment_id: None,
+        },
         return_url: req["return_url"].as_str().map(str::to_string),
-        session_id: Some(sid.clone()),
-        payment_id: None,
     };
-    submit(&state, &mut c, &form, order).await
+    submit(&state, &mut c, &form, order)
 }
 
 // ---------- payment links ----------
@@ -537,6 +400,7 @@ async fn show_payment(
     State(state): State<Arc<AppState>>,
     Path(pid): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let checkout = read(&state, |ctx| payment_checkout(ctx, &pid)).map(|(mut c, p)| {
         // Keep `?redirect_url=...` for the submission.
@@ -546,7 +410,7 @@ async fn show_payment(
         (c, p)
     });
     match checkout {
-        Ok((_, p)) if p["status"] != "requires_payment_method" => message_page(
+        Ok((_, p)) if p["status"] != "requires_payment_method" => state.pages.message(
             StatusCode::OK,
             "Nothing to pay",
             &format!(
@@ -554,8 +418,8 @@ async fn show_payment(
                 p["status"].as_str().unwrap_or("settled")
             ),
         ),
-        Ok((c, _)) => html(StatusCode::OK, c.render()),
-        Err(e) => api_error_page(&e),
+        Ok((c, _)) => form_page(&state, &headers, c),
+        Err(e) => api_error_page(&state, &e),
     }
 }
 
@@ -563,15 +427,19 @@ async fn pay_payment(
     State(state): State<Arc<AppState>>,
     Path(pid): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
+    if !csrf::check(&headers, form.get(csrf::FIELD).map(String::as_str)) {
+        return forged(&state);
+    }
     let (mut c, payment) = match read(&state, |ctx| payment_checkout(ctx, &pid)) {
         Ok(x) => x,
-        Err(e) => return api_error_page(&e),
+        Err(e) => return api_error_page(&state, &e),
     };
     if payment["status"] != "requires_payment_method" {
-        return message_page(
+        return state.pages.message(
             StatusCode::CONFLICT,
             "Nothing to pay",
             &format!("Payment {pid} is already settled."),
@@ -579,13 +447,15 @@ async fn pay_payment(
     }
     let q = parse_query(query.as_deref());
     let order = Order {
-        cart: Value::Null,
-        metadata: Value::Null,
+        purchase: Purchase {
+            cart: Value::Null,
+            metadata: Value::Null,
+            session_id: None,
+            payment_id: Some(pid),
+        },
         return_url: q.get("redirect_url").cloned(),
-        session_id: None,
-        payment_id: Some(pid),
     };
-    submit(&state, &mut c, &form, order).await
+    submit(&state, &mut c, &form, order)
 }
 
 // ---------- static links ----------
@@ -696,13 +566,14 @@ async fn show_static(
     State(state): State<Arc<AppState>>,
     Path(product_id): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let q = parse_query(raw.as_deref());
     match read(&state, |ctx| {
         static_checkout(ctx, &product_id, &q, raw.as_deref())
     }) {
-        Ok((c, _)) => html(StatusCode::OK, c.render()),
-        Err(e) => api_error_page(&e),
+        Ok((c, _)) => form_page(&state, &headers, c),
+        Err(e) => api_error_page(&state, &e),
     }
 }
 
@@ -710,50 +581,53 @@ async fn pay_static(
     State(state): State<Arc<AppState>>,
     Path(product_id): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let q = parse_query(raw.as_deref());
     let form = parse_form(&body);
+    if !csrf::check(&headers, form.get(csrf::FIELD).map(String::as_str)) {
+        return forged(&state);
+    }
     let (mut c, order) = match read(&state, |ctx| {
         static_checkout(ctx, &product_id, &q, raw.as_deref())
     }) {
         Ok(x) => x,
-        Err(e) => return api_error_page(&e),
+        Err(e) => return api_error_page(&state, &e),
     };
     let order = Order {
-        cart: order["cart"].clone(),
-        metadata: order["metadata"].clone(),
+        purchase: Purchase {
+            cart: order["cart"].clone(),
+            metadata: order["metadata"].clone(),
+            session_id: None,
+            payment_id: None,
+        },
         return_url: q.get("redirect_url").cloned(),
-        session_id: None,
-        payment_id: None,
     };
-    submit(&state, &mut c, &form, order).await
+    submit(&state, &mut c, &form, order)
 }
 
 // ---------- submission ----------
 
 /// What a submitted form pays for.
-#[derive(Debug)]
-struct Order {
-    /// `[{product_id, quantity, amount?}]` to create (when `payment_id` is `None`).
-    cart: Value,
-    metadata: Value,
-    return_url: Option<String>,
-    session_id: Option<String>,
-    /// An existing payment to settle.
-    payment_id: Option<String>,
-}
-
 fn field<'a>(form: &'a BTreeMap<String, String>, name: &str) -> &'a str {
     form.get(name).map(|s| s.trim()).unwrap_or("")
 }
 
-async fn submit(
+/// What a page submission buys and where the buyer returns.
+struct Order {
+    purchase: Purchase,
+    return_url: Option<String>,
+}
+
+fn submit(
     state: &Arc<AppState>,
     c: &mut Checkout,
     form: &BTreeMap<String, String>,
     order: Order,
 ) -> Response {
+    // A re-rendered form keeps the token that was just checked.
+    c.csrf_token = form.get(csrf::FIELD).cloned().unwrap_or_default();
     for (name, ..) in FIELDS {
         let v = field(form, name);
         if !v.is_empty() && !c.readonly.contains(&name) {
@@ -799,87 +673,24 @@ async fn submit(
     }
     let Some(card) = card.filter(|_| errors.is_empty()) else {
         c.errors = errors;
-        return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
+        return c.render(state, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    let created = match &order.payment_id {
-        Some(pid) => Ok((pid.clone(), None)),
-        None => create(state, &order, &name, &email, &billing, &code).await,
+    let buyer = Buyer {
+        name,
+        email,
+        billing,
+        discount_code: code,
+        card_number: field(form, "card_number").to_string(),
     };
-    let (payment_id, subscription_id) = match created {
-        Ok(x) => x,
+    let paid = match purchase::pay(state, &order.purchase, &buyer, card) {
+        Ok(p) => p,
         Err(message) => {
             c.errors = vec![message];
-            return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
+            return c.render(state, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let subscription_id = subscription_id.or_else(|| {
-        read(state, |ctx| {
-            Ok(
-                get_obj(ctx, kind::PAYMENT, "Payment", &payment_id)?["subscription_id"]
-                    .as_str()
-                    .map(str::to_string),
-            )
-        })
-        .ok()
-        .flatten()
-    });
-    let last4: String = field(form, "card_number")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .skip(12)
-        .collect();
-    let status = match card {
-        TestCard::Succeeds | TestCard::FailsRenewals => "succeeded",
-        TestCard::Declined => "failed",
-        TestCard::Processing => "processing",
-    };
-    let settled = state.store.write(|db| {
-        let ctx = Ctx {
-            db,
-            env: &state.env,
-        };
-        let mut p = get_obj(&ctx, kind::PAYMENT, "Payment", &payment_id)?;
-        p["card_last_four"] = json!(last4);
-        p["card_holder_name"] = json!(name);
-        p["card_network"] = json!("VISA");
-        p["billing"] = billing.clone();
-        if let Some(sid) = &order.session_id {
-            p["checkout_session_id"] = json!(sid);
-            if let Some(mut s) = ctx.db.get(kind::CHECKOUT_SESSION, sid)? {
-                s.data["payment_id"] = json!(payment_id);
-                ctx.db.update(kind::CHECKOUT_SESSION, sid, &s.data)?;
-            }
-        }
-        ctx.db.update(kind::PAYMENT, &payment_id, &p)?;
-        payments::complete(&ctx, &payment_id, status)?;
-        if card == TestCard::FailsRenewals
-            && let Some(sub) = &subscription_id
-        {
-            timewarp::set_fail_renewals(db, sub, true)?;
-        }
-        Ok::<_, ApiError>(())
-    });
-    if let Err(e) = settled {
-        c.errors = vec![e.message];
-        return html(StatusCode::UNPROCESSABLE_ENTITY, c.render());
-    }
-    if card == TestCard::Processing {
-        let state = state.clone();
-        let pid = payment_id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(PROCESSING_DELAY).await;
-            let out = state.store.write(|db| {
-                let ctx = Ctx {
-                    db,
-                    env: &state.env,
-                };
-                payments::complete(&ctx, &pid, "succeeded")
-            });
-            if let Err(e) = out {
-                tracing::warn!(payment = %pid, error = %e.message, "processing payment did not settle");
-            }
-        });
-    }
+    let (payment_id, subscription_id, status) =
+        (paid.payment_id, paid.subscription_id, paid.status);
     let params: Vec<(&str, String)> = match &subscription_id {
         Some(sub) => {
             let sub_status = match status {
@@ -910,62 +721,13 @@ async fn submit(
                 "failed" => format!("Payment {payment_id} failed: the card was declined."),
                 _ => format!("Payment {payment_id} is processing; it will complete shortly."),
             };
-            let mut body = format!(
-                "<h1>Payment {status}</h1><p id=\"result\">{}</p><ul>",
-                esc(&text)
-            );
-            for (k, v) in &params {
-                let _ = write!(body, "<li>{k}: <code>{}</code></li>", esc(v));
-            }
-            body.push_str("</ul>");
-            html(StatusCode::OK, page(&format!("Payment {status}"), &body))
+            state.pages.respond(
+                StatusCode::OK,
+                "message.html",
+                json!({ "title": format!("Payment {status}"), "text": text, "params": params }),
+            )
         }
     }
-}
-
-/// Creates the payment (or subscription) of an order through the API; answers
-/// `(payment_id, subscription_id)` or the message to show.
-async fn create(
-    state: &AppState,
-    order: &Order,
-    name: &str,
-    email: &str,
-    billing: &Value,
-    code: &str,
-) -> Result<(String, Option<String>), String> {
-    let cart = order.cart.as_array().cloned().unwrap_or_default();
-    let first = cart.first().cloned().unwrap_or(Value::Null);
-    let recurring = read(state, |ctx| {
-        let pid = first["product_id"].as_str().unwrap_or_default();
-        Ok(get_obj(ctx, kind::PRODUCT, "Product", pid)?["is_recurring"] == true)
-    })
-    .map_err(|e| e.message)?;
-    let customer = json!({"email": email, "name": name});
-    let mut body = if recurring {
-        json!({"product_id": first["product_id"], "quantity": first["quantity"].as_i64().unwrap_or(1),
-               "customer": customer, "billing": billing})
-    } else {
-        json!({"product_cart": cart, "customer": customer, "billing": billing})
-    };
-    if !code.is_empty() {
-        body["discount_code"] = json!(code);
-    }
-    if order.metadata.as_object().is_some_and(|m| !m.is_empty()) {
-        body["metadata"] = order.metadata.clone();
-    }
-    let path = if recurring {
-        "/subscriptions"
-    } else {
-        "/payments"
-    };
-    let v = selfcall::call(state, reqwest::Method::POST, path, &body)
-        .await
-        .map_err(|e| e.message)?;
-    let pid = v["payment_id"].as_str().unwrap_or_default().to_string();
-    if pid.is_empty() {
-        return Err("the order could not be created".into());
-    }
-    Ok((pid, v["subscription_id"].as_str().map(str::to_string)))
 }
 
 #[cfg(test)]
@@ -973,26 +735,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cards_and_money() {
-        assert_eq!(
-            TestCard::from_number("4242 4242 4242 4242"),
-            Some(TestCard::Succeeds)
-        );
-        assert_eq!(
-            TestCard::from_number("4000-0000-0000-0002"),
-            Some(TestCard::Declined)
-        );
-        assert_eq!(
-            TestCard::from_number("4000000000003220"),
-            Some(TestCard::Processing)
-        );
-        assert_eq!(TestCard::from_number("5555 5555 5555 4444"), None);
-        assert_eq!(money(1500, "USD"), "$15.00");
-        assert_eq!(money(-205, "EUR"), "-€2.05");
-        assert_eq!(money(99, "JPY"), "0.99 JPY");
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+    fn fields_are_the_documented_ones() {
+        assert_eq!(FIELDS.len(), 7);
+        assert!(FIELDS.iter().any(|f| f.0 == "email"));
     }
 }

@@ -1,7 +1,9 @@
 //! Object ids in Dodo's style: a type prefix plus 21 random alphanumerics (`pay_2x9...`).
 //!
-//! Randomness comes from `fastrand` (seeded from the OS per thread): ids and secrets of a local
-//! emulator need uniqueness, not cryptographic strength.
+//! Object ids come from `fastrand` (seeded from the OS per thread): ids need uniqueness, not
+//! secrecy. Everything that grants access (webhook secrets, client secrets, license keys,
+//! portal and CSRF tokens) comes from the operating system's CSPRNG ([`secure_bytes`]), so a
+//! token seen once cannot be used to predict the next.
 
 use base64::Engine as _;
 
@@ -21,21 +23,47 @@ pub fn request_id() -> String {
     new_id("req_")
 }
 
-/// A webhook signing secret: `whsec_` + base64 of 32 random bytes.
+/// `N` bytes from the operating system's CSPRNG.
+///
+/// # Panics
+///
+/// When the operating system offers no random source at all (as `std`'s own hash maps
+/// would); never because of input.
+pub fn secure_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        panic!("the operating system's random source failed: {e}");
+    }
+    bytes
+}
+
+/// A webhook signing secret: `whsec_` + base64 of 32 CSPRNG bytes.
 pub fn webhook_secret() -> String {
-    let mut bytes = [0u8; 32];
-    fastrand::fill(&mut bytes);
     format!(
         "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        base64::engine::general_purpose::STANDARD.encode(secure_bytes::<32>())
     )
 }
 
-/// A random upper-case code of `len` characters (discount codes, license keys).
+/// An unguessable URL-safe token of 32 CSPRNG bytes (portal sessions, CSRF tokens).
+pub fn token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secure_bytes::<32>())
+}
+
+/// A random upper-case code of `len` characters from the CSPRNG (discount codes, license
+/// keys, client secrets).
 pub fn upper_code(len: usize) -> String {
-    std::iter::repeat_with(|| fastrand::alphanumeric().to_ascii_uppercase())
-        .take(len)
-        .collect()
+    const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        // 252 = 7 × 36: rejecting larger bytes keeps every character equally likely.
+        for b in secure_bytes::<32>() {
+            if b < 252 && out.len() < len {
+                out.push(char::from(ALPHABET[usize::from(b % 36)]));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -60,5 +88,19 @@ mod tests {
             .decode(b64)
             .unwrap();
         assert_eq!(raw.len(), 32);
+    }
+
+    #[test]
+    fn tokens_and_codes_are_random_and_well_formed() {
+        let t = token();
+        assert_eq!(t.len(), 43);
+        assert_ne!(t, token());
+        let c = upper_code(40);
+        assert_eq!(c.len(), 40);
+        assert!(
+            c.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
+        assert_ne!(upper_code(16), upper_code(16));
     }
 }

@@ -7,25 +7,30 @@
 //! subscription product of the same business (prorated immediately). Actions go through the
 //! API itself, so they emit the same events (`subscription.cancelled`,
 //! `subscription.updated`, `subscription.plan_changed`, ...), then redirect (303) back to the
-//! page with a notice. The `session` token must be present and look like one (`cps_...`); the
-//! emulator does not expire it.
+//! page with a notice. The page is rendered from `templates/portal.html` ([`crate::pages`]).
+//!
+//! The `session` token is a real one: `POST /customers/{id}/customer-portal/session` issues
+//! `cps_` + 32 CSPRNG bytes, stored with its customer and an expiry
+//! ([`customers::PORTAL_SESSION_LIFETIME`] on the emulator's clock). A page or action opens only with a stored,
+//! unexpired token of that same customer; anything else answers 401. Action forms carry the
+//! token in their body (not the URL) and a CSRF token ([`crate::csrf`]).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use rusqlite::types::Value as SqlValue;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::dispatch::AppState;
+use crate::csrf;
+use crate::dispatch::{self, AppState};
 use crate::error::ApiError;
 use crate::resources::common::kind;
-use crate::selfcall;
+use crate::resources::customers;
 use crate::store::{Db, Filter};
 
 /// Routes of the customer portal.
@@ -45,14 +50,6 @@ struct PortalQuery {
     notice: Option<String>,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// The date part of a timestamp (`2025-08-04`).
 fn day(t: &str) -> &str {
     t.get(..10)
@@ -60,35 +57,27 @@ fn day(t: &str) -> &str {
         .unwrap_or(t)
 }
 
-fn money(amount: i64, currency: &str) -> String {
-    format!("{}.{:02} {currency}", amount / 100, (amount % 100).abs())
+/// Whether `token` is a live session of customer `cid`.
+fn session_valid(state: &AppState, cid: &str, token: Option<&str>) -> bool {
+    let Some(token) = token.filter(|t| t.starts_with("cps_")) else {
+        return false;
+    };
+    state
+        .store
+        .read(|db| customers::portal_session_customer(db, token))
+        .is_some_and(|c| c == cid)
 }
 
-fn text(status: StatusCode, title: &str, body: &str) -> Response {
-    (
-        status,
-        Html(format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{t}</title><main><h1>{t}</h1><p>{b}</p></main></html>",
-            t = esc(title),
-            b = esc(body)
-        )),
-    )
-        .into_response()
-}
-
-fn check_session(q: &PortalQuery) -> Option<String> {
-    q.session
-        .as_deref()
-        .filter(|s| s.starts_with("cps_"))
-        .map(str::to_string)
-}
-
-fn no_session() -> Response {
-    text(
+fn no_session(state: &AppState) -> Response {
+    state.pages.message(
         StatusCode::UNAUTHORIZED,
         "Portal session required",
-        "Open the link from POST /customers/{id}/customer-portal/session.",
+        "This portal link is invalid or has expired. Ask the shop for a new one.",
     )
+}
+
+fn text(state: &AppState, status: StatusCode, title: &str, body: &str) -> Response {
+    state.pages.message(status, title, body)
 }
 
 fn by_customer(db: &Db<'_>, kind: &str, path: &'static str, cid: &str) -> Vec<Value> {
@@ -114,11 +103,14 @@ async fn show(
     State(state): State<Arc<AppState>>,
     Path(cid): Path<String>,
     Query(q): Query<PortalQuery>,
+    headers: HeaderMap,
 ) -> Response {
-    let Some(session) = check_session(&q) else {
-        return no_session();
-    };
-    let page = state.store.read(|db| -> Result<String, ApiError> {
+    if !session_valid(&state, &cid, q.session.as_deref()) {
+        return no_session(&state);
+    }
+    let session = q.session.clone().unwrap_or_default();
+    let (csrf_token, cookie) = csrf::issue(&headers);
+    let context = state.store.read(|db| -> Result<Value, ApiError> {
         let customer = db
             .get(kind::CUSTOMER, &cid)?
             .ok_or_else(|| ApiError::not_found("Customer", &cid))?
@@ -137,134 +129,108 @@ async fn show(
                 )
             })
             .collect();
-        let mut m = String::new();
-        let _ = write!(
-            m,
-            "<h1>Your account</h1><p>{} &lt;{}&gt;</p>",
-            esc(customer["name"].as_str().unwrap_or("")),
-            esc(customer["email"].as_str().unwrap_or(""))
-        );
-        if let Some(n) = &q.notice {
-            let _ = write!(m, r#"<p role="status" class="notice">{}</p>"#, esc(n));
-        }
-        let sq = format!("?session={}", esc(&session));
-        m.push_str(r#"<h2 id="subscriptions">Subscriptions</h2>"#);
-        if subs.is_empty() {
-            m.push_str("<p>No subscriptions.</p>");
-        }
-        for s in &subs {
-            let sid = s["subscription_id"].as_str().unwrap_or_default();
-            let pid = s["product_id"].as_str().unwrap_or_default();
-            let status = s["status"].as_str().unwrap_or_default();
-            let _ = write!(
-                m,
-                r#"<section aria-labelledby="h-{sid}"><h3 id="h-{sid}">{}</h3><dl><dt>Status</dt><dd class="status">{}</dd><dt>Amount</dt><dd>{}</dd><dt>Next billing date</dt><dd>{}</dd><dt>Cancels at period end</dt><dd>{}</dd><dt>ID</dt><dd><code>{sid}</code></dd></dl>"#,
-                esc(&product_name(db, pid)),
-                esc(status),
-                money(
-                    s["recurring_pre_tax_amount"].as_i64().unwrap_or(0),
-                    s["currency"].as_str().unwrap_or("USD")
-                ),
-                esc(day(s["next_billing_date"].as_str().unwrap_or(""))),
-                if s["cancel_at_next_billing_date"] == true { "yes" } else { "no" },
-            );
-            if matches!(status, "active" | "on_hold" | "paused" | "past_due") {
-                let base = format!("/portal/{cid}/subscriptions/{sid}");
-                let _ = write!(
-                    m,
-                    r#"<form method="post" action="{base}/cancel{sq}"><button type="submit">Cancel now</button></form>"#
-                );
-                let (label, action) = if s["cancel_at_next_billing_date"] == true {
-                    ("Keep subscription (undo cancel at period end)", "resume")
+        let session_q =
+            serde_urlencoded::to_string([("session", session.as_str())]).unwrap_or_default();
+        let subscriptions: Vec<Value> = subs
+            .iter()
+            .map(|s| {
+                let sid = s["subscription_id"].as_str().unwrap_or_default();
+                let pid = s["product_id"].as_str().unwrap_or_default();
+                let status = s["status"].as_str().unwrap_or_default();
+                let others: Vec<Value> = if status == "active" {
+                    plans
+                        .iter()
+                        .filter(|(id, _)| id != pid)
+                        .map(|(id, name)| json!({"id": id, "name": name}))
+                        .collect()
                 } else {
-                    ("Cancel at end of period", "cancel-at-period-end")
+                    Vec::new()
                 };
-                let _ = write!(
-                    m,
-                    r#"<form method="post" action="{base}/{action}{sq}"><button type="submit">{label}</button></form>"#
-                );
-                let others: Vec<&(String, String)> =
-                    plans.iter().filter(|(id, _)| id != pid).collect();
-                if status == "active" && !others.is_empty() {
-                    let _ = write!(
-                        m,
-                        r#"<form method="post" action="{base}/change-plan{sq}"><label for="plan-{sid}">Change plan to</label><select id="plan-{sid}" name="product_id">"#
-                    );
-                    for (id, name) in others {
-                        let _ = write!(m, r#"<option value="{}">{}</option>"#, esc(id), esc(name));
-                    }
-                    m.push_str(r#"</select><button type="submit">Change plan</button></form>"#);
-                }
-            }
-            m.push_str("</section>");
-        }
-        m.push_str(r#"<h2 id="payments">Payments and invoices</h2>"#);
-        if pays.is_empty() {
-            m.push_str("<p>No payments.</p>");
-        } else {
-            m.push_str(r#"<table><thead><tr><th scope="col">Date</th><th scope="col">Amount</th><th scope="col">Status</th><th scope="col">Invoice</th></tr></thead><tbody>"#);
-            for p in &pays {
+                json!({
+                    "id": sid,
+                    "product": product_name(db, pid),
+                    "status": status,
+                    "amount": s["recurring_pre_tax_amount"].as_i64().unwrap_or(0),
+                    "currency": s["currency"].as_str().unwrap_or("USD"),
+                    "next_billing": day(s["next_billing_date"].as_str().unwrap_or("")),
+                    "cancel_at_period_end": s["cancel_at_next_billing_date"] == true,
+                    "live": matches!(status, "active" | "on_hold" | "paused" | "past_due"),
+                    "base": format!("/portal/{cid}/subscriptions/{sid}"),
+                    "plans": others,
+                })
+            })
+            .collect();
+        let payments: Vec<Value> = pays
+            .iter()
+            .map(|p| {
                 let id = p["payment_id"].as_str().unwrap_or_default();
-                let invoice = if p["status"] == "succeeded" {
-                    format!(
-                        r#"<a href="/portal/{cid}/invoices/{id}{sq}">Invoice {id}</a>"#
-                    )
-                } else {
-                    "—".to_string()
-                };
-                let _ = write!(
-                    m,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{invoice}</td></tr>",
-                    esc(day(p["created_at"].as_str().unwrap_or(""))),
-                    money(
-                        p["total_amount"].as_i64().unwrap_or(0),
-                        p["currency"].as_str().unwrap_or("USD")
-                    ),
-                    esc(p["status"].as_str().unwrap_or(""))
-                );
-            }
-            m.push_str("</tbody></table>");
-        }
-        m.push_str(r#"<h2 id="license-keys">License keys</h2>"#);
-        if keys.is_empty() {
-            m.push_str("<p>No license keys.</p>");
-        } else {
-            m.push_str(r#"<table><thead><tr><th scope="col">Key</th><th scope="col">Product</th><th scope="col">Status</th><th scope="col">Activations</th><th scope="col">Expires</th></tr></thead><tbody>"#);
-            for k in &keys {
-                let limit = k["activations_limit"]
-                    .as_i64()
-                    .map_or("unlimited".to_string(), |l| l.to_string());
-                let _ = write!(
-                    m,
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{} of {limit}</td><td>{}</td></tr>",
-                    esc(k["key"].as_str().unwrap_or("")),
-                    esc(&product_name(db, k["product_id"].as_str().unwrap_or(""))),
-                    esc(k["status"].as_str().unwrap_or("")),
-                    k["instances_count"].as_i64().unwrap_or(0),
-                    esc(day(k["expires_at"].as_str().unwrap_or("never"))),
-                );
-            }
-            m.push_str("</tbody></table>");
-        }
-        Ok(format!(
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Customer portal · Dodo Payments emulator</title><style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}}section{{border:1px solid #ccc;border-radius:.4rem;padding:.5rem 1rem;margin:1rem 0}}dl{{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}}dd{{margin:0}}form{{display:inline-block;margin:.3rem .5rem .3rem 0}}label{{margin-right:.4rem}}select{{margin-right:.4rem;padding:.3rem}}button{{padding:.4rem .9rem}}.notice{{background:#e6f4ea;padding:.5rem}}</style></head><body><main><p><strong>TEST MODE</strong>: local Dodo Payments emulator.</p>{m}</main></body></html>"#
-        ))
+                json!({
+                    "id": id,
+                    "day": day(p["created_at"].as_str().unwrap_or("")),
+                    "amount": p["total_amount"].as_i64().unwrap_or(0),
+                    "currency": p["currency"].as_str().unwrap_or("USD"),
+                    "status": p["status"],
+                    "invoice": (p["status"] == "succeeded")
+                        .then(|| format!("/portal/{cid}/invoices/{id}?{session_q}")),
+                })
+            })
+            .collect();
+        let license_keys: Vec<Value> = keys
+            .iter()
+            .map(|k| {
+                json!({
+                    "key": k["key"],
+                    "product": product_name(db, k["product_id"].as_str().unwrap_or("")),
+                    "status": k["status"],
+                    "used": k["instances_count"].as_i64().unwrap_or(0),
+                    "limit": k["activations_limit"]
+                        .as_i64()
+                        .map_or("unlimited".to_string(), |l| l.to_string()),
+                    "expires": day(k["expires_at"].as_str().unwrap_or("never")),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "title": "Customer portal",
+            "customer": {"name": customer["name"], "email": customer["email"]},
+            "notice": q.notice,
+            "session": session,
+            "csrf_token": csrf_token,
+            "subscriptions": subscriptions,
+            "payments": payments,
+            "license_keys": license_keys,
+        }))
     });
-    match page {
-        Ok(p) => Html(p).into_response(),
-        Err(e) => text(e.status, "Portal unavailable", &e.message),
+    let mut response = match context {
+        Ok(c) => state.pages.respond(StatusCode::OK, "portal.html", c),
+        Err(e) => text(&state, e.status, "Portal unavailable", &e.message),
+    };
+    if let Some((name, value)) = cookie {
+        response.headers_mut().insert(name, value);
     }
+    response
 }
 
 async fn act(
     State(state): State<Arc<AppState>>,
     Path((cid, sid, action)): Path<(String, String, String)>,
-    Query(q): Query<PortalQuery>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(session) = check_session(&q) else {
-        return no_session();
-    };
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let session = get("session").unwrap_or_default();
+    if !session_valid(&state, &cid, Some(&session)) {
+        return no_session(&state);
+    }
+    if !csrf::check(&headers, get(csrf::FIELD).as_deref()) {
+        return text(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form is missing its security token or came from another site. Reload the page and try again.",
+        );
+    }
     let owner = state.store.read(|db| {
         db.get(kind::SUBSCRIPTION, &sid)
             .ok()
@@ -273,28 +239,28 @@ async fn act(
     });
     if owner != Some(true) {
         return text(
+            &state,
             StatusCode::NOT_FOUND,
             "Subscription not found",
             "This subscription does not belong to this customer.",
         );
     }
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let path = format!("/subscriptions/{sid}");
     let (method, path, payload, notice) = match action.as_str() {
         "cancel" => (
-            reqwest::Method::PATCH,
+            "PATCH",
             path,
             json!({"status": "cancelled"}),
             "Subscription cancelled.",
         ),
         "cancel-at-period-end" => (
-            reqwest::Method::PATCH,
+            "PATCH",
             path,
             json!({"cancel_at_next_billing_date": true}),
             "Subscription will cancel at the end of the period.",
         ),
         "resume" => (
-            reqwest::Method::PATCH,
+            "PATCH",
             path,
             json!({"cancel_at_next_billing_date": false}),
             "Subscription will continue.",
@@ -302,21 +268,22 @@ async fn act(
         "change-plan" => {
             let Some((_, product)) = form.iter().find(|(k, _)| k == "product_id") else {
                 return text(
+                    &state,
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "Choose a plan",
                     "No plan was chosen.",
                 );
             };
             (
-                reqwest::Method::POST,
+                "POST",
                 format!("{path}/change-plan"),
                 json!({"product_id": product, "quantity": 1, "proration_billing_mode": "prorated_immediately"}),
                 "Plan changed.",
             )
         }
-        _ => return text(StatusCode::NOT_FOUND, "Unknown action", &action),
+        _ => return text(&state, StatusCode::NOT_FOUND, "Unknown action", &action),
     };
-    let notice = match selfcall::call(&state, method, &path, &payload).await {
+    let notice = match dispatch::invoke(&state, method, &path, &payload) {
         Ok(_) => notice.to_string(),
         Err(e) => format!("Could not complete the action: {}", e.message),
     };
@@ -335,8 +302,8 @@ async fn invoice(
     Path((cid, pid)): Path<(String, String)>,
     Query(q): Query<PortalQuery>,
 ) -> Response {
-    if check_session(&q).is_none() {
-        return no_session();
+    if !session_valid(&state, &cid, q.session.as_deref()) {
+        return no_session(&state);
     }
     let owner = state.store.read(|db| {
         db.get(kind::PAYMENT, &pid)
@@ -345,33 +312,25 @@ async fn invoice(
             .map(|r| r.data["customer"]["customer_id"] == json!(cid))
     });
     if owner != Some(true) {
-        return text(StatusCode::NOT_FOUND, "Invoice not found", &pid);
+        return text(&state, StatusCode::NOT_FOUND, "Invoice not found", &pid);
     }
-    let url = format!("{}/invoices/payments/{pid}", state.env.base_url);
-    let resp = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(&state.api_key)
-        .send()
-        .await;
-    match resp {
-        Ok(r) if r.status().is_success() => {
-            let bytes = r.bytes().await.unwrap_or_default();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/pdf")],
-                bytes,
-            )
-                .into_response()
-        }
-        Ok(r) => text(
-            StatusCode::BAD_GATEWAY,
-            "Invoice unavailable",
-            &r.status().to_string(),
-        ),
+    match dispatch::invoke(
+        &state,
+        "GET",
+        &format!("/invoices/payments/{pid}"),
+        &Value::Null,
+    ) {
+        Ok(r) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, r.content_type)],
+            r.body,
+        )
+            .into_response(),
         Err(e) => text(
+            &state,
             StatusCode::BAD_GATEWAY,
             "Invoice unavailable",
-            &e.to_string(),
+            &e.message,
         ),
     }
 }

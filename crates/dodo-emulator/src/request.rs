@@ -269,6 +269,24 @@ impl Reply {
     }
 }
 
+/// Default `limit` of the admin list routes.
+pub const DEFAULT_ADMIN_LIMIT: usize = 100;
+/// Largest `limit` of the admin list routes (larger values get 422).
+pub const MAX_ADMIN_LIMIT: usize = 1_000;
+
+/// The `limit` of an admin list route: default [`DEFAULT_ADMIN_LIMIT`], at most
+/// [`MAX_ADMIN_LIMIT`].
+pub fn admin_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_ADMIN_LIMIT),
+        Some(n) if n <= MAX_ADMIN_LIMIT => Ok(n),
+        Some(n) => Err(ApiError::invalid_field(
+            "limit",
+            format!("must be at most {MAX_ADMIN_LIMIT}, got {n}"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper::service::Service as _;
 use hyper_util::rt::TokioIo;
@@ -25,12 +26,9 @@ use crate::config::EmulatorConfig;
 use crate::dispatch::{self, AppState, ConnectionKill};
 use crate::ids;
 use crate::ops::{OperationTable, TableError};
-use crate::resources::{Ctx, Env, Registry, common};
+use crate::resources::{Ctx, Env, Registry};
 use crate::store::{Store, StoreError};
 use crate::validate::TypedValidator;
-
-/// Meta key of the persisted webhook secret.
-pub(crate) const WEBHOOK_SECRET_META: &str = "webhook_secret";
 
 /// How long shutdown waits for open requests.
 const GRACE: Duration = Duration::from_secs(5);
@@ -54,6 +52,18 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A non-loopback address was asked for with the well-known default API key.
+    #[error(
+        "refusing to listen on {addr} with the default API key: anyone who can reach it could use \
+         the API and its admin routes; set an API key of your own (or bind 127.0.0.1)"
+    )]
+    DefaultKeyOnPublicAddress {
+        /// Requested address.
+        addr: SocketAddr,
+    },
+    /// A registered handler names an operation the operation table lacks.
+    #[error("handlers registered for operations that do not exist: {0:?}")]
+    UnknownHandlers(Vec<(&'static str, &'static str)>),
     /// Initialising the database failed.
     #[error("cannot initialise the emulator database: {0}")]
     Init(String),
@@ -97,8 +107,17 @@ impl Emulator {
         config: EmulatorConfig,
         registry: Registry,
     ) -> Result<Self, StartError> {
-        let store = Store::open(&config.storage)?;
+        let clock = crate::clock::Clock::new();
+        let requested = SocketAddr::new(config.host, config.port);
+        if !config.host.is_loopback() && config.api_key == crate::config::DEFAULT_API_KEY {
+            return Err(StartError::DefaultKeyOnPublicAddress { addr: requested });
+        }
+        let store = Store::open(&config.storage, clock)?;
         let table = OperationTable::new(config.operations)?;
+        let unknown = registry.unknown_routes(config.operations);
+        if !unknown.is_empty() {
+            return Err(StartError::UnknownHandlers(unknown));
+        }
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -112,7 +131,7 @@ impl Emulator {
             base_url: base_url.clone(),
         };
         let webhook_secret = init_store(&store, &env, config.webhook_secret.clone())?;
-        let state = Arc::new(AppState::new(
+        let mut state = AppState::new(
             store,
             table,
             registry,
@@ -121,14 +140,18 @@ impl Emulator {
             webhook_secret,
             env,
             config.max_body_bytes,
-        ));
+            config.request_log_capacity,
+        );
+        state.max_deliveries = config.max_deliveries;
+        let state = Arc::new(state);
         crate::delivery::start(&state);
         let router = admin::routes()
             .merge(crate::extensions::routes())
+            .merge(crate::request_log::routes(state.request_log.clone()))
             .fallback(dispatch::api)
             .with_state(state.clone());
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, router, stopped));
+        let task = tokio::spawn(accept_loop(listener, router, state.clone(), stopped));
         Ok(Self {
             base_url,
             addr,
@@ -160,6 +183,7 @@ impl Emulator {
 
     /// Stops accepting connections, lets open requests finish (up to 5 s), and waits.
     pub async fn shutdown(mut self) {
+        self.state.closing.close();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -171,6 +195,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.state.closing.close();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -182,21 +207,29 @@ fn init_store(store: &Store, env: &Env, configured: Option<String>) -> Result<St
     store
         .write(|db| {
             let ctx = Ctx { db, env };
-            common::default_brand_id(&ctx)?;
+            crate::resources::brands::default_brand_id(&ctx)?;
             let secret = match configured {
                 Some(s) => s,
-                None => match db.meta_get(WEBHOOK_SECRET_META)? {
+                None => match db.meta_get(crate::store::WEBHOOK_SECRET_META)? {
                     Some(s) => s,
                     None => ids::webhook_secret(),
                 },
             };
-            db.meta_set(WEBHOOK_SECRET_META, &secret)?;
+            db.meta_set(crate::store::WEBHOOK_SECRET_META, &secret)?;
             Ok(secret)
         })
         .map_err(|e: crate::error::ApiError| StartError::Init(e.message))
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stopped: oneshot::Receiver<()>) {
+/// Serves connections. Every request first passes the admin guard ([`crate::auth`]) and is
+/// recorded in the request log ([`crate::request_log`]) here, around the router, which costs
+/// less than two axum middleware layers on the hot path.
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    state: Arc<AppState>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -210,9 +243,29 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stopped: oneshot
                 let kill = Arc::new(Notify::new());
                 let inner = TowerToHyperService::new(router.clone());
                 let conn_kill = ConnectionKill(kill.clone());
+                let state = state.clone();
                 let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                     req.extensions_mut().insert(conn_kill.clone());
-                    inner.call(req)
+                    let pending = state.request_log.begin(req.method(), req.uri());
+                    let refused = crate::auth::check_admin(
+                        req.method(),
+                        req.uri().path(),
+                        req.headers(),
+                        &state.api_key,
+                    )
+                    .err();
+                    let answer = match refused {
+                        None => Either::Left(inner.call(req)),
+                        Some(e) => Either::Right(std::future::ready(Ok(crate::error::error_response(&e)))),
+                    };
+                    let state = state.clone();
+                    async move {
+                        let mut response: axum::response::Response = answer.await?;
+                        if let Some(p) = pending {
+                            state.request_log.finish(p, &mut response);
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);

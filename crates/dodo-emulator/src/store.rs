@@ -7,7 +7,9 @@
 //! stored text without re-serialising. `seq` grows monotonically (never reused), and lists are
 //! ordered **newest first** (`seq DESC`). SQLite is the source of truth; one connection sits
 //! behind a mutex, statements are prepared once and cached, and file databases use WAL.
-//! Besides objects, the store keeps `meta` (key/value) and the `idempotency` replay log.
+//! Besides objects, the store keeps `meta` (key/value), the `idempotency` replay log and the
+//! webhook outbox (`emu_events`, `emu_deliveries`, `emu_attempts`). [`SCHEMA`] names every
+//! table and [`kind`] every object kind, both from [`crate::schema`], the one place naming them.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -15,6 +17,13 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+
+use crate::clock::Clock;
+
+pub use crate::schema::{SCHEMA, kind};
+
+/// Meta key of the persisted emulator-wide webhook secret.
+pub const WEBHOOK_SECRET_META: &str = "webhook_secret";
 
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,37 +133,17 @@ pub struct IdempotentResponse {
     pub body: Vec<u8>,
 }
 
-/// The SQLite store shared by all requests.
+/// The SQLite store shared by all requests, with the emulator's clock (every write reads
+/// the time from it: timestamps, the outbox).
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    clock: Clock,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS objects (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    id TEXT NOT NULL,
-    parent TEXT,
-    state TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    data TEXT NOT NULL,
-    UNIQUE (kind, id)
-);
-CREATE INDEX IF NOT EXISTS objects_kind_seq ON objects (kind, seq);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    created_at TEXT NOT NULL
-);
-";
-
 impl Store {
-    /// Opens (and migrates) the store.
-    pub fn open(storage: &Storage) -> Result<Self, StoreError> {
+    /// Opens (and migrates) the store; `clock` is the emulator's clock.
+    pub fn open(storage: &Storage, clock: Clock) -> Result<Self, StoreError> {
         let path = match storage {
             Storage::Memory => None,
             Storage::File(p) => Some(p.clone()),
@@ -176,12 +165,17 @@ impl Store {
                 conn
             }
         };
-        conn.execute_batch(SCHEMA).map_err(wrap)?;
-        conn.execute_batch(crate::emit::SCHEMA).map_err(wrap)?;
+        conn.execute_batch(crate::schema::SCHEMA).map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(Self {
             conn: Mutex::new(conn),
+            clock,
         })
+    }
+
+    /// The emulator's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -191,7 +185,11 @@ impl Store {
     /// Runs `f` with exclusive access to the database (no transaction).
     pub fn read<R>(&self, f: impl FnOnce(&Db<'_>) -> R) -> R {
         let conn = self.lock();
-        f(&Db { conn: &conn })
+        f(&Db {
+            conn: &conn,
+            clock: &self.clock,
+            quiet: false,
+        })
     }
 
     /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back otherwise.
@@ -199,9 +197,29 @@ impl Store {
     where
         E: From<rusqlite::Error>,
     {
+        self.write_with(false, f)
+    }
+
+    /// Like [`Store::write`], but the changes record no webhook events (seeded state is not a
+    /// change the API would announce).
+    pub fn write_quiet<R, E>(&self, f: impl FnOnce(&Db<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        self.write_with(true, f)
+    }
+
+    fn write_with<R, E>(&self, quiet: bool, f: impl FnOnce(&Db<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<rusqlite::Error>,
+    {
         let conn = self.lock();
         let tx = conn.unchecked_transaction()?;
-        let out = f(&Db { conn: &tx });
+        let out = f(&Db {
+            conn: &tx,
+            clock: &self.clock,
+            quiet,
+        });
         match out {
             Ok(v) => {
                 tx.commit()?;
@@ -228,6 +246,9 @@ impl Store {
 #[derive(Debug)]
 pub struct Db<'a> {
     conn: &'a Connection,
+    clock: &'a Clock,
+    /// Changes record no webhook events.
+    quiet: bool,
 }
 
 fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
@@ -261,6 +282,16 @@ impl Db<'_> {
         self.conn
     }
 
+    /// The emulator's clock.
+    pub fn clock(&self) -> &Clock {
+        self.clock
+    }
+
+    /// The emulator's current time in the canonical format.
+    pub fn now_string(&self) -> String {
+        self.clock.now_string()
+    }
+
     /// Inserts a new object. Fails on a duplicate `(kind, id)`.
     pub fn insert(
         &self,
@@ -279,8 +310,8 @@ impl Db<'_> {
             )?
             .execute(params![kind, id, parent, created_at, text])?;
         let seq = self.conn.last_insert_rowid();
-        if crate::emit::watches(kind) {
-            crate::emit::observe(self.conn, kind, None, data)?;
+        if !self.quiet && crate::emit::watches(kind) {
+            crate::emit::observe(self.conn, self.clock, kind, None, data)?;
         }
         Ok(seq)
     }
@@ -289,7 +320,7 @@ impl Db<'_> {
     pub fn update(&self, kind: &str, id: &str, data: &Value) -> rusqlite::Result<bool> {
         let text = serde_json::to_string(data)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let watched = crate::emit::watches(kind);
+        let watched = !self.quiet && crate::emit::watches(kind);
         let old = if watched {
             self.get(kind, id)?.map(|r| r.data)
         } else {
@@ -300,7 +331,7 @@ impl Db<'_> {
             .prepare_cached("UPDATE objects SET data = ?3 WHERE kind = ?1 AND id = ?2")?
             .execute(params![kind, id, text])?;
         if watched && n > 0 {
-            crate::emit::observe(self.conn, kind, old.as_ref(), data)?;
+            crate::emit::observe(self.conn, self.clock, kind, old.as_ref(), data)?;
         }
         Ok(n > 0)
     }
@@ -519,7 +550,7 @@ mod tests {
     use serde_json::json;
 
     fn mem() -> Store {
-        Store::open(&Storage::Memory).unwrap()
+        Store::open(&Storage::Memory, Clock::new()).unwrap()
     }
 
     #[test]

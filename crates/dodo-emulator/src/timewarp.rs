@@ -16,7 +16,8 @@
 //! - a subscription whose `expires_at` passed becomes `expired`;
 //! - license keys whose `expires_at` passed become `expired`.
 //!
-//! The clock is process-wide (all emulators in one process share it) and only moves forward.
+//! Each emulator has its own clock ([`crate::clock::Clock`]); it only moves forward, at most
+//! 36,525 days per move (larger or malformed moves answer 400 `CLOCK_OUT_OF_RANGE` / 422).
 //! `GET /_emulator/clock` answers `{now, offset_seconds}`. Credits are not modelled, so credit
 //! expiry happens only through triggers.
 
@@ -41,7 +42,7 @@ use crate::resources::{Ctx, Env};
 use crate::store::{Db, Filter};
 
 /// Store kind of per-subscription card flags (id = subscription id).
-pub const CARD: &str = "emu_card";
+pub use crate::schema::kind::CARD;
 /// Most billing cycles one advance processes per subscription.
 const MAX_CYCLES: usize = 1_000;
 
@@ -59,22 +60,27 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.strip_prefix('+').unwrap_or(s);
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    let d = match unit.trim() {
-        "" | "s" => Duration::seconds(n),
-        "m" | "min" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        "w" => Duration::weeks(n),
+    // Digits beyond `i64` saturate: the clock then refuses the move as too far (400).
+    let n: i64 = match num.parse::<u128>() {
+        Ok(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        Err(_) => return None,
+    };
+    let unit_seconds: i64 = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
         _ => return None,
     };
-    Some(d)
+    Some(Duration::seconds(n.saturating_mul(unit_seconds)))
 }
 
-async fn get_clock() -> Json<Value> {
+async fn get_clock(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let clock = state.store.clock();
     Json(json!({
-        "now": clock::now_string(),
-        "offset_seconds": clock::offset().whole_seconds(),
+        "now": clock.now_string(),
+        "offset_seconds": clock.offset().whole_seconds(),
     }))
 }
 
@@ -88,17 +94,24 @@ async fn advance(State(state): State<Arc<AppState>>, body: axum::body::Bytes) ->
         Value::Number(n) => n.as_i64().map(Duration::seconds),
         _ => None,
     };
-    let Some(by) = by.filter(|d| !d.is_negative()) else {
+    let Some(by) = by else {
         return error_response(&ApiError::invalid_field(
             "by",
-            "expected a forward duration like \"30d\", \"+12h\", \"90m\" or seconds",
+            "expected a forward duration like \"30d\", \"+12h\", \"90m\" or seconds (at most 36525 days)",
         ));
     };
-    clock::advance(by);
+    let clock = state.store.clock();
+    if let Err(e) = clock.advance(by) {
+        return error_response(&ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CLOCK_OUT_OF_RANGE",
+            format!("cannot advance the clock by `{}`: {e}", v["by"]),
+        ));
+    }
     match process_due(&state.store, &state.env) {
         Ok(report) => Json(json!({
-            "now": clock::now_string(),
-            "offset_seconds": clock::offset().whole_seconds(),
+            "now": clock.now_string(),
+            "offset_seconds": clock.offset().whole_seconds(),
             "processed": report,
         }))
         .into_response(),
@@ -138,7 +151,7 @@ pub fn set_fail_renewals(db: &Db<'_>, sub_id: &str, fail: bool) -> rusqlite::Res
     if db.get(CARD, sub_id)?.is_some() {
         db.update(CARD, sub_id, &data)?;
     } else {
-        db.insert(CARD, sub_id, None, &clock::now_string(), &data)?;
+        db.insert(CARD, sub_id, None, &db.now_string(), &data)?;
     }
     Ok(())
 }
@@ -153,7 +166,7 @@ fn fails_renewals(db: &Db<'_>, sub_id: &str) -> rusqlite::Result<bool> {
 pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiError> {
     store.write(|db| {
         let ctx = Ctx { db, env };
-        let now = clock::now_string();
+        let now = db.now_string();
         let mut renewed = Vec::new();
         let mut on_hold = Vec::new();
         let mut cancelled = Vec::new();
@@ -245,7 +258,7 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
     )?;
     let brand_id = match sub["brand_id"].as_str() {
         Some(b) => b.to_string(),
-        None => common::default_brand_id(ctx)?,
+        None => crate::resources::brands::default_brand_id(ctx)?,
     };
     let amount = sub["recurring_pre_tax_amount"]
         .as_i64()
@@ -282,12 +295,19 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
         start_dunning(ctx, &current.data, &pay_id)?;
         return Ok(false);
     }
-    let due_t = clock::parse(due).unwrap_or_else(clock::now);
+    let due_t = clock::parse(due).unwrap_or_else(|| ctx.now());
     let next = clock::add_interval(
         due_t,
         d["payment_frequency_interval"].as_str().unwrap_or("Month"),
         d["payment_frequency_count"].as_i64().unwrap_or(1),
-    );
+    )
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INTERVAL_OUT_OF_RANGE",
+            format!("subscription {id}: the next billing date is out of range"),
+        )
+    })?;
     d["previous_billing_date"] = json!(clock::format(due_t));
     d["next_billing_date"] = json!(clock::format(next));
     ctx.db.update(kind::SUBSCRIPTION, &id, &current.data)?;
@@ -297,7 +317,7 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
 /// Records a dunning attempt for a subscription that went on hold (`dunning.started`).
 pub fn start_dunning(ctx: &Ctx<'_>, sub: &Value, payment_id: &str) -> Result<Value, ApiError> {
     let id = new_id("dun_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "subscription_id": sub["subscription_id"],
         "customer_id": sub["customer"]["customer_id"],
@@ -326,5 +346,9 @@ mod tests {
         assert_eq!(parse_duration("2w"), Some(Duration::weeks(2)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("3y"), None);
+        assert_eq!(
+            parse_duration("99999999999999999999999w"),
+            Some(Duration::seconds(i64::MAX))
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Triggers: `POST /_emulator/trigger/{event_type}` runs a scripted path that makes the
 //! emulator emit that event through its own state machine, for each of the 48 event types.
 //!
-//! Paths that exist in the API go through the API itself (the trigger calls the emulator over
-//! loopback with its API key): customers, products, payments settled as a test would,
+//! Paths that exist in the API go through the API's own operations, in-process
+//! ([`crate::dispatch::invoke`]: the same typed validation and handlers, no HTTP): customers, products, payments settled as a test would,
 //! refunds, subscriptions (create, pause, resume, cancel, change plan, update), license keys
 //! from a license-enabled product. Renewals and on-hold use the virtual-clock renewal
 //! ([`crate::timewarp::renew`]) on the subscription's due date without moving the clock.
@@ -25,7 +25,7 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::clock;
-use crate::dispatch::{AppState, error_response};
+use crate::dispatch::{self, AppState, error_response};
 use crate::emit;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -116,7 +116,6 @@ async fn trigger(State(state): State<Arc<AppState>>, Path(ty): Path<String>) -> 
     });
     let mut t = Trigger {
         state: state.clone(),
-        http: reqwest::Client::new(),
         objects: Map::new(),
     };
     if let Err(e) = t.run(&ty).await {
@@ -141,7 +140,6 @@ async fn trigger(State(state): State<Arc<AppState>>, Path(ty): Path<String>) -> 
 
 struct Trigger {
     state: Arc<AppState>,
-    http: reqwest::Client,
     objects: Map<String, Value>,
 }
 
@@ -150,36 +148,17 @@ fn s(v: &Value, field: &str) -> String {
 }
 
 impl Trigger {
+    /// The emulator's current time, canonical.
+    fn now(&self) -> String {
+        self.state.store.clock().now_string()
+    }
+
     fn note(&mut self, name: &str, id: &str) {
         self.objects.insert(name.into(), json!(id));
     }
 
-    async fn api(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> Result<Value, ApiError> {
-        let url = format!("{}{path}", self.state.env.base_url);
-        let mut req = self
-            .http
-            .request(method, &url)
-            .bearer_auth(&self.state.api_key);
-        if !body.is_null() {
-            req = req.json(&body);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| ApiError::internal(format!("trigger call {path} failed: {e}")))?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(ApiError::internal(format!(
-                "trigger call {path} answered {status}: {v}"
-            )));
-        }
-        Ok(v)
+    async fn api(&self, method: &str, path: &str, body: Value) -> Result<Value, ApiError> {
+        dispatch::invoke(&self.state, method, path, &body).map(|r| r.json())
     }
 
     fn write<R>(&self, f: impl FnOnce(&Ctx<'_>) -> Result<R, ApiError>) -> Result<R, ApiError> {
@@ -196,7 +175,7 @@ impl Trigger {
         let email = format!("{}@trigger.example.com", new_id("buyer_").to_lowercase());
         let c = self
             .api(
-                reqwest::Method::POST,
+                "POST",
                 "/customers",
                 json!({"email": email, "name": "Trigger Customer"}),
             )
@@ -221,7 +200,7 @@ impl Trigger {
             body["license_key_enabled"] = json!(true);
             body["license_key_activations_limit"] = json!(3);
         }
-        let p = self.api(reqwest::Method::POST, "/products", body).await?;
+        let p = self.api("POST", "/products", body).await?;
         self.note(
             if recurring { "plan_id" } else { "product_id" },
             &s(&p, "product_id"),
@@ -235,7 +214,7 @@ impl Trigger {
         let p = self.product(false, license).await?;
         let created = self
             .api(
-                reqwest::Method::POST,
+                "POST",
                 "/payments",
                 json!({"product_cart": [{"product_id": s(&p, "product_id"), "quantity": 1}],
                        "customer": {"customer_id": s(&c, "customer_id")},
@@ -260,7 +239,7 @@ impl Trigger {
         let p = self.product(true, false).await?;
         let created = self
             .api(
-                reqwest::Method::POST,
+                "POST",
                 "/subscriptions",
                 json!({"product_id": s(&p, "product_id"), "quantity": 1,
                        "customer": {"customer_id": s(&c, "customer_id")},
@@ -270,21 +249,13 @@ impl Trigger {
         let id = s(&created, "subscription_id");
         self.note("subscription_id", &id);
         self.settle(&s(&created, "payment_id"), status)?;
-        self.api(
-            reqwest::Method::GET,
-            &format!("/subscriptions/{id}"),
-            Value::Null,
-        )
-        .await
+        self.api("GET", &format!("/subscriptions/{id}"), Value::Null)
+            .await
     }
 
     async fn patch_sub(&self, id: &str, body: Value) -> Result<Value, ApiError> {
-        self.api(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{id}"),
-            body,
-        )
-        .await
+        self.api("PATCH", &format!("/subscriptions/{id}"), body)
+            .await
     }
 
     /// Rewrites fields of a stored object (what the backend does where the API cannot).
@@ -312,8 +283,7 @@ impl Trigger {
         data: &Value,
     ) -> Result<(), ApiError> {
         self.write(|ctx| {
-            ctx.db
-                .insert(kind, id, parent, &clock::now_string(), data)?;
+            ctx.db.insert(kind, id, parent, &ctx.now_string(), data)?;
             Ok(())
         })
     }
@@ -340,7 +310,7 @@ impl Trigger {
                 let pay = self.payment(Some("succeeded"), false).await?;
                 let r = self
                     .api(
-                        reqwest::Method::POST,
+                        "POST",
                         "/refunds",
                         json!({"payment_id": pay, "reason": "Triggered"}),
                     )
@@ -365,7 +335,7 @@ impl Trigger {
                 let id = new_id("ach_");
                 let data = json!({"payment_id": pay, "customer_id": c, "brand_id": self.brand()?,
                                   "abandonment_reason": "payment_failed", "status": "abandoned",
-                                  "abandoned_at": clock::now_string(), "recovered_payment_id": null});
+                                  "abandoned_at": self.now(), "recovered_payment_id": null});
                 self.insert(emit::ABANDONED_CHECKOUT, &id, None, &data)?;
                 self.note("abandoned_checkout_id", &id);
                 if what == "recovered" {
@@ -403,7 +373,7 @@ impl Trigger {
                 let c = self.customer().await?;
                 let cid = s(&c, "customer_id");
                 let id = new_id("entg_");
-                let now = clock::now_string();
+                let now = self.now();
                 let data = json!({"id": id, "business_id": self.state.env.business_id,
                     "brand_id": self.brand()?, "customer_id": cid, "entitlement_id": new_id("ent_"),
                     "status": "Pending", "metadata": {}, "external_id": "", "payment_id": null, "subscription_id": null, "created_at": now, "updated_at": now});
@@ -427,17 +397,13 @@ impl Trigger {
     }
 
     fn brand(&self) -> Result<String, ApiError> {
-        self.write(crate::resources::common::default_brand_id)
+        self.write(crate::resources::brands::default_brand_id)
     }
 
     async fn dispute(&mut self, what: &str) -> Result<(), ApiError> {
         let pay = self.payment(Some("succeeded"), false).await?;
         let payment = self
-            .api(
-                reqwest::Method::GET,
-                &format!("/payments/{pay}"),
-                Value::Null,
-            )
+            .api("GET", &format!("/payments/{pay}"), Value::Null)
             .await?;
         let id = new_id("dp_");
         let data = json!({
@@ -446,7 +412,7 @@ impl Trigger {
             "currency": payment["currency"], "customer": payment["customer"],
             "dispute_stage": "dispute", "dispute_status": "dispute_opened",
             "payment_provider": "dodo", "reason": "fraudulent", "remarks": null,
-            "is_resolved_by_rdr": null, "created_at": clock::now_string(),
+            "is_resolved_by_rdr": null, "created_at": self.now(),
         });
         self.insert(emit::DISPUTE, &id, Some(""), &data)?;
         self.note("dispute_id", &id);
@@ -469,7 +435,7 @@ impl Trigger {
 
     fn payout(&mut self, what: &str) -> Result<(), ApiError> {
         let id = new_id("pyt_");
-        let now = clock::now_string();
+        let now = self.now();
         let data = json!({
             "payout_id": id, "business_id": self.state.env.business_id, "amount": 125_000,
             "fee": 1_250, "additional_docs": [], "currency": "USD", "payment_method": "bank_transfer",
@@ -486,7 +452,7 @@ impl Trigger {
             self.set(
                 emit::PAYOUT,
                 &id,
-                json!({"status": what, "updated_at": clock::now_string()}),
+                json!({"status": what, "updated_at": self.now()}),
             )?;
         }
         Ok(())
@@ -527,7 +493,7 @@ impl Trigger {
             "balance_after": if is_credit { "600" } else { "400" },
             "overage_before": "0", "overage_after": "0", "description": format!("Triggered {what}"),
             "grant_id": null, "reference_id": null, "reference_type": reference, "metadata": {},
-            "created_at": clock::now_string(),
+            "created_at": self.now(),
         });
         self.insert(emit::CREDIT_LEDGER_ENTRY, &id, Some(&cid), &data)?;
         self.note("credit_ledger_entry_id", &id);
@@ -570,7 +536,7 @@ impl Trigger {
                     "plan_changed" => {
                         let other = self.product(true, false).await?;
                         self.api(
-                            reqwest::Method::POST,
+                            "POST",
                             &format!("/subscriptions/{id}/change-plan"),
                             json!({"product_id": s(&other, "product_id"), "quantity": 1,
                                    "proration_billing_mode": "prorated_immediately"}),
@@ -578,7 +544,8 @@ impl Trigger {
                         .await?;
                     }
                     "past_due" => {
-                        let ends = clock::format(clock::now() + time::Duration::days(7));
+                        let ends =
+                            clock::format(self.state.store.clock().now() + time::Duration::days(7));
                         self.set(
                             kind::SUBSCRIPTION,
                             &id,
@@ -589,7 +556,7 @@ impl Trigger {
                         self.set(
                             kind::SUBSCRIPTION,
                             &id,
-                            json!({"status": "expired", "expires_at": clock::now_string()}),
+                            json!({"status": "expired", "expires_at": self.now()}),
                         )?;
                     }
                     "update_payment_method" => {

@@ -32,8 +32,8 @@ async fn main() -> std::process::ExitCode {
     println!("storefront:  {}", demo.url);
     println!("emulator:    {}", demo.emulator_url());
     println!("test card:   4242 4242 4242 4242 (declined: 4000 0000 0000 0002)");
-    println!("Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
+    println!("Ctrl-C (or SIGTERM) to stop.");
+    dodo_emulator::signal::shutdown_signal().await;
     demo.stop().await;
     std::process::ExitCode::SUCCESS
 }

@@ -61,15 +61,31 @@ async fn buy(shop: &Storefront, card: &str) -> String {
 
     let page = http.get(&checkout_url).send().await.expect("checkout page");
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.expect("html").contains(&product.name));
+    // As a browser does: keep the page's CSRF cookie and send back the form's token.
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let html = page.text().await.expect("html");
+    assert!(html.contains(&product.name));
+    let token = html
+        .split_once(r#"name="csrf_token" value=""#)
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
 
     let paid = http
         .post(&checkout_url)
+        .header("cookie", cookie)
         .form(&[
             ("full_name", "Ada Lovelace"),
             ("email", "ada@example.com"),
             ("country", "US"),
             ("card_number", card),
+            ("csrf_token", &token),
         ])
         .send()
         .await

@@ -5,7 +5,6 @@ use serde_json::json;
 
 use super::common::{self, kind, patch_fields};
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -30,7 +29,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let currency = req.str_field("currency")?;
     let tax = req.str_field("tax_category")?;
     let id = new_id("adn_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "id": id,
         "business_id": ctx.env.business_id,
@@ -65,7 +64,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(image) = req.opt_str("image_id")? {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
     }
-    common::touch(&mut record.data);
+    common::touch(ctx, &mut record.data);
     ctx.db.update(kind::ADDON, id, &record.data)?;
     Ok(Reply::json(record.data))
 }

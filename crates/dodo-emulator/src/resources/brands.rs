@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind, page_list, patch_fields};
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -71,7 +70,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         req.opt_str("url")?,
     );
     ctx.db
-        .insert(kind::BRAND, &id, None, &clock::now_string(), &data)?;
+        .insert(kind::BRAND, &id, None, &ctx.now_string(), &data)?;
     Ok(Reply::json(data))
 }
 
@@ -123,7 +122,7 @@ fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(t) = target {
         common::must_get(ctx, kind::BRAND, "Brand", t)?;
     }
-    let now = clock::now_string();
+    let now = ctx.now_string();
     record.data["archived_at"] = json!(now);
     record.data["enabled"] = json!(false);
     ctx.db.update(kind::BRAND, id, &record.data)?;
@@ -136,4 +135,39 @@ fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "subscriptions_moved": 0,
         "collections_moved": 0,
     })))
+}
+
+/// Meta key holding the default brand id.
+const DEFAULT_BRAND_KEY: &str = "default_brand_id";
+
+/// The id of the default brand, creating the brand on first use.
+pub fn default_brand_id(ctx: &Ctx<'_>) -> Result<String, ApiError> {
+    if let Some(id) = ctx.db.meta_get(DEFAULT_BRAND_KEY)? {
+        return Ok(id);
+    }
+    let id = new_id("brnd_");
+    let now = ctx.now_string();
+    let data = brand_object(
+        &id,
+        &ctx.env.business_id,
+        Some("Default brand"),
+        "EMULATOR",
+        None,
+        None,
+        None,
+    );
+    ctx.db.insert(kind::BRAND, &id, None, &now, &data)?;
+    ctx.db.meta_set(DEFAULT_BRAND_KEY, &id)?;
+    Ok(id)
+}
+
+/// The `brand_id` from the body (must exist) or the default brand.
+pub fn brand_for(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<String, ApiError> {
+    match req.opt_str("brand_id")? {
+        Some(id) => {
+            super::common::must_get(ctx, kind::BRAND, "Brand", id)?;
+            Ok(id.to_string())
+        }
+        None => default_brand_id(ctx),
+    }
 }

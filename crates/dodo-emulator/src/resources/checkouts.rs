@@ -41,7 +41,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         None => None,
     };
     let id = new_id("cks_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let mut session = json!({
         "id": id,
         "created_at": now,
@@ -54,7 +54,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .insert(kind::CHECKOUT_SESSION, &id, None, &now, &session)?;
     // The request, for the hosted checkout page (`crate::hosted`).
     ctx.db.insert(
-        crate::hosted::SESSION_REQUEST,
+        kind::CHECKOUT_SESSION_REQUEST,
         &id,
         Some(&id),
         &now,
@@ -75,7 +75,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             };
             let brand_id = match cart.lines[0].product["brand_id"].as_str() {
                 Some(b) => b.to_string(),
-                None => common::default_brand_id(ctx)?,
+                None => crate::resources::brands::default_brand_id(ctx)?,
             };
             let billing = req
                 .field("billing_address")
@@ -176,14 +176,17 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .find(|l| products::is_recurring(&l.product))
         .map(|l| {
             let price = &l.product["price"];
-            clock::format(clock::add_interval(
-                clock::now(),
+            clock::add_interval(
+                ctx.now(),
                 price["payment_frequency_interval"]
                     .as_str()
                     .unwrap_or("Month"),
                 price["payment_frequency_count"].as_i64().unwrap_or(1),
-            ))
-        });
+            )
+            .map(clock::format)
+            .ok_or_else(|| ApiError::out_of_range("the product's billing interval is too large"))
+        })
+        .transpose()?;
     Ok(Reply::json(json!({
         "total_price": subtotal - off,
         "total_tax": 0,
@@ -214,13 +217,4 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "Checkout session",
         req.param("id"),
     )
-}
-
-/// Records the status of the session's payment.
-pub fn on_payment_settled(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
-    if let Some(mut r) = ctx.db.get(kind::CHECKOUT_SESSION, id)? {
-        r.data["payment_status"] = json!(status);
-        ctx.db.update(kind::CHECKOUT_SESSION, id, &r.data)?;
-    }
-    Ok(())
 }

@@ -4,7 +4,6 @@
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Map, Value, json};
 
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -12,44 +11,9 @@ use crate::store::{Filter, Record, State};
 
 use super::Ctx;
 
-/// Store kinds of the domain objects (also the `kind` values accepted by `/_emulator/seed`).
-pub mod kind {
-    /// Customers (`cus_`).
-    pub const CUSTOMER: &str = "customer";
-    /// Products (`pdt_`).
-    pub const PRODUCT: &str = "product";
-    /// Discounts (`dsc_`).
-    pub const DISCOUNT: &str = "discount";
-    /// Payments (`pay_`).
-    pub const PAYMENT: &str = "payment";
-    /// Refunds (`ref_`).
-    pub const REFUND: &str = "refund";
-    /// Subscriptions (`sub_`).
-    pub const SUBSCRIPTION: &str = "subscription";
-    /// License keys (`lic_`).
-    pub const LICENSE_KEY: &str = "license_key";
-    /// License key instances (`lki_`).
-    pub const LICENSE_KEY_INSTANCE: &str = "license_key_instance";
-    /// Checkout sessions (`cks_`).
-    pub const CHECKOUT_SESSION: &str = "checkout_session";
-    /// Webhook endpoints (`whk_`).
-    pub const WEBHOOK: &str = "webhook";
-    /// Webhook endpoint secrets (id = webhook id).
-    pub const WEBHOOK_SECRET: &str = "webhook_secret";
-    /// Webhook endpoint custom headers (id = webhook id).
-    pub const WEBHOOK_HEADERS: &str = "webhook_headers";
-    /// Usage events (id = the caller's `event_id`).
-    pub const EVENT: &str = "event";
-    /// Meters (`mtr_`).
-    pub const METER: &str = "meter";
-    /// Brands (`brnd_`).
-    pub const BRAND: &str = "brand";
-    /// Addons (`adn_`).
-    pub const ADDON: &str = "addon";
-}
-
-/// Meta key holding the default brand id.
-const DEFAULT_BRAND_KEY: &str = "default_brand_id";
+/// Store kinds (also the `kind` values accepted by `/_emulator/seed`); named in one place,
+/// [`crate::schema::kind`].
+pub use crate::schema::kind;
 
 /// Fetches an object that must exist and not be soft-deleted (404 otherwise).
 pub fn must_get(ctx: &Ctx<'_>, kind: &str, what: &str, id: &str) -> Result<Record, ApiError> {
@@ -131,11 +95,11 @@ pub fn patch_fields(target: &mut Value, req: &ApiRequest, fields: &[&str]) {
 }
 
 /// Sets `updated_at` to now when the object has that field.
-pub fn touch(target: &mut Value) {
+pub fn touch(ctx: &Ctx<'_>, target: &mut Value) {
     if let Some(obj) = target.as_object_mut()
         && obj.contains_key("updated_at")
     {
-        obj.insert("updated_at".into(), Value::String(clock::now_string()));
+        obj.insert("updated_at".into(), Value::String(ctx.now_string()));
     }
 }
 
@@ -162,7 +126,7 @@ pub fn create_customer(
         return Err(ApiError::invalid_field("email", "is not an email address"));
     }
     let id = new_id("cus_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "customer_id": id,
         "business_id": ctx.env.business_id,
@@ -205,38 +169,6 @@ pub fn resolve_customer(ctx: &Ctx<'_>, req: &ApiRequest, field: &str) -> Result<
         .unwrap_or_else(|| email.split('@').next().unwrap_or(email));
     let phone = obj.get("phone_number").and_then(Value::as_str);
     create_customer(ctx, email, name, phone, json!({}))
-}
-
-/// The id of the default brand, creating the brand on first use.
-pub fn default_brand_id(ctx: &Ctx<'_>) -> Result<String, ApiError> {
-    if let Some(id) = ctx.db.meta_get(DEFAULT_BRAND_KEY)? {
-        return Ok(id);
-    }
-    let id = new_id("brnd_");
-    let now = clock::now_string();
-    let data = super::brands::brand_object(
-        &id,
-        &ctx.env.business_id,
-        Some("Default brand"),
-        "EMULATOR",
-        None,
-        None,
-        None,
-    );
-    ctx.db.insert(kind::BRAND, &id, None, &now, &data)?;
-    ctx.db.meta_set(DEFAULT_BRAND_KEY, &id)?;
-    Ok(id)
-}
-
-/// The `brand_id` from the body (must exist) or the default brand.
-pub fn brand_for(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<String, ApiError> {
-    match req.opt_str("brand_id")? {
-        Some(id) => {
-            must_get(ctx, kind::BRAND, "Brand", id)?;
-            Ok(id.to_string())
-        }
-        None => default_brand_id(ctx),
-    }
 }
 
 /// Builds an object with the given fields.

@@ -77,10 +77,47 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     page_list(ctx, req, kind::CUSTOMER, &filters, common::as_is)
 }
 
+/// How long a portal session stays valid.
+pub const PORTAL_SESSION_LIFETIME: time::Duration = time::Duration::hours(1);
+
+/// Issues a portal session for a customer (called by the API's portal-session operation);
+/// answers the token.
+pub fn issue_portal_session(ctx: &Ctx<'_>, customer_id: &str) -> Result<String, ApiError> {
+    let token = format!("cps_{}", crate::ids::token());
+    let now = ctx.now();
+    let expires = now.checked_add(PORTAL_SESSION_LIFETIME).unwrap_or(now);
+    let data = serde_json::json!({
+        "customer_id": customer_id,
+        "expires_at": crate::clock::format(expires),
+    });
+    ctx.db.insert(
+        kind::PORTAL_SESSION,
+        &token,
+        None,
+        &crate::clock::format(now),
+        &data,
+    )?;
+    Ok(token)
+}
+
+/// The customer of a live (stored, unexpired) portal session token.
+pub fn portal_session_customer(db: &crate::store::Db<'_>, token: &str) -> Option<String> {
+    let now = db.now_string();
+    db.get(kind::PORTAL_SESSION, token)
+        .ok()
+        .flatten()
+        .filter(|r| {
+            r.data["expires_at"]
+                .as_str()
+                .is_some_and(|e| e > now.as_str())
+        })
+        .and_then(|r| r.data["customer_id"].as_str().map(str::to_string))
+}
+
 fn portal_session(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("customer_id");
     common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
-    let token = crate::ids::new_id("cps_");
+    let token = issue_portal_session(ctx, id)?;
     Ok(Reply::json(serde_json::json!({
         "link": format!("{}/portal/{id}?session={token}", ctx.env.base_url),
     })))

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind, patch_fields};
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::{new_id, upper_code};
 use crate::request::{ApiRequest, Reply};
@@ -95,7 +94,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let restricted = check_products(ctx, req)?;
     let id = new_id("dsc_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "discount_id": id,
         "business_id": ctx.env.business_id,
@@ -195,7 +194,7 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
              AND (json_extract(data, '$.usage_limit') IS NULL \
              OR json_extract(data, '$.times_used') < json_extract(data, '$.usage_limit')))"
         };
-        filters.push(Filter::Sql(cond, vec![SqlValue::Text(clock::now_string())]));
+        filters.push(Filter::Sql(cond, vec![SqlValue::Text(ctx.now_string())]));
     }
     common::page_list(ctx, req, kind::DISCOUNT, &filters, common::as_is)
 }
@@ -272,7 +271,7 @@ pub fn check(ctx: &Ctx<'_>, code: &str, product_ids: &[&str]) -> Result<Record, 
             format!("discount code {code} does not exist"),
         ));
     };
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let d = &record.data;
     if d["expires_at"].as_str().is_some_and(|t| t <= now.as_str()) {
         return Err(ApiError::unprocessable(

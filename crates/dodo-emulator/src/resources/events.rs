@@ -73,7 +73,7 @@ fn ingest(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             ),
         ));
     }
-    let now = clock::now();
+    let now = ctx.now();
     let oldest = clock::format(now - time::Duration::hours(1));
     let newest = clock::format(now + time::Duration::minutes(5));
     let mut seen = HashSet::new();

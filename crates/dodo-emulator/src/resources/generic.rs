@@ -17,7 +17,6 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::ops::{ListKind, Operation};
@@ -181,7 +180,7 @@ fn stamp(ctx: &Ctx<'_>, body: &Value, id: &str, now: &str) -> Value {
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest, loc: &Location) -> Result<Reply, ApiError> {
     let id = new_id(prefix_for(&loc.kind));
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = stamp(ctx, &req.body, &id, &now);
     ctx.db
         .insert(&loc.kind, &id, Some(&loc.parent), &now, &data)?;
@@ -193,7 +192,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest, loc: &Location) -> Result<Reply, ApiE
 }
 
 fn upsert(ctx: &Ctx<'_>, req: &ApiRequest, loc: &Location, id: &str) -> Result<Reply, ApiError> {
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = stamp(ctx, &req.body, id, &now);
     match ctx.db.get(&loc.kind, id)? {
         Some(_) => {
@@ -223,7 +222,7 @@ fn patch(ctx: &Ctx<'_>, req: &ApiRequest, loc: &Location, id: &str) -> Result<Re
                 target.insert(k.clone(), v.clone());
             }
         }
-        target.insert("updated_at".into(), Value::String(clock::now_string()));
+        target.insert("updated_at".into(), Value::String(ctx.now_string()));
     }
     ctx.db.update(&loc.kind, id, &record.data)?;
     Ok(if req.op.response.is_some() {

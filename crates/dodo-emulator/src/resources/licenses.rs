@@ -35,8 +35,8 @@ pub fn register(r: &mut Registry) {
 }
 
 /// A key's status as of now (`expired` once `expires_at` has passed).
-fn effective(mut key: Value) -> Value {
-    let now = clock::now_string();
+fn effective(ctx: &Ctx<'_>, mut key: Value) -> Value {
+    let now = ctx.now_string();
     if key["status"] == "active"
         && key["expires_at"]
             .as_str()
@@ -69,7 +69,7 @@ fn insert_key(
         ));
     }
     let id = new_id("lic_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "id": id,
         "business_id": ctx.env.business_id,
@@ -142,8 +142,13 @@ pub fn issue_for_payment(ctx: &Ctx<'_>, payment: &Value) -> Result<(), ApiError>
             .as_object()
             .and_then(|d| Some((d.get("count")?.as_i64()?, d.get("interval")?.as_str()?)))
             .map(|(count, interval)| {
-                clock::format(clock::add_interval(clock::now(), interval, count))
-            });
+                clock::add_interval(ctx.now(), interval, count)
+                    .map(clock::format)
+                    .ok_or_else(|| {
+                        ApiError::out_of_range("the product's `license_key_duration` is too large")
+                    })
+            })
+            .transpose()?;
         let key = format!(
             "{}-{}-{}-{}",
             upper_code(4),
@@ -167,7 +172,7 @@ pub fn issue_for_payment(ctx: &Ctx<'_>, payment: &Value) -> Result<(), ApiError>
 
 fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let record = common::must_get(ctx, kind::LICENSE_KEY, "License key", req.param("id"))?;
-    Ok(Reply::json(effective(record.data)))
+    Ok(Reply::json(effective(ctx, record.data)))
 }
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -189,7 +194,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         record.data["expires_at"] = json!(t);
     }
     ctx.db.update(kind::LICENSE_KEY, id, &record.data)?;
-    Ok(Reply::json(effective(record.data)))
+    Ok(Reply::json(effective(ctx, record.data)))
 }
 
 fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -200,7 +205,7 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::eq_filter(req, "source", "$.source", &mut filters);
     common::created_filters(req, &mut filters)?;
     common::page_list(ctx, req, kind::LICENSE_KEY, &filters, |r: &Record| {
-        effective(r.data.clone())
+        effective(ctx, r.data.clone())
     })
 }
 
@@ -248,7 +253,7 @@ fn activate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let name = req.str_field("name")?;
     let mut record =
         find_key(ctx, key)?.ok_or_else(|| ApiError::not_found("License key", "(given)"))?;
-    let data = effective(record.data.clone());
+    let data = effective(ctx, record.data.clone());
     if data["status"] != "active" {
         return Err(ApiError::new(
             http::StatusCode::FORBIDDEN,
@@ -270,7 +275,7 @@ fn activate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let id = new_id("lki_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let instance = json!({
         "id": id,
         "business_id": ctx.env.business_id,
@@ -327,7 +332,7 @@ fn validate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let valid = match find_key(ctx, key)? {
         None => false,
         Some(record) => {
-            let active = effective(record.data)["status"] == "active";
+            let active = effective(ctx, record.data)["status"] == "active";
             let instance_ok = match instance {
                 None => true,
                 Some(i) => ctx

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind, patch_fields};
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -49,7 +48,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::invalid_field("aggregation", "is required"))?;
     check_aggregation(&aggregation)?;
     let id = new_id("mtr_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "id": id,
         "business_id": ctx.env.business_id,
@@ -88,7 +87,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "filter",
         ],
     );
-    common::touch(&mut record.data);
+    common::touch(ctx, &mut record.data);
     ctx.db.update(kind::METER, id, &record.data)?;
     Ok(Reply::json(record.data))
 }

@@ -47,6 +47,18 @@ pub struct Ctx<'a> {
     pub env: &'a Env,
 }
 
+impl Ctx<'_> {
+    /// The emulator's current (virtual) time.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.db.clock().now()
+    }
+
+    /// The emulator's current time in the canonical format.
+    pub fn now_string(&self) -> String {
+        self.db.now_string()
+    }
+}
+
 /// A resource handler.
 pub type Handler = fn(&Ctx<'_>, &ApiRequest) -> Result<Reply, ApiError>;
 
@@ -95,5 +107,48 @@ impl Registry {
     /// Registered `(method, path)` pairs.
     pub fn routes(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
         self.map.keys().copied()
+    }
+
+    /// Registered `(method, path)` pairs that name no operation of `ops` (a mistyped path
+    /// would otherwise silently fall back to generic CRUD), sorted.
+    pub fn unknown_routes(
+        &self,
+        ops: &[crate::ops::Operation],
+    ) -> Vec<(&'static str, &'static str)> {
+        let mut out: Vec<_> = self
+            .routes()
+            .filter(|(m, p)| !ops.iter().any(|o| o.method == *m && o.path == *p))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_handler_names_an_operation_of_the_spec() {
+        let registry = Registry::standard();
+        assert!(registry.routes().count() > 50);
+        assert_eq!(
+            registry.unknown_routes(crate::ops::spec_operations()),
+            Vec::<(&str, &str)>::new()
+        );
+    }
+
+    #[test]
+    fn a_mistyped_handler_path_is_reported() {
+        fn h(_: &Ctx<'_>, _: &ApiRequest) -> Result<Reply, ApiError> {
+            Ok(Reply::empty())
+        }
+        let mut registry = Registry::empty();
+        registry.add("GET", "/customer/{customer_id}", h);
+        registry.add("GET", "/customers/{customer_id}", h);
+        assert_eq!(
+            registry.unknown_routes(crate::ops::spec_operations()),
+            vec![("GET", "/customer/{customer_id}")]
+        );
     }
 }

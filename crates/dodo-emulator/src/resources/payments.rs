@@ -12,14 +12,13 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::{Ctx, Registry, discounts, licenses, products};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
 use crate::store::{Filter, Record};
 
-/// Store kind of a payment's line items (id = payment id).
-pub const LINES: &str = "payment_lines";
+/// Store kind of payment line items (id = payment id).
+pub use crate::schema::kind::PAYMENT_LINES as LINES;
 
 /// Registers the handlers of this group.
 pub fn register(r: &mut Registry) {
@@ -52,6 +51,10 @@ impl Line {
     }
 }
 
+/// Largest cart total in minor units (10^15: far above any real charge, far below `i64`
+/// overflow once taxes and discounts are applied).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
 /// A priced cart.
 #[derive(Debug, Clone)]
 pub struct Cart {
@@ -64,7 +67,11 @@ pub struct Cart {
 impl Cart {
     /// Sum of the lines.
     pub fn subtotal(&self) -> i64 {
-        self.lines.iter().map(Line::total).sum()
+        // `price_cart` refused carts whose checked total overflows, so this never saturates.
+        self.lines
+            .iter()
+            .map(Line::total)
+            .fold(0_i64, i64::saturating_add)
     }
 
     /// Product ids of the lines.
@@ -148,6 +155,19 @@ pub fn price_cart(
             unit_amount: unit,
         });
     }
+    let mut total = 0_i64;
+    for (i, l) in lines.iter().enumerate() {
+        total = l
+            .unit_amount
+            .checked_mul(l.quantity)
+            .and_then(|t| total.checked_add(t))
+            .filter(|t| *t <= MAX_AMOUNT)
+            .ok_or_else(|| {
+                ApiError::out_of_range(format!(
+                    "`{field}[{i}]`: the cart total exceeds {MAX_AMOUNT} minor units"
+                ))
+            })?;
+    }
     let currency = products::currency(&lines[0].product);
     Ok(Cart { lines, currency })
 }
@@ -183,7 +203,7 @@ pub struct NewPayment<'a> {
 /// A payment with a saved `payment_method_id` is settled at once.
 pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiError> {
     let id = new_id("pay_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let subtotal = p.cart.subtotal();
     let discount_off = p
         .discount
@@ -296,7 +316,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     };
     let brand_id = match cart.lines[0].product["brand_id"].as_str() {
         Some(b) => b.to_string(),
-        None => common::default_brand_id(ctx)?,
+        None => crate::resources::brands::default_brand_id(ctx)?,
     };
     let payment = create_payment(
         ctx,
@@ -406,7 +426,7 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     }
     let d = &mut record.data;
     d["status"] = json!(status);
-    d["updated_at"] = json!(clock::now_string());
+    d["updated_at"] = json!(ctx.now_string());
     if status == "succeeded" {
         d["payment_method"] = json!("card");
         d["payment_method_type"] = json!("credit");
@@ -420,13 +440,41 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     }
     ctx.db.update(kind::PAYMENT, id, &record.data)?;
     if let Some(sub_id) = record.data["subscription_id"].as_str() {
-        super::subscriptions::on_payment_settled(ctx, sub_id, status)?;
+        settle_subscription(ctx, sub_id, status)?;
     }
     if status == "succeeded" {
         licenses::issue_for_payment(ctx, &record.data)?;
     }
     if let Some(cks) = record.data["checkout_session_id"].as_str() {
-        super::checkouts::on_payment_settled(ctx, cks, status)?;
+        settle_checkout_session(ctx, cks, status)?;
     }
     Ok(record.data)
+}
+
+/// Reacts to the settlement of one of the subscription's payments: the first payment
+/// activates (or fails) a pending subscription.
+fn settle_subscription(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
+    let Some(mut record) = ctx.db.get(kind::SUBSCRIPTION, id)? else {
+        return Ok(());
+    };
+    if record.data["status"] != "pending" {
+        return Ok(());
+    }
+    let next = match status {
+        "succeeded" => "active",
+        "failed" | "cancelled" => "failed",
+        _ => return Ok(()),
+    };
+    record.data["status"] = json!(next);
+    ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
+    Ok(())
+}
+
+/// Records the status of the session's payment.
+fn settle_checkout_session(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
+    if let Some(mut r) = ctx.db.get(kind::CHECKOUT_SESSION, id)? {
+        r.data["payment_status"] = json!(status);
+        ctx.db.update(kind::CHECKOUT_SESSION, id, &r.data)?;
+    }
+    Ok(())
 }

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind, patch_fields};
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -143,9 +142,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         req.field("price")
             .ok_or_else(|| ApiError::invalid_field("price", "is required"))?,
     )?;
-    let brand_id = common::brand_for(ctx, req)?;
+    let brand_id = crate::resources::brands::brand_for(ctx, req)?;
     let id = new_id("pdt_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let recurring = price["type"] != "one_time_price";
     let data = json!({
         "product_id": id,
@@ -223,7 +222,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(image) = req.opt_str("image_id")? {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
     }
-    common::touch(&mut record.data);
+    common::touch(ctx, &mut record.data);
     ctx.db.update(kind::PRODUCT, id, &record.data)?;
     Ok(Reply::empty())
 }

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use super::common::{self, kind};
 use super::payments::LINES;
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -43,7 +42,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             let total: i64 = items
                 .iter()
                 .map(|l| l["refundable_amount"].as_i64().unwrap_or(0))
-                .sum();
+                .fold(0_i64, i64::saturating_add);
             if total <= 0 {
                 return Err(ApiError::unprocessable(
                     "PAYMENT_ALREADY_REFUNDED",
@@ -106,7 +105,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .all(|l| l["refundable_amount"].as_i64().unwrap_or(0) == 0);
     let total = payment.data["total_amount"].as_i64().unwrap_or(0);
     let id = new_id("ref_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let refund = json!({
         "refund_id": id,
         "payment_id": payment_id,

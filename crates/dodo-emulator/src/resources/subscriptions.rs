@@ -123,14 +123,15 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     };
     let brand_id = match product["brand_id"].as_str() {
         Some(b) => b.to_string(),
-        None => common::default_brand_id(ctx)?,
+        None => crate::resources::brands::default_brand_id(ctx)?,
     };
     let id = new_id("sub_");
-    let now_t = clock::now();
+    let now_t = ctx.now();
     let now = clock::format(now_t);
     let price = &product["price"];
     let next = if trial_days > 0 {
-        now_t + time::Duration::days(trial_days)
+        clock::add_interval(now_t, "Day", trial_days)
+            .ok_or_else(|| ApiError::out_of_range("`trial_period_days` is too large"))?
     } else {
         clock::add_interval(
             now_t,
@@ -139,6 +140,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                 .unwrap_or("Month"),
             price["payment_frequency_count"].as_i64().unwrap_or(1),
         )
+        .ok_or_else(|| ApiError::out_of_range("the product's billing interval is too large"))?
     };
     let mut sub = json!({
         "subscription_id": id,
@@ -217,25 +219,6 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     })))
 }
 
-/// Reacts to the settlement of one of the subscription's payments: the first payment
-/// activates (or fails) a pending subscription.
-pub fn on_payment_settled(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
-    let Some(mut record) = ctx.db.get(kind::SUBSCRIPTION, id)? else {
-        return Ok(());
-    };
-    if record.data["status"] != "pending" {
-        return Ok(());
-    }
-    let next = match status {
-        "succeeded" => "active",
-        "failed" | "cancelled" => "failed",
-        _ => return Ok(()),
-    };
-    record.data["status"] = json!(next);
-    ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
-    Ok(())
-}
-
 fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::retrieve_raw(
         ctx,
@@ -248,7 +231,7 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("subscription_id");
     let mut record = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let current = record.data["status"].as_str().unwrap_or("").to_string();
     let ended = ENDED.contains(&current.as_str());
     let d = &mut record.data;
@@ -419,7 +402,7 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             format!("Subscription {id} already has a scheduled plan change"),
         ));
     }
-    let now = clock::now_string();
+    let now = ctx.now_string();
     if req.opt_str("effective_at")? == Some("next_billing_date") {
         sub.data["scheduled_change"] = json!({
             "id": new_id("spc_"),
@@ -496,7 +479,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         new_plan = sub.data.clone();
         sub.data["next_billing_date"].clone()
     } else {
-        json!(clock::now_string())
+        json!(ctx.now_string())
     };
     let proration = if old > 0 && amount > 0 {
         (amount as f64) / (new.max(1) as f64)

@@ -13,7 +13,6 @@ use serde_json::{Map, Value, json};
 
 use super::common::{self, kind, patch_fields};
 use super::{Ctx, Registry};
-use crate::clock;
 use crate::error::ApiError;
 use crate::ids::{new_id, webhook_secret};
 use crate::request::{ApiRequest, Reply};
@@ -126,7 +125,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let metadata = string_map(req, "metadata")?.unwrap_or_default();
     let headers = string_map(req, "headers")?.unwrap_or_default();
     let id = new_id("whk_");
-    let now = clock::now_string();
+    let now = ctx.now_string();
     let data = json!({
         "id": id,
         "url": url,
@@ -179,7 +178,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "rate_limit",
         ],
     );
-    common::touch(&mut record.data);
+    common::touch(ctx, &mut record.data);
     ctx.db.update(kind::WEBHOOK, id, &record.data)?;
     Ok(Reply::json(record.data))
 }

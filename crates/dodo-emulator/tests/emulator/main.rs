@@ -8,6 +8,7 @@ mod client;
 mod customers;
 mod faults;
 mod generic;
+mod layers;
 mod licenses;
 mod payments;
 mod persistence;

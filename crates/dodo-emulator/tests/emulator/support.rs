@@ -97,9 +97,9 @@ impl Api {
         self.send(self.request(Method::DELETE, path)).await
     }
 
-    /// Admin API call (no auth).
+    /// Admin API call (with the API key, as the admin surface requires).
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
-        let mut rb = self.http.request(method, self.url(path));
+        let mut rb = self.request(method, path);
         if let Some(b) = body {
             rb = rb.json(&b);
         }

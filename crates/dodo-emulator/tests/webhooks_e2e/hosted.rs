@@ -3,15 +3,9 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::delivery::register;
+use crate::form::{no_redirect, open, submit};
 use crate::receiver::Receiver;
 use crate::support::{Api, s};
-
-fn no_redirect() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 fn query_of(location: &str) -> std::collections::BTreeMap<String, String> {
     let q = location.split_once('?').unwrap().1;
@@ -31,41 +25,40 @@ async fn static_link_page_prefills_and_pays_with_redirect() {
     let link = format!(
         "/buy/{pid}?quantity=2&redirect_url=https%3A%2F%2Fshop.example%2Fdone&fullName=Ada%20Lovelace&email=ada%40example.com&disableEmail=true&country=GB&metadata_order=42"
     );
-    let page = api.http.get(api.url(&link)).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let page = open(&api.url(&link)).await;
+    assert_eq!(page.status, 200);
+    let html = page.html.clone();
     assert!(html.contains(r#"<label for="email">Email</label>"#));
     assert!(html.contains(r#"value="ada@example.com" readonly"#));
     assert!(html.contains(r#"value="Ada Lovelace""#));
     assert!(html.contains("$39.98"), "total of 2 × $19.99");
     assert!(html.contains("4000 0000 0000 3220"));
 
-    let http = no_redirect();
-    let bad = http
-        .post(api.url(&link))
-        .form(&[
+    let bad = submit(
+        &api.url(&link),
+        &page,
+        &[
             ("full_name", "Ada"),
             ("email", "x@y.z"),
             ("country", "GB"),
             ("card_number", "1234"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(bad.status(), 422);
     assert!(bad.text().await.unwrap().contains("role=\"alert\""));
 
-    let ok = http
-        .post(api.url(&link))
-        .form(&[
+    let ok = submit(
+        &api.url(&link),
+        &page,
+        &[
             ("full_name", "Ada Lovelace"),
             ("email", "mallory@example.com"),
             ("country", "GB"),
             ("card_number", "4242 4242 4242 4242"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(ok.status(), 303);
     let location = ok.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with("https://shop.example/done?"));
@@ -113,22 +106,23 @@ async fn checkout_session_with_discount_activates_a_subscription() {
         .expect(200)
         .body;
     let url = s(&session["checkout_url"]).to_string();
-    let html = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let page = open(&url).await;
+    let html = page.html.clone();
     assert!(html.contains("Discount (TENOFF)"));
     assert!(html.contains("$9.00"));
     assert!(html.contains("Billed every month"));
-    let ok = no_redirect()
-        .post(&url)
-        .form(&[
+    let ok = submit(
+        &url,
+        &page,
+        &[
             ("full_name", "Grace"),
             ("email", "grace@example.com"),
             ("country", "US"),
             ("discount_code", "TENOFF"),
             ("card_number", "4000000000000341"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(ok.status(), 303);
     let location = ok.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with("https://app.example/welcome?from=checkout&"));
@@ -175,21 +169,22 @@ async fn payment_link_page_settles_the_payment_and_returns_with_redirect_url() {
         "{}?redirect_url=https%3A%2F%2Fapp.example%2Fdone",
         s(&created["payment_link"])
     );
-    let html = reqwest::get(&link).await.unwrap().text().await.unwrap();
-    assert!(html.contains(r#"action="/pay/pay_"#));
+    let page = open(&link).await;
+    let html = page.html.clone();
+    assert!(html.contains(r#"action="&#x2f;pay&#x2f;pay_"#), "{html}");
     assert!(html.contains("redirect_url=https%3A%2F%2Fapp.example%2Fdone"));
     assert!(html.contains("$12.00"));
-    let ok = no_redirect()
-        .post(&link)
-        .form(&[
+    let ok = submit(
+        &link,
+        &page,
+        &[
             ("full_name", "Link"),
             ("email", "link@example.com"),
             ("country", "US"),
             ("card_number", "4000 0000 0000 0002"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(ok.status(), 303);
     let q = query_of(ok.headers()["location"].to_str().unwrap());
     assert_eq!(q["subscription_id"], s(&created["subscription_id"]));
@@ -200,4 +195,130 @@ async fn payment_link_page_settles_the_payment_and_returns_with_redirect_url() {
         .expect(200)
         .body;
     assert_eq!(sub["status"], "failed");
+}
+
+#[tokio::test]
+async fn pages_call_the_domain_in_process_not_the_http_api() {
+    let api = Api::start().await;
+    let product = api.one_time_product(500).await;
+    let pid = s(&product["product_id"]);
+    // A fault on the HTTP API would break a page that called the API over loopback.
+    api.admin(
+        Method::POST,
+        "/_emulator/faults",
+        Some(json!({"path_prefix": "/payments", "status": 503, "count": 5})),
+    )
+    .await
+    .expect(201);
+    let link = api.url(&format!("/buy/{pid}"));
+    let page = open(&link).await;
+    let ok = submit(
+        &link,
+        &page,
+        &[
+            ("full_name", "Ada Lovelace"),
+            ("email", "ada@example.com"),
+            ("country", "GB"),
+            ("card_number", "4242 4242 4242 4242"),
+        ],
+    )
+    .await;
+    assert!(
+        ok.status() == 200 || ok.status() == 303,
+        "{}",
+        ok.text().await.unwrap()
+    );
+    let log = api
+        .admin(
+            Method::GET,
+            "/_emulator/requests?path_prefix=/payments",
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(log["items"], json!([]), "no loopback call reached the API");
+    let faults = api
+        .admin(Method::GET, "/_emulator/faults", None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        faults["items"][0]["count"], 5,
+        "the fault was never consumed"
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_browsers_csrf_token_are_refused() {
+    let api = Api::start().await;
+    let product = api.one_time_product(500).await;
+    let link = api.url(&format!("/buy/{}", s(&product["product_id"])));
+    let page = open(&link).await;
+    assert!(
+        page.cookie
+            .as_deref()
+            .is_some_and(|c| c.starts_with("dodo_emu_csrf="))
+    );
+    let fields = [
+        ("full_name", "Eve"),
+        ("email", "eve@example.com"),
+        ("country", "US"),
+        ("card_number", "4242 4242 4242 4242"),
+    ];
+    // A cross-site form: no cookie, no token.
+    let r = no_redirect()
+        .post(&link)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A token the attacker made up, with the victim's cookie.
+    let forged = crate::form::Page {
+        status: 200,
+        html: String::new(),
+        cookie: page.cookie.clone(),
+        token: Some("A".repeat(43)),
+    };
+    assert_eq!(submit(&link, &forged, &fields).await.status(), 403);
+    // The attacker's own cookie and token do not match the victim's.
+    let other = open(&link).await;
+    let mixed = crate::form::Page {
+        status: 200,
+        html: String::new(),
+        cookie: page.cookie.clone(),
+        token: other.token.clone(),
+    };
+    assert_eq!(submit(&link, &mixed, &fields).await.status(), 403);
+    let payments = api.get("/payments").await.expect(200).body;
+    assert_eq!(payments["items"], json!([]), "nothing was bought");
+    assert_eq!(submit(&link, &page, &fields).await.status(), 200);
+}
+
+#[tokio::test]
+async fn user_strings_render_inert_on_the_pages() {
+    let api = Api::start().await;
+    let product = api
+        .post(
+            "/products",
+            json!({"name": "<script>alert(1)</script>", "tax_category": "e_book",
+                   "price": {"type": "one_time_price", "price": 99, "currency": "JPY",
+                             "discount": 0, "purchasing_power_parity": false}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let link = format!(
+        "/buy/{}?fullName=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&metadata_note=%22quoted%27",
+        s(&product["product_id"])
+    );
+    let page = open(&api.url(&link)).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.html.contains("<script>alert(1)"), "{}", page.html);
+    assert!(page.html.contains("&lt;script&gt;alert(1)"));
+    assert!(!page.html.contains("\"><img"), "{}", page.html);
+    assert!(page.html.contains("&quot;&gt;&lt;img"));
+    assert!(page.html.contains("¥99"), "JPY has no minor unit");
+    assert!(!page.html.contains("0.99"));
 }

@@ -8,7 +8,13 @@ mod support;
 #[allow(dead_code)]
 mod receiver;
 
+mod clocks;
 mod delivery;
+mod form;
+mod harness;
 mod hosted;
+mod limits;
 mod portal;
+mod renewals;
+mod streams;
 mod triggers;

@@ -1,19 +1,12 @@
-//! The virtual clock (process-wide, hence its own test binary): advancing it renews
-//! subscriptions through real payments, and a card flagged to fail puts them on hold.
-
-#[path = "../webhooks_e2e/receiver.rs"]
-#[allow(dead_code)]
-mod receiver;
-#[path = "../emulator/support.rs"]
-#[allow(dead_code)]
-mod support;
+//! The virtual clock: advancing it renews subscriptions through real payments, and a card
+//! flagged to fail puts them on hold.
 
 use dodo_webhooks::{EventPayload, EventType};
 use reqwest::Method;
 use serde_json::json;
 
-use receiver::Receiver;
-use support::{Api, s};
+use crate::receiver::Receiver;
+use crate::support::{Api, s};
 
 #[tokio::test]
 async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {

@@ -1,0 +1,125 @@
+//! The one place that names the store's tables ([`SCHEMA`]) and its object kinds ([`kind`]).
+//!
+//! `objects` holds every emulated object as JSON, keyed by `(kind, id)`; `meta` is a key/value
+//! table; `idempotency` is the `Idempotency-Key` replay log; `emu_events` is the webhook
+//! outbox written in the same transaction as the change, `emu_deliveries` one delivery per
+//! event and endpoint, `emu_attempts` the attempt log. Every module refers to kinds through
+//! [`kind`], never by string.
+
+/// Every table of the store (the one place naming them): `objects`, `meta`, `idempotency`,
+/// and the webhook outbox `emu_events` with its `emu_deliveries` and `emu_attempts`.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    parent TEXT,
+    state TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (kind, id)
+);
+CREATE INDEX IF NOT EXISTS objects_kind_seq ON objects (kind, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS emu_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    data TEXT NOT NULL,
+    fanned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS emu_events_fanned ON emu_events (fanned, seq);
+CREATE TABLE IF NOT EXISTS emu_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at_ms INTEGER,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS emu_deliveries_due ON emu_deliveries (status, next_at_ms);
+CREATE TABLE IF NOT EXISTS emu_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    webhook_timestamp INTEGER NOT NULL,
+    status_code INTEGER,
+    response_body TEXT,
+    error TEXT,
+    duration_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS emu_attempts_delivery ON emu_attempts (delivery_id, n);
+";
+
+/// Every store kind (the `kind` column of `objects`; also the `kind` values accepted by
+/// `/_emulator/seed`). Generic fallback objects use `generic:/path/{}` kinds.
+pub mod kind {
+    /// Customers (`cus_`).
+    pub const CUSTOMER: &str = "customer";
+    /// Products (`pdt_`).
+    pub const PRODUCT: &str = "product";
+    /// Discounts (`dsc_`).
+    pub const DISCOUNT: &str = "discount";
+    /// Payments (`pay_`).
+    pub const PAYMENT: &str = "payment";
+    /// Refunds (`ref_`).
+    pub const REFUND: &str = "refund";
+    /// Subscriptions (`sub_`).
+    pub const SUBSCRIPTION: &str = "subscription";
+    /// License keys (`lic_`).
+    pub const LICENSE_KEY: &str = "license_key";
+    /// License key instances (`lki_`).
+    pub const LICENSE_KEY_INSTANCE: &str = "license_key_instance";
+    /// Checkout sessions (`cks_`).
+    pub const CHECKOUT_SESSION: &str = "checkout_session";
+    /// Customer portal sessions (id = the `cps_` token).
+    pub const PORTAL_SESSION: &str = "portal_session";
+    /// The request a checkout session was created with (id = session id), for its page.
+    pub const CHECKOUT_SESSION_REQUEST: &str = "checkout_session_request";
+    /// Webhook endpoints (`whk_`).
+    pub const WEBHOOK: &str = "webhook";
+    /// Webhook endpoint secrets (id = webhook id).
+    pub const WEBHOOK_SECRET: &str = "webhook_secret";
+    /// Webhook endpoint custom headers (id = webhook id).
+    pub const WEBHOOK_HEADERS: &str = "webhook_headers";
+    /// Usage events (id = the caller's `event_id`).
+    pub const EVENT: &str = "event";
+    /// Meters (`mtr_`).
+    pub const METER: &str = "meter";
+    /// Brands (`brnd_`).
+    pub const BRAND: &str = "brand";
+    /// Addons (`adn_`).
+    pub const ADDON: &str = "addon";
+    /// Line items of payments (id = payment id).
+    pub const PAYMENT_LINES: &str = "payment_lines";
+    /// Per-subscription card flags of the virtual clock (id = subscription id).
+    pub const CARD: &str = "emu_card";
+    /// Endpoints registered through the admin API.
+    pub const ADMIN_ENDPOINT: &str = "emu_endpoint";
+    /// Credit ledger entries created by triggers.
+    pub const CREDIT_LEDGER_ENTRY: &str = "credit_ledger_entry";
+    /// `credit.balance_low` notices.
+    pub const CREDIT_BALANCE_LOW: &str = "credit_balance_low";
+    /// Abandoned checkouts.
+    pub const ABANDONED_CHECKOUT: &str = "abandoned_checkout";
+    /// Dunning attempts.
+    pub const DUNNING_ATTEMPT: &str = "dunning_attempt";
+    /// Disputes (served by the generic `GET /disputes/{id}`).
+    pub const DISPUTE: &str = "generic:/disputes";
+    /// Payouts (served by the generic `GET /payouts`).
+    pub const PAYOUT: &str = "generic:/payouts";
+    /// Entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
+    pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
+}

@@ -1,0 +1,190 @@
+//! The public test harness (`dodo_emulator::testing`): each operation against a real emulator.
+
+use std::time::Duration;
+
+use dodo_emulator::faults::FaultSpec;
+use dodo_emulator::purchase::TestCard;
+use dodo_emulator::testing::{DeliveryFilter, HarnessError, TestEmulator};
+use dodo_webhooks::{EventPayload, EventType};
+use serde_json::json;
+
+#[tokio::test]
+async fn client_is_configured_for_the_emulator() {
+    let emu = TestEmulator::start().await.unwrap();
+    let client = emu.client();
+    let created = client
+        .customers()
+        .create(&dodo_client::types::CreateCustomerRequest::new(
+            "harness@example.com",
+            "Harness",
+        ))
+        .await
+        .unwrap();
+    let back = client
+        .customers()
+        .retrieve(&created.customer_id)
+        .await
+        .unwrap();
+    assert_eq!(back.email, "harness@example.com");
+}
+
+#[tokio::test]
+async fn pays_a_payment_link_with_a_declining_card_and_waits_for_the_delivery() {
+    let emu = TestEmulator::start().await.unwrap();
+    let mut hooks = emu.webhook_receiver().await.unwrap();
+    let http = reqwest::Client::new();
+    let product: serde_json::Value = http
+        .post(format!("{}/products", emu.base_url()))
+        .bearer_auth(emu.api_key())
+        .json(&json!({"name": "Book", "tax_category": "e_book",
+            "price": {"type": "one_time_price", "price": 700, "currency": "EUR",
+                      "discount": 0, "purchasing_power_parity": false}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payment: serde_json::Value = http
+        .post(format!("{}/payments", emu.base_url()))
+        .bearer_auth(emu.api_key())
+        .json(
+            &json!({"product_cart": [{"product_id": product["product_id"], "quantity": 1}],
+            "customer": {"email": "link@example.com", "name": "Link"},
+            "billing": {"country": "DE"}, "payment_link": true}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = payment["payment_id"].as_str().unwrap();
+    let paid = emu
+        .admin()
+        .pay_payment_link(pid, TestCard::Declined)
+        .await
+        .unwrap();
+    assert_eq!(paid.payment_id, pid);
+    assert_eq!(paid.status, "failed");
+    let event = hooks.next_of(EventType::PaymentFailed).await.unwrap();
+    let EventPayload::PaymentFailed(p) = &event.payload else {
+        panic!("{:?}", event.event_type());
+    };
+    assert_eq!(p.payment_id, pid);
+
+    let delivery = emu
+        .admin()
+        .wait_for_delivery("payment.failed")
+        .await
+        .unwrap();
+    assert_eq!(delivery.status, "succeeded");
+    assert_eq!(delivery.endpoint_id, hooks.endpoint_id());
+    assert_eq!(delivery.attempt_log[0]["status_code"], 200);
+    let listed = emu
+        .admin()
+        .deliveries(&DeliveryFilter::event_type("payment.failed"))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, delivery.id);
+
+    // Paying twice is refused with the API's error.
+    let again = emu
+        .admin()
+        .pay_payment_link(pid, TestCard::Succeeds)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&again, HarnessError::Api { status: 409, code, .. } if code == "ALREADY_PAID"),
+        "{again}"
+    );
+    assert_eq!(hooks.rejected(), 0);
+}
+
+#[tokio::test]
+async fn triggers_events_and_the_receiver_verifies_them() {
+    let emu = TestEmulator::start().await.unwrap();
+    let mut hooks = emu.webhook_receiver().await.unwrap();
+    for ty in [
+        "dispute.opened",
+        "subscription.on_hold",
+        "license_key.created",
+    ] {
+        let t = emu.admin().trigger(ty).await.unwrap();
+        assert!(t.events.iter().any(|e| e.event_type == ty), "{t:?}");
+        let event = hooks.next_of(EventType::parse(ty)).await.unwrap();
+        assert_eq!(event.event_type().as_str(), ty);
+    }
+    let unknown = emu.admin().trigger("nope.never").await.unwrap_err();
+    assert!(
+        matches!(unknown, HarnessError::Api { status: 404, .. }),
+        "{unknown}"
+    );
+    // Anything unsigned is refused and not handed to the test.
+    let forged = reqwest::Client::new()
+        .post(hooks.url())
+        .body(r#"{"type":"payment.succeeded"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_eq!(hooks.rejected(), 1);
+}
+
+#[tokio::test]
+async fn faults_are_injected_and_cleared() {
+    let emu = TestEmulator::start().await.unwrap();
+    let id = emu
+        .admin()
+        .add_fault(&FaultSpec::status(503).times(10).path_prefix("/customers"))
+        .await
+        .unwrap();
+    assert!(id.starts_with("flt_"), "{id}");
+    let http = reqwest::Client::new();
+    let url = format!("{}/customers", emu.base_url());
+    let r = http
+        .get(&url)
+        .bearer_auth(emu.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    emu.admin().clear_faults().await.unwrap();
+    let r = http
+        .get(&url)
+        .bearer_auth(emu.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bad = emu
+        .admin()
+        .add_fault(&FaultSpec::status(42))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(bad, HarnessError::Api { status: 422, .. }),
+        "{bad}"
+    );
+}
+
+#[tokio::test]
+async fn advancing_the_clock_renews_and_waits_time_out_cleanly() {
+    let emu = TestEmulator::start().await.unwrap();
+    let before = emu.admin().clock().await.unwrap();
+    assert_eq!(before.offset_seconds, 0);
+    let moved = emu
+        .admin()
+        .advance_clock(Duration::from_secs(3 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(moved.offset_seconds, 3 * 86_400);
+    assert!(moved.processed["renewed"].is_array());
+    let none = emu
+        .admin()
+        .wait_for_delivery_within("refund.succeeded", Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(matches!(none, HarnessError::Timeout(..)), "{none}");
+}
