@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::delivery_view::print_delivery;
 use crate::http::{CmdError, admin_key, call, short};
 use crate::secret;
+use crate::sse::SseStream;
 
 /// Every event type the emulator can trigger (the 48 documented ones).
 pub fn event_types() -> impl Iterator<Item = &'static str> {
@@ -133,6 +134,18 @@ async fn trigger_and_report(
     endpoint: Option<&str>,
     as_json: bool,
 ) -> Result<(), CmdError> {
+    // The delivery feed is opened before the trigger, so the attempts cannot be missed.
+    let feed = match endpoint {
+        Some(id) => Some(
+            SseStream::open(
+                http,
+                format!("{base}/_emulator/deliveries/stream?endpoint_id={id}"),
+                key,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let out = call(
         http,
         reqwest::Method::POST,
@@ -141,8 +154,8 @@ async fn trigger_and_report(
         None,
     )
     .await?;
-    let delivery = match endpoint {
-        Some(id) => Some(wait_for_delivery(http, base, key, id).await?),
+    let delivery = match feed {
+        Some(feed) => Some(settled(feed).await?),
         None => None,
     };
     if as_json {
@@ -179,41 +192,22 @@ async fn trigger_and_report(
     }
 }
 
-/// Waits until the endpoint's delivery settles (succeeded or failed) and returns its detail.
-async fn wait_for_delivery(
-    http: &reqwest::Client,
-    base: &str,
-    key: Option<&str>,
-    endpoint: &str,
-) -> Result<Value, CmdError> {
-    for _ in 0..600 {
-        let list = call(
-            http,
-            reqwest::Method::GET,
-            &format!("{base}/_emulator/deliveries?endpoint_id={endpoint}"),
-            key,
-            None,
-        )
-        .await?;
-        if let Some(d) = list["items"].as_array().and_then(|a| a.first())
-            && d["status"] != "pending"
-            && d["status"] != "sending"
-        {
-            let id = d["id"].as_str().unwrap_or_default();
-            return call(
-                http,
-                reqwest::Method::GET,
-                &format!("{base}/_emulator/deliveries/{id}"),
-                key,
-                None,
-            )
-            .await;
+/// Reads the endpoint's pushed attempts until its delivery settles (succeeded or failed:
+/// retries exhausted or the endpoint gone) and returns it; at most 60 s.
+async fn settled(mut feed: SseStream) -> Result<Value, CmdError> {
+    let wait = async {
+        while let Some(d) = feed.next().await? {
+            if d["status"] == "succeeded" || d["status"] == "failed" {
+                return Ok(d);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(CmdError::Failed(
-        "the delivery did not settle within 60 s".into(),
-    ))
+        Err(CmdError::Failed(
+            "the emulator closed the delivery stream before the delivery settled".into(),
+        ))
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .map_err(|_| CmdError::Failed("the delivery did not settle within 60 s".into()))?
 }
 
 async fn trigger_locally(
