@@ -25,6 +25,11 @@ fn every_command_shows_examples_under_its_own_name() {
             "no `dodo` binary in {cmd} --help"
         );
     }
+    let (ok, out) = run(&["logs", "tail", "--help"]);
+    assert!(
+        ok && out.contains("Examples:") && out.contains("dodo-dev logs tail --method POST"),
+        "{out}"
+    );
     let (ok, out) = run(&["--help"]);
     assert!(ok);
     assert!(out.contains("Usage: dodo-dev"), "{out}");
