@@ -1,24 +1,53 @@
-//! The `dodo` command line for the Dodo Payments Rust toolkit.
+//! `dodo-dev`: the command line of the Dodo Payments Rust toolkit, for development and tests.
 //!
-//! `dodo emulator` runs the local Dodo Payments emulator, prints its
-//! base URL, API key and webhook secret, and serves until Ctrl-C (then shuts down cleanly).
-//! `dodo trigger` makes a webhook event happen (on a running emulator, or signed locally and
-//! sent to `--forward-to`); `dodo listen` forwards an emulator's deliveries to an app and prints
-//! them; `dodo inbox` inspects a dodo-inbox database.
+//! It is named `dodo-dev` so it never collides with the official Dodo CLI, which installs
+//! `dodo` and `dodopayments`. `dodo-dev emulator` runs the local API emulator;
+//! `trigger` makes a webhook event happen; `listen` forwards an emulator's deliveries to an
+//! app; `fixtures` creates related objects through the API from a file; `inbox` inspects a
+//! dodo-inbox database; `completions` prints shell completions. Every error is printed with
+//! its whole cause chain (a TLS failure shows the certificate problem, not just "error
+//! sending request"). `logs tail` and `listen` read the emulator's Server-Sent Events feeds.
+//!
+//! Dependencies beyond the workspace's: `clap_complete` writes the completion scripts from
+//! the same clap definition (hand-written scripts would drift from the flags), and reqwest's
+//! rustls TLS (Mozilla roots, no OpenSSL needed on the user's machine) lets `--forward-to`
+//! reach https receivers. The tests add `rcgen` and `tokio-rustls` for a real local https
+//! receiver with a self-signed certificate.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use dodo_emulator::{Emulator, EmulatorConfig, Storage};
+use clap::{CommandFactory, Parser, Subcommand};
 
-mod webhook_cmds;
+#[macro_use]
+mod out;
+mod delivery_view;
+mod emulator_cmd;
+mod fixtures;
+mod http;
+mod listen;
+mod logs;
+mod secret;
+mod sse;
+mod trigger;
 
-/// Command-line tools for Dodo Payments.
+/// Development tools for Dodo Payments: a local API emulator, webhook triggers and
+/// forwarding, fixtures. (Not the official Dodo CLI, which installs `dodo`.)
 #[derive(Debug, Parser)]
-#[command(name = "dodo", version, about)]
+#[command(
+    name = "dodo-dev",
+    version,
+    after_help = "Examples:
+  dodo-dev emulator --memory                      # base URL, API key, webhook secret
+  dodo-dev emulator --memory --print-env > .env.emulator &
+  dodo-dev trigger payment.succeeded --forward-to http://localhost:3000/webhooks
+  dodo-dev listen --forward-to http://localhost:3000/webhooks
+  dodo-dev fixtures shop.json
+  dodo-dev logs tail --path-prefix /payments
+  dodo-dev completions bash > ~/.local/share/bash-completion/completions/dodo-dev"
+)]
 struct Cli {
+    #[command(flatten)]
+    tls: http::TlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,142 +55,85 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the local Dodo Payments API emulator.
-    Emulator(EmulatorArgs),
+    Emulator(emulator_cmd::EmulatorArgs),
+    /// Make a webhook event happen (on a running emulator, or signed locally and sent).
+    Trigger(trigger::TriggerArgs),
+    /// Forward a running emulator's webhook deliveries to your app and print them.
+    Listen(listen::ListenArgs),
+    /// Create related objects (a product, a customer, a checkout...) from a JSON file.
+    Fixtures(fixtures::FixturesArgs),
+    /// Show the requests a running emulator answers (`logs tail`), with filters.
+    Logs(logs::LogsArgs),
     /// Inspect and replay the deliveries of a dodo-inbox database.
     Inbox(dodo_inbox::cli::InboxArgs),
-    /// Make a webhook event happen (on a running emulator, or signed locally and sent).
-    Trigger(webhook_cmds::TriggerArgs),
-    /// Forward a running emulator's webhook deliveries to your app and print them.
-    Listen(webhook_cmds::ListenArgs),
-}
-
-/// Options of `dodo emulator`.
-#[derive(Debug, Args)]
-struct EmulatorArgs {
-    /// Port to listen on (0 picks a free port).
-    #[arg(long, short, default_value_t = 8787, env = "DODO_EMULATOR_PORT")]
-    port: u16,
-    /// Address to bind.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// SQLite file holding the state (created if missing).
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "memory",
-        default_value = "dodo-emulator.sqlite3"
-    )]
-    db: PathBuf,
-    /// Keep state in memory only (lost on exit).
-    #[arg(long)]
-    memory: bool,
-    /// API key clients must send as `Authorization: Bearer <key>`.
-    #[arg(long, env = "DODO_EMULATOR_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// Webhook signing secret (`whsec_...`); generated and persisted when absent.
-    #[arg(long, env = "DODO_EMULATOR_WEBHOOK_SECRET", hide_env_values = true)]
-    webhook_secret: Option<String>,
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  dodo-dev completions bash > ~/.local/share/bash-completion/completions/dodo-dev
+  dodo-dev completions zsh > \"${fpath[1]}/_dodo-dev\"
+  dodo-dev completions fish > ~/.config/fish/completions/dodo-dev.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "dodo-dev", &mut script);
+        out::raw(&script);
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return report(Err(http::CmdError::Failed(format!(
+                "cannot start the async runtime: {e}"
+            ))));
         }
     };
+    report(runtime.block_on(run(cli)))
+}
+
+async fn run(cli: Cli) -> Result<(), http::CmdError> {
     match cli.command {
-        Command::Emulator(args) => runtime.block_on(run_emulator(args)),
-        Command::Inbox(args) => runtime.block_on(run_inbox(args)),
-        Command::Trigger(args) => report(runtime.block_on(webhook_cmds::run_trigger(args))),
-        Command::Listen(args) => report(runtime.block_on(webhook_cmds::run_listen(args))),
+        Command::Emulator(args) => emulator_cmd::run(args).await,
+        Command::Trigger(args) => trigger::run(args, http::client(&cli.tls)?).await,
+        Command::Listen(args) => listen::run(args, http::client(&cli.tls)?).await,
+        Command::Fixtures(args) => fixtures::run(args, http::client(&cli.tls)?).await,
+        Command::Logs(args) => logs::run(args, http::client(&cli.tls)?).await,
+        Command::Inbox(args) => dodo_inbox::cli::run(&args, &mut std::io::stdout())
+            .await
+            .map_err(|e| http::CmdError::Failed(http::chain(&e))),
+        Command::Completions { .. } => Ok(()),
     }
 }
 
-fn report(r: Result<(), webhook_cmds::CmdError>) -> ExitCode {
+/// Prints a failure with its whole cause chain.
+fn report(r: Result<(), http::CmdError>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", http::chain(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-async fn run_inbox(args: dodo_inbox::cli::InboxArgs) -> ExitCode {
-    match dodo_inbox::cli::run(&args, &mut std::io::stdout()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn config_from(args: EmulatorArgs) -> EmulatorConfig {
-    let storage = if args.memory {
-        Storage::Memory
-    } else {
-        Storage::File(args.db)
-    };
-    let mut config = EmulatorConfig::default()
-        .host(args.host)
-        .port(args.port)
-        .storage(storage);
-    if let Some(key) = args.api_key {
-        config = config.api_key(key);
-    }
-    if let Some(secret) = args.webhook_secret {
-        config = config.webhook_secret(secret);
-    }
-    config
-}
-
-async fn run_emulator(args: EmulatorArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
-    let storage_note = if args.memory {
-        "in memory".to_string()
-    } else {
-        args.db.display().to_string()
-    };
-    let emulator = match Emulator::start(config_from(args)).await {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("Dodo Payments emulator listening");
-    println!("  base URL:       {}", emulator.base_url());
-    println!("  API key:        {}", emulator.api_key());
-    println!("  webhook secret: {}", emulator.webhook_secret());
-    println!("  state:          {storage_note}");
-    println!("  admin API:      {}/_emulator/health", emulator.base_url());
-    println!("Press Ctrl-C to stop (SIGTERM also stops it gracefully).");
-    dodo_emulator::signal::shutdown_signal().await;
-    println!("shutting down...");
-    emulator.shutdown().await;
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dodo_emulator::Storage;
+    use std::path::PathBuf;
 
     #[test]
     fn parses_emulator_flags() {
         let cli = Cli::try_parse_from([
-            "dodo",
+            "dodo-dev",
             "emulator",
             "--port",
             "0",
@@ -175,25 +147,43 @@ mod tests {
         };
         assert_eq!(args.port, 0);
         assert!(args.memory);
-        let config = config_from(args);
+        let config = emulator_cmd::config_from(&args);
         assert_eq!(config.storage, Storage::Memory);
         assert_eq!(config.api_key, "k");
     }
 
     #[test]
     fn db_and_memory_conflict() {
-        assert!(Cli::try_parse_from(["dodo", "emulator", "--memory", "--db", "x.db"]).is_err());
+        assert!(Cli::try_parse_from(["dodo-dev", "emulator", "--memory", "--db", "x.db"]).is_err());
+        assert!(Cli::try_parse_from(["dodo-dev", "emulator", "--json", "--print-env"]).is_err());
     }
 
     #[test]
-    fn defaults_to_a_file_database() {
-        let cli = Cli::try_parse_from(["dodo", "emulator"]).unwrap();
+    fn defaults_to_a_file_database_on_port_4242() {
+        let cli = Cli::try_parse_from(["dodo-dev", "emulator"]).unwrap();
         let Command::Emulator(args) = cli.command else {
             panic!("expected the emulator subcommand");
         };
+        assert_eq!(args.port, 4242);
         assert_eq!(
-            config_from(args).storage,
+            emulator_cmd::config_from(&args).storage,
             Storage::File(PathBuf::from("dodo-emulator.sqlite3"))
         );
+    }
+
+    #[test]
+    fn an_unknown_event_type_is_refused_with_the_possible_values() {
+        let err = Cli::try_parse_from(["dodo-dev", "trigger", "payment.teleported"]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("payment.teleported"), "{msg}");
+        assert!(msg.contains("payment.succeeded"), "{msg}");
+        let err = Cli::try_parse_from(["dodo-dev", "listen", "--events", "payment.succeeded,nope"])
+            .unwrap_err();
+        assert!(err.to_string().contains("nope"));
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

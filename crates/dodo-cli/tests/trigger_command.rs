@@ -1,4 +1,4 @@
-//! `dodo trigger` end to end: a signed sample sent straight to a local receiver, and a trigger
+//! `dodo-dev trigger` and `dodo-dev listen` end to end: a signed sample sent straight to a local receiver, and a trigger
 //! on a running emulator forwarded to the receiver; both verified with dodo-webhooks.
 
 use std::process::Command;
@@ -31,12 +31,24 @@ async fn receiver() -> (String, Seen) {
     (format!("http://{addr}/hook"), seen)
 }
 
-async fn dodo(args: Vec<String>) -> (bool, String, String) {
+async fn dodo_dev(args: Vec<String>) -> (bool, String, String) {
+    dodo_dev_env(args, Vec::new()).await
+}
+
+/// Runs the binary with only `envs` among the variables it reads.
+async fn dodo_dev_env(
+    args: Vec<String>,
+    envs: Vec<(&'static str, String)>,
+) -> (bool, String, String) {
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_dodo"))
+        let out = Command::new(env!("CARGO_BIN_EXE_dodo-dev"))
             .args(&args)
             .env_remove("DODO_EMULATOR_URL")
             .env_remove("DODO_WEBHOOK_SECRET")
+            .env_remove("DODO_PAYMENTS_WEBHOOK_SECRET")
+            .env_remove("DODO_PAYMENTS_WEBHOOK_KEY")
+            .env_remove("DODO_EMULATOR_API_KEY")
+            .envs(envs)
             .output()
             .unwrap();
         (
@@ -69,7 +81,7 @@ fn verify(seen: &Seen, secret: &str, index: usize) -> WebhookEvent {
 async fn trigger_signs_a_sample_locally_for_forward_to() {
     let (url, seen) = receiver().await;
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let (ok, stdout, stderr) = dodo(
+    let (ok, stdout, stderr) = dodo_dev(
         [
             "trigger",
             "dispute.won",
@@ -86,7 +98,7 @@ async fn trigger_signs_a_sample_locally_for_forward_to() {
     assert!(stdout.contains("answer: 200 thanks"), "{stdout}");
     assert_eq!(verify(&seen, secret, 0).event_type(), EventType::DisputeWon);
 
-    let (ok, stdout, _) = dodo(
+    let (ok, stdout, _) = dodo_dev(
         ["trigger", "credit.added", "--forward-to", &url]
             .map(String::from)
             .to_vec(),
@@ -103,14 +115,118 @@ async fn trigger_signs_a_sample_locally_for_forward_to() {
         EventType::CreditAdded
     );
 
-    let (ok, _, stderr) = dodo(
+    let (ok, _, stderr) = dodo_dev(
         ["trigger", "payment.teleported", "--forward-to", &url]
             .map(String::from)
             .to_vec(),
     )
     .await;
     assert!(!ok);
-    assert!(stderr.contains("unknown event type"));
+    assert!(
+        stderr.contains("invalid value 'payment.teleported'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("payment.succeeded"),
+        "the possible values are listed: {stderr}"
+    );
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SECRET_B: &str = "whsec_c2Vjb25kIHNlY3JldCBvZiB0aGUgdGVzdHM=";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_signs_with_the_apps_own_variables_first_set_wins() {
+    let (url, seen) = receiver().await;
+    let run = |envs: Vec<(&'static str, String)>| {
+        dodo_dev_env(
+            args(&[
+                "trigger",
+                "payment.succeeded",
+                "--forward-to",
+                &url,
+                "--json",
+            ]),
+            envs,
+        )
+    };
+    // Only the SDKs' variable: it is used.
+    let (ok, stdout, stderr) = run(vec![
+        ("DODO_PAYMENTS_WEBHOOK_KEY", SECRET_B.to_string()),
+        ("DODO_WEBHOOK_SECRET", SECRET_A.to_string()),
+    ])
+    .await;
+    assert!(ok, "{stdout}{stderr}");
+    let out: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(out["secret_from"], "DODO_PAYMENTS_WEBHOOK_KEY");
+    assert_eq!(out["status_code"], 200);
+    assert_eq!(out["response_body"], "thanks");
+    assert!(out.get("generated_secret").is_none());
+    let event = verify(&seen, SECRET_B, 0);
+    assert_eq!(event.event_type(), EventType::PaymentSucceeded);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen[0].0["webhook-id"].to_str().unwrap(),
+            out["event_id"].as_str().unwrap()
+        );
+    }
+    // `_SECRET` wins over `_KEY`.
+    let (ok, stdout, _) = run(vec![
+        ("DODO_PAYMENTS_WEBHOOK_SECRET", SECRET_A.to_string()),
+        ("DODO_PAYMENTS_WEBHOOK_KEY", SECRET_B.to_string()),
+    ])
+    .await;
+    assert!(ok);
+    assert!(
+        stdout.contains("\"secret_from\":\"DODO_PAYMENTS_WEBHOOK_SECRET\""),
+        "{stdout}"
+    );
+    verify(&seen, SECRET_A, 1);
+    // A bad value is named by its variable, and nothing is sent.
+    let (ok, _, stderr) = run(vec![("DODO_PAYMENTS_WEBHOOK_KEY", "whsec_***".to_string())]).await;
+    assert!(!ok);
+    assert!(stderr.contains("DODO_PAYMENTS_WEBHOOK_KEY"), "{stderr}");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_json_on_a_running_emulator_reports_objects_and_the_delivery() {
+    let emu = Emulator::start(EmulatorConfig::default().port(0))
+        .await
+        .unwrap();
+    let (url, _seen) = receiver().await;
+    let (ok, stdout, stderr) = dodo_dev_env(
+        args(&[
+            "trigger",
+            "refund.succeeded",
+            "--emulator",
+            emu.base_url(),
+            "--forward-to",
+            &url,
+            "--json",
+        ]),
+        vec![("DODO_EMULATOR_API_KEY", emu.api_key().to_string())],
+    )
+    .await;
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    let out: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(out["event_type"], "refund.succeeded");
+    assert!(
+        out["objects"]["refund_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ref"),
+        "{out}"
+    );
+    assert_eq!(out["delivery"]["status"], "succeeded");
+    assert_eq!(out["delivery"]["url"], url.as_str());
+    assert_eq!(out["delivery"]["attempt_log"][0]["status_code"], 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,12 +235,14 @@ async fn trigger_on_a_running_emulator_forwards_its_delivery() {
         .await
         .unwrap();
     let (url, seen) = receiver().await;
-    let (ok, stdout, stderr) = dodo(
+    let (ok, stdout, stderr) = dodo_dev(
         [
             "trigger",
             "subscription.renewed",
             "--emulator",
             emu.base_url(),
+            "--api-key",
+            emu.api_key(),
             "--forward-to",
             &url,
         ]
@@ -153,13 +271,15 @@ async fn listen_registers_an_endpoint_and_prints_each_delivery() {
         .await
         .unwrap();
     let (url, seen) = receiver().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dodo"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dodo-dev"))
         .args([
             "listen",
             "--forward-to",
             &url,
             "--emulator",
             emu.base_url(),
+            "--api-key",
+            emu.api_key(),
             "--events",
             "payment.succeeded",
         ])
@@ -215,6 +335,6 @@ async fn listen_registers_an_endpoint_and_prints_each_delivery() {
 async fn next_line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
     tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
         .await
-        .expect("dodo listen printed nothing within 60 s")
-        .expect("dodo listen exited")
+        .expect("dodo-dev listen printed nothing within 60 s")
+        .expect("dodo-dev listen exited")
 }

@@ -18,7 +18,10 @@ pub async fn everyday(client: &Client, product_id: &str) -> Result<Option<String
     // A customer.
     let customer = client
         .customers()
-        .create(&CreateCustomerRequest::new("ada@example.com", "Ada Lovelace"))
+        .create(&CreateCustomerRequest::new(
+            "ada@example.com",
+            "Ada Lovelace",
+        ))
         .await?;
 
     // A checkout session for one product (a subscription product starts a subscription).
@@ -41,7 +44,11 @@ pub async fn everyday(client: &Client, product_id: &str) -> Result<Option<String
     // A subscription: cancel at the end of the period.
     if let Ok(subscription_id) = std::env::var("SUBSCRIPTION_ID") {
         let patch = PatchSubscriptionRequest::new().cancel_at_next_billing_date(true);
-        match client.subscriptions().update(&subscription_id, &patch).await {
+        match client
+            .subscriptions()
+            .update(&subscription_id, &patch)
+            .await
+        {
             Ok(sub) => println!("ends {}", sub.next_billing_date),
             // A PATCH is safe to repeat, but say what happened when it is ambiguous.
             Err(e) if e.processing() == Processing::MaybeProcessed => {
@@ -54,11 +61,7 @@ pub async fn everyday(client: &Client, product_id: &str) -> Result<Option<String
 }
 
 /// A webhook: verify over the raw bytes with the client's webhook secret, then match.
-pub fn on_webhook(
-    client: &Client,
-    headers: &http::HeaderMap,
-    body: &[u8],
-) -> Result<(), BoxError> {
+pub fn on_webhook(client: &Client, headers: &http::HeaderMap, body: &[u8]) -> Result<(), BoxError> {
     use dodo_client::webhooks::EventPayload;
     let event = client.webhooks().verify_and_parse(body, headers)?;
     match event.payload {

@@ -84,6 +84,9 @@ pub use client::{
 pub use config::{EnvConfig, Environment, LogLevel};
 pub use dodo_types as types;
 pub use dodo_types::BoxFuture;
+/// The webhook layer (`dodo-webhooks`): typed events, `Verifier`, `Dispatcher`.
+#[cfg(feature = "unwrap")]
+pub use dodo_webhooks as webhooks;
 pub use error::{ApiError, BoxError, DecodeError, Error, Processing, Result};
 pub use execute::{GENERATED_KEY_PREFIX, IDEMPOTENCY_HEADER, RETRY_COUNT_HEADER};
 pub use intercept::{AttemptRequest, AttemptResult, Interceptor};
@@ -93,9 +96,6 @@ pub use path::PathPart;
 pub use request::RequestSpec;
 #[cfg(feature = "unwrap")]
 pub use webhook_verify::UnwrapError;
-/// The webhook layer (`dodo-webhooks`): typed events, `Verifier`, `Dispatcher`.
-#[cfg(feature = "unwrap")]
-pub use dodo_webhooks as webhooks;
 
 /// Re-exported so generated code and callers can name HTTP methods.
 pub use http::Method;

@@ -1,4 +1,4 @@
-//! `dodo inbox list|replay`: inspection and replay from the command line.
+//! `dodo-dev inbox list|replay`: inspection and replay from the command line.
 //!
 //! The CLI has no handlers, so it works on the [`Store`] only: `list` prints recent
 //! deliveries (filters by state and type; text or JSON lines), `replay` puts deliveries
@@ -11,7 +11,7 @@ use std::io::Write;
 use crate::error::InboxError;
 use crate::store::{DeliveryStatus, DeliverySummary, ListFilter, Store};
 
-/// `dodo inbox ...` arguments.
+/// `dodo-dev inbox ...` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InboxArgs {
     /// What to do.
@@ -19,7 +19,7 @@ pub struct InboxArgs {
     pub command: InboxCommand,
 }
 
-/// The `dodo inbox` subcommands.
+/// The `dodo-dev inbox` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum InboxCommand {
     /// List recent webhook deliveries, newest first.
@@ -36,7 +36,7 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
-/// `dodo inbox list`.
+/// `dodo-dev inbox list`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
@@ -59,7 +59,7 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-/// `dodo inbox replay`.
+/// `dodo-dev inbox replay`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     #[command(flatten)]
@@ -97,7 +97,7 @@ pub async fn cli_replay(url: &str, webhook_ids: &[String]) -> Result<(), InboxEr
     result
 }
 
-/// Runs a `dodo inbox` command, writing its output to `out`.
+/// Runs a `dodo-dev inbox` command, writing its output to `out`.
 pub async fn run(args: &InboxArgs, out: &mut dyn Write) -> Result<(), InboxError> {
     match &args.command {
         InboxCommand::List(list) => {

@@ -13,7 +13,7 @@
 //! subscriptions, refunds, disputes, customers, license keys, payouts and entitlement
 //! grants, with an ordering guard so an older event never overwrites newer state. Stored
 //! deliveries can be listed, replayed and pruned ([`Store`]); the `axum` feature mounts the
-//! webhook route on an inbox and the `cli` feature provides `dodo inbox list|replay`.
+//! webhook route on an inbox and the `cli` feature provides `dodo-dev inbox list|replay`.
 //! SQLite (`synchronous=FULL`) is the zero-setup default; PostgreSQL serves several
 //! instances. It is not a general job queue, and it does not call Dodo's API.
 //!

@@ -1,4 +1,4 @@
-//! The `dodo inbox list|replay` arguments and runners, against a real SQLite inbox.
+//! The `dodo-dev inbox list|replay` arguments and runners, against a real SQLite inbox.
 
 mod common;
 
@@ -10,7 +10,7 @@ use dodo_inbox::cli::{InboxArgs, run};
 use dodo_inbox::{DeliveryStatus, Inbox, ListFilter, RetryPolicy};
 use dodo_webhooks::Dispatcher;
 
-/// Stand-in for the `dodo` binary: `dodo inbox ...`.
+/// Stand-in for the `dodo` binary: `dodo-dev inbox ...`.
 #[derive(Parser)]
 struct Dodo {
     #[command(subcommand)]

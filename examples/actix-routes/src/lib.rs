@@ -11,7 +11,6 @@
 
 #![warn(missing_docs)]
 
-
 use actix_web::web::ServiceConfig;
 use dodo_actix::{Checkout, CheckoutFlow, CustomerPortal, WebhookRoute};
 use dodo_client::{Client, ClientBuilder, EnvConfig};
