@@ -55,6 +55,11 @@ pub struct EmulatorArgs {
     /// Print one JSON object (base_url, api_key, webhook_secret, ...) instead of the banner.
     #[arg(long)]
     pub json: bool,
+    /// Replay POSTs by their `Idempotency-Key` header (off by default, like the live API,
+    /// which documents no such header). Code that passes with this on can still duplicate
+    /// payments and refunds in production; pair it only with a client configured for it.
+    #[arg(long)]
+    pub replay_idempotency_key: bool,
 }
 
 /// The emulator's configuration for these options.
@@ -74,7 +79,7 @@ pub fn config_from(args: &EmulatorArgs) -> EmulatorConfig {
     if let Some(secret) = &args.webhook_secret {
         config = config.webhook_secret(secret.clone());
     }
-    config
+    config.replay_idempotency_key(args.replay_idempotency_key)
 }
 
 /// Quotes `value` for a POSIX shell (single quotes; an embedded `'` becomes `'\''`).

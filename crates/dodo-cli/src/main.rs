@@ -150,6 +150,16 @@ mod tests {
         let config = emulator_cmd::config_from(&args);
         assert_eq!(config.storage, Storage::Memory);
         assert_eq!(config.api_key, "k");
+        assert!(
+            !config.replay_idempotency_key,
+            "off by default, like the live API"
+        );
+        let cli =
+            Cli::try_parse_from(["dodo-dev", "emulator", "--replay-idempotency-key"]).unwrap();
+        let Command::Emulator(args) = cli.command else {
+            panic!("expected the emulator subcommand");
+        };
+        assert!(emulator_cmd::config_from(&args).replay_idempotency_key);
     }
 
     #[test]

@@ -296,14 +296,11 @@ async fn customer_portal_against_the_emulator() {
 async fn emulator_delivers_signed_webhooks_to_the_app() {
     let r = start().await;
     let emu = r.emu.base_url().to_owned();
-    let resp = r
-        .http
-        .post(format!("{emu}/_emulator/endpoints"))
-        .json(&json!({"url": format!("{}/api/webhook", r.base), "filter_types": ["payment.succeeded"]}))
-        .send()
+    let admin = dodo_emulator::testing::Admin::connect(&emu, r.emu.api_key()).unwrap();
+    admin
+        .add_endpoint(&format!("{}/api/webhook", r.base), &["payment.succeeded"])
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201);
 
     let once = r.product(false).await;
     let (status, body) = r
@@ -319,41 +316,19 @@ async fn emulator_delivers_signed_webhooks_to_the_app() {
         .await;
     assert_eq!(status, 200, "{body}");
     let payment_id = body["payment_id"].as_str().unwrap().to_owned();
-    let resp = r
-        .http
-        .post(format!("{emu}/_emulator/payments/{payment_id}/complete"))
-        .json(&json!({"status": "succeeded"}))
-        .send()
+    admin
+        .complete_payment(&payment_id, "succeeded")
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
 
-    // Wait (bounded) for the background delivery to reach a final state (it goes through
-    // `pending` and `sending`); no timing is asserted.
-    let mut delivery = Value::Null;
-    for _ in 0..400 {
-        let (_, list) = r
-            .call(r.http.get(format!(
-                "{emu}/_emulator/deliveries?event_type=payment.succeeded"
-            )))
-            .await;
-        if let Some(d) = list["items"].as_array().and_then(|items| items.first())
-            && (d["status"] == "succeeded" || d["status"] == "failed")
-        {
-            delivery = d.clone();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert_eq!(delivery["status"], "succeeded", "{delivery}");
-    let id = delivery["id"].as_str().unwrap();
-    let (_, detail) = r
-        .call(r.http.get(format!("{emu}/_emulator/deliveries/{id}")))
-        .await;
-    let attempt = detail["attempt_log"].as_array().unwrap().last().unwrap();
-    assert_eq!(attempt["status_code"], 200, "{detail}");
+    // Wait (bounded) for the background delivery to reach a final state; no timing is asserted.
+    let detail = admin.wait_for_delivery("payment.succeeded").await.unwrap();
+    assert_eq!(detail.status, "succeeded", "{detail:?}");
+    let attempt = detail.attempt_log.last().unwrap();
+    assert_eq!(attempt["status_code"], 200, "{detail:?}");
     let answer: Value = serde_json::from_str(attempt["response_body"].as_str().unwrap()).unwrap();
     assert_eq!(answer["status"], "delivered");
     assert_eq!(answer["type"], "payment.succeeded");
-    assert_eq!(detail["payload"]["data"]["payment_id"], payment_id.as_str());
+    let payload = detail.payload.as_ref().unwrap();
+    assert_eq!(payload["data"]["payment_id"], payment_id.as_str());
 }
