@@ -244,9 +244,10 @@ async fn hostile_checkout_fields_are_refused_and_nothing_is_created(a: Adaptor) 
         ),
         (
             "/api/checkout",
-            json!({"payment_method_id": "pm_1", "confirm": true}),
-            "confirm",
+            json!({"payment_method_id": "pm_1"}),
+            "payment_method_id",
         ),
+        ("/api/checkout", json!({"confirm": true}), "confirm"),
         (
             "/api/checkout",
             json!({"custom_fields": []}),
