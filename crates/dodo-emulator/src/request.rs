@@ -121,6 +121,24 @@ impl ApiRequest {
         })
     }
 
+    /// The body as the operation's generated request type (`dodo_types::models::…`).
+    ///
+    /// The dispatcher has already validated the body against that type, so this fails only
+    /// when a handler asks for a type other than its operation's; the error names the field.
+    /// Prefer this to the string-keyed accessors below: a field renamed in the spec then
+    /// breaks the build instead of a test.
+    pub fn input<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let body = if self.body.is_null() {
+            Value::Object(Map::new())
+        } else {
+            self.body.clone()
+        };
+        serde_path_to_error::deserialize(body).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::invalid_field(&path, e.into_inner())
+        })
+    }
+
     /// The body as an object (empty when there is no body).
     pub fn body_obj(&self) -> &Map<String, Value> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
@@ -303,6 +321,23 @@ mod tests {
                 .collect(),
             body,
         }
+    }
+
+    #[test]
+    fn input_reads_the_generated_request_type_and_names_a_bad_field() {
+        use dodo_types::models::CreateAddonRequest;
+        let ok = req(
+            &[],
+            json!({"name": "Seat", "price": 500, "currency": "USD", "tax_category": "saas"}),
+        );
+        let addon: CreateAddonRequest = ok.input().unwrap();
+        assert_eq!((addon.name.as_str(), addon.price), ("Seat", 500));
+        let bad = req(
+            &[],
+            json!({"name": "Seat", "price": "lots", "currency": "USD", "tax_category": "saas"}),
+        );
+        let e = bad.input::<CreateAddonRequest>().unwrap_err();
+        assert!(e.body().to_string().contains("price"), "{}", e.body());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Addons: create, retrieve, update, list (live ones), archive (`DELETE`, 200 empty) and
 //! unarchive. Images and translations are generic.
 
+use dodo_types::models::CreateAddonRequest;
 use serde_json::json;
 
 use super::common::{self, kind, patch_fields};
@@ -21,23 +22,20 @@ pub fn register(r: &mut Registry) {
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let name = req.str_field("name")?;
-    let price = req.int_field("price")?;
-    if price < 0 {
+    let input: CreateAddonRequest = req.input()?;
+    if input.price < 0 {
         return Err(ApiError::invalid_field("price", "must not be negative"));
     }
-    let currency = req.str_field("currency")?;
-    let tax = req.str_field("tax_category")?;
     let id = new_id("adn_");
     let now = ctx.now_string();
     let data = json!({
         "id": id,
         "business_id": ctx.env.business_id,
-        "name": name,
-        "price": price,
-        "currency": currency,
-        "tax_category": tax,
-        "description": req.opt_str("description")?,
+        "name": input.name,
+        "price": input.price,
+        "currency": input.currency,
+        "tax_category": input.tax_category,
+        "description": input.description,
         "image": null,
         "created_at": now,
         "updated_at": now,
