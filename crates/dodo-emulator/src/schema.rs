@@ -122,4 +122,18 @@ pub mod kind {
     pub const PAYOUT: &str = "generic:/payouts";
     /// Entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
+    /// Credit entitlements (`cde_`; soft-deleted ones have state `deleted`).
+    pub const CREDIT_ENTITLEMENT: &str = "credit_entitlement";
+    /// Credit grants (`cgr_`; parent = `{credit_entitlement_id}/{customer_id}`).
+    pub const CREDIT_GRANT: &str = "credit_grant";
+    /// Per-customer credit balances (id = `{credit_entitlement_id}/{customer_id}`).
+    pub const CREDIT_BALANCE: &str = "credit_balance";
+    /// Used credit ledger `idempotency_key`s (id = the key; data = the entry it created).
+    pub const CREDIT_IDEMPOTENCY: &str = "credit_idempotency";
+    /// Customer wallets (id = `{customer_id}/{CURRENCY}`).
+    pub const CUSTOMER_WALLET: &str = "customer_wallet";
+    /// Customer wallet transactions (`cwt_`; parent = customer id).
+    pub const WALLET_TRANSACTION: &str = "wallet_transaction";
+    /// Used wallet ledger `idempotency_key`s (id = `{customer_id}/{key}`).
+    pub const WALLET_IDEMPOTENCY: &str = "wallet_idempotency";
 }

@@ -7,9 +7,12 @@
 //! handler are answered by [`generic::handle`] (generic CRUD over the store).
 
 pub mod addons;
+pub mod amounts;
 pub mod brands;
 pub mod checkouts;
 pub mod common;
+pub mod credit_entitlements;
+pub mod credit_ledger;
 pub mod customers;
 pub mod discounts;
 pub mod events;
@@ -21,6 +24,8 @@ pub mod payments;
 pub mod products;
 pub mod refunds;
 pub mod subscriptions;
+pub mod usage_views;
+pub mod wallets;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -91,6 +96,10 @@ impl Registry {
         brands::register(&mut r);
         addons::register(&mut r);
         invoices::register(&mut r);
+        credit_entitlements::register(&mut r);
+        credit_ledger::register(&mut r);
+        wallets::register(&mut r);
+        usage_views::register(&mut r);
         r
     }
 

@@ -1,0 +1,692 @@
+//! Credit balances, grants and the ledger of one customer under one credit entitlement.
+//!
+//! `POST …/balances/{customer_id}/ledger-entries` is the one writer. A `credit` creates a grant
+//! (`source_type: api`; it expires at the request's `expires_at`, else after the entitlement's
+//! `expires_after_days`, else never) and a `credit_added` ledger row; a `debit` takes credits
+//! from the live grants oldest first and writes a `credit_deducted` row. A debit beyond the
+//! balance is 400 `INSUFFICIENT_BALANCE`, unless the entitlement allows overage: then the
+//! shortfall becomes overage (up to `overage_limit`) and an extra `overage_charged` row records
+//! it; with `overage_behavior: carry_deficit_auto_repay` a later credit repays overage first.
+//! A body `idempotency_key` may be used once per business: a reuse answers 409
+//! `IDEMPOTENCY_KEY_EXISTS` and changes nothing. Amounts are exact decimals with the
+//! entitlement's `precision`; overflow is 400 `OUT_OF_RANGE`.
+//!
+//! The balance a route answers is computed from the grants (the sum of what remains of those not
+//! expired at the virtual clock's now); the overage is stored with the balance. Grants past their
+//! `expires_at` are swept by [`expire_due`] (on every ledger write of that customer, and by the
+//! clock's advance), which writes a `credit_expired` row for what they still held. Every ledger
+//! row is stored under [`kind::CREDIT_LEDGER_ENTRY`], so the outbox announces it as
+//! `credit.added`, `credit.deducted`, `credit.overage_charged` or `credit.expired` (see
+//! [`crate::emit`]) in the same transaction, with the row as the `CreditLedgerEntry` payload.
+//! Rollover and `credit.balance_low` need subscription-sourced grants and are not modelled here.
+
+use dodo_types::models::CreateLedgerEntryRequest;
+use http::StatusCode;
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Value, json};
+
+use super::amounts::{AmountError, Fixed};
+use super::common::{self, kind};
+use super::credit_entitlements::{must_get_live, precision};
+use super::{Ctx, Registry};
+use crate::clock;
+use crate::error::ApiError;
+use crate::ids::new_id;
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Filter, Record, State};
+
+const BASE: &str = "/credit-entitlements/{credit_entitlement_id}/balances";
+
+/// Registers the handlers of this group.
+pub fn register(r: &mut Registry) {
+    r.add("GET", BASE, list_balances);
+    r.add(
+        "GET",
+        "/credit-entitlements/{credit_entitlement_id}/balances/{customer_id}",
+        get_balance,
+    );
+    r.add(
+        "POST",
+        "/credit-entitlements/{credit_entitlement_id}/balances/{customer_id}/ledger-entries",
+        create_entry,
+    );
+    r.add(
+        "GET",
+        "/credit-entitlements/{credit_entitlement_id}/balances/{customer_id}/grants",
+        list_grants,
+    );
+    r.add(
+        "GET",
+        "/credit-entitlements/{credit_entitlement_id}/balances/{customer_id}/ledger",
+        list_ledger,
+    );
+    r.add(
+        "GET",
+        "/customers/{customer_id}/credit-entitlements",
+        customer_entitlements,
+    );
+}
+
+/// The store scope (`parent` of grants and ledger rows, id of the balance) of one customer
+/// under one entitlement.
+pub fn scope(credit_entitlement_id: &str, customer_id: &str) -> String {
+    format!("{credit_entitlement_id}/{customer_id}")
+}
+
+fn bad(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn amount_error(field: &str, e: AmountError) -> ApiError {
+    match e {
+        AmountError::Overflow => ApiError::out_of_range(format!("`{field}` {e}")),
+        _ => bad("INVALID_REQUEST", format!("invalid field `{field}`: {e}")),
+    }
+}
+
+fn overflow(what: &str) -> ApiError {
+    ApiError::out_of_range(format!(
+        "the {what} would be too large to compute with; nothing was changed"
+    ))
+}
+
+fn amount_at(v: &Value, scale: u32) -> Fixed {
+    v.as_str()
+        .and_then(|s| Fixed::parse(s, scale).ok())
+        .unwrap_or(Fixed::zero(scale))
+}
+
+/// Whether a stored grant counts as expired at `now` (swept or past its `expires_at`).
+fn grant_expired(grant: &Value, now: &str) -> bool {
+    grant["is_expired"] == true
+        || grant["expires_at"]
+            .as_str()
+            .and_then(clock::canonical)
+            .is_some_and(|e| e.as_str() <= now)
+}
+
+/// Grants of a scope, oldest first.
+fn grants(ctx: &Ctx<'_>, scope: &str) -> Result<Vec<Record>, ApiError> {
+    let mut all = ctx.db.list(
+        kind::CREDIT_GRANT,
+        &[Filter::Parent(scope.to_string())],
+        u32::MAX,
+        0,
+    )?;
+    all.reverse();
+    Ok(all)
+}
+
+/// The balance at the virtual clock's now: what remains of the grants not expired.
+fn balance_now(ctx: &Ctx<'_>, scope: &str, scale: u32) -> Result<Fixed, ApiError> {
+    let now = ctx.now_string();
+    let mut sum = Fixed::zero(scale);
+    for g in grants(ctx, scope)? {
+        if !grant_expired(&g.data, &now) {
+            sum = sum
+                .checked_add(amount_at(&g.data["remaining_amount"], scale))
+                .map_err(|_| overflow("balance"))?;
+        }
+    }
+    Ok(sum)
+}
+
+/// A grant as the API shows it (`is_expired` as of now).
+fn grant_view(grant: &Value, now: &str) -> Value {
+    let mut g = grant.clone();
+    g["is_expired"] = json!(grant_expired(grant, now));
+    g
+}
+
+/// A stored balance as the API shows it, with the balance computed from the grants.
+fn balance_view(ctx: &Ctx<'_>, record: &Record) -> Result<Value, ApiError> {
+    let cde = record.data["credit_entitlement_id"]
+        .as_str()
+        .unwrap_or_default();
+    let scale = match ctx.db.get(kind::CREDIT_ENTITLEMENT, cde)? {
+        Some(e) => precision(&e.data),
+        None => 0,
+    };
+    let mut v = record.data.clone();
+    v["balance"] = json!(balance_now(ctx, &record.id, scale)?.to_plain());
+    Ok(v)
+}
+
+/// What one ledger row records.
+struct Row<'a> {
+    transaction_type: &'static str,
+    is_credit: bool,
+    amount: Fixed,
+    balance: (Fixed, Fixed),
+    overage: (Fixed, Fixed),
+    grant_id: Option<&'a str>,
+    description: Option<&'a str>,
+}
+
+/// Appends a ledger row (the outbox announces it as `credit.*`); answers it.
+fn write_row(
+    ctx: &Ctx<'_>,
+    cde: &str,
+    customer_id: &str,
+    row: &Row<'_>,
+) -> Result<Value, ApiError> {
+    let id = new_id("cle_");
+    let now = ctx.now_string();
+    let data = json!({
+        "id": id,
+        "business_id": ctx.env.business_id,
+        "brand_id": super::brands::default_brand_id(ctx)?,
+        "customer_id": customer_id,
+        "credit_entitlement_id": cde,
+        "transaction_type": row.transaction_type,
+        "amount": row.amount.to_plain(),
+        "is_credit": row.is_credit,
+        "balance_before": row.balance.0.to_plain(),
+        "balance_after": row.balance.1.to_plain(),
+        "overage_before": row.overage.0.to_plain(),
+        "overage_after": row.overage.1.to_plain(),
+        "grant_id": row.grant_id,
+        "reference_id": null,
+        "reference_type": null,
+        "description": row.description,
+        // Resolved from the grant's source (subscription or payment) on the live API; grants
+        // made through this API have none, so it is empty, as documented.
+        "metadata": {},
+        "created_at": now,
+    });
+    ctx.db.insert(
+        kind::CREDIT_LEDGER_ENTRY,
+        &id,
+        Some(&scope(cde, customer_id)),
+        &now,
+        &data,
+    )?;
+    Ok(data)
+}
+
+/// The stored balance of a scope, created (zero) when missing.
+fn balance_record(ctx: &Ctx<'_>, cde: &str, customer_id: &str) -> Result<Record, ApiError> {
+    let sc = scope(cde, customer_id);
+    if let Some(r) = ctx.db.get(kind::CREDIT_BALANCE, &sc)? {
+        return Ok(r);
+    }
+    let now = ctx.now_string();
+    let data = json!({
+        "id": new_id("cbl_"),
+        "customer_id": customer_id,
+        "credit_entitlement_id": cde,
+        "balance": "0",
+        "overage": "0",
+        "last_transaction_at": null,
+        "created_at": now,
+        "updated_at": now,
+    });
+    let seq = ctx
+        .db
+        .insert(kind::CREDIT_BALANCE, &sc, None, &now, &data)?;
+    Ok(Record {
+        seq,
+        id: sc,
+        state: State::Active,
+        created_at: now,
+        data,
+    })
+}
+
+/// Expires the grants past their `expires_at` (all of them, or one scope's): each still holding
+/// credits gets a `credit_expired` ledger row (`credit.expired`). Answers the expired grant ids.
+pub fn expire_due(ctx: &Ctx<'_>, only_scope: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let now = ctx.now_string();
+    let filters: Vec<Filter> = only_scope
+        .map(|s| vec![Filter::Parent(s.to_string())])
+        .unwrap_or_default();
+    let mut due: Vec<Record> = ctx
+        .db
+        .list(kind::CREDIT_GRANT, &filters, u32::MAX, 0)?
+        .into_iter()
+        .filter(|g| g.data["is_expired"] != true && grant_expired(&g.data, &now))
+        .collect();
+    due.sort_by(|a, b| {
+        (a.data["expires_at"].as_str(), a.seq).cmp(&(b.data["expires_at"].as_str(), b.seq))
+    });
+    let mut out = Vec::new();
+    for g in due {
+        let cde = g.data["credit_entitlement_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let cus = g.data["customer_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let scale = match ctx.db.get(kind::CREDIT_ENTITLEMENT, &cde)? {
+            Some(e) => precision(&e.data),
+            None => 0,
+        };
+        let remaining = amount_at(&g.data["remaining_amount"], scale);
+        // The balance before: every grant of the scope not yet swept (this one included).
+        let mut before = Fixed::zero(scale);
+        for other in grants(ctx, &scope(&cde, &cus))? {
+            if other.data["is_expired"] != true {
+                before = before
+                    .checked_add(amount_at(&other.data["remaining_amount"], scale))
+                    .map_err(|_| overflow("balance"))?;
+            }
+        }
+        let mut data = g.data.clone();
+        data["is_expired"] = json!(true);
+        data["remaining_amount"] = json!("0");
+        data["updated_at"] = json!(now);
+        ctx.db.update(kind::CREDIT_GRANT, &g.id, &data)?;
+        if !remaining.is_zero() {
+            let after = before
+                .checked_sub(remaining)
+                .map_err(|_| overflow("balance"))?;
+            let mut bal = balance_record(ctx, &cde, &cus)?;
+            let overage = amount_at(&bal.data["overage"], scale);
+            write_row(
+                ctx,
+                &cde,
+                &cus,
+                &Row {
+                    transaction_type: "credit_expired",
+                    is_credit: false,
+                    amount: remaining,
+                    balance: (before, after),
+                    overage: (overage, overage),
+                    grant_id: Some(&g.id),
+                    description: Some("Credits expired"),
+                },
+            )?;
+            bal.data["balance"] = json!(after.to_plain());
+            bal.data["updated_at"] = json!(now);
+            bal.data["last_transaction_at"] = json!(now);
+            ctx.db.update(kind::CREDIT_BALANCE, &bal.id, &bal.data)?;
+        }
+        out.push(g.id);
+    }
+    Ok(out)
+}
+
+/// Largest number of metadata pairs, key and value lengths of a ledger entry.
+const METADATA_LIMITS: (usize, usize, usize) = (50, 40, 500);
+
+fn check_metadata(metadata: &Value) -> Result<(), ApiError> {
+    let Some(obj) = metadata.as_object() else {
+        return Ok(());
+    };
+    let (pairs, key_len, value_len) = METADATA_LIMITS;
+    if obj.len() > pairs {
+        return Err(bad(
+            "INVALID_REQUEST",
+            format!("`metadata` has more than {pairs} pairs"),
+        ));
+    }
+    for (k, v) in obj {
+        if k.chars().count() > key_len {
+            return Err(bad(
+                "INVALID_REQUEST",
+                format!("`metadata` keys are at most {key_len} characters"),
+            ));
+        }
+        if v.as_str().is_some_and(|s| s.chars().count() > value_len) {
+            return Err(bad(
+                "INVALID_REQUEST",
+                format!("`metadata.{k}` is longer than {value_len} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let input: CreateLedgerEntryRequest = req.input()?;
+    let cde = req.param("credit_entitlement_id");
+    let customer_id = req.param("customer_id");
+    let ent = must_get_live(ctx, cde)?.data;
+    common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?;
+    if let Some(key) = &input.idempotency_key {
+        if key.is_empty() {
+            return Err(bad(
+                "INVALID_REQUEST",
+                "`idempotency_key` must not be empty",
+            ));
+        }
+        if ctx.db.get(kind::CREDIT_IDEMPOTENCY, key)?.is_some() {
+            return Err(ApiError::conflict(
+                "IDEMPOTENCY_KEY_EXISTS",
+                format!("a ledger entry with idempotency_key `{key}` already exists"),
+            ));
+        }
+    }
+    let scale = precision(&ent);
+    let amount =
+        Fixed::parse(input.amount.as_str(), scale).map_err(|e| amount_error("amount", e))?;
+    if amount.is_negative() || amount.is_zero() {
+        return Err(bad("INVALID_REQUEST", "`amount` must be greater than zero"));
+    }
+    let metadata = req.field("metadata").cloned().unwrap_or_else(|| json!({}));
+    check_metadata(&metadata)?;
+    let is_credit = matches!(
+        input.entry_type,
+        dodo_types::models::LedgerEntryType::Credit
+    );
+    let now_t = ctx.now();
+    let now = clock::format(now_t);
+    let expires_at = match (&input.expires_at, is_credit) {
+        (Some(_), false) => {
+            return Err(bad(
+                "INVALID_REQUEST",
+                "`expires_at` applies only to credit entries",
+            ));
+        }
+        (Some(t), true) => {
+            let t = clock::format(*t);
+            if t <= now {
+                return Err(bad("INVALID_REQUEST", "`expires_at` must be in the future"));
+            }
+            Some(t)
+        }
+        (None, true) => match ent["expires_after_days"].as_i64() {
+            Some(days) => Some(clock::format(
+                clock::add_interval(now_t, "Day", days)
+                    .ok_or_else(|| ApiError::out_of_range("`expires_after_days` is too large"))?,
+            )),
+            None => None,
+        },
+        (None, false) => None,
+    };
+
+    let sc = scope(cde, customer_id);
+    expire_due(ctx, Some(&sc))?;
+    let mut bal = balance_record(ctx, cde, customer_id)?;
+    let before = balance_now(ctx, &sc, scale)?;
+    let overage_before = amount_at(&bal.data["overage"], scale);
+    let reason = input.reason.as_deref();
+    let mut rows = Vec::new();
+    let (after, overage_after, grant_id) = if is_credit {
+        let repay = if ent["overage_behavior"] == "carry_deficit_auto_repay" {
+            overage_before.min(amount)
+        } else {
+            Fixed::zero(scale)
+        };
+        let kept = amount.checked_sub(repay).map_err(|_| overflow("grant"))?;
+        let after = before.checked_add(kept).map_err(|_| overflow("balance"))?;
+        let grant_id = new_id("cgr_");
+        let grant = json!({
+            "id": grant_id,
+            "credit_entitlement_id": cde,
+            "customer_id": customer_id,
+            "source_type": "api",
+            "source_id": null,
+            "parent_grant_id": null,
+            "initial_amount": amount.to_plain(),
+            "remaining_amount": kept.to_plain(),
+            "rollover_count": 0,
+            "is_expired": false,
+            "is_rolled_over": false,
+            "expires_at": expires_at,
+            "metadata": metadata,
+            "created_at": now,
+            "updated_at": now,
+        });
+        ctx.db
+            .insert(kind::CREDIT_GRANT, &grant_id, Some(&sc), &now, &grant)?;
+        let overage_after = overage_before
+            .checked_sub(repay)
+            .map_err(|_| overflow("overage"))?;
+        (after, overage_after, Some(grant_id))
+    } else {
+        let mut left = amount;
+        let mut first_grant = None;
+        for mut g in grants(ctx, &sc)? {
+            if left.is_zero() {
+                break;
+            }
+            if grant_expired(&g.data, &now) {
+                continue;
+            }
+            let remaining = amount_at(&g.data["remaining_amount"], scale);
+            if remaining.is_zero() {
+                continue;
+            }
+            let take = remaining.min(left);
+            left = left.checked_sub(take).map_err(|_| overflow("debit"))?;
+            let rest = remaining.checked_sub(take).map_err(|_| overflow("grant"))?;
+            g.data["remaining_amount"] = json!(rest.to_plain());
+            g.data["updated_at"] = json!(now);
+            ctx.db.update(kind::CREDIT_GRANT, &g.id, &g.data)?;
+            first_grant.get_or_insert(g.id);
+        }
+        let after = before
+            .checked_sub(amount.checked_sub(left).map_err(|_| overflow("debit"))?)
+            .map_err(|_| overflow("balance"))?;
+        let mut overage_after = overage_before;
+        if !left.is_zero() {
+            if ent["overage_enabled"] != true {
+                return Err(bad(
+                    "INSUFFICIENT_BALANCE",
+                    format!(
+                        "cannot debit {} {}: the balance is {}",
+                        amount.to_plain(),
+                        ent["unit"].as_str().unwrap_or("credits"),
+                        before.to_plain()
+                    ),
+                ));
+            }
+            overage_after = overage_before
+                .checked_add(left)
+                .map_err(|_| overflow("overage"))?;
+            if let Some(limit) = ent["overage_limit"].as_i64() {
+                let limit = Fixed::from_int(i128::from(limit), scale)
+                    .map_err(|_| overflow("overage limit"))?;
+                if overage_after.cmp_value(limit).is_gt() {
+                    return Err(bad(
+                        "OVERAGE_LIMIT_EXCEEDED",
+                        format!(
+                            "cannot debit {}: the overage would be {}, above the limit of {}",
+                            amount.to_plain(),
+                            overage_after.to_plain(),
+                            limit.to_plain()
+                        ),
+                    ));
+                }
+            }
+            rows.push(Row {
+                transaction_type: "overage_charged",
+                is_credit: false,
+                amount: left,
+                balance: (after, after),
+                overage: (overage_before, overage_after),
+                grant_id: None,
+                description: reason,
+            });
+        }
+        (after, overage_after, first_grant)
+    };
+    let main = Row {
+        transaction_type: if is_credit {
+            "credit_added"
+        } else {
+            "credit_deducted"
+        },
+        is_credit,
+        amount,
+        balance: (before, after),
+        overage: (overage_before, overage_after),
+        grant_id: grant_id.as_deref(),
+        description: reason,
+    };
+    let entry = write_row(ctx, cde, customer_id, &main)?;
+    for row in &rows {
+        write_row(ctx, cde, customer_id, row)?;
+    }
+    bal.data["balance"] = json!(after.to_plain());
+    bal.data["overage"] = json!(overage_after.to_plain());
+    bal.data["last_transaction_at"] = json!(now);
+    bal.data["updated_at"] = json!(now);
+    ctx.db.update(kind::CREDIT_BALANCE, &bal.id, &bal.data)?;
+    if let Some(key) = &input.idempotency_key {
+        ctx.db.insert(
+            kind::CREDIT_IDEMPOTENCY,
+            key,
+            None,
+            &now,
+            &json!({"entry_id": entry["id"]}),
+        )?;
+    }
+    Ok(Reply::json(json!({
+        "id": entry["id"],
+        "customer_id": customer_id,
+        "credit_entitlement_id": cde,
+        "entry_type": if is_credit { "credit" } else { "debit" },
+        "amount": entry["amount"],
+        "is_credit": is_credit,
+        "balance_before": entry["balance_before"],
+        "balance_after": entry["balance_after"],
+        "overage_before": entry["overage_before"],
+        "overage_after": entry["overage_after"],
+        "grant_id": entry["grant_id"],
+        "reason": reason,
+        "created_at": entry["created_at"],
+    })))
+}
+
+fn get_balance(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let cde = req.param("credit_entitlement_id");
+    let customer_id = req.param("customer_id");
+    must_get_live(ctx, cde)?;
+    let record = ctx
+        .db
+        .get(kind::CREDIT_BALANCE, &scope(cde, customer_id))?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "Credit balance of customer",
+                &format!("{customer_id} under {cde}"),
+            )
+        })?;
+    Ok(Reply::json(balance_view(ctx, &record)?))
+}
+
+fn list_balances(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let cde = req.param("credit_entitlement_id");
+    must_get_live(ctx, cde)?;
+    let page = req.page()?;
+    let mut filters = vec![Filter::Eq(
+        "$.credit_entitlement_id",
+        SqlValue::Text(cde.to_string()),
+    )];
+    common::eq_filter(req, "customer_id", "$.customer_id", &mut filters);
+    let records = ctx
+        .db
+        .list(kind::CREDIT_BALANCE, &filters, page.size, page.offset())?;
+    let items = records
+        .iter()
+        .map(|r| balance_view(ctx, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Reply::items(items))
+}
+
+fn list_grants(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let cde = req.param("credit_entitlement_id");
+    let customer_id = req.param("customer_id");
+    let ent = must_get_live(ctx, cde)?.data;
+    let scale = precision(&ent);
+    let page = req.page()?;
+    let status = req.query("status").filter(|s| !s.is_empty());
+    if let Some(s) = status
+        && !matches!(s, "active" | "expired" | "depleted")
+    {
+        return Err(ApiError::invalid_field(
+            "status",
+            format!("expected active, expired or depleted, got `{s}`"),
+        ));
+    }
+    let now = ctx.now_string();
+    let mut all = grants(ctx, &scope(cde, customer_id))?;
+    all.reverse();
+    let items: Vec<Value> = all
+        .iter()
+        .filter(|g| {
+            let expired = grant_expired(&g.data, &now);
+            let empty = amount_at(&g.data["remaining_amount"], scale).is_zero();
+            match status {
+                Some("active") => !expired && !empty,
+                Some("expired") => expired,
+                Some("depleted") => !expired && empty,
+                _ => true,
+            }
+        })
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(page.size as usize)
+        .map(|g| grant_view(&g.data, &now))
+        .collect();
+    Ok(Reply::items(items))
+}
+
+fn list_ledger(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let cde = req.param("credit_entitlement_id");
+    let customer_id = req.param("customer_id");
+    must_get_live(ctx, cde)?;
+    let mut filters = vec![Filter::Parent(scope(cde, customer_id))];
+    common::eq_filter(req, "transaction_type", "$.transaction_type", &mut filters);
+    if let Some(t) = req.query_time("start_date")? {
+        filters.push(Filter::CreatedGte(t));
+    }
+    if let Some(t) = req.query_time("end_date")? {
+        filters.push(Filter::CreatedLte(t));
+    }
+    common::page_list(ctx, req, kind::CREDIT_LEDGER_ENTRY, &filters, common::as_is)
+}
+
+fn customer_entitlements(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let customer_id = req.param("customer_id");
+    common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?;
+    let balances = ctx.db.list(
+        kind::CREDIT_BALANCE,
+        &[Filter::Eq(
+            "$.customer_id",
+            SqlValue::Text(customer_id.to_string()),
+        )],
+        u32::MAX,
+        0,
+    )?;
+    let mut items = Vec::new();
+    for b in &balances {
+        let cde = b.data["credit_entitlement_id"].as_str().unwrap_or_default();
+        let Some(ent) = ctx
+            .db
+            .get(kind::CREDIT_ENTITLEMENT, cde)?
+            .filter(|e| e.state != State::Deleted)
+        else {
+            continue;
+        };
+        let view = balance_view(ctx, b)?;
+        items.push(json!({
+            "credit_entitlement_id": cde,
+            "name": ent.data["name"],
+            "description": ent.data["description"],
+            "unit": ent.data["unit"],
+            "balance": view["balance"],
+            "overage": view["overage"],
+        }));
+    }
+    Ok(Reply::items(items))
+}
+
+/// The balance and overage of a customer under an entitlement (zero when none was ever
+/// granted), for derived views such as a subscription's credit usage.
+pub fn balance_and_overage(
+    ctx: &Ctx<'_>,
+    entitlement: &Value,
+    customer_id: &str,
+) -> Result<(Fixed, Fixed), ApiError> {
+    let cde = entitlement["id"].as_str().unwrap_or_default();
+    let scale = precision(entitlement);
+    let sc = scope(cde, customer_id);
+    let overage = match ctx.db.get(kind::CREDIT_BALANCE, &sc)? {
+        Some(r) => amount_at(&r.data["overage"], scale),
+        None => Fixed::zero(scale),
+    };
+    Ok((balance_now(ctx, &sc, scale)?, overage))
+}
