@@ -1,13 +1,17 @@
-//! Credit entitlements: create (201), retrieve, patch, list (`deleted` switches to the deleted
-//! ones), soft delete (200 empty; 410 when already deleted) and undelete.
+//! Credit entitlements: create (201), retrieve, patch (200 empty, as the spec), list
+//! (`deleted` switches to the deleted ones), soft delete (200 empty; 410 when already deleted)
+//! and undelete.
 //!
 //! Every field of `CreditEntitlementResponse` is filled: optional settings default to `null`,
 //! `overage_behavior` to `forgive_at_reset`. The create and the merged patch state are checked
 //! as the spec describes (precision 0–10, rollover percentage 0–100, `currency` with
 //! `price_per_unit`, `price_per_unit` with `overage_enabled`, both rollover timeframe fields or
 //! neither); a violation is 422 naming the field. A deleted entitlement answers 404 on retrieve
-//! and patch until it is undeleted. Undeleting an entitlement that is not deleted answers 500,
-//! as the spec documents for the live API (it reports "0 rows affected" that way).
+//! and patch until it is undeleted. A patch's explicit `null` cannot clear a setting yet: the
+//! dispatcher normalises bodies through the generated request type, which has no
+//! double-option fields, so `null` reads as absent (the field is left unchanged). Undeleting
+//! an entitlement that is not deleted answers 500, as the spec documents for the live API (it
+//! reports "0 rows affected" that way).
 
 use dodo_types::models::{CreateCreditEntitlementRequest, PatchCreditEntitlementRequest};
 use http::StatusCode;
@@ -159,19 +163,6 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     )
 }
 
-/// Fields a patch may set to `null` (the response's nullable fields).
-const NULLABLE: [&str; 9] = [
-    "description",
-    "expires_after_days",
-    "rollover_percentage",
-    "rollover_timeframe_count",
-    "rollover_timeframe_interval",
-    "max_rollover_count",
-    "overage_limit",
-    "currency",
-    "price_per_unit",
-];
-
 fn patch(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
     let input: PatchCreditEntitlementRequest = req.input()?;
@@ -214,17 +205,11 @@ fn patch(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "price_per_unit",
         input.price_per_unit.map(|p| Value::from(p.as_str())),
     );
-    // The double-option pattern: an explicit `null` clears a nullable setting (the typed
-    // request cannot tell `null` from absent, so the raw body decides).
-    for f in NULLABLE {
-        if req.body_obj().get(f).is_some_and(Value::is_null) {
-            e[f] = Value::Null;
-        }
-    }
     validate(e)?;
     common::touch(ctx, e);
     ctx.db.update(kind::CREDIT_ENTITLEMENT, id, &record.data)?;
-    Ok(Reply::json(record.data))
+    // The spec's 200 has no body; the updated entitlement is read back with a retrieve.
+    Ok(Reply::empty())
 }
 
 fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

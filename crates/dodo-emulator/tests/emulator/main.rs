@@ -5,6 +5,7 @@ mod support;
 mod admin;
 mod catalog;
 mod client;
+mod credits;
 mod customers;
 mod faults;
 mod generic;
