@@ -729,3 +729,73 @@ async fn usage_history_sums_ingested_events_per_billing_period() {
         "the product carries no credit entitlement"
     );
 }
+
+#[tokio::test]
+async fn credit_usage_reports_balance_overage_and_headroom_per_entitlement() {
+    let api = Api::start().await;
+    let c = client(&api);
+    let capped = entitlement(
+        &api,
+        json!({"name": "Calls", "unit": "calls", "precision": 0, "rollover_enabled": false,
+               "overage_enabled": true, "price_per_unit": "1", "currency": "USD", "overage_limit": 5}),
+    )
+    .await;
+    let plain = entitlement(&api, tokens()).await;
+    let cus = api.customer("usage@example.com").await;
+    let cus = s(&cus["customer_id"]);
+    // A subscription carrying both entitlements (products cannot attach them through the API
+    // of this emulator yet, so it is seeded).
+    api.admin(
+        reqwest::Method::POST,
+        "/_emulator/seed",
+        Some(
+            json!({"objects": [{"kind": "subscription", "id": "sub_credits", "data": {
+                "subscription_id": "sub_credits", "status": "active",
+                "customer": {"customer_id": cus},
+                "credit_entitlement_cart": [{"credit_entitlement_id": capped["id"]},
+                                            {"credit_entitlement_id": plain["id"]}],
+                "meter_credit_entitlement_cart": [], "meters": [],
+            }}]}),
+        ),
+    )
+    .await
+    .expect(200);
+    let entries = format!(
+        "/credit-entitlements/{}/balances/{cus}/ledger-entries",
+        s(&capped["id"])
+    );
+    api.post(&entries, json!({"entry_type": "credit", "amount": "3"}))
+        .await
+        .expect(201);
+    api.post(&entries, json!({"entry_type": "debit", "amount": "5"}))
+        .await
+        .expect(201);
+
+    let usage = c.subscriptions().credit_usage("sub_credits").await.unwrap();
+    assert_eq!(usage.items.len(), 2);
+    let calls = &usage.items[0];
+    assert_eq!(calls.credit_entitlement_name, "Calls");
+    assert_eq!((calls.balance.as_str(), calls.overage.as_str()), ("0", "2"));
+    assert_eq!(calls.overage_limit.as_ref().map(|l| l.as_str()), Some("5"));
+    assert_eq!(
+        calls.remaining_headroom.as_ref().map(|h| h.as_str()),
+        Some("3")
+    );
+    assert!(!calls.limit_reached);
+    let toks = &usage.items[1];
+    assert_eq!(toks.balance.as_str(), "0");
+    assert!(toks.limit_reached, "no credits and no overage");
+
+    api.post(&entries, json!({"entry_type": "debit", "amount": "3"}))
+        .await
+        .expect(201);
+    let usage = c.subscriptions().credit_usage("sub_credits").await.unwrap();
+    assert!(usage.items[0].limit_reached);
+    assert_eq!(
+        usage.items[0]
+            .remaining_headroom
+            .as_ref()
+            .map(|h| h.as_str()),
+        Some("0")
+    );
+}
