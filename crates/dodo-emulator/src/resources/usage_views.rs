@@ -203,7 +203,7 @@ fn consumed(
                 _ => Some(v),
             })
             .unwrap_or(zero),
-        Some("last") => values.last().unwrap_or(zero),
+        Some("last") => values.next_back().unwrap_or(zero),
         _ => Fixed::from_int(
             i128::try_from(events.len()).unwrap_or(i128::MAX),
             USAGE_SCALE,

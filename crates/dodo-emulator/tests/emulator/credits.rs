@@ -777,10 +777,7 @@ async fn credit_usage_reports_balance_overage_and_headroom_per_entitlement() {
     assert_eq!(calls.credit_entitlement_name, "Calls");
     assert_eq!((calls.balance.as_str(), calls.overage.as_str()), ("0", "2"));
     assert_eq!(calls.overage_limit.as_ref().map(|l| l.as_str()), Some("5"));
-    assert_eq!(
-        calls.remaining_headroom.as_ref().map(|h| h.as_str()),
-        Some("3")
-    );
+    assert_eq!(calls.remaining_headroom.as_deref(), Some("3"));
     assert!(!calls.limit_reached);
     let toks = &usage.items[1];
     assert_eq!(toks.balance.as_str(), "0");
@@ -791,11 +788,5 @@ async fn credit_usage_reports_balance_overage_and_headroom_per_entitlement() {
         .expect(201);
     let usage = c.subscriptions().credit_usage("sub_credits").await.unwrap();
     assert!(usage.items[0].limit_reached);
-    assert_eq!(
-        usage.items[0]
-            .remaining_headroom
-            .as_ref()
-            .map(|h| h.as_str()),
-        Some("0")
-    );
+    assert_eq!(usage.items[0].remaining_headroom.as_deref(), Some("0"));
 }
