@@ -21,6 +21,12 @@ async fn every_operation_is_routed_and_answers_without_server_errors() {
             rb = rb.json(&json!({}));
         }
         let r = api.send(rb).await;
+        // The spec documents 500 for undeleting a missing or live credit entitlement.
+        if op.path == "/credit-entitlements/{id}/undelete" {
+            assert_eq!(r.status, 500, "{}", r.body);
+            assert_eq!(r.body["code"], "CREDIT_ENTITLEMENT_NOT_DELETED");
+            continue;
+        }
         assert!(
             r.status < 500,
             "{} {} answered {}: {}",
