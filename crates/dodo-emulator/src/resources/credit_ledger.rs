@@ -18,7 +18,9 @@
 //! row is stored under [`kind::CREDIT_LEDGER_ENTRY`], so the outbox announces it as
 //! `credit.added`, `credit.deducted`, `credit.overage_charged` or `credit.expired` (see
 //! [`crate::emit`]) in the same transaction, with the row as the `CreditLedgerEntry` payload.
-//! Rollover and `credit.balance_low` need subscription-sourced grants and are not modelled here.
+//! A debit that takes the balance below a subscription's `low_balance_threshold_percent` of its
+//! `credits_amount` (its `credit_entitlement_cart`) records `credit.balance_low`. Rollover and
+//! overage reset need subscription-sourced grants per billing cycle and are not modelled here.
 
 use dodo_types::models::CreateLedgerEntryRequest;
 use http::StatusCode;
@@ -212,7 +214,7 @@ fn balance_record(ctx: &Ctx<'_>, cde: &str, customer_id: &str) -> Result<Record,
     }
     let now = ctx.now_string();
     let data = json!({
-        "id": new_id("cbl_"),
+        "id": new_id("cbal_"),
         "customer_id": customer_id,
         "credit_entitlement_id": cde,
         "balance": "0",
@@ -306,6 +308,86 @@ pub fn expire_due(ctx: &Ctx<'_>, only_scope: Option<&str>) -> Result<Vec<String>
         out.push(g.id);
     }
     Ok(out)
+}
+
+/// Records `credit.balance_low` for every subscription of the customer whose credit cart sets a
+/// `low_balance_threshold_percent` for this entitlement, when a debit takes the balance from at
+/// or above `credits_amount × percent / 100` to below it.
+fn announce_low_balance(
+    ctx: &Ctx<'_>,
+    ent: &Value,
+    customer_id: &str,
+    (before, after): (Fixed, Fixed),
+) -> Result<(), ApiError> {
+    let cde = ent["id"].as_str().unwrap_or_default();
+    let scale = precision(ent);
+    let subs = ctx.db.list(
+        kind::SUBSCRIPTION,
+        &[
+            Filter::Eq(
+                "$.customer.customer_id",
+                SqlValue::Text(customer_id.to_string()),
+            ),
+            Filter::ArrayContains {
+                array: "$.credit_entitlement_cart",
+                field: "$.credit_entitlement_id",
+                value: cde.to_string(),
+            },
+        ],
+        u32::MAX,
+        0,
+    )?;
+    for sub in subs {
+        let carts = sub.data["credit_entitlement_cart"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for cart in carts.iter().filter(|c| c["credit_entitlement_id"] == cde) {
+            let Some(percent) = cart["low_balance_threshold_percent"].as_i64() else {
+                continue;
+            };
+            let granted = cart["credits_amount"]
+                .as_str()
+                .and_then(|a| Fixed::parse(a, scale).ok())
+                .unwrap_or(Fixed::zero(scale));
+            // threshold = granted × percent / 100, kept exact by comparing ×100.
+            let hundred = |f: Fixed| f.units.checked_mul(100);
+            let line = granted.units.checked_mul(i128::from(percent));
+            let (Some(b), Some(a), Some(line)) = (hundred(before), hundred(after), line) else {
+                return Err(overflow("low-balance threshold"));
+            };
+            if !(b >= line && a < line) {
+                continue;
+            }
+            let threshold = Fixed {
+                units: line / 100,
+                scale,
+            };
+            let data = json!({
+                "customer_id": customer_id,
+                "subscription_id": sub.id,
+                "credit_entitlement_id": cde,
+                "credit_entitlement_name": ent["name"],
+                "available_balance": after.to_plain(),
+                "subscription_credits_amount": granted.to_plain(),
+                "threshold_amount": threshold.to_plain(),
+                "threshold_percent": percent,
+                "brand_id": sub.data["brand_id"].as_str().map_or_else(
+                    || super::brands::default_brand_id(ctx),
+                    |b| Ok(b.to_string()),
+                )?,
+            });
+            let now = ctx.now_string();
+            ctx.db.insert(
+                kind::CREDIT_BALANCE_LOW,
+                &new_id("cbl_"),
+                Some(&scope(cde, customer_id)),
+                &now,
+                &data,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Largest number of metadata pairs, key and value lengths of a ledger entry.
@@ -520,6 +602,9 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let entry = write_row(ctx, cde, customer_id, &main)?;
     for row in &rows {
         write_row(ctx, cde, customer_id, row)?;
+    }
+    if !is_credit {
+        announce_low_balance(ctx, &ent, customer_id, (before, after))?;
     }
     bal.data["balance"] = json!(after.to_plain());
     bal.data["overage"] = json!(overage_after.to_plain());

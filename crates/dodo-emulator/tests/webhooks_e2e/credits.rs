@@ -125,3 +125,99 @@ async fn grants_debits_overage_and_expiry_are_delivered_as_credit_events() {
     );
     assert_eq!(hooks.rejected(), 0);
 }
+
+#[tokio::test]
+async fn a_debit_below_the_subscription_threshold_is_delivered_as_balance_low_once() {
+    let emu = TestEmulator::start().await.unwrap();
+    let mut hooks = WebhookReceiver::start(&emu, &["credit.balance_low", "credit.added"])
+        .await
+        .unwrap();
+    let ent = post(
+        &emu,
+        "/credit-entitlements",
+        json!({"name": "Calls", "unit": "calls", "precision": 0, "rollover_enabled": false,
+               "overage_enabled": false}),
+    )
+    .await;
+    let cde = ent["id"].as_str().unwrap();
+    let cus = post(
+        &emu,
+        "/customers",
+        json!({"email": "low@example.com", "name": "Low"}),
+    )
+    .await;
+    let cus = cus["customer_id"].as_str().unwrap();
+    // A subscription whose credit cart sets a 20 % threshold on 100 credits (seeded: products
+    // of this emulator do not attach credit entitlements yet).
+    post(
+        &emu,
+        "/_emulator/seed",
+        json!({"objects": [{"kind": "subscription", "id": "sub_low", "data": {
+            "subscription_id": "sub_low", "status": "active", "customer": {"customer_id": cus},
+            "credit_entitlement_cart": [{"credit_entitlement_id": cde, "credits_amount": "100",
+                                         "low_balance_threshold_percent": 20}],
+        }}]}),
+    )
+    .await;
+    let entries = format!("/credit-entitlements/{cde}/balances/{cus}/ledger-entries");
+    post(
+        &emu,
+        &entries,
+        json!({"entry_type": "credit", "amount": "100"}),
+    )
+    .await;
+    post(
+        &emu,
+        &entries,
+        json!({"entry_type": "debit", "amount": "70"}),
+    )
+    .await;
+    post(
+        &emu,
+        &entries,
+        json!({"entry_type": "debit", "amount": "15"}),
+    )
+    .await;
+    post(
+        &emu,
+        &entries,
+        json!({"entry_type": "debit", "amount": "1"}),
+    )
+    .await;
+
+    let event = hooks.next_of(EventType::CreditBalanceLow).await.unwrap();
+    let EventPayload::CreditBalanceLow(low) = &event.payload else {
+        panic!("{event:?}");
+    };
+    assert_eq!(low.customer_id, cus);
+    assert_eq!(low.subscription_id, "sub_low");
+    assert_eq!(low.credit_entitlement_id, cde);
+    assert_eq!(low.credit_entitlement_name, "Calls");
+    assert_eq!(low.available_balance.as_str(), "15");
+    assert_eq!(low.threshold_amount.as_str(), "20");
+    assert_eq!(low.threshold_percent, 20);
+    assert_eq!(low.subscription_credits_amount.as_str(), "100");
+    // A last grant: once it is delivered, every earlier event has been fanned out.
+    let last = post(
+        &emu,
+        &entries,
+        json!({"entry_type": "credit", "amount": "1"}),
+    )
+    .await;
+    loop {
+        let event = hooks.next_of(EventType::CreditAdded).await.unwrap();
+        if let EventPayload::CreditAdded(row) = &event.payload
+            && row.id == last["id"].as_str().unwrap()
+        {
+            break;
+        }
+    }
+    let deliveries = emu
+        .admin()
+        .deliveries(&dodo_emulator::testing::DeliveryFilter::event_type(
+            "credit.balance_low",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 1, "only the crossing announces it");
+}
