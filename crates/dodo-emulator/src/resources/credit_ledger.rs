@@ -9,7 +9,8 @@
 //! it; with `overage_behavior: carry_deficit_auto_repay` a later credit repays overage first.
 //! A body `idempotency_key` may be used once per business: a reuse answers 409
 //! `IDEMPOTENCY_KEY_EXISTS` and changes nothing. Amounts are exact decimals with the
-//! entitlement's `precision`; overflow is 400 `OUT_OF_RANGE`.
+//! entitlement's `precision`; an amount, balance or overage of 10 integer digits or more (the
+//! live API stores `NUMERIC(38,28)`) is 400 `OUT_OF_RANGE` and changes nothing.
 //!
 //! The balance a route answers is computed from the grants (the sum of what remains of those not
 //! expired at the virtual clock's now); the overage is stored with the balance. Grants past their
@@ -90,6 +91,23 @@ fn overflow(what: &str) -> ApiError {
     ApiError::out_of_range(format!(
         "the {what} would be too large to compute with; nothing was changed"
     ))
+}
+
+/// Digits the live API keeps before the decimal point (amounts are `NUMERIC(38,28)`).
+pub const MAX_INTEGER_DIGITS: u32 = 10;
+
+/// Checks that an amount, balance or overage fits the live API's numbers (`|v| < 10^10`).
+fn fits(v: Fixed, what: &str) -> Result<(), ApiError> {
+    let limit =
+        Fixed::from_int(10i128.pow(MAX_INTEGER_DIGITS), v.scale).map_err(|_| overflow(what))?;
+    if v.units.unsigned_abs() >= limit.units.unsigned_abs() {
+        return Err(ApiError::out_of_range(format!(
+            "the {what} would be {}, beyond the {MAX_INTEGER_DIGITS} integer digits credit amounts \
+             carry; nothing was changed",
+            v.to_plain()
+        )));
+    }
+    Ok(())
 }
 
 fn amount_at(v: &Value, scale: u32) -> Fixed {
@@ -447,6 +465,7 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if amount.is_negative() || amount.is_zero() {
         return Err(bad("INVALID_REQUEST", "`amount` must be greater than zero"));
     }
+    fits(amount, "amount")?;
     let metadata = req.field("metadata").cloned().unwrap_or_else(|| json!({}));
     check_metadata(&metadata)?;
     let is_credit = matches!(
@@ -599,6 +618,8 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         grant_id: grant_id.as_deref(),
         description: reason,
     };
+    fits(after, "balance")?;
+    fits(overage_after, "overage")?;
     let entry = write_row(ctx, cde, customer_id, &main)?;
     for row in &rows {
         write_row(ctx, cde, customer_id, row)?;

@@ -321,12 +321,31 @@ async fn overdraft_overflow_and_a_reused_idempotency_key_change_nothing() {
     .await
     .expect(400);
 
-    let huge = (i128::MAX / 100).to_string();
+    // Ten integer digits are beyond what the live API stores (NUMERIC(38,28)).
     let big = api
-        .post(&entries, json!({"entry_type": "credit", "amount": huge}))
+        .post(
+            &entries,
+            json!({"entry_type": "credit", "amount": "10000000000"}),
+        )
         .await
         .expect(400);
     assert_eq!(big.body["code"], "OUT_OF_RANGE", "{}", big.body);
+    let sum = api
+        .post(
+            &entries,
+            json!({"entry_type": "credit", "amount": "9999999990"}),
+        )
+        .await
+        .expect(400);
+    assert!(s(&sum.body["message"]).contains("balance"), "{}", sum.body);
+    let absurd = api
+        .post(
+            &entries,
+            json!({"entry_type": "credit", "amount": "1701411834604692317316873037158841057270"}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(absurd.body["code"], "OUT_OF_RANGE");
 
     let bal = api
         .get(&format!("/credit-entitlements/{cde}/balances/{cus}"))
