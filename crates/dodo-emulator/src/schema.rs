@@ -136,4 +136,7 @@ pub mod kind {
     pub const WALLET_TRANSACTION: &str = "wallet_transaction";
     /// Used wallet ledger `idempotency_key`s (id = `{customer_id}/{key}`).
     pub const WALLET_IDEMPOTENCY: &str = "wallet_idempotency";
+    /// The billing period a subscription's credits were last granted for (id =
+    /// `{subscription_id}/{credit_entitlement_id}`).
+    pub const CREDIT_CYCLE: &str = "credit_cycle";
 }

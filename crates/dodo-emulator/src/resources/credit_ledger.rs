@@ -87,7 +87,7 @@ fn amount_error(field: &str, e: AmountError) -> ApiError {
     }
 }
 
-fn overflow(what: &str) -> ApiError {
+pub(super) fn overflow(what: &str) -> ApiError {
     ApiError::out_of_range(format!(
         "the {what} would be too large to compute with; nothing was changed"
     ))
@@ -97,7 +97,7 @@ fn overflow(what: &str) -> ApiError {
 pub const MAX_INTEGER_DIGITS: u32 = 10;
 
 /// Checks that an amount, balance or overage fits the live API's numbers (`|v| < 10^10`).
-fn fits(v: Fixed, what: &str) -> Result<(), ApiError> {
+pub(super) fn fits(v: Fixed, what: &str) -> Result<(), ApiError> {
     let limit =
         Fixed::from_int(10i128.pow(MAX_INTEGER_DIGITS), v.scale).map_err(|_| overflow(what))?;
     if v.units.unsigned_abs() >= limit.units.unsigned_abs() {
@@ -110,7 +110,7 @@ fn fits(v: Fixed, what: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn amount_at(v: &Value, scale: u32) -> Fixed {
+pub(super) fn amount_at(v: &Value, scale: u32) -> Fixed {
     v.as_str()
         .and_then(|s| Fixed::parse(s, scale).ok())
         .unwrap_or(Fixed::zero(scale))
@@ -126,7 +126,7 @@ fn grant_expired(grant: &Value, now: &str) -> bool {
 }
 
 /// Grants of a scope, oldest first.
-fn grants(ctx: &Ctx<'_>, scope: &str) -> Result<Vec<Record>, ApiError> {
+pub(super) fn grants(ctx: &Ctx<'_>, scope: &str) -> Result<Vec<Record>, ApiError> {
     let mut all = ctx.db.list(
         kind::CREDIT_GRANT,
         &[Filter::Parent(scope.to_string())],
@@ -138,7 +138,7 @@ fn grants(ctx: &Ctx<'_>, scope: &str) -> Result<Vec<Record>, ApiError> {
 }
 
 /// The balance at the virtual clock's now: what remains of the grants not expired.
-fn balance_now(ctx: &Ctx<'_>, scope: &str, scale: u32) -> Result<Fixed, ApiError> {
+pub(super) fn balance_now(ctx: &Ctx<'_>, scope: &str, scale: u32) -> Result<Fixed, ApiError> {
     let now = ctx.now_string();
     let mut sum = Fixed::zero(scale);
     for g in grants(ctx, scope)? {
@@ -173,18 +173,20 @@ fn balance_view(ctx: &Ctx<'_>, record: &Record) -> Result<Value, ApiError> {
 }
 
 /// What one ledger row records.
-struct Row<'a> {
-    transaction_type: &'static str,
-    is_credit: bool,
-    amount: Fixed,
-    balance: (Fixed, Fixed),
-    overage: (Fixed, Fixed),
-    grant_id: Option<&'a str>,
-    description: Option<&'a str>,
+pub(super) struct Row<'a> {
+    pub(super) transaction_type: &'static str,
+    pub(super) is_credit: bool,
+    pub(super) amount: Fixed,
+    pub(super) balance: (Fixed, Fixed),
+    pub(super) overage: (Fixed, Fixed),
+    pub(super) grant_id: Option<&'a str>,
+    pub(super) description: Option<&'a str>,
+    /// The grant source's metadata (a subscription's or payment's); `{}` for API grants.
+    pub(super) metadata: Option<&'a Value>,
 }
 
 /// Appends a ledger row (the outbox announces it as `credit.*`); answers it.
-fn write_row(
+pub(super) fn write_row(
     ctx: &Ctx<'_>,
     cde: &str,
     customer_id: &str,
@@ -211,7 +213,7 @@ fn write_row(
         "description": row.description,
         // Resolved from the grant's source (subscription or payment) on the live API; grants
         // made through this API have none, so it is empty, as documented.
-        "metadata": {},
+        "metadata": row.metadata.cloned().unwrap_or_else(|| json!({})),
         "created_at": now,
     });
     ctx.db.insert(
@@ -225,7 +227,11 @@ fn write_row(
 }
 
 /// The stored balance of a scope, created (zero) when missing.
-fn balance_record(ctx: &Ctx<'_>, cde: &str, customer_id: &str) -> Result<Record, ApiError> {
+pub(super) fn balance_record(
+    ctx: &Ctx<'_>,
+    cde: &str,
+    customer_id: &str,
+) -> Result<Record, ApiError> {
     let sc = scope(cde, customer_id);
     if let Some(r) = ctx.db.get(kind::CREDIT_BALANCE, &sc)? {
         return Ok(r);
@@ -316,6 +322,7 @@ pub fn expire_due(ctx: &Ctx<'_>, only_scope: Option<&str>) -> Result<Vec<String>
                     overage: (overage, overage),
                     grant_id: Some(&g.id),
                     description: Some("Credits expired"),
+                    metadata: None,
                 },
             )?;
             bal.data["balance"] = json!(after.to_plain());
@@ -601,6 +608,7 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                 overage: (overage_before, overage_after),
                 grant_id: None,
                 description: reason,
+                metadata: None,
             });
         }
         (after, overage_after, first_grant)
@@ -617,6 +625,7 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         overage: (overage_before, overage_after),
         grant_id: grant_id.as_deref(),
         description: reason,
+        metadata: None,
     };
     fits(after, "balance")?;
     fits(overage_after, "overage")?;

@@ -11,6 +11,7 @@ pub mod amounts;
 pub mod brands;
 pub mod checkouts;
 pub mod common;
+pub mod credit_cycles;
 pub mod credit_entitlements;
 pub mod credit_ledger;
 pub mod customers;

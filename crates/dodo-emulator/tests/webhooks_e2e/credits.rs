@@ -221,3 +221,165 @@ async fn a_debit_below_the_subscription_threshold_is_delivered_as_balance_low_on
         .unwrap();
     assert_eq!(deliveries.len(), 1, "only the crossing announces it");
 }
+
+async fn get(emu: &TestEmulator, path: &str) -> Value {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", emu.base_url()))
+        .bearer_auth(emu.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+fn ledger_row(event: &dodo_webhooks::WebhookEvent) -> Value {
+    match &event.payload {
+        EventPayload::CreditAdded(r)
+        | EventPayload::CreditRolledOver(r)
+        | EventPayload::CreditRolloverForfeited(r)
+        | EventPayload::CreditOverageReset(r) => serde_json::to_value(r).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cycle() {
+    let emu = TestEmulator::start().await.unwrap();
+    let mut hooks = WebhookReceiver::start(
+        &emu,
+        &[
+            "credit.added",
+            "credit.rolled_over",
+            "credit.rollover_forfeited",
+            "credit.overage_reset",
+        ],
+    )
+    .await
+    .unwrap();
+    let ent = post(
+        &emu,
+        "/credit-entitlements",
+        json!({"name": "Minutes", "unit": "minutes", "precision": 0, "rollover_enabled": true,
+               "rollover_percentage": 50, "overage_enabled": true, "price_per_unit": "1",
+               "currency": "USD", "overage_behavior": "forgive_at_reset"}),
+    )
+    .await;
+    let cde = ent["id"].as_str().unwrap();
+    // A monthly product carrying 100 minutes per cycle (seeded: products of this emulator do
+    // not attach credit entitlements through the API yet).
+    let mut product = post(
+        &emu,
+        "/products",
+        json!({"name": "Calls plan", "tax_category": "saas",
+               "price": {"type": "recurring_price", "price": 900, "currency": "USD", "discount": 0,
+                         "purchasing_power_parity": false, "payment_frequency_count": 1,
+                         "payment_frequency_interval": "Month", "subscription_period_count": 1,
+                         "subscription_period_interval": "Year"}}),
+    )
+    .await;
+    product["product_id"] = json!("pdt_minutes");
+    product["credit_entitlements"] =
+        json!([{"credit_entitlement_id": cde, "credits_amount": "100"}]);
+    post(
+        &emu,
+        "/_emulator/seed",
+        json!({"objects": [{"kind": "product", "id": "pdt_minutes", "data": product}]}),
+    )
+    .await;
+    let sub = post(
+        &emu,
+        "/subscriptions",
+        json!({"product_id": "pdt_minutes", "quantity": 1, "metadata": {"org": "acme"},
+               "customer": {"email": "minutes@example.com", "name": "M"},
+               "billing": {"country": "US"}}),
+    )
+    .await;
+    let pay = sub["payment_id"].as_str().unwrap();
+    post(
+        &emu,
+        &format!("/_emulator/payments/{pay}/complete"),
+        json!({}),
+    )
+    .await;
+    let cus = sub["customer"]["customer_id"].as_str().unwrap().to_string();
+    let base = format!("/credit-entitlements/{cde}/balances/{cus}");
+
+    // The clock's next sweep grants the first period's credits.
+    emu.admin()
+        .advance_clock(Duration::from_secs(1))
+        .await
+        .unwrap();
+    let added = ledger_row(&hooks.next_of(EventType::CreditAdded).await.unwrap());
+    assert_eq!(added["amount"], "100");
+    assert_eq!(
+        added["metadata"],
+        json!({"org": "acme"}),
+        "the subscription's metadata"
+    );
+    assert_eq!(get(&emu, &base).await["balance"], "100");
+    post(
+        &emu,
+        &format!("{base}/ledger-entries"),
+        json!({"entry_type": "debit", "amount": "60"}),
+    )
+    .await;
+
+    // A month on: 40 left, half rolls over, half is forfeited, 100 new.
+    emu.admin()
+        .advance_clock(Duration::from_secs(32 * 86_400))
+        .await
+        .unwrap();
+    let mut rows = std::collections::HashMap::new();
+    while rows.len() < 3 {
+        let r = hooks.next().await.unwrap();
+        rows.insert(
+            r.event.event_type().as_str().to_string(),
+            ledger_row(&r.event),
+        );
+    }
+    let rolled = &rows["credit.rolled_over"];
+    assert_eq!(rolled["amount"], "20");
+    let forfeited = &rows["credit.rollover_forfeited"];
+    assert_eq!(forfeited["amount"], "20");
+    assert_eq!(
+        (&forfeited["balance_before"], &forfeited["balance_after"]),
+        (&json!("40"), &json!("20"))
+    );
+    let added = &rows["credit.added"];
+    assert_eq!(
+        (&added["balance_before"], &added["balance_after"]),
+        (&json!("20"), &json!("120"))
+    );
+    assert_eq!(get(&emu, &base).await["balance"], "120");
+    let rollover = get(&emu, &format!("{base}/grants?status=active")).await;
+    let sources: Vec<&str> = rollover["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["source_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["subscription", "rollover"]);
+
+    // Overage is forgiven at the next reset.
+    post(
+        &emu,
+        &format!("{base}/ledger-entries"),
+        json!({"entry_type": "debit", "amount": "125"}),
+    )
+    .await;
+    emu.admin()
+        .advance_clock(Duration::from_secs(31 * 86_400))
+        .await
+        .unwrap();
+    let reset = ledger_row(&hooks.next_of(EventType::CreditOverageReset).await.unwrap());
+    assert_eq!(
+        (&reset["overage_before"], &reset["overage_after"]),
+        (&json!("5"), &json!("0"))
+    );
+    let bal = get(&emu, &base).await;
+    assert_eq!(
+        (&bal["balance"], &bal["overage"]),
+        (&json!("100"), &json!("0"))
+    );
+}
