@@ -20,8 +20,8 @@
 //! `credit.added`, `credit.deducted`, `credit.overage_charged` or `credit.expired` (see
 //! [`crate::emit`]) in the same transaction, with the row as the `CreditLedgerEntry` payload.
 //! A debit that takes the balance below a subscription's `low_balance_threshold_percent` of its
-//! `credits_amount` (its `credit_entitlement_cart`) records `credit.balance_low`. Rollover and
-//! overage reset need subscription-sourced grants per billing cycle and are not modelled here.
+//! `credits_amount` (its `credit_entitlement_cart`) records `credit.balance_low`. Subscription
+//! grants, rollover and overage reset per billing cycle live in [`super::credit_cycles`].
 
 use dodo_types::models::CreateLedgerEntryRequest;
 use http::StatusCode;
