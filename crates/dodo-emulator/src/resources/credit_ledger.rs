@@ -505,142 +505,13 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         (None, false) => None,
     };
 
-    let sc = scope(cde, customer_id);
-    expire_due(ctx, Some(&sc))?;
-    let mut bal = balance_record(ctx, cde, customer_id)?;
-    let before = balance_now(ctx, &sc, scale)?;
-    let overage_before = amount_at(&bal.data["overage"], scale);
     let reason = input.reason.as_deref();
-    let mut rows = Vec::new();
-    let (after, overage_after, grant_id) = if is_credit {
-        let repay = if ent["overage_behavior"] == "carry_deficit_auto_repay" {
-            overage_before.min(amount)
-        } else {
-            Fixed::zero(scale)
-        };
-        let kept = amount.checked_sub(repay).map_err(|_| overflow("grant"))?;
-        let after = before.checked_add(kept).map_err(|_| overflow("balance"))?;
-        let grant_id = new_id("cgr_");
-        let grant = json!({
-            "id": grant_id,
-            "credit_entitlement_id": cde,
-            "customer_id": customer_id,
-            "source_type": "api",
-            "source_id": null,
-            "parent_grant_id": null,
-            "initial_amount": amount.to_plain(),
-            "remaining_amount": kept.to_plain(),
-            "rollover_count": 0,
-            "is_expired": false,
-            "is_rolled_over": false,
-            "expires_at": expires_at,
-            "metadata": metadata,
-            "created_at": now,
-            "updated_at": now,
-        });
-        ctx.db
-            .insert(kind::CREDIT_GRANT, &grant_id, Some(&sc), &now, &grant)?;
-        let overage_after = overage_before
-            .checked_sub(repay)
-            .map_err(|_| overflow("overage"))?;
-        (after, overage_after, Some(grant_id))
+    let entry = if is_credit {
+        credit_entry(ctx, &ent, customer_id, amount, expires_at, metadata, reason)?
     } else {
-        let mut left = amount;
-        let mut first_grant = None;
-        for mut g in grants(ctx, &sc)? {
-            if left.is_zero() {
-                break;
-            }
-            if grant_expired(&g.data, &now) {
-                continue;
-            }
-            let remaining = amount_at(&g.data["remaining_amount"], scale);
-            if remaining.is_zero() {
-                continue;
-            }
-            let take = remaining.min(left);
-            left = left.checked_sub(take).map_err(|_| overflow("debit"))?;
-            let rest = remaining.checked_sub(take).map_err(|_| overflow("grant"))?;
-            g.data["remaining_amount"] = json!(rest.to_plain());
-            g.data["updated_at"] = json!(now);
-            ctx.db.update(kind::CREDIT_GRANT, &g.id, &g.data)?;
-            first_grant.get_or_insert(g.id);
-        }
-        let after = before
-            .checked_sub(amount.checked_sub(left).map_err(|_| overflow("debit"))?)
-            .map_err(|_| overflow("balance"))?;
-        let mut overage_after = overage_before;
-        if !left.is_zero() {
-            if ent["overage_enabled"] != true {
-                return Err(bad(
-                    "INSUFFICIENT_BALANCE",
-                    format!(
-                        "cannot debit {} {}: the balance is {}",
-                        amount.to_plain(),
-                        ent["unit"].as_str().unwrap_or("credits"),
-                        before.to_plain()
-                    ),
-                ));
-            }
-            overage_after = overage_before
-                .checked_add(left)
-                .map_err(|_| overflow("overage"))?;
-            if let Some(limit) = ent["overage_limit"].as_i64() {
-                let limit = Fixed::from_int(i128::from(limit), scale)
-                    .map_err(|_| overflow("overage limit"))?;
-                if overage_after.cmp_value(limit).is_gt() {
-                    return Err(bad(
-                        "OVERAGE_LIMIT_EXCEEDED",
-                        format!(
-                            "cannot debit {}: the overage would be {}, above the limit of {}",
-                            amount.to_plain(),
-                            overage_after.to_plain(),
-                            limit.to_plain()
-                        ),
-                    ));
-                }
-            }
-            rows.push(Row {
-                transaction_type: "overage_charged",
-                is_credit: false,
-                amount: left,
-                balance: (after, after),
-                overage: (overage_before, overage_after),
-                grant_id: None,
-                description: reason,
-                metadata: None,
-            });
-        }
-        (after, overage_after, first_grant)
+        debit_entry(ctx, &ent, customer_id, amount, reason, None)?
     };
-    let main = Row {
-        transaction_type: if is_credit {
-            "credit_added"
-        } else {
-            "credit_deducted"
-        },
-        is_credit,
-        amount,
-        balance: (before, after),
-        overage: (overage_before, overage_after),
-        grant_id: grant_id.as_deref(),
-        description: reason,
-        metadata: None,
-    };
-    fits(after, "balance")?;
-    fits(overage_after, "overage")?;
-    let entry = write_row(ctx, cde, customer_id, &main)?;
-    for row in &rows {
-        write_row(ctx, cde, customer_id, row)?;
-    }
-    if !is_credit {
-        announce_low_balance(ctx, &ent, customer_id, (before, after))?;
-    }
-    bal.data["balance"] = json!(after.to_plain());
-    bal.data["overage"] = json!(overage_after.to_plain());
-    bal.data["last_transaction_at"] = json!(now);
-    bal.data["updated_at"] = json!(now);
-    ctx.db.update(kind::CREDIT_BALANCE, &bal.id, &bal.data)?;
+    let now = ctx.now_string();
     if let Some(key) = &input.idempotency_key {
         ctx.db.insert(
             kind::CREDIT_IDEMPOTENCY,
@@ -665,6 +536,220 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "reason": reason,
         "created_at": entry["created_at"],
     })))
+}
+
+/// The scope's state before a change: its stored balance record, the balance and the overage.
+fn open_scope(
+    ctx: &Ctx<'_>,
+    ent: &Value,
+    customer_id: &str,
+) -> Result<(Record, Fixed, Fixed), ApiError> {
+    let cde = ent["id"].as_str().unwrap_or_default();
+    let scale = precision(ent);
+    let sc = scope(cde, customer_id);
+    expire_due(ctx, Some(&sc))?;
+    let bal = balance_record(ctx, cde, customer_id)?;
+    let before = balance_now(ctx, &sc, scale)?;
+    let overage = amount_at(&bal.data["overage"], scale);
+    Ok((bal, before, overage))
+}
+
+/// Stores the balance record after a change.
+fn close_scope(
+    ctx: &Ctx<'_>,
+    mut bal: Record,
+    after: Fixed,
+    overage_after: Fixed,
+) -> Result<(), ApiError> {
+    let now = ctx.now_string();
+    bal.data["balance"] = json!(after.to_plain());
+    bal.data["overage"] = json!(overage_after.to_plain());
+    bal.data["last_transaction_at"] = json!(now);
+    bal.data["updated_at"] = json!(now);
+    ctx.db.update(kind::CREDIT_BALANCE, &bal.id, &bal.data)?;
+    Ok(())
+}
+
+/// Grants `amount` (a new `api` grant; `carry_deficit_auto_repay` repays overage first) and
+/// writes its `credit_added` row; answers the row.
+fn credit_entry(
+    ctx: &Ctx<'_>,
+    ent: &Value,
+    customer_id: &str,
+    amount: Fixed,
+    expires_at: Option<String>,
+    metadata: Value,
+    reason: Option<&str>,
+) -> Result<Value, ApiError> {
+    let cde = ent["id"].as_str().unwrap_or_default();
+    let scale = precision(ent);
+    let sc = scope(cde, customer_id);
+    let now = ctx.now_string();
+    let (bal, before, overage_before) = open_scope(ctx, ent, customer_id)?;
+    let repay = if ent["overage_behavior"] == "carry_deficit_auto_repay" {
+        overage_before.min(amount)
+    } else {
+        Fixed::zero(scale)
+    };
+    let kept = amount.checked_sub(repay).map_err(|_| overflow("grant"))?;
+    let after = before.checked_add(kept).map_err(|_| overflow("balance"))?;
+    let overage_after = overage_before
+        .checked_sub(repay)
+        .map_err(|_| overflow("overage"))?;
+    fits(after, "balance")?;
+    let grant_id = new_id("cgr_");
+    let grant = json!({
+        "id": grant_id,
+        "credit_entitlement_id": cde,
+        "customer_id": customer_id,
+        "source_type": "api",
+        "source_id": null,
+        "parent_grant_id": null,
+        "initial_amount": amount.to_plain(),
+        "remaining_amount": kept.to_plain(),
+        "rollover_count": 0,
+        "is_expired": false,
+        "is_rolled_over": false,
+        "expires_at": expires_at,
+        "metadata": metadata,
+        "created_at": now,
+        "updated_at": now,
+    });
+    ctx.db
+        .insert(kind::CREDIT_GRANT, &grant_id, Some(&sc), &now, &grant)?;
+    let entry = write_row(
+        ctx,
+        cde,
+        customer_id,
+        &Row {
+            transaction_type: "credit_added",
+            is_credit: true,
+            amount,
+            balance: (before, after),
+            overage: (overage_before, overage_after),
+            grant_id: Some(&grant_id),
+            description: reason,
+            metadata: None,
+        },
+    )?;
+    close_scope(ctx, bal, after, overage_after)?;
+    Ok(entry)
+}
+
+/// Takes `amount` from the live grants oldest first; a shortfall becomes overage when the
+/// entitlement allows it (up to `overage_limit`, with an `overage_charged` row) and is 400
+/// otherwise. Writes the `credit_deducted` row (answered) and announces a low balance.
+pub(super) fn debit_entry(
+    ctx: &Ctx<'_>,
+    ent: &Value,
+    customer_id: &str,
+    amount: Fixed,
+    reason: Option<&str>,
+    row_metadata: Option<&Value>,
+) -> Result<Value, ApiError> {
+    let cde = ent["id"].as_str().unwrap_or_default();
+    let scale = precision(ent);
+    let sc = scope(cde, customer_id);
+    let now = ctx.now_string();
+    let (bal, before, overage_before) = open_scope(ctx, ent, customer_id)?;
+    let mut left = amount;
+    let mut first_grant = None;
+    for mut g in grants(ctx, &sc)? {
+        if left.is_zero() {
+            break;
+        }
+        if grant_expired(&g.data, &now) {
+            continue;
+        }
+        let remaining = amount_at(&g.data["remaining_amount"], scale);
+        if remaining.is_zero() {
+            continue;
+        }
+        let take = remaining.min(left);
+        left = left.checked_sub(take).map_err(|_| overflow("debit"))?;
+        let rest = remaining.checked_sub(take).map_err(|_| overflow("grant"))?;
+        g.data["remaining_amount"] = json!(rest.to_plain());
+        g.data["updated_at"] = json!(now);
+        ctx.db.update(kind::CREDIT_GRANT, &g.id, &g.data)?;
+        first_grant.get_or_insert(g.id);
+    }
+    let after = before
+        .checked_sub(amount.checked_sub(left).map_err(|_| overflow("debit"))?)
+        .map_err(|_| overflow("balance"))?;
+    let mut overage_after = overage_before;
+    if !left.is_zero() {
+        if ent["overage_enabled"] != true {
+            return Err(bad(
+                "INSUFFICIENT_BALANCE",
+                format!(
+                    "cannot debit {} {}: the balance is {}",
+                    amount.to_plain(),
+                    ent["unit"].as_str().unwrap_or("credits"),
+                    before.to_plain()
+                ),
+            ));
+        }
+        overage_after = overage_before
+            .checked_add(left)
+            .map_err(|_| overflow("overage"))?;
+        if let Some(limit) = overage_limit(ent, scale)?
+            && overage_after.cmp_value(limit).is_gt()
+        {
+            return Err(bad(
+                "OVERAGE_LIMIT_EXCEEDED",
+                format!(
+                    "cannot debit {}: the overage would be {}, above the limit of {}",
+                    amount.to_plain(),
+                    overage_after.to_plain(),
+                    limit.to_plain()
+                ),
+            ));
+        }
+    }
+    fits(overage_after, "overage")?;
+    let entry = write_row(
+        ctx,
+        cde,
+        customer_id,
+        &Row {
+            transaction_type: "credit_deducted",
+            is_credit: false,
+            amount,
+            balance: (before, after),
+            overage: (overage_before, overage_after),
+            grant_id: first_grant.as_deref(),
+            description: reason,
+            metadata: row_metadata,
+        },
+    )?;
+    if !left.is_zero() {
+        write_row(
+            ctx,
+            cde,
+            customer_id,
+            &Row {
+                transaction_type: "overage_charged",
+                is_credit: false,
+                amount: left,
+                balance: (after, after),
+                overage: (overage_before, overage_after),
+                grant_id: None,
+                description: reason,
+                metadata: row_metadata,
+            },
+        )?;
+    }
+    announce_low_balance(ctx, ent, customer_id, (before, after))?;
+    close_scope(ctx, bal, after, overage_after)?;
+    Ok(entry)
+}
+
+/// The entitlement's `overage_limit` at its precision.
+pub(super) fn overage_limit(ent: &Value, scale: u32) -> Result<Option<Fixed>, ApiError> {
+    ent["overage_limit"]
+        .as_i64()
+        .map(|l| Fixed::from_int(i128::from(l), scale).map_err(|_| overflow("overage limit")))
+        .transpose()
 }
 
 fn get_balance(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
