@@ -161,6 +161,15 @@ impl Fixed {
         }
     }
 
+    /// The value, or zero when it is negative.
+    pub fn max_zero(self) -> Self {
+        if self.units < 0 {
+            Self::zero(self.scale)
+        } else {
+            self
+        }
+    }
+
     /// Compares two values of the same scale.
     pub fn cmp_value(self, other: Self) -> Ordering {
         self.units.cmp(&other.units)

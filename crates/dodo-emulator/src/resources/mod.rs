@@ -14,6 +14,7 @@ pub mod common;
 pub mod credit_cycles;
 pub mod credit_entitlements;
 pub mod credit_ledger;
+pub mod credit_metering;
 pub mod customers;
 pub mod discounts;
 pub mod events;

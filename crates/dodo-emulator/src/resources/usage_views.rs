@@ -14,7 +14,7 @@
 //!
 //! `GET /subscriptions/{id}/credit-usage` answers, for each credit entitlement the subscription
 //! carries (its `credit_entitlement_cart`, `meter_credit_entitlement_cart`, and its product's
-//! `credit_entitlements`), the customer's balance and overage from [`super::credit_ledger`],
+//! `credit_entitlements` and credit-linked meters), the customer's balance and overage from [`super::credit_ledger`],
 //! whether the limit is reached (no credits left and no overage allowed, or the overage at its
 //! `overage_limit`) and the headroom left (`null` when overage is unlimited).
 
@@ -132,7 +132,7 @@ fn condition_holds(cond: &Value, metadata: &Value) -> bool {
 }
 
 /// Whether an event's metadata passes a meter's filter (`null` passes everything).
-fn filter_passes(filter: &Value, metadata: &Value) -> bool {
+pub(super) fn filter_passes(filter: &Value, metadata: &Value) -> bool {
     let Some(clauses) = filter["clauses"].as_array() else {
         return true;
     };
@@ -150,7 +150,7 @@ fn filter_passes(filter: &Value, metadata: &Value) -> bool {
     }
 }
 
-fn quantity(v: &Value) -> Option<Fixed> {
+pub(super) fn quantity(v: &Value) -> Option<Fixed> {
     let text = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
@@ -325,6 +325,7 @@ fn entitlement_ids(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<String>, ApiError> 
     add(&sub["meter_credit_entitlement_cart"]);
     if let Some(product) = product_of(ctx, sub)? {
         add(&product["credit_entitlements"]);
+        add(&product["price"]["meters"]);
     }
     Ok(ids)
 }

@@ -809,3 +809,116 @@ async fn credit_usage_reports_balance_overage_and_headroom_per_entitlement() {
     assert!(usage.items[0].limit_reached);
     assert_eq!(usage.items[0].remaining_headroom.as_deref(), Some("0"));
 }
+
+#[tokio::test]
+async fn ingested_usage_debits_the_credits_its_meter_is_linked_to() {
+    let api = Api::start().await;
+    let c = client(&api);
+    let ent = entitlement(
+        &api,
+        json!({"name": "Credits", "unit": "credits", "precision": 1,
+               "rollover_enabled": false, "overage_enabled": false}),
+    )
+    .await;
+    let cde = s(&ent["id"]);
+    let meter = api
+        .post(
+            "/meters",
+            json!({"name": "Tokens", "event_name": "llm.call",
+            "aggregation": {"type": "sum", "key": "tokens"}, "measurement_unit": "tokens"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let product = api
+        .post(
+            "/products",
+            json!({
+                "name": "Credits plan", "tax_category": "saas",
+                "price": {"type": "usage_based_price", "fixed_price": 0, "currency": "USD",
+                          "discount": 0, "purchasing_power_parity": false,
+                          "payment_frequency_count": 1, "payment_frequency_interval": "Month",
+                          "subscription_period_count": 1, "subscription_period_interval": "Year",
+                          "meters": [{"meter_id": meter["id"], "credit_entitlement_id": cde,
+                                      "meter_units_per_credit": "4"}]},
+            }),
+        )
+        .await
+        .expect(200)
+        .body;
+    let sub = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": product["product_id"], "quantity": 1,
+            "customer": {"email": "meter@example.com", "name": "M"}, "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let pay = s(&sub["payment_id"]);
+    api.admin(
+        reqwest::Method::POST,
+        &format!("/_emulator/payments/{pay}/complete"),
+        None,
+    )
+    .await
+    .expect(200);
+    let cus = s(&sub["customer"]["customer_id"]);
+    let sub_id = s(&sub["subscription_id"]);
+    let base = format!("/credit-entitlements/{cde}/balances/{cus}");
+    api.post(
+        &format!("{base}/ledger-entries"),
+        json!({"entry_type": "credit", "amount": "10"}),
+    )
+    .await
+    .expect(201);
+
+    api.post(
+        "/events/ingest",
+        json!({"events": [call("u1", cus, 6, "gpt")]}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        api.get(&base).await.body["balance"],
+        "8.5",
+        "6 tokens ÷ 4 per credit"
+    );
+    // A repeated event id is stored once and consumes once.
+    api.post(
+        "/events/ingest",
+        json!({"events": [call("u1", cus, 6, "gpt")]}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(api.get(&base).await.body["balance"], "8.5");
+    // Beyond the balance without overage: what is left is consumed, nothing more.
+    api.post(
+        "/events/ingest",
+        json!({"events": [call("u2", cus, 100, "gpt")]}),
+    )
+    .await
+    .expect(200);
+    let bal = api.get(&base).await.body;
+    assert_eq!(
+        (&bal["balance"], &bal["overage"]),
+        (&json!("0"), &json!("0"))
+    );
+    let ledger = api
+        .get(&format!("{base}/ledger?transaction_type=credit_deducted"))
+        .await
+        .body;
+    let amounts: Vec<&str> = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| s(&r["amount"]))
+        .collect();
+    assert_eq!(amounts, ["8.5", "1.5"]);
+    assert_eq!(ledger["items"][0]["description"], "Usage of Tokens");
+
+    let usage = c.subscriptions().credit_usage(sub_id).await.unwrap();
+    assert_eq!(usage.items.len(), 1);
+    assert_eq!(usage.items[0].credit_entitlement_id, cde);
+    assert!(usage.items[0].limit_reached);
+}
