@@ -20,7 +20,8 @@ use super::amounts::Fixed;
 use super::common::kind;
 use super::credit_entitlements::precision;
 use super::credit_ledger::{
-    Row, amount_at, balance_now, balance_record, fits, grants, overflow, scope, write_row,
+    Row, amount_at, balance_now, balance_record, fits, grant_expired, grants, overflow, scope,
+    write_row,
 };
 use crate::clock;
 use crate::error::ApiError;
@@ -178,7 +179,8 @@ fn close_period(ctx: &Ctx<'_>, ent: &Value, sub: &Value) -> Result<(), ApiError>
                 Some("subscription" | "rollover")
             );
         let remaining = amount_at(&g.data["remaining_amount"], acc.scale);
-        if !from_sub || g.data["is_expired"] == true || remaining.is_zero() {
+        // A grant past its own `expires_at` expires (swept next), it does not roll over.
+        if !from_sub || grant_expired(&g.data, &now) || remaining.is_zero() {
             continue;
         }
         let before = balance_now(ctx, &sc, acc.scale)?;

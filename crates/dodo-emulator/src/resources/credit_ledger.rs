@@ -117,7 +117,7 @@ pub(super) fn amount_at(v: &Value, scale: u32) -> Fixed {
 }
 
 /// Whether a stored grant counts as expired at `now` (swept or past its `expires_at`).
-fn grant_expired(grant: &Value, now: &str) -> bool {
+pub(super) fn grant_expired(grant: &Value, now: &str) -> bool {
     grant["is_expired"] == true
         || grant["expires_at"]
             .as_str()
