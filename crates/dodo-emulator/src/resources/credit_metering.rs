@@ -7,10 +7,10 @@
 //! `filter`), the meter's units — one per event for `count`, the metadata value of the
 //! aggregation key for `sum`; `max` and `last` are not incremental and consume nothing — are
 //! divided by `meter_units_per_credit` (default 1) and rounded half away from zero to the
-//! entitlement's precision. The credits are debited through
-//! [`super::credit_ledger::debit_entry`] (`credit.deducted`, the subscription's metadata on the
-//! row): beyond the balance only as far as overage is allowed (up to `overage_limit`,
-//! `credit.overage_charged`); usage is never refused, what exceeds that is not charged.
+//! entitlement's precision. The credits are debited by [`super::credit_ledger`]
+//! (`credit.deducted`, the subscription's metadata on the row): beyond the balance only as far
+//! as overage is allowed (up to `overage_limit`, `credit.overage_charged`); usage is never
+//! refused, what exceeds that is not charged.
 
 use serde_json::Value;
 

@@ -11,6 +11,7 @@ pub mod amounts;
 pub mod brands;
 pub mod checkouts;
 pub mod common;
+pub mod credit_balances;
 pub mod credit_cycles;
 pub mod credit_entitlements;
 pub mod credit_ledger;
@@ -100,6 +101,7 @@ impl Registry {
         invoices::register(&mut r);
         credit_entitlements::register(&mut r);
         credit_ledger::register(&mut r);
+        credit_balances::register(&mut r);
         wallets::register(&mut r);
         usage_views::register(&mut r);
         r

@@ -14,7 +14,7 @@
 //!
 //! `GET /subscriptions/{id}/credit-usage` answers, for each credit entitlement the subscription
 //! carries (its `credit_entitlement_cart`, `meter_credit_entitlement_cart`, and its product's
-//! `credit_entitlements` and credit-linked meters), the customer's balance and overage from [`super::credit_ledger`],
+//! `credit_entitlements` and credit-linked meters), the customer's balance and overage from [`super::credit_balances`],
 //! whether the limit is reached (no credits left and no overage allowed, or the overage at its
 //! `overage_limit`) and the headroom left (`null` when overage is unlimited).
 
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::amounts::{AmountError, Fixed};
 use super::common::{self, kind};
-use super::credit_ledger;
+use super::credit_balances;
 use super::{Ctx, Registry};
 use crate::clock;
 use crate::error::ApiError;
@@ -344,7 +344,7 @@ fn credit_usage(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             continue;
         };
         let ent = ent.data;
-        let (balance, overage) = credit_ledger::balance_and_overage(ctx, &ent, customer_id)?;
+        let (balance, overage) = credit_balances::balance_and_overage(ctx, &ent, customer_id)?;
         let overage_enabled = ent["overage_enabled"] == true;
         let limit = match ent["overage_limit"].as_i64() {
             Some(l) => Some(
