@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+use dodo_client::types::{
+    CreateCreditEntitlementRequest, CreateCustomerRequest, CreateLedgerEntryRequest, Currency,
+    Decimal, LedgerEntryType,
+};
 use dodo_emulator::testing::{TestEmulator, WebhookReceiver};
 use dodo_webhooks::{EventPayload, EventType};
 use serde_json::{Value, json};
@@ -33,30 +37,38 @@ async fn grants_debits_overage_and_expiry_are_delivered_as_credit_events() {
     )
     .await
     .unwrap();
-    let ent = post(
-        &emu,
-        "/credit-entitlements",
-        json!({"name": "Tokens", "unit": "tokens", "precision": 1, "rollover_enabled": false,
-               "overage_enabled": true, "price_per_unit": "2", "currency": "USD",
-               "expires_after_days": 3}),
-    )
-    .await;
-    let cde = ent["id"].as_str().unwrap();
-    let cus = post(
-        &emu,
-        "/customers",
-        json!({"email": "hooks@example.com", "name": "Hooks"}),
-    )
-    .await;
-    let cus = cus["customer_id"].as_str().unwrap();
+    let client = emu.client();
+    let ent = client
+        .credit_entitlements()
+        .create(
+            &CreateCreditEntitlementRequest::new("Tokens", true, 1, false, "tokens")
+                .price_per_unit("2".parse::<Decimal>().unwrap())
+                .currency(Currency::Usd)
+                .expires_after_days(3),
+        )
+        .await
+        .unwrap();
+    let cde = ent.id.as_str();
+    let cus = client
+        .customers()
+        .create(&CreateCustomerRequest::new("hooks@example.com", "Hooks"))
+        .await
+        .unwrap()
+        .customer_id;
+    let cus = cus.as_str();
     let entries = format!("/credit-entitlements/{cde}/balances/{cus}/ledger-entries");
 
-    let grant = post(
-        &emu,
-        &entries,
-        json!({"entry_type": "credit", "amount": "12.5"}),
-    )
-    .await;
+    let grant = client
+        .credit_entitlements()
+        .balances()
+        .create_ledger_entry(
+            cde,
+            cus,
+            &CreateLedgerEntryRequest::new("12.5".parse().unwrap(), LedgerEntryType::Credit),
+        )
+        .await
+        .unwrap();
+    let grant = serde_json::to_value(&grant).unwrap();
     let event = hooks.next_of(EventType::CreditAdded).await.unwrap();
     let EventPayload::CreditAdded(row) = &event.payload else {
         panic!("{event:?}");
