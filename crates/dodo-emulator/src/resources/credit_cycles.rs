@@ -2,7 +2,8 @@
 //!
 //! An `active` subscription carries credit entitlements in its `credit_entitlement_cart`, or,
 //! when that is empty, through its product's `credit_entitlements` (each with a
-//! `credits_amount`). [`process`] runs after the clock's renewals: for each such entitlement
+//! `credits_amount`). [`settle`] runs when its payment settles (so a new subscription has its
+//! credits at once) and [`process`] after the clock's renewals: for each such entitlement
 //! whose current period (`previous_billing_date`) has no credits yet it first closes the last
 //! period — what the subscription's grants still hold rolls over into a new grant
 //! (`rollover_percentage`, default 100 %, at most `max_rollover_count` times:
@@ -70,40 +71,58 @@ pub fn process(ctx: &Ctx<'_>) -> Result<Vec<String>, ApiError> {
     )?;
     let mut issued = Vec::new();
     for sub in subs {
-        let Some(period) = sub.data["previous_billing_date"]
-            .as_str()
-            .and_then(clock::canonical)
+        issued.extend(process_one(ctx, &sub.data)?);
+    }
+    Ok(issued)
+}
+
+/// Grants a subscription's credits at once when it is active and its current period has none
+/// yet (called when its payment settles, so a new subscription has its credits immediately).
+pub fn settle(ctx: &Ctx<'_>, subscription_id: &str) -> Result<(), ApiError> {
+    if let Some(sub) = ctx.db.get(kind::SUBSCRIPTION, subscription_id)?
+        && sub.data["status"] == "active"
+    {
+        process_one(ctx, &sub.data)?;
+    }
+    Ok(())
+}
+
+fn process_one(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<String>, ApiError> {
+    let mut issued = Vec::new();
+    let sub_id = sub["subscription_id"].as_str().unwrap_or_default();
+    let Some(period) = sub["previous_billing_date"]
+        .as_str()
+        .and_then(clock::canonical)
+    else {
+        return Ok(issued);
+    };
+    for (cde, credits) in carried(ctx, sub)? {
+        let Some(ent) = ctx
+            .db
+            .get(kind::CREDIT_ENTITLEMENT, &cde)?
+            .filter(|e| e.state != State::Deleted)
         else {
             continue;
         };
-        for (cde, credits) in carried(ctx, &sub.data)? {
-            let Some(ent) = ctx
-                .db
-                .get(kind::CREDIT_ENTITLEMENT, &cde)?
-                .filter(|e| e.state != State::Deleted)
-            else {
-                continue;
-            };
-            let cycle_id = format!("{}/{cde}", sub.id);
-            let cycle = ctx.db.get(kind::CREDIT_CYCLE, &cycle_id)?;
-            if cycle
-                .as_ref()
-                .is_some_and(|c| c.data["period_start"] == period.as_str())
-            {
-                continue;
-            }
-            if cycle.is_some() {
-                close_period(ctx, &ent.data, &sub.data)?;
-            }
-            issued.push(open_period(ctx, &ent.data, &sub.data, &credits)?);
-            let now = ctx.now_string();
-            let data = json!({"period_start": period});
-            if cycle.is_some() {
-                ctx.db.update(kind::CREDIT_CYCLE, &cycle_id, &data)?;
-            } else {
-                ctx.db
-                    .insert(kind::CREDIT_CYCLE, &cycle_id, Some(&sub.id), &now, &data)?;
-            }
+        let cycle_id = format!("{sub_id}/{cde}");
+        let cycle = ctx.db.get(kind::CREDIT_CYCLE, &cycle_id)?;
+        if cycle
+            .as_ref()
+            .is_some_and(|c| c.data["period_start"] == period.as_str())
+        {
+            continue;
+        }
+        if cycle.is_some() {
+            close_period(ctx, &ent.data, sub)?;
+        }
+        issued.push(open_period(ctx, &ent.data, sub, &credits)?);
+        let now = ctx.now_string();
+        let data = json!({"period_start": period});
+        if cycle.is_some() {
+            ctx.db.update(kind::CREDIT_CYCLE, &cycle_id, &data)?;
+        } else {
+            ctx.db
+                .insert(kind::CREDIT_CYCLE, &cycle_id, Some(sub_id), &now, &data)?;
         }
     }
     Ok(issued)
