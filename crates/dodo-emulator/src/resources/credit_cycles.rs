@@ -21,8 +21,8 @@ use super::amounts::Fixed;
 use super::common::kind;
 use super::credit_entitlements::precision;
 use super::credit_ledger::{
-    Row, amount_at, balance_now, balance_record, fits, grant_expired, grants, overflow, scope,
-    write_row,
+    Row, amount_at, balance_now, balance_record, credit_items, fits, grant_expired, grants,
+    overflow, scope, write_row,
 };
 use crate::clock;
 use crate::error::ApiError;
@@ -31,30 +31,15 @@ use crate::store::{Filter, State};
 
 /// The credit entitlements a subscription carries: `(credit_entitlement_id, credits_amount)`.
 fn carried(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<(String, String)>, ApiError> {
-    let from = |list: &Value| -> Vec<(String, String)> {
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                Some((
-                    c["credit_entitlement_id"].as_str()?.to_string(),
-                    c["credits_amount"].as_str()?.to_string(),
-                ))
-            })
-            .collect()
-    };
-    let own = from(&sub["credit_entitlement_cart"]);
-    if !own.is_empty() {
-        return Ok(own);
-    }
-    let Some(pid) = sub["product_id"].as_str() else {
-        return Ok(Vec::new());
-    };
-    Ok(ctx
-        .db
-        .get(kind::PRODUCT, pid)?
-        .map(|p| from(&p.data["credit_entitlements"]))
-        .unwrap_or_default())
+    Ok(credit_items(ctx, sub)?
+        .iter()
+        .filter_map(|c| {
+            Some((
+                c["credit_entitlement_id"].as_str()?.to_string(),
+                c["credits_amount"].as_str()?.to_string(),
+            ))
+        })
+        .collect())
 }
 
 /// Grants credits for every active subscription's current period that has none yet; answers

@@ -21,7 +21,7 @@
 //! `credit.added`, `credit.deducted`, `credit.overage_charged` or `credit.expired` (see
 //! [`crate::emit`]) in the same transaction, with the row as the `CreditLedgerEntry` payload.
 //! A debit that takes the balance below a subscription's `low_balance_threshold_percent` of its
-//! `credits_amount` (its `credit_entitlement_cart`) records `credit.balance_low`. Subscription
+//! `credits_amount` (its cart, or its product's credit entitlements) records `credit.balance_low`. Subscription
 //! grants, rollover and overage reset per billing cycle live in [`super::credit_cycles`].
 
 use dodo_types::models::CreateLedgerEntryRequest;
@@ -292,6 +292,26 @@ pub fn expire_due(ctx: &Ctx<'_>, only_scope: Option<&str>) -> Result<Vec<String>
     Ok(out)
 }
 
+/// The credit entitlements a subscription carries: its `credit_entitlement_cart`, or, when that
+/// is empty, its product's `credit_entitlements` (items with `credit_entitlement_id`,
+/// `credits_amount` and `low_balance_threshold_percent`).
+pub(super) fn credit_items(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<Value>, ApiError> {
+    if let Some(own) = sub["credit_entitlement_cart"]
+        .as_array()
+        .filter(|c| !c.is_empty())
+    {
+        return Ok(own.clone());
+    }
+    let Some(pid) = sub["product_id"].as_str() else {
+        return Ok(Vec::new());
+    };
+    Ok(ctx
+        .db
+        .get(kind::PRODUCT, pid)?
+        .and_then(|p| p.data["credit_entitlements"].as_array().cloned())
+        .unwrap_or_default())
+}
+
 /// Records `credit.balance_low` for every subscription of the customer whose credit cart sets a
 /// `low_balance_threshold_percent` for this entitlement, when a debit takes the balance from at
 /// or above `credits_amount × percent / 100` to below it.
@@ -305,25 +325,15 @@ fn announce_low_balance(
     let scale = precision(ent);
     let subs = ctx.db.list(
         kind::SUBSCRIPTION,
-        &[
-            Filter::Eq(
-                "$.customer.customer_id",
-                SqlValue::Text(customer_id.to_string()),
-            ),
-            Filter::ArrayContains {
-                array: "$.credit_entitlement_cart",
-                field: "$.credit_entitlement_id",
-                value: cde.to_string(),
-            },
-        ],
+        &[Filter::Eq(
+            "$.customer.customer_id",
+            SqlValue::Text(customer_id.to_string()),
+        )],
         u32::MAX,
         0,
     )?;
     for sub in subs {
-        let carts = sub.data["credit_entitlement_cart"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let carts = credit_items(ctx, &sub.data)?;
         for cart in carts.iter().filter(|c| c["credit_entitlement_id"] == cde) {
             let Some(percent) = cart["low_balance_threshold_percent"].as_i64() else {
                 continue;

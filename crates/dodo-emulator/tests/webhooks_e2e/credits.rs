@@ -265,6 +265,7 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
             "credit.rolled_over",
             "credit.rollover_forfeited",
             "credit.overage_reset",
+            "credit.balance_low",
         ],
     )
     .await
@@ -291,8 +292,7 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
     )
     .await;
     product["product_id"] = json!("pdt_minutes");
-    product["credit_entitlements"] =
-        json!([{"credit_entitlement_id": cde, "credits_amount": "100"}]);
+    product["credit_entitlements"] = json!([{"credit_entitlement_id": cde, "credits_amount": "100", "low_balance_threshold_percent": 50}]);
     post(
         &emu,
         "/_emulator/seed",
@@ -332,6 +332,22 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
         json!({"entry_type": "debit", "amount": "60"}),
     )
     .await;
+
+    let event = hooks.next_of(EventType::CreditBalanceLow).await.unwrap();
+    let EventPayload::CreditBalanceLow(low) = &event.payload else {
+        panic!("{event:?}");
+    };
+    assert_eq!(
+        (
+            low.available_balance.as_str(),
+            low.threshold_amount.as_str()
+        ),
+        ("40", "50")
+    );
+    assert_eq!(
+        low.subscription_id,
+        sub["subscription_id"].as_str().unwrap()
+    );
 
     // A month on: 40 left, half rolls over, half is forfeited, 100 new.
     emu.admin()
