@@ -13,7 +13,7 @@
 //! an entitlement that is not deleted answers 500, as the spec documents for the live API (it
 //! reports "0 rows affected" that way).
 
-use dodo_types::models::{CreateCreditEntitlementRequest, PatchCreditEntitlementRequest};
+use dodo_types::models::{CreateCreditEntitlementRequest, Currency, PatchCreditEntitlementRequest};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -74,6 +74,17 @@ fn check_range(field: &str, v: &Value, min: i64, max: i64) -> Result<(), ApiErro
     }
 }
 
+/// The typed request keeps unknown enum values; the live API refuses them (422).
+fn check_one_of(field: &str, v: &Value, allowed: &[&str]) -> Result<(), ApiError> {
+    match v.as_str() {
+        Some(s) if allowed.contains(&s) => Ok(()),
+        _ => Err(ApiError::invalid_field(
+            field,
+            format!("expected one of {}, got {v}", allowed.join(", ")),
+        )),
+    }
+}
+
 /// Checks a whole entitlement (after create or merge).
 fn validate(e: &Value) -> Result<(), ApiError> {
     check_len("name", e["name"].as_str().unwrap_or_default(), 1, 255)?;
@@ -82,6 +93,29 @@ fn validate(e: &Value) -> Result<(), ApiError> {
         check_len("description", d, 0, 1000)?;
     }
     check_range("precision", &e["precision"], 0, MAX_PRECISION)?;
+    check_one_of(
+        "overage_behavior",
+        &e["overage_behavior"],
+        &[
+            "forgive_at_reset",
+            "invoice_at_billing",
+            "carry_deficit",
+            "carry_deficit_auto_repay",
+        ],
+    )?;
+    if !e["rollover_timeframe_interval"].is_null() {
+        check_one_of(
+            "rollover_timeframe_interval",
+            &e["rollover_timeframe_interval"],
+            &["Day", "Week", "Month", "Year"],
+        )?;
+    }
+    if let Some(c) = e["currency"].as_str() {
+        common::known_currency(
+            "currency",
+            &c.parse().unwrap_or(Currency::Unknown(c.into())),
+        )?;
+    }
     check_range("rollover_percentage", &e["rollover_percentage"], 0, 100)?;
     check_range("expires_after_days", &e["expires_after_days"], 1, 36_500)?;
     check_range("max_rollover_count", &e["max_rollover_count"], 0, i64::MAX)?;

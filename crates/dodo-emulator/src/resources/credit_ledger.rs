@@ -442,10 +442,19 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     fits(amount, "amount")?;
     let metadata = req.field("metadata").cloned().unwrap_or_else(|| json!({}));
     check_metadata(&metadata)?;
-    let is_credit = matches!(
-        input.entry_type,
-        dodo_types::models::LedgerEntryType::Credit
-    );
+    let is_credit = match input.entry_type {
+        dodo_types::models::LedgerEntryType::Credit => true,
+        dodo_types::models::LedgerEntryType::Debit => false,
+        ref other => {
+            return Err(bad(
+                "INVALID_REQUEST",
+                format!(
+                    "`entry_type` must be credit or debit, got `{}`",
+                    other.as_str()
+                ),
+            ));
+        }
+    };
     let now_t = ctx.now();
     let now = clock::format(now_t);
     let expires_at = match (&input.expires_at, is_credit) {

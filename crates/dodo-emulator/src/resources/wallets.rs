@@ -75,6 +75,7 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CustomerLedgerEntryRequest = req.input()?;
     let customer_id = req.param("customer_id");
     common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?;
+    common::known_currency("currency", &input.currency)?;
     let currency = serde_json::to_value(&input.currency)?;
     let currency = currency.as_str().unwrap_or_default().to_string();
     let entry_type = serde_json::to_value(&input.entry_type)?;

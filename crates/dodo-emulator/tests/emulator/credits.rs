@@ -113,6 +113,21 @@ async fn credit_entitlements_fill_every_field_patch_delete_and_undelete() {
     .await
     .expect(422);
 
+    // Unknown enum values are refused, not stored.
+    for (field, value) in [
+        ("overage_behavior", "forgive_later"),
+        ("rollover_timeframe_interval", "Fortnight"),
+        ("currency", "ZZZ"),
+    ] {
+        let mut body = tokens();
+        body[field] = json!(value);
+        if field == "rollover_timeframe_interval" {
+            body["rollover_timeframe_count"] = json!(1);
+        }
+        let e = api.post("/credit-entitlements", body).await.expect(422);
+        assert!(s(&e.body["message"]).contains(field), "{}", e.body);
+    }
+
     let other = entitlement(&api, tokens()).await;
     c.credit_entitlements().delete(&created.id).await.unwrap();
     api.get(&format!("/credit-entitlements/{}", created.id))
@@ -314,6 +329,11 @@ async fn overdraft_overflow_and_a_reused_idempotency_key_change_nothing() {
     api.post(&entries, json!({"entry_type": "credit", "amount": "0"}))
         .await
         .expect(400);
+    let loan = api
+        .post(&entries, json!({"entry_type": "loan", "amount": "1"}))
+        .await
+        .expect(400);
+    assert!(s(&loan.body["message"]).contains("entry_type"));
     api.post(
         &entries,
         json!({"entry_type": "debit", "amount": "1", "expires_at": "2999-01-01T00:00:00Z"}),
@@ -615,6 +635,14 @@ async fn a_wallet_overdraft_is_400_and_an_idempotency_key_applies_once() {
     .await
     .expect(422);
 
+    let zzz = api
+        .post(
+            &path,
+            json!({"entry_type": "credit", "currency": "ZZZ", "amount": 5}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&zzz.body["message"]).contains("currency"));
     let wallets = api
         .get(&format!("/customers/{cus}/wallets"))
         .await
