@@ -9,7 +9,8 @@
 //! | `POST /entitlements/{id}/files` | the API key | a `multipart/form-data` body with a `file` part attaches that file; any other body goes to the API dispatcher |
 //!
 //! These routes carry their own credential (the token in the path), so [`crate::auth`] exempts
-//! them from the admin key. The domain work is in [`crate::resources::uploads`] and
+//! them from the admin key. A multipart entitlement-file upload bypasses the dispatcher, so
+//! fault rules do not apply to it (every other request to that path goes through it). The domain work is in [`crate::resources::uploads`] and
 //! [`crate::resources::entitlements`]; this module only reads and writes HTTP.
 
 use std::sync::Arc;
