@@ -178,7 +178,7 @@ async fn attach(state: &AppState, id: &str, req: Request) -> Result<String, ApiE
         if field.name() != Some("file") {
             continue;
         }
-        let name = field.file_name().unwrap_or("file").to_string();
+        let name = uploads::clean_file_name(field.file_name().unwrap_or("file"));
         let ct = field
             .content_type()
             .map(ToString::to_string)

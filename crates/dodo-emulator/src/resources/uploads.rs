@@ -22,7 +22,7 @@ use super::{Ctx, Registry};
 use crate::blobs::{self, Access, Blob};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Reply};
-use crate::store::State;
+use crate::store::{Filter, State};
 
 /// Seconds an upload URL stays valid (emulator time).
 pub const UPLOAD_TTL_SECS: i64 = 60;
@@ -130,6 +130,20 @@ pub fn remove_file(ctx: &Ctx<'_>, file_id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A file name from an uploader made safe to keep and to send back in a
+/// `Content-Disposition`: its last path component, control characters dropped, at most 255
+/// characters; `file` when nothing is left.
+pub fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
+        "file".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
 /// 413 naming the limit.
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
@@ -150,8 +164,17 @@ struct Target<'a> {
     max_bytes: usize,
 }
 
-/// Issues an upload URL for `target`.
+/// Issues an upload URL for `target` (and forgets URLs that have expired).
 fn issue(ctx: &Ctx<'_>, t: &Target<'_>) -> Result<String, ApiError> {
+    let stale = ctx.db.list(
+        kind::UPLOAD,
+        &[Filter::Lte("$.expires_at", ctx.now_string())],
+        100,
+        0,
+    )?;
+    for r in stale {
+        ctx.db.delete(kind::UPLOAD, &r.id)?;
+    }
     let token = crate::ids::token();
     let expires = ctx.now() + time::Duration::seconds(UPLOAD_TTL_SECS);
     let now = ctx.now_string();
@@ -342,6 +365,16 @@ mod tests {
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
         assert_ne!(a, new_uuid());
+    }
+
+    #[test]
+    fn file_names_lose_paths_and_control_characters() {
+        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_file_name("C:\\x\\report.pdf"), "report.pdf");
+        assert_eq!(clean_file_name("a\r\nb.txt"), "ab.txt");
+        assert_eq!(clean_file_name(".."), "file");
+        assert_eq!(clean_file_name(""), "file");
+        assert_eq!(clean_file_name(&"x".repeat(300)).len(), 255);
     }
 
     #[test]

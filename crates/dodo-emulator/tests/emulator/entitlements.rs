@@ -163,7 +163,7 @@ async fn digital_files_attach_download_and_detach() {
         .await
         .expect(422);
     let part = reqwest::multipart::Part::bytes(b"PK\x03\x04 zip bytes".to_vec())
-        .file_name("assets.zip")
+        .file_name("../../assets.zip")
         .mime_str("application/zip")
         .unwrap();
     let form = reqwest::multipart::Form::new().part("file", part);
@@ -195,6 +195,7 @@ async fn digital_files_attach_download_and_detach() {
     let files = &back["integration_config"]["digital_files"]["files"];
     assert_eq!(files.as_array().unwrap().len(), 1);
     assert_eq!(files[0]["file_id"], file_id.as_str());
+    // The uploader's path is not kept.
     assert_eq!(files[0]["filename"], "assets.zip");
     assert_eq!(files[0]["content_type"], "application/zip");
     assert_eq!(
@@ -204,6 +205,10 @@ async fn digital_files_attach_download_and_detach() {
     let dl = reqwest::get(s(&files[0]["download_url"])).await.unwrap();
     assert_eq!(dl.status(), 200);
     assert_eq!(dl.headers()["content-type"], "application/zip");
+    assert_eq!(
+        dl.headers()["content-disposition"],
+        "attachment; filename=\"assets.zip\""
+    );
     assert_eq!(dl.bytes().await.unwrap().as_ref(), b"PK\x03\x04 zip bytes");
 
     // Files only attach to digital_files entitlements.
