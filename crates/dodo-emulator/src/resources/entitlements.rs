@@ -14,11 +14,15 @@
 //! `Pending` (`entitlement_grant.created`) and delivered at once where the emulator can:
 //! `license_key` in `auto` mode issues a real license key (`license_key.created`), `digital_files`
 //! lists the files (none attached: `Failed`, `entitlement_grant.failed`), `feature_flag` carries
-//! its feature; all become `Delivered` (`entitlement_grant.delivered`). `manual` license keys
-//! wait for `POST /grants/{grant_id}/license-key`; OAuth-style integrations (GitHub, Discord,
-//! …) stay `Pending` until the customer connects, which the emulator does not model. `DELETE
-//! /entitlements/{id}/grants/{grant_id}` revokes (`entitlement_grant.revoked`; a grant's license
-//! key is disabled) and is idempotent. Events come from [`crate::emit`] on the status changes.
+//! its feature, Telegram and Framer deliver at once; all become `Delivered`
+//! (`entitlement_grant.delivered`). As the live API documents, an auto license-key grant is
+//! inserted already `Delivered`, so its `created` and `delivered` events arrive back to back.
+//! `manual` license keys wait for `POST /grants/{grant_id}/license-key`; OAuth integrations
+//! (GitHub, Discord, Notion) stay `Pending` until the customer connects, which the emulator does
+//! not model. `DELETE /entitlements/{id}/grants/{grant_id}` revokes (`entitlement_grant.revoked`;
+//! a grant's license key is disabled) and is idempotent; a full refund or the end of the
+//! subscription revokes the grants it issued ([`revoke_issued`]). Events come from
+//! [`crate::emit`] on the status changes.
 
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Map, Value, json};
@@ -465,7 +469,7 @@ fn delivered(ctx: &Ctx<'_>, grant: &mut Value) {
 }
 
 /// Creates one grant of `entitlement` for a payment's customer and delivers it where the
-/// emulator can.
+/// emulator can (see the module docs for each integration).
 fn issue_grant(
     ctx: &Ctx<'_>,
     entitlement: &Value,
@@ -502,22 +506,27 @@ fn issue_grant(
         "created_at": now,
         "updated_at": now,
     });
+    let config = &entitlement["integration_config"];
+    if ty == "license_key" && config["fulfillment_mode"] != "manual" {
+        // License-key grants are inserted already delivered: `created` and `delivered`
+        // arrive back to back, both with the key.
+        let key = format!(
+            "{}-{}-{}-{}",
+            upper_code(4),
+            upper_code(4),
+            upper_code(4),
+            upper_code(4)
+        );
+        let expires = license_expiry(ctx, config)?;
+        let limit = config["activations_limit"].as_i64();
+        deliver_key(ctx, &mut grant, product, &key, limit, expires, "auto")?;
+        ctx.db
+            .insert(kind::ENTITLEMENT_GRANT, &id, Some(customer), &now, &grant)?;
+        return Ok(());
+    }
     ctx.db
         .insert(kind::ENTITLEMENT_GRANT, &id, Some(customer), &now, &grant)?;
-    let config = &entitlement["integration_config"];
     match ty {
-        "license_key" if config["fulfillment_mode"] != "manual" => {
-            let key = format!(
-                "{}-{}-{}-{}",
-                upper_code(4),
-                upper_code(4),
-                upper_code(4),
-                upper_code(4)
-            );
-            let expires = license_expiry(ctx, config)?;
-            let limit = config["activations_limit"].as_i64();
-            deliver_key(ctx, &mut grant, product, &key, limit, expires, "auto")?;
-        }
         "digital_files" => {
             let files = resolved_files(ctx, &config["digital_file_ids"])?;
             if files.is_empty() {
@@ -541,6 +550,9 @@ fn issue_grant(
             });
             delivered(ctx, &mut grant);
         }
+        // Platform-direct integrations: delivered once the platform call returns.
+        "telegram" | "framer" => delivered(ctx, &mut grant),
+        // OAuth integrations (and manual license keys) wait for the customer or the merchant.
         _ => return Ok(()),
     }
     ctx.db.update(kind::ENTITLEMENT_GRANT, &id, &grant)?;
@@ -611,21 +623,15 @@ fn list_grants(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::page_list(ctx, req, kind::ENTITLEMENT_GRANT, &filters, common::as_is)
 }
 
-fn revoke(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let id = req.param("id");
-    let grant_id = req.param("grant_id");
-    get_live(ctx, id)?;
-    let mut g = match ctx.db.get(kind::ENTITLEMENT_GRANT, grant_id)? {
-        Some(g) if g.data["entitlement_id"] == id => g,
-        _ => return Err(ApiError::not_found("Grant", grant_id)),
-    };
+/// Revokes one grant (a no-op for a revoked one); disables its license key.
+fn revoke_grant(ctx: &Ctx<'_>, g: &mut Record, reason: &str) -> Result<(), ApiError> {
     if g.data["status"] == "Revoked" {
-        return Ok(Reply::json(g.data));
+        return Ok(());
     }
     let now = ctx.now_string();
     g.data["status"] = json!("Revoked");
     g.data["revoked_at"] = json!(now);
-    g.data["revocation_reason"] = json!("Revoked by the merchant");
+    g.data["revocation_reason"] = json!(reason);
     g.data["updated_at"] = json!(now);
     if let Some(key) = g.data["license_key"]["key"].as_str()
         && let Some(mut lic) = ctx.db.find_one(
@@ -636,7 +642,83 @@ fn revoke(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         lic.data["status"] = json!("disabled");
         ctx.db.update(kind::LICENSE_KEY, &lic.id, &lic.data)?;
     }
-    ctx.db.update(kind::ENTITLEMENT_GRANT, grant_id, &g.data)?;
+    ctx.db.update(kind::ENTITLEMENT_GRANT, &g.id, &g.data)?;
+    Ok(())
+}
+
+/// Why a grant is revoked by the payment lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Revocation<'a> {
+    /// The payment was refunded in full (its grants).
+    Refunded {
+        /// The payment.
+        payment_id: &'a str,
+    },
+    /// The subscription ended (`cancelled` or `expired`; its grants).
+    SubscriptionEnded {
+        /// The subscription.
+        subscription_id: &'a str,
+        /// Its new status.
+        status: &'a str,
+    },
+}
+
+/// Revokes the grants a payment or subscription issued, as the live API does on a refund or
+/// when a subscription ends (`entitlement_grant.revoked` for each).
+pub fn revoke_issued(ctx: &Ctx<'_>, why: Revocation<'_>) -> Result<(), ApiError> {
+    let (field, id, reason) = match why {
+        Revocation::Refunded { payment_id } => {
+            ("$.payment_id", payment_id, "payment_refunded".to_string())
+        }
+        Revocation::SubscriptionEnded {
+            subscription_id,
+            status,
+        } => (
+            "$.subscription_id",
+            subscription_id,
+            format!("subscription_{status}"),
+        ),
+    };
+    let live = ctx.db.list(
+        kind::ENTITLEMENT_GRANT,
+        &[
+            Filter::Eq(field, SqlValue::Text(id.to_string())),
+            Filter::Sql("json_extract(data, '$.status') <> 'Revoked'", Vec::new()),
+        ],
+        u32::MAX,
+        0,
+    )?;
+    for mut g in live {
+        revoke_grant(ctx, &mut g, &reason)?;
+    }
+    Ok(())
+}
+
+/// [`revoke_issued`] for a subscription that became `status` (`cancelled`, `expired`).
+pub fn subscription_ended(
+    ctx: &Ctx<'_>,
+    subscription_id: &str,
+    status: &str,
+) -> Result<(), ApiError> {
+    revoke_issued(
+        ctx,
+        Revocation::SubscriptionEnded {
+            subscription_id,
+            status,
+        },
+    )
+}
+
+fn revoke(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let id = req.param("id");
+    let grant_id = req.param("grant_id");
+    get_live(ctx, id)?;
+    let mut g = match ctx.db.get(kind::ENTITLEMENT_GRANT, grant_id)? {
+        Some(g) if g.data["entitlement_id"] == id => g,
+        _ => return Err(ApiError::not_found("Grant", grant_id)),
+    };
+    revoke_grant(ctx, &mut g, "revoked_by_merchant")?;
     Ok(Reply::json(g.data))
 }
 

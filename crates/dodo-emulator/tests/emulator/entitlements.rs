@@ -503,3 +503,77 @@ async fn subscription_renewals_do_not_grant_twice() {
         payment["subscription_id"]
     );
 }
+
+#[tokio::test]
+async fn refunds_and_ended_subscriptions_revoke_their_grants() {
+    let api = Api::start().await;
+    let flag = entitlement(
+        &api,
+        "Pro features",
+        "feature_flag",
+        json!({"feature_type": "boolean", "feature_id": "pro"}),
+    )
+    .await;
+    let id = s(&flag["id"]).to_string();
+    let grant_of = |payment: &Value| {
+        let pid = s(&payment["payment_id"]).to_string();
+        let api = &api;
+        let id = id.clone();
+        async move {
+            let list = api.get(&format!("/entitlements/{id}/grants")).await.body;
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["payment_id"] == pid.as_str())
+                .unwrap()
+                .clone()
+        }
+    };
+
+    // A full refund revokes what the payment granted; a partial one would not.
+    let (_, one_time) = buy(&api, &[&id], false).await;
+    assert_eq!(grant_of(&one_time).await["status"], "Delivered");
+    api.post(
+        "/refunds",
+        json!({"payment_id": one_time["payment_id"], "reason": "changed mind"}),
+    )
+    .await
+    .expect(200);
+    let g = grant_of(&one_time).await;
+    assert_eq!(g["status"], "Revoked");
+    assert_eq!(g["revocation_reason"], "payment_refunded");
+
+    // Cancelling a subscription revokes its grant at once.
+    let (_, first) = buy(&api, &[&id], true).await;
+    let sub = s(&first["subscription_id"]).to_string();
+    assert_eq!(grant_of(&first).await["status"], "Delivered");
+    api.patch(
+        &format!("/subscriptions/{sub}"),
+        json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(200);
+    let g = grant_of(&first).await;
+    assert_eq!(g["status"], "Revoked");
+    assert_eq!(g["revocation_reason"], "subscription_cancelled");
+
+    // Cancelling at the next billing date keeps access until the clock gets there.
+    let (_, second) = buy(&api, &[&id], true).await;
+    let sub = s(&second["subscription_id"]).to_string();
+    api.patch(
+        &format!("/subscriptions/{sub}"),
+        json!({"cancel_at_next_billing_date": true}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(grant_of(&second).await["status"], "Delivered");
+    let admin = Admin::connect(api.emu.base_url(), api.emu.api_key()).unwrap();
+    admin
+        .advance_clock(Duration::from_secs(32 * 24 * 3600))
+        .await
+        .unwrap();
+    let g = grant_of(&second).await;
+    assert_eq!(g["status"], "Revoked");
+    assert_eq!(g["revocation_reason"], "subscription_cancelled");
+}

@@ -38,17 +38,15 @@ fn grant(event: &WebhookEvent) -> Value {
 }
 
 /// Receives verified deliveries until one of each wanted type has arrived (in any order, as
-/// deliveries may be), answering the grants by type.
+/// deliveries may be), answering each event's raw `data` by type.
 async fn collect(hooks: &mut WebhookReceiver, wanted: &[EventType]) -> HashMap<String, Vec<Value>> {
     let mut got: HashMap<String, Vec<Value>> = HashMap::new();
     while !wanted.iter().all(|t| got.contains_key(t.as_str())) {
         let r = hooks.next().await.unwrap();
-        let ty = r.event.event_type();
-        if ty.as_str().starts_with("entitlement_grant.") {
-            got.entry(ty.as_str().to_string())
-                .or_default()
-                .push(grant(&r.event));
-        }
+        let raw: Value = serde_json::from_slice(&r.body).unwrap();
+        got.entry(r.event.event_type().as_str().to_string())
+            .or_default()
+            .push(raw["data"].clone());
     }
     got
 }
@@ -147,9 +145,11 @@ async fn grants_emit_created_delivered_failed_and_revoked() {
     )
     .await;
     assert_eq!(listed["items"][0]["id"], delivered["id"]);
+    // The same instant (webhook payloads may print fewer fractional digits).
+    let at = |v: &Value| dodo_emulator::clock::parse(v.as_str().unwrap()).unwrap();
     assert_eq!(
-        listed["items"][0]["delivered_at"],
-        delivered["delivered_at"]
+        at(&listed["items"][0]["delivered_at"]),
+        at(&delivered["delivered_at"])
     );
 
     let gid = delivered["id"].as_str().unwrap();
@@ -170,5 +170,79 @@ async fn grants_emit_created_delivered_failed_and_revoked() {
     assert_eq!(revoked["id"], gid);
     assert_eq!(revoked["status"], "Revoked");
     assert!(revoked["revoked_at"].is_string());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn license_key_grants_arrive_delivered_and_a_refund_revokes_them() {
+    let emu = TestEmulator::start().await.unwrap();
+    let mut hooks = emu.webhook_receiver().await.unwrap();
+    let post = reqwest::Method::POST;
+    let lic = call(
+        &emu,
+        post.clone(),
+        "/entitlements",
+        Some(json!({"name": "Pro key", "integration_type": "license_key",
+                    "integration_config": {"activations_limit": 3}})),
+    )
+    .await;
+    let product = call(
+        &emu,
+        post.clone(),
+        "/products",
+        Some(json!({"name": "App", "tax_category": "saas",
+            "price": {"type": "one_time_price", "price": 4_900, "currency": "USD",
+                      "discount": 0, "purchasing_power_parity": false},
+            "entitlements": [{"entitlement_id": lic["id"]}]})),
+    )
+    .await;
+    let session = call(
+        &emu,
+        post.clone(),
+        "/checkouts",
+        Some(json!({"product_cart": [{"product_id": product["product_id"], "quantity": 1}]})),
+    )
+    .await;
+    let paid = emu
+        .admin()
+        .pay_checkout_session(session["session_id"].as_str().unwrap(), TestCard::Succeeds)
+        .await
+        .unwrap();
+    let got = collect(
+        &mut hooks,
+        &[
+            EventType::EntitlementGrantCreated,
+            EventType::EntitlementGrantDelivered,
+            EventType::LicenseKeyCreated,
+        ],
+    )
+    .await;
+    // Inserted delivered: both events carry the key.
+    let created = &got["entitlement_grant.created"][0];
+    let delivered = &got["entitlement_grant.delivered"][0];
+    assert_eq!(created["status"], "Delivered");
+    assert_eq!(created["id"], delivered["id"]);
+    let key = created["license_key"]["key"].as_str().unwrap();
+    assert_eq!(delivered["license_key"]["key"], key);
+    assert_eq!(created["license_key"]["activations_limit"], 3);
+    let keys = &got["license_key.created"];
+    assert_eq!(keys[0]["key"], key);
+    assert_eq!(keys[0]["customer_id"], created["customer_id"]);
+
+    call(
+        &emu,
+        post.clone(),
+        "/refunds",
+        Some(json!({"payment_id": paid.payment_id})),
+    )
+    .await;
+    let revoked = grant(
+        &hooks
+            .next_of(EventType::EntitlementGrantRevoked)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(revoked["id"], created["id"]);
+    assert_eq!(revoked["revocation_reason"], "payment_refunded");
     emu.shutdown().await;
 }
