@@ -20,7 +20,10 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::routing::{any, get, put};
-use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, ETAG, HeaderValue};
+use http::header::{
+    CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderValue,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use http::{HeaderMap, Method, StatusCode};
 use sha2::{Digest, Sha256};
 
@@ -94,6 +97,14 @@ fn serve_blob(blob: Blob) -> Response {
     let ct = HeaderValue::from_str(&blob.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static(OCTET_STREAM));
     r.headers_mut().insert(CONTENT_TYPE, ct);
+    // Uploaded bytes are served from the emulator's origin (which also serves the checkout and
+    // portal pages): never sniffed into another type, never run as a page.
+    r.headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r.headers_mut().insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
     if let Some(name) = blob.file_name {
         let safe: String = name
             .chars()

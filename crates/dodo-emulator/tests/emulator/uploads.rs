@@ -71,6 +71,14 @@ async fn product_image_upload_round_trips_bytes_and_content_type() {
 
     let (status, ct, bytes) = fetch(&image_url).await;
     assert_eq!(status, 200);
+    let served = reqwest::get(&image_url).await.unwrap();
+    assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        served.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
     assert_eq!(ct.as_deref(), Some("image/png"));
     assert_eq!(bytes, PNG);
 
