@@ -254,3 +254,36 @@ async fn product_file_upload_joins_the_digital_delivery_and_downloads() {
         .expect(204);
     assert_eq!(fetch(&f.download_url).await.0, 403);
 }
+
+#[tokio::test]
+async fn uploaded_bytes_survive_a_restart_of_a_file_backed_emulator() {
+    let path = std::env::temp_dir().join(format!(
+        "dodo-emulator-uploads-{}-{}.sqlite3",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let config = || {
+        dodo_emulator::EmulatorConfig::default().storage(dodo_emulator::Storage::File(path.clone()))
+    };
+    let api = Api::with(config()).await;
+    let p = api.one_time_product(500).await;
+    let pid = s(&p["product_id"]).to_string();
+    let issued = put_empty(&api, &format!("/products/{pid}/images"))
+        .await
+        .expect(200)
+        .body;
+    put_bytes(s(&issued["url"]), "image/png", PNG.to_vec()).await;
+    api.emu.shutdown().await;
+
+    let api = Api::with(config()).await;
+    let url = api.url(&format!("/_emulator/images/{}", s(&issued["image_id"])));
+    let (status, ct, bytes) = fetch(&url).await;
+    assert_eq!((status, ct.as_deref()), (200, Some("image/png")));
+    assert_eq!(bytes, PNG);
+    api.emu.shutdown().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut f = path.clone().into_os_string();
+        f.push(suffix);
+        let _ = std::fs::remove_file(f);
+    }
+}
