@@ -12,6 +12,7 @@ pub mod checkouts;
 pub mod common;
 pub mod customers;
 pub mod discounts;
+pub mod entitlements;
 pub mod events;
 pub mod generic;
 pub mod invoices;
@@ -21,6 +22,7 @@ pub mod payments;
 pub mod products;
 pub mod refunds;
 pub mod subscriptions;
+pub mod uploads;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -91,6 +93,8 @@ impl Registry {
         brands::register(&mut r);
         addons::register(&mut r);
         invoices::register(&mut r);
+        entitlements::register(&mut r);
+        uploads::register(&mut r);
         r
     }
 
