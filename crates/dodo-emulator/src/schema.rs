@@ -122,4 +122,18 @@ pub mod kind {
     pub const PAYOUT: &str = "generic:/payouts";
     /// Entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
+    /// Product collections (`pdc_`), their groups and items nested in the object.
+    pub const PRODUCT_COLLECTION: &str = "product_collection";
+    /// Localized prices of products (`lcp_`; parent = product id).
+    pub const LOCALIZED_PRICE: &str = "localized_price";
+    /// Translations (id = `{parent kind}/{parent id}/{locale}`; parent = `{parent kind}/{parent id}`).
+    pub const TRANSLATION: &str = "translation";
+    /// Short links of products (id = the slug).
+    pub const SHORT_LINK: &str = "short_link";
+    /// Customers attached to a discount (id = `{discount id}/{customer id}`; parent = discount id).
+    pub const DISCOUNT_CUSTOMER: &str = "discount_customer";
+    /// Credit entitlements (`cde_`).
+    pub const CREDIT_ENTITLEMENT: &str = "credit_entitlement";
+    /// Entitlements (`ent_`).
+    pub const ENTITLEMENT: &str = "entitlement";
 }

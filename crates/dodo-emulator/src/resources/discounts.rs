@@ -235,6 +235,17 @@ pub fn redeem(
     customer_id: Option<&str>,
 ) -> Result<Value, ApiError> {
     let mut record = check(ctx, code, product_ids)?;
+    if record.data["customer_eligibility"] == "specific"
+        && !match customer_id {
+            Some(c) => super::discount_customers::is_attached(ctx, &record.id, c)?,
+            None => false,
+        }
+    {
+        return Err(ApiError::unprocessable(
+            "DISCOUNT_CUSTOMER_NOT_ELIGIBLE",
+            format!("discount code {code} is restricted to specific customers"),
+        ));
+    }
     if let (Some(limit), Some(customer)) = (
         record.data["per_customer_usage_limit"].as_i64(),
         customer_id,

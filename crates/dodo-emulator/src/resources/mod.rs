@@ -9,18 +9,24 @@
 pub mod addons;
 pub mod brands;
 pub mod checkouts;
+pub mod collections;
 pub mod common;
 pub mod customers;
+pub mod discount_customers;
 pub mod discounts;
 pub mod events;
 pub mod generic;
 pub mod invoices;
 pub mod licenses;
+pub mod localized_prices;
 pub mod meters;
+pub mod misc;
 pub mod payments;
 pub mod products;
 pub mod refunds;
+pub mod short_links;
 pub mod subscriptions;
+pub mod translations;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -91,6 +97,12 @@ impl Registry {
         brands::register(&mut r);
         addons::register(&mut r);
         invoices::register(&mut r);
+        collections::register(&mut r);
+        localized_prices::register(&mut r);
+        translations::register(&mut r);
+        short_links::register(&mut r);
+        discount_customers::register(&mut r);
+        misc::register(&mut r);
         r
     }
 
