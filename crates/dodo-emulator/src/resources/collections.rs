@@ -15,6 +15,8 @@
 //! are uploaded through `PUT /product-collections/{id}/images` (not here); `image_id` in a
 //! `PATCH` points the collection at an uploaded image.
 
+use std::collections::HashSet;
+
 use dodo_types::models::{
     AddProductsToGroupRequest, CreateProductCollectionRequest, GroupProduct,
     PatchProductCollectionGroupProductRequest, PatchProductCollectionGroupRequest,
@@ -103,20 +105,20 @@ fn new_items(
     products: &[GroupProduct],
     existing: &[Value],
 ) -> Result<Vec<Value>, ApiError> {
+    let mut taken: HashSet<&str> = existing
+        .iter()
+        .filter_map(|item| item["product_id"].as_str())
+        .collect();
     let mut out: Vec<Value> = Vec::with_capacity(products.len());
     for (i, p) in products.iter().enumerate() {
         let f = format!("{field}[{i}].product_id");
-        check_product(ctx, &f, &p.product_id)?;
-        let taken = existing
-            .iter()
-            .chain(out.iter())
-            .any(|item| item["product_id"] == p.product_id.as_str());
-        if taken {
+        if !taken.insert(p.product_id.as_str()) {
             return Err(ApiError::invalid_field(
                 &f,
                 format!("product {} is already in this group", p.product_id),
             ));
         }
+        check_product(ctx, &f, &p.product_id)?;
         out.push(json!({
             "id": uuid_v4(),
             "product_id": p.product_id,
@@ -305,9 +307,18 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         None => super::brands::default_brand_id(ctx)?,
     };
     let mut groups: Vec<Value> = Vec::with_capacity(input.groups.len());
+    let mut names: HashSet<&str> = HashSet::new();
     for (i, g) in input.groups.iter().enumerate() {
-        let group = new_group(ctx, &format!("groups[{i}]"), g, &groups)?;
-        groups.push(group);
+        let field = format!("groups[{i}]");
+        if let Some(name) = g.group_name.as_deref()
+            && !names.insert(name)
+        {
+            return Err(ApiError::invalid_field(
+                &format!("{field}.group_name"),
+                format!("a group named `{name}` already exists in this collection"),
+            ));
+        }
+        groups.push(new_group(ctx, &field, g, &[])?);
     }
     let id = new_id("pdc_");
     let now = ctx.now_string();

@@ -207,6 +207,29 @@ async fn collection_groups_and_items_read_back_through_the_collection() {
     )
     .await
     .expect(422);
+    let dup_names = api
+        .post(
+            "/product-collections",
+            json!({"name": "X", "groups": [{"group_name": "A", "products": []},
+                                           {"group_name": "A", "products": []}]}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&dup_names.body["message"]).contains("groups[1].group_name"));
+    api.post(
+        "/product-collections",
+        json!({"name": "X", "groups": [{"products": [{"product_id": book_id}, {"product_id": book_id}]}]}),
+    )
+    .await
+    .expect(422);
+    assert_eq!(
+        api.get("/product-collections").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "refused creates store nothing"
+    );
     api.patch(
         &format!("/product-collections/{id}/groups/00000000-0000-4000-8000-000000000000"),
         json!({"status": false}),
