@@ -4,7 +4,8 @@
 use dodo_client::Client;
 use dodo_client::types::{
     AddDiscountCustomersRequest, AddProductsToGroupRequest, CountryCodeAlpha2,
-    CreateProductCollectionRequest, Currency, GroupProduct, PatchLocalizedPriceRequest,
+    CreateProductCollectionRequest, CreateShortLinkRequest, Currency, GroupProduct,
+    ListProductsShortLinksQuery, PatchLocalizedPriceRequest,
     PatchProductCollectionGroupProductRequest, PatchProductCollectionGroupRequest,
     PatchProductCollectionRequest, ProductCollectionGroup, UpsertTranslationRequest,
 };
@@ -657,12 +658,21 @@ async fn short_link_redirects_to_the_static_checkout_over_http() {
 
     let other = api.one_time_product(10).await;
     let oid = s(&other["product_id"]);
-    api.post(
-        &format!("/products/{oid}/short_links"),
-        json!({"slug": "other"}),
-    )
-    .await
-    .expect(200);
+    let typed = client(&api)
+        .products()
+        .short_links()
+        .create(oid, &CreateShortLinkRequest::new("other"))
+        .await
+        .unwrap();
+    assert_eq!(typed.full_url, format!("{base}/buy/{oid}"));
+    let listed = client(&api)
+        .products()
+        .short_links()
+        .list(&ListProductsShortLinksQuery::default().product_id(oid))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].short_url, typed.short_url);
     let all = api.get("/products/short_links").await.expect(200).body;
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
     let mine = api
