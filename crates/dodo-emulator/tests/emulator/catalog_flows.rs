@@ -791,6 +791,44 @@ async fn discount_customers_attach_list_detach_and_restrict_redemption() {
 }
 
 #[tokio::test]
+async fn first_time_and_existing_eligibility_follow_the_customers_payments() {
+    let api = Api::start().await;
+    let product = api.one_time_product(2000).await;
+    let pid = s(&product["product_id"]);
+    for (code, rule) in [("NEW", "first_time"), ("BACK", "existing")] {
+        api.post(
+            "/discounts",
+            json!({"type": "flat", "amount": 100, "code": code, "customer_eligibility": rule}),
+        )
+        .await
+        .expect(200);
+    }
+    let buyer = api.customer("buyer@example.com").await;
+    let cid = s(&buyer["customer_id"]);
+    let pay = |code: &str| {
+        json!({"product_cart": [{"product_id": pid, "quantity": 1}],
+               "customer": {"customer_id": cid}, "billing": {"country": "US"},
+               "discount_code": code})
+    };
+    let refused = api.post("/payments", pay("BACK")).await.expect(422);
+    assert_eq!(refused.body["code"], "DISCOUNT_CUSTOMER_NOT_ELIGIBLE");
+    let first = api.post("/payments", pay("NEW")).await.expect(200).body;
+    assert_eq!(first["total_amount"], 1900);
+    // Still first-time until a payment succeeds.
+    api.post("/payments", pay("NEW")).await.expect(200);
+    api.admin(
+        reqwest::Method::POST,
+        &format!("/_emulator/payments/{}/complete", s(&first["payment_id"])),
+        None,
+    )
+    .await
+    .expect(200);
+    let refused = api.post("/payments", pay("NEW")).await.expect(422);
+    assert!(s(&refused.body["message"]).contains("first-time"));
+    api.post("/payments", pay("BACK")).await.expect(200);
+}
+
+#[tokio::test]
 async fn locales_and_supported_countries_are_real_lists() {
     let api = Api::start().await;
     let c = client(&api);
