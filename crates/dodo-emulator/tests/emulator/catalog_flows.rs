@@ -380,6 +380,14 @@ async fn localized_prices_are_bound_to_their_product_and_its_pricing_mode() {
     api.post(&path, json!({"currency": "GBP", "amount": 0}))
         .await
         .expect(422);
+    let huge = api
+        .post(
+            &path,
+            json!({"currency": "GBP", "amount": 2_147_483_648_i64}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&huge.body["message"]).contains("amount"));
     api.post(
         "/products/pdt_missing/localized-prices",
         json!({"currency": "GBP", "amount": 1}),
@@ -759,6 +767,10 @@ async fn discount_customers_attach_list_detach_and_restrict_redemption() {
         3
     );
     api.post(&path, json!({"customer_ids": []}))
+        .await
+        .expect(422);
+    let too_many: Vec<String> = (0..1001).map(|_| ids[0].clone()).collect();
+    api.post(&path, json!({"customer_ids": too_many}))
         .await
         .expect(422);
     api.post(
