@@ -133,8 +133,18 @@ pub mod kind {
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
     /// Entitlements (`ent_`).
     pub const ENTITLEMENT: &str = "entitlement";
-    /// Product collections (`pdc_`).
-    pub const PRODUCT_COLLECTION: &str = "product_collection";
     /// Pending presigned uploads (id = SHA-256 of the upload token; bytes land in `emu_blobs`).
     pub const UPLOAD: &str = "emu_upload";
+    /// Product collections (`pdc_`), their groups and items nested in the object.
+    pub const PRODUCT_COLLECTION: &str = "product_collection";
+    /// Localized prices of products (`lcp_`; parent = product id).
+    pub const LOCALIZED_PRICE: &str = "localized_price";
+    /// Translations (id = `{parent kind}/{parent id}/{locale}`; parent = `{parent kind}/{parent id}`).
+    pub const TRANSLATION: &str = "translation";
+    /// Short links of products (id = the slug).
+    pub const SHORT_LINK: &str = "short_link";
+    /// Customers attached to a discount (id = `{discount id}/{customer id}`; parent = discount id).
+    pub const DISCOUNT_CUSTOMER: &str = "discount_customer";
+    /// Credit entitlements (`cde_`).
+    pub const CREDIT_ENTITLEMENT: &str = "credit_entitlement";
 }

@@ -9,19 +9,25 @@
 pub mod addons;
 pub mod brands;
 pub mod checkouts;
+pub mod collections;
 pub mod common;
 pub mod customers;
+pub mod discount_customers;
 pub mod discounts;
 pub mod entitlements;
 pub mod events;
 pub mod generic;
 pub mod invoices;
 pub mod licenses;
+pub mod localized_prices;
 pub mod meters;
+pub mod misc;
 pub mod payments;
 pub mod products;
 pub mod refunds;
+pub mod short_links;
 pub mod subscriptions;
+pub mod translations;
 pub mod uploads;
 pub mod webhooks;
 
@@ -95,6 +101,12 @@ impl Registry {
         invoices::register(&mut r);
         entitlements::register(&mut r);
         uploads::register(&mut r);
+        collections::register(&mut r);
+        localized_prices::register(&mut r);
+        translations::register(&mut r);
+        short_links::register(&mut r);
+        discount_customers::register(&mut r);
+        misc::register(&mut r);
         r
     }
 

@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod catalog;
+mod catalog_flows;
 mod client;
 mod customers;
 mod entitlements;
