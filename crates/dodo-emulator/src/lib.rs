@@ -71,6 +71,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod csrf;
@@ -93,6 +94,7 @@ pub mod request_log;
 pub mod resources;
 pub mod schema;
 pub mod server;
+pub mod short_urls;
 pub mod signal;
 pub mod state;
 pub mod store;
@@ -100,6 +102,7 @@ pub mod store;
 pub mod testing;
 pub mod timewarp;
 pub mod triggers;
+pub mod upload_routes;
 pub mod validate;
 
 pub use config::{DEFAULT_API_KEY, DEFAULT_BUSINESS_ID, EmulatorConfig};

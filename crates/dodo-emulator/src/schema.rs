@@ -61,6 +61,15 @@ CREATE TABLE IF NOT EXISTS emu_attempts (
     duration_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS emu_attempts_delivery ON emu_attempts (delivery_id, n);
+CREATE TABLE IF NOT EXISTS emu_blobs (
+    id TEXT PRIMARY KEY,
+    public INTEGER NOT NULL,
+    download_token TEXT UNIQUE,
+    file_name TEXT,
+    content_type TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
 ";
 
 /// Every store kind (the `kind` column of `objects`; also the `kind` values accepted by
@@ -122,6 +131,20 @@ pub mod kind {
     pub const PAYOUT: &str = "generic:/payouts";
     /// Entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
+    /// Entitlements (`ent_`).
+    pub const ENTITLEMENT: &str = "entitlement";
+    /// Pending presigned uploads (id = SHA-256 of the upload token; bytes land in `emu_blobs`).
+    pub const UPLOAD: &str = "emu_upload";
+    /// Product collections (`pdc_`), their groups and items nested in the object.
+    pub const PRODUCT_COLLECTION: &str = "product_collection";
+    /// Localized prices of products (`lcp_`; parent = product id).
+    pub const LOCALIZED_PRICE: &str = "localized_price";
+    /// Translations (id = `{parent kind}/{parent id}/{locale}`; parent = `{parent kind}/{parent id}`).
+    pub const TRANSLATION: &str = "translation";
+    /// Short links of products (id = the slug).
+    pub const SHORT_LINK: &str = "short_link";
+    /// Customers attached to a discount (id = `{discount id}/{customer id}`; parent = discount id).
+    pub const DISCOUNT_CUSTOMER: &str = "discount_customer";
     /// Credit entitlements (`cde_`; soft-deleted ones have state `deleted`).
     pub const CREDIT_ENTITLEMENT: &str = "credit_entitlement";
     /// Credit grants (`cgr_`; parent = `{credit_entitlement_id}/{customer_id}`).

@@ -2,9 +2,9 @@
 //!
 //! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
 //! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`).
-//! Wallets live in [`super::wallets`], credit balances in [`super::credit_ledger`]; other
-//! sub-resources of a customer (payment methods, entitlements, emails) are served by the
-//! generic fallback.
+//! Wallets live in [`super::wallets`], credit balances in [`super::credit_balances`]; other
+//! sub-resources of a customer (payment methods, emails) are served by the generic fallback;
+//! entitlement views are in [`super::entitlements`].
 
 use rusqlite::types::Value as SqlValue;
 

@@ -3,8 +3,11 @@
 //! `DELETE /products/{id}` archives (200, empty); the product stays retrievable, leaves the
 //! default list (`archived=false`), and a second `DELETE` or a `PATCH` answers 410
 //! `PRODUCT_ARCHIVED` until `POST /products/{id}/unarchive`. `PATCH` answers 200 with an
-//! empty body, as the spec says. Files, images, translations, short links and localized
-//! prices are generic.
+//! empty body, as the spec says; `pricing_mode` set to `null` clears it, and a change archives
+//! the localized prices that no longer match ([`super::localized_prices`]). Images and files
+//! are uploaded through [`super::uploads`], entitlements attach through
+//! [`super::entitlements`]; translations and short links have their own modules
+//! ([`super::translations`], [`super::short_links`]).
 
 use serde_json::{Value, json};
 
@@ -159,7 +162,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "image": null,
         "addons": req.field("addons").cloned().unwrap_or_else(|| json!([])),
         "credit_entitlements": [],
-        "entitlements": [],
+        "entitlements": super::entitlements::attached(ctx, req)?.unwrap_or_else(|| json!([])),
         "digital_product_delivery": null,
         "license_key_enabled": req.opt_bool("license_key_enabled")?.unwrap_or(false),
         "license_key_activations_limit": req.opt_int("license_key_activations_limit")?,
@@ -216,11 +219,20 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "license_key_activations_limit",
             "license_key_activation_message",
             "license_key_duration",
-            "pricing_mode",
         ],
     );
+    // `pricing_mode: null` clears the mode; a change archives the rules that no longer match.
+    if let Some(mode) = req.body_obj().get("pricing_mode")
+        && *mode != record.data["pricing_mode"]
+    {
+        record.data["pricing_mode"] = mode.clone();
+        super::localized_prices::on_pricing_mode_change(ctx, id, mode)?;
+    }
     if let Some(image) = req.opt_str("image_id")? {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
+    }
+    if let Some(entitlements) = super::entitlements::attached(ctx, req)? {
+        record.data["entitlements"] = entitlements;
     }
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::PRODUCT, id, &record.data)?;

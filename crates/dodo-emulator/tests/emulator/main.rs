@@ -4,9 +4,11 @@ mod support;
 
 mod admin;
 mod catalog;
+mod catalog_flows;
 mod client;
 mod credits;
 mod customers;
+mod entitlements;
 mod faults;
 mod generic;
 mod layers;
@@ -16,5 +18,6 @@ mod persistence;
 mod protocol;
 mod shapes;
 mod subscriptions;
+mod uploads;
 mod usage;
 mod webhooks;

@@ -11,6 +11,7 @@ mod receiver;
 mod clocks;
 mod credits;
 mod delivery;
+mod entitlements;
 mod form;
 mod harness;
 mod hosted;
