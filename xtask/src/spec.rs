@@ -46,6 +46,22 @@ impl Operation {
             .is_some_and(|s| !s.is_empty())
     }
 
+    /// The status a request failing validation gets: 422 where the spec lists it, else 400
+    /// where the spec lists that ("Invalid request"), else 422.
+    pub fn invalid_status(&self) -> u16 {
+        let listed = |code: &str| {
+            self.spec
+                .get("responses")
+                .and_then(|r| r.get(code))
+                .is_some()
+        };
+        if !listed("422") && listed("400") {
+            400
+        } else {
+            422
+        }
+    }
+
     /// Parameters of one location (`path` or `query`), in spec order.
     pub fn params(&self, location: &str) -> Vec<&Value> {
         self.spec

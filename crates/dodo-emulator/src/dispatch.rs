@@ -200,14 +200,13 @@ fn check_query(op: &Operation, query: &str) -> Result<(), ApiError> {
     ))
 }
 
-/// Validates the body and query, then runs the handler under the store lock.
-fn run(
+/// The request's validated body and query pairs.
+fn validated(
     state: &AppState,
     op: &'static Operation,
-    params: Vec<(&'static str, String)>,
     query: Option<&str>,
     bytes: &[u8],
-) -> Result<Reply, ApiError> {
+) -> Result<(Value, Vec<(String, String)>), ApiError> {
     let blank = bytes.iter().all(u8::is_ascii_whitespace);
     let body = match op.request_body {
         Some(_) => state
@@ -226,6 +225,25 @@ fn run(
         }
         None => Vec::new(),
     };
+    Ok((body, query))
+}
+
+/// Validates the body and query, then runs the handler under the store lock. A request
+/// that fails validation is answered with the operation's documented status for it
+/// ([`Operation::invalid_status`]: 422, or 400 where the spec lists only that).
+fn run(
+    state: &AppState,
+    op: &'static Operation,
+    params: Vec<(&'static str, String)>,
+    query: Option<&str>,
+    bytes: &[u8],
+) -> Result<Reply, ApiError> {
+    let (body, query) = validated(state, op, query, bytes).map_err(|mut e| {
+        if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            e.status = StatusCode::from_u16(op.invalid_status).unwrap_or(e.status);
+        }
+        e
+    })?;
     let req = ApiRequest {
         op,
         params,

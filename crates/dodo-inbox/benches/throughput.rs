@@ -313,7 +313,17 @@ fn main() {
             "{:<36} | {:>14} | {:>14} | {:>14} | {:>22}",
             "backend", "receive only", "process only", "end to end", "stored→handler p50/p99"
         );
+        // `DODO_INBOX_BENCH_ONLY=postgres` (or `sqlite`) runs one backend, e.g. to profile it.
+        let only = std::env::var("DODO_INBOX_BENCH_ONLY").unwrap_or_default();
         for setup in [Setup::SqliteFull, Setup::SqliteNormal, Setup::Postgres] {
+            let backend = if setup == Setup::Postgres {
+                "postgres"
+            } else {
+                "sqlite"
+            };
+            if !only.is_empty() && only != backend {
+                continue;
+            }
             let Some((receive, process, end_to_end)) = throughput(setup, n).await else {
                 println!(
                     "{}: skipped (set {} to include it)",

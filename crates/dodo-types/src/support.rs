@@ -232,6 +232,49 @@ pub trait StringEnum: Sized {
     fn as_str(&self) -> &str;
     /// The variant for a wire value (never fails: unknown values are kept).
     fn from_wire(value: Cow<'_, str>) -> Self;
+    /// Every wire value this version knows (empty: unknown).
+    fn known_values() -> &'static [&'static str] {
+        &[]
+    }
+}
+
+thread_local! {
+    /// Set while [`strict_enums`] runs on this thread.
+    static STRICT_ENUMS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `parse` with unknown string-enum values refused instead of kept as `Unknown`.
+///
+/// Clients keep unknown values so a newer API does not break them; a server validating
+/// requests (the emulator) must refuse them as the API does. The strictness covers only
+/// deserialisation inside `parse`, on this thread, and is restored afterwards (also if
+/// `parse` panics).
+///
+/// ```
+/// use dodo_types::Currency;
+///
+/// let lenient: Currency = serde_json::from_str("\"XYZ\"").unwrap();
+/// assert_eq!(lenient, Currency::Unknown("XYZ".into()));
+/// let strict = dodo_types::support::strict_enums(|| serde_json::from_str::<Currency>("\"XYZ\""));
+/// assert!(strict.unwrap_err().to_string().contains("unknown variant `XYZ`"));
+/// ```
+pub fn strict_enums<R>(parse: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STRICT_ENUMS.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(STRICT_ENUMS.with(|s| s.replace(true)));
+    parse()
+}
+
+fn refuse_unknown<T: StringEnum, E: serde::de::Error>(value: &str) -> Result<(), E> {
+    let known = T::known_values();
+    if STRICT_ENUMS.with(std::cell::Cell::get) && !known.is_empty() && !known.contains(&value) {
+        return Err(E::unknown_variant(value, known));
+    }
+    Ok(())
 }
 
 #[doc(hidden)]
@@ -253,9 +296,11 @@ pub fn deserialize_string_enum<'de, T: StringEnum, D: Deserializer<'de>>(
             f.write_str("a string")
         }
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            refuse_unknown::<T, E>(v)?;
             Ok(T::from_wire(Cow::Borrowed(v)))
         }
         fn visit_string<E: serde::de::Error>(self, v: String) -> Result<T, E> {
+            refuse_unknown::<T, E>(&v)?;
             Ok(T::from_wire(Cow::Owned(v)))
         }
     }
@@ -294,6 +339,9 @@ macro_rules! string_enum {
                     $( $wire => $name::$variant, )*
                     _ => $name::Unknown(value.into_owned()),
                 }
+            }
+            fn known_values() -> &'static [&'static str] {
+                Self::KNOWN
             }
         }
 

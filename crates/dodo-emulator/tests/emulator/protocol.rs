@@ -203,3 +203,54 @@ async fn shutdown_stops_listening() {
     api.emu.shutdown().await;
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+/// Enum values the spec does not list are refused as the API refuses them (clients keep
+/// unknown values from responses; a request is judged strictly), with the operation's
+/// documented status: 422, or 400 where the spec lists only that.
+#[tokio::test]
+async fn unknown_enum_values_are_refused_with_the_documented_status() {
+    let api = Api::start().await;
+    let r = api
+        .post(
+            "/webhooks",
+            json!({"url": "https://example.com/hook", "filter_types": ["customer.created"]}),
+        )
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("filter_types[0]"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .post(
+            "/addons",
+            json!({"name": "Seat", "price": 100, "currency": "XYZ", "tax_category": "saas"}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&r.body["message"]).contains("currency"), "{}", r.body);
+    let r = api.get("/payments?status=mostly_paid").await.expect(422);
+    assert!(s(&r.body["message"]).contains("status"), "{}", r.body);
+
+    // The credit ledger documents 400 ("Invalid request") and no 422.
+    let customer = api
+        .post(
+            "/customers",
+            json!({"email": "ada@example.com", "name": "Ada"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let r = api
+        .post(
+            &format!(
+                "/credit-entitlements/cde_none/balances/{}/ledger-entries",
+                s(&customer["customer_id"])
+            ),
+            json!({"entry_type": "loan", "amount": "1"}),
+        )
+        .await
+        .expect(400);
+    assert!(s(&r.body["message"]).contains("entry_type"), "{}", r.body);
+}
