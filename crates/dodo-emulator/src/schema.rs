@@ -122,4 +122,6 @@ pub mod kind {
     pub const PAYOUT: &str = "generic:/payouts";
     /// Entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
+    /// The email outbox (emails the emulator "sent"; [`crate::resources::emails`]).
+    pub const EMAIL: &str = "emu_email";
 }

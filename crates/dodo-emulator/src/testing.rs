@@ -6,7 +6,8 @@
 //! [`dodo_client::Client`] pointed at it. [`TestEmulator::admin`] (or [`Admin::connect`] for an
 //! emulator in another process) drives the admin API: move the clock, pay a checkout session or
 //! payment link with a test card without a browser, trigger any of the 48 webhook events, inject
-//! and clear faults, list deliveries and wait for one of a type. [`WebhookReceiver`] listens on
+//! and clear faults, list deliveries and wait for one of a type, read the email outbox
+//! ([`Admin::emails`]). [`WebhookReceiver`] listens on
 //! port 0, verifies every delivery with the emulator's secret (over the raw bytes, as a real app
 //! must) and lets a test await the typed events. Failures are [`HarnessError`]s, never panics
 //! inside the harness, and every wait has a timeout ([`DEFAULT_WAIT`] unless given).
@@ -244,6 +245,35 @@ impl Delivery {
     pub fn is_finished(&self) -> bool {
         self.status == "succeeded" || self.status == "failed"
     }
+}
+
+/// One email of the emulator's outbox (recorded, never sent): what the customer would have
+/// received. Read with [`Admin::emails`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Email {
+    /// Its id (`eml_...`; the `email_log_id` of `GET /customers/{id}/emails`).
+    pub email_log_id: String,
+    /// The customer it went to.
+    pub customer_id: String,
+    /// The recipient address.
+    pub recipient: String,
+    /// The sender address.
+    pub from: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+    /// The link it carries (the portal's magic link), if any.
+    pub link: Option<String>,
+    /// What kind of email (`customer_portal_link`, ...).
+    pub email_type: String,
+    /// Its group (`auth`, `payments`, ...).
+    pub category: String,
+    /// When it was sent (RFC 3339, emulator clock).
+    pub created_at: String,
 }
 
 /// Filters of [`Admin::deliveries`].
@@ -557,6 +587,29 @@ impl Admin {
         tokio::time::timeout(timeout, wait)
             .await
             .map_err(|_| HarnessError::Timeout(timeout, what))?
+    }
+
+    /// The email outbox, newest first (at most 1,000): every email the emulator "sent"
+    /// (such as the portal link of `POST /customers/{id}/customer-portal/session?send_email=true`),
+    /// with its bodies and link.
+    pub async fn emails(&self) -> Result<Vec<Email>, HarnessError> {
+        self.emails_query("/_emulator/emails").await
+    }
+
+    /// The emails sent to one customer, newest first.
+    pub async fn emails_to(&self, customer_id: &str) -> Result<Vec<Email>, HarnessError> {
+        let query = serde_urlencoded::to_string([("customer_id", customer_id)]).unwrap_or_default();
+        self.emails_query(&format!("/_emulator/emails?{query}"))
+            .await
+    }
+
+    async fn emails_query(&self, path: &str) -> Result<Vec<Email>, HarnessError> {
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<Email>,
+        }
+        let items: Items = self.call(reqwest::Method::GET, path, None).await?;
+        Ok(items.items)
     }
 
     /// Deletes every object, event and delivery (the webhook secret stays).

@@ -1,7 +1,8 @@
 //! Customers: create, retrieve, update, list (filters `email`, `name`, `created_at_gte/lte`).
 //!
 //! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
-//! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`);
+//! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`)
+//! and, with `send_email=true`, mails it to the customer (the outbox of [`super::emails`]);
 //! wallets answer an empty USD wallet. Other sub-resources of a customer (payment methods,
 //! wallet ledger, entitlements, emails) are served by the generic fallback.
 
@@ -116,11 +117,14 @@ pub fn portal_session_customer(db: &crate::store::Db<'_>, token: &str) -> Option
 
 fn portal_session(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("customer_id");
-    common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
+    let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
+    let send_email = req.query_bool("send_email")?.unwrap_or(false);
     let token = issue_portal_session(ctx, id)?;
-    Ok(Reply::json(serde_json::json!({
-        "link": format!("{}/portal/{id}?session={token}", ctx.env.base_url),
-    })))
+    let link = format!("{}/portal/{id}?session={token}", ctx.env.base_url);
+    if send_email {
+        super::emails::send_portal_link(ctx, &customer.data, &link)?;
+    }
+    Ok(Reply::json(serde_json::json!({ "link": link })))
 }
 
 fn wallets(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

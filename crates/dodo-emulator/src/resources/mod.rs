@@ -12,6 +12,7 @@ pub mod checkouts;
 pub mod common;
 pub mod customers;
 pub mod discounts;
+pub mod emails;
 pub mod events;
 pub mod generic;
 pub mod invoices;
@@ -91,6 +92,7 @@ impl Registry {
         brands::register(&mut r);
         addons::register(&mut r);
         invoices::register(&mut r);
+        emails::register(&mut r);
         r
     }
 

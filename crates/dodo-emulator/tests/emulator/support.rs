@@ -1,6 +1,8 @@
-//! Test support: an in-process emulator and a tiny JSON-over-HTTP helper.
+//! Test support: an in-process emulator (through the public harness,
+//! [`dodo_emulator::testing`]) and a tiny JSON-over-HTTP helper for the API.
 
-use dodo_emulator::{Emulator, EmulatorConfig};
+use dodo_emulator::EmulatorConfig;
+use dodo_emulator::testing::{Admin, TestEmulator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -30,7 +32,7 @@ impl Resp {
 }
 
 pub struct Api {
-    pub emu: Emulator,
+    pub emu: TestEmulator,
     pub http: reqwest::Client,
 }
 
@@ -40,11 +42,17 @@ impl Api {
     }
 
     pub async fn with(config: EmulatorConfig) -> Self {
-        let emu = Emulator::start(config).await.unwrap();
+        let emu = TestEmulator::with_config(config).await.unwrap();
         Self {
             emu,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// The typed admin handle of the harness (clock, paying, triggers, faults, deliveries,
+    /// emails): what tests use for admin operations.
+    pub fn harness(&self) -> &Admin {
+        self.emu.admin()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -174,3 +174,125 @@ async fn forged_or_expired_portal_sessions_are_refused() {
         .body;
     assert_eq!(sub["status"], "active", "nothing was cancelled");
 }
+
+#[tokio::test]
+async fn portal_send_email_lands_in_the_outbox_and_its_link_opens_that_customer_only() {
+    let api = Api::start().await;
+    let emu = &api.emu;
+    let alice = api.customer("alice@example.com").await;
+    let alice_id = s(&alice["customer_id"]).to_string();
+    let bob = api.customer("bob@example.com").await;
+    let bob_id = s(&bob["customer_id"]).to_string();
+
+    // Without send_email nothing is mailed; a non-boolean is refused.
+    api.post(
+        &format!("/customers/{alice_id}/customer-portal/session"),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    assert!(emu.admin().emails().await.unwrap().is_empty());
+    let bad = api
+        .post(
+            &format!("/customers/{alice_id}/customer-portal/session?send_email=yes"),
+            json!({}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad.body["code"], "INVALID_REQUEST", "{}", bad.body);
+
+    let answer = api
+        .post(
+            &format!("/customers/{alice_id}/customer-portal/session?send_email=true"),
+            json!({}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let link = s(&answer["link"]).to_string();
+
+    let emails = emu.admin().emails().await.unwrap();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let email = &emails[0];
+    assert_eq!(email.customer_id, alice_id);
+    assert_eq!(email.recipient, "alice@example.com");
+    assert_eq!(email.subject, "Your customer portal link");
+    assert_eq!(email.email_type, "customer_portal_link");
+    assert_eq!(email.category, "auth");
+    assert_eq!(email.link.as_deref(), Some(link.as_str()));
+    assert!(email.text.contains(&link), "{}", email.text);
+    assert!(
+        email.text.starts_with("Hello Test Customer,"),
+        "{}",
+        email.text
+    );
+    assert!(
+        email.html.contains("Open your customer portal"),
+        "{}",
+        email.html
+    );
+    assert_eq!(emu.admin().emails_to(&alice_id).await.unwrap(), emails);
+    assert!(emu.admin().emails_to(&bob_id).await.unwrap().is_empty());
+
+    // The link from the email opens Alice's portal, and nobody else's.
+    let page = open(email.link.as_deref().unwrap()).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("alice@example.com"), "{}", page.html);
+    let session = link.split_once("session=").unwrap().1;
+    let other = open(&format!(
+        "{}/portal/{bob_id}?session={session}",
+        emu.base_url()
+    ))
+    .await;
+    assert_eq!(other.status, 401);
+
+    // The API's email log lists it; an auth email shows no body (it carries a login token).
+    let log = api
+        .get(&format!("/customers/{alice_id}/emails"))
+        .await
+        .expect(200)
+        .body;
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{log}");
+    let item = &items[0];
+    assert_eq!(item["email_log_id"], email.email_log_id.as_str());
+    assert_eq!(item["recipient"], "alice@example.com");
+    assert_eq!(item["subject"], "Your customer portal link");
+    assert_eq!(item["category"], "auth");
+    assert_eq!(item["status"], "delivered");
+    assert_eq!(item["has_preview"], false);
+    assert_eq!(item["policies"]["resend_allowed"], false);
+    assert_eq!(item["created_at"], email.created_at.as_str());
+    let body = api
+        .get(&format!(
+            "/customers/{alice_id}/emails/{}/body",
+            email.email_log_id
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        body,
+        json!({"merchant_authored": false, "failure_code": null, "failure_reason": null,
+               "html": null, "text": null})
+    );
+    // Bob's log is empty and cannot read Alice's email; unknown ids are 404.
+    let bob_log = api
+        .get(&format!("/customers/{bob_id}/emails"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(bob_log, json!({"items": []}));
+    api.get(&format!(
+        "/customers/{bob_id}/emails/{}/body",
+        email.email_log_id
+    ))
+    .await
+    .expect(404);
+    api.get("/customers/cus_nope/emails").await.expect(404);
+    // The admin route needs the API key like every admin route.
+    let anonymous = reqwest::get(format!("{}/_emulator/emails", emu.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

@@ -1,0 +1,242 @@
+//! The email outbox: every email the emulator "sends" is recorded here, per emulator, and
+//! nothing leaves the machine.
+//!
+//! [`record`] stores one email (recipient, subject, text and HTML bodies, the link it carries)
+//! as a [`kind::EMAIL`] object in the same transaction as the change that sent it; today the
+//! customer portal's magic link (`POST /customers/{id}/customer-portal/session?send_email=true`)
+//! is the one sender. The API reads the outbox like the live email log:
+//! `GET /customers/{customer_id}/emails` lists a customer's emails newest first
+//! (`ListCustomerEmailsResponse`, `page_size` default 10, at most 100) and
+//! `GET /customers/{customer_id}/emails/{email_log_id}/body` answers an `EmailBody`. As the
+//! live API documents, an authentication email (category `auth`, such as the portal link)
+//! has no preview: its body answers `text` and `html` null, so the API never hands out a live
+//! login token. Tests read the full outbox, links included, through the admin route
+//! `GET /_emulator/emails` ([`outbox`]) or `dodo_emulator::testing::Admin::emails`.
+//! Bodies are rendered from templates with HTML auto-escaping ([`minijinja`]), so a customer
+//! named `<script>` stays text.
+
+use std::sync::LazyLock;
+
+use minijinja::Environment;
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Value, json};
+
+use super::common::{self, kind, page_list};
+use super::{Ctx, Registry};
+use crate::error::ApiError;
+use crate::request::{ApiRequest, Reply};
+use crate::store::{Db, Filter, Record};
+
+/// The sender address of every emulated email.
+pub const FROM: &str = "Dodo Payments emulator <no-reply@emulator.invalid>";
+
+/// The category of emails that carry a live login token (no preview through the API).
+pub const AUTH: &str = "auth";
+
+/// Registers the handlers of this group.
+pub fn register(r: &mut Registry) {
+    r.add("GET", "/customers/{customer_id}/emails", list);
+    r.add(
+        "GET",
+        "/customers/{customer_id}/emails/{email_log_id}/body",
+        body,
+    );
+}
+
+const PORTAL_HTML: &str = "<!doctype html><html><body>\
+<p>Hello {{ name }},</p>\
+<p>Use the button below to sign in to your customer portal. The link works for one hour.</p>\
+<p><a href=\"{{ link }}\">Open your customer portal</a></p>\
+<p>If you did not ask for this email, ignore it.</p></body></html>";
+
+const PORTAL_TEXT: &str = "Hello {{ name }},\n\nSign in to your customer portal (the link works \
+for one hour):\n\n{{ link }}\n\nIf you did not ask for this email, ignore it.\n";
+
+/// The email templates (`.html` ones auto-escape every value).
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("portal_link.html", PORTAL_HTML),
+        ("portal_link.txt", PORTAL_TEXT),
+    ] {
+        if let Err(e) = env.add_template(name, source) {
+            tracing::error!(template = name, error = %e, "email template does not parse");
+        }
+    }
+    env
+});
+
+fn render(name: &str, context: &Value) -> Result<String, ApiError> {
+    TEMPLATES
+        .get_template(name)
+        .and_then(|t| t.render(context))
+        .map_err(|e| ApiError::internal(format!("cannot render email {name}: {e}")))
+}
+
+/// One email to record.
+#[derive(Debug, Clone)]
+pub struct NewEmail<'a> {
+    /// The customer it was sent to.
+    pub customer_id: &'a str,
+    /// The recipient address.
+    pub recipient: &'a str,
+    /// What kind of email (`customer_portal_link`, ...).
+    pub email_type: &'a str,
+    /// Its group (`auth`, `payments`, ...).
+    pub category: &'a str,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+    /// The link the email carries, if any.
+    pub link: Option<&'a str>,
+}
+
+/// Stores `email` in the outbox; answers the stored record.
+pub fn record(ctx: &Ctx<'_>, email: NewEmail<'_>) -> Result<Value, ApiError> {
+    let id = crate::ids::new_id("eml_");
+    let now = ctx.now_string();
+    let data = json!({
+        "email_log_id": id,
+        "customer_id": email.customer_id,
+        "recipient": email.recipient,
+        "from": FROM,
+        "subject": email.subject,
+        "text": email.text,
+        "html": email.html,
+        "link": email.link,
+        "email_type": email.email_type,
+        "category": email.category,
+        "status": "delivered",
+        "created_at": now,
+    });
+    ctx.db
+        .insert(kind::EMAIL, &id, Some(email.customer_id), &now, &data)?;
+    Ok(data)
+}
+
+/// Sends (records) the customer portal's magic link to the customer `customer`.
+pub fn send_portal_link(ctx: &Ctx<'_>, customer: &Value, link: &str) -> Result<Value, ApiError> {
+    let customer_id = customer["customer_id"].as_str().unwrap_or_default();
+    let recipient = customer["email"].as_str().unwrap_or_default();
+    let name = customer["name"].as_str().unwrap_or("there");
+    let context = json!({ "name": name, "link": link });
+    record(
+        ctx,
+        NewEmail {
+            customer_id,
+            recipient,
+            email_type: "customer_portal_link",
+            category: AUTH,
+            subject: "Your customer portal link".into(),
+            text: render("portal_link.txt", &context)?,
+            html: render("portal_link.html", &context)?,
+            link: Some(link),
+        },
+    )
+}
+
+/// Every email of the outbox, newest first (at most `limit`), optionally of one customer:
+/// the admin view, links and bodies included.
+pub fn outbox(db: &Db<'_>, customer_id: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Value>> {
+    let filters: Vec<Filter> = customer_id
+        .map(|c| Filter::Eq("$.customer_id", SqlValue::Text(c.to_string())))
+        .into_iter()
+        .collect();
+    Ok(db
+        .list(kind::EMAIL, &filters, limit, 0)?
+        .into_iter()
+        .map(|r| r.data)
+        .collect())
+}
+
+/// The `EmailLogItem` of a stored email.
+fn log_item(r: &Record) -> Value {
+    let e = &r.data;
+    let auth = e["category"] == AUTH;
+    json!({
+        "email_log_id": e["email_log_id"],
+        "category": e["category"],
+        "created_at": e["created_at"],
+        "email_type": e["email_type"],
+        "failure_code": null,
+        "failure_reason": null,
+        "from": e["from"],
+        "has_preview": !auth,
+        "policies": {
+            "requires_different_address": false,
+            // A login link is not resent: the merchant issues a new portal session.
+            "resend_allowed": !auth,
+            "resends_remaining": if auth { 0 } else { 3 },
+            "retry_allowed": false,
+            "superseded": false,
+        },
+        "recipient": e["recipient"],
+        "status": e["status"],
+        "subject": e["subject"],
+    })
+}
+
+fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let cid = req.param("customer_id");
+    common::must_get(ctx, kind::CUSTOMER, "Customer", cid)?;
+    let filters = [Filter::Eq("$.customer_id", SqlValue::Text(cid.to_string()))];
+    page_list(ctx, req, kind::EMAIL, &filters, log_item)
+}
+
+fn body(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let cid = req.param("customer_id");
+    let eid = req.param("email_log_id");
+    common::must_get(ctx, kind::CUSTOMER, "Customer", cid)?;
+    let email = ctx
+        .db
+        .get(kind::EMAIL, eid)?
+        .filter(|r| r.data["customer_id"] == cid)
+        .ok_or_else(|| ApiError::not_found("Email", eid))?
+        .data;
+    let hidden = email["category"] == AUTH;
+    let shown = |field: &str| {
+        if hidden {
+            Value::Null
+        } else {
+            email[field].clone()
+        }
+    };
+    Ok(Reply::json(json!({
+        "merchant_authored": false,
+        "failure_code": null,
+        "failure_reason": null,
+        "html": shown("html"),
+        "text": shown("text"),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_email_escapes_the_name_and_carries_the_link() {
+        let ctx = json!({"name": "<script>x</script>", "link": "http://127.0.0.1:1/portal/c?session=cps_a&b"});
+        let html = render("portal_link.html", &ctx).unwrap();
+        assert!(
+            html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"));
+        assert!(
+            html.contains(
+                "href=\"http:&#x2f;&#x2f;127.0.0.1:1&#x2f;portal&#x2f;c?session=cps_a&amp;b\""
+            ),
+            "{html}"
+        );
+        let text = render("portal_link.txt", &ctx).unwrap();
+        assert!(
+            text.contains("\nhttp://127.0.0.1:1/portal/c?session=cps_a&b\n"),
+            "{text}"
+        );
+        assert!(text.starts_with("Hello <script>x</script>,"), "{text}");
+    }
+}
