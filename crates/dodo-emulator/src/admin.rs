@@ -332,6 +332,7 @@ async fn pay_session(
         metadata: req["metadata"].clone(),
         session_id: Some(sid),
         payment_id: None,
+        billing_currency: None,
     };
     let who = buyer(
         b,
@@ -368,6 +369,7 @@ async fn pay_link(
     }
     let purchase = Purchase {
         payment_id: Some(pid),
+        billing_currency: None,
         ..Purchase::default()
     };
     let who = buyer(

@@ -16,5 +16,6 @@ mod hosted;
 mod limits;
 mod portal;
 mod renewals;
+mod static_links;
 mod streams;
 mod triggers;
