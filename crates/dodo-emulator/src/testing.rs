@@ -33,8 +33,8 @@ use axum::extract::State;
 use axum::routing::post;
 use dodo_webhooks::{EventType, Verifier, WebhookEvent};
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -177,7 +177,7 @@ pub struct Paid {
 }
 
 /// What a trigger created and emitted.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Triggered {
     /// The triggered type.
@@ -189,7 +189,7 @@ pub struct Triggered {
 }
 
 /// One emitted event.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct EmittedEvent {
     /// The event id (the `webhook-id` of its deliveries).
@@ -213,7 +213,7 @@ pub struct ClockState {
 }
 
 /// One webhook delivery (an event to an endpoint) and its attempts.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Delivery {
     /// Delivery id (`dlv_...`).
@@ -276,6 +276,60 @@ pub struct Email {
     pub created_at: String,
 }
 
+/// One recorded event (`GET /_emulator/events`): the envelope its deliveries carry, with
+/// its id.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct RecordedEvent {
+    /// The event id (the `webhook-id` of its deliveries).
+    pub id: String,
+    /// The business the event belongs to.
+    pub business_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it happened (RFC 3339, emulator clock).
+    pub timestamp: String,
+    /// The object it is about.
+    pub data: Value,
+}
+
+impl RecordedEvent {
+    /// The body a delivery of this event carries (the envelope without the id), as JSON text:
+    /// what a webhook receiver verifies and parses.
+    pub fn body(&self) -> String {
+        json!({
+            "business_id": self.business_id,
+            "type": self.event_type,
+            "timestamp": self.timestamp,
+            "data": self.data,
+        })
+        .to_string()
+    }
+}
+
+/// A retry schedule for webhook deliveries ([`Admin::set_webhook_schedule`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum WebhookSchedule {
+    /// A named profile: `accelerated` (the default: 0, 0.2 s, 0.5 s, 1 s, ...) or
+    /// `realistic` (Dodo's documented 0, 5 s, 5 min, 30 min, ...).
+    Profile {
+        /// The profile's name.
+        profile: String,
+    },
+    /// Explicit delays before each attempt (the first is usually 0) and an optional
+    /// per-attempt timeout.
+    Custom {
+        /// Delay before each attempt, in milliseconds (at most 20 attempts).
+        delays_ms: Vec<u64>,
+        /// How long one attempt may take, in milliseconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+}
+
 /// Filters of [`Admin::deliveries`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -293,6 +347,14 @@ impl DeliveryFilter {
     pub fn event_type(event_type: impl Into<String>) -> Self {
         Self {
             event_type: Some(event_type.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Deliveries to one endpoint.
+    pub fn endpoint(endpoint_id: impl Into<String>) -> Self {
+        Self {
+            endpoint_id: Some(endpoint_id.into()),
             ..Self::default()
         }
     }
@@ -327,6 +389,21 @@ impl Admin {
             api_key: api_key.to_string(),
             http: reqwest::Client::builder().no_proxy().build()?,
         })
+    }
+
+    /// A handle that sends its admin calls through `http` (for example a client with extra
+    /// root certificates or timeouts of its own).
+    pub fn with_http_client(base_url: &str, api_key: &str, http: reqwest::Client) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+            http,
+        }
+    }
+
+    /// The emulator's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     async fn call<T: DeserializeOwned>(
@@ -473,6 +550,71 @@ impl Admin {
         Ok(v["secret"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Removes an admin endpoint (it receives nothing more).
+    pub async fn remove_endpoint(&self, endpoint_id: &str) -> Result<(), HarnessError> {
+        self.call::<Value>(
+            reqwest::Method::DELETE,
+            &format!("/_emulator/endpoints/{endpoint_id}"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Recorded events, newest first (at most `limit`, up to 1,000), of one type or all.
+    pub async fn events(
+        &self,
+        event_type: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, HarnessError> {
+        let mut q = vec![("limit", limit.to_string())];
+        if let Some(t) = event_type {
+            q.push(("type", t.to_string()));
+        }
+        let query = serde_urlencoded::to_string(&q).unwrap_or_default();
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<RecordedEvent>,
+        }
+        let items: Items = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/_emulator/events?{query}"),
+                None,
+            )
+            .await?;
+        Ok(items.items)
+    }
+
+    /// Sets the retry schedule of webhook deliveries.
+    pub async fn set_webhook_schedule(
+        &self,
+        schedule: &WebhookSchedule,
+    ) -> Result<(), HarnessError> {
+        let body = serde_json::to_value(schedule).map_err(|e| HarnessError::Decode {
+            path: "/_emulator/webhook-schedule".into(),
+            message: e.to_string(),
+        })?;
+        self.call::<Value>(
+            reqwest::Method::PUT,
+            "/_emulator/webhook-schedule",
+            Some(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Sends a delivery's event again to the same endpoint (same `webhook-id`); answers the
+    /// new delivery.
+    pub async fn replay_delivery(&self, delivery_id: &str) -> Result<Delivery, HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_emulator/deliveries/{delivery_id}/replay"),
+            None,
+        )
+        .await
+    }
+
     /// Settles a payment directly (`succeeded` or `failed`), as a test that needs no card.
     pub async fn complete_payment(
         &self,
@@ -538,11 +680,38 @@ impl Admin {
         event_type: &str,
         timeout: Duration,
     ) -> Result<Delivery, HarnessError> {
-        let what = format!("a finished delivery of {event_type}");
+        self.wait_for_delivery_matching(&DeliveryFilter::event_type(event_type), timeout)
+            .await
+    }
+
+    /// Waits up to `timeout` until a delivery matching `filter` (event type and/or endpoint;
+    /// `status` is ignored) has finished, and answers it with its attempts; one finished
+    /// before the call counts too.
+    pub async fn wait_for_delivery_matching(
+        &self,
+        filter: &DeliveryFilter,
+        timeout: Duration,
+    ) -> Result<Delivery, HarnessError> {
+        let what = match (&filter.event_type, &filter.endpoint_id) {
+            (Some(t), Some(e)) => format!("a finished delivery of {t} to {e}"),
+            (Some(t), None) => format!("a finished delivery of {t}"),
+            (None, Some(e)) => format!("a finished delivery to {e}"),
+            (None, None) => "a finished delivery".to_string(),
+        };
+        let filter = DeliveryFilter {
+            status: None,
+            ..filter.clone()
+        };
         let wait = async {
             // Subscribe first, then look at what already finished: nothing falls in between.
-            let query =
-                serde_urlencoded::to_string([("event_type", event_type)]).unwrap_or_default();
+            let q: Vec<(&str, &String)> = [
+                ("event_type", filter.event_type.as_ref()),
+                ("endpoint_id", filter.endpoint_id.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            let query = serde_urlencoded::to_string(&q).unwrap_or_default();
             let path = format!("/_emulator/deliveries/stream?{query}");
             let mut stream = self
                 .http
@@ -559,9 +728,7 @@ impl Admin {
                     message: "cannot open the delivery stream".into(),
                 });
             }
-            let done = self
-                .deliveries(&DeliveryFilter::event_type(event_type))
-                .await?;
+            let done = self.deliveries(&filter).await?;
             if let Some(d) = done.into_iter().find(Delivery::is_finished) {
                 return self.delivery(&d.id).await;
             }
