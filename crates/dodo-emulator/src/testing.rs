@@ -550,6 +550,22 @@ impl Admin {
         Ok(v["secret"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Makes the renewals of a subscription fail (`true`: its card declines, so the next
+    /// renewal puts it on hold) or succeed again (`false`).
+    pub async fn set_fail_renewals(
+        &self,
+        subscription_id: &str,
+        fail: bool,
+    ) -> Result<(), HarnessError> {
+        self.call::<Value>(
+            reqwest::Method::POST,
+            &format!("/_emulator/subscriptions/{subscription_id}/card"),
+            Some(json!({ "fail_renewals": fail })),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Removes an admin endpoint (it receives nothing more).
     pub async fn remove_endpoint(&self, endpoint_id: &str) -> Result<(), HarnessError> {
         self.call::<Value>(

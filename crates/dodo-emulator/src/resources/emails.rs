@@ -15,8 +15,6 @@
 //! Bodies are rendered from templates with HTML auto-escaping ([`minijinja`]), so a customer
 //! named `<script>` stays text.
 
-use std::sync::LazyLock;
-
 use minijinja::Environment;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
@@ -43,32 +41,27 @@ pub fn register(r: &mut Registry) {
     );
 }
 
-const PORTAL_HTML: &str = "<!doctype html><html><body>\
-<p>Hello {{ name }},</p>\
-<p>Use the button below to sign in to your customer portal. The link works for one hour.</p>\
-<p><a href=\"{{ link }}\">Open your customer portal</a></p>\
-<p>If you did not ask for this email, ignore it.</p></body></html>";
+/// The email templates (in `templates/`; `.html` ones auto-escape every value).
+const TEMPLATES: [(&str, &str); 2] = [
+    (
+        "email_portal_link.html",
+        include_str!("../../templates/email_portal_link.html"),
+    ),
+    (
+        "email_portal_link.txt",
+        include_str!("../../templates/email_portal_link.txt"),
+    ),
+];
 
-const PORTAL_TEXT: &str = "Hello {{ name }},\n\nSign in to your customer portal (the link works \
-for one hour):\n\n{{ link }}\n\nIf you did not ask for this email, ignore it.\n";
-
-/// The email templates (`.html` ones auto-escape every value).
-static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    for (name, source) in [
-        ("portal_link.html", PORTAL_HTML),
-        ("portal_link.txt", PORTAL_TEXT),
-    ] {
-        if let Err(e) = env.add_template(name, source) {
-            tracing::error!(template = name, error = %e, "email template does not parse");
-        }
-    }
-    env
-});
-
+/// Renders email template `name` (parsed per email: emails are rare, and nothing is kept
+/// process-wide).
 fn render(name: &str, context: &Value) -> Result<String, ApiError> {
-    TEMPLATES
-        .get_template(name)
+    let mut env = Environment::new();
+    for (n, source) in TEMPLATES {
+        env.add_template(n, source)
+            .map_err(|e| ApiError::internal(format!("email template {n} does not parse: {e}")))?;
+    }
+    env.get_template(name)
         .and_then(|t| t.render(context))
         .map_err(|e| ApiError::internal(format!("cannot render email {name}: {e}")))
 }
@@ -131,8 +124,8 @@ pub fn send_portal_link(ctx: &Ctx<'_>, customer: &Value, link: &str) -> Result<V
             email_type: "customer_portal_link",
             category: AUTH,
             subject: "Your customer portal link".into(),
-            text: render("portal_link.txt", &context)?,
-            html: render("portal_link.html", &context)?,
+            text: render("email_portal_link.txt", &context)?,
+            html: render("email_portal_link.html", &context)?,
             link: Some(link),
         },
     )
@@ -220,7 +213,7 @@ mod tests {
     #[test]
     fn portal_email_escapes_the_name_and_carries_the_link() {
         let ctx = json!({"name": "<script>x</script>", "link": "http://127.0.0.1:1/portal/c?session=cps_a&b"});
-        let html = render("portal_link.html", &ctx).unwrap();
+        let html = render("email_portal_link.html", &ctx).unwrap();
         assert!(
             html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
             "{html}"
@@ -232,7 +225,7 @@ mod tests {
             ),
             "{html}"
         );
-        let text = render("portal_link.txt", &ctx).unwrap();
+        let text = render("email_portal_link.txt", &ctx).unwrap();
         assert!(
             text.contains("\nhttp://127.0.0.1:1/portal/c?session=cps_a&b\n"),
             "{text}"

@@ -51,7 +51,7 @@ async fn paying_on_the_hosted_checkout_with_each_test_card() {
     };
     let api = Api::start().await;
     let mut rx = Receiver::start(vec![]).await;
-    api.admin(
+    api.admin_http(
         reqwest::Method::POST,
         "/_emulator/endpoints",
         Some(json!({"url": rx.url})),

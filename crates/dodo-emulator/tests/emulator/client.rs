@@ -71,7 +71,7 @@ async fn typed_client_creates_retrieves_updates_and_lists_customers() {
 #[tokio::test]
 async fn a_post_answered_503_is_not_repeated_by_default() {
     let api = Api::start().await;
-    api.admin(
+    api.admin_http(
         reqwest::Method::POST,
         "/_emulator/faults",
         Some(serde_json::json!({"path_prefix": "/customers", "status": 503, "retry_after": 0})),
@@ -101,7 +101,7 @@ async fn a_post_answered_503_is_not_repeated_by_default() {
 async fn with_key_replay_on_both_sides_a_post_is_retried_through_a_503() {
     let api =
         Api::with(dodo_emulator::EmulatorConfig::default().replay_idempotency_key(true)).await;
-    api.admin(
+    api.admin_http(
         reqwest::Method::POST,
         "/_emulator/faults",
         Some(serde_json::json!({"path_prefix": "/customers", "status": 503, "retry_after": 0})),

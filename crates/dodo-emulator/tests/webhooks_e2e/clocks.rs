@@ -18,7 +18,7 @@ async fn emulators_in_one_process_keep_independent_clocks_in_parallel() {
                 tokio::task::yield_now().await;
             }
             let by = format!("{d}d");
-            api.admin(
+            api.admin_http(
                 Method::POST,
                 "/_emulator/clock/advance",
                 Some(json!({"by": by})),
@@ -26,7 +26,7 @@ async fn emulators_in_one_process_keep_independent_clocks_in_parallel() {
             .await
             .expect(200);
             let clock = api
-                .admin(Method::GET, "/_emulator/clock", None)
+                .admin_http(Method::GET, "/_emulator/clock", None)
                 .await
                 .expect(200)
                 .body;
@@ -64,7 +64,7 @@ async fn clock_moves_too_large_or_backwards_answer_400_or_422() {
         json!(-5),
     ] {
         let r = api
-            .admin(
+            .admin_http(
                 Method::POST,
                 "/_emulator/clock/advance",
                 Some(json!({"by": by})),
@@ -74,7 +74,7 @@ async fn clock_moves_too_large_or_backwards_answer_400_or_422() {
         assert_eq!(r.body["code"], "CLOCK_OUT_OF_RANGE", "{}", r.body);
     }
     for by in [json!("-1d"), json!("soon"), json!(null)] {
-        api.admin(
+        api.admin_http(
             Method::POST,
             "/_emulator/clock/advance",
             Some(json!({"by": by})),
@@ -83,7 +83,7 @@ async fn clock_moves_too_large_or_backwards_answer_400_or_422() {
         .expect(422);
     }
     let clock = api
-        .admin(Method::GET, "/_emulator/clock", None)
+        .admin_http(Method::GET, "/_emulator/clock", None)
         .await
         .expect(200)
         .body;

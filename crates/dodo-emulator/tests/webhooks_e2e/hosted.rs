@@ -203,7 +203,7 @@ async fn pages_call_the_domain_in_process_not_the_http_api() {
     let product = api.one_time_product(500).await;
     let pid = s(&product["product_id"]);
     // A fault on the HTTP API would break a page that called the API over loopback.
-    api.admin(
+    api.admin_http(
         Method::POST,
         "/_emulator/faults",
         Some(json!({"path_prefix": "/payments", "status": 503, "count": 5})),
@@ -229,7 +229,7 @@ async fn pages_call_the_domain_in_process_not_the_http_api() {
         ok.text().await.unwrap()
     );
     let log = api
-        .admin(
+        .admin_http(
             Method::GET,
             "/_emulator/requests?path_prefix=/payments",
             None,
@@ -239,7 +239,7 @@ async fn pages_call_the_domain_in_process_not_the_http_api() {
         .body;
     assert_eq!(log["items"], json!([]), "no loopback call reached the API");
     let faults = api
-        .admin(Method::GET, "/_emulator/faults", None)
+        .admin_http(Method::GET, "/_emulator/faults", None)
         .await
         .expect(200)
         .body;

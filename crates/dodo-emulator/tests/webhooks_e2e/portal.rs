@@ -1,4 +1,5 @@
-use reqwest::Method;
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::form::{open, submit};
@@ -7,13 +8,9 @@ use crate::support::{Api, s};
 #[tokio::test]
 async fn portal_lists_and_manages_subscriptions() {
     let api = Api::start().await;
-    let out = api
-        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
-        .await
-        .expect(200)
-        .body;
-    let cid = s(&out["objects"]["customer_id"]).to_string();
-    let sid = s(&out["objects"]["subscription_id"]).to_string();
+    let out = api.harness().trigger("subscription.active").await.unwrap();
+    let cid = s(&out.objects["customer_id"]).to_string();
+    let sid = s(&out.objects["subscription_id"]).to_string();
     let other = api.recurring_product(3000).await;
     let link = api
         .post(
@@ -82,17 +79,8 @@ async fn portal_lists_and_manages_subscriptions() {
         .expect(200)
         .body;
     assert_eq!(sub["status"], "cancelled");
-    let events = api
-        .admin(Method::GET, "/_emulator/events", None)
-        .await
-        .expect(200)
-        .body;
-    let types: Vec<&str> = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let events = api.harness().events(None, 1000).await.unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     for t in [
         "subscription.updated",
         "subscription.plan_changed",
@@ -122,13 +110,9 @@ async fn portal_lists_and_manages_subscriptions() {
 #[tokio::test]
 async fn forged_or_expired_portal_sessions_are_refused() {
     let api = Api::start().await;
-    let out = api
-        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
-        .await
-        .expect(200)
-        .body;
-    let cid = s(&out["objects"]["customer_id"]).to_string();
-    let sid = s(&out["objects"]["subscription_id"]).to_string();
+    let out = api.harness().trigger("subscription.active").await.unwrap();
+    let cid = s(&out.objects["customer_id"]).to_string();
+    let sid = s(&out.objects["subscription_id"]).to_string();
     let victim = api.customer("victim@example.com").await;
     let victim_id = s(&victim["customer_id"]).to_string();
     let link = api
@@ -159,13 +143,10 @@ async fn forged_or_expired_portal_sessions_are_refused() {
     .await;
     assert_eq!(r.status(), 401);
     // Sessions expire on the emulator's clock.
-    api.admin(
-        Method::POST,
-        "/_emulator/clock/advance",
-        Some(json!({"by": "2h"})),
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .advance_clock(Duration::from_secs(2 * 3_600))
+        .await
+        .unwrap();
     assert_eq!(open(&link).await.status, 401);
     let sub = api
         .get(&format!("/subscriptions/{sid}"))
