@@ -308,6 +308,59 @@ impl RecordedEvent {
     }
 }
 
+/// An active fault rule ([`Admin::faults`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ActiveFault {
+    /// Rule id (`flt_...`).
+    pub id: String,
+    /// How many matching requests the rule affects in all.
+    pub count: u32,
+    /// How many it still affects.
+    pub remaining: u32,
+    /// Only requests whose path starts with this.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// The status it answers, if it answers one.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// One object to insert with [`Admin::seed`] (no events are emitted for it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SeedObject {
+    /// Its store kind (`customer`, `product`, `license_key`, ...; `dodo_emulator::schema::kind`).
+    pub kind: String,
+    /// Its id.
+    pub id: String,
+    /// The object as the API answers it.
+    pub data: Value,
+    /// The id of its parent object, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// `active` (default), `archived` or `deleted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Creation time (RFC 3339; default now on the emulator's clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+impl SeedObject {
+    /// An active object of `kind` created now.
+    pub fn new(kind: impl Into<String>, id: impl Into<String>, data: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            id: id.into(),
+            data,
+            parent: None,
+            state: None,
+            created_at: None,
+        }
+    }
+}
+
 /// A retry schedule for webhook deliveries ([`Admin::set_webhook_schedule`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -512,6 +565,37 @@ impl Admin {
             .call(reqwest::Method::POST, "/_emulator/faults", Some(body))
             .await?;
         Ok(rule["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// The active fault rules, oldest first.
+    pub async fn faults(&self) -> Result<Vec<ActiveFault>, HarnessError> {
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<ActiveFault>,
+        }
+        let items: Items = self
+            .call(reqwest::Method::GET, "/_emulator/faults", None)
+            .await?;
+        Ok(items.items)
+    }
+
+    /// Inserts objects directly, in one transaction, without events; answers how many.
+    pub async fn seed(&self, objects: &[SeedObject]) -> Result<u64, HarnessError> {
+        let body = serde_json::to_value(objects).map_err(|e| HarnessError::Decode {
+            path: "/_emulator/seed".into(),
+            message: e.to_string(),
+        })?;
+        let v: Value = self
+            .call(
+                reqwest::Method::POST,
+                "/_emulator/seed",
+                Some(json!({ "objects": body })),
+            )
+            .await?;
+        v["inserted"].as_u64().ok_or_else(|| HarnessError::Decode {
+            path: "/_emulator/seed".into(),
+            message: format!("no count in {v}"),
+        })
     }
 
     /// Removes every fault rule.

@@ -51,13 +51,7 @@ async fn paying_on_the_hosted_checkout_with_each_test_card() {
     };
     let api = Api::start().await;
     let mut rx = Receiver::start(vec![]).await;
-    api.admin_http(
-        reqwest::Method::POST,
-        "/_emulator/endpoints",
-        Some(json!({"url": rx.url})),
-    )
-    .await
-    .expect(201);
+    api.harness().add_endpoint(&rx.url, &[]).await.unwrap();
     let secret = api.emu.webhook_secret().to_string();
     let product = api.one_time_product(4900).await;
     let pid = s(&product["product_id"]).to_string();

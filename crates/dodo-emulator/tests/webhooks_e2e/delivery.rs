@@ -2,7 +2,7 @@ use dodo_webhooks::{EventPayload, EventType};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use dodo_emulator::testing::{DeliveryFilter, WebhookSchedule};
+use dodo_emulator::testing::{DeliveryFilter, SeedObject, WebhookSchedule};
 
 use crate::receiver::Receiver;
 use crate::support::{Api, s};
@@ -244,13 +244,16 @@ async fn reset_clears_events_and_deliveries() {
 #[tokio::test]
 async fn seeded_objects_emit_no_events_but_later_changes_do() {
     let api = Api::start().await;
-    api.admin_http(
-        Method::POST,
-        "/_emulator/seed",
-        Some(json!([{"kind": "license_key", "id": "lic_seeded", "data": {"id": "lic_seeded"}}])),
-    )
-    .await
-    .expect(200);
+    let inserted = api
+        .harness()
+        .seed(&[SeedObject::new(
+            "license_key",
+            "lic_seeded",
+            json!({"id": "lic_seeded"}),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(inserted, 1);
     assert_eq!(api.harness().events(None, 100).await.unwrap(), vec![]);
     let product = api.one_time_product(100).await;
     api.paid_payment(s(&product["product_id"]), 1).await;

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use dodo_emulator::faults::FaultSpec;
 use dodo_emulator::purchase::TestCard;
-use dodo_emulator::testing::{Admin, DeliveryFilter, HarnessError, TestEmulator, WebhookSchedule};
+use dodo_emulator::testing::{
+    Admin, DeliveryFilter, HarnessError, SeedObject, TestEmulator, WebhookSchedule,
+};
 use dodo_webhooks::{EventPayload, EventType};
 use serde_json::json;
 
@@ -150,7 +152,15 @@ async fn faults_are_injected_and_cleared() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    let active = emu.admin().faults().await.unwrap();
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!(active[0].id, id);
+    assert_eq!(active[0].count, 10);
+    assert_eq!(active[0].remaining, 9, "one request consumed it once");
+    assert_eq!(active[0].status, Some(503));
+    assert_eq!(active[0].path_prefix.as_deref(), Some("/customers"));
     emu.admin().clear_faults().await.unwrap();
+    assert!(emu.admin().faults().await.unwrap().is_empty());
     let r = http
         .get(&url)
         .bearer_auth(emu.api_key())
@@ -285,5 +295,38 @@ async fn endpoints_events_replays_and_schedules_are_typed_operations() {
     assert!(
         matches!(refused, HarnessError::Api { status: 401, .. }),
         "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn seeded_objects_read_back_through_the_api_without_events() {
+    let emu = TestEmulator::start().await.unwrap();
+    let customer = json!({
+        "customer_id": "cus_seeded", "business_id": "bus_x", "email": "seed@example.com",
+        "name": "Seeded", "created_at": "2025-01-01T00:00:00Z", "phone_number": null,
+        "metadata": {},
+    });
+    let n = emu
+        .admin()
+        .seed(&[SeedObject::new("customer", "cus_seeded", customer)])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let back = emu
+        .client()
+        .customers()
+        .retrieve("cus_seeded")
+        .await
+        .unwrap();
+    assert_eq!(back.email, "seed@example.com");
+    assert!(emu.admin().events(None, 10).await.unwrap().is_empty());
+    let again = emu
+        .admin()
+        .seed(&[SeedObject::new("customer", "cus_seeded", json!({}))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, HarnessError::Api { status: 409, .. }),
+        "{again}"
     );
 }

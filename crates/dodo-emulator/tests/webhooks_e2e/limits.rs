@@ -9,6 +9,8 @@ use serde_json::json;
 
 use crate::delivery::register;
 use crate::receiver::Receiver;
+use dodo_emulator::testing::DeliveryFilter;
+
 use crate::support::{Api, s};
 
 #[tokio::test]
@@ -95,12 +97,12 @@ async fn old_deliveries_are_pruned_past_the_configured_size() {
     }
     let mut left = usize::MAX;
     for _ in 0..300 {
-        let list = api
-            .admin_http(Method::GET, "/_emulator/deliveries", None)
+        left = api
+            .harness()
+            .deliveries(&DeliveryFilter::default())
             .await
-            .expect(200)
-            .body;
-        left = list["items"].as_array().unwrap().len();
+            .unwrap()
+            .len();
         if left <= 2 {
             break;
         }
