@@ -564,7 +564,13 @@ impl Admin {
         let rule: Value = self
             .call(reqwest::Method::POST, "/_emulator/faults", Some(body))
             .await?;
-        Ok(rule["id"].as_str().unwrap_or_default().to_string())
+        rule["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HarnessError::Decode {
+                path: "/_emulator/faults".into(),
+                message: format!("no rule id in {rule}"),
+            })
     }
 
     /// The active fault rules, oldest first.
@@ -619,7 +625,13 @@ impl Admin {
                 Some(json!({ "url": url, "filter_types": event_types })),
             )
             .await?;
-        Ok(ep["id"].as_str().unwrap_or_default().to_string())
+        ep["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HarnessError::Decode {
+                path: "/_emulator/endpoints".into(),
+                message: format!("no endpoint id in {ep}"),
+            })
     }
 
     /// The secret signing an admin endpoint's deliveries.
@@ -631,7 +643,13 @@ impl Admin {
                 None,
             )
             .await?;
-        Ok(v["secret"].as_str().unwrap_or_default().to_string())
+        v["secret"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HarnessError::Decode {
+                path: format!("/_emulator/endpoints/{endpoint_id}/secret"),
+                message: format!("no secret in {v}"),
+            })
     }
 
     /// Makes the renewals of a subscription fail (`true`: its card declines, so the next
