@@ -4,7 +4,9 @@
 //! [`record`] stores one email (recipient, subject, text and HTML bodies, the link it carries)
 //! as a [`kind::EMAIL`] object in the same transaction as the change that sent it; today the
 //! customer portal's magic link (`POST /customers/{id}/customer-portal/session?send_email=true`)
-//! is the one sender. The API reads the outbox like the live email log:
+//! and every succeeded payment's receipt (`payment_successful`, category `payments`, sent
+//! by [`send_payment_receipt`] when a payment settles, renewals included) are the senders.
+//! The API reads the outbox like the live email log:
 //! `GET /customers/{customer_id}/emails` lists a customer's emails newest first
 //! (`ListCustomerEmailsResponse`, `page_size` default 10, at most 100) and
 //! `GET /customers/{customer_id}/emails/{email_log_id}/body` answers an `EmailBody`. As the
@@ -42,7 +44,7 @@ pub fn register(r: &mut Registry) {
 }
 
 /// The email templates (in `templates/`; `.html` ones auto-escape every value).
-const TEMPLATES: [(&str, &str); 2] = [
+const TEMPLATES: [(&str, &str); 4] = [
     (
         "email_portal_link.html",
         include_str!("../../templates/email_portal_link.html"),
@@ -50,6 +52,14 @@ const TEMPLATES: [(&str, &str); 2] = [
     (
         "email_portal_link.txt",
         include_str!("../../templates/email_portal_link.txt"),
+    ),
+    (
+        "email_receipt.html",
+        include_str!("../../templates/email_receipt.html"),
+    ),
+    (
+        "email_receipt.txt",
+        include_str!("../../templates/email_receipt.txt"),
     ),
 ];
 
@@ -129,6 +139,40 @@ pub fn send_portal_link(ctx: &Ctx<'_>, customer: &Value, link: &str) -> Result<V
             link: Some(link),
         },
     )
+}
+
+/// Sends (records) the receipt of a succeeded payment (the stored `PaymentResponse`) to its
+/// customer; a payment without a customer email sends nothing.
+pub fn send_payment_receipt(ctx: &Ctx<'_>, payment: &Value) -> Result<(), ApiError> {
+    let customer = &payment["customer"];
+    let (Some(customer_id), Some(recipient)) = (
+        customer["customer_id"].as_str(),
+        customer["email"].as_str().filter(|e| !e.is_empty()),
+    ) else {
+        return Ok(());
+    };
+    let currency = payment["currency"].as_str().unwrap_or("USD");
+    let amount = crate::money::format(payment["total_amount"].as_i64().unwrap_or(0), currency);
+    let context = json!({
+        "name": customer["name"].as_str().unwrap_or("there"),
+        "amount": amount,
+        "payment_id": payment["payment_id"],
+        "date": payment["updated_at"].as_str().or_else(|| payment["created_at"].as_str()),
+    });
+    record(
+        ctx,
+        NewEmail {
+            customer_id,
+            recipient,
+            email_type: "payment_successful",
+            category: "payments",
+            subject: format!("Your receipt for {amount}"),
+            text: render("email_receipt.txt", &context)?,
+            html: render("email_receipt.html", &context)?,
+            link: None,
+        },
+    )?;
+    Ok(())
 }
 
 /// Every email of the outbox, newest first (at most `limit`), optionally of one customer:

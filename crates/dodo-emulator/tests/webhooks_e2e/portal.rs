@@ -277,3 +277,78 @@ async fn portal_send_email_lands_in_the_outbox_and_its_link_opens_that_customer_
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn a_succeeded_payment_mails_a_receipt_the_email_log_can_show() {
+    let api = Api::start().await;
+    let product = api.one_time_product(1500).await;
+    let paid = api.paid_payment(s(&product["product_id"]), 2).await;
+    let cid = s(&paid["customer"]["customer_id"]).to_string();
+    let pay_id = s(&paid["payment_id"]).to_string();
+
+    let outbox = api.harness().emails_to(&cid).await.unwrap();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let receipt = &outbox[0];
+    assert_eq!(receipt.recipient, "payer@example.com");
+    assert_eq!(receipt.subject, "Your receipt for $30.00");
+    assert_eq!(receipt.email_type, "payment_successful");
+    assert_eq!(receipt.category, "payments");
+    assert_eq!(receipt.link, None);
+    assert!(
+        receipt.text.contains(&format!("Payment: {pay_id}\n")),
+        "{}",
+        receipt.text
+    );
+    assert!(
+        receipt.html.contains("<strong>$30.00</strong>"),
+        "{}",
+        receipt.html
+    );
+
+    let log = api
+        .get(&format!("/customers/{cid}/emails"))
+        .await
+        .expect(200)
+        .body;
+    let item = &log["items"][0];
+    assert_eq!(item["email_type"], "payment_successful");
+    assert_eq!(item["has_preview"], true);
+    assert_eq!(item["policies"]["resend_allowed"], true);
+    let body = api
+        .get(&format!(
+            "/customers/{cid}/emails/{}/body",
+            receipt.email_log_id
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(body["text"], receipt.text.as_str());
+    assert_eq!(body["html"], receipt.html.as_str());
+    assert_eq!(body["merchant_authored"], false);
+
+    // A failed payment sends nothing.
+    let created = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": s(&product["product_id"]), "quantity": 1}],
+                   "customer": {"customer_id": cid}, "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    api.harness()
+        .complete_payment(s(&created["payment_id"]), "failed")
+        .await
+        .unwrap();
+    assert_eq!(api.harness().emails_to(&cid).await.unwrap().len(), 1);
+    // Page sizes follow the list conventions.
+    let empty = api
+        .get(&format!("/customers/{cid}/emails?page_size=0"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(empty, json!({"items": []}));
+    api.get(&format!("/customers/{cid}/emails?page_size=101"))
+        .await
+        .expect(422);
+}
