@@ -544,7 +544,8 @@ fn check_redirect(url: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The pay-what-you-want bounds of a static link's line: `(minimum, maximum)` in minor units.
+/// The pay-what-you-want bound of a static link's line: the product's minimum price in minor
+/// units (the most is [`crate::resources::payments::MAX_AMOUNT`]).
 #[derive(Debug, Clone, Copy)]
 struct Pwyw {
     minimum: i64,
@@ -842,7 +843,9 @@ fn submit(
             .and_then(|a| p.check(a, &c.currency))
         {
             Ok(a) => {
-                order.purchase.cart[0]["amount"] = json!(a);
+                if let Some(item) = order.purchase.cart.get_mut(0) {
+                    item["amount"] = json!(a);
+                }
                 if let Some(line) = c.lines.first_mut() {
                     line.unit = a;
                 }
@@ -931,6 +934,44 @@ fn submit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_urls_must_be_absolute_http_or_https() {
+        for ok in [
+            "http://shop.example",
+            "https://shop.example/done?x=1",
+            "HTTPS://Shop.Example/#frag",
+            "http://127.0.0.1:3000/return",
+        ] {
+            assert!(check_redirect(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.example",
+            "https://",
+            "https:///path",
+            "http:/shop.example",
+            "ftp://shop.example",
+            "https://shop.example/a b",
+            "https://shop.example/\nSet-Cookie:x",
+            "",
+        ] {
+            let e = check_redirect(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(e.message.contains("redirect_url"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pay_what_you_want_amounts_are_bounded() {
+        let p = Pwyw { minimum: 500 };
+        assert_eq!(p.check(500, "USD"), Ok(500));
+        assert!(p.check(499, "USD").unwrap_err().contains("$5.00"));
+        assert!(
+            p.check(crate::resources::payments::MAX_AMOUNT + 1, "USD")
+                .is_err()
+        );
+    }
 
     #[test]
     fn fields_are_the_documented_ones() {
