@@ -718,7 +718,6 @@ fn static_checkout(
     let order = json!({
         "cart": [item],
         "metadata": metadata,
-        "currency": currency,
         "pwyw_minimum": pwyw.map(|p| p.minimum),
     });
     Ok((c, order))

@@ -170,7 +170,13 @@ async fn pay_what_you_want_amount_is_charged_with_metadata_and_redirect() {
     let page = open(&link).await;
     assert_eq!(page.status, 200);
     assert_eq!(input(&page.html, "amount"), ("25.00".into(), false));
-    assert!(page.html.contains("Pay $25.00"), "{}", page.html);
+    assert!(
+        page.html
+            .contains(r#"<td class="num" id="total">$25.00</td>"#),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(">Pay the amount above</button>"));
 
     let fields = |amount: &'static str| {
         vec![
