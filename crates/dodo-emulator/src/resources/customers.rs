@@ -4,7 +4,8 @@
 //! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`)
 //! and, with `send_email=true`, mails it to the customer (the outbox of [`super::emails`]);
 //! wallets answer an empty USD wallet. Other sub-resources of a customer (payment methods,
-//! wallet ledger, entitlements, emails) are served by the generic fallback.
+//! wallet ledger, emails) are served by the generic fallback; entitlement views are in
+//! [`super::entitlements`].
 
 use rusqlite::types::Value as SqlValue;
 

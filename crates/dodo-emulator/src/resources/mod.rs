@@ -13,6 +13,7 @@ pub mod common;
 pub mod customers;
 pub mod discounts;
 pub mod emails;
+pub mod entitlements;
 pub mod events;
 pub mod generic;
 pub mod invoices;
@@ -22,6 +23,7 @@ pub mod payments;
 pub mod products;
 pub mod refunds;
 pub mod subscriptions;
+pub mod uploads;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -92,6 +94,8 @@ impl Registry {
         brands::register(&mut r);
         addons::register(&mut r);
         invoices::register(&mut r);
+        entitlements::register(&mut r);
+        uploads::register(&mut r);
         emails::register(&mut r);
         r
     }
