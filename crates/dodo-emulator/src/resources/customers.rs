@@ -3,6 +3,7 @@
 //! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
 //! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`)
 //! and, with `send_email=true`, mails it to the customer (the outbox of [`super::emails`]);
+//! its `return_url` (http(s)) becomes the portal's "Return to the shop" link;
 //! wallets answer an empty USD wallet. Other sub-resources of a customer (payment methods,
 //! wallet ledger, emails) are served by the generic fallback; entitlement views are in
 //! [`super::entitlements`].
@@ -102,6 +103,14 @@ pub fn issue_portal_session(ctx: &Ctx<'_>, customer_id: &str) -> Result<String, 
     Ok(token)
 }
 
+/// The `return_url` a portal session was issued with, if any.
+pub fn portal_session_return_url(db: &crate::store::Db<'_>, token: &str) -> Option<String> {
+    db.get(kind::PORTAL_SESSION, token)
+        .ok()
+        .flatten()
+        .and_then(|r| r.data["return_url"].as_str().map(str::to_string))
+}
+
 /// The customer of a live (stored, unexpired) portal session token.
 pub fn portal_session_customer(db: &crate::store::Db<'_>, token: &str) -> Option<String> {
     let now = db.now_string();
@@ -120,7 +129,22 @@ fn portal_session(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("customer_id");
     let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
     let send_email = req.query_bool("send_email")?.unwrap_or(false);
+    let return_url = req.query("return_url").filter(|u| !u.is_empty());
+    if let Some(u) = return_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(ApiError::invalid_field(
+            "return_url",
+            "must be an absolute http(s) URL",
+        ));
+    }
     let token = issue_portal_session(ctx, id)?;
+    if let Some(u) = return_url
+        && let Some(mut session) = ctx.db.get(kind::PORTAL_SESSION, &token)?
+    {
+        session.data["return_url"] = serde_json::json!(u);
+        ctx.db.update(kind::PORTAL_SESSION, &token, &session.data)?;
+    }
     let link = format!("{}/portal/{id}?session={token}", ctx.env.base_url);
     if send_email {
         super::emails::send_portal_link(ctx, &customer.data, &link)?;

@@ -352,3 +352,38 @@ async fn a_succeeded_payment_mails_a_receipt_the_email_log_can_show() {
         .await
         .expect(422);
 }
+
+#[tokio::test]
+async fn a_portal_session_return_url_becomes_the_back_link() {
+    let api = Api::start().await;
+    let customer = api.customer("back@example.com").await;
+    let cid = s(&customer["customer_id"]).to_string();
+    let session = |q: &'static str| {
+        let path = format!("/customers/{cid}/customer-portal/session{q}");
+        let api = &api;
+        async move { api.post(&path, json!({})).await }
+    };
+    let with = session("?return_url=https%3A%2F%2Fshop.example%2Faccount%3Ftab%3D1")
+        .await
+        .expect(200)
+        .body;
+    let page = open(s(&with["link"])).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.html.contains(
+            r#"<a id="return" href="https:&#x2f;&#x2f;shop.example&#x2f;account?tab=1">Return to the shop</a>"#
+        ),
+        "{}",
+        page.html
+    );
+    let without = session("").await.expect(200).body;
+    let page = open(s(&without["link"])).await;
+    assert!(!page.html.contains("id=\"return\""), "{}", page.html);
+    for bad in [
+        "?return_url=javascript%3Aalert(1)",
+        "?return_url=%2F%2Fevil.example",
+    ] {
+        let r = session(bad).await.expect(422);
+        assert_eq!(r.body["code"], "INVALID_REQUEST", "{}", r.body);
+    }
+}
