@@ -12,7 +12,8 @@
 //! `GET /customers/{customer_id}/emails/{email_log_id}/body` answers an `EmailBody`. As the
 //! live API documents, an authentication email (category `auth`, such as the portal link)
 //! has no preview: its body answers `text` and `html` null, so the API never hands out a live
-//! login token. Tests read the full outbox, links included, through the admin route
+//! login token. As live, the log covers the last 180 days ([`RETENTION`], on the emulator's
+//! clock): older emails leave the list and their bodies read as null. Tests read the full outbox, links included, through the admin route
 //! `GET /_emulator/emails` ([`outbox`]) or `dodo_emulator::testing::Admin::emails`.
 //! Bodies are rendered from templates with HTML auto-escaping ([`minijinja`]), so a customer
 //! named `<script>` stays text.
@@ -32,6 +33,15 @@ pub const FROM: &str = "Dodo Payments emulator <no-reply@emulator.invalid>";
 
 /// The category of emails that carry a live login token (no preview through the API).
 pub const AUTH: &str = "auth";
+
+/// How long the email log keeps an email (and its body), on the emulator's clock.
+pub const RETENTION: time::Duration = time::Duration::days(180);
+
+/// The oldest `created_at` still in the email log.
+fn retained_since(ctx: &Ctx<'_>) -> String {
+    let now = ctx.now();
+    crate::clock::format(now.checked_sub(RETENTION).unwrap_or(now))
+}
 
 /// Registers the handlers of this group.
 pub fn register(r: &mut Registry) {
@@ -219,7 +229,13 @@ fn log_item(r: &Record) -> Value {
 fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let cid = req.param("customer_id");
     common::must_get(ctx, kind::CUSTOMER, "Customer", cid)?;
-    let filters = [Filter::Eq("$.customer_id", SqlValue::Text(cid.to_string()))];
+    let filters = [
+        Filter::Eq("$.customer_id", SqlValue::Text(cid.to_string())),
+        Filter::Sql(
+            "json_extract(data, '$.created_at') >= ?",
+            vec![SqlValue::Text(retained_since(ctx))],
+        ),
+    ];
     page_list(ctx, req, kind::EMAIL, &filters, log_item)
 }
 
@@ -233,7 +249,9 @@ fn body(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .filter(|r| r.data["customer_id"] == cid)
         .ok_or_else(|| ApiError::not_found("Email", eid))?
         .data;
-    let hidden = email["category"] == AUTH;
+    // Login links are never shown; every body is gone after the retention period.
+    let expired = email["created_at"].as_str().unwrap_or("") < retained_since(ctx).as_str();
+    let hidden = email["category"] == AUTH || expired;
     let shown = |field: &str| {
         if hidden {
             Value::Null

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::form::{open, submit};
 use crate::support::{Api, s};
@@ -341,6 +341,26 @@ async fn a_succeeded_payment_mails_a_receipt_the_email_log_can_show() {
         .await
         .unwrap();
     assert_eq!(api.harness().emails_to(&cid).await.unwrap().len(), 1);
+    // After 180 days (emulator clock) the log forgets the email and its body.
+    api.harness()
+        .advance_clock(Duration::from_secs(181 * 86_400))
+        .await
+        .unwrap();
+    let later = api
+        .get(&format!("/customers/{cid}/emails"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(later, json!({"items": []}));
+    let gone = api
+        .get(&format!(
+            "/customers/{cid}/emails/{}/body",
+            receipt.email_log_id
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!((&gone["text"], &gone["html"]), (&Value::Null, &Value::Null));
     // Page sizes follow the list conventions.
     let empty = api
         .get(&format!("/customers/{cid}/emails?page_size=0"))
