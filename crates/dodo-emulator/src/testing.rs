@@ -3,13 +3,16 @@
 //!
 //! [`TestEmulator::start`] starts an in-memory emulator on `127.0.0.1` port 0 (each has its own
 //! state and clock, so tests run in parallel). [`TestEmulator::client`] is a
-//! [`dodo_client::Client`] pointed at it. [`TestEmulator::admin`] (or [`Admin::connect`] for an
-//! emulator in another process) drives the admin API: move the clock, pay a checkout session or
-//! payment link with a test card without a browser, trigger any of the 48 webhook events, inject
-//! and clear faults, list deliveries and wait for one of a type, read the email outbox
-//! ([`Admin::emails`]). [`WebhookReceiver`] listens on
-//! port 0, verifies every delivery with the emulator's secret (over the raw bytes, as a real app
-//! must) and lets a test await the typed events. Failures are [`HarnessError`]s, never panics
+//! [`dodo_client::Client`] pointed at it. [`TestEmulator::admin`] (or [`Admin::connect`] /
+//! [`Admin::with_http_client`] for an emulator in another process) drives the admin API: move
+//! the clock, pay a checkout session or payment link with a test card without a browser, make a
+//! subscription's renewals fail, trigger any of the 48 webhook events, inject, list and clear
+//! faults, register and remove endpoints, set the retry schedule, list deliveries, replay one
+//! and wait for one of a type or endpoint, read recorded events (with the exact delivery body),
+//! seed objects, reset, and read the email outbox ([`Admin::emails`]). The `dodo-dev` CLI and
+//! the crate's own tests use this same handle. [`WebhookReceiver`] listens on port 0, verifies
+//! every delivery with the emulator's secret (over the raw bytes, as a real app must) and lets
+//! a test await the typed events. Failures are [`HarnessError`]s, never panics
 //! inside the harness, and every wait has a timeout ([`DEFAULT_WAIT`] unless given).
 //!
 //! ```no_run
