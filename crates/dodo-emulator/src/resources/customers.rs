@@ -2,11 +2,11 @@
 //!
 //! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
 //! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`)
-//! and, with `send_email=true`, mails it to the customer (the outbox of [`super::emails`]);
-//! its `return_url` (http(s)) becomes the portal's "Return to the shop" link;
-//! wallets answer an empty USD wallet. Other sub-resources of a customer (payment methods,
-//! wallet ledger, emails) are served by the generic fallback; entitlement views are in
-//! [`super::entitlements`].
+//! and, with `send_email=true`, mails it to the customer (the outbox of [`super::emails`],
+//! which also serves the customer's email log); its `return_url` (http(s)) becomes the
+//! portal's "Return to the shop" link. Wallets live in [`super::wallets`], credit balances in
+//! [`super::credit_balances`]; other sub-resources of a customer (payment methods) are served
+//! by the generic fallback; entitlement views are in [`super::entitlements`].
 
 use rusqlite::types::Value as SqlValue;
 
@@ -27,7 +27,6 @@ pub fn register(r: &mut Registry) {
         "/customers/{customer_id}/customer-portal/session",
         portal_session,
     );
-    r.add("GET", "/customers/{customer_id}/wallets", wallets);
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -150,12 +149,4 @@ fn portal_session(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         super::emails::send_portal_link(ctx, &customer.data, &link)?;
     }
     Ok(Reply::json(serde_json::json!({ "link": link })))
-}
-
-fn wallets(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let id = req.param("customer_id");
-    common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
-    Ok(Reply::json(
-        serde_json::json!({ "items": [], "total_balance_usd": 0 }),
-    ))
 }

@@ -7,10 +7,18 @@
 //! handler are answered by [`generic::handle`] (generic CRUD over the store).
 
 pub mod addons;
+pub mod amounts;
 pub mod brands;
 pub mod checkouts;
+pub mod collections;
 pub mod common;
+pub mod credit_balances;
+pub mod credit_cycles;
+pub mod credit_entitlements;
+pub mod credit_ledger;
+pub mod credit_metering;
 pub mod customers;
+pub mod discount_customers;
 pub mod discounts;
 pub mod emails;
 pub mod entitlements;
@@ -18,12 +26,18 @@ pub mod events;
 pub mod generic;
 pub mod invoices;
 pub mod licenses;
+pub mod localized_prices;
 pub mod meters;
+pub mod misc;
 pub mod payments;
 pub mod products;
 pub mod refunds;
+pub mod short_links;
 pub mod subscriptions;
+pub mod translations;
 pub mod uploads;
+pub mod usage_views;
+pub mod wallets;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -96,6 +110,17 @@ impl Registry {
         invoices::register(&mut r);
         entitlements::register(&mut r);
         uploads::register(&mut r);
+        collections::register(&mut r);
+        localized_prices::register(&mut r);
+        translations::register(&mut r);
+        short_links::register(&mut r);
+        discount_customers::register(&mut r);
+        misc::register(&mut r);
+        credit_entitlements::register(&mut r);
+        credit_ledger::register(&mut r);
+        credit_balances::register(&mut r);
+        wallets::register(&mut r);
+        usage_views::register(&mut r);
         emails::register(&mut r);
         r
     }

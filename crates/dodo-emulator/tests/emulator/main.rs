@@ -4,7 +4,9 @@ mod support;
 
 mod admin;
 mod catalog;
+mod catalog_flows;
 mod client;
+mod credits;
 mod customers;
 mod entitlements;
 mod faults;
