@@ -39,6 +39,9 @@ pub enum CmdError {
     /// Something was refused or answered an error; the message says what and why.
     #[error("{0}")]
     Failed(String),
+    /// A call through the emulator's typed admin handle failed (the message names the call).
+    #[error(transparent)]
+    Admin(#[from] dodo_emulator::testing::HarnessError),
 }
 
 /// `err` and every cause under it, one per line: `err` then `  caused by: ...`.

@@ -8,12 +8,15 @@
 //! `--print-secret` prints the secret those deliveries are signed with (the emulator-wide
 //! one, `GET /_emulator/endpoints/{id}/secret`) and exits; `--json` prints each attempt's
 //! delivery, as the emulator pushed it, as one JSON line (status text then goes to stderr).
+//! Endpoints are registered, read and removed through the emulator's typed harness
+//! ([`dodo_emulator::testing::Admin`]); the feed is read as a stream ([`crate::sse`]).
 
 use clap::Args;
-use serde_json::{Value, json};
+use dodo_emulator::testing::Admin;
+use serde_json::Value;
 
 use crate::delivery_view::attempt_line;
-use crate::http::{CmdError, admin_key, call};
+use crate::http::{CmdError, admin_key};
 use crate::sse::SseStream;
 use crate::trigger::event_type_parser;
 
@@ -61,11 +64,12 @@ fn status(as_json: bool, text: &str) {
 pub async fn run(args: ListenArgs, http: reqwest::Client) -> Result<(), CmdError> {
     let base = args.emulator.trim_end_matches('/').to_string();
     let key = Some(admin_key(args.api_key.as_deref()));
+    let admin = Admin::with_http_client(&base, admin_key(args.api_key.as_deref()), http.clone());
     if args.print_secret {
         let url = args.forward_to.as_deref().unwrap_or_default();
-        let id = register(&http, &base, key, url, &args.events).await?;
-        let secret = endpoint_secret(&http, &base, key, &id).await;
-        remove_endpoint(&http, &base, key, &id).await;
+        let id = register(&admin, url, &args.events).await?;
+        let secret = admin.endpoint_secret(&id).await;
+        let _ = admin.remove_endpoint(&id).await;
         say!("{}", secret?);
         return Ok(());
     }
@@ -82,12 +86,12 @@ pub async fn run(args: ListenArgs, http: reqwest::Client) -> Result<(), CmdError
     .await?;
     let endpoint = match &args.forward_to {
         Some(url) => {
-            let id = register(&http, &base, key, url, &args.events).await?;
-            let secret = match endpoint_secret(&http, &base, key, &id).await {
+            let id = register(&admin, url, &args.events).await?;
+            let secret = match admin.endpoint_secret(&id).await {
                 Ok(s) => s,
                 Err(e) => {
-                    remove_endpoint(&http, &base, key, &id).await;
-                    return Err(e);
+                    let _ = admin.remove_endpoint(&id).await;
+                    return Err(e.into());
                 }
             };
             status(
@@ -123,7 +127,7 @@ pub async fn run(args: ListenArgs, http: reqwest::Client) -> Result<(), CmdError
         _ = tokio::signal::ctrl_c() => Ok(()),
     };
     if let Some(id) = &endpoint {
-        remove_endpoint(&http, &base, key, id).await;
+        let _ = admin.remove_endpoint(id).await;
     }
     result
 }
@@ -137,53 +141,8 @@ fn show(d: &Value, as_json: bool) {
     }
 }
 
-async fn register(
-    http: &reqwest::Client,
-    base: &str,
-    key: Option<&str>,
-    url: &str,
-    events: &[String],
-) -> Result<String, CmdError> {
-    let ep = call(
-        http,
-        reqwest::Method::POST,
-        &format!("{base}/_emulator/endpoints"),
-        key,
-        Some(&json!({"url": url, "filter_types": events})),
-    )
-    .await?;
-    ep["id"].as_str().map(str::to_string).ok_or_else(|| {
-        CmdError::Failed(format!("{base} registered an endpoint without an id: {ep}"))
-    })
-}
-
-async fn endpoint_secret(
-    http: &reqwest::Client,
-    base: &str,
-    key: Option<&str>,
-    id: &str,
-) -> Result<String, CmdError> {
-    let answer = call(
-        http,
-        reqwest::Method::GET,
-        &format!("{base}/_emulator/endpoints/{id}/secret"),
-        key,
-        None,
-    )
-    .await?;
-    answer["secret"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| CmdError::Failed(format!("{base} gave no secret for endpoint {id}")))
-}
-
-async fn remove_endpoint(http: &reqwest::Client, base: &str, key: Option<&str>, id: &str) {
-    let _ = call(
-        http,
-        reqwest::Method::DELETE,
-        &format!("{base}/_emulator/endpoints/{id}"),
-        key,
-        None,
-    )
-    .await;
+/// Registers a temporary endpoint for `events` (all when empty); answers its id.
+async fn register(admin: &Admin, url: &str, events: &[String]) -> Result<String, CmdError> {
+    let types: Vec<&str> = events.iter().map(String::as_str).collect();
+    Ok(admin.add_endpoint(url, &types).await?)
 }

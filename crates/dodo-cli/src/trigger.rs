@@ -3,7 +3,9 @@
 //! With `--emulator URL` it asks a running emulator to run the scripted path of that event
 //! type (`POST /_emulator/trigger/{type}`), so the event comes out of the emulator's own state
 //! machine and reaches its registered endpoints; adding `--forward-to URL` also registers a
-//! temporary endpoint for that type and reports the delivery and the app's answer. Without
+//! temporary endpoint for that type and reports the delivery and the app's answer. Every
+//! admin call goes through the emulator's typed harness ([`dodo_emulator::testing::Admin`]),
+//! the same one tests use. Without
 //! `--emulator`, `--forward-to URL` runs the same path in a private in-memory emulator, signs
 //! the resulting event with the app's secret (`--secret`, else the variables of
 //! [`crate::secret`], else a generated one it prints) and POSTs it once.
@@ -12,13 +14,16 @@ use std::time::Duration;
 
 use clap::Args;
 use clap::builder::PossibleValuesParser;
-use dodo_emulator::{Emulator, EmulatorConfig, Storage};
-use serde_json::{Value, json};
+use dodo_emulator::testing::{Admin, Delivery, DeliveryFilter, HarnessError, TestEmulator};
+use dodo_emulator::{EmulatorConfig, Storage};
+use serde_json::json;
 
 use crate::delivery_view::print_delivery;
-use crate::http::{CmdError, admin_key, call, short};
+use crate::http::{CmdError, admin_key, short};
 use crate::secret;
-use crate::sse::SseStream;
+
+/// How long `trigger --forward-to` waits for its delivery to settle.
+const SETTLE: Duration = Duration::from_secs(60);
 
 /// Every event type the emulator can trigger (the 48 documented ones).
 pub fn event_types() -> impl Iterator<Item = &'static str> {
@@ -95,119 +100,82 @@ async fn trigger_on(
     args: &TriggerArgs,
     forward: Option<&str>,
 ) -> Result<(), CmdError> {
-    let key = Some(admin_key(args.api_key.as_deref()));
-    let endpoint = match forward {
-        Some(url) => Some(
-            call(
-                http,
-                reqwest::Method::POST,
-                &format!("{base}/_emulator/endpoints"),
-                key,
-                Some(&json!({"url": url, "filter_types": [ty]})),
-            )
-            .await?,
-        ),
+    let admin = Admin::with_http_client(base, admin_key(args.api_key.as_deref()), http.clone());
+    let endpoint_id = match forward {
+        Some(url) => Some(admin.add_endpoint(url, &[ty]).await?),
         None => None,
     };
-    let endpoint_id = endpoint
-        .as_ref()
-        .map(|ep| ep["id"].as_str().unwrap_or_default().to_string());
-    let result = trigger_and_report(http, base, ty, key, endpoint_id.as_deref(), args.json).await;
+    let result = trigger_and_report(&admin, ty, endpoint_id.as_deref(), args.json).await;
     if let Some(id) = endpoint_id {
-        let _ = call(
-            http,
-            reqwest::Method::DELETE,
-            &format!("{base}/_emulator/endpoints/{id}"),
-            key,
-            None,
-        )
-        .await;
+        let _ = admin.remove_endpoint(&id).await;
     }
     result
 }
 
 async fn trigger_and_report(
-    http: &reqwest::Client,
-    base: &str,
+    admin: &Admin,
     ty: &str,
-    key: Option<&str>,
     endpoint: Option<&str>,
     as_json: bool,
 ) -> Result<(), CmdError> {
-    // The delivery feed is opened before the trigger, so the attempts cannot be missed.
-    let feed = match endpoint {
-        Some(id) => Some(
-            SseStream::open(
-                http,
-                format!("{base}/_emulator/deliveries/stream?endpoint_id={id}"),
-                key,
-            )
-            .await?,
-        ),
+    let out = admin.trigger(ty).await?;
+    // The wait subscribes to the delivery feed and then reads what already finished, so a
+    // delivery that settled before it started is found too.
+    let delivery = match endpoint {
+        Some(id) => Some(settled(admin, id).await?),
         None => None,
     };
-    let out = call(
-        http,
-        reqwest::Method::POST,
-        &format!("{base}/_emulator/trigger/{ty}"),
-        key,
-        None,
-    )
-    .await?;
-    let delivery = match feed {
-        Some(feed) => Some(settled(feed).await?),
-        None => None,
-    };
+    let delivery_json = delivery
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| CmdError::Failed(format!("cannot show the delivery: {e}")))?;
     if as_json {
         let report = json!({
             "event_type": ty,
-            "objects": out["objects"],
-            "events": out["events"],
-            "delivery": delivery,
+            "objects": out.objects,
+            "events": out.events,
+            "delivery": delivery_json,
         });
         say!("{report}");
     } else {
         say!("triggered {ty}");
-        for (name, id) in out["objects"].as_object().into_iter().flatten() {
+        for (name, id) in &out.objects {
             say!("  {name}: {}", id.as_str().unwrap_or_default());
         }
-        for e in out["events"].as_array().into_iter().flatten() {
-            say!(
-                "  event {} {}",
-                e["type"].as_str().unwrap_or_default(),
-                e["id"].as_str().unwrap_or_default()
-            );
+        for e in &out.events {
+            say!("  event {} {}", e.event_type, e.id);
         }
-        if let Some(d) = &delivery {
+        if let Some(d) = &delivery_json {
             print_delivery(d);
         }
     }
     match &delivery {
-        Some(d) if d["status"] != "succeeded" => Err(CmdError::Failed(format!(
+        Some(d) if d.status != "succeeded" => Err(CmdError::Failed(format!(
             "delivery {} to {} failed",
-            d["id"].as_str().unwrap_or_default(),
-            d["url"].as_str().unwrap_or_default()
+            d.id, d.url
         ))),
         _ => Ok(()),
     }
 }
 
-/// Reads the endpoint's pushed attempts until its delivery settles (succeeded or failed:
-/// retries exhausted or the endpoint gone) and returns it; at most 60 s.
-async fn settled(mut feed: SseStream) -> Result<Value, CmdError> {
-    let wait = async {
-        while let Some(d) = feed.next().await? {
-            if d["status"] == "succeeded" || d["status"] == "failed" {
-                return Ok(d);
-            }
-        }
-        Err(CmdError::Failed(
-            "the emulator closed the delivery stream before the delivery settled".into(),
-        ))
-    };
-    tokio::time::timeout(Duration::from_secs(60), wait)
+/// Waits until the endpoint's delivery settles (succeeded or failed: retries exhausted or
+/// the endpoint gone) and returns it; at most [`SETTLE`].
+async fn settled(admin: &Admin, endpoint_id: &str) -> Result<Delivery, CmdError> {
+    match admin
+        .wait_for_delivery_matching(&DeliveryFilter::endpoint(endpoint_id), SETTLE)
         .await
-        .map_err(|_| CmdError::Failed("the delivery did not settle within 60 s".into()))?
+    {
+        Ok(d) => Ok(d),
+        Err(HarnessError::Timeout(..)) => Err(CmdError::Failed(format!(
+            "the delivery did not settle within {} s",
+            SETTLE.as_secs()
+        ))),
+        Err(HarnessError::ReceiverClosed) => Err(CmdError::Failed(
+            "the emulator closed the delivery stream before the delivery settled".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn trigger_locally(
@@ -229,7 +197,7 @@ async fn trigger_locally(
     if generated && !args.json {
         say!("signing secret (generated): {secret_value}");
     }
-    let (event_id, body) = sample_event(http, ty).await?;
+    let (event_id, body) = sample_event(ty).await?;
     let ts = time_now();
     let signature = key.sign(&event_id, ts, body.as_bytes());
     let sent = http
@@ -273,48 +241,26 @@ async fn trigger_locally(
 
 /// Runs the event type's path in a private in-memory emulator; returns the event id and the
 /// exact body a delivery carries.
-async fn sample_event(http: &reqwest::Client, ty: &str) -> Result<(String, String), CmdError> {
-    let emu = Emulator::start(EmulatorConfig::default().port(0).storage(Storage::Memory))
+async fn sample_event(ty: &str) -> Result<(String, String), CmdError> {
+    let emu = TestEmulator::with_config(EmulatorConfig::default().port(0).storage(Storage::Memory))
         .await
         .map_err(|e| CmdError::Failed(format!("cannot start a private emulator: {e}")))?;
     let result = async {
-        let base = emu.base_url().to_string();
-        let key = Some(emu.api_key());
-        let out = call(
-            http,
-            reqwest::Method::POST,
-            &format!("{base}/_emulator/trigger/{ty}"),
-            key,
-            None,
-        )
-        .await?;
-        let event_id = out["events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| e["type"] == ty)
-            .and_then(|e| e["id"].as_str())
-            .map(str::to_string)
+        let admin = emu.admin();
+        let out = admin.trigger(ty).await?;
+        let event_id = out
+            .events
+            .iter()
+            .find(|e| e.event_type == ty)
+            .map(|e| e.id.clone())
             .ok_or_else(|| CmdError::Failed(format!("the {ty} path emitted no {ty} event")))?;
-        let events = call(
-            http,
-            reqwest::Method::GET,
-            &format!("{base}/_emulator/events?type={ty}&limit=100"),
-            key,
-            None,
-        )
-        .await?;
-        let mut envelope = events["items"]
-            .as_array()
+        let event = admin
+            .events(Some(ty), 100)
+            .await?
             .into_iter()
-            .flatten()
-            .find(|e| e["id"] == event_id.as_str())
-            .cloned()
+            .find(|e| e.id == event_id)
             .ok_or_else(|| CmdError::Failed("the event was not recorded".into()))?;
-        if let Some(o) = envelope.as_object_mut() {
-            o.remove("id");
-        }
-        Ok((event_id, envelope.to_string()))
+        Ok((event_id, event.body()))
     }
     .await;
     emu.shutdown().await;

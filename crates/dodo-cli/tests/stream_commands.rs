@@ -120,12 +120,11 @@ async fn listen_json_streams_each_attempt_without_polling() {
     );
     wait_for(&mut err, "Press Ctrl-C").await;
 
-    admin(
-        &emu,
-        reqwest::Method::POST,
-        "/_emulator/trigger/refund.succeeded",
-    )
-    .await;
+    dodo_emulator::testing::Admin::connect(emu.base_url(), emu.api_key())
+        .unwrap()
+        .trigger("refund.succeeded")
+        .await
+        .unwrap();
     let line = next_line(&mut out).await;
     let d: Value = serde_json::from_str(&line).expect("a JSON line");
     assert_eq!(d["event_type"], "refund.succeeded");

@@ -307,16 +307,17 @@ async fn listen_registers_an_endpoint_and_prints_each_delivery() {
             break;
         }
     }
-    let out = reqwest::Client::new()
-        .post(format!(
-            "{}/_emulator/trigger/payment.succeeded",
-            emu.base_url()
-        ))
-        .bearer_auth(emu.api_key())
-        .send()
+    let out = dodo_emulator::testing::Admin::connect(emu.base_url(), emu.api_key())
+        .unwrap()
+        .trigger("payment.succeeded")
         .await
         .unwrap();
-    assert!(out.status().is_success());
+    assert!(
+        out.events
+            .iter()
+            .any(|e| e.event_type == "payment.succeeded"),
+        "{out:?}"
+    );
     let line = loop {
         let line = next_line(&mut rx).await;
         if line.contains("payment.succeeded") {

@@ -15,6 +15,7 @@
 //! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?}` (default card `4242 4242 4242 4242`, the session's customer) → `{payment_id, subscription_id, status}` |
 //! | `POST /_emulator/payments/{payment_id}/pay` | the same for a payment link (a payment awaiting its payment method) |
 //! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |
+//! | `GET /_emulator/emails` | the email outbox, newest first: `{"items": [{email_log_id, customer_id, recipient, from, subject, text, html, link, email_type, category, status, created_at}]}` (`?customer_id=` filters; at most 1,000); nothing is ever sent ([`crate::resources::emails`]) |
 
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(pay_session),
         )
         .route("/_emulator/payments/{payment_id}/pay", post(pay_link))
+        .route("/_emulator/emails", get(list_emails))
 }
 
 fn reject(e: &ApiError) -> Response {
@@ -78,6 +80,28 @@ async fn add_fault(State(state): State<Arc<AppState>>, body: axum::body::Bytes) 
     match added {
         Ok(rule) => (StatusCode::CREATED, Json(rule)).into_response(),
         Err(e) => reject(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EmailQuery {
+    customer_id: Option<String>,
+}
+
+async fn list_emails(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<EmailQuery>,
+) -> Response {
+    let out = state.store.read(|db| {
+        crate::resources::emails::outbox(
+            db,
+            q.customer_id.as_deref().filter(|c| !c.is_empty()),
+            1000,
+        )
+    });
+    match out {
+        Ok(items) => Json(json!({ "items": items })).into_response(),
+        Err(e) => reject(&ApiError::from(e)),
     }
 }
 
@@ -308,6 +332,7 @@ async fn pay_session(
         metadata: req["metadata"].clone(),
         session_id: Some(sid),
         payment_id: None,
+        billing_currency: None,
     };
     let who = buyer(
         b,
@@ -344,6 +369,7 @@ async fn pay_link(
     }
     let purchase = Purchase {
         payment_id: Some(pid),
+        billing_currency: None,
         ..Purchase::default()
     };
     let who = buyer(

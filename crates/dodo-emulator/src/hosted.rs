@@ -4,7 +4,25 @@
 //! |---|---|
 //! | `GET`/`POST /checkout/{session_id}` | a checkout session's `product_cart` (prefilled from its `customer` and `billing_address`; returns to its `return_url`) |
 //! | `GET`/`POST /pay/{payment_id}` | an existing payment (payment links of payments and subscriptions) |
-//! | `GET`/`POST /buy/{product_id}?...` | a static link with the real checkout's query parameters: `quantity`, `redirect_url`, `email`, `fullName`, `firstName`, `lastName`, `country`, `addressLine`, `city`, `state`, `zipCode`, `disableFullName`, `disableFirstName`, `disableLastName`, `disableEmail`, `disableCountry`, `disableAddressLine`, `disableCity`, `disableState`, `disableZipCode`, `showDiscounts` (default true), `metadata_*` |
+//! | `GET`/`POST /buy/{product_id}?...` | a static payment link with every documented query parameter (below) |
+//!
+//! Query parameters of a static link (`/buy/{product_id}`), as Dodo documents them:
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `quantity` | whole number 1–1000 (default 1) |
+//! | `email`, `fullName`, `firstName`, `lastName`, `country`, `addressLine`, `city`, `state`, `zipCode` | prefill the field (`firstName` + `lastName` make the full name) |
+//! | `disableEmail`, `disableFullName`, `disableFirstName`, `disableLastName`, `disableCountry`, `disableAddressLine`, `disableCity`, `disableState`, `disableZipCode` | `true` locks the field: read-only, and a submission keeps the prefilled value whatever it sends |
+//! | `paymentAmount` | pay-what-you-want products only: the amount in minor units (cents) to prefill; at least the product's minimum price (`price.price`); without it the field starts at `suggested_price` or the minimum. The buyer may change it (still bounded by the minimum) |
+//! | `paymentCurrency` | an ISO 4217 code the buyer is billed in (sent as `billing_currency`). The emulator has no exchange rates: amounts stay in the product's currency and the page says so |
+//! | `showCurrencySelector` | `false` hides the currency selector (default shown: the product's currency and `paymentCurrency`) |
+//! | `showDiscounts` | `false` hides the discount code field (default shown) |
+//! | `metadata_*` | each `metadata_<key>=<value>` becomes `<key>: <value>` in the payment's (or subscription's) metadata |
+//! | `redirect_url` | where the buyer returns after paying (303 with `payment_id`/`subscription_id` and `status`); must be an absolute `http` or `https` URL |
+//!
+//! A bad value (a `paymentAmount` below the minimum or on a fixed-price product, an unknown
+//! currency, a `redirect_url` that is not http(s), a bad `quantity`) answers a 400 error page
+//! naming the parameter, never a half-working form.
 //!
 //! Each page is a plain HTML form rendered from `templates/checkout.html` ([`crate::pages`]:
 //! every user-controlled string is escaped, money is formatted by ISO 4217 minor units) with
@@ -78,6 +96,12 @@ struct Checkout {
     prefill: BTreeMap<&'static str, String>,
     readonly: Vec<&'static str>,
     show_discount_field: bool,
+    /// Pay what you want: the amount field (decimal text) and the minimum (minor units).
+    amount_field: Option<(String, i64)>,
+    /// Currencies offered by the selector (empty: no selector) and the chosen one.
+    currency_choices: Vec<String>,
+    chosen_currency: String,
+    notices: Vec<String>,
     action: String,
     errors: Vec<String>,
     csrf_token: String,
@@ -143,6 +167,10 @@ impl Checkout {
             "csrf_token": self.csrf_token,
             "fields": fields,
             "show_discount_field": self.show_discount_field,
+            "amount_field": self.amount_field.as_ref().map(|(value, min)| json!({"value": value, "minimum": min})),
+            "currency_choices": self.currency_choices,
+            "chosen_currency": self.chosen_currency,
+            "notices": self.notices,
             "discount_value": self.prefill.get("discount_code").map(String::as_str).unwrap_or(""),
             "test_cards": TEST_CARDS,
         });
@@ -352,8 +380,10 @@ async fn pay_session(
             metadata: req["metadata"].clone(),
             session_id: Some(sid.clone()),
             payment_id: None,
+            billing_currency: None,
         },
         return_url: req["return_url"].as_str().map(str::to_string),
+        pwyw: None,
     };
     submit(&state, &mut c, &form, order)
 }
@@ -402,6 +432,10 @@ async fn show_payment(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let q = parse_query(raw.as_deref());
+    if let Some(Err(e)) = q.get("redirect_url").map(|u| check_redirect(u)) {
+        return api_error_page(&state, &e);
+    }
     let checkout = read(&state, |ctx| payment_checkout(ctx, &pid)).map(|(mut c, p)| {
         // Keep `?redirect_url=...` for the submission.
         if let Some(rq) = raw.as_deref().filter(|q| !q.is_empty()) {
@@ -446,14 +480,19 @@ async fn pay_payment(
         );
     }
     let q = parse_query(query.as_deref());
+    if let Some(Err(e)) = q.get("redirect_url").map(|u| check_redirect(u)) {
+        return api_error_page(&state, &e);
+    }
     let order = Order {
         purchase: Purchase {
             cart: Value::Null,
             metadata: Value::Null,
             session_id: None,
             payment_id: Some(pid),
+            billing_currency: None,
         },
         return_url: q.get("redirect_url").cloned(),
+        pwyw: None,
     };
     submit(&state, &mut c, &form, order)
 }
@@ -478,6 +517,55 @@ fn truthy(v: Option<&String>) -> bool {
     v.is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"))
 }
 
+/// A 400 naming a bad query parameter of a page link.
+fn bad_param(name: &str, problem: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_QUERY_PARAMETER",
+        format!("The link's `{name}` parameter {problem}."),
+    )
+}
+
+/// Checks a `redirect_url`: an absolute `http`/`https` URL with a host and no whitespace
+/// or control characters.
+fn check_redirect(url: &str) -> Result<(), ApiError> {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    match host {
+        Some(h) if !h.is_empty() && clean => Ok(()),
+        _ => Err(bad_param(
+            "redirect_url",
+            "must be an absolute http:// or https:// URL",
+        )),
+    }
+}
+
+/// The pay-what-you-want bound of a static link's line: the product's minimum price in minor
+/// units (the most is [`crate::resources::payments::MAX_AMOUNT`]).
+#[derive(Debug, Clone, Copy)]
+struct Pwyw {
+    minimum: i64,
+}
+
+impl Pwyw {
+    fn check(self, amount: i64, currency: &str) -> Result<i64, String> {
+        if amount < self.minimum {
+            return Err(format!(
+                "is below this product's minimum price of {}",
+                crate::money::format(self.minimum, currency)
+            ));
+        }
+        if amount > crate::resources::payments::MAX_AMOUNT {
+            return Err("is larger than any payment can be".into());
+        }
+        Ok(amount)
+    }
+}
+
 fn static_checkout(
     ctx: &Ctx<'_>,
     product_id: &str,
@@ -491,9 +579,59 @@ fn static_checkout(
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_field("quantity", "must be a whole number from 1 to 1000")
-            })?,
+            .ok_or_else(|| bad_param("quantity", "must be a whole number from 1 to 1000"))?,
+    };
+    if let Some(url) = q.get("redirect_url") {
+        check_redirect(url)?;
+    }
+    let price = &product["price"];
+    let currency = price["currency"].as_str().unwrap_or("USD").to_string();
+    let pwyw = (price["pay_what_you_want"] == true).then(|| Pwyw {
+        minimum: price["price"].as_i64().unwrap_or(0),
+    });
+    let amount = match (q.get("paymentAmount"), pwyw) {
+        (Some(_), None) => {
+            return Err(bad_param(
+                "paymentAmount",
+                "applies only to pay-what-you-want products; this product has a fixed price",
+            ));
+        }
+        (Some(text), Some(p)) => {
+            let minor = text
+                .parse::<i64>()
+                .ok()
+                .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    bad_param(
+                        "paymentAmount",
+                        "must be a whole number of minor units (cents), for example 1500 for 15.00",
+                    )
+                })?;
+            Some(
+                p.check(minor, &currency)
+                    .map_err(|m| bad_param("paymentAmount", m))?,
+            )
+        }
+        (None, Some(p)) => Some(
+            price["suggested_price"]
+                .as_i64()
+                .filter(|s| *s >= p.minimum)
+                .unwrap_or(p.minimum),
+        ),
+        (None, None) => None,
+    };
+    let chosen = match q.get("paymentCurrency").filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let code = c.to_ascii_uppercase();
+            if !dodo_types::models::Currency::KNOWN.contains(&code.as_str()) {
+                return Err(bad_param(
+                    "paymentCurrency",
+                    "is not a supported ISO 4217 currency code",
+                ));
+            }
+            Some(code)
+        }
+        None => None,
     };
     let mut c = Checkout {
         title: format!("Buy {}", product["name"].as_str().unwrap_or("product")),
@@ -508,7 +646,24 @@ fn static_checkout(
         show_discount_field: q.get("showDiscounts").is_none_or(|v| v != "false"),
         ..Checkout::default()
     };
-    c.lines.push(line_of(&product, quantity));
+    let mut line = line_of(&product, quantity);
+    if let (Some(a), Some(p)) = (amount, pwyw) {
+        line.unit = a;
+        c.amount_field = Some((crate::money::decimal(a, &currency), p.minimum));
+    }
+    c.lines.push(line);
+    c.chosen_currency = chosen.clone().unwrap_or_else(|| currency.clone());
+    if q.get("showCurrencySelector").is_none_or(|v| v != "false") {
+        c.currency_choices.push(currency.clone());
+        if let Some(code) = chosen.as_ref().filter(|code| **code != currency) {
+            c.currency_choices.push(code.clone());
+        }
+    }
+    if c.chosen_currency != currency || c.currency_choices.len() > 1 {
+        c.notices.push(format!(
+            "The emulator has no exchange rates: every amount is charged in {currency}, the product's currency."
+        ));
+    }
     let name = q.get("fullName").cloned().or_else(|| {
         let parts: Vec<&str> = [q.get("firstName"), q.get("lastName")]
             .into_iter()
@@ -552,12 +707,18 @@ fn static_checkout(
         .iter()
         .filter_map(|(k, v)| {
             k.strip_prefix("metadata_")
+                .filter(|k| !k.is_empty())
                 .map(|k| (k.to_string(), json!(v)))
         })
         .collect();
+    let mut item = json!({"product_id": product_id, "quantity": quantity});
+    if let Some(a) = amount {
+        item["amount"] = json!(a);
+    }
     let order = json!({
-        "cart": [{"product_id": product_id, "quantity": quantity}],
+        "cart": [item],
         "metadata": metadata,
+        "pwyw_minimum": pwyw.map(|p| p.minimum),
     });
     Ok((c, order))
 }
@@ -601,8 +762,12 @@ async fn pay_static(
             metadata: order["metadata"].clone(),
             session_id: None,
             payment_id: None,
+            billing_currency: None,
         },
         return_url: q.get("redirect_url").cloned(),
+        pwyw: order["pwyw_minimum"]
+            .as_i64()
+            .map(|minimum| Pwyw { minimum }),
     };
     submit(&state, &mut c, &form, order)
 }
@@ -618,6 +783,8 @@ fn field<'a>(form: &'a BTreeMap<String, String>, name: &str) -> &'a str {
 struct Order {
     purchase: Purchase,
     return_url: Option<String>,
+    /// Pay what you want: the submitted `amount` replaces the cart line's, at least this.
+    pwyw: Option<Pwyw>,
 }
 
 fn submit(
@@ -663,6 +830,39 @@ fn submit(
     }
     if country.len() != 2 {
         errors.push("Enter a two-letter country code (for example US).".to_string());
+    }
+    let mut order = order;
+    if let Some(p) = order.pwyw {
+        let text = field(form, "amount");
+        if let Some((value, _)) = c.amount_field.as_mut() {
+            *value = text.to_string();
+        }
+        match crate::money::parse(text, &c.currency)
+            .ok_or_else(|| "is not an amount".to_string())
+            .and_then(|a| p.check(a, &c.currency))
+        {
+            Ok(a) => {
+                if let Some(item) = order.purchase.cart.get_mut(0) {
+                    item["amount"] = json!(a);
+                }
+                if let Some(line) = c.lines.first_mut() {
+                    line.unit = a;
+                }
+            }
+            Err(m) => errors.push(format!("The amount you pay {m}.")),
+        }
+    }
+    // The selector's choice (a form without one keeps the link's `paymentCurrency`).
+    let picked = field(form, "currency").to_ascii_uppercase();
+    if !c.currency_choices.is_empty() && !picked.is_empty() {
+        if c.currency_choices.contains(&picked) {
+            c.chosen_currency = picked;
+        } else {
+            errors.push("Choose one of the offered currencies.".to_string());
+        }
+    }
+    if !c.chosen_currency.is_empty() && c.chosen_currency != c.currency {
+        order.purchase.billing_currency = Some(c.chosen_currency.clone());
     }
     let card = TestCard::from_number(field(form, "card_number"));
     if card.is_none() {
@@ -733,6 +933,44 @@ fn submit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_urls_must_be_absolute_http_or_https() {
+        for ok in [
+            "http://shop.example",
+            "https://shop.example/done?x=1",
+            "HTTPS://Shop.Example/#frag",
+            "http://127.0.0.1:3000/return",
+        ] {
+            assert!(check_redirect(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.example",
+            "https://",
+            "https:///path",
+            "http:/shop.example",
+            "ftp://shop.example",
+            "https://shop.example/a b",
+            "https://shop.example/\nSet-Cookie:x",
+            "",
+        ] {
+            let e = check_redirect(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(e.message.contains("redirect_url"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pay_what_you_want_amounts_are_bounded() {
+        let p = Pwyw { minimum: 500 };
+        assert_eq!(p.check(500, "USD"), Ok(500));
+        assert!(p.check(499, "USD").unwrap_err().contains("$5.00"));
+        assert!(
+            p.check(crate::resources::payments::MAX_AMOUNT + 1, "USD")
+                .is_err()
+        );
+    }
 
     #[test]
     fn fields_are_the_documented_ones() {

@@ -13,7 +13,8 @@
 //! `cps_` + 32 CSPRNG bytes, stored with its customer and an expiry
 //! ([`customers::PORTAL_SESSION_LIFETIME`] on the emulator's clock). A page or action opens only with a stored,
 //! unexpired token of that same customer; anything else answers 401. Action forms carry the
-//! token in their body (not the URL) and a CSRF token ([`crate::csrf`]).
+//! token in their body (not the URL) and a CSRF token ([`crate::csrf`]). A session issued
+//! with `return_url` shows a "Return to the shop" link to it.
 
 use std::sync::Arc;
 
@@ -192,6 +193,7 @@ async fn show(
             .collect();
         Ok(json!({
             "title": "Customer portal",
+            "return_url": customers::portal_session_return_url(db, &session),
             "customer": {"name": customer["name"], "email": customer["email"]},
             "notice": q.notice,
             "session": session,

@@ -85,6 +85,9 @@ pub struct Purchase {
     pub session_id: Option<String>,
     /// An existing payment to settle (a payment link).
     pub payment_id: Option<String>,
+    /// The currency the buyer chose to be billed in (`billing_currency` of the new payment or
+    /// subscription), if any.
+    pub billing_currency: Option<String>,
 }
 
 /// Who pays, and with which card.
@@ -235,6 +238,9 @@ fn create(
     };
     if !code.is_empty() {
         body["discount_code"] = json!(code);
+    }
+    if let Some(c) = &order.billing_currency {
+        body["billing_currency"] = json!(c);
     }
     if order.metadata.as_object().is_some_and(|m| !m.is_empty()) {
         body["metadata"] = order.metadata.clone();

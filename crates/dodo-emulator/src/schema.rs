@@ -162,4 +162,6 @@ pub mod kind {
     /// The billing period a subscription's credits were last granted for (id =
     /// `{subscription_id}/{credit_entitlement_id}`).
     pub const CREDIT_CYCLE: &str = "credit_cycle";
+    /// The email outbox (emails the emulator "sent"; [`crate::resources::emails`]).
+    pub const EMAIL: &str = "emu_email";
 }

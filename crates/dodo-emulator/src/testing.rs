@@ -3,12 +3,16 @@
 //!
 //! [`TestEmulator::start`] starts an in-memory emulator on `127.0.0.1` port 0 (each has its own
 //! state and clock, so tests run in parallel). [`TestEmulator::client`] is a
-//! [`dodo_client::Client`] pointed at it. [`TestEmulator::admin`] (or [`Admin::connect`] for an
-//! emulator in another process) drives the admin API: move the clock, pay a checkout session or
-//! payment link with a test card without a browser, trigger any of the 48 webhook events, inject
-//! and clear faults, list deliveries and wait for one of a type. [`WebhookReceiver`] listens on
-//! port 0, verifies every delivery with the emulator's secret (over the raw bytes, as a real app
-//! must) and lets a test await the typed events. Failures are [`HarnessError`]s, never panics
+//! [`dodo_client::Client`] pointed at it. [`TestEmulator::admin`] (or [`Admin::connect`] /
+//! [`Admin::with_http_client`] for an emulator in another process) drives the admin API: move
+//! the clock, pay a checkout session or payment link with a test card without a browser, make a
+//! subscription's renewals fail, trigger any of the 48 webhook events, inject, list and clear
+//! faults, register and remove endpoints, set the retry schedule, list deliveries, replay one
+//! and wait for one of a type or endpoint, read recorded events (with the exact delivery body),
+//! seed objects, reset, and read the email outbox ([`Admin::emails`]). The `dodo-dev` CLI and
+//! the crate's own tests use this same handle. [`WebhookReceiver`] listens on port 0, verifies
+//! every delivery with the emulator's secret (over the raw bytes, as a real app must) and lets
+//! a test await the typed events. Failures are [`HarnessError`]s, never panics
 //! inside the harness, and every wait has a timeout ([`DEFAULT_WAIT`] unless given).
 //!
 //! ```no_run
@@ -32,8 +36,8 @@ use axum::extract::State;
 use axum::routing::post;
 use dodo_webhooks::{EventType, Verifier, WebhookEvent};
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -176,7 +180,7 @@ pub struct Paid {
 }
 
 /// What a trigger created and emitted.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Triggered {
     /// The triggered type.
@@ -188,7 +192,7 @@ pub struct Triggered {
 }
 
 /// One emitted event.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct EmittedEvent {
     /// The event id (the `webhook-id` of its deliveries).
@@ -212,7 +216,7 @@ pub struct ClockState {
 }
 
 /// One webhook delivery (an event to an endpoint) and its attempts.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Delivery {
     /// Delivery id (`dlv_...`).
@@ -246,6 +250,142 @@ impl Delivery {
     }
 }
 
+/// One email of the emulator's outbox (recorded, never sent): what the customer would have
+/// received. Read with [`Admin::emails`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Email {
+    /// Its id (`eml_...`; the `email_log_id` of `GET /customers/{id}/emails`).
+    pub email_log_id: String,
+    /// The customer it went to.
+    pub customer_id: String,
+    /// The recipient address.
+    pub recipient: String,
+    /// The sender address.
+    pub from: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+    /// The link it carries (the portal's magic link), if any.
+    pub link: Option<String>,
+    /// What kind of email (`customer_portal_link`, ...).
+    pub email_type: String,
+    /// Its group (`auth`, `payments`, ...).
+    pub category: String,
+    /// When it was sent (RFC 3339, emulator clock).
+    pub created_at: String,
+}
+
+/// One recorded event (`GET /_emulator/events`): the envelope its deliveries carry, with
+/// its id.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct RecordedEvent {
+    /// The event id (the `webhook-id` of its deliveries).
+    pub id: String,
+    /// The business the event belongs to.
+    pub business_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it happened (RFC 3339, emulator clock).
+    pub timestamp: String,
+    /// The object it is about.
+    pub data: Value,
+}
+
+impl RecordedEvent {
+    /// The body a delivery of this event carries (the envelope without the id), as JSON text:
+    /// what a webhook receiver verifies and parses.
+    pub fn body(&self) -> String {
+        json!({
+            "business_id": self.business_id,
+            "type": self.event_type,
+            "timestamp": self.timestamp,
+            "data": self.data,
+        })
+        .to_string()
+    }
+}
+
+/// An active fault rule ([`Admin::faults`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ActiveFault {
+    /// Rule id (`flt_...`).
+    pub id: String,
+    /// How many matching requests the rule affects in all.
+    pub count: u32,
+    /// How many it still affects.
+    pub remaining: u32,
+    /// Only requests whose path starts with this.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// The status it answers, if it answers one.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// One object to insert with [`Admin::seed`] (no events are emitted for it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SeedObject {
+    /// Its store kind (`customer`, `product`, `license_key`, ...; `dodo_emulator::schema::kind`).
+    pub kind: String,
+    /// Its id.
+    pub id: String,
+    /// The object as the API answers it.
+    pub data: Value,
+    /// The id of its parent object, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// `active` (default), `archived` or `deleted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Creation time (RFC 3339; default now on the emulator's clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+impl SeedObject {
+    /// An active object of `kind` created now.
+    pub fn new(kind: impl Into<String>, id: impl Into<String>, data: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            id: id.into(),
+            data,
+            parent: None,
+            state: None,
+            created_at: None,
+        }
+    }
+}
+
+/// A retry schedule for webhook deliveries ([`Admin::set_webhook_schedule`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum WebhookSchedule {
+    /// A named profile: `accelerated` (the default: 0, 0.2 s, 0.5 s, 1 s, ...) or
+    /// `realistic` (Dodo's documented 0, 5 s, 5 min, 30 min, ...).
+    Profile {
+        /// The profile's name.
+        profile: String,
+    },
+    /// Explicit delays before each attempt (the first is usually 0) and an optional
+    /// per-attempt timeout.
+    Custom {
+        /// Delay before each attempt, in milliseconds (at most 20 attempts).
+        delays_ms: Vec<u64>,
+        /// How long one attempt may take, in milliseconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+}
+
 /// Filters of [`Admin::deliveries`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -263,6 +403,14 @@ impl DeliveryFilter {
     pub fn event_type(event_type: impl Into<String>) -> Self {
         Self {
             event_type: Some(event_type.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Deliveries to one endpoint.
+    pub fn endpoint(endpoint_id: impl Into<String>) -> Self {
+        Self {
+            endpoint_id: Some(endpoint_id.into()),
             ..Self::default()
         }
     }
@@ -297,6 +445,21 @@ impl Admin {
             api_key: api_key.to_string(),
             http: reqwest::Client::builder().no_proxy().build()?,
         })
+    }
+
+    /// A handle that sends its admin calls through `http` (for example a client with extra
+    /// root certificates or timeouts of its own).
+    pub fn with_http_client(base_url: &str, api_key: &str, http: reqwest::Client) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+            http,
+        }
+    }
+
+    /// The emulator's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     async fn call<T: DeserializeOwned>(
@@ -404,7 +567,44 @@ impl Admin {
         let rule: Value = self
             .call(reqwest::Method::POST, "/_emulator/faults", Some(body))
             .await?;
-        Ok(rule["id"].as_str().unwrap_or_default().to_string())
+        rule["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HarnessError::Decode {
+                path: "/_emulator/faults".into(),
+                message: format!("no rule id in {rule}"),
+            })
+    }
+
+    /// The active fault rules, oldest first.
+    pub async fn faults(&self) -> Result<Vec<ActiveFault>, HarnessError> {
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<ActiveFault>,
+        }
+        let items: Items = self
+            .call(reqwest::Method::GET, "/_emulator/faults", None)
+            .await?;
+        Ok(items.items)
+    }
+
+    /// Inserts objects directly, in one transaction, without events; answers how many.
+    pub async fn seed(&self, objects: &[SeedObject]) -> Result<u64, HarnessError> {
+        let body = serde_json::to_value(objects).map_err(|e| HarnessError::Decode {
+            path: "/_emulator/seed".into(),
+            message: e.to_string(),
+        })?;
+        let v: Value = self
+            .call(
+                reqwest::Method::POST,
+                "/_emulator/seed",
+                Some(json!({ "objects": body })),
+            )
+            .await?;
+        v["inserted"].as_u64().ok_or_else(|| HarnessError::Decode {
+            path: "/_emulator/seed".into(),
+            message: format!("no count in {v}"),
+        })
     }
 
     /// Removes every fault rule.
@@ -428,7 +628,13 @@ impl Admin {
                 Some(json!({ "url": url, "filter_types": event_types })),
             )
             .await?;
-        Ok(ep["id"].as_str().unwrap_or_default().to_string())
+        ep["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HarnessError::Decode {
+                path: "/_emulator/endpoints".into(),
+                message: format!("no endpoint id in {ep}"),
+            })
     }
 
     /// The secret signing an admin endpoint's deliveries.
@@ -440,7 +646,94 @@ impl Admin {
                 None,
             )
             .await?;
-        Ok(v["secret"].as_str().unwrap_or_default().to_string())
+        v["secret"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HarnessError::Decode {
+                path: format!("/_emulator/endpoints/{endpoint_id}/secret"),
+                message: format!("no secret in {v}"),
+            })
+    }
+
+    /// Makes the renewals of a subscription fail (`true`: its card declines, so the next
+    /// renewal puts it on hold) or succeed again (`false`).
+    pub async fn set_fail_renewals(
+        &self,
+        subscription_id: &str,
+        fail: bool,
+    ) -> Result<(), HarnessError> {
+        self.call::<Value>(
+            reqwest::Method::POST,
+            &format!("/_emulator/subscriptions/{subscription_id}/card"),
+            Some(json!({ "fail_renewals": fail })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Removes an admin endpoint (it receives nothing more).
+    pub async fn remove_endpoint(&self, endpoint_id: &str) -> Result<(), HarnessError> {
+        self.call::<Value>(
+            reqwest::Method::DELETE,
+            &format!("/_emulator/endpoints/{endpoint_id}"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Recorded events, newest first (at most `limit`, up to 1,000), of one type or all.
+    pub async fn events(
+        &self,
+        event_type: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, HarnessError> {
+        let mut q = vec![("limit", limit.to_string())];
+        if let Some(t) = event_type {
+            q.push(("type", t.to_string()));
+        }
+        let query = serde_urlencoded::to_string(&q).unwrap_or_default();
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<RecordedEvent>,
+        }
+        let items: Items = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/_emulator/events?{query}"),
+                None,
+            )
+            .await?;
+        Ok(items.items)
+    }
+
+    /// Sets the retry schedule of webhook deliveries.
+    pub async fn set_webhook_schedule(
+        &self,
+        schedule: &WebhookSchedule,
+    ) -> Result<(), HarnessError> {
+        let body = serde_json::to_value(schedule).map_err(|e| HarnessError::Decode {
+            path: "/_emulator/webhook-schedule".into(),
+            message: e.to_string(),
+        })?;
+        self.call::<Value>(
+            reqwest::Method::PUT,
+            "/_emulator/webhook-schedule",
+            Some(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Sends a delivery's event again to the same endpoint (same `webhook-id`); answers the
+    /// new delivery.
+    pub async fn replay_delivery(&self, delivery_id: &str) -> Result<Delivery, HarnessError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_emulator/deliveries/{delivery_id}/replay"),
+            None,
+        )
+        .await
     }
 
     /// Settles a payment directly (`succeeded` or `failed`), as a test that needs no card.
@@ -508,11 +801,38 @@ impl Admin {
         event_type: &str,
         timeout: Duration,
     ) -> Result<Delivery, HarnessError> {
-        let what = format!("a finished delivery of {event_type}");
+        self.wait_for_delivery_matching(&DeliveryFilter::event_type(event_type), timeout)
+            .await
+    }
+
+    /// Waits up to `timeout` until a delivery matching `filter` (event type and/or endpoint;
+    /// `status` is ignored) has finished, and answers it with its attempts; one finished
+    /// before the call counts too.
+    pub async fn wait_for_delivery_matching(
+        &self,
+        filter: &DeliveryFilter,
+        timeout: Duration,
+    ) -> Result<Delivery, HarnessError> {
+        let what = match (&filter.event_type, &filter.endpoint_id) {
+            (Some(t), Some(e)) => format!("a finished delivery of {t} to {e}"),
+            (Some(t), None) => format!("a finished delivery of {t}"),
+            (None, Some(e)) => format!("a finished delivery to {e}"),
+            (None, None) => "a finished delivery".to_string(),
+        };
+        let filter = DeliveryFilter {
+            status: None,
+            ..filter.clone()
+        };
         let wait = async {
             // Subscribe first, then look at what already finished: nothing falls in between.
-            let query =
-                serde_urlencoded::to_string([("event_type", event_type)]).unwrap_or_default();
+            let q: Vec<(&str, &String)> = [
+                ("event_type", filter.event_type.as_ref()),
+                ("endpoint_id", filter.endpoint_id.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            let query = serde_urlencoded::to_string(&q).unwrap_or_default();
             let path = format!("/_emulator/deliveries/stream?{query}");
             let mut stream = self
                 .http
@@ -529,9 +849,7 @@ impl Admin {
                     message: "cannot open the delivery stream".into(),
                 });
             }
-            let done = self
-                .deliveries(&DeliveryFilter::event_type(event_type))
-                .await?;
+            let done = self.deliveries(&filter).await?;
             if let Some(d) = done.into_iter().find(Delivery::is_finished) {
                 return self.delivery(&d.id).await;
             }
@@ -557,6 +875,29 @@ impl Admin {
         tokio::time::timeout(timeout, wait)
             .await
             .map_err(|_| HarnessError::Timeout(timeout, what))?
+    }
+
+    /// The email outbox, newest first (at most 1,000): every email the emulator "sent"
+    /// (such as the portal link of `POST /customers/{id}/customer-portal/session?send_email=true`),
+    /// with its bodies and link.
+    pub async fn emails(&self) -> Result<Vec<Email>, HarnessError> {
+        self.emails_query("/_emulator/emails").await
+    }
+
+    /// The emails sent to one customer, newest first.
+    pub async fn emails_to(&self, customer_id: &str) -> Result<Vec<Email>, HarnessError> {
+        let query = serde_urlencoded::to_string([("customer_id", customer_id)]).unwrap_or_default();
+        self.emails_query(&format!("/_emulator/emails?{query}"))
+            .await
+    }
+
+    async fn emails_query(&self, path: &str) -> Result<Vec<Email>, HarnessError> {
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<Email>,
+        }
+        let items: Items = self.call(reqwest::Method::GET, path, None).await?;
+        Ok(items.items)
     }
 
     /// Deletes every object, event and delivery (the webhook secret stays).

@@ -1,10 +1,12 @@
 //! Customers: create, retrieve, update, list (filters `email`, `name`, `created_at_gte/lte`).
 //!
 //! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
-//! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`).
-//! Wallets live in [`super::wallets`], credit balances in [`super::credit_balances`]; other
-//! sub-resources of a customer (payment methods, emails) are served by the generic fallback;
-//! entitlement views are in [`super::entitlements`].
+//! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`)
+//! and, with `send_email=true`, mails it to the customer (the outbox of [`super::emails`],
+//! which also serves the customer's email log); its `return_url` (http(s)) becomes the
+//! portal's "Return to the shop" link. Wallets live in [`super::wallets`], credit balances in
+//! [`super::credit_balances`]; other sub-resources of a customer (payment methods) are served
+//! by the generic fallback; entitlement views are in [`super::entitlements`].
 
 use rusqlite::types::Value as SqlValue;
 
@@ -100,6 +102,14 @@ pub fn issue_portal_session(ctx: &Ctx<'_>, customer_id: &str) -> Result<String, 
     Ok(token)
 }
 
+/// The `return_url` a portal session was issued with, if any.
+pub fn portal_session_return_url(db: &crate::store::Db<'_>, token: &str) -> Option<String> {
+    db.get(kind::PORTAL_SESSION, token)
+        .ok()
+        .flatten()
+        .and_then(|r| r.data["return_url"].as_str().map(str::to_string))
+}
+
 /// The customer of a live (stored, unexpired) portal session token.
 pub fn portal_session_customer(db: &crate::store::Db<'_>, token: &str) -> Option<String> {
     let now = db.now_string();
@@ -116,9 +126,27 @@ pub fn portal_session_customer(db: &crate::store::Db<'_>, token: &str) -> Option
 
 fn portal_session(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("customer_id");
-    common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
+    let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
+    let send_email = req.query_bool("send_email")?.unwrap_or(false);
+    let return_url = req.query("return_url").filter(|u| !u.is_empty());
+    if let Some(u) = return_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(ApiError::invalid_field(
+            "return_url",
+            "must be an absolute http(s) URL",
+        ));
+    }
     let token = issue_portal_session(ctx, id)?;
-    Ok(Reply::json(serde_json::json!({
-        "link": format!("{}/portal/{id}?session={token}", ctx.env.base_url),
-    })))
+    if let Some(u) = return_url
+        && let Some(mut session) = ctx.db.get(kind::PORTAL_SESSION, &token)?
+    {
+        session.data["return_url"] = serde_json::json!(u);
+        ctx.db.update(kind::PORTAL_SESSION, &token, &session.data)?;
+    }
+    let link = format!("{}/portal/{id}?session={token}", ctx.env.base_url);
+    if send_email {
+        super::emails::send_portal_link(ctx, &customer.data, &link)?;
+    }
+    Ok(Reply::json(serde_json::json!({ "link": link })))
 }

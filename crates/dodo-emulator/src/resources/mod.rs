@@ -20,6 +20,7 @@ pub mod credit_metering;
 pub mod customers;
 pub mod discount_customers;
 pub mod discounts;
+pub mod emails;
 pub mod entitlements;
 pub mod events;
 pub mod generic;
@@ -120,6 +121,7 @@ impl Registry {
         credit_balances::register(&mut r);
         wallets::register(&mut r);
         usage_views::register(&mut r);
+        emails::register(&mut r);
         r
     }
 

@@ -51,13 +51,7 @@ async fn paying_on_the_hosted_checkout_with_each_test_card() {
     };
     let api = Api::start().await;
     let mut rx = Receiver::start(vec![]).await;
-    api.admin(
-        reqwest::Method::POST,
-        "/_emulator/endpoints",
-        Some(json!({"url": rx.url})),
-    )
-    .await
-    .expect(201);
+    api.harness().add_endpoint(&rx.url, &[]).await.unwrap();
     let secret = api.emu.webhook_secret().to_string();
     let product = api.one_time_product(4900).await;
     let pid = s(&product["product_id"]).to_string();
@@ -144,4 +138,67 @@ async fn paying_on_the_hosted_checkout_with_each_test_card() {
         assert_eq!(payment["status"], final_status, "{card}");
         assert_eq!(payment["checkout_session_id"], session["session_id"]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_pay_what_you_want_link_prefills_locks_and_charges_the_chosen_amount() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let api = Api::start().await;
+    let rx = Receiver::start(vec![]).await;
+    let product = api
+        .post(
+            "/products",
+            json!({"name": "Tip jar", "tax_category": "digital_products",
+                   "price": {"type": "one_time_price", "price": 500, "currency": "USD",
+                             "discount": 0, "purchasing_power_parity": false,
+                             "pay_what_you_want": true}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let query = serde_urlencoded::to_string([
+        ("paymentAmount", "2500"),
+        ("email", "locked@example.com"),
+        ("disableEmail", "true"),
+        ("fullName", "Browser Tipper"),
+        ("country", "US"),
+        ("metadata_source", "browser"),
+        ("redirect_url", rx.return_url.as_str()),
+    ])
+    .unwrap();
+    let browser = cdp::Browser::launch(&chromium).await;
+    let mut page = browser.page().await;
+    page.goto(&api.url(&format!("/buy/{}?{query}", s(&product["product_id"]))))
+        .await;
+    let email = page
+        .eval("[document.getElementById('email').value, document.getElementById('email').readOnly].join('|')")
+        .await;
+    assert_eq!(email, "locked@example.com|true");
+    let amount = page.eval("document.getElementById('amount').value").await;
+    assert_eq!(amount, "25.00");
+    assert_eq!(
+        page.eval("document.getElementById('full_name').readOnly")
+            .await,
+        false
+    );
+    page.eval(
+        "document.getElementById('amount').value = '31.00'; \
+         document.getElementById('card_number').value = '4242 4242 4242 4242'; \
+         document.getElementById('pay').click(); true",
+    )
+    .await;
+    let landed = page.wait_for_url(&rx.return_url).await;
+    let q = query_of(&landed);
+    assert_eq!(q["status"], "succeeded");
+    let payment = api
+        .get(&format!("/payments/{}", q["payment_id"]))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(payment["total_amount"], 3100);
+    assert_eq!(payment["metadata"], json!({"source": "browser"}));
+    assert_eq!(payment["customer"]["email"], "locked@example.com");
+    assert_eq!(payment["customer"]["name"], "Browser Tipper");
 }

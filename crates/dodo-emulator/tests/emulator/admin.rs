@@ -7,7 +7,7 @@ use crate::support::Api;
 async fn health_seed_and_reset() {
     let api = Api::start().await;
     let health = api
-        .admin(Method::GET, "/_emulator/health", None)
+        .admin_http(Method::GET, "/_emulator/health", None)
         .await
         .expect(200)
         .body;
@@ -15,7 +15,7 @@ async fn health_seed_and_reset() {
     assert_eq!(health["operations"], 174);
 
     let seeded = api
-        .admin(
+        .admin_http(
             Method::POST,
             "/_emulator/seed",
             Some(json!({"objects": [
@@ -41,7 +41,7 @@ async fn health_seed_and_reset() {
     assert_eq!(payouts["items"][0]["payout_id"], "pyt_1");
 
     let dup = api
-        .admin(
+        .admin_http(
             Method::POST,
             "/_emulator/seed",
             Some(json!([{"kind": "customer", "id": "cus_seeded", "data": {}}])),
@@ -50,7 +50,7 @@ async fn health_seed_and_reset() {
         .expect(409);
     assert_eq!(dup.body["code"], "SEED_CONFLICT");
     let bad = api
-        .admin(
+        .admin_http(
             Method::POST,
             "/_emulator/seed",
             Some(json!({"objects": [{"kind": "x"}]})),
@@ -60,7 +60,7 @@ async fn health_seed_and_reset() {
     assert!(bad.body["message"].as_str().unwrap().contains("objects"));
 
     let secret = api.emu.webhook_secret().to_string();
-    api.admin(Method::POST, "/_emulator/reset", None)
+    api.admin_http(Method::POST, "/_emulator/reset", None)
         .await
         .expect(204);
     api.get("/customers/cus_seeded").await.expect(404);
@@ -74,17 +74,17 @@ async fn health_seed_and_reset() {
 #[tokio::test]
 async fn admin_routes_ignore_faults() {
     let api = Api::start().await;
-    api.admin(
+    api.admin_http(
         Method::POST,
         "/_emulator/faults",
         Some(json!({"status": 500, "count": 10})),
     )
     .await
     .expect(201);
-    api.admin(Method::GET, "/_emulator/health", None)
+    api.admin_http(Method::GET, "/_emulator/health", None)
         .await
         .expect(200);
-    api.admin(Method::GET, "/_emulator/faults", None)
+    api.admin_http(Method::GET, "/_emulator/faults", None)
         .await
         .expect(200);
 }
@@ -127,7 +127,7 @@ async fn admin_routes_refuse_missing_or_wrong_credentials() {
     }
     // Nothing was reset or triggered.
     let events = api
-        .admin(Method::GET, "/_emulator/events", None)
+        .admin_http(Method::GET, "/_emulator/events", None)
         .await
         .expect(200);
     assert_eq!(events.body["items"], json!([]));
@@ -172,7 +172,7 @@ async fn admin_routes_refuse_what_a_cross_site_form_can_send() {
         1,
         "nothing was reset"
     );
-    api.admin(Method::POST, "/_emulator/reset", None)
+    api.admin_http(Method::POST, "/_emulator/reset", None)
         .await
         .expect(204);
 }
@@ -181,7 +181,7 @@ async fn admin_routes_refuse_what_a_cross_site_form_can_send() {
 async fn endpoint_secret_comes_only_from_the_secret_route() {
     let api = Api::start().await;
     let ep = api
-        .admin(
+        .admin_http(
             Method::POST,
             "/_emulator/endpoints",
             Some(json!({"url": "http://127.0.0.1:9/hook"})),
@@ -193,12 +193,12 @@ async fn endpoint_secret_comes_only_from_the_secret_route() {
     assert!(!ep.to_string().contains("whsec_"));
     let id = ep["id"].as_str().unwrap();
     let listed = api
-        .admin(Method::GET, "/_emulator/endpoints", None)
+        .admin_http(Method::GET, "/_emulator/endpoints", None)
         .await
         .expect(200);
     assert!(!listed.body.to_string().contains("whsec_"));
     let secret = api
-        .admin(
+        .admin_http(
             Method::GET,
             &format!("/_emulator/endpoints/{id}/secret"),
             None,
@@ -207,7 +207,7 @@ async fn endpoint_secret_comes_only_from_the_secret_route() {
         .expect(200)
         .body;
     assert_eq!(secret["secret"], api.emu.webhook_secret());
-    api.admin(Method::GET, "/_emulator/endpoints/whk_nope/secret", None)
+    api.admin_http(Method::GET, "/_emulator/endpoints/whk_nope/secret", None)
         .await
         .expect(404);
 }

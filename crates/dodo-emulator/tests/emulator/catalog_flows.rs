@@ -828,13 +828,10 @@ async fn first_time_and_existing_eligibility_follow_the_customers_payments() {
     assert_eq!(first["total_amount"], 1900);
     // Still first-time until a payment succeeds.
     api.post("/payments", pay("NEW")).await.expect(200);
-    api.admin(
-        reqwest::Method::POST,
-        &format!("/_emulator/payments/{}/complete", s(&first["payment_id"])),
-        None,
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .complete_payment(s(&first["payment_id"]), "succeeded")
+        .await
+        .unwrap();
     let refused = api.post("/payments", pay("NEW")).await.expect(422);
     assert!(s(&refused.body["message"]).contains("first-time"));
     api.post("/payments", pay("BACK")).await.expect(200);

@@ -68,16 +68,17 @@ async fn typed_client_creates_retrieves_updates_and_lists_customers() {
     let _ = RequestOptions::default();
 }
 
+/// One 503 (retry after 0 s) on `/customers`.
+fn customers_503() -> dodo_emulator::faults::FaultSpec {
+    dodo_emulator::faults::FaultSpec::status(503)
+        .path_prefix("/customers")
+        .retry_after(0)
+}
+
 #[tokio::test]
 async fn a_post_answered_503_is_not_repeated_by_default() {
     let api = Api::start().await;
-    api.admin(
-        reqwest::Method::POST,
-        "/_emulator/faults",
-        Some(serde_json::json!({"path_prefix": "/customers", "status": 503, "retry_after": 0})),
-    )
-    .await
-    .expect(201);
+    api.harness().add_fault(&customers_503()).await.unwrap();
     let client = client(&api);
     let err = client
         .customers()
@@ -101,13 +102,7 @@ async fn a_post_answered_503_is_not_repeated_by_default() {
 async fn with_key_replay_on_both_sides_a_post_is_retried_through_a_503() {
     let api =
         Api::with(dodo_emulator::EmulatorConfig::default().replay_idempotency_key(true)).await;
-    api.admin(
-        reqwest::Method::POST,
-        "/_emulator/faults",
-        Some(serde_json::json!({"path_prefix": "/customers", "status": 503, "retry_after": 0})),
-    )
-    .await
-    .expect(201);
+    api.harness().add_fault(&customers_503()).await.unwrap();
     let client = Client::builder()
         .api_key(api.emu.api_key())
         .base_url(api.emu.base_url())

@@ -9,6 +9,7 @@ use dodo_client::types::{
     ListLedgerCreditEntitlementsBalancesQuery, ListLedgerEntriesCustomersWalletsQuery,
     UsageHistorySubscriptionsQuery,
 };
+use dodo_emulator::testing::SeedObject;
 use serde_json::{Value, json};
 
 use crate::support::{Api, s};
@@ -482,13 +483,10 @@ async fn grants_expire_with_the_virtual_clock() {
         .body;
     let grants = api.get(&format!("{base}/grants")).await.body;
     assert!(grants["items"][0]["expires_at"].is_string());
-    api.admin(
-        reqwest::Method::POST,
-        "/_emulator/clock/advance",
-        Some(json!({"by": "8d"})),
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .advance_clock(std::time::Duration::from_secs(8 * 86_400))
+        .await
+        .unwrap();
     assert_eq!(api.get(&base).await.body["balance"], "0");
     let expired = api.get(&format!("{base}/grants?status=expired")).await.body;
     assert_eq!(expired["items"][0]["id"], g["grant_id"]);
@@ -725,13 +723,10 @@ async fn usage_history_sums_ingested_events_per_billing_period() {
     assert_eq!(m.chargeable_units.as_str(), "50");
     assert_eq!(m.total_price, 25, "50 × 0.5 cents");
 
-    api.admin(
-        reqwest::Method::POST,
-        "/_emulator/clock/advance",
-        Some(json!({"by": "32d"})),
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .advance_clock(std::time::Duration::from_secs(32 * 86_400))
+        .await
+        .unwrap();
     api.post(
         "/events/ingest",
         json!({"events": [call("e", &cus, 40, "gpt")]}),
@@ -792,21 +787,22 @@ async fn credit_usage_reports_balance_overage_and_headroom_per_entitlement() {
     let cus = s(&cus["customer_id"]);
     // A subscription carrying both entitlements (products cannot attach them through the API
     // of this emulator yet, so it is seeded).
-    api.admin(
-        reqwest::Method::POST,
-        "/_emulator/seed",
-        Some(
-            json!({"objects": [{"kind": "subscription", "id": "sub_credits", "data": {
+    let seeded = api
+        .harness()
+        .seed(&[SeedObject::new(
+            "subscription",
+            "sub_credits",
+            json!({
                 "subscription_id": "sub_credits", "status": "active",
                 "customer": {"customer_id": cus},
                 "credit_entitlement_cart": [{"credit_entitlement_id": capped["id"]},
                                             {"credit_entitlement_id": plain["id"]}],
                 "meter_credit_entitlement_cart": [], "meters": [],
-            }}]}),
-        ),
-    )
-    .await
-    .expect(200);
+            }),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(seeded, 1);
     let entries = format!(
         "/credit-entitlements/{}/balances/{cus}/ledger-entries",
         s(&capped["id"])
@@ -884,13 +880,10 @@ async fn ingested_usage_debits_the_credits_its_meter_is_linked_to() {
         .expect(200)
         .body;
     let pay = s(&sub["payment_id"]);
-    api.admin(
-        reqwest::Method::POST,
-        &format!("/_emulator/payments/{pay}/complete"),
-        None,
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .complete_payment(pay, "succeeded")
+        .await
+        .unwrap();
     let cus = s(&sub["customer"]["customer_id"]);
     let sub_id = s(&sub["subscription_id"]);
     let base = format!("/credit-entitlements/{cde}/balances/{cus}");

@@ -11,7 +11,7 @@ use crate::support::Api;
 async fn a_503_fault_then_success() {
     let api = Api::start().await;
     let rule = api
-        .admin(
+        .admin_http(
             Method::POST,
             "/_emulator/faults",
             Some(
@@ -33,7 +33,7 @@ async fn a_503_fault_then_success() {
     assert!(failed.header("x-request-id").is_some());
     api.get("/customers").await.expect(200);
     let rules = api
-        .admin(Method::GET, "/_emulator/faults", None)
+        .admin_http(Method::GET, "/_emulator/faults", None)
         .await
         .expect(200)
         .body;
@@ -43,7 +43,7 @@ async fn a_503_fault_then_success() {
 #[tokio::test]
 async fn faults_match_method_and_count_down() {
     let api = Api::start().await;
-    api.admin(
+    api.admin_http(
         Method::POST,
         "/_emulator/faults",
         Some(json!({"count": 2, "method": "POST", "status": 429})),
@@ -53,30 +53,33 @@ async fn faults_match_method_and_count_down() {
     api.get("/customers").await.expect(200);
     let body = json!({"email": "f@x.io", "name": "F"});
     api.post("/customers", body.clone()).await.expect(429);
-    let rules = api.admin(Method::GET, "/_emulator/faults", None).await.body;
+    let rules = api
+        .admin_http(Method::GET, "/_emulator/faults", None)
+        .await
+        .body;
     assert_eq!(rules["items"][0]["remaining"], 1);
     api.post("/customers", body.clone()).await.expect(429);
     api.post("/customers", body).await.expect(200);
 
-    api.admin(
+    api.admin_http(
         Method::POST,
         "/_emulator/faults",
         Some(json!({"status": 500, "count": 5})),
     )
     .await
     .expect(201);
-    api.admin(Method::DELETE, "/_emulator/faults", None)
+    api.admin_http(Method::DELETE, "/_emulator/faults", None)
         .await
         .expect(204);
     api.get("/customers").await.expect(200);
 
     let bad = api
-        .admin(Method::POST, "/_emulator/faults", Some(json!({"count": 1})))
+        .admin_http(Method::POST, "/_emulator/faults", Some(json!({"count": 1})))
         .await
         .expect(422);
     assert_eq!(bad.body["code"], "INVALID_REQUEST");
     let bad = api
-        .admin(
+        .admin_http(
             Method::POST,
             "/_emulator/faults",
             Some(json!({"status": "x"})),
@@ -89,7 +92,7 @@ async fn faults_match_method_and_count_down() {
 #[tokio::test]
 async fn a_delay_fault_outlasts_a_short_client_timeout() {
     let api = Api::start().await;
-    api.admin(
+    api.admin_http(
         Method::POST,
         "/_emulator/faults",
         Some(json!({"path_prefix": "/customers", "delay_ms": 5000})),
@@ -110,7 +113,7 @@ async fn a_delay_fault_outlasts_a_short_client_timeout() {
 #[tokio::test]
 async fn a_delay_without_status_still_answers() {
     let api = Api::start().await;
-    api.admin(
+    api.admin_http(
         Method::POST,
         "/_emulator/faults",
         Some(json!({"delay_ms": 20})),
@@ -123,7 +126,7 @@ async fn a_delay_without_status_still_answers() {
 #[tokio::test]
 async fn a_dropped_connection_fails_the_request_without_a_response() {
     let api = Api::start().await;
-    api.admin(
+    api.admin_http(
         Method::POST,
         "/_emulator/faults",
         Some(json!({"path_prefix": "/customers", "drop_connection": true})),

@@ -1,7 +1,8 @@
 //! Payments, refunds, checkout sessions.
 
-use reqwest::Method;
 use serde_json::json;
+
+use dodo_emulator::testing::HarnessError;
 
 use crate::support::{Api, s};
 
@@ -57,23 +58,21 @@ async fn payment_with_link_then_settle_and_list() {
     assert_eq!(lines["items"][0]["amount"], 3000);
 
     let settled = api
-        .admin(
-            Method::POST,
-            &format!("/_emulator/payments/{id}/complete"),
-            None,
-        )
+        .harness()
+        .complete_payment(&id, "succeeded")
         .await
-        .expect(200)
-        .body;
+        .unwrap();
     assert_eq!(settled["status"], "succeeded");
     assert_eq!(settled["card_last_four"], "4242");
-    api.admin(
-        Method::POST,
-        &format!("/_emulator/payments/{id}/complete"),
-        None,
-    )
-    .await
-    .expect(409);
+    let twice = api
+        .harness()
+        .complete_payment(&id, "succeeded")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(twice, HarnessError::Api { status: 409, .. }),
+        "{twice}"
+    );
 
     // A second, unpaid payment by another customer.
     api.post(

@@ -199,7 +199,7 @@ async fn idempotency_key_replays_and_detects_reuse_when_turned_on() {
 async fn shutdown_stops_listening() {
     let api = Api::start().await;
     api.get("/customers").await.expect(200);
-    let addr = api.emu.addr();
+    let addr = api.emu.emulator().addr();
     api.emu.shutdown().await;
     assert!(std::net::TcpStream::connect(addr).is_err());
 }

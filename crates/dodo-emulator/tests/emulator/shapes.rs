@@ -1,7 +1,6 @@
 //! Every domain response deserialises into its generated `dodo_types` type.
 
 use dodo_types as t;
-use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -67,13 +66,10 @@ async fn domain_responses_fit_the_generated_types() {
         &api.get(&format!("/payments/{pay_id}")).await.body,
     );
     let settled = api
-        .admin(
-            Method::POST,
-            &format!("/_emulator/payments/{pay_id}/complete"),
-            None,
-        )
+        .harness()
+        .complete_payment(&pay_id, "succeeded")
         .await
-        .body;
+        .unwrap();
     fits::<t::PaymentResponse>("settled payment", &settled);
     items_fit::<t::GetPaymentsListResponseItem>("payments", &api.get("/payments").await.body);
     fits::<t::PaymentLineItemsResponse>(
@@ -109,13 +105,10 @@ async fn domain_responses_fit_the_generated_types() {
         .body;
     fits::<t::CreateSubscriptionResponse>("subscription create", &sub);
     let sid = s(&sub["subscription_id"]).to_string();
-    api.admin(
-        Method::POST,
-        &format!("/_emulator/payments/{}/complete", s(&sub["payment_id"])),
-        None,
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .complete_payment(s(&sub["payment_id"]), "succeeded")
+        .await
+        .unwrap();
     fits::<t::SubscriptionResponse>(
         "subscription",
         &api.get(&format!("/subscriptions/{sid}")).await.body,

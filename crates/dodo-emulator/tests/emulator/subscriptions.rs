@@ -1,4 +1,3 @@
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{Api, s};
@@ -15,13 +14,10 @@ async fn active_subscription(api: &Api, product_id: &str) -> Value {
         .expect(200)
         .body;
     let pay = s(&created["payment_id"]).to_string();
-    api.admin(
-        Method::POST,
-        &format!("/_emulator/payments/{pay}/complete"),
-        None,
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .complete_payment(&pay, "succeeded")
+        .await
+        .unwrap();
     created
 }
 
@@ -61,13 +57,10 @@ async fn subscription_create_activate_list_update_cancel() {
     let p = api.get(&format!("/payments/{pay}")).await.body;
     assert_eq!(p["subscription_id"], id.as_str());
     assert_eq!(p["total_amount"], 2400);
-    api.admin(
-        Method::POST,
-        &format!("/_emulator/payments/{pay}/complete"),
-        None,
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .complete_payment(pay, "succeeded")
+        .await
+        .unwrap();
     assert_eq!(
         api.get(&format!("/subscriptions/{id}")).await.body["status"],
         "active"

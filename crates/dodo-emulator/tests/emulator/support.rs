@@ -1,6 +1,8 @@
-//! Test support: an in-process emulator and a tiny JSON-over-HTTP helper.
+//! Test support: an in-process emulator (through the public harness,
+//! [`dodo_emulator::testing`]) and a tiny JSON-over-HTTP helper for the API.
 
-use dodo_emulator::{Emulator, EmulatorConfig};
+use dodo_emulator::EmulatorConfig;
+use dodo_emulator::testing::{Admin, TestEmulator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -30,7 +32,7 @@ impl Resp {
 }
 
 pub struct Api {
-    pub emu: Emulator,
+    pub emu: TestEmulator,
     pub http: reqwest::Client,
 }
 
@@ -40,11 +42,17 @@ impl Api {
     }
 
     pub async fn with(config: EmulatorConfig) -> Self {
-        let emu = Emulator::start(config).await.unwrap();
+        let emu = TestEmulator::with_config(config).await.unwrap();
         Self {
             emu,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// The typed admin handle of the harness (clock, paying, triggers, faults, deliveries,
+    /// emails): what tests use for admin operations.
+    pub fn harness(&self) -> &Admin {
+        self.emu.admin()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -97,8 +105,10 @@ impl Api {
         self.send(self.request(Method::DELETE, path)).await
     }
 
-    /// Admin API call (with the API key, as the admin surface requires).
-    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+    /// A raw admin API call (with the API key, as the admin surface requires): only for tests
+    /// of the admin routes themselves (auth, validation, answers the typed handle does not
+    /// expose). Everything else goes through [`Api::harness`].
+    pub async fn admin_http(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
         let mut rb = self.request(method, path);
         if let Some(b) = body {
             rb = rb.json(&b);
@@ -165,14 +175,10 @@ impl Api {
             .expect(200)
             .body;
         let id = created["payment_id"].as_str().unwrap().to_string();
-        self.admin(
-            Method::POST,
-            &format!("/_emulator/payments/{id}/complete"),
-            None,
-        )
-        .await
-        .expect(200)
-        .body
+        self.harness()
+            .complete_payment(&id, "succeeded")
+            .await
+            .unwrap()
     }
 }
 

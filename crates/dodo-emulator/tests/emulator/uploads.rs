@@ -249,9 +249,7 @@ async fn product_file_upload_joins_the_digital_delivery_and_downloads() {
     assert_eq!(fetch(&api.url("/_emulator/files/not-a-token")).await.0, 403);
 
     // Reset prunes the uploaded bytes with the rest of the state.
-    api.admin(Method::POST, "/_emulator/reset", None)
-        .await
-        .expect(204);
+    api.harness().reset().await.unwrap();
     assert_eq!(fetch(&f.download_url).await.0, 403);
 }
 

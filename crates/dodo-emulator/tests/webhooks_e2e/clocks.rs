@@ -1,6 +1,8 @@
 //! Each emulator owns its clock: several in one test binary move time independently and in
 //! parallel, and moves or intervals too large to compute answer 400 instead of panicking.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -17,19 +19,9 @@ async fn emulators_in_one_process_keep_independent_clocks_in_parallel() {
                 // Several moves interleaved with the other emulators' moves.
                 tokio::task::yield_now().await;
             }
-            let by = format!("{d}d");
-            api.admin(
-                Method::POST,
-                "/_emulator/clock/advance",
-                Some(json!({"by": by})),
-            )
-            .await
-            .expect(200);
-            let clock = api
-                .admin(Method::GET, "/_emulator/clock", None)
-                .await
-                .expect(200)
-                .body;
+            let by = Duration::from_secs(u64::try_from(d).unwrap() * 86_400);
+            api.harness().advance_clock(by).await.unwrap();
+            let clock = api.harness().clock().await.unwrap();
             let customer = api.customer("clock@example.com").await;
             (d, clock, customer, api)
         }));
@@ -40,7 +32,7 @@ async fn emulators_in_one_process_keep_independent_clocks_in_parallel() {
     }
     let real_now = time::OffsetDateTime::now_utc();
     for (d, clock, customer, _api) in &results {
-        assert_eq!(clock["offset_seconds"], d * 86_400, "{clock}");
+        assert_eq!(clock.offset_seconds, d * 86_400, "{clock:?}");
         let created = time::OffsetDateTime::parse(
             s(&customer["created_at"]),
             &time::format_description::well_known::Rfc3339,
@@ -64,7 +56,7 @@ async fn clock_moves_too_large_or_backwards_answer_400_or_422() {
         json!(-5),
     ] {
         let r = api
-            .admin(
+            .admin_http(
                 Method::POST,
                 "/_emulator/clock/advance",
                 Some(json!({"by": by})),
@@ -74,7 +66,7 @@ async fn clock_moves_too_large_or_backwards_answer_400_or_422() {
         assert_eq!(r.body["code"], "CLOCK_OUT_OF_RANGE", "{}", r.body);
     }
     for by in [json!("-1d"), json!("soon"), json!(null)] {
-        api.admin(
+        api.admin_http(
             Method::POST,
             "/_emulator/clock/advance",
             Some(json!({"by": by})),
@@ -82,13 +74,9 @@ async fn clock_moves_too_large_or_backwards_answer_400_or_422() {
         .await
         .expect(422);
     }
-    let clock = api
-        .admin(Method::GET, "/_emulator/clock", None)
-        .await
-        .expect(200)
-        .body;
+    let clock = api.harness().clock().await.unwrap();
     assert_eq!(
-        clock["offset_seconds"], 0,
+        clock.offset_seconds, 0,
         "refused moves leave the clock alone"
     );
 }

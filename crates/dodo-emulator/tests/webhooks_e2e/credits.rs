@@ -7,7 +7,7 @@ use dodo_client::types::{
     CreateCreditEntitlementRequest, CreateCustomerRequest, CreateLedgerEntryRequest, Currency,
     Decimal, LedgerEntryType,
 };
-use dodo_emulator::testing::{TestEmulator, WebhookReceiver};
+use dodo_emulator::testing::{SeedObject, TestEmulator, WebhookReceiver};
 use dodo_webhooks::{EventPayload, EventType};
 use serde_json::{Value, json};
 
@@ -161,16 +161,18 @@ async fn a_debit_below_the_subscription_threshold_is_delivered_as_balance_low_on
     let cus = cus["customer_id"].as_str().unwrap();
     // A subscription whose credit cart sets a 20 % threshold on 100 credits (seeded: products
     // of this emulator do not attach credit entitlements yet).
-    post(
-        &emu,
-        "/_emulator/seed",
-        json!({"objects": [{"kind": "subscription", "id": "sub_low", "data": {
-            "subscription_id": "sub_low", "status": "active", "customer": {"customer_id": cus},
-            "credit_entitlement_cart": [{"credit_entitlement_id": cde, "credits_amount": "100",
-                                         "low_balance_threshold_percent": 20}],
-        }}]}),
-    )
-    .await;
+    emu.admin()
+        .seed(&[SeedObject::new(
+            "subscription",
+            "sub_low",
+            json!({
+                "subscription_id": "sub_low", "status": "active", "customer": {"customer_id": cus},
+                "credit_entitlement_cart": [{"credit_entitlement_id": cde, "credits_amount": "100",
+                                             "low_balance_threshold_percent": 20}],
+            }),
+        )])
+        .await
+        .unwrap();
     let entries = format!("/credit-entitlements/{cde}/balances/{cus}/ledger-entries");
     post(
         &emu,
@@ -293,12 +295,10 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
     .await;
     product["product_id"] = json!("pdt_minutes");
     product["credit_entitlements"] = json!([{"credit_entitlement_id": cde, "credits_amount": "100", "low_balance_threshold_percent": 50}]);
-    post(
-        &emu,
-        "/_emulator/seed",
-        json!({"objects": [{"kind": "product", "id": "pdt_minutes", "data": product}]}),
-    )
-    .await;
+    emu.admin()
+        .seed(&[SeedObject::new("product", "pdt_minutes", product)])
+        .await
+        .unwrap();
     let sub = post(
         &emu,
         "/subscriptions",
@@ -308,12 +308,10 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
     )
     .await;
     let pay = sub["payment_id"].as_str().unwrap();
-    post(
-        &emu,
-        &format!("/_emulator/payments/{pay}/complete"),
-        json!({}),
-    )
-    .await;
+    emu.admin()
+        .complete_payment(pay, "succeeded")
+        .await
+        .unwrap();
     let cus = sub["customer"]["customer_id"].as_str().unwrap().to_string();
     let base = format!("/credit-entitlements/{cde}/balances/{cus}");
 

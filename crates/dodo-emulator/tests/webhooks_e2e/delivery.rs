@@ -2,6 +2,8 @@ use dodo_webhooks::{EventPayload, EventType};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use dodo_emulator::testing::{DeliveryFilter, SeedObject, WebhookSchedule};
+
 use crate::receiver::Receiver;
 use crate::support::{Api, s};
 
@@ -24,11 +26,7 @@ pub async fn register(api: &Api, url: &str, filter: &[&str]) -> (String, String)
 /// Polls the delivery log until `pred` holds for the delivery (a hang guard of 60 s).
 pub async fn wait_delivery(api: &Api, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..3000 {
-        let d = api
-            .admin(Method::GET, &format!("/_emulator/deliveries/{id}"), None)
-            .await
-            .expect(200)
-            .body;
+        let d = serde_json::to_value(api.harness().delivery(id).await.unwrap()).unwrap();
         if pred(&d) {
             return d;
         }
@@ -60,15 +58,11 @@ async fn payment_success_is_delivered_signed_and_typed() {
 
 async fn api_business(api: &Api) -> Value {
     let events = api
-        .admin(
-            Method::GET,
-            "/_emulator/events?type=payment.succeeded",
-            None,
-        )
+        .harness()
+        .events(Some("payment.succeeded"), 100)
         .await
-        .expect(200)
-        .body;
-    events["items"][0]["business_id"].clone()
+        .unwrap();
+    json!(events[0].business_id)
 }
 
 #[tokio::test]
@@ -94,18 +88,13 @@ async fn failing_receiver_gets_three_attempts_with_one_webhook_id_then_replay() 
         EventType::PaymentSucceeded
     );
 
-    let list = api
-        .admin(
-            Method::GET,
-            &format!("/_emulator/deliveries?endpoint_id={endpoint}"),
-            None,
-        )
+    let items = api
+        .harness()
+        .deliveries(&DeliveryFilter::endpoint(&endpoint))
         .await
-        .expect(200)
-        .body;
-    let items = list["items"].as_array().unwrap();
+        .unwrap();
     assert_eq!(items.len(), 1, "filter_types keeps only payment.succeeded");
-    let did = s(&items[0]["id"]).to_string();
+    let did = items[0].id.clone();
     let d = wait_delivery(&api, &did, |d| d["status"] == "succeeded").await;
     assert_eq!(d["attempts"], 3);
     let log = d["attempt_log"].as_array().unwrap();
@@ -116,22 +105,14 @@ async fn failing_receiver_gets_three_attempts_with_one_webhook_id_then_replay() 
     assert_eq!(codes, [500, 503, 200]);
     assert_eq!(d["payload"]["type"], "payment.succeeded");
 
-    let replayed = api
-        .admin(
-            Method::POST,
-            &format!("/_emulator/deliveries/{did}/replay"),
-            None,
-        )
-        .await
-        .expect(202)
-        .body;
+    let replayed = api.harness().replay_delivery(&did).await.unwrap();
     let again = rx.next().await;
     assert_eq!(again.header("webhook-id"), id);
     assert_eq!(
         again.verify(&secret).event_type(),
         EventType::PaymentSucceeded
     );
-    let rid = s(&replayed["id"]).to_string();
+    let rid = replayed.id.clone();
     assert_ne!(rid, did);
     wait_delivery(&api, &rid, |d| d["status"] == "succeeded").await;
 }
@@ -139,13 +120,13 @@ async fn failing_receiver_gets_three_attempts_with_one_webhook_id_then_replay() 
 #[tokio::test]
 async fn exhausted_schedule_marks_the_delivery_failed_and_disabled_endpoints_are_skipped() {
     let api = Api::start().await;
-    api.admin(
-        Method::PUT,
-        "/_emulator/webhook-schedule",
-        Some(json!({"delays_ms": [0, 10]})),
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .set_webhook_schedule(&WebhookSchedule::Custom {
+            delays_ms: vec![0, 10],
+            timeout_ms: None,
+        })
+        .await
+        .unwrap();
     let mut rx = Receiver::start(vec![500, 500, 500, 500]).await;
     let (endpoint, _) = register(&api, &rx.url, &["payment.succeeded"]).await;
     let product = api.one_time_product(100).await;
@@ -154,11 +135,11 @@ async fn exhausted_schedule_marks_the_delivery_failed_and_disabled_endpoints_are
         assert_eq!(rx.next().await.answered, 500);
     }
     let list = api
-        .admin(Method::GET, "/_emulator/deliveries", None)
+        .harness()
+        .deliveries(&DeliveryFilter::default())
         .await
-        .expect(200)
-        .body;
-    let did = s(&list["items"][0]["id"]).to_string();
+        .unwrap();
+    let did = list[0].id.clone();
     let d = wait_delivery(&api, &did, |d| d["status"] == "failed").await;
     assert_eq!(d["attempts"], 3);
 
@@ -167,14 +148,14 @@ async fn exhausted_schedule_marks_the_delivery_failed_and_disabled_endpoints_are
         .expect(200);
     api.paid_payment(s(&product["product_id"]), 1).await;
     let list = api
-        .admin(Method::GET, "/_emulator/deliveries", None)
+        .harness()
+        .deliveries(&DeliveryFilter::default())
         .await
-        .expect(200)
-        .body;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        .unwrap();
+    assert_eq!(list.len(), 1);
 
     let bad = api
-        .admin(
+        .admin_http(
             Method::PUT,
             "/_emulator/webhook-schedule",
             Some(json!({"profile": "sometimes"})),
@@ -182,7 +163,7 @@ async fn exhausted_schedule_marks_the_delivery_failed_and_disabled_endpoints_are
         .await;
     assert_eq!(bad.status, 422);
     let realistic = api
-        .admin(
+        .admin_http(
             Method::PUT,
             "/_emulator/webhook-schedule",
             Some(json!({"profile": "realistic"})),
@@ -197,13 +178,7 @@ async fn exhausted_schedule_marks_the_delivery_failed_and_disabled_endpoints_are
 async fn admin_endpoints_are_signed_with_the_emulator_wide_secret() {
     let api = Api::start().await;
     let mut rx = Receiver::start(vec![]).await;
-    api.admin(
-        Method::POST,
-        "/_emulator/endpoints",
-        Some(json!({"url": rx.url})),
-    )
-    .await
-    .expect(201);
+    api.harness().add_endpoint(&rx.url, &[]).await.unwrap();
     let product = api.one_time_product(100).await;
     api.paid_payment(s(&product["product_id"]), 1).await;
     let got = rx.next_of("payment.succeeded").await;
@@ -213,13 +188,13 @@ async fn admin_endpoints_are_signed_with_the_emulator_wide_secret() {
 #[tokio::test]
 async fn a_timeout_is_retried_and_410_disables_the_endpoint() {
     let api = Api::start().await;
-    api.admin(
-        Method::PUT,
-        "/_emulator/webhook-schedule",
-        Some(json!({"delays_ms": [0, 0], "timeout_ms": 300})),
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .set_webhook_schedule(&WebhookSchedule::Custom {
+            delays_ms: vec![0, 0],
+            timeout_ms: Some(300),
+        })
+        .await
+        .unwrap();
     let mut rx = Receiver::start(vec![crate::receiver::HANG]).await;
     let (_, secret) = register(&api, &rx.url, &["payment.succeeded"]).await;
     let product = api.one_time_product(100).await;
@@ -228,11 +203,11 @@ async fn a_timeout_is_retried_and_410_disables_the_endpoint() {
     assert_eq!(got.answered, 200);
     got.verify(&secret);
     let list = api
-        .admin(Method::GET, "/_emulator/deliveries", None)
+        .harness()
+        .deliveries(&DeliveryFilter::default())
         .await
-        .expect(200)
-        .body;
-    let did = s(&list["items"][0]["id"]).to_string();
+        .unwrap();
+    let did = list[0].id.clone();
     let d = wait_delivery(&api, &did, |d| d["status"] == "succeeded").await;
     assert_eq!(d["attempt_log"][0]["error"], "timeout");
     assert_eq!(d["attempt_log"][1]["status_code"], 200);
@@ -242,15 +217,11 @@ async fn a_timeout_is_retried_and_410_disables_the_endpoint() {
     api.paid_payment(s(&product["product_id"]), 1).await;
     assert_eq!(gone.next().await.answered, 410);
     let list = api
-        .admin(
-            Method::GET,
-            &format!("/_emulator/deliveries?endpoint_id={endpoint}"),
-            None,
-        )
+        .harness()
+        .deliveries(&DeliveryFilter::endpoint(&endpoint))
         .await
-        .expect(200)
-        .body;
-    let did = s(&list["items"][0]["id"]).to_string();
+        .unwrap();
+    let did = list[0].id.clone();
     let d = wait_delivery(&api, &did, |d| d["status"] == "failed").await;
     assert_eq!(d["attempts"], 1, "410 is final");
     let ep = api
@@ -264,46 +235,32 @@ async fn a_timeout_is_retried_and_410_disables_the_endpoint() {
 #[tokio::test]
 async fn reset_clears_events_and_deliveries() {
     let api = Api::start().await;
-    api.admin(Method::POST, "/_emulator/trigger/payment.succeeded", None)
-        .await
-        .expect(200);
-    api.admin(Method::POST, "/_emulator/reset", None)
-        .await
-        .expect(204);
-    let events = api
-        .admin(Method::GET, "/_emulator/events", None)
-        .await
-        .expect(200)
-        .body;
-    assert_eq!(events["items"], json!([]));
+    api.harness().trigger("payment.succeeded").await.unwrap();
+    assert!(!api.harness().events(None, 100).await.unwrap().is_empty());
+    api.harness().reset().await.unwrap();
+    assert_eq!(api.harness().events(None, 100).await.unwrap(), vec![]);
 }
 
 #[tokio::test]
 async fn seeded_objects_emit_no_events_but_later_changes_do() {
     let api = Api::start().await;
-    api.admin(
-        Method::POST,
-        "/_emulator/seed",
-        Some(json!([{"kind": "license_key", "id": "lic_seeded", "data": {"id": "lic_seeded"}}])),
-    )
-    .await
-    .expect(200);
-    let events = api
-        .admin(Method::GET, "/_emulator/events", None)
+    let inserted = api
+        .harness()
+        .seed(&[SeedObject::new(
+            "license_key",
+            "lic_seeded",
+            json!({"id": "lic_seeded"}),
+        )])
         .await
-        .expect(200)
-        .body;
-    assert_eq!(events["items"], json!([]));
+        .unwrap();
+    assert_eq!(inserted, 1);
+    assert_eq!(api.harness().events(None, 100).await.unwrap(), vec![]);
     let product = api.one_time_product(100).await;
     api.paid_payment(s(&product["product_id"]), 1).await;
     let events = api
-        .admin(
-            Method::GET,
-            "/_emulator/events?type=payment.succeeded",
-            None,
-        )
+        .harness()
+        .events(Some("payment.succeeded"), 100)
         .await
-        .expect(200)
-        .body;
-    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+        .unwrap();
+    assert_eq!(events.len(), 1);
 }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use dodo_emulator::faults::FaultSpec;
 use dodo_emulator::purchase::TestCard;
-use dodo_emulator::testing::{DeliveryFilter, HarnessError, TestEmulator};
+use dodo_emulator::testing::{
+    Admin, DeliveryFilter, HarnessError, SeedObject, TestEmulator, WebhookSchedule,
+};
 use dodo_webhooks::{EventPayload, EventType};
 use serde_json::json;
 
@@ -150,7 +152,15 @@ async fn faults_are_injected_and_cleared() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    let active = emu.admin().faults().await.unwrap();
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!(active[0].id, id);
+    assert_eq!(active[0].count, 10);
+    assert_eq!(active[0].remaining, 9, "one request consumed it once");
+    assert_eq!(active[0].status, Some(503));
+    assert_eq!(active[0].path_prefix.as_deref(), Some("/customers"));
     emu.admin().clear_faults().await.unwrap();
+    assert!(emu.admin().faults().await.unwrap().is_empty());
     let r = http
         .get(&url)
         .bearer_auth(emu.api_key())
@@ -187,4 +197,136 @@ async fn advancing_the_clock_renews_and_waits_time_out_cleanly() {
         .await
         .unwrap_err();
     assert!(matches!(none, HarnessError::Timeout(..)), "{none}");
+}
+
+#[tokio::test]
+async fn endpoints_events_replays_and_schedules_are_typed_operations() {
+    let emu = TestEmulator::start().await.unwrap();
+    let admin = emu.admin();
+    let mut hooks = emu.webhook_receiver().await.unwrap();
+    admin
+        .set_webhook_schedule(&WebhookSchedule::Custom {
+            delays_ms: vec![0, 10],
+            timeout_ms: Some(2_000),
+        })
+        .await
+        .unwrap();
+    let bad = admin
+        .set_webhook_schedule(&WebhookSchedule::Profile {
+            profile: "sometimes".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(bad, HarnessError::Api { status: 422, .. }),
+        "{bad}"
+    );
+    // A second endpoint for one type, on the same verifying receiver.
+    let only = admin
+        .add_endpoint(hooks.url(), &["payment.succeeded"])
+        .await
+        .unwrap();
+
+    let t = admin.trigger("payment.succeeded").await.unwrap();
+    let emitted = t
+        .events
+        .iter()
+        .find(|e| e.event_type == "payment.succeeded")
+        .unwrap();
+    let d = admin
+        .wait_for_delivery_matching(&DeliveryFilter::endpoint(&only), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(d.endpoint_id, only);
+    assert_eq!(d.event_id, emitted.id);
+    assert_eq!(d.status, "succeeded");
+    assert_eq!(d.attempt_log[0]["status_code"], 200);
+
+    // The recorded event's body is byte for byte what the receiver verified.
+    let events = admin.events(Some("payment.succeeded"), 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].id, emitted.id);
+    let received = loop {
+        let r = hooks.next().await.unwrap();
+        if r.webhook_id == emitted.id {
+            break r;
+        }
+    };
+    assert_eq!(events[0].body().as_bytes(), &received.body[..]);
+
+    // A replay is a new delivery of the same event (same webhook-id).
+    let again = admin.replay_delivery(&d.id).await.unwrap();
+    assert_ne!(again.id, d.id);
+    assert_eq!(again.event_id, d.event_id);
+    assert_eq!(again.endpoint_id, only);
+    let replayed = loop {
+        let r = hooks.next().await.unwrap();
+        if r.webhook_id == emitted.id {
+            break r;
+        }
+    };
+    assert_eq!(replayed.body, received.body);
+
+    // A removed endpoint receives nothing more; removing it twice is a 404.
+    admin.remove_endpoint(&only).await.unwrap();
+    let gone = admin.remove_endpoint(&only).await.unwrap_err();
+    assert!(
+        matches!(gone, HarnessError::Api { status: 404, .. }),
+        "{gone}"
+    );
+    admin.trigger("payment.succeeded").await.unwrap();
+    hooks.next_of(EventType::PaymentSucceeded).await.unwrap();
+    let to_removed = admin
+        .deliveries(&DeliveryFilter::endpoint(&only))
+        .await
+        .unwrap();
+    assert_eq!(
+        to_removed.len(),
+        2,
+        "the first delivery and its replay only"
+    );
+
+    // A handle over a client of the caller's, with the key checked like any admin call.
+    let own = Admin::with_http_client(emu.base_url(), emu.api_key(), reqwest::Client::new());
+    assert_eq!(own.base_url(), emu.base_url());
+    assert_eq!(own.clock().await.unwrap().offset_seconds, 0);
+    let wrong = Admin::with_http_client(emu.base_url(), "sk_wrong", reqwest::Client::new());
+    let refused = wrong.clock().await.unwrap_err();
+    assert!(
+        matches!(refused, HarnessError::Api { status: 401, .. }),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn seeded_objects_read_back_through_the_api_without_events() {
+    let emu = TestEmulator::start().await.unwrap();
+    let customer = json!({
+        "customer_id": "cus_seeded", "business_id": "bus_x", "email": "seed@example.com",
+        "name": "Seeded", "created_at": "2025-01-01T00:00:00Z", "phone_number": null,
+        "metadata": {},
+    });
+    let n = emu
+        .admin()
+        .seed(&[SeedObject::new("customer", "cus_seeded", customer)])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let back = emu
+        .client()
+        .customers()
+        .retrieve("cus_seeded")
+        .await
+        .unwrap();
+    assert_eq!(back.email, "seed@example.com");
+    assert!(emu.admin().events(None, 10).await.unwrap().is_empty());
+    let again = emu
+        .admin()
+        .seed(&[SeedObject::new("customer", "cus_seeded", json!({}))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, HarnessError::Api { status: 409, .. }),
+        "{again}"
+    );
 }

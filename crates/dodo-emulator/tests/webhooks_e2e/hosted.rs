@@ -2,6 +2,8 @@ use dodo_webhooks::EventType;
 use reqwest::Method;
 use serde_json::json;
 
+use dodo_emulator::faults::FaultSpec;
+
 use crate::delivery::register;
 use crate::form::{no_redirect, open, submit};
 use crate::receiver::Receiver;
@@ -203,13 +205,10 @@ async fn pages_call_the_domain_in_process_not_the_http_api() {
     let product = api.one_time_product(500).await;
     let pid = s(&product["product_id"]);
     // A fault on the HTTP API would break a page that called the API over loopback.
-    api.admin(
-        Method::POST,
-        "/_emulator/faults",
-        Some(json!({"path_prefix": "/payments", "status": 503, "count": 5})),
-    )
-    .await
-    .expect(201);
+    api.harness()
+        .add_fault(&FaultSpec::status(503).times(5).path_prefix("/payments"))
+        .await
+        .unwrap();
     let link = api.url(&format!("/buy/{pid}"));
     let page = open(&link).await;
     let ok = submit(
@@ -229,7 +228,7 @@ async fn pages_call_the_domain_in_process_not_the_http_api() {
         ok.text().await.unwrap()
     );
     let log = api
-        .admin(
+        .admin_http(
             Method::GET,
             "/_emulator/requests?path_prefix=/payments",
             None,
@@ -238,15 +237,8 @@ async fn pages_call_the_domain_in_process_not_the_http_api() {
         .expect(200)
         .body;
     assert_eq!(log["items"], json!([]), "no loopback call reached the API");
-    let faults = api
-        .admin(Method::GET, "/_emulator/faults", None)
-        .await
-        .expect(200)
-        .body;
-    assert_eq!(
-        faults["items"][0]["count"], 5,
-        "the fault was never consumed"
-    );
+    let faults = api.harness().faults().await.unwrap();
+    assert_eq!(faults[0].remaining, 5, "the fault was never consumed");
 }
 
 #[tokio::test]

@@ -9,6 +9,8 @@ use serde_json::json;
 
 use crate::delivery::register;
 use crate::receiver::Receiver;
+use dodo_emulator::testing::DeliveryFilter;
+
 use crate::support::{Api, s};
 
 #[tokio::test]
@@ -42,18 +44,18 @@ async fn admin_lists_and_schedules_are_bounded() {
         "/_emulator/events?limit=5000",
         "/_emulator/requests?limit=100000",
     ] {
-        let r = api.admin(Method::GET, path, None).await.expect(422);
+        let r = api.admin_http(Method::GET, path, None).await.expect(422);
         assert!(
             s(&r.body["message"]).contains("limit"),
             "{path}: {}",
             r.body
         );
     }
-    api.admin(Method::GET, "/_emulator/deliveries?limit=1000", None)
+    api.admin_http(Method::GET, "/_emulator/deliveries?limit=1000", None)
         .await
         .expect(200);
     let too_many = api
-        .admin(
+        .admin_http(
             Method::PUT,
             "/_emulator/webhook-schedule",
             Some(json!({"delays_ms": vec![0; 21]})),
@@ -61,14 +63,14 @@ async fn admin_lists_and_schedules_are_bounded() {
         .await
         .expect(422);
     assert!(s(&too_many.body["message"]).contains("delays_ms"));
-    api.admin(
+    api.admin_http(
         Method::PUT,
         "/_emulator/webhook-schedule",
         Some(json!({"delays_ms": [0, u64::MAX]})),
     )
     .await
     .expect(422);
-    api.admin(
+    api.admin_http(
         Method::PUT,
         "/_emulator/webhook-schedule",
         Some(json!({"timeout_ms": 10_000_000})),
@@ -95,12 +97,12 @@ async fn old_deliveries_are_pruned_past_the_configured_size() {
     }
     let mut left = usize::MAX;
     for _ in 0..300 {
-        let list = api
-            .admin(Method::GET, "/_emulator/deliveries", None)
+        left = api
+            .harness()
+            .deliveries(&DeliveryFilter::default())
             .await
-            .expect(200)
-            .body;
-        left = list["items"].as_array().unwrap().len();
+            .unwrap()
+            .len();
         if left <= 2 {
             break;
         }

@@ -18,5 +18,6 @@ mod hosted;
 mod limits;
 mod portal;
 mod renewals;
+mod static_links;
 mod streams;
 mod triggers;

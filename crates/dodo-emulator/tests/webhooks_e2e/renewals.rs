@@ -1,6 +1,8 @@
 //! The virtual clock: advancing it renews subscriptions through real payments, and a card
 //! flagged to fail puts them on hold.
 
+use std::time::Duration;
+
 use dodo_webhooks::{EventPayload, EventType};
 use reqwest::Method;
 use serde_json::json;
@@ -12,20 +14,10 @@ use crate::support::{Api, s};
 async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
     let api = Api::start().await;
     let mut rx = Receiver::start(vec![]).await;
-    api.admin(
-        Method::POST,
-        "/_emulator/endpoints",
-        Some(json!({"url": rx.url})),
-    )
-    .await
-    .expect(201);
+    api.harness().add_endpoint(&rx.url, &[]).await.unwrap();
     let secret = api.emu.webhook_secret().to_string();
-    let out = api
-        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
-        .await
-        .expect(200)
-        .body;
-    let sub_id = s(&out["objects"]["subscription_id"]).to_string();
+    let out = api.harness().trigger("subscription.active").await.unwrap();
+    let sub_id = s(&out.objects["subscription_id"]).to_string();
     let before = api
         .get(&format!("/subscriptions/{sub_id}"))
         .await
@@ -33,12 +25,8 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
         .body;
     let first_due = s(&before["next_billing_date"]).to_string();
 
-    let leaving = api
-        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
-        .await
-        .expect(200)
-        .body;
-    let leaving_id = s(&leaving["objects"]["subscription_id"]).to_string();
+    let leaving = api.harness().trigger("subscription.active").await.unwrap();
+    let leaving_id = s(&leaving.objects["subscription_id"]).to_string();
     api.patch(
         &format!("/subscriptions/{leaving_id}"),
         json!({"cancel_at_next_billing_date": true}),
@@ -58,13 +46,10 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
         .expect(200)
         .body;
     let trial_id = s(&trial["subscription_id"]).to_string();
-    api.admin(
-        Method::POST,
-        &format!("/_emulator/payments/{}/complete", s(&trial["payment_id"])),
-        None,
-    )
-    .await
-    .expect(200);
+    api.harness()
+        .complete_payment(s(&trial["payment_id"]), "succeeded")
+        .await
+        .unwrap();
     let trial_sub = api
         .get(&format!("/subscriptions/{trial_id}"))
         .await
@@ -73,7 +58,7 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
     let trial_end = s(&trial_sub["next_billing_date"]).to_string();
 
     let bad = api
-        .admin(
+        .admin_http(
             Method::POST,
             "/_emulator/clock/advance",
             Some(json!({"by": "soon"})),
@@ -82,22 +67,18 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
     assert_eq!(bad.status, 422);
 
     let adv = api
-        .admin(
-            Method::POST,
-            "/_emulator/clock/advance",
-            Some(json!({"by": "+32d"})),
-        )
+        .harness()
+        .advance_clock(Duration::from_secs(32 * 86_400))
         .await
-        .expect(200)
-        .body;
+        .unwrap();
     assert!(
-        adv["processed"]["renewed"]
+        adv.processed["renewed"]
             .as_array()
             .unwrap()
             .iter()
             .any(|v| v == &json!(sub_id))
     );
-    assert_eq!(adv["processed"]["cancelled"], json!([leaving_id]));
+    assert_eq!(adv.processed["cancelled"], json!([leaving_id]));
     let after_trial = api
         .get(&format!("/subscriptions/{trial_id}"))
         .await
@@ -145,23 +126,16 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
         "first charge + renewal"
     );
 
-    api.admin(
-        Method::POST,
-        &format!("/_emulator/subscriptions/{sub_id}/card"),
-        Some(json!({"fail_renewals": true})),
-    )
-    .await
-    .expect(200);
-    let adv = api
-        .admin(
-            Method::POST,
-            "/_emulator/clock/advance",
-            Some(json!({"by": "31d"})),
-        )
+    api.harness()
+        .set_fail_renewals(&sub_id, true)
         .await
-        .expect(200)
-        .body;
-    assert_eq!(adv["processed"]["on_hold"], json!([sub_id]));
+        .unwrap();
+    let adv = api
+        .harness()
+        .advance_clock(Duration::from_secs(31 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(adv.processed["on_hold"], json!([sub_id]));
     let held = api
         .get(&format!("/subscriptions/{sub_id}"))
         .await
@@ -176,10 +150,6 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
         .expect(200)
         .body;
     assert_eq!(failed["items"].as_array().unwrap().len(), 1);
-    let clock = api
-        .admin(Method::GET, "/_emulator/clock", None)
-        .await
-        .expect(200)
-        .body;
-    assert!(clock["offset_seconds"].as_i64().unwrap() >= 63 * 86_400);
+    let clock = api.harness().clock().await.unwrap();
+    assert!(clock.offset_seconds >= 63 * 86_400);
 }

@@ -80,7 +80,7 @@ async fn delivery_stream_pushes_each_finished_attempt_in_the_detail_shape() {
     assert_eq!(second["status"], "succeeded");
     assert_eq!(second["attempt_log"][1]["status_code"], 200);
     let detail = api
-        .admin(
+        .admin_http(
             Method::GET,
             &format!("/_emulator/deliveries/{}", s(&second["id"])),
             None,
@@ -111,7 +111,7 @@ async fn request_log_lists_newest_first_without_query_strings() {
     api.get("/customers/cus_missing").await.expect(404);
 
     let all = api
-        .admin(Method::GET, "/_emulator/requests", None)
+        .admin_http(Method::GET, "/_emulator/requests", None)
         .await
         .expect(200)
         .body;
@@ -136,7 +136,7 @@ async fn request_log_lists_newest_first_without_query_strings() {
     assert!(!all.to_string().contains("secret"));
 
     let filtered = api
-        .admin(
+        .admin_http(
             Method::GET,
             "/_emulator/requests?method=get&path_prefix=/customers&status=404&limit=5",
             None,
@@ -146,7 +146,7 @@ async fn request_log_lists_newest_first_without_query_strings() {
         .body;
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
     assert_eq!(filtered["items"][0]["status"], 404);
-    api.admin(Method::GET, "/_emulator/requests?colour=red", None)
+    api.admin_http(Method::GET, "/_emulator/requests?colour=red", None)
         .await
         .expect(422);
 }
@@ -159,7 +159,7 @@ async fn request_log_keeps_only_its_capacity() {
     }
     api.get("/products").await.expect(200);
     let all = api
-        .admin(Method::GET, "/_emulator/requests", None)
+        .admin_http(Method::GET, "/_emulator/requests", None)
         .await
         .expect(200)
         .body;

@@ -14,17 +14,8 @@ async fn every_event_type_has_a_trigger_whose_delivery_verifies_and_parses() {
     assert_eq!(EventType::ALL.len(), 48);
     for ty in EventType::ALL {
         let name = ty.as_str();
-        let out = api
-            .admin(Method::POST, &format!("/_emulator/trigger/{name}"), None)
-            .await
-            .expect(200)
-            .body;
-        let emitted: Vec<&str> = out["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["type"].as_str().unwrap())
-            .collect();
+        let out = api.harness().trigger(name).await.unwrap();
+        let emitted: Vec<&str> = out.events.iter().map(|e| e.event_type.as_str()).collect();
         assert!(emitted.contains(&name), "{name}: emitted {emitted:?}");
         let got = rx.next_of(name).await;
         let event = got.verify(&secret);
@@ -46,7 +37,7 @@ async fn every_event_type_has_a_trigger_whose_delivery_verifies_and_parses() {
 async fn unknown_trigger_type_is_404() {
     let api = Api::start().await;
     let r = api
-        .admin(Method::POST, "/_emulator/trigger/payment.teleported", None)
+        .admin_http(Method::POST, "/_emulator/trigger/payment.teleported", None)
         .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.body["code"], "UNKNOWN_EVENT_TYPE");
