@@ -36,18 +36,37 @@ impl WebhookEvent {
 }
 
 /// The envelope's event type alone, for answering a delivery without parsing its data (a
-/// duplicate the idempotency guard already knows). Scans the body without building the
-/// data; a body without a readable `type` gives `Unknown("")`.
+/// duplicate the idempotency guard already knows). Reads the top-level keys only up to
+/// `type` (Dodo sends it before `data`, so the data is not even scanned); a body without a
+/// readable `type` gives `Unknown("")`.
 pub(crate) fn event_type_of(body: &[u8]) -> EventType {
-    #[derive(Deserialize)]
-    struct TypeOnly<'a> {
-        #[serde(rename = "type", borrow)]
-        event_type: Cow<'a, str>,
+    /// Records the top-level `type` and stops there.
+    struct TypeField<'a>(&'a mut Option<String>);
+    impl<'de> Visitor<'de> for TypeField<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a webhook envelope")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "type" {
+                    *self.0 = Some(map.next_value::<String>()?);
+                    return Ok(());
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
     }
-    match serde_json::from_slice::<TypeOnly<'_>>(body) {
-        Ok(only) => EventType::parse(&only.event_type),
-        Err(_) => EventType::Unknown(String::new()),
-    }
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    // Returning at `type` leaves the rest unread, which serde_json reports as an error once
+    // the visitor is done: only `found` matters.
+    let _ = de.deserialize_map(TypeField(&mut found));
+    found.map_or_else(
+        || EventType::Unknown(String::new()),
+        |t| EventType::parse(&t),
+    )
 }
 
 /// The fast path; `None` on any error (the caller falls back).
@@ -196,6 +215,22 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_type_of_reads_only_the_top_level_type() {
+        use super::event_type_of;
+        use crate::event_type::EventType;
+        let first = br#"{"business_id":"b","type":"payment.succeeded","data":{"#;
+        assert_eq!(event_type_of(first), EventType::PaymentSucceeded);
+        let after_data =
+            br#"{"data":{"type":"refund.failed","x":[1,{"a":"\""}]},"type":"dispute.won"}"#;
+        assert_eq!(event_type_of(after_data), EventType::DisputeWon);
+        let escaped = br#"{"t\u0079pe":"license_key.created"}"#;
+        assert_eq!(event_type_of(escaped), EventType::LicenseKeyCreated);
+        for bad in [&b"not json"[..], b"[]", br#"{"data":{}}"#, br#"{"type":7}"#] {
+            assert_eq!(event_type_of(bad), EventType::Unknown(String::new()));
+        }
+    }
+
     use super::*;
 
     const TYPE_FIRST: &str = r#"{"business_id":"b","type":"refund.succeeded","timestamp":"2025-01-01T00:00:00Z","data":{"refund_id":"r","payment_id":"p","business_id":"b","brand_id":"x","created_at":"2025-01-01T00:00:00Z","is_partial":false,"status":"succeeded","metadata":{},"customer":{"customer_id":"c","email":"e","name":"n"}}}"#;
