@@ -7,7 +7,6 @@ mod catalog;
 mod client;
 mod customers;
 mod faults;
-mod generic;
 mod layers;
 mod licenses;
 mod payments;
