@@ -17,6 +17,7 @@ pub mod events;
 pub mod invoices;
 pub mod licenses;
 pub mod meters;
+pub mod payment_methods;
 pub mod payments;
 pub mod products;
 pub mod refunds;
@@ -91,6 +92,7 @@ impl Registry {
         brands::register(&mut r);
         addons::register(&mut r);
         invoices::register(&mut r);
+        payment_methods::register(&mut r);
         r
     }
 

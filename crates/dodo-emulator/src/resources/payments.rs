@@ -6,12 +6,13 @@
 //! `payment_method_id`, which settles it at once). `payment_link: true` answers a link on the
 //! emulator (`{base_url}/pay/{payment_id}`). Prices come from the stored products, discount
 //! codes are redeemed, tax is zero. Line items (one per cart product, `items_id` = product id)
-//! are kept beside the payment for refunds. Retry endpoints are generic.
+//! are kept beside the payment for refunds. A succeeded payment saves its card
+//! ([`payment_methods`]); manual retries live in [`super::payment_retry`].
 
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
-use super::{Ctx, Registry, discounts, licenses, products};
+use super::{Ctx, Registry, discounts, licenses, payment_methods, products};
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -438,7 +439,25 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
         d["error_code"] = json!("CARD_DECLINED");
         d["error_message"] = json!("The card was declined (emulated).");
     }
+    let saved = if status == "succeeded" {
+        payment_methods::save_from_payment(ctx, &record.data)?
+    } else {
+        None
+    };
+    if let Some(pm) = &saved
+        && record.data["payment_method_id"].is_null()
+    {
+        record.data["payment_method_id"] = json!(pm);
+    }
     ctx.db.update(kind::PAYMENT, id, &record.data)?;
+    if let (Some(pm), Some(sub_id)) = (&saved, record.data["subscription_id"].as_str())
+        && record.data["is_update_payment_method"] == true
+        && let Some(mut sub) = ctx.db.get(kind::SUBSCRIPTION, sub_id)?
+    {
+        // A card collected to update the subscription's payment method becomes its method.
+        sub.data["payment_method_id"] = json!(pm);
+        ctx.db.update(kind::SUBSCRIPTION, sub_id, &sub.data)?;
+    }
     if let Some(sub_id) = record.data["subscription_id"].as_str() {
         settle_subscription(ctx, sub_id, status)?;
     }
