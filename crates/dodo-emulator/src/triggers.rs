@@ -327,7 +327,7 @@ impl Trigger {
             "license_key" => {
                 self.payment(Some("succeeded"), true).await?;
             }
-            "payout" => self.payout(what)?,
+            "payout" => self.payout(what).await?,
             "credit" => self.credit(what).await?,
             "abandoned_checkout" => {
                 let pay = self.payment(Some("failed"), false).await?;
@@ -433,17 +433,12 @@ impl Trigger {
         Ok(())
     }
 
-    fn payout(&mut self, what: &str) -> Result<(), ApiError> {
-        let id = new_id("pyt_");
-        let now = self.now();
-        let data = json!({
-            "payout_id": id, "business_id": self.state.env.business_id, "amount": 125_000,
-            "fee": 1_250, "additional_docs": [], "currency": "USD", "payment_method": "bank_transfer",
-            "status": "not_initiated", "tax": 0, "refunds": 0, "chargebacks": 0,
-            "name": "Emulated payout", "payout_document_url": null, "remarks": null,
-            "created_at": now, "updated_at": now,
-        });
-        self.insert(emit::PAYOUT, &id, Some(""), &data)?;
+    /// A payout of what has settled, computed by the domain layer (a succeeded payment first,
+    /// so that there is money to pay out).
+    async fn payout(&mut self, what: &str) -> Result<(), ApiError> {
+        self.payment(Some("succeeded"), false).await?;
+        let payout = self.write(crate::resources::payouts::create_payout)?;
+        let id = s(&payout, "payout_id");
         self.note("payout_id", &id);
         if what != "created" {
             if matches!(what, "success" | "failed") {

@@ -8,17 +8,20 @@
 //! live API shows); [`Registry::unhandled`] lists such operations.
 
 pub mod addons;
+pub mod balances;
 pub mod brands;
 pub mod checkouts;
 pub mod common;
 pub mod customers;
 pub mod discounts;
+pub mod disputes;
 pub mod events;
 pub mod invoices;
 pub mod licenses;
 pub mod meters;
 pub mod payment_methods;
 pub mod payments;
+pub mod payouts;
 pub mod products;
 pub mod refunds;
 pub mod subscriptions;
@@ -93,6 +96,9 @@ impl Registry {
         addons::register(&mut r);
         invoices::register(&mut r);
         payment_methods::register(&mut r);
+        disputes::register(&mut r);
+        payouts::register(&mut r);
+        balances::register(&mut r);
         r
     }
 
