@@ -9,6 +9,7 @@
 
 pub mod addons;
 pub mod balances;
+pub mod blocklist;
 pub mod brands;
 pub mod checkouts;
 pub mod common;
@@ -19,7 +20,9 @@ pub mod events;
 pub mod invoices;
 pub mod licenses;
 pub mod meters;
+pub mod moderation;
 pub mod payment_methods;
+pub mod payment_retry;
 pub mod payments;
 pub mod payouts;
 pub mod products;
@@ -99,6 +102,9 @@ impl Registry {
         disputes::register(&mut r);
         payouts::register(&mut r);
         balances::register(&mut r);
+        blocklist::register(&mut r);
+        moderation::register(&mut r);
+        payment_retry::register(&mut r);
         r
     }
 

@@ -102,6 +102,9 @@ fn param_role(path: &str, index: usize, name: &str) -> Option<&'static str> {
     if let Some((_, role)) = ID_FIELDS.iter().find(|(f, _)| *f == name) {
         return Some(role);
     }
+    if path.ends_with("/retry") {
+        return Some("failed_payment");
+    }
     Some(match name {
         "grant_id" => "entitlement_grant",
         "entry_id" => "blocklist",
@@ -202,6 +205,7 @@ fn template(op: &Operation) -> Option<Value> {
         "add_discount_customers" | "add_discount_customers_handler" => json!({
             "customer_ids": ["$customer"]}),
         "create_customer_portal_session" => Value::Null,
+        "screen_content" => json!({"text": "A friendly product description."}),
         _ => return None,
     })
 }
@@ -463,7 +467,8 @@ impl Crawl {
         for ty in [
             "subscription.active",
             "dispute.opened",
-            "payout.created",
+            "payout.success",
+            "payment.failed",
             "payment.succeeded",
         ] {
             match admin.trigger(ty).await {
@@ -480,6 +485,8 @@ impl Crawl {
                                     // The settled payment of `payment.succeeded` is the one to refund.
                                     if ty == "payment.succeeded" && *role == "payment" {
                                         self.ids.set(role, id);
+                                    } else if ty == "payment.failed" && *role == "payment" {
+                                        self.ids.set("failed_payment", id);
                                     } else {
                                         self.ids.offer(role, id);
                                     }
