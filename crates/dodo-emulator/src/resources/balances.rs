@@ -30,7 +30,10 @@ pub fn entries(ctx: &Ctx<'_>) -> Result<Vec<Value>, ApiError> {
                 r["event_type"].as_str().unwrap_or_default().to_string(),
                 r["original_amount"].as_i64().unwrap_or(0),
                 r["original_currency"].clone(),
-                r["reference_object_id"].as_str().unwrap_or_default().to_string(),
+                r["reference_object_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();
@@ -98,6 +101,10 @@ fn ledger(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
     Ok(Reply::items(
-        items.into_iter().skip(skip).take(page.size as usize).collect(),
+        items
+            .into_iter()
+            .skip(skip)
+            .take(page.size as usize)
+            .collect(),
     ))
 }

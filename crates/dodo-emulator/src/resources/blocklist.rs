@@ -147,7 +147,8 @@ fn unblock(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let mut entry = common::must_get(ctx, kind::BLOCKED_CUSTOMER, "Blocklist entry", id)?;
     entry.data["unblocked_at"] = json!(ctx.now_string());
     ctx.db.update(kind::BLOCKED_CUSTOMER, id, &entry.data)?;
-    ctx.db.set_state(kind::BLOCKED_CUSTOMER, id, State::Deleted)?;
+    ctx.db
+        .set_state(kind::BLOCKED_CUSTOMER, id, State::Deleted)?;
     Ok(Reply::empty())
 }
 

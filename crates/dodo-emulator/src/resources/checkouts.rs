@@ -27,9 +27,9 @@ pub fn register(r: &mut Registry) {
 
 /// Countries the emulator's checkout sells to (ISO 3166-1 alpha-2).
 pub const SUPPORTED_COUNTRIES: &[&str] = &[
-    "AE", "AR", "AT", "AU", "BE", "BR", "CA", "CH", "CL", "CO", "CZ", "DE", "DK", "ES", "FI",
-    "FR", "GB", "GR", "HK", "ID", "IE", "IL", "IN", "IT", "JP", "KR", "MX", "MY", "NL", "NO",
-    "NZ", "PH", "PL", "PT", "SA", "SE", "SG", "TH", "TR", "US", "VN", "ZA",
+    "AE", "AR", "AT", "AU", "BE", "BR", "CA", "CH", "CL", "CO", "CZ", "DE", "DK", "ES", "FI", "FR",
+    "GB", "GR", "HK", "ID", "IE", "IL", "IN", "IT", "JP", "KR", "MX", "MY", "NL", "NO", "NZ", "PH",
+    "PL", "PT", "SA", "SE", "SG", "TH", "TR", "US", "VN", "ZA",
 ];
 
 fn supported_countries(_ctx: &Ctx<'_>, _req: &ApiRequest) -> Result<Reply, ApiError> {

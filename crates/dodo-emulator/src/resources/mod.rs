@@ -140,7 +140,10 @@ impl Registry {
 
 impl Registry {
     /// Operations of `ops` without a registered handler (they answer 501), in table order.
-    pub fn unhandled<'o>(&self, ops: &'o [crate::ops::Operation]) -> Vec<&'o crate::ops::Operation> {
+    pub fn unhandled<'o>(
+        &self,
+        ops: &'o [crate::ops::Operation],
+    ) -> Vec<&'o crate::ops::Operation> {
         ops.iter()
             .filter(|o| self.get(o.method, o.path).is_none())
             .collect()

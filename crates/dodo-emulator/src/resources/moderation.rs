@@ -40,7 +40,10 @@ pub const RULES: &[(&str, &[&str])] = &[
     ("minor_coded_language", &["underage"]),
     ("real_person_likeness", &["deepfake"]),
     ("living_artist_style", &["in the style of"]),
-    ("prompt_injection", &["ignore previous instructions", "ignore all previous"]),
+    (
+        "prompt_injection",
+        &["ignore previous instructions", "ignore all previous"],
+    ),
 ];
 
 const SEVERE: &[&str] = &[
@@ -57,14 +60,21 @@ pub fn register(r: &mut Registry) {
 
 /// Screens a text (the pure rule, without storage).
 pub fn judge(text: &str) -> Value {
-    let normalised = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let normalised = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
     let mut scores = Map::new();
     let mut provenance = Map::new();
     let mut triggered = Vec::new();
     let mut notes = Vec::new();
     for (category, words) in RULES {
         let hit = words.iter().find(|w| normalised.contains(*w));
-        scores.insert((*category).into(), json!(if hit.is_some() { 0.95 } else { 0.01 }));
+        scores.insert(
+            (*category).into(),
+            json!(if hit.is_some() { 0.95 } else { 0.01 }),
+        );
         provenance.insert(
             (*category).into(),
             json!(if hit.is_some() { "targeted" } else { "broad" }),
@@ -91,7 +101,10 @@ pub fn judge(text: &str) -> Value {
 fn screen(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: dodo_types::models::ModerationScreenRequest = req.input()?;
     if input.text.is_none() && input.image.is_none() {
-        return Err(ApiError::invalid_field("text", "give `text`, `image` or both"));
+        return Err(ApiError::invalid_field(
+            "text",
+            "give `text`, `image` or both",
+        ));
     }
     let mut out = judge(input.text.as_deref().unwrap_or(""));
     if input.image.is_some() {

@@ -48,7 +48,9 @@ pub fn save_from_payment(ctx: &Ctx<'_>, payment: &Value) -> Result<Option<String
             0,
         )?
         .into_iter()
-        .find(|r| r.data["card"]["last4_digits"] == last4 && r.data["card"]["card_network"] == network);
+        .find(|r| {
+            r.data["card"]["last4_digits"] == last4 && r.data["card"]["card_network"] == network
+        });
     if let Some(mut r) = existing {
         r.data["last_used_at"] = json!(now);
         ctx.db.update(kind::PAYMENT_METHOD, &r.id, &r.data)?;

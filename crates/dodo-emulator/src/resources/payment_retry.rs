@@ -79,9 +79,13 @@ fn retry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if ctx.db.get(kind::PAYMENT_RETRY, id)?.is_some() {
         ctx.db.update(kind::PAYMENT_RETRY, id, &counter)?;
     } else {
-        ctx.db.insert(kind::PAYMENT_RETRY, id, Some(id), &now, &counter)?;
+        ctx.db
+            .insert(kind::PAYMENT_RETRY, id, Some(id), &now, &counter)?;
     }
-    let attempt = record.data["retry_attempt"].as_i64().unwrap_or(0).saturating_add(1);
+    let attempt = record.data["retry_attempt"]
+        .as_i64()
+        .unwrap_or(0)
+        .saturating_add(1);
     record.data["retry_attempt"] = json!(attempt);
     record.data["status"] = json!("processing");
     record.data["error_code"] = Value::Null;

@@ -26,7 +26,11 @@ pub fn register(r: &mut Registry) {
     r.add("GET", "/payouts", list);
     r.add("GET", "/payouts/{payout_id}/breakup", breakup);
     r.add("GET", "/payouts/{payout_id}/breakup/details", details);
-    r.add("GET", "/payouts/{payout_id}/breakup/details/csv", details_csv);
+    r.add(
+        "GET",
+        "/payouts/{payout_id}/breakup/details/csv",
+        details_csv,
+    );
     r.add("GET", "/invoices/payouts/{payout_id}", invoice);
 }
 
@@ -67,7 +71,14 @@ pub fn settled_rows(ctx: &Ctx<'_>) -> Result<Vec<Value>, ApiError> {
         let d = &r.data;
         let id = d["refund_id"].as_str().unwrap_or_default();
         let amount = d["amount"].as_i64().unwrap_or(0);
-        rows.push(row("refund", &format!("{id}_refund"), -amount, d, &r.created_at, id));
+        rows.push(row(
+            "refund",
+            &format!("{id}_refund"),
+            -amount,
+            d,
+            &r.created_at,
+            id,
+        ));
     }
     rows.sort_by(|a, b| a["created_at"].as_str().cmp(&b["created_at"].as_str()));
     Ok(rows)
@@ -111,8 +122,13 @@ pub fn create_payout(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "name": "Emulated payout", "payout_document_url": null, "remarks": null,
         "created_at": now, "updated_at": now,
     });
-    ctx.db
-        .insert(kind::PAYOUT_ROWS, &id, Some(&id), &now, &json!({ "items": rows }))?;
+    ctx.db.insert(
+        kind::PAYOUT_ROWS,
+        &id,
+        Some(&id),
+        &now,
+        &json!({ "items": rows }),
+    )?;
     ctx.db.insert(kind::PAYOUT, &id, None, &now, &data)?;
     Ok(data)
 }

@@ -649,7 +649,10 @@ fn mandate_payment(ctx: &Ctx<'_>, sub: &Value, customer_id: &str) -> Result<Valu
             amount_override: Some(0),
         },
     )?;
-    let pid = payment["payment_id"].as_str().unwrap_or_default().to_string();
+    let pid = payment["payment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut record = common::must_get(ctx, kind::PAYMENT, "Payment", &pid)?;
     record.data["is_update_payment_method"] = json!(true);
     ctx.db.update(kind::PAYMENT, &pid, &record.data)?;

@@ -99,11 +99,11 @@ fn own_role(collection: &str) -> Option<&'static str> {
 
 /// The role a path parameter names.
 fn param_role(path: &str, index: usize, name: &str) -> Option<&'static str> {
-    if let Some((_, role)) = ID_FIELDS.iter().find(|(f, _)| *f == name) {
-        return Some(role);
-    }
     if path.ends_with("/retry") {
         return Some("failed_payment");
+    }
+    if let Some((_, role)) = ID_FIELDS.iter().find(|(f, _)| *f == name) {
+        return Some(role);
     }
     Some(match name {
         "grant_id" => "entitlement_grant",
@@ -156,6 +156,8 @@ fn order_key(op: &Operation) -> (u8, usize, usize, &'static str, &'static str) {
     let depth = op.path.matches('/').count();
     let create = op.method == "POST" && !op.path.ends_with('}') && params(op).is_empty();
     let phase = match op.method {
+        // Deactivation removes the instance the reads and updates use.
+        _ if op.operation_id == "deactivate_license_key" => 3,
         _ if create => 0,
         "GET" => 1,
         "DELETE" => 3,
@@ -205,6 +207,10 @@ fn template(op: &Operation) -> Option<Value> {
         "add_discount_customers" | "add_discount_customers_handler" => json!({
             "customer_ids": ["$customer"]}),
         "create_customer_portal_session" => Value::Null,
+        // `IntegrationConfig` is a `oneOf` whose license-key branch requires nothing, so only a
+        // license-key config is unambiguous under the spec's own schema.
+        "create_entitlement_public_handler" => json!({"name": "Crawler entitlement",
+            "integration_type": "license_key", "integration_config": {"activations_limit": 3}}),
         "screen_content" => json!({"text": "A friendly product description."}),
         _ => return None,
     })
@@ -238,7 +244,14 @@ fn harvest(op: &Operation, body: &Value, ids: &mut Ids) {
         collection_of(op.path, usize::MAX)
     };
     if let Some(role) = own_role(&collection) {
-        for field in ["id", &format!("{role}_id"), "entry_id", "note_id", "file_id", "group_id"] {
+        for field in [
+            "id",
+            &format!("{role}_id"),
+            "entry_id",
+            "note_id",
+            "file_id",
+            "group_id",
+        ] {
             if let Some(id) = item[field].as_str() {
                 ids.offer(role, id);
                 break;
@@ -360,7 +373,10 @@ impl Crawl {
         if pairs.is_empty() {
             String::new()
         } else {
-            format!("?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
+            format!(
+                "?{}",
+                serde_urlencoded::to_string(pairs).unwrap_or_default()
+            )
         }
     }
 
@@ -407,7 +423,9 @@ impl Crawl {
         let query = self.query(&spec_op);
         let path = self.path(op, false)?;
         let body = self.body(op, &spec_op)?;
-        let a = self.send(op.method, &format!("{path}{query}"), body.as_ref()).await?;
+        let a = self
+            .send(op.method, &format!("{path}{query}"), body.as_ref())
+            .await?;
         row.statuses.push(a.status);
         if !(200..300).contains(&a.status) || !listed(a.status) {
             return Err(format!(
@@ -424,7 +442,10 @@ impl Crawl {
         let content = &responses[a.status.to_string()]["content"];
         if let Some(schema) = content["application/json"].get("schema") {
             if !a.content_type.starts_with("application/json") {
-                return Err(format!("content type `{}`, spec: application/json", a.content_type));
+                return Err(format!(
+                    "content type `{}`, spec: application/json",
+                    a.content_type
+                ));
             }
             self.spec
                 .check(schema, &a.body)
@@ -444,7 +465,11 @@ impl Crawl {
         }
         if body.is_some() && listed(422) {
             let a = self
-                .send(op.method, &self.path(op, false)?, Some(&json!("not an object")))
+                .send(
+                    op.method,
+                    &self.path(op, false)?,
+                    Some(&json!("not an object")),
+                )
                 .await?;
             row.statuses.push(a.status);
             self.check_error(&a, 422, "a body of the wrong type")?;
@@ -454,7 +479,10 @@ impl Crawl {
 
     fn check_error(&self, a: &Answer, want: u16, case: &str) -> Result<(), String> {
         if a.status != want {
-            return Err(format!("{case}: answered {} (spec: {want}): {}", a.status, a.body));
+            return Err(format!(
+                "{case}: answered {} (spec: {want}): {}",
+                a.status, a.body
+            ));
         }
         self.spec
             .check(&error_schema(), &a.body)
@@ -479,9 +507,7 @@ impl Crawl {
                             "product_id" if ty == "subscription.active" => {}
                             "plan_id" => self.ids.offer("plan", id),
                             k => {
-                                if let Some((_, role)) =
-                                    ID_FIELDS.iter().find(|(f, _)| *f == k)
-                                {
+                                if let Some((_, role)) = ID_FIELDS.iter().find(|(f, _)| *f == k) {
                                     // The settled payment of `payment.succeeded` is the one to refund.
                                     if ty == "payment.succeeded" && *role == "payment" {
                                         self.ids.set(role, id);
@@ -522,7 +548,11 @@ fn table(rows: &[Row]) -> String {
             f.truncate(200);
             format!("FAIL: {f}")
         };
-        let _ = writeln!(out, "| {} | `{}` | {statuses} | {result} |", r.method, r.path);
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {statuses} | {result} |",
+            r.method, r.path
+        );
     }
     out
 }
@@ -536,11 +566,7 @@ fn write_readme(summary: &str, table: &str) {
     let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
         panic!("README.md lacks the {START} … {END} markers");
     };
-    let new = format!(
-        "{}{START}\n{summary}\n\n{table}{}",
-        &text[..a],
-        &text[b..]
-    );
+    let new = format!("{}{START}\n{summary}\n\n{table}{}", &text[..a], &text[b..]);
     std::fs::write(&path, new).expect("write README.md");
 }
 
@@ -560,7 +586,11 @@ async fn every_operation_answers_what_the_spec_says() {
     for op in ops {
         crawl.run(op).await;
     }
-    let failed: Vec<&Row> = crawl.rows.iter().filter(|r| !r.failures.is_empty()).collect();
+    let failed: Vec<&Row> = crawl
+        .rows
+        .iter()
+        .filter(|r| !r.failures.is_empty())
+        .collect();
     let ops_total = OPERATIONS.len();
     let summary = format!(
         "{} of {ops_total} operations conform; {} mismatched.",

@@ -56,7 +56,10 @@ impl Spec {
     }
 
     /// A validator of `schema` (any schema of the spec, usually a `$ref`).
-    pub fn validator(&self, schema: &Value) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
+    pub fn validator(
+        &self,
+        schema: &Value,
+    ) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
         let key = schema.to_string();
         let mut cache = self.validators.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = cache.get(&key) {

@@ -11,6 +11,7 @@ mod layers;
 mod licenses;
 mod payments;
 mod persistence;
+mod platform;
 mod protocol;
 mod shapes;
 mod subscriptions;

@@ -1,0 +1,333 @@
+//! The platform's own objects and the misc operations, read back across routes: saved payment
+//! methods, manual retries, disputes, payouts and their breakup, the balance ledger, the
+//! blocklist and moderation.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Api, s};
+
+#[tokio::test]
+async fn a_succeeded_payment_saves_its_card_once_and_it_can_be_deleted() {
+    let api = Api::start().await;
+    let p = api.one_time_product(3000).await;
+    let first = api.paid_payment(s(&p["product_id"]), 1).await;
+    let second = api.paid_payment(s(&p["product_id"]), 2).await;
+    let cid = s(&first["customer"]["customer_id"]);
+    let list = api
+        .get(&format!("/customers/{cid}/payment-methods"))
+        .await
+        .expect(200)
+        .body;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    let pm = s(&items[0]["payment_method_id"]);
+    assert_eq!(items[0]["card"]["last4_digits"], "4242");
+    assert_eq!(first["payment_method_id"], pm);
+    assert_eq!(second["payment_method_id"], pm);
+    let path = format!("/customers/{cid}/payment-methods/{pm}");
+    api.delete(&path).await.expect(204);
+    let after = api
+        .get(&format!("/customers/{cid}/payment-methods"))
+        .await
+        .body;
+    assert_eq!(after["items"], json!([]));
+    api.delete(&path).await.expect(404);
+}
+
+#[tokio::test]
+async fn a_subscription_switches_to_a_saved_method_and_refuses_a_foreign_one() {
+    let api = Api::start().await;
+    let t = api
+        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
+        .await
+        .expect(200)
+        .body;
+    let sub = s(&t["objects"]["subscription_id"]);
+    let cid = s(&t["objects"]["customer_id"]);
+    let pms = api
+        .get(&format!("/customers/{cid}/payment-methods"))
+        .await
+        .body;
+    let pm = s(&pms["items"][0]["payment_method_id"]).to_string();
+    let path = format!("/subscriptions/{sub}/update-payment-method");
+    api.post(
+        &path,
+        json!({"type": "existing", "payment_method_id": "pm_nope"}),
+    )
+    .await
+    .expect(422);
+    let ok = api
+        .post(&path, json!({"type": "existing", "payment_method_id": pm}))
+        .await
+        .expect(200);
+    assert_eq!(ok.body["payment_link"], json!(null));
+    let got = api.get(&format!("/subscriptions/{sub}")).await.body;
+    assert_eq!(got["payment_method_id"], pm);
+    let new = api
+        .post(&path, json!({"type": "new"}))
+        .await
+        .expect(200)
+        .body;
+    assert!(s(&new["payment_link"]).contains("/pay/"), "{new}");
+    let payment = api
+        .get(&format!("/payments/{}", s(&new["payment_id"])))
+        .await
+        .body;
+    assert_eq!(payment["is_update_payment_method"], true);
+    assert_eq!(payment["total_amount"], 0);
+}
+
+#[tokio::test]
+async fn a_failed_payment_is_retried_until_it_succeeds_then_refuses() {
+    let api = Api::start().await;
+    let t = api
+        .admin(Method::POST, "/_emulator/trigger/payment.failed", None)
+        .await
+        .expect(200)
+        .body;
+    let pay = s(&t["objects"]["payment_id"]);
+    let state = api
+        .get(&format!("/payments/{pay}/retry"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(state["can_retry"], true);
+    assert_eq!(state["sends_used"], 0);
+    let r = api
+        .post(&format!("/payments/{pay}/retry"), json!({}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (r["status"].clone(), r["retry_attempt"].clone()),
+        (json!("succeeded"), json!(1))
+    );
+    let payment = api.get(&format!("/payments/{pay}")).await.body;
+    assert_eq!(payment["status"], "succeeded");
+    assert_eq!(payment["retry_attempt"], 1);
+    let state = api.get(&format!("/payments/{pay}/retry")).await.body;
+    assert_eq!(
+        (state["can_retry"].clone(), state["sends_used"].clone()),
+        (json!(false), json!(1))
+    );
+    let again = api
+        .post(&format!("/payments/{pay}/retry"), json!({}))
+        .await
+        .expect(422);
+    assert_eq!(again.body["code"], "RETRY_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn a_triggered_dispute_reads_back_and_filters() {
+    let api = Api::start().await;
+    let t = api
+        .admin(Method::POST, "/_emulator/trigger/dispute.won", None)
+        .await
+        .expect(200)
+        .body;
+    let id = s(&t["objects"]["dispute_id"]);
+    let d = api.get(&format!("/disputes/{id}")).await.expect(200).body;
+    assert_eq!(d["dispute_status"], "dispute_won");
+    assert_eq!(d["payment_id"], t["objects"]["payment_id"]);
+    let won = api.get("/disputes?dispute_status=dispute_won").await.body;
+    assert_eq!(won["items"][0]["dispute_id"], id);
+    let open = api
+        .get("/disputes?dispute_status=dispute_opened")
+        .await
+        .body;
+    assert_eq!(open["items"], json!([]));
+    api.get("/disputes/dp_unknown").await.expect(404);
+}
+
+#[tokio::test]
+async fn a_payout_settles_payments_refunds_and_fees_and_the_ledger_agrees() {
+    let api = Api::start().await;
+    let p = api.one_time_product(3000).await;
+    let paid = api.paid_payment(s(&p["product_id"]), 1).await;
+    api.post(
+        "/refunds",
+        json!({"payment_id": paid["payment_id"], "items": [{"item_id": p["product_id"], "amount": 500}]}),
+    )
+    .await
+    .expect(200);
+    // The trigger adds its own settled payment of 2500 before paying out.
+    let t = api
+        .admin(Method::POST, "/_emulator/trigger/payout.success", None)
+        .await
+        .expect(200)
+        .body;
+    let id = s(&t["objects"]["payout_id"]);
+    let fees = (3000 * 4 / 100 + 40) + (2500 * 4 / 100 + 40);
+    let payouts = api.get("/payouts").await.expect(200).body;
+    let payout = &payouts["items"][0];
+    assert_eq!(payout["payout_id"], id);
+    assert_eq!(payout["status"], "success");
+    assert_eq!(payout["fee"], fees);
+    assert_eq!(payout["amount"], 3000 + 2500 - 500 - fees);
+    let breakup = api
+        .get(&format!("/payouts/{id}/breakup"))
+        .await
+        .expect(200)
+        .body;
+    let total = |t: &str| {
+        breakup
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["event_type"] == t)
+            .map(|r| r["total"].as_i64().unwrap())
+    };
+    assert_eq!(total("payment"), Some(5500));
+    assert_eq!(total("refund"), Some(-500));
+    assert_eq!(total("payment_fees"), Some(-fees));
+    let details = api
+        .get(&format!("/payouts/{id}/breakup/details?page_size=100"))
+        .await
+        .body;
+    assert_eq!(details["items"].as_array().unwrap().len(), 5);
+    let csv = api
+        .request(Method::GET, &format!("/payouts/{id}/breakup/details/csv"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(csv.text().await.unwrap().lines().count(), 6);
+    let pdf = api
+        .request(Method::GET, &format!("/invoices/payouts/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), 200);
+
+    let ledger = api
+        .get("/balances/ledger?page_size=100")
+        .await
+        .expect(200)
+        .body;
+    let entries = ledger["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 6, "{ledger}");
+    assert_eq!(entries[0]["event_type"], "payout");
+    assert_eq!(entries[0]["after_balance"], 0);
+    let refunds = api.get("/balances/ledger?event_type=refund").await.body;
+    assert_eq!(refunds["items"][0]["amount"], 500);
+    assert_eq!(refunds["items"][0]["is_credit"], false);
+
+    // The next payout pays only what settled since.
+    let t2 = api
+        .admin(Method::POST, "/_emulator/trigger/payout.created", None)
+        .await
+        .expect(200)
+        .body;
+    let second = api.get(&format!("/payouts?page_size=1")).await.body;
+    assert_eq!(second["items"][0]["payout_id"], t2["objects"]["payout_id"]);
+    assert_eq!(second["items"][0]["amount"], 2500 - (2500 * 4 / 100 + 40));
+    api.get(&format!(
+        "/invoices/payouts/{}",
+        s(&t2["objects"]["payout_id"])
+    ))
+    .await
+    .expect(404);
+}
+
+#[tokio::test]
+async fn the_blocklist_blocks_once_keeps_notes_and_unblocks() {
+    let api = Api::start().await;
+    let c = api.customer("blocked@example.com").await;
+    let cid = s(&c["customer_id"]);
+    let e = api
+        .post(
+            "/blocklist/customers",
+            json!({"email": "blocked@example.com", "reason": "fraud"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        (e["customer_id"].as_str(), e["source"].as_str()),
+        (Some(cid), Some("api"))
+    );
+    let id = s(&e["id"]);
+    api.post("/blocklist/customers", json!({"customer_id": cid}))
+        .await
+        .expect(409);
+    api.post(
+        "/blocklist/customers",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await
+    .expect(404);
+    let note = api
+        .post(
+            &format!("/blocklist/customers/{id}/notes"),
+            json!({"note": "chargebacks"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let nid = s(&note["id"]);
+    api.patch(
+        &format!("/blocklist/customers/{id}/notes/{nid}"),
+        json!({"note": "three chargebacks"}),
+    )
+    .await
+    .expect(200);
+    let got = api.get(&format!("/blocklist/customers/{id}")).await.body;
+    assert_eq!(got["notes"][0]["note"], "three chargebacks");
+    let listed = api
+        .get(&format!("/blocklist/customers?identifier={cid}"))
+        .await
+        .body;
+    assert_eq!(listed["items"][0]["id"], id);
+    api.delete(&format!("/blocklist/customers/{id}"))
+        .await
+        .expect(204);
+    api.get(&format!("/blocklist/customers/{id}"))
+        .await
+        .expect(404);
+    api.post("/blocklist/customers", json!({"customer_id": cid}))
+        .await
+        .expect(201);
+}
+
+#[tokio::test]
+async fn moderation_screens_by_its_documented_rules_and_counts_usage() {
+    let api = Api::start().await;
+    let deny = api
+        .post(
+            "/moderation/screen",
+            json!({"text": "I will  KILL the bomb", "request_id": "r1"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(deny["decision"], "deny");
+    assert_eq!(deny["normalized_applied"], true);
+    assert_eq!(deny["compound_triggered"], true);
+    assert_eq!(deny["request_id"], "r1");
+    assert_eq!(deny["provenance"]["violent_crimes"], "targeted");
+    let flag = api
+        .post(
+            "/moderation/screen",
+            json!({"text": "buy a counterfeit watch"}),
+        )
+        .await
+        .body;
+    assert_eq!(flag["decision"], "flag");
+    assert_eq!(flag["triggered"], json!(["non_violent_crimes"]));
+    let allow = api
+        .post("/moderation/screen", json!({"text": "hello"}))
+        .await
+        .body;
+    assert_eq!(allow["decision"], "allow");
+    api.post("/moderation/screen", json!({})).await.expect(422);
+    let usage = api.get("/moderation/usage").await.expect(200).body;
+    assert_eq!(usage["daily"][0]["screens"], 3);
+    assert_eq!(usage["unbilled_screens"], 3);
+    assert_eq!(usage["screens_to_next_block"], 997);
+}
