@@ -55,7 +55,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         Req::BlockByCustomerId(b) => (
             common::must_get(ctx, kind::CUSTOMER, "Customer", &b.customer_id)?.data,
             b.reason,
-            b.source.map(|s| serde_json::to_value(s)).transpose()?,
+            b.source.map(serde_json::to_value).transpose()?,
         ),
         Req::BlockByEmail(b) => {
             let found = ctx.db.find_one(
@@ -68,7 +68,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             (
                 customer,
                 b.reason,
-                b.source.map(|s| serde_json::to_value(s)).transpose()?,
+                b.source.map(serde_json::to_value).transpose()?,
             )
         }
         other => {

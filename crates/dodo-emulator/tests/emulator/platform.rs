@@ -224,7 +224,7 @@ async fn a_payout_settles_payments_refunds_and_fees_and_the_ledger_agrees() {
         .await
         .expect(200)
         .body;
-    let second = api.get(&format!("/payouts?page_size=1")).await.body;
+    let second = api.get("/payouts?page_size=1").await.body;
     assert_eq!(second["items"][0]["payout_id"], t2["objects"]["payout_id"]);
     assert_eq!(second["items"][0]["amount"], 2500 - (2500 * 4 / 100 + 40));
     api.get(&format!(
