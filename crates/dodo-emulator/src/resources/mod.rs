@@ -28,6 +28,7 @@ pub mod payouts;
 pub mod products;
 pub mod refunds;
 pub mod subscriptions;
+pub mod usage;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -105,6 +106,7 @@ impl Registry {
         blocklist::register(&mut r);
         moderation::register(&mut r);
         payment_retry::register(&mut r);
+        usage::register(&mut r);
         r
     }
 

@@ -8,8 +8,8 @@
 //! and pause/resume either as `status: paused|active` or the older `pause: true|false`.
 //! `change-plan` needs an `active` subscription; `effective_at: immediately` switches the plan
 //! and bills per `proration_billing_mode` (a settled payment), `next_billing_date` stores a
-//! `scheduled_change` (409 `PENDING_PLAN_CHANGE_EXISTS` while one exists). Credit usage and usage
-//! history belong to the credits and meters groups.
+//! `scheduled_change` (409 `PENDING_PLAN_CHANGE_EXISTS` while one exists). A usage-based plan carries its
+//! meters (`meters`, see [`usage`]); credit usage belongs to the credits group.
 //!
 //! `update-payment-method` with `type: existing` switches the subscription to one of its
 //! customer's saved methods (422 otherwise; emits `subscription.update_payment_method`); with
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::payments::{self, Cart, Line, NewPayment};
-use super::{Ctx, Registry, discounts, payment_methods, products};
+use super::{Ctx, Registry, discounts, payment_methods, products, usage};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -161,7 +161,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "billing": billing,
         "metadata": req.metadata()?,
         "addons": [],
-        "meters": [],
+        "meters": usage::price_meters(ctx, &product["price"])?,
         "credit_entitlement_cart": [],
         "meter_credit_entitlement_cart": [],
         "cancel_at_next_billing_date": false,
