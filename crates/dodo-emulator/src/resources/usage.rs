@@ -101,7 +101,11 @@ pub fn consumed(
         u32::MAX,
         0,
     )?;
-    events.sort_by(|a, b| a.data["timestamp"].as_str().cmp(&b.data["timestamp"].as_str()));
+    events.sort_by(|a, b| {
+        a.data["timestamp"]
+            .as_str()
+            .cmp(&b.data["timestamp"].as_str())
+    });
     let key = meter["aggregation"]["key"].as_str().unwrap_or_default();
     let value = |e: &Value| match &e["metadata"][key] {
         Value::Number(n) => n.as_f64().unwrap_or(0.0),
@@ -136,7 +140,9 @@ fn periods(sub: &Value) -> Result<Vec<(String, String)>, ApiError> {
     let created = field("created_at")?;
     let previous = field("previous_billing_date")?;
     let next = field("next_billing_date")?;
-    let interval = sub["payment_frequency_interval"].as_str().unwrap_or("Month");
+    let interval = sub["payment_frequency_interval"]
+        .as_str()
+        .unwrap_or("Month");
     let count = sub["payment_frequency_count"].as_i64().unwrap_or(1).max(1);
     let mut out = Vec::new();
     let mut start = created;
@@ -180,7 +186,11 @@ fn history(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             let used = consumed(ctx, &meter.data, customer, &start, &end)?;
             let free = m["free_threshold"].as_i64().unwrap_or(0) as f64;
             let chargeable = (used - free).max(0.0);
-            let unit: f64 = m["price_per_unit"].as_str().unwrap_or("0").parse().unwrap_or(0.0);
+            let unit: f64 = m["price_per_unit"]
+                .as_str()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
             let total = (chargeable * unit).round();
             meters.push(json!({
                 "id": meter_id, "name": m["name"], "free_threshold": m["free_threshold"],
@@ -194,6 +204,10 @@ fn history(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
     Ok(Reply::items(
-        items.into_iter().skip(skip).take(page.size as usize).collect(),
+        items
+            .into_iter()
+            .skip(skip)
+            .take(page.size as usize)
+            .collect(),
     ))
 }

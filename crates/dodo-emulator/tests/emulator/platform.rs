@@ -331,3 +331,154 @@ async fn moderation_screens_by_its_documented_rules_and_counts_usage() {
     assert_eq!(usage["unbilled_screens"], 3);
     assert_eq!(usage["screens_to_next_block"], 997);
 }
+
+#[tokio::test]
+async fn a_usage_based_subscription_carries_its_meters_and_bills_usage_per_period() {
+    let api = Api::start().await;
+    let meter = api
+        .post(
+            "/meters",
+            json!({"name": "API calls", "event_name": "api_call", "measurement_unit": "call",
+                   "aggregation": {"type": "count"}}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let mid = s(&meter["id"]);
+    let price = |meter_id: &str| {
+        json!({"name": "Metered", "tax_category": "saas", "price": {
+            "type": "usage_based_price", "fixed_price": 1000, "currency": "USD", "discount": 0,
+            "purchasing_power_parity": false, "payment_frequency_count": 1,
+            "payment_frequency_interval": "Month", "subscription_period_count": 1,
+            "subscription_period_interval": "Year",
+            "meters": [{"meter_id": meter_id, "free_threshold": 2, "price_per_unit": "10.5"}]}})
+    };
+    api.post("/products", price("mtr_missing"))
+        .await
+        .expect(422);
+    let product = api.post("/products", price(mid)).await.expect(200).body;
+    let c = api.customer("metered@example.com").await;
+    let cid = s(&c["customer_id"]);
+    let sub = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": product["product_id"], "quantity": 1,
+                   "customer": {"customer_id": cid}, "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let sid = s(&sub["subscription_id"]);
+    api.admin(
+        Method::POST,
+        &format!("/_emulator/payments/{}/complete", s(&sub["payment_id"])),
+        None,
+    )
+    .await
+    .expect(200);
+    let got = api.get(&format!("/subscriptions/{sid}")).await.body;
+    assert_eq!(got["meters"][0]["meter_id"], mid);
+    assert_eq!(got["meters"][0]["name"], "API calls");
+    assert_eq!(got["meters"][0]["free_threshold"], 2);
+
+    let events: Vec<_> = (0..5)
+        .map(|i| json!({"event_id": format!("e{i}"), "customer_id": cid, "event_name": "api_call"}))
+        .collect();
+    api.post("/events/ingest", json!({"events": events}))
+        .await
+        .expect(200);
+    // Another customer's usage does not count.
+    api.post(
+        "/events/ingest",
+        json!({"events": [{"event_id": "other", "customer_id": "cus_other", "event_name": "api_call"}]}),
+    )
+    .await
+    .expect(200);
+    let h = api
+        .get(&format!("/subscriptions/{sid}/usage-history"))
+        .await
+        .expect(200)
+        .body;
+    let items = h["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{h}");
+    let m = &items[0]["meters"][0];
+    assert_eq!(
+        (
+            m["consumed_units"].clone(),
+            m["chargeable_units"].clone(),
+            m["total_price"].clone()
+        ),
+        (json!("5"), json!("3"), json!(32))
+    );
+
+    // A month later the subscription renews: a new period, empty so far.
+    api.admin(
+        Method::POST,
+        "/_emulator/clock/advance",
+        Some(json!({"by": "32d"})),
+    )
+    .await
+    .expect(200);
+    api.post(
+        "/events/ingest",
+        json!({"events": [{"event_id": "late", "customer_id": cid, "event_name": "api_call"}]}),
+    )
+    .await
+    .expect(200);
+    let h = api
+        .get(&format!("/subscriptions/{sid}/usage-history"))
+        .await
+        .body;
+    let items = h["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{h}");
+    assert_eq!(items[0]["meters"][0]["consumed_units"], "1");
+    assert_eq!(items[0]["meters"][0]["total_price"], 0);
+    assert_eq!(items[1]["meters"][0]["consumed_units"], "5");
+    assert_eq!(items[1]["end_date"], items[0]["start_date"]);
+    let none = api
+        .get(&format!(
+            "/subscriptions/{sid}/usage-history?meter_id=mtr_other"
+        ))
+        .await
+        .body;
+    assert_eq!(none["items"][0]["meters"], json!([]));
+}
+
+#[tokio::test]
+async fn a_checkout_preview_defers_a_trialled_plan_and_charges_the_rest_now() {
+    let api = Api::start().await;
+    let plan = api
+        .post(
+            "/products",
+            json!({"name": "Trial plan", "tax_category": "saas", "price": {
+                "type": "recurring_price", "price": 1500, "currency": "USD", "discount": 0,
+                "purchasing_power_parity": false, "payment_frequency_count": 1,
+                "payment_frequency_interval": "Month", "subscription_period_count": 1,
+                "subscription_period_interval": "Year", "trial_period_days": 7}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let book = api.one_time_product(700).await;
+    let cart = json!([{"product_id": plan["product_id"], "quantity": 1},
+                      {"product_id": book["product_id"], "quantity": 1}]);
+    let p = api
+        .post("/checkouts/preview", json!({"product_cart": cart}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(p["trial_period_days"], 7);
+    assert_eq!(p["current_breakup"]["total_amount"], 700);
+    assert_eq!(p["recurring_breakup"]["total_amount"], 1500);
+    assert_eq!(p["total_price"], 2200);
+    let no_trial = api
+        .post(
+            "/checkouts/preview",
+            json!({"product_cart": cart, "subscription_data": {"trial_period_days": 0}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(no_trial["trial_period_days"], json!(null));
+    assert_eq!(no_trial["current_breakup"]["total_amount"], 2200);
+}
