@@ -555,11 +555,22 @@ impl Trigger {
                         )?;
                     }
                     "update_payment_method" => {
-                        self.set(
-                            kind::SUBSCRIPTION,
-                            &id,
-                            json!({"payment_method_id": new_id("pm_")}),
-                        )?;
+                        // The card its first payment saved becomes the subscription's method.
+                        let cid = s(&sub["customer"], "customer_id");
+                        let pms = self
+                            .api(
+                                "GET",
+                                &format!("/customers/{cid}/payment-methods"),
+                                Value::Null,
+                            )
+                            .await?;
+                        let pm = s(&pms["items"][0], "payment_method_id");
+                        self.api(
+                            "POST",
+                            &format!("/subscriptions/{id}/update-payment-method"),
+                            json!({"type": "existing", "payment_method_id": pm}),
+                        )
+                        .await?;
                     }
                     _ => {}
                 }

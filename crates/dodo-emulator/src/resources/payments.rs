@@ -201,8 +201,19 @@ pub struct NewPayment<'a> {
 }
 
 /// Creates and stores a payment (and its line items); answers the stored `PaymentResponse`.
-/// A payment with a saved `payment_method_id` is settled at once.
+/// A payment with a saved `payment_method_id` (one of the customer's saved methods, 422
+/// otherwise) is settled at once.
 pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiError> {
+    if let Some(pm) = p.payment_method_id {
+        // Only a card this customer saved can be charged without them.
+        let customer_id = p.customer["customer_id"].as_str().unwrap_or_default();
+        if payment_methods::find(ctx, customer_id, pm)?.is_none() {
+            return Err(ApiError::invalid_field(
+                "payment_method_id",
+                format!("{pm} is not a saved payment method of customer {customer_id}"),
+            ));
+        }
+    }
     let id = new_id("pay_");
     let now = ctx.now_string();
     let subtotal = p.cart.subtotal();
