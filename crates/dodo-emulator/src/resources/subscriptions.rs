@@ -82,8 +82,15 @@ fn recurring_product(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Value, i64), Ap
     Ok((product, quantity))
 }
 
-fn apply_plan(sub: &mut Value, product: &Value, quantity: i64) {
+/// Puts a plan on a subscription (product, quantity, price, intervals and the plan's meters).
+fn apply_plan(
+    ctx: &Ctx<'_>,
+    sub: &mut Value,
+    product: &Value,
+    quantity: i64,
+) -> Result<(), ApiError> {
     let price = &product["price"];
+    sub["meters"] = json!(usage::price_meters(ctx, price)?);
     sub["product_id"] = product["product_id"].clone();
     sub["quantity"] = json!(quantity);
     sub["recurring_pre_tax_amount"] =
@@ -98,6 +105,7 @@ fn apply_plan(sub: &mut Value, product: &Value, quantity: i64) {
     ] {
         sub[f] = price[f].clone();
     }
+    Ok(())
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -161,7 +169,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "billing": billing,
         "metadata": req.metadata()?,
         "addons": [],
-        "meters": usage::price_meters(ctx, &product["price"])?,
+        "meters": [],
         "credit_entitlement_cart": [],
         "meter_credit_entitlement_cart": [],
         "cancel_at_next_billing_date": false,
@@ -185,7 +193,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "previous_billing_date": now,
         "created_at": now,
     });
-    apply_plan(&mut sub, &product, quantity);
+    apply_plan(ctx, &mut sub, &product, quantity)?;
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
     let unit = products::unit_amount(&product);
     let cart = Cart {
@@ -429,7 +437,7 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         return Ok(Reply::empty());
     }
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
-    apply_plan(&mut sub.data, &product, quantity);
+    apply_plan(ctx, &mut sub.data, &product, quantity)?;
     if let Some(m) = req.field("metadata") {
         sub.data["metadata"] = m.clone();
     }
@@ -482,7 +490,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let (sub, product, quantity) = plan_change(ctx, req)?;
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let mut new_plan = sub.data.clone();
-    apply_plan(&mut new_plan, &product, quantity);
+    apply_plan(ctx, &mut new_plan, &product, quantity)?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let amount = immediate_amount(req, old, new);
     let currency = new_plan["currency"].clone();
