@@ -14,7 +14,9 @@
 //!
 //! The test prints a per-operation table and fails naming each mismatched operation and the
 //! schema error. `DODO_CONFORMANCE_WRITE=1 cargo test -p dodo-emulator --test conformance`
-//! also rewrites the table in `crates/dodo-emulator/README.md`.
+//! also rewrites the table in `crates/dodo-emulator/README.md`. `DODO_CONFORMANCE_FULL=1`
+//! fills optional request properties too: an exploratory run, whose made-up optional values
+//! (a discount code, a product to restrict to) may be refused for good reasons.
 
 mod spec;
 mod values;

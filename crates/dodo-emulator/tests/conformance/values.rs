@@ -69,6 +69,12 @@ const PREFERRED: &[&str] = &[
     "count",
 ];
 
+/// Whether optional properties are filled too (`DODO_CONFORMANCE_FULL=1`, an exploratory run:
+/// made-up optional values such as a discount code may be refused for good reasons).
+pub fn full() -> bool {
+    std::env::var_os("DODO_CONFORMANCE_FULL").is_some()
+}
+
 /// Builds a value of `schema`; `name` is the property it fills (a hint for ids and emails).
 pub fn build(spec: &Spec, schema: &Value, name: &str, ids: &Ids, depth: u32) -> Value {
     let schema = spec.resolve(schema);
@@ -128,6 +134,18 @@ pub fn build(spec: &Spec, schema: &Value, name: &str, ids: &Ids, depth: u32) -> 
                 let sub = &schema["properties"][prop];
                 out.insert(prop.to_string(), build(spec, sub, prop, ids, depth + 1));
             }
+            if full()
+                && let Some(props) = schema["properties"].as_object()
+            {
+                for (prop, sub) in props {
+                    if !out.contains_key(prop) {
+                        let v = build(spec, sub, prop, ids, depth + 1);
+                        if !v.is_null() {
+                            out.insert(prop.clone(), v);
+                        }
+                    }
+                }
+            }
             Value::Object(out)
         }
         "array" => {
@@ -161,6 +179,7 @@ fn string(schema: &Value, name: &str, ids: &Ids) -> Value {
     let s = match schema["format"].as_str() {
         Some("date-time") => "2031-01-01T00:00:00Z".to_string(),
         Some("date") => "2031-01-01".to_string(),
+        Some("uuid") => "00000000-0000-4000-8000-000000000000".to_string(),
         Some("email") => "crawler@example.com".to_string(),
         Some("uri") | Some("url") => "https://example.com/crawler".to_string(),
         _ if name == "email" => "crawler@example.com".to_string(),
