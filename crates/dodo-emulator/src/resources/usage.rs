@@ -112,11 +112,11 @@ pub fn consumed(
         Value::String(s) => s.parse().unwrap_or(0.0),
         _ => 0.0,
     };
-    let values = events.iter().map(|r| value(&r.data));
+    let mut values = events.iter().map(|r| value(&r.data));
     Ok(match meter["aggregation"]["type"].as_str() {
         Some("sum") => values.sum(),
         Some("max") => values.fold(0.0, f64::max),
-        Some("last") => values.last().unwrap_or(0.0),
+        Some("last") => values.next_back().unwrap_or(0.0),
         _ => events.len() as f64,
     })
 }
