@@ -401,34 +401,17 @@ impl Trigger {
     }
 
     async fn dispute(&mut self, what: &str) -> Result<(), ApiError> {
+        use crate::resources::disputes;
         let pay = self.payment(Some("succeeded"), false).await?;
-        let payment = self
-            .api("GET", &format!("/payments/{pay}"), Value::Null)
-            .await?;
-        let id = new_id("dp_");
-        let data = json!({
-            "dispute_id": id, "payment_id": pay, "business_id": self.state.env.business_id,
-            "brand_id": payment["brand_id"], "amount": payment["total_amount"].to_string(),
-            "currency": payment["currency"], "customer": payment["customer"],
-            "dispute_stage": "dispute", "dispute_status": "dispute_opened",
-            "payment_provider": "dodo", "reason": "fraudulent", "remarks": null,
-            "is_resolved_by_rdr": null, "created_at": self.now(),
-        });
-        self.insert(emit::DISPUTE, &id, Some(""), &data)?;
+        let d = self.write(|ctx| disputes::open(ctx, &pay, "fraudulent"))?;
+        let id = s(&d, "dispute_id");
         self.note("dispute_id", &id);
         if matches!(what, "won" | "lost") {
-            self.set(
-                emit::DISPUTE,
-                &id,
-                json!({"dispute_status": "dispute_challenged"}),
-            )?;
+            self.write(|ctx| disputes::set_status(ctx, &id, "dispute_challenged"))?;
         }
         if what != "opened" {
-            self.set(
-                emit::DISPUTE,
-                &id,
-                json!({"dispute_status": format!("dispute_{what}")}),
-            )?;
+            let status = format!("dispute_{what}");
+            self.write(|ctx| disputes::set_status(ctx, &id, &status))?;
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 //!
 //! Entries in time order: each succeeded payment (`payment`, credit), its fee
 //! (`payment_fees`, debit, see [`payouts::payment_fee`]), each succeeded refund (`refund`,
-//! debit) and each payout that has not failed (`payout`, debit of its net amount). Every entry
+//! debit), each dispute (`dispute`, debit; `dispute_reversal`, credit, once won) and each
+//! payout that has not failed (`payout`, debit of its net amount). Every entry
 //! carries the running balance of its currency before and after it. Filters:
 //! `reference_object_id`, `event_type`, `currency`, `created_at_gte/lte`; `limit` caps the
 //! entries before paging; pages are newest first like every list.

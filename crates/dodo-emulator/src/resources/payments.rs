@@ -387,7 +387,10 @@ fn list_item(r: &Record) -> Value {
         "invoice_id": p["invoice_id"],
         "invoice_url": p["invoice_url"],
         "refund_status": p["refund_status"],
-        "dispute_status": null,
+        "dispute_status": p["disputes"]
+            .as_array()
+            .and_then(|d| d.last())
+            .map(|d| d["dispute_status"].clone()),
         "status": p["status"],
         "subscription_id": p["subscription_id"],
     })

@@ -3,7 +3,8 @@
 //! [`create_payout`] is how the platform makes one (the `payout.*` triggers call it): it
 //! settles every succeeded payment and refund not yet in a payout. Each payment adds its
 //! `total_amount` and costs a fee of 4 % + 40 minor units (the emulator's fixed rule), each
-//! succeeded refund subtracts its amount; `amount` is the net, `fee` the fees. The rows are kept
+//! succeeded refund subtracts its amount, each dispute its amount (`dispute`, given back by a
+//! `dispute_reversal` once won); `amount` is the net, `fee` the fees. The rows are kept
 //! beside the payout ([`kind::PAYOUT_ROWS`]) and answer the breakup routes: totals by event type
 //! (`/breakup`), one row per event (`/breakup/details`, paged, and its CSV). The emulator has no
 //! exchange rates: amounts in another currency count at par, so `usd_equivalent_amount` and
@@ -80,6 +81,32 @@ pub fn settled_rows(ctx: &Ctx<'_>) -> Result<Vec<Value>, ApiError> {
             id,
         ));
     }
+    for r in all(ctx, kind::DISPUTE, &[])? {
+        let d = &r.data;
+        let id = d["dispute_id"].as_str().unwrap_or_default();
+        let amount: i64 = d["amount"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        rows.push(row(
+            "dispute",
+            &format!("{id}_dispute"),
+            -amount,
+            d,
+            &r.created_at,
+            id,
+        ));
+        if d["dispute_status"] == "dispute_won" {
+            rows.push(row(
+                "dispute_reversal",
+                &format!("{id}_reversal"),
+                amount,
+                d,
+                &r.created_at,
+                id,
+            ));
+        }
+    }
     rows.sort_by(|a, b| a["created_at"].as_str().cmp(&b["created_at"].as_str()));
     Ok(rows)
 }
@@ -113,12 +140,13 @@ pub fn create_payout(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let net = sum(&|_| true);
     let fee = -sum(&|t| t == "payment_fees");
     let refunds = -sum(&|t| t == "refund");
+    let chargebacks = -sum(&|t| t.starts_with("dispute"));
     let id = new_id("pyt_");
     let now = ctx.now_string();
     let data = json!({
         "payout_id": id, "business_id": ctx.env.business_id, "amount": net, "fee": fee,
         "additional_docs": [], "currency": "USD", "payment_method": "bank_transfer",
-        "status": "not_initiated", "tax": 0, "refunds": refunds, "chargebacks": 0,
+        "status": "not_initiated", "tax": 0, "refunds": refunds, "chargebacks": chargebacks,
         "name": "Emulated payout", "payout_document_url": null, "remarks": null,
         "created_at": now, "updated_at": now,
     });

@@ -138,6 +138,45 @@ async fn a_triggered_dispute_reads_back_and_filters() {
         .body;
     assert_eq!(open["items"], json!([]));
     api.get("/disputes/dp_unknown").await.expect(404);
+    // The payment shows the dispute, and the ledger debits then gives back its amount.
+    let pay = s(&t["objects"]["payment_id"]);
+    let payment = api.get(&format!("/payments/{pay}")).await.body;
+    assert_eq!(payment["disputes"][0]["dispute_id"], id);
+    assert_eq!(payment["disputes"][0]["dispute_status"], "dispute_won");
+    let listed = api.get("/payments?status=succeeded").await.body;
+    let item = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["payment_id"] == pay)
+        .unwrap()
+        .clone();
+    assert_eq!(item["dispute_status"], "dispute_won");
+    let amount: i64 = s(&d["amount"]).parse().unwrap();
+    let rows = api
+        .get(&format!("/balances/ledger?reference_object_id={id}"))
+        .await
+        .body;
+    let kinds: Vec<_> = rows["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["event_type"].clone(),
+                r["amount"].clone(),
+                r["is_credit"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&(json!("dispute"), json!(amount), json!(false))),
+        "{rows}"
+    );
+    assert!(
+        kinds.contains(&(json!("dispute_reversal"), json!(amount), json!(true))),
+        "{rows}"
+    );
 }
 
 #[tokio::test]
