@@ -8,9 +8,9 @@
 //! meter → customer → discount → payment → subscription → …), then read, then updated, then
 //! deleted (deepest paths first), so every path parameter names an object the crawl made or
 //! the platform made through a trigger (a settled payment, a dispute, a payout). Beside the
-//! success case, an operation whose spec lists a 404 is called with an unknown id, and one
-//! that lists a 422 with a body of the wrong type; both must answer that status with the
-//! error body `{"code", "message"}`.
+//! success case, an operation whose spec lists a 404 is called with an unknown id, one that
+//! lists a 401 without the API key, and one that lists a 422 with a body of the wrong type;
+//! each must answer that status with the error body `{"code", "message"}`.
 //!
 //! The test prints a per-operation table and fails naming each mismatched operation and the
 //! schema error. `DODO_CONFORMANCE_WRITE=1 cargo test -p dodo-emulator --test conformance`
@@ -300,11 +300,23 @@ struct Answer {
 
 impl Crawl {
     async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, String> {
+        self.send_as(method, path, body, true).await
+    }
+
+    async fn send_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        authenticated: bool,
+    ) -> Result<Answer, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
         let mut rb = self
             .http
-            .request(method, format!("{}{path}", self.emu.base_url()))
-            .bearer_auth(self.emu.api_key());
+            .request(method, format!("{}{path}", self.emu.base_url()));
+        if authenticated {
+            rb = rb.bearer_auth(self.emu.api_key());
+        }
         if let Some(b) = body {
             rb = rb.json(b);
         }
@@ -464,6 +476,13 @@ impl Crawl {
             let a = self.send(op.method, &path, body.as_ref()).await?;
             row.statuses.push(a.status);
             self.check_error(&a, 404, "unknown id")?;
+        }
+        if listed(401) && op.auth {
+            let a = self
+                .send_as(op.method, &self.path(op, false)?, body.as_ref(), false)
+                .await?;
+            row.statuses.push(a.status);
+            self.check_error(&a, 401, "no API key")?;
         }
         if body.is_some() && listed(422) {
             let a = self
