@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::payments::{self, Cart, NewPayment};
-use super::{Ctx, Registry, discounts, products, usage};
+use super::{Ctx, Registry, blocklist, discounts, products, usage};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -56,6 +56,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         Some(_) => Some(common::resolve_customer(ctx, req, "customer")?),
         None => None,
     };
+    if let Some(c) = &customer {
+        blocklist::refuse_if_blocked(ctx, c)?;
+    }
     let id = new_id("cks_");
     let now = ctx.now_string();
     let mut session = json!({

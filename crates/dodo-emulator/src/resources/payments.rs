@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
-use super::{Ctx, Registry, discounts, licenses, payment_methods, products};
+use super::{Ctx, Registry, blocklist, discounts, licenses, payment_methods, products};
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -202,8 +202,9 @@ pub struct NewPayment<'a> {
 
 /// Creates and stores a payment (and its line items); answers the stored `PaymentResponse`.
 /// A payment with a saved `payment_method_id` (one of the customer's saved methods, 422
-/// otherwise) is settled at once.
+/// otherwise) is settled at once. A blocked customer cannot pay (422 `CUSTOMER_BLOCKED`).
 pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiError> {
+    blocklist::refuse_if_blocked(ctx, p.customer)?;
     if let Some(pm) = p.payment_method_id {
         // Only a card this customer saved can be charged without them.
         let customer_id = p.customer["customer_id"].as_str().unwrap_or_default();

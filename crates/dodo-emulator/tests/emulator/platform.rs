@@ -275,32 +275,64 @@ async fn a_payout_settles_payments_refunds_and_fees_and_the_ledger_agrees() {
 }
 
 #[tokio::test]
-async fn the_blocklist_blocks_once_keeps_notes_and_unblocks() {
+async fn a_blocked_email_cannot_pay_loses_its_subscriptions_and_is_unblocked() {
     let api = Api::start().await;
-    let c = api.customer("blocked@example.com").await;
-    let cid = s(&c["customer_id"]);
+    let t = api
+        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
+        .await
+        .expect(200)
+        .body;
+    let sub = s(&t["objects"]["subscription_id"]);
+    let cid = s(&t["objects"]["customer_id"]);
+    let customer = api.get(&format!("/customers/{cid}")).await.body;
+    let email = s(&customer["email"]).to_string();
     let e = api
         .post(
             "/blocklist/customers",
-            json!({"email": "blocked@example.com", "reason": "fraud"}),
+            json!({"customer_id": cid, "reason": "fraud", "source": "dispute_page"}),
         )
         .await
         .expect(201)
         .body;
-    assert_eq!(
-        (e["customer_id"].as_str(), e["source"].as_str()),
-        (Some(cid), Some("api"))
-    );
-    let id = s(&e["id"]);
-    api.post("/blocklist/customers", json!({"customer_id": cid}))
+    assert_eq!(e["identifier"], cid);
+    assert_eq!(e["source"], "api", "an API-key caller always records api");
+    assert_eq!(e["customer_email"], email.as_str());
+    assert_eq!(e["cancelled_subscription_ids"], json!([sub]));
+    assert_eq!(e["subscriptions_swept"], true);
+    let got = api.get(&format!("/subscriptions/{sub}")).await.body;
+    assert_eq!(got["status"], "cancelled");
+    let id = s(&e["id"]).to_string();
+
+    // The same email (any case, any +alias) is blocked, whichever customer record it is on.
+    let (local, domain) = email.split_once('@').unwrap();
+    let alias = format!("{}+promo@{}", local.to_uppercase(), domain);
+    api.post("/blocklist/customers", json!({"email": alias}))
         .await
         .expect(409);
+    let p = api.one_time_product(900).await;
+    let refused = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": p["product_id"], "quantity": 1}],
+                   "customer": {"email": alias, "name": "Alias"}, "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(refused.body["code"], "CUSTOMER_BLOCKED");
+    api.post(
+        "/checkouts",
+        json!({"product_cart": [{"product_id": p["product_id"], "quantity": 1}],
+               "customer": {"customer_id": cid}}),
+    )
+    .await
+    .expect(422);
     api.post(
         "/blocklist/customers",
         json!({"email": "nobody@example.com"}),
     )
     .await
     .expect(404);
+
     let note = api
         .post(
             &format!("/blocklist/customers/{id}/notes"),
@@ -322,16 +354,21 @@ async fn the_blocklist_blocks_once_keeps_notes_and_unblocks() {
         .get(&format!("/blocklist/customers?identifier={cid}"))
         .await
         .body;
-    assert_eq!(listed["items"][0]["id"], id);
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+
     api.delete(&format!("/blocklist/customers/{id}"))
         .await
         .expect(204);
     api.get(&format!("/blocklist/customers/{id}"))
         .await
         .expect(404);
-    api.post("/blocklist/customers", json!({"customer_id": cid}))
-        .await
-        .expect(201);
+    api.post(
+        "/payments",
+        json!({"product_cart": [{"product_id": p["product_id"], "quantity": 1}],
+               "customer": {"customer_id": cid}, "billing": {"country": "US"}}),
+    )
+    .await
+    .expect(200);
 }
 
 #[tokio::test]
