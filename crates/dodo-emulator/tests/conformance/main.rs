@@ -205,7 +205,10 @@ fn template(op: &Operation) -> Option<Value> {
         "create_subscription_charge" => json!({"product_price": 700}),
         "create_customer_ledger_entry" => json!({"amount": 500, "currency": "USD",
             "entry_type": "credit"}),
-        "create_blocked_customer" => json!({"customer_id": "$customer", "reason": "crawler"}),
+        // A customer of its own: a block refuses the blocked customer's payments.
+        "create_blocked_customer" => {
+            json!({"customer_id": "$blocked_customer", "reason": "crawler"})
+        }
         "add_discount_customers" | "add_discount_customers_handler" => json!({
             "customer_ids": ["$customer"]}),
         "create_customer_portal_session" => Value::Null,
@@ -578,6 +581,19 @@ impl Crawl {
         )?;
         if let Some(id) = sub["subscription_id"].as_str() {
             self.ids.set("subscription", id);
+        }
+        let to_block = ok(
+            self.send(
+                "POST",
+                "/customers",
+                Some(&json!({"email": "blocked@example.com",
+                "name": "To block"})),
+            )
+            .await?,
+            "customer to block",
+        )?;
+        if let Some(id) = to_block["customer_id"].as_str() {
+            self.ids.set("blocked_customer", id);
         }
         Ok(())
     }
