@@ -216,6 +216,15 @@ fn template(op: &Operation) -> Option<Value> {
         // license-key config is unambiguous under the spec's own schema.
         "create_entitlement_public_handler" => json!({"name": "Crawler entitlement",
             "integration_type": "license_key", "integration_config": {"activations_limit": 3}}),
+        "create_localized_price" => json!({"currency": "EUR", "amount": 2300}),
+        "upsert_product_translation"
+        | "upsert_addon_translation"
+        | "upsert_meter_translation"
+        | "upsert_product_collection_translation" => {
+            json!({"name": "Nom", "description": "Une description"})
+        }
+        "upsert_credit_entitlement_translation" => json!({"name": "Crédits", "unit": "crédit"}),
+        "upsert_entitlement_translation" => json!({"name": "Accès", "description": "Un accès"}),
         "screen_content" => json!({"text": "A friendly product description."}),
         _ => return None,
     })
@@ -242,6 +251,7 @@ fn harvest(op: &Operation, body: &Value, ids: &mut Ids) {
     let item = body["items"]
         .get(0)
         .or_else(|| body["data"].get(0))
+        .or_else(|| body.get(0))
         .unwrap_or(body);
     let collection = if op.path.ends_with('}') {
         collection_of(op.path, params(op).len() - 1)
@@ -606,6 +616,7 @@ impl Crawl {
             "dispute.opened",
             "payout.success",
             "payment.failed",
+            "entitlement_grant.created",
             "payment.succeeded",
         ] {
             match admin.trigger(ty).await {

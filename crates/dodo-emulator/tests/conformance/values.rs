@@ -55,6 +55,7 @@ pub const ID_FIELDS: &[(&str, &str)] = &[
     ("entitlement_id", "entitlement"),
     ("payment_method_id", "payment_method"),
     ("session_id", "checkout"),
+    ("entitlement_grant_id", "entitlement_grant"),
 ];
 
 const PREFERRED: &[&str] = &[
@@ -74,6 +75,16 @@ const PREFERRED: &[&str] = &[
 pub fn full() -> bool {
     std::env::var_os("DODO_CONFORMANCE_FULL").is_some()
 }
+
+/// Parts of property names whose string values are decimal numbers.
+const DECIMAL_HINTS: &[&str] = &[
+    "amount",
+    "price",
+    "credits",
+    "balance",
+    "threshold",
+    "units",
+];
 
 /// Builds a value of `schema`; `name` is the property it fills (a hint for ids and emails).
 pub fn build(spec: &Spec, schema: &Value, name: &str, ids: &Ids, depth: u32) -> Value {
@@ -184,7 +195,10 @@ fn string(schema: &Value, name: &str, ids: &Ids) -> Value {
         Some("uri") | Some("url") => "https://example.com/crawler".to_string(),
         _ if name == "email" => "crawler@example.com".to_string(),
         _ if name.ends_with("url") => "https://example.com/crawler".to_string(),
-        _ => format!("crawler {name}"),
+        // Decimal amounts travel as strings (`"10.50"`).
+        _ if DECIMAL_HINTS.iter().any(|h| name.contains(h)) => "10".to_string(),
+        // A slug, key or code: no spaces.
+        _ => format!("crawler-{}", name.replace('_', "-")),
     };
     let mut s = s;
     while (s.len() as u64) < min {
