@@ -1,16 +1,19 @@
 //! Webhook route throughput of both adaptors against each framework's floor, in one run.
 //!
-//! `cargo bench -p dodo-actix --bench webhook_servers` starts, one after the other, four
-//! servers each pinned to CPU 0 with `taskset` on a single thread: the axum floor (a plain
-//! handler that reads the body and answers 200), dodo-axum's `WebhookRoute`, the actix-web
-//! floor and dodo-actix's `WebhookRoute`; for each it runs `wrk -t1 -c32 -d{secs}s
-//! --latency` pinned to CPU 1, posting the same signed ~1.9 KB `payment.succeeded` (so after
-//! the first delivery the route verifies, parses and answers a duplicate from the
-//! `MemoryIdempotency` guard, as the example apps do). It prints requests/s, p99 and each
-//! route's ratio to its floor. Arguments: `-- [seconds]` (default 10). Needs `wrk` and
-//! `taskset` (`apt install wrk util-linux`); without them it says so and exits.
-//! `-- serve <kind> <port>` runs one server alone (kinds: `axum-floor`, `axum-route`,
-//! `actix-floor`, `actix-route`); `-- script` prints the wrk script (to profile one server).
+//! `cargo bench -p dodo-actix --bench webhook_servers` starts, one after the other, six
+//! servers each pinned to CPU 0 with `taskset` on a single thread: for axum and then for
+//! actix-web, the framework's floor (a plain handler that reads the body and answers 200),
+//! the adaptor's `WebhookRoute` with the `MemoryIdempotency` guard the example apps use
+//! (`*-route`: after the first request every delivery is a duplicate, verified and answered
+//! by the guard without parsing its data, as Dodo's retries are) and the same route without
+//! a guard (`*-fresh`: every request is verified, parsed into a typed `Payment` and handled,
+//! as a new delivery is). For each it runs `wrk -t1 -c32 -d{secs}s --latency` pinned to
+//! CPU 1, posting the same signed ~2 KB `payment.succeeded` in Dodo's envelope order, and
+//! prints requests/s, p99 and each route's ratio to its floor. Arguments: `-- [seconds]`
+//! (default 10). Needs `wrk` and `taskset` (`apt install wrk util-linux`); without them it
+//! says so and exits. `-- serve <kind> <port>` runs one server alone (kinds: `axum-floor`,
+//! `axum-route`, `axum-fresh`, `actix-floor`, `actix-route`, `actix-fresh`); `-- script`
+//! prints the wrk script (to profile one server).
 
 #![recursion_limit = "256"]
 
@@ -22,15 +25,20 @@ use dodo_webhooks::{Dispatcher, ManualClock, MemoryIdempotency, Verifier, Webhoo
 use serde_json::json;
 
 const NOW: i64 = 1_754_285_445;
-const KINDS: [&str; 4] = ["axum-floor", "axum-route", "actix-floor", "actix-route"];
+const KINDS: [&str; 6] = [
+    "axum-floor",
+    "axum-route",
+    "axum-fresh",
+    "actix-floor",
+    "actix-route",
+    "actix-fresh",
+];
 
-/// A `payment.succeeded` body of about 2 KB (fields of the API's Payment object).
+/// A `payment.succeeded` body of about 2 KB (fields of the API's Payment object), its
+/// envelope fields in the order Dodo documents and sends them (`business_id`, `type`,
+/// `timestamp`, `data`): with `type` before `data` the route parses the body in one pass.
 fn payload() -> Vec<u8> {
-    let mut body = json!({
-        "business_id": "bus_H4ekzPSlcg",
-        "type": "payment.succeeded",
-        "timestamp": "2025-08-04T05:30:45.182629Z",
-        "data": {
+    let mut data = json!({
             "payload_type": "Payment",
             "payment_id": "pay_2IjeQm4hqU6RA4Z4kwDee",
             "business_id": "bus_H4ekzPSlcg",
@@ -71,13 +79,18 @@ fn payload() -> Vec<u8> {
             "custom_field_responses": null,
             "retry_attempt": 0,
             "payment_provider": "dodo"
-        }
     });
-    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let envelope = |data: &serde_json::Value| {
+        format!(
+            r#"{{"business_id":"bus_H4ekzPSlcg","type":"payment.succeeded","timestamp":"2025-08-04T05:30:45.182629Z","data":{data}}}"#
+        )
+        .into_bytes()
+    };
+    let mut bytes = envelope(&data);
     if bytes.len() < 2048 {
         let pad = "x".repeat(2048 - bytes.len() - 20);
-        body["data"]["metadata"] = json!({ "note": pad });
-        bytes = serde_json::to_vec(&body).unwrap_or_default();
+        data["metadata"] = json!({ "note": pad });
+        bytes = envelope(&data);
     }
     bytes
 }
@@ -88,10 +101,17 @@ fn verifier() -> Verifier {
     Verifier::new(secret).with_clock(ManualClock::new(NOW))
 }
 
-fn dispatcher() -> Dispatcher<()> {
-    Dispatcher::new(verifier(), ())
-        .idempotency(MemoryIdempotency::new())
-        .on_payment_succeeded(|_ctx, _payment| async move { Ok(()) })
+/// The route's dispatcher: `guarded` adds the `MemoryIdempotency` guard the example apps use
+/// (every request after the first is then a duplicate answered by the guard); without it
+/// every request is verified, parsed and handled like a fresh delivery.
+fn dispatcher(guarded: bool) -> Dispatcher<()> {
+    let d = Dispatcher::new(verifier(), ())
+        .on_payment_succeeded(|_ctx, _payment| async move { Ok(()) });
+    if guarded {
+        d.idempotency(MemoryIdempotency::new())
+    } else {
+        d
+    }
 }
 
 /// The wrk script posting the signed delivery.
@@ -113,7 +133,7 @@ fn lua_script() -> String {
 fn serve(kind: &str, port: u16) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     match kind {
-        "axum-floor" | "axum-route" => {
+        "axum-floor" | "axum-route" | "axum-fresh" => {
             use axum::routing::post;
             let app = if kind == "axum-floor" {
                 axum::Router::new().route(
@@ -126,7 +146,7 @@ fn serve(kind: &str, port: u16) {
             } else {
                 axum::Router::new().route(
                     "/api/webhook",
-                    dodo_axum::WebhookRoute::new(dispatcher()).route(),
+                    dodo_axum::WebhookRoute::new(dispatcher(kind == "axum-route")).route(),
                 )
             };
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -140,9 +160,10 @@ fn serve(kind: &str, port: u16) {
                 let _ = axum::serve(listener, app).await;
             });
         }
-        "actix-floor" | "actix-route" => {
+        "actix-floor" | "actix-route" | "actix-fresh" => {
             use actix_web::{App, HttpResponse, HttpServer, web};
-            let route = dodo_actix::WebhookRoute::shared(Arc::new(dispatcher()));
+            let route =
+                dodo_actix::WebhookRoute::shared(Arc::new(dispatcher(kind == "actix-route")));
             let floor = kind == "actix-floor";
             let _ = actix_web::rt::System::new().block_on(async move {
                 HttpServer::new(move || {
@@ -166,6 +187,28 @@ fn serve(kind: &str, port: u16) {
         }
         other => eprintln!("unknown server kind {other:?}; one of {KINDS:?}"),
     }
+}
+
+/// CPU time (user + system, seconds) a process has used so far, from `/proc/<pid>/stat`;
+/// 0 when it cannot be read. Per request, it is the server's cost independent of how much of
+/// the core it got: on a busy machine the requests/s ratio is noisy, the CPU ratio is not.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Clock ticks: USER_HZ is 100 on every Linux architecture this bench runs on.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// (requests/s, p99 in ms, non-2xx) from wrk's `--latency` output.
@@ -259,6 +302,7 @@ fn main() {
             }
         };
         std::thread::sleep(Duration::from_millis(800));
+        let cpu_before = cpu_seconds(server.id());
         let out = Command::new("taskset")
             .args([
                 "-c",
@@ -273,13 +317,14 @@ fn main() {
             .arg(&script)
             .arg(format!("http://127.0.0.1:{port}/api/webhook"))
             .output();
+        let cpu = cpu_seconds(server.id()) - cpu_before;
         let _ = server.kill();
         let _ = server.wait();
         let text = out
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
         match parse_wrk(&text) {
-            Some(r) => results.push((*kind, r)),
+            Some(r) => results.push((*kind, r, cpu)),
             None => {
                 eprintln!("{kind}: could not read wrk's output:\n{text}");
                 return;
@@ -288,15 +333,29 @@ fn main() {
     }
     let _ = std::fs::remove_file(&script);
     println!(
-        "{:<12} {:>12} {:>9} {:>8} {:>14}",
-        "server", "requests/s", "p99 ms", "non-2xx", "route/floor"
+        "{:<12} {:>11} {:>8} {:>8} {:>12} {:>12} {:>14}",
+        "server", "requests/s", "p99 ms", "non-2xx", "route/floor", "CPU µs/req", "floor/route CPU"
     );
-    for (i, (kind, (rps, p99, bad))) in results.iter().enumerate() {
-        let ratio = if i % 2 == 1 {
-            format!("{:.2}", rps / results[i - 1].1.0)
+    for (i, (kind, (rps, p99, bad), cpu)) in results.iter().enumerate() {
+        let requests = rps * secs as f64;
+        let cpu_us = if requests > 0.0 {
+            cpu * 1e6 / requests
         } else {
-            String::new()
+            0.0
         };
-        println!("{kind:<12} {rps:>12.0} {p99:>9.2} {bad:>8} {ratio:>14}");
+        // Each framework's floor comes first in its group of three.
+        let (_, (floor_rps, _, _), floor_cpu) = results[i - i % 3];
+        let floor_cpu_us = floor_cpu * 1e6 / (floor_rps * secs as f64);
+        let (ratio, cpu_ratio) = if i % 3 == 0 {
+            (String::new(), String::new())
+        } else {
+            (
+                format!("{:.2}", rps / floor_rps),
+                format!("{:.2}", floor_cpu_us / cpu_us),
+            )
+        };
+        println!(
+            "{kind:<12} {rps:>11.0} {p99:>8.2} {bad:>8} {ratio:>12} {cpu_us:>12.1} {cpu_ratio:>14}"
+        );
     }
 }

@@ -22,6 +22,15 @@ use crate::error::{ApiError, error_response};
 /// Path prefix of the admin surface.
 pub const ADMIN_PREFIX: &str = "/_emulator";
 
+/// Admin-prefixed routes that carry their own credential instead of the API key: presigned
+/// upload URLs and file download URLs (an unguessable token in the path) and public image
+/// URLs ([`crate::upload_routes`]).
+pub const TOKEN_ROUTES: &[&str] = &[
+    "/_emulator/uploads/",
+    "/_emulator/images/",
+    "/_emulator/files/",
+];
+
 /// Checks `Authorization: Bearer <key>` in constant time.
 pub fn check_bearer(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
     let provided = headers
@@ -71,6 +80,9 @@ pub fn check_admin(
     }
     let reading = method == Method::GET || method == Method::HEAD;
     if reading && path == "/_emulator/health" {
+        return Ok(());
+    }
+    if TOKEN_ROUTES.iter().any(|p| path.starts_with(p)) {
         return Ok(());
     }
     check_bearer(headers, key)?;

@@ -15,4 +15,5 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::triggers::routes())
         .merge(crate::hosted::routes())
         .merge(crate::portal::routes())
+        .merge(crate::upload_routes::routes())
 }

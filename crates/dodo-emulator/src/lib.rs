@@ -72,6 +72,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod csrf;
@@ -101,6 +102,7 @@ pub mod store;
 pub mod testing;
 pub mod timewarp;
 pub mod triggers;
+pub mod upload_routes;
 pub mod validate;
 
 pub use config::{DEFAULT_API_KEY, DEFAULT_BUSINESS_ID, EmulatorConfig};

@@ -61,6 +61,15 @@ CREATE TABLE IF NOT EXISTS emu_attempts (
     duration_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS emu_attempts_delivery ON emu_attempts (delivery_id, n);
+CREATE TABLE IF NOT EXISTS emu_blobs (
+    id TEXT PRIMARY KEY,
+    public INTEGER NOT NULL,
+    download_token TEXT UNIQUE,
+    file_name TEXT,
+    content_type TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
 ";
 
 /// Every store kind (the `kind` column of `objects`; also the `kind` values accepted by
@@ -132,4 +141,10 @@ pub mod kind {
     pub const MODERATION_SCREEN: &str = "moderation_screen";
     /// Entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
+    /// Entitlements (`ent_`).
+    pub const ENTITLEMENT: &str = "entitlement";
+    /// Product collections (`pdc_`).
+    pub const PRODUCT_COLLECTION: &str = "product_collection";
+    /// Pending presigned uploads (id = SHA-256 of the upload token; bytes land in `emu_blobs`).
+    pub const UPLOAD: &str = "emu_upload";
 }

@@ -471,7 +471,8 @@ impl Db<'_> {
     pub fn clear(&self) -> rusqlite::Result<()> {
         self.conn.execute_batch(
             "DELETE FROM objects; DELETE FROM meta; DELETE FROM idempotency;
-                 DELETE FROM emu_events; DELETE FROM emu_deliveries; DELETE FROM emu_attempts;",
+                 DELETE FROM emu_events; DELETE FROM emu_deliveries; DELETE FROM emu_attempts;
+                 DELETE FROM emu_blobs;",
         )
     }
 }

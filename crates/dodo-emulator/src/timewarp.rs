@@ -196,6 +196,7 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
                     let mut data = current.data.clone();
                     data["status"] = json!("expired");
                     db.update(kind::SUBSCRIPTION, &id, &data)?;
+                    crate::resources::entitlements::subscription_ended(&ctx, &id, "expired")?;
                     expired.push(id.clone());
                     break;
                 }
@@ -210,6 +211,7 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
                     data["status"] = json!("cancelled");
                     data["cancelled_at"] = json!(next);
                     db.update(kind::SUBSCRIPTION, &id, &data)?;
+                    crate::resources::entitlements::subscription_ended(&ctx, &id, "cancelled")?;
                     cancelled.push(id.clone());
                     break;
                 }

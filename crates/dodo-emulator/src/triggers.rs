@@ -376,7 +376,7 @@ impl Trigger {
                 let now = self.now();
                 let data = json!({"id": id, "business_id": self.state.env.business_id,
                     "brand_id": self.brand()?, "customer_id": cid, "entitlement_id": new_id("ent_"),
-                    "status": "Pending", "metadata": {}, "external_id": "", "payment_id": null, "subscription_id": null, "created_at": now, "updated_at": now});
+                    "status": "Pending", "metadata": {}, "external_id": "", "integration_type": "feature_flag", "payment_id": null, "subscription_id": null, "created_at": now, "updated_at": now});
                 self.insert(emit::ENTITLEMENT_GRANT, &id, Some(&cid), &data)?;
                 self.note("entitlement_grant_id", &id);
                 let fields = match what {

@@ -3,7 +3,8 @@
 //! `cargo bench -p dodo-inbox --bench throughput` prints, per backend and in one run:
 //! - **receive only**: N signed deliveries verified and stored (32 requests in flight, no
 //!   worker running);
-//! - **process only**: those N drained by two workers (batches of 32);
+//! - **process only**: those N drained by two workers (batches of 32; `DODO_INBOX_BENCH_WORKERS`
+//!   and `DODO_INBOX_BENCH_BATCH` change both);
 //! - **end to end**: N more deliveries received while the two workers run, timed from the
 //!   first request until the last delivery is processed (receive → processed);
 //! - **cross-process latency**: a second OS process (this binary re-executed) runs one
@@ -29,7 +30,24 @@ use dodo_webhooks::{BoxError, Dispatcher, SignedHeaders};
 use futures_util::StreamExt as _;
 
 const IN_FLIGHT: usize = 32;
-const BATCH: usize = 32;
+
+/// Workers per phase (`DODO_INBOX_BENCH_WORKERS`, default 2).
+fn worker_count() -> usize {
+    env_number("DODO_INBOX_BENCH_WORKERS", 2)
+}
+
+/// Rows per claim (`DODO_INBOX_BENCH_BATCH`, default 32).
+fn batch() -> usize {
+    env_number("DODO_INBOX_BENCH_BATCH", 32)
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
 const LATENCY_SAMPLES: usize = 200;
 const ROLE_ENV: &str = "DODO_INBOX_BENCH_ROLE";
 const URL_ENV: &str = "DODO_INBOX_BENCH_URL";
@@ -133,8 +151,8 @@ async fn throughput(setup: Setup, n: usize) -> Option<(f64, f64, f64)> {
     assert_eq!(receive_all(&inbox, &deliveries).await, n);
     let receive = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let workers = (0..2).map(|_| {
-        let worker = inbox.worker().batch_size(BATCH);
+    let workers = (0..worker_count()).map(|_| {
+        let worker = inbox.worker().batch_size(batch());
         tokio::spawn(async move { worker.process_available().await.unwrap().processed })
     });
     let done: u64 = futures_util::future::join_all(workers)
@@ -151,8 +169,8 @@ async fn throughput(setup: Setup, n: usize) -> Option<(f64, f64, f64)> {
     let db = common::TestDb::new(setup.kind()).await?;
     let inbox = open_inbox(setup, &db).await;
     let deliveries = events("msg_e2e", n);
-    let workers: Vec<_> = (0..2)
-        .map(|_| inbox.worker().batch_size(BATCH).spawn())
+    let workers: Vec<_> = (0..worker_count())
+        .map(|_| inbox.worker().batch_size(batch()).spawn())
         .collect();
     let start = Instant::now();
     assert_eq!(receive_all(&inbox, &deliveries).await, n);
@@ -321,7 +339,11 @@ fn main() {
                 latency
             );
         }
-        println!("({n} deliveries per phase, no-op handler, two workers, batches of {BATCH})");
+        println!(
+            "({n} deliveries per phase, no-op handler, {} workers, batches of {})",
+            worker_count(),
+            batch()
+        );
     });
 }
 

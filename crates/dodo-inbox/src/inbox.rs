@@ -375,6 +375,11 @@ struct DataOnly {
 /// Cancels a spawned task when dropped (a batch's lease renewal, an attempt's handlers).
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
+/// The task renewing the leases of one claim; dropping it stops the renewals.
+pub(crate) struct LeaseRenewal {
+    _task: AbortOnDrop<()>,
+}
+
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
@@ -641,18 +646,27 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
         token: &str,
     ) -> Vec<Result<Step, InboxError>> {
         let _renewal = self.keep_leases(token);
+        self.process_rows(rows, token).await
+    }
+
+    /// Processes rows claimed under `token` concurrently (the caller keeps their leases).
+    pub(crate) async fn process_rows(
+        &self,
+        rows: Vec<Claimed>,
+        token: &str,
+    ) -> Vec<Result<Step, InboxError>> {
         futures_util::future::join_all(rows.into_iter().map(|row| self.process_claimed(row, token)))
             .await
     }
 
     /// Renews the leases of `token`'s rows every third of the lease, in its own task so
     /// slow or blocking handlers cannot starve it; stops when dropped.
-    fn keep_leases(&self, token: &str) -> AbortOnDrop<()> {
+    pub(crate) fn keep_leases(&self, token: &str) -> LeaseRenewal {
         let store = self.inner.store.clone();
         let lease = self.inner.lease;
         let token = token.to_owned();
         let period = (lease / 3).max(Duration::from_millis(10));
-        AbortOnDrop(tokio::spawn(async move {
+        let task = AbortOnDrop(tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tick.tick().await;
@@ -660,7 +674,8 @@ impl<S: Clone + Send + Sync + 'static> Inbox<S> {
                     tracing::warn!(error = %e, "renewing leases failed");
                 }
             }
-        }))
+        }));
+        LeaseRenewal { _task: task }
     }
 
     /// Runs the dispatcher on a claimed row and records the result.

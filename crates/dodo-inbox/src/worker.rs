@@ -2,7 +2,8 @@
 //!
 //! A [`Worker`] repeatedly claims a batch of due rows (new, retry due, or abandoned by a
 //! crashed worker whose lease expired) under a fresh fencing token, processes the batch
-//! concurrently, and records each result. Any number of workers, in one process or in
+//! concurrently, and records each result; while busy it claims the next batch as the current
+//! one is processed, so the claim's round trip does not stall it. Any number of workers, in one process or in
 //! several processes on one PostgreSQL database, can run at once: a row is claimed by one
 //! worker at a time. [`Worker::process_available`] drains what is due now (tests,
 //! cron-style use); [`Worker::run_until`] and [`Worker::spawn`] keep going, woken at once
@@ -22,7 +23,8 @@ use sqlx::postgres::PgListener;
 
 use crate::db::Pool;
 use crate::error::InboxError;
-use crate::inbox::{Inbox, Step, new_token, unique_suffix};
+use crate::inbox::{Inbox, LeaseRenewal, Step, new_token, unique_suffix};
+use crate::store::Claimed;
 use crate::store::READY_CHANNEL;
 
 /// Counts of what a worker did.
@@ -75,6 +77,13 @@ impl<S: Clone> Clone for Worker<S> {
             poll_interval: self.poll_interval,
         }
     }
+}
+
+/// Rows claimed under one fencing token, their leases renewed until this is dropped.
+struct Claim {
+    token: String,
+    rows: Vec<Claimed>,
+    _renewal: LeaseRenewal,
 }
 
 /// How often a running worker deletes processed deliveries past the retention.
@@ -132,17 +141,36 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
 
     /// Claims and processes one batch; `Ok(None)` if nothing was due.
     async fn batch(&self) -> Result<Option<WorkerStats>, InboxError> {
+        Ok(match self.claim().await? {
+            Some(claim) => Some(self.process(claim).await),
+            None => None,
+        })
+    }
+
+    /// Claims up to a batch of due rows under a fresh fencing token and starts renewing
+    /// their leases; `Ok(None)` if nothing was due.
+    async fn claim(&self) -> Result<Option<Claim>, InboxError> {
         let limit = i64::try_from(self.batch_size).unwrap_or(i64::MAX);
         let token = new_token();
-        let claimed = self
+        let rows = self
             .inbox
             .store()
             .claim(&self.id, &token, self.inbox.lease_micros(), limit, None)
             .await?;
-        if claimed.is_empty() {
+        if rows.is_empty() {
             return Ok(None);
         }
-        let results = self.inbox.process_batch(claimed, &token).await;
+        let renewal = self.inbox.keep_leases(&token);
+        Ok(Some(Claim {
+            token,
+            rows,
+            _renewal: renewal,
+        }))
+    }
+
+    /// Processes a claim's rows concurrently and counts the results.
+    async fn process(&self, claim: Claim) -> WorkerStats {
+        let results = self.inbox.process_rows(claim.rows, &claim.token).await;
         let mut stats = WorkerStats::default();
         for result in results {
             match result {
@@ -157,7 +185,7 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
                 }
             }
         }
-        Ok(Some(stats))
+        stats
     }
 
     /// Processes batches until nothing is due (retries scheduled for later are left).
@@ -169,22 +197,36 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
         Ok(total)
     }
 
-    /// Processes deliveries until `shutdown` completes; the batch in progress then
-    /// finishes before returning. Database errors are logged and retried after the poll
+    /// Processes deliveries until `shutdown` completes; the batch in progress, and the next
+    /// one if it was already claimed (a busy worker claims its next batch while processing
+    /// the current one), then finish before returning. Database errors are logged and retried after the poll
     /// interval. Every minute, processed deliveries past the inbox's retention are deleted.
     pub async fn run_until<F: Future<Output = ()>>(&self, shutdown: F) -> WorkerStats {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut total = WorkerStats::default();
         let mut listener = self.listen().await;
         let mut last_prune: Option<tokio::time::Instant> = None;
+        // The next batch, claimed while the current one was processed.
+        let mut next: Option<Claim> = None;
         loop {
             if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 self.prune().await;
                 last_prune = Some(tokio::time::Instant::now());
             }
-            let idle = match self.batch().await {
-                Ok(Some(stats)) => {
+            let claimed = match next.take() {
+                Some(claim) => Ok(Some(claim)),
+                None => self.claim().await,
+            };
+            let idle = match claimed {
+                Ok(Some(claim)) => {
+                    // Under load, the next claim's round trip overlaps this batch's
+                    // handlers instead of following them; its leases are renewed meanwhile.
+                    let (stats, prefetched) = tokio::join!(self.process(claim), self.claim());
                     total.add(stats);
+                    next = prefetched.unwrap_or_else(|e| {
+                        tracing::error!(worker = %self.id, error = %e, "claiming deliveries failed");
+                        None
+                    });
                     false
                 }
                 Ok(None) => true,
@@ -194,6 +236,10 @@ impl<S: Clone + Send + Sync + 'static> Worker<S> {
                 }
             };
             if shutdown.as_mut().now_or_never().is_some() {
+                // Rows already claimed are processed rather than left to their lease.
+                if let Some(claim) = next.take() {
+                    total.add(self.process(claim).await);
+                }
                 return total;
             }
             if idle {

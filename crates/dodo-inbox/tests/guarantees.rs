@@ -510,6 +510,52 @@ async fn concurrent_copies_of_one_delivery_are_stored_once(kind: Kind) {
     );
 }
 
+/// A running worker claims its next batch while the current one is processed; stopped at
+/// that moment, it processes the rows it already holds instead of leaving them leased
+/// (other workers would otherwise wait a whole lease for them).
+async fn a_stopped_worker_processes_the_batch_it_claimed_ahead(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let started = Arc::new(AtomicU32::new(0));
+    let (gate_in, started_in) = (gate.clone(), started.clone());
+    let dispatcher = Dispatcher::new(verifier(), ()).on_payload(move |_ctx, _event| {
+        let (gate, started) = (gate_in.clone(), started_in.clone());
+        async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            let _permit = gate.acquire().await?;
+            Ok::<(), BoxError>(())
+        }
+    });
+    let inbox = Inbox::builder(dispatcher)
+        .open(db.connect().await)
+        .await
+        .unwrap();
+    for i in 0..8 {
+        let body = sub_body(&format!("sub_{i}"));
+        let id = format!("msg_ahead_{i}");
+        assert_eq!(inbox.receive(&signed(&id, &body), &body).await.status, 200);
+    }
+    let worker = inbox.worker().batch_size(4).spawn();
+    // The first batch's handlers are blocked; meanwhile the next four rows get claimed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let claimed = inbox.store().counts().await.unwrap();
+        let held = claimed.get("processing").copied().unwrap_or(0);
+        if started.load(Ordering::SeqCst) == 4 && held == 8 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never held 8 rows: {claimed:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gate.add_permits(1_000);
+    let stats = worker.stop().await;
+    assert_eq!(stats.processed, 8);
+    let counts = inbox.store().counts().await.unwrap();
+    assert_eq!(counts.get("processed").copied(), Some(8), "{counts:?}");
+}
+
 on_both_backends!(
     concurrent_copies_of_one_delivery_are_stored_once,
     handler_writes_commit_with_the_processed_mark,
@@ -519,6 +565,7 @@ on_both_backends!(
     an_outcome_that_cannot_be_committed_is_dead_lettered_without_rerunning,
     processed_deliveries_are_pruned_and_bodies_dropped,
     signed_bodies_that_are_not_envelopes_are_kept_and_replayable,
+    a_stopped_worker_processes_the_batch_it_claimed_ahead,
 );
 
 /// A worker of another instance (its own pool, its own in-process wake-up, a poll interval

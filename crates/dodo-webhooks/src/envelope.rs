@@ -35,9 +35,26 @@ impl WebhookEvent {
     }
 }
 
+/// The envelope's event type alone, for answering a delivery without parsing its data (a
+/// duplicate the idempotency guard already knows). Scans the body without building the
+/// data; a body without a readable `type` gives `Unknown("")`.
+pub(crate) fn event_type_of(body: &[u8]) -> EventType {
+    #[derive(Deserialize)]
+    struct TypeOnly<'a> {
+        #[serde(rename = "type", borrow)]
+        event_type: Cow<'a, str>,
+    }
+    match serde_json::from_slice::<TypeOnly<'_>>(body) {
+        Ok(only) => EventType::parse(&only.event_type),
+        Err(_) => EventType::Unknown(String::new()),
+    }
+}
+
 /// The fast path; `None` on any error (the caller falls back).
 fn parse_single_pass(body: &[u8]) -> Option<WebhookEvent> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // Checking UTF-8 once for the whole body lets serde_json skip the check on each string.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let event = de.deserialize_map(EnvelopeVisitor).ok()?;
     de.end().ok()?;
     Some(event)

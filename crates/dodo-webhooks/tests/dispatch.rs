@@ -596,6 +596,9 @@ async fn duplicates_run_once_and_failures_run_again() {
     assert_eq!(second.status, 200);
     assert_eq!(second.disposition, Disposition::Duplicate);
     assert_eq!(second.body["status"], "duplicate");
+    // Answered from the guard before parsing the data; the type still comes from the body.
+    assert_eq!(second.body["type"], "license_key.created");
+    assert_eq!(second.event_type, Some(EventType::LicenseKeyCreated));
     assert_eq!(rec.take(), vec!["before", "handler msg_dup", "after"]);
 
     let body = example("refund.failed");
@@ -634,6 +637,65 @@ async fn duplicates_run_once_and_failures_run_again() {
         Disposition::Duplicate
     );
     assert_eq!(rec.take(), vec!["skip"]);
+}
+
+/// A guard that logs its calls and delegates to a `MemoryIdempotency`.
+#[derive(Clone, Default)]
+struct LoggingGuard {
+    calls: Arc<Mutex<Vec<String>>>,
+    inner: Arc<MemoryIdempotency>,
+}
+
+impl IdempotencyGuard for LoggingGuard {
+    fn begin<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Begin, BoxError>> {
+        self.calls.lock().unwrap().push(format!("begin {id}"));
+        self.inner.begin(id)
+    }
+
+    fn complete<'a>(&'a self, id: &'a str, ok: bool) -> BoxFuture<'a, Result<(), BoxError>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("complete {id} {ok}"));
+        self.inner.complete(id, ok)
+    }
+}
+
+#[tokio::test]
+async fn a_verified_body_that_does_not_parse_releases_its_claim() {
+    let rec = Recorder::default();
+    let guard = LoggingGuard::default();
+    let d = dispatcher(&rec)
+        .idempotency(guard.clone())
+        .on_payment_succeeded(|ctx: Context<Recorder>, _| async move {
+            ctx.state.push("handler");
+            Ok(())
+        });
+    // A well-formed envelope whose data is not a Payment.
+    let body = json!({
+        "business_id": "bus_1",
+        "type": "payment.succeeded",
+        "timestamp": "2025-08-04T05:30:45Z",
+        "data": {"payload_type": "Payment", "total_amount": "not a number"}
+    })
+    .to_string();
+    for _ in 0..2 {
+        let outcome = deliver(&d, "msg_bad", &body).await;
+        assert_eq!(outcome.status, 400, "{:?}", outcome.body);
+        assert_eq!(outcome.body["error"]["code"], "invalid_data");
+        assert_eq!(outcome.webhook_id.as_deref(), Some("msg_bad"));
+    }
+    // Each attempt claimed and released the id, so a retry is never stuck "in progress".
+    assert_eq!(
+        *guard.calls.lock().unwrap(),
+        vec![
+            "begin msg_bad",
+            "complete msg_bad false",
+            "begin msg_bad",
+            "complete msg_bad false"
+        ]
+    );
+    assert!(rec.take().is_empty());
 }
 
 /// A guard that panics.

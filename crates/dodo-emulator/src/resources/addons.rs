@@ -1,5 +1,5 @@
 //! Addons: create, retrieve, update, list (live ones), archive (`DELETE`, 200 empty) and
-//! unarchive. Images and translations are generic.
+//! unarchive. Images are uploaded through [`super::uploads`]; translations are generic.
 
 use dodo_types::models::CreateAddonRequest;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Brands: create, retrieve, update, list, archive (409 when already archived).
 //!
 //! The emulator creates one default brand at start; objects that take an optional `brand_id`
-//! get it when none is given. Image upload (`PUT /brands/{id}/images`) is generic.
+//! get it when none is given. Image upload (`PUT /brands/{id}/images`) is in [`super::uploads`].
 
 use serde_json::{Value, json};
 

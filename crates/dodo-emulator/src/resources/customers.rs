@@ -3,7 +3,8 @@
 //! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
 //! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`);
 //! wallets answer an empty USD wallet. Other sub-resources of a customer (payment methods,
-//! wallet ledger, entitlements, emails) are served by the generic fallback.
+//! wallet ledger, emails) are served by the generic fallback; entitlement views are in
+//! [`super::entitlements`].
 
 use rusqlite::types::Value as SqlValue;
 

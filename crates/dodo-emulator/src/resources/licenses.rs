@@ -47,8 +47,9 @@ fn effective(ctx: &Ctx<'_>, mut key: Value) -> Value {
     key
 }
 
+/// Stores a new license key (409 `LICENSE_KEY_ALREADY_EXISTS` for a key in use).
 #[allow(clippy::too_many_arguments)]
-fn insert_key(
+pub fn insert_key(
     ctx: &Ctx<'_>,
     key: &str,
     customer_id: &str,

@@ -16,6 +16,7 @@ pub mod common;
 pub mod customers;
 pub mod discounts;
 pub mod disputes;
+pub mod entitlements;
 pub mod events;
 pub mod invoices;
 pub mod licenses;
@@ -29,6 +30,7 @@ pub mod products;
 pub mod refunds;
 pub mod subscriptions;
 pub mod usage;
+pub mod uploads;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -107,6 +109,8 @@ impl Registry {
         moderation::register(&mut r);
         payment_retry::register(&mut r);
         usage::register(&mut r);
+        entitlements::register(&mut r);
+        uploads::register(&mut r);
         r
     }
 

@@ -478,6 +478,7 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     }
     if status == "succeeded" {
         licenses::issue_for_payment(ctx, &record.data)?;
+        super::entitlements::grant_for_payment(ctx, &record.data)?;
     }
     if let Some(cks) = record.data["checkout_session_id"].as_str() {
         settle_checkout_session(ctx, cks, status)?;

@@ -3,8 +3,9 @@
 //! `DELETE /products/{id}` archives (200, empty); the product stays retrievable, leaves the
 //! default list (`archived=false`), and a second `DELETE` or a `PATCH` answers 410
 //! `PRODUCT_ARCHIVED` until `POST /products/{id}/unarchive`. `PATCH` answers 200 with an
-//! empty body, as the spec says. Files, images, translations, short links and localized
-//! prices are generic.
+//! empty body, as the spec says. Images and files are uploaded through [`super::uploads`],
+//! entitlements attach through [`super::entitlements`]; translations, short links and
+//! localized prices are generic.
 
 use serde_json::{Value, json};
 
@@ -161,7 +162,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "image": null,
         "addons": req.field("addons").cloned().unwrap_or_else(|| json!([])),
         "credit_entitlements": [],
-        "entitlements": [],
+        "entitlements": super::entitlements::attached(ctx, req)?.unwrap_or_else(|| json!([])),
         "digital_product_delivery": null,
         "license_key_enabled": req.opt_bool("license_key_enabled")?.unwrap_or(false),
         "license_key_activations_limit": req.opt_int("license_key_activations_limit")?,
@@ -223,6 +224,9 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     );
     if let Some(image) = req.opt_str("image_id")? {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
+    }
+    if let Some(entitlements) = super::entitlements::attached(ctx, req)? {
+        record.data["entitlements"] = entitlements;
     }
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::PRODUCT, id, &record.data)?;

@@ -131,6 +131,10 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     payment.data["refund_status"] = json!(if fully { "full" } else { "partial" });
     payment.data["updated_at"] = json!(now);
     ctx.db.update(kind::PAYMENT, payment_id, &payment.data)?;
+    if fully {
+        use super::entitlements::{Revocation, revoke_issued};
+        revoke_issued(ctx, Revocation::Refunded { payment_id })?;
+    }
     Ok(Reply::json(refund))
 }
 

@@ -313,6 +313,9 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ],
     );
     ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
+    if record.data["status"] == "cancelled" && current != "cancelled" {
+        super::entitlements::subscription_ended(ctx, id, "cancelled")?;
+    }
     Ok(Reply::json(record.data))
 }
 

@@ -10,6 +10,7 @@ mod receiver;
 
 mod clocks;
 mod delivery;
+mod entitlements;
 mod form;
 mod harness;
 mod hosted;

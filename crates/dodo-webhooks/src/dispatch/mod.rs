@@ -221,6 +221,11 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
     /// Verifies, parses and dispatches one delivery. Never panics and never fails: every
     /// problem becomes an [`Outcome`] with the status to answer.
     ///
+    /// With an idempotency guard, the guard is asked right after verification, before the
+    /// body is parsed: a duplicate (Dodo's retries, a replayed request) is answered without
+    /// the cost of parsing its data, and a fresh delivery whose body then fails to parse
+    /// releases its claim (the answer is 400, as without a guard).
+    ///
     /// The returned future does not borrow `headers` or `body`.
     pub fn process<'a, H: WebhookHeaders + ?Sized>(
         &'a self,
@@ -229,8 +234,15 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
     ) -> impl Future<Output = Outcome> + Send + use<'a, S, H> {
         let prepared = self.prepare(headers, body);
         async move {
+            // The pipeline's future is large (the typed event lives in several of its
+            // states); boxing it keeps the future adaptors move around small.
             match prepared {
-                Ok((delivery, event)) => self.dispatch(delivery, event).await,
+                Ok(Prepared::Parsed(delivery, event)) => {
+                    Box::pin(self.dispatch(delivery, *event)).await
+                }
+                Ok(Prepared::Verified(delivery, body)) => {
+                    Box::pin(self.dispatch_verified(delivery, body)).await
+                }
                 Err(outcome) => *outcome,
             }
         }
@@ -240,7 +252,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         &self,
         headers: &H,
         body: &[u8],
-    ) -> Result<(VerifiedDelivery, WebhookEvent), Box<Outcome>> {
+    ) -> Result<Prepared, Box<Outcome>> {
         let delivery = self.verifier.verify(headers, body).map_err(|e| {
             Box::new(Outcome::rejected(
                 401,
@@ -253,85 +265,76 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                 },
             ))
         })?;
-        let event = WebhookEvent::parse(body).map_err(|e| {
-            let mut outcome = Outcome::rejected(400, parse_error(&e));
-            outcome.webhook_id = Some(delivery.id.clone());
-            Box::new(outcome)
-        })?;
-        Ok((delivery, event))
+        if self.guard.is_some() {
+            // Parsed after the guard has claimed the delivery (see `process`).
+            return Ok(Prepared::Verified(delivery, body.to_vec()));
+        }
+        let event = WebhookEvent::parse(body)
+            .map_err(|e| Box::new(unparseable(&e, delivery.id.clone())))?;
+        Ok(Prepared::Parsed(delivery, Box::new(event)))
     }
 
     /// Dispatches an already verified and parsed delivery (steps 3–6 of the pipeline).
     /// Use it to replay stored deliveries without re-checking their signatures.
     pub async fn dispatch(&self, delivery: VerifiedDelivery, event: WebhookEvent) -> Outcome {
-        let original_type = event.event_type();
-        let webhook_id = delivery.id.clone();
+        if let Some(guard) = &self.guard
+            && let Some(refusal) = claim(guard.as_ref(), &delivery.id).await
+        {
+            return refusal.into_outcome(delivery.id, event.event_type());
+        }
+        self.run_claimed(delivery, event).await
+    }
 
-        if let Some(guard) = &self.guard {
-            match guarded(|| guard.begin(&webhook_id)).await {
-                Ok(Begin::Fresh) => {}
-                Ok(Begin::Duplicate) => {
-                    return Outcome::acknowledged(
-                        Disposition::Duplicate,
-                        webhook_id,
-                        original_type,
-                    );
-                }
-                Ok(Begin::InProgress) => {
-                    let mut outcome = Outcome::rejected(
-                        409,
-                        OutcomeError {
-                            stage: Stage::Idempotency,
-                            code: "in_progress",
-                            message: "this delivery is already being processed".to_owned(),
-                            detail: String::new(),
-                            panicked: false,
-                        },
-                    );
-                    outcome.disposition = Disposition::InProgress;
-                    outcome.webhook_id = Some(webhook_id);
-                    outcome.event_type = Some(original_type);
-                    return outcome;
-                }
-                Err(e) => {
-                    let mut outcome = Outcome::rejected(
-                        500,
-                        OutcomeError {
-                            stage: Stage::Idempotency,
-                            code: "idempotency_store_failed",
-                            message: "the delivery could not be recorded".to_owned(),
-                            detail: e.to_string(),
-                            panicked: false,
-                        },
-                    );
-                    outcome.webhook_id = Some(webhook_id);
-                    outcome.event_type = Some(original_type);
-                    return outcome;
-                }
+    /// Claims a verified delivery with the guard, then parses and runs it.
+    async fn dispatch_verified(&self, delivery: VerifiedDelivery, body: Vec<u8>) -> Outcome {
+        if let Some(guard) = &self.guard
+            && let Some(refusal) = claim(guard.as_ref(), &delivery.id).await
+        {
+            let event_type = crate::envelope::event_type_of(&body);
+            return refusal.into_outcome(delivery.id, event_type);
+        }
+        match WebhookEvent::parse(&body) {
+            Ok(event) => self.run_claimed(delivery, event).await,
+            Err(e) => {
+                let mut outcome = unparseable(&e, delivery.id.clone());
+                self.release(&delivery.id, false, &mut outcome).await;
+                outcome
             }
         }
+    }
 
+    /// Runs a claimed delivery: hooks and handler, the guard's completion, `after` hooks.
+    async fn run_claimed(&self, delivery: VerifiedDelivery, event: WebhookEvent) -> Outcome {
+        let original_type = event.event_type();
+        let webhook_id = delivery.id.clone();
         let ctx = Context::new(self.state.clone(), &delivery, &event);
         let (mut outcome, pass_along) = self.run(ctx.clone(), event, original_type).await;
 
-        if let Some(guard) = &self.guard {
-            let success = outcome.disposition != Disposition::Failed;
-            if let Err(e) = guarded(|| guard.complete(&webhook_id, success)).await {
-                outcome.warnings.push(OutcomeError {
-                    stage: Stage::Idempotency,
-                    code: "idempotency_complete_failed",
-                    message: "the delivery result could not be recorded".to_owned(),
-                    detail: e.to_string(),
-                    panicked: false,
-                });
-            }
-        }
+        let success = outcome.disposition != Disposition::Failed;
+        self.release(&webhook_id, success, &mut outcome).await;
 
         outcome.pass_along = pass_along.clone();
         if outcome.disposition != Disposition::Failed {
             self.run_after(ctx, &mut outcome, pass_along).await;
         }
         outcome
+    }
+
+    /// Records the end of processing with the guard, if there is one; a failure to record
+    /// it becomes a warning on `outcome` (the answer does not change).
+    async fn release(&self, webhook_id: &str, success: bool, outcome: &mut Outcome) {
+        let Some(guard) = &self.guard else {
+            return;
+        };
+        if let Err(e) = guarded(|| guard.complete(webhook_id, success)).await {
+            outcome.warnings.push(OutcomeError {
+                stage: Stage::Idempotency,
+                code: "idempotency_complete_failed",
+                message: "the delivery result could not be recorded".to_owned(),
+                detail: e.to_string(),
+                panicked: false,
+            });
+        }
     }
 
     /// `before` hooks, `on_payload`, the handler; returns the outcome and pass-along value.
@@ -481,6 +484,79 @@ async fn guarded<'a, T>(
         Ok(result) => result,
         Err(_) => Err(BoxError::from("the idempotency store panicked")),
     }
+}
+
+/// A verified delivery on its way to dispatch.
+enum Prepared {
+    /// Parsed (no guard: nothing to ask before parsing).
+    Parsed(VerifiedDelivery, Box<WebhookEvent>),
+    /// Not parsed yet: the guard is asked first.
+    Verified(VerifiedDelivery, Vec<u8>),
+}
+
+/// Why the guard stopped a delivery before any hook ran.
+enum Refusal {
+    /// Already processed.
+    Duplicate,
+    /// Being processed by another attempt right now.
+    InProgress,
+    /// The store failed (or panicked).
+    StoreFailed(BoxError),
+}
+
+/// Asks the guard to claim `webhook_id`; `None` when processing may go on.
+async fn claim(guard: &dyn IdempotencyGuard, webhook_id: &str) -> Option<Refusal> {
+    match guarded(|| guard.begin(webhook_id)).await {
+        Ok(Begin::Fresh) => None,
+        Ok(Begin::Duplicate) => Some(Refusal::Duplicate),
+        Ok(Begin::InProgress) => Some(Refusal::InProgress),
+        Err(e) => Some(Refusal::StoreFailed(e)),
+    }
+}
+
+impl Refusal {
+    fn into_outcome(self, webhook_id: String, event_type: EventType) -> Outcome {
+        let (status, code, message, detail, disposition) = match self {
+            Refusal::Duplicate => {
+                return Outcome::acknowledged(Disposition::Duplicate, webhook_id, event_type);
+            }
+            Refusal::InProgress => (
+                409,
+                "in_progress",
+                "this delivery is already being processed",
+                String::new(),
+                Disposition::InProgress,
+            ),
+            Refusal::StoreFailed(e) => (
+                500,
+                "idempotency_store_failed",
+                "the delivery could not be recorded",
+                e.to_string(),
+                Disposition::Rejected,
+            ),
+        };
+        let mut outcome = Outcome::rejected(
+            status,
+            OutcomeError {
+                stage: Stage::Idempotency,
+                code,
+                message: message.to_owned(),
+                detail,
+                panicked: false,
+            },
+        );
+        outcome.disposition = disposition;
+        outcome.webhook_id = Some(webhook_id);
+        outcome.event_type = Some(event_type);
+        outcome
+    }
+}
+
+/// The 400 outcome for a verified body that is not a webhook event.
+fn unparseable(e: &ParseError, webhook_id: String) -> Outcome {
+    let mut outcome = Outcome::rejected(400, parse_error(e));
+    outcome.webhook_id = Some(webhook_id);
+    outcome
 }
 
 /// Stand-in left behind when the event is moved into `on_payload` and no typed handler
