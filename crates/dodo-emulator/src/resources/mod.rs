@@ -29,8 +29,8 @@ pub mod payouts;
 pub mod products;
 pub mod refunds;
 pub mod subscriptions;
-pub mod usage;
 pub mod uploads;
+pub mod usage;
 pub mod webhooks;
 
 use std::collections::HashMap;

@@ -104,6 +104,9 @@ fn param_role(path: &str, index: usize, name: &str) -> Option<&'static str> {
     if path.ends_with("/retry") {
         return Some("failed_payment");
     }
+    if name == "id" && path.starts_with("/entitlements/{id}/files") {
+        return Some("files_entitlement");
+    }
     if let Some((_, role)) = ID_FIELDS.iter().find(|(f, _)| *f == name) {
         return Some(role);
     }
@@ -212,8 +215,7 @@ fn template(op: &Operation) -> Option<Value> {
         "add_discount_customers" | "add_discount_customers_handler" => json!({
             "customer_ids": ["$customer"]}),
         "create_customer_portal_session" => Value::Null,
-        // `IntegrationConfig` is a `oneOf` whose license-key branch requires nothing, so only a
-        // license-key config is unambiguous under the spec's own schema.
+        // A license-key entitlement needs no other object to exist.
         "create_entitlement_public_handler" => json!({"name": "Crawler entitlement",
             "integration_type": "license_key", "integration_config": {"activations_limit": 3}}),
         "create_localized_price" => json!({"currency": "EUR", "amount": 2300}),
@@ -354,6 +356,42 @@ impl Crawl {
         })
     }
 
+    /// Uploads a small file as `multipart/form-data` (part `file`), as the entitlement files
+    /// route takes it (the spec does not describe that body).
+    async fn send_file(&self, path: &str) -> Result<Answer, String> {
+        let boundary = "crawlerboundary7MA4YWxk";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"guide.txt\"\r\n\
+             Content-Type: text/plain\r\n\r\nHello from the crawler.\r\n--{boundary}--\r\n"
+        );
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.emu.base_url()))
+            .bearer_auth(self.emu.api_key())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("HTTP error: {e}"))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Answer {
+            status,
+            content_type,
+            body,
+        })
+    }
+
     /// The concrete path of an operation, with `unknown` in place of the last parameter.
     fn path(&self, op: &Operation, unknown: bool) -> Result<String, String> {
         let names = params(op);
@@ -427,6 +465,7 @@ impl Crawl {
     }
 
     async fn run(&mut self, op: &'static Operation) {
+        let started = std::time::Instant::now();
         let mut row = Row {
             method: op.method,
             path: op.path,
@@ -435,6 +474,14 @@ impl Crawl {
         };
         if let Err(e) = self.run_op(op, &mut row).await {
             row.failures.push(e);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(2) {
+            eprintln!(
+                "slow: {} {} took {:?}",
+                op.method,
+                op.path,
+                started.elapsed()
+            );
         }
         self.rows.push(row);
     }
@@ -450,9 +497,12 @@ impl Crawl {
         let query = self.query(&spec_op);
         let path = self.path(op, false)?;
         let body = self.body(op, &spec_op)?;
-        let a = self
-            .send(op.method, &format!("{path}{query}"), body.as_ref())
-            .await?;
+        let a = if op.operation_id == "post_entitlement_file" {
+            self.send_file(&path).await?
+        } else {
+            self.send(op.method, &format!("{path}{query}"), body.as_ref())
+                .await?
+        };
         row.statuses.push(a.status);
         if !(200..300).contains(&a.status) || !listed(a.status) {
             return Err(format!(
@@ -486,7 +536,11 @@ impl Crawl {
         }
         if !params(op).is_empty() && listed(404) && op.method != "DELETE" {
             let path = self.path(op, true)?;
-            let a = self.send(op.method, &path, body.as_ref()).await?;
+            let a = if op.operation_id == "post_entitlement_file" {
+                self.send_file(&path).await?
+            } else {
+                self.send(op.method, &path, body.as_ref()).await?
+            };
             row.statuses.push(a.status);
             self.check_error(&a, 404, "unknown id")?;
         }
@@ -608,6 +662,93 @@ impl Crawl {
         Ok(())
     }
 
+    /// Entitlements the crawl cannot make from the schema alone: a manual license-key
+    /// entitlement on a product that was bought (so a `Pending` grant exists to fulfil and
+    /// revoke), and a `digital_files` one to attach files to.
+    async fn entitlement_objects(&mut self) -> Result<(), String> {
+        let ok = |a: Answer, what: &str| {
+            if (200..300).contains(&a.status) {
+                Ok(a.body)
+            } else {
+                Err(format!("setup: {what} answered {}: {}", a.status, a.body))
+            }
+        };
+        let manual = ok(
+            self.send(
+                "POST",
+                "/entitlements",
+                Some(&json!({"name": "Manual key",
+                "integration_type": "license_key",
+                "integration_config": {"fulfillment_mode": "manual"}})),
+            )
+            .await?,
+            "manual license-key entitlement",
+        )?;
+        let files = ok(
+            self.send(
+                "POST",
+                "/entitlements",
+                Some(&json!({"name": "Files",
+                "integration_type": "digital_files",
+                "integration_config": {"digital_file_ids": []}})),
+            )
+            .await?,
+            "digital-files entitlement",
+        )?;
+        let product = ok(
+            self.send(
+                "POST",
+                "/products",
+                Some(&json!({"name": "With a key",
+                "tax_category": "saas", "entitlements": [{"entitlement_id": manual["id"]}],
+                "price": {"type": "one_time_price", "price": 900, "currency": "USD",
+                          "discount": 0, "purchasing_power_parity": false}})),
+            )
+            .await?,
+            "product with an entitlement",
+        )?;
+        let customer = ok(
+            self.send(
+                "POST",
+                "/customers",
+                Some(&json!({"email": "granted@example.com",
+                "name": "Granted"})),
+            )
+            .await?,
+            "customer",
+        )?;
+        let pay = ok(
+            self.send(
+                "POST",
+                "/payments",
+                Some(&json!({
+                "product_cart": [{"product_id": product["product_id"], "quantity": 1}],
+                "customer": {"customer_id": customer["customer_id"]},
+                "billing": {"country": "US"}})),
+            )
+            .await?,
+            "payment",
+        )?;
+        let pid = pay["payment_id"].as_str().unwrap_or_default();
+        self.send("POST", &format!("/_emulator/payments/{pid}/complete"), None)
+            .await?;
+        let mid = manual["id"].as_str().unwrap_or_default().to_string();
+        let grants = ok(
+            self.send("GET", &format!("/entitlements/{mid}/grants"), None)
+                .await?,
+            "grants",
+        )?;
+        let grant = grants["items"][0]["id"]
+            .as_str()
+            .ok_or_else(|| format!("setup: the paid product made no grant: {grants}"))?;
+        self.ids.set("entitlement", &mid);
+        self.ids.set("entitlement_grant", grant);
+        if let Some(f) = files["id"].as_str() {
+            self.ids.set("files_entitlement", f);
+        }
+        Ok(())
+    }
+
     /// Objects only the platform makes, through the emulator's triggers.
     async fn platform_objects(&mut self) {
         let admin = self.emu.admin();
@@ -616,7 +757,6 @@ impl Crawl {
             "dispute.opened",
             "payout.success",
             "payment.failed",
-            "entitlement_grant.created",
             "payment.succeeded",
         ] {
             match admin.trigger(ty).await {
@@ -701,6 +841,14 @@ async fn every_operation_answers_what_the_spec_says() {
         rows: Vec::new(),
     };
     crawl.platform_objects().await;
+    if let Err(e) = crawl.entitlement_objects().await {
+        crawl.rows.push(Row {
+            method: "SETUP",
+            path: "(entitlements)",
+            statuses: Vec::new(),
+            failures: vec![e],
+        });
+    }
     if let Err(e) = crawl.metered_subscription().await {
         crawl.rows.push(Row {
             method: "SETUP",

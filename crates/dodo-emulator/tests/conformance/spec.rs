@@ -30,6 +30,8 @@ impl Spec {
         let mut doc = read(manifest.join("../../../shared/dodo-openapi/openapi.json"));
         let overlay = read(manifest.join("../../codegen/overlay.json"));
         merge_overlay(&mut doc, &overlay);
+        let schemas = doc["components"]["schemas"].clone();
+        loosen_ambiguous_one_of(&mut doc["components"], &schemas);
         Self {
             doc,
             validators: std::sync::Mutex::new(HashMap::new()),
@@ -145,5 +147,67 @@ fn merge_overlay(doc: &mut Value, overlay: &Value) {
                 e.extend(add.iter().cloned());
             }
         }
+    }
+}
+
+/// Whether a schema accepts every JSON object (an object schema with no `required` and no
+/// `additionalProperties: false`).
+fn accepts_any_object(schema: &Value, schemas: &Value) -> bool {
+    let mut s = schema;
+    for _ in 0..8 {
+        match s.get("$ref").and_then(Value::as_str) {
+            Some(r) => s = &schemas[r.trim_start_matches("#/components/schemas/")],
+            None => break,
+        }
+    }
+    let is_object =
+        s["type"] == "object" || (s.get("type").is_none() && s.get("properties").is_some());
+    is_object
+        && s["required"].as_array().is_none_or(Vec::is_empty)
+        && s["additionalProperties"] != false
+        && s.get("oneOf").is_none()
+        && s.get("anyOf").is_none()
+}
+
+/// Whether a schema accepts objects at all.
+fn accepts_objects(schema: &Value, schemas: &Value) -> bool {
+    let mut s = schema;
+    for _ in 0..8 {
+        match s.get("$ref").and_then(Value::as_str) {
+            Some(r) => s = &schemas[r.trim_start_matches("#/components/schemas/")],
+            None => break,
+        }
+    }
+    s["type"] == "object" || s.get("properties").is_some()
+}
+
+/// A `oneOf` with a branch that accepts every object can never hold for an object that also
+/// matches another object branch: the spec's `IntegrationConfig` (whose license-key branch
+/// requires nothing) is such a case, so every valid files or feature-flag config would fail
+/// it. Such a `oneOf` is read as the `anyOf` it means; every other `oneOf` stays strict.
+fn loosen_ambiguous_one_of(node: &mut Value, schemas: &Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Array(branches)) = map.get("oneOf") {
+                let objects = branches
+                    .iter()
+                    .filter(|b| accepts_objects(b, schemas))
+                    .count();
+                if objects >= 2 && branches.iter().any(|b| accepts_any_object(b, schemas)) {
+                    if let Some(b) = map.remove("oneOf") {
+                        map.insert("anyOf".into(), b);
+                    }
+                }
+            }
+            for v in map.values_mut() {
+                loosen_ambiguous_one_of(v, schemas);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                loosen_ambiguous_one_of(v, schemas);
+            }
+        }
+        _ => {}
     }
 }
