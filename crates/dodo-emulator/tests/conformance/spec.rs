@@ -193,10 +193,11 @@ fn loosen_ambiguous_one_of(node: &mut Value, schemas: &Value) {
                     .iter()
                     .filter(|b| accepts_objects(b, schemas))
                     .count();
-                if objects >= 2 && branches.iter().any(|b| accepts_any_object(b, schemas)) {
-                    if let Some(b) = map.remove("oneOf") {
-                        map.insert("anyOf".into(), b);
-                    }
+                if objects >= 2
+                    && branches.iter().any(|b| accepts_any_object(b, schemas))
+                    && let Some(b) = map.remove("oneOf")
+                {
+                    map.insert("anyOf".into(), b);
                 }
             }
             for v in map.values_mut() {
