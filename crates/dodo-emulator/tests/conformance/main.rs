@@ -107,6 +107,12 @@ fn param_role(path: &str, index: usize, name: &str) -> Option<&'static str> {
     if name == "id" && path.starts_with("/entitlements/{id}/files") {
         return Some("files_entitlement");
     }
+    if name == "product_id" && path.starts_with("/products/{product_id}/localized-prices") {
+        return Some("localized_product");
+    }
+    if name == "customer_id" && path.starts_with("/customers/{customer_id}/emails/") {
+        return Some("email_customer");
+    }
     if let Some((_, role)) = ID_FIELDS.iter().find(|(f, _)| *f == name) {
         return Some(role);
     }
@@ -152,6 +158,19 @@ fn params(op: &Operation) -> Vec<&'static str> {
         .collect()
 }
 
+/// Operations that create a child object other operations read (run with the creates).
+const CHILD_CREATES: &[&str] = &[
+    "create_ledger_entry_handler",
+    "create_customer_ledger_entry",
+    "add_group_to_collection",
+    "add_products_to_group",
+    "create_localized_price",
+    "add_note",
+    "create_short_link_handler",
+    "add_discount_customers_handler",
+    "post_entitlement_file",
+];
+
 /// Crawl order: creates (by [`ROLES`]), reads, updates and actions, deletes (deepest first).
 fn order_key(op: &Operation) -> (u8, usize, usize, &'static str, &'static str) {
     let rank = ROLES
@@ -159,8 +178,13 @@ fn order_key(op: &Operation) -> (u8, usize, usize, &'static str, &'static str) {
         .position(|r| op.path.starts_with(r))
         .unwrap_or(ROLES.len());
     let depth = op.path.matches('/').count();
-    let create = op.method == "POST" && !op.path.ends_with('}') && params(op).is_empty();
+    let create = op.method == "POST"
+        && ((!op.path.ends_with('}') && params(op).is_empty())
+            || CHILD_CREATES.contains(&op.operation_id));
+    let revive = op.path.ends_with("/unarchive") || op.path.ends_with("/undelete");
     let phase = match op.method {
+        // Restoring needs the delete before it.
+        _ if revive => 4,
         // Deactivation removes the instance the reads and updates use.
         _ if op.operation_id == "deactivate_license_key" => 3,
         _ if create => 0,
@@ -219,6 +243,8 @@ fn template(op: &Operation) -> Option<Value> {
         "create_entitlement_public_handler" => json!({"name": "Crawler entitlement",
             "integration_type": "license_key", "integration_config": {"activations_limit": 3}}),
         "create_localized_price" => json!({"currency": "EUR", "amount": 2300}),
+        // Another product than the one the collection's group starts with.
+        "add_products_to_group" => json!({"products": [{"product_id": "$plan"}]}),
         "upsert_product_translation"
         | "upsert_addon_translation"
         | "upsert_meter_translation"
@@ -745,6 +771,40 @@ impl Crawl {
         self.ids.set("entitlement_grant", grant);
         if let Some(f) = files["id"].as_str() {
             self.ids.set("files_entitlement", f);
+        }
+        // The receipt the payment mailed (where the emails group answers).
+        let emails = self
+            .send(
+                "GET",
+                &format!(
+                    "/customers/{}/emails",
+                    customer["customer_id"].as_str().unwrap_or_default()
+                ),
+                None,
+            )
+            .await?
+            .body;
+        if let (Some(c), Some(e)) = (
+            customer["customer_id"].as_str(),
+            emails["items"][0]["email_log_id"].as_str(),
+        ) {
+            self.ids.set("email_customer", c);
+            self.ids.set("email", e);
+        }
+        let localized = ok(
+            self.send(
+                "POST",
+                "/products",
+                Some(&json!({"name": "Localized",
+                "tax_category": "saas", "pricing_mode": "by_currency",
+                "price": {"type": "one_time_price", "price": 1000, "currency": "USD",
+                          "discount": 0, "purchasing_power_parity": false}})),
+            )
+            .await?,
+            "product with a pricing mode",
+        )?;
+        if let Some(id) = localized["product_id"].as_str() {
+            self.ids.set("localized_product", id);
         }
         Ok(())
     }
