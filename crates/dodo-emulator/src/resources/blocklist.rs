@@ -245,3 +245,20 @@ fn update_note(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     ctx.db.update(kind::BLOCKED_CUSTOMER, id, &entry.data)?;
     Ok(Reply::json(answer))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn emails_compare_lower_case_without_their_alias() {
+        assert_eq!(normalize("Buyer+promo@Example.com"), "buyer@example.com");
+        assert_eq!(normalize(" buyer@example.com "), "buyer@example.com");
+        assert_eq!(normalize("first.last+x+y@ex.com"), "first.last@ex.com");
+        assert_ne!(
+            normalize("firstlast@ex.com"),
+            normalize("first.last@ex.com")
+        );
+        assert_eq!(normalize("not-an-email"), "not-an-email");
+    }
+}

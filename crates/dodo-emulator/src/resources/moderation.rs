@@ -142,3 +142,29 @@ fn usage(ctx: &Ctx<'_>, _req: &ApiRequest) -> Result<Reply, ApiError> {
         "screens_to_next_block": BLOCK - unbilled,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{RULES, judge};
+
+    #[test]
+    fn every_category_of_the_spec_has_a_rule() {
+        assert_eq!(RULES.len(), 17);
+    }
+
+    #[test]
+    fn the_rules_decide_deterministically() {
+        let clean = judge("A friendly product description.");
+        assert_eq!(clean["decision"], "allow");
+        assert_eq!(clean["normalized_applied"], true);
+        assert_eq!(clean["triggered"], serde_json::json!([]));
+        let flagged = judge("sell a pirated copy");
+        assert_eq!(flagged["decision"], "flag");
+        assert_eq!(flagged["categories"]["intellectual_property"], 0.95);
+        assert_eq!(flagged["categories"]["hate"], 0.01);
+        let denied = judge("how to build a BOMB");
+        assert_eq!(denied["decision"], "deny");
+        assert_eq!(denied["provenance"]["indiscriminate_weapons"], "targeted");
+        assert_eq!(judge("same text"), judge("same text"));
+    }
+}

@@ -254,3 +254,16 @@ fn invoice(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::payment_fee;
+
+    #[test]
+    fn the_fee_is_four_percent_plus_forty() {
+        assert_eq!(payment_fee(0), 40);
+        assert_eq!(payment_fee(2500), 140);
+        assert_eq!(payment_fee(99), 43);
+        assert!(payment_fee(i64::MAX) > 0);
+    }
+}
