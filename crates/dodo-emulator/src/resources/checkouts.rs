@@ -157,9 +157,17 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let mut items = Vec::with_capacity(cart.lines.len());
     // (due now, recurring subtotal, recurring discount)
     let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
-    let trial_override = req
-        .field("subscription_data")
-        .and_then(|d| d["trial_period_days"].as_i64());
+    let input: dodo_types::models::CreateCheckoutSessionRequest = req.input()?;
+    let trial_override = input
+        .subscription_data
+        .as_ref()
+        .and_then(|d| d.trial_period_days);
+    if trial_override.is_some_and(|d| !(0..=10_000).contains(&d)) {
+        return Err(ApiError::invalid_field(
+            "subscription_data.trial_period_days",
+            "must be between 0 and 10000 days",
+        ));
+    }
     let mut trial_days: Option<i64> = None;
     for l in &cart.lines {
         let line_off = remaining.min(l.total());
