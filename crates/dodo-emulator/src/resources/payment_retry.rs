@@ -6,14 +6,17 @@
 //! `RETRY_NOT_ALLOWED`. A retry charges the card again: it goes through `processing` and
 //! succeeds (activating a pending subscription, saving the card, issuing license keys), unless
 //! the subscription's card is flagged to fail (`/_emulator/subscriptions/{id}/card`), in which
-//! case it fails again. `retry_attempt` on the payment counts the retries.
+//! case it fails again. `retry_attempt` on the payment counts the retries. A successful retry of
+//! an on-hold subscription's charge makes it `active` again and its dunning `recovered`.
 
+use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::{Ctx, Registry, payments};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Reply};
+use crate::store::Filter;
 
 /// Manual retries allowed per payment.
 pub const SENDS_ALLOWED: i64 = 3;
@@ -66,6 +69,39 @@ fn card_fails(ctx: &Ctx<'_>, payment: &Value) -> Result<bool, ApiError> {
     })
 }
 
+/// A successful retry of an on-hold subscription's failed charge reactivates it and ends its
+/// dunning (`subscription.active`, `dunning.recovered`).
+fn recover_subscription(ctx: &Ctx<'_>, payment: &Value) -> Result<(), ApiError> {
+    let Some(sub_id) = payment["subscription_id"].as_str() else {
+        return Ok(());
+    };
+    let Some(mut sub) = ctx.db.get(kind::SUBSCRIPTION, sub_id)? else {
+        return Ok(());
+    };
+    if sub.data["status"] != "on_hold" {
+        return Ok(());
+    }
+    sub.data["status"] = json!("active");
+    ctx.db.update(kind::SUBSCRIPTION, sub_id, &sub.data)?;
+    let pid = payment["payment_id"].as_str().unwrap_or_default();
+    let attempts = ctx.db.list(
+        kind::DUNNING_ATTEMPT,
+        &[Filter::Eq(
+            "$.subscription_id",
+            SqlValue::Text(sub_id.into()),
+        )],
+        u32::MAX,
+        0,
+    )?;
+    for mut d in attempts {
+        if d.data["status"] == "recovering" && d.data["payment_id"] == pid {
+            d.data["status"] = json!("recovered");
+            ctx.db.update(kind::DUNNING_ATTEMPT, &d.id, &d.data)?;
+        }
+    }
+    Ok(())
+}
+
 fn retry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("payment_id");
     let mut record = common::must_get(ctx, kind::PAYMENT, "Payment", id)?;
@@ -97,6 +133,9 @@ fn retry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "succeeded"
     };
     let settled = payments::complete(ctx, id, outcome)?;
+    if outcome == "succeeded" {
+        recover_subscription(ctx, &settled)?;
+    }
     Ok(Reply::json(json!({
         "payment_id": id,
         "invoice_id": settled["invoice_id"].as_str().unwrap_or(id),

@@ -558,3 +558,42 @@ async fn a_checkout_preview_defers_a_trialled_plan_and_charges_the_rest_now() {
     assert_eq!(no_trial["trial_period_days"], json!(null));
     assert_eq!(no_trial["current_breakup"]["total_amount"], 2200);
 }
+
+#[tokio::test]
+async fn retrying_an_on_hold_subscriptions_charge_fails_while_the_card_does_then_reactivates() {
+    let api = Api::start().await;
+    let t = api
+        .admin(
+            Method::POST,
+            "/_emulator/trigger/subscription.on_hold",
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    let sub = s(&t["objects"]["subscription_id"]);
+    let failed = api
+        .get(&format!("/payments?subscription_id={sub}&status=failed"))
+        .await
+        .body;
+    let pay = s(&failed["items"][0]["payment_id"]).to_string();
+    let path = format!("/payments/{pay}/retry");
+    let again = api.post(&path, json!({})).await.expect(200).body;
+    assert_eq!(again["status"], "failed", "the card still fails");
+    let got = api.get(&format!("/subscriptions/{sub}")).await.body;
+    assert_eq!(got["status"], "on_hold");
+    api.admin(
+        Method::POST,
+        &format!("/_emulator/subscriptions/{sub}/card"),
+        Some(json!({"fail_renewals": false})),
+    )
+    .await
+    .expect(200);
+    let ok = api.post(&path, json!({})).await.expect(200).body;
+    assert_eq!(
+        (ok["status"].clone(), ok["sends_used"].clone()),
+        (json!("succeeded"), json!(2))
+    );
+    let got = api.get(&format!("/subscriptions/{sub}")).await.body;
+    assert_eq!(got["status"], "active");
+}
