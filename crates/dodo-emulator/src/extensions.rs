@@ -16,4 +16,5 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::hosted::routes())
         .merge(crate::portal::routes())
         .merge(crate::upload_routes::routes())
+        .merge(crate::short_urls::routes())
 }

@@ -66,6 +66,23 @@ pub fn upper_code(len: usize) -> String {
     out
 }
 
+/// A random version-4 UUID in its hyphenated lower-case form, for the objects the API
+/// identifies by UUID (collection groups and items, image and file ids).
+pub fn uuid_v4() -> String {
+    let mut b = secure_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +119,15 @@ mod tests {
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         );
         assert_ne!(upper_code(16), upper_code(16));
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(u.as_bytes()[14], b'4');
+        assert!(matches!(u.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert_eq!(u.matches('-').count(), 4);
+        assert_ne!(u, uuid_v4());
     }
 }

@@ -95,6 +95,7 @@ pub mod request_log;
 pub mod resources;
 pub mod schema;
 pub mod server;
+pub mod short_urls;
 pub mod signal;
 pub mod state;
 pub mod store;

@@ -143,8 +143,33 @@ pub mod kind {
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
     /// Entitlements (`ent_`).
     pub const ENTITLEMENT: &str = "entitlement";
-    /// Product collections (`pdc_`).
-    pub const PRODUCT_COLLECTION: &str = "product_collection";
     /// Pending presigned uploads (id = SHA-256 of the upload token; bytes land in `emu_blobs`).
     pub const UPLOAD: &str = "emu_upload";
+    /// Product collections (`pdc_`), their groups and items nested in the object.
+    pub const PRODUCT_COLLECTION: &str = "product_collection";
+    /// Localized prices of products (`lcp_`; parent = product id).
+    pub const LOCALIZED_PRICE: &str = "localized_price";
+    /// Translations (id = `{parent kind}/{parent id}/{locale}`; parent = `{parent kind}/{parent id}`).
+    pub const TRANSLATION: &str = "translation";
+    /// Short links of products (id = the slug).
+    pub const SHORT_LINK: &str = "short_link";
+    /// Customers attached to a discount (id = `{discount id}/{customer id}`; parent = discount id).
+    pub const DISCOUNT_CUSTOMER: &str = "discount_customer";
+    /// Credit entitlements (`cde_`; soft-deleted ones have state `deleted`).
+    pub const CREDIT_ENTITLEMENT: &str = "credit_entitlement";
+    /// Credit grants (`cgr_`; parent = `{credit_entitlement_id}/{customer_id}`).
+    pub const CREDIT_GRANT: &str = "credit_grant";
+    /// Per-customer credit balances (id = `{credit_entitlement_id}/{customer_id}`).
+    pub const CREDIT_BALANCE: &str = "credit_balance";
+    /// Used credit ledger `idempotency_key`s (id = the key; data = the entry it created).
+    pub const CREDIT_IDEMPOTENCY: &str = "credit_idempotency";
+    /// Customer wallets (id = `{customer_id}/{CURRENCY}`).
+    pub const CUSTOMER_WALLET: &str = "customer_wallet";
+    /// Customer wallet transactions (`cwt_`; parent = customer id).
+    pub const WALLET_TRANSACTION: &str = "wallet_transaction";
+    /// Used wallet ledger `idempotency_key`s (id = `{customer_id}/{key}`).
+    pub const WALLET_IDEMPOTENCY: &str = "wallet_idempotency";
+    /// The billing period a subscription's credits were last granted for (id =
+    /// `{subscription_id}/{credit_entitlement_id}`).
+    pub const CREDIT_CYCLE: &str = "credit_cycle";
 }

@@ -18,8 +18,10 @@
 //!
 //! Each emulator has its own clock ([`crate::clock::Clock`]); it only moves forward, at most
 //! 36,525 days per move (larger or malformed moves answer 400 `CLOCK_OUT_OF_RANGE` / 422).
-//! `GET /_emulator/clock` answers `{now, offset_seconds}`. Credits are not modelled, so credit
-//! expiry happens only through triggers.
+//! `GET /_emulator/clock` answers `{now, offset_seconds}`. After the renewals, subscriptions'
+//! credits roll over and are granted per period ([`crate::resources::credit_cycles`]), and
+//! credit grants past their `expires_at` expire ([`crate::resources::credit_ledger::expire_due`],
+//! `credit.expired`).
 
 use std::sync::Arc;
 
@@ -236,9 +238,13 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
                 keys_expired.push(k.id);
             }
         }
+        let credit_grants_issued = crate::resources::credit_cycles::process(&ctx)?;
+        let credit_grants_expired = crate::resources::credit_ledger::expire_due(&ctx, None)?;
         Ok(json!({
             "renewed": renewed, "on_hold": on_hold, "cancelled": cancelled,
             "expired": expired, "license_keys_expired": keys_expired,
+            "credit_grants_issued": credit_grants_issued,
+            "credit_grants_expired": credit_grants_expired,
         }))
     })
 }

@@ -6,7 +6,8 @@
 //! request type (`dodo_types::operations::validate_body`), so unknown enum values, wrong types
 //! and missing required fields answer 422 with the field's path; operations without a request
 //! type fall back to [`JsonValidator`], which only checks for a JSON object. Handlers still
-//! check the business rules of the fields they use.
+//! check the business rules of the fields they use. Top-level fields sent as `null` are kept
+//! in the normalised body, so a `PATCH` can tell "clear this" from "leave it".
 
 use crate::error::ApiError;
 use crate::ops::Operation;
@@ -51,7 +52,7 @@ impl BodyValidator for TypedValidator {
     fn validate(&self, op: &Operation, body: &[u8]) -> Result<Value, ApiError> {
         match dodo_types::operations::validate_body(op.operation_id, body) {
             None => JsonValidator.validate(op, body),
-            Some(Ok(value)) => Ok(value),
+            Some(Ok(value)) => Ok(keep_explicit_nulls(value, body)),
             Some(Err(e)) if e.path.is_empty() || e.path == "." => Err(ApiError::unprocessable(
                 "INVALID_REQUEST",
                 format!("invalid request body: {}", e.message),
@@ -59,6 +60,24 @@ impl BodyValidator for TypedValidator {
             Some(Err(e)) => Err(ApiError::invalid_field(&e.path, &e.message)),
         }
     }
+}
+
+/// Puts back the top-level fields the caller sent as `null`, which the typed round trip
+/// drops: a `PATCH` distinguishes "set to null" (clear) from "left out" (keep).
+fn keep_explicit_nulls(mut value: Value, raw: &[u8]) -> Value {
+    if !raw.windows(4).any(|w| w == b"null") {
+        return value;
+    }
+    if let (Some(out), Ok(Value::Object(sent))) =
+        (value.as_object_mut(), serde_json::from_slice::<Value>(raw))
+    {
+        for (key, v) in sent {
+            if v.is_null() && !out.contains_key(&key) {
+                out.insert(key, Value::Null);
+            }
+        }
+    }
+    value
 }
 
 #[cfg(test)]
@@ -89,6 +108,19 @@ mod tests {
             .validate(op("create_refund_handler"), br#"{}"#)
             .unwrap_err();
         assert!(e.message.contains("payment_id"), "{}", e.message);
+    }
+
+    #[test]
+    fn explicit_nulls_survive_typed_validation() {
+        let patch = op("patch_product_collection");
+        let v = TypedValidator
+            .validate(patch, br#"{"description": null, "name": "N"}"#)
+            .unwrap();
+        assert_eq!(v["name"], "N");
+        assert!(v.as_object().unwrap().contains_key("description"));
+        assert!(v["description"].is_null());
+        let v = TypedValidator.validate(patch, br#"{"name": "N"}"#).unwrap();
+        assert!(!v.as_object().unwrap().contains_key("description"));
     }
 
     #[test]

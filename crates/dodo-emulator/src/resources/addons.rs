@@ -1,5 +1,6 @@
 //! Addons: create, retrieve, update, list (live ones), archive (`DELETE`, 200 empty) and
-//! unarchive. Images are uploaded through [`super::uploads`]; translations are generic.
+//! unarchive. Images are uploaded through [`super::uploads`]; translations are served by
+//! [`super::translations`].
 
 use dodo_types::models::CreateAddonRequest;
 use serde_json::json;

@@ -26,18 +26,6 @@ pub fn register(r: &mut Registry) {
     r.add("POST", "/checkouts", create);
     r.add("POST", "/checkouts/preview", preview);
     r.add("GET", "/checkouts/{id}", retrieve);
-    r.add("GET", "/checkout/supported_countries", supported_countries);
-}
-
-/// Countries the emulator's checkout sells to (ISO 3166-1 alpha-2).
-pub const SUPPORTED_COUNTRIES: &[&str] = &[
-    "AE", "AR", "AT", "AU", "BE", "BR", "CA", "CH", "CL", "CO", "CZ", "DE", "DK", "ES", "FI", "FR",
-    "GB", "GR", "HK", "ID", "IE", "IL", "IN", "IT", "JP", "KR", "MX", "MY", "NL", "NO", "NZ", "PH",
-    "PL", "PT", "SA", "SE", "SG", "TH", "TR", "US", "VN", "ZA",
-];
-
-fn supported_countries(_ctx: &Ctx<'_>, _req: &ApiRequest) -> Result<Reply, ApiError> {
-    Ok(Reply::json(serde_json::json!(SUPPORTED_COUNTRIES)))
 }
 
 fn priced(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Cart, Option<Value>), ApiError> {

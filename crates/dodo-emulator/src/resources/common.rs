@@ -180,3 +180,18 @@ pub fn object(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
             .collect::<Map<_, _>>(),
     )
 }
+
+/// Checks that a currency code is one the spec knows (the typed request keeps unknown enum
+/// values, the live API refuses them): 422 naming the field otherwise.
+pub fn known_currency(
+    field: &str,
+    currency: &dodo_types::models::Currency,
+) -> Result<(), ApiError> {
+    if let dodo_types::models::Currency::Unknown(code) = currency {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("unknown currency `{code}`"),
+        ));
+    }
+    Ok(())
+}

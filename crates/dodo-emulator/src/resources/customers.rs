@@ -1,10 +1,10 @@
 //! Customers: create, retrieve, update, list (filters `email`, `name`, `created_at_gte/lte`).
 //!
 //! The `email` filter matches exactly; `name` matches a case-insensitive substring. A portal
-//! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`);
-//! wallets answer an empty USD wallet. Other sub-resources of a customer (payment methods,
-//! wallet ledger, emails) are served by the generic fallback; entitlement views are in
-//! [`super::entitlements`].
+//! session answers a link on the emulator (`{base_url}/portal/{customer_id}?session=...`).
+//! Wallets live in [`super::wallets`], credit balances in [`super::credit_balances`]; other
+//! sub-resources of a customer (payment methods, emails) are served by the generic fallback;
+//! entitlement views are in [`super::entitlements`].
 
 use rusqlite::types::Value as SqlValue;
 
@@ -25,7 +25,6 @@ pub fn register(r: &mut Registry) {
         "/customers/{customer_id}/customer-portal/session",
         portal_session,
     );
-    r.add("GET", "/customers/{customer_id}/wallets", wallets);
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -122,12 +121,4 @@ fn portal_session(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     Ok(Reply::json(serde_json::json!({
         "link": format!("{}/portal/{id}?session={token}", ctx.env.base_url),
     })))
-}
-
-fn wallets(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let id = req.param("customer_id");
-    common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
-    Ok(Reply::json(
-        serde_json::json!({ "items": [], "total_balance_usd": 0 }),
-    ))
 }

@@ -4,8 +4,9 @@
 //! `flat`. Codes are unique among live discounts (409 `DISCOUNT_CODE_ALREADY_EXISTS`).
 //! `DELETE` soft-deletes (204); the discount then answers 404 everywhere. Payments,
 //! subscriptions and checkout sessions redeem codes through [`redeem`], which enforces
-//! `starts_at`/`expires_at`, `usage_limit`, `per_customer_usage_limit` and `restricted_to`.
-//! The discount-customer endpoints are generic.
+//! `starts_at`/`expires_at`, `usage_limit`, `per_customer_usage_limit`, `restricted_to` and
+//! `customer_eligibility`.
+//! The customers of `specific` discounts are attached through [`super::discount_customers`].
 
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
@@ -235,6 +236,7 @@ pub fn redeem(
     customer_id: Option<&str>,
 ) -> Result<Value, ApiError> {
     let mut record = check(ctx, code, product_ids)?;
+    check_eligibility(ctx, &record, code, customer_id)?;
     if let (Some(limit), Some(customer)) = (
         record.data["per_customer_usage_limit"].as_i64(),
         customer_id,
@@ -260,6 +262,52 @@ pub fn redeem(
     record.data["times_used"] = json!(used + 1);
     ctx.db.update(kind::DISCOUNT, &record.id, &record.data)?;
     Ok(record.data)
+}
+
+/// Enforces `customer_eligibility`: `specific` admits only the customers attached to the
+/// discount ([`super::discount_customers`]), `first_time` only customers without a succeeded
+/// payment, `existing` only customers with one; `any` admits everyone. A buyer not known yet
+/// is admitted only by `any`.
+fn check_eligibility(
+    ctx: &Ctx<'_>,
+    discount: &Record,
+    code: &str,
+    customer_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let rule = discount.data["customer_eligibility"]
+        .as_str()
+        .unwrap_or("any");
+    if rule == "any" {
+        return Ok(());
+    }
+    let paid_before = |c: &str| -> Result<bool, ApiError> {
+        Ok(ctx.db.count(
+            kind::PAYMENT,
+            &[
+                Filter::Eq("$.status", SqlValue::Text("succeeded".into())),
+                Filter::Eq("$.customer.customer_id", SqlValue::Text(c.to_string())),
+            ],
+        )? > 0)
+    };
+    let eligible = match (rule, customer_id) {
+        (_, None) => false,
+        ("specific", Some(c)) => super::discount_customers::is_attached(ctx, &discount.id, c)?,
+        ("first_time", Some(c)) => !paid_before(c)?,
+        ("existing", Some(c)) => paid_before(c)?,
+        _ => true,
+    };
+    if eligible {
+        return Ok(());
+    }
+    let who = match rule {
+        "specific" => "specific customers",
+        "first_time" => "first-time customers",
+        _ => "existing customers",
+    };
+    Err(ApiError::unprocessable(
+        "DISCOUNT_CUSTOMER_NOT_ELIGIBLE",
+        format!("discount code {code} is restricted to {who}"),
+    ))
 }
 
 /// Checks that a code can be used for a cart of product ids (validity window, usage limit,

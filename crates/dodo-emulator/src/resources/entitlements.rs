@@ -378,7 +378,7 @@ pub fn attach_file(
             format!("entitlement {id} is not a `digital_files` entitlement"),
         ));
     }
-    let file_id = uploads::new_uuid();
+    let file_id = crate::ids::uuid_v4();
     uploads::store_file(ctx, &file_id, file_name, content_type, bytes)?;
     let config = &mut e.data["integration_config"];
     match config["digital_file_ids"].as_array_mut() {

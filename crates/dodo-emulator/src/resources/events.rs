@@ -6,7 +6,8 @@
 //! are skipped silently, and `ingested_count` counts only newly stored events. Timestamps
 //! (default: now) older than 1 hour or more than 5 minutes ahead are rejected, as are more
 //! than 50 metadata pairs, keys over 100 or values over 500 characters. Lists filter on
-//! `customer_id`, `event_name`, `meter_id` (the meter's event name) and `start`/`end`.
+//! `customer_id`, `event_name`, `meter_id` (the meter's event name) and `start`/`end`. A newly
+//! stored event debits the credits its meters are linked to ([`super::credit_metering`]).
 
 use std::collections::HashSet;
 
@@ -140,6 +141,7 @@ fn ingest(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         let id = event["event_id"].as_str().unwrap_or_default();
         if ctx.db.get_raw(kind::EVENT, id)?.is_none() {
             ctx.db.insert(kind::EVENT, id, None, &created, event)?;
+            super::credit_metering::on_event(ctx, event)?;
             ingested += 1;
         }
     }

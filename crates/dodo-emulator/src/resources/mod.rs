@@ -8,19 +8,29 @@
 //! live API shows); [`Registry::unhandled`] lists such operations.
 
 pub mod addons;
+pub mod amounts;
 pub mod balances;
 pub mod blocklist;
 pub mod brands;
 pub mod checkouts;
+pub mod collections;
 pub mod common;
+pub mod credit_balances;
+pub mod credit_cycles;
+pub mod credit_entitlements;
+pub mod credit_ledger;
+pub mod credit_metering;
 pub mod customers;
+pub mod discount_customers;
 pub mod discounts;
 pub mod disputes;
 pub mod entitlements;
 pub mod events;
 pub mod invoices;
 pub mod licenses;
+pub mod localized_prices;
 pub mod meters;
+pub mod misc;
 pub mod moderation;
 pub mod payment_methods;
 pub mod payment_retry;
@@ -28,9 +38,13 @@ pub mod payments;
 pub mod payouts;
 pub mod products;
 pub mod refunds;
+pub mod short_links;
 pub mod subscriptions;
+pub mod translations;
 pub mod uploads;
 pub mod usage;
+pub mod usage_views;
+pub mod wallets;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -76,6 +90,8 @@ pub type Handler = fn(&Ctx<'_>, &ApiRequest) -> Result<Reply, ApiError>;
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     map: HashMap<(&'static str, &'static str), Handler>,
+    /// Operations registered more than once (the later handler replaced the earlier one).
+    replaced: Vec<(&'static str, &'static str)>,
 }
 
 impl Registry {
@@ -108,15 +124,27 @@ impl Registry {
         blocklist::register(&mut r);
         moderation::register(&mut r);
         payment_retry::register(&mut r);
-        usage::register(&mut r);
         entitlements::register(&mut r);
         uploads::register(&mut r);
+        collections::register(&mut r);
+        localized_prices::register(&mut r);
+        translations::register(&mut r);
+        short_links::register(&mut r);
+        discount_customers::register(&mut r);
+        misc::register(&mut r);
+        credit_entitlements::register(&mut r);
+        credit_ledger::register(&mut r);
+        credit_balances::register(&mut r);
+        wallets::register(&mut r);
+        usage_views::register(&mut r);
         r
     }
 
     /// Registers (or replaces) the handler of an operation.
     pub fn add(&mut self, method: &'static str, path: &'static str, handler: Handler) {
-        self.map.insert((method, path), handler);
+        if self.map.insert((method, path), handler).is_some() {
+            self.replaced.push((method, path));
+        }
     }
 
     /// The handler of an operation, if one is registered.
@@ -145,6 +173,12 @@ impl Registry {
 }
 
 impl Registry {
+    /// Operations registered twice: two groups claim the same operation and only the later
+    /// handler runs (a merge slip, never intended).
+    pub fn replaced(&self) -> &[(&'static str, &'static str)] {
+        &self.replaced
+    }
+
     /// Operations of `ops` without a registered handler (they answer 501), in table order.
     pub fn unhandled<'o>(
         &self,
@@ -168,6 +202,11 @@ mod tests {
             registry.unknown_routes(crate::ops::spec_operations()),
             Vec::<(&str, &str)>::new()
         );
+    }
+
+    #[test]
+    fn no_operation_is_claimed_by_two_groups() {
+        assert_eq!(Registry::standard().replaced(), &[] as &[(&str, &str)]);
     }
 
     /// Every operation of the spec (and the overlay) has domain logic: none answers 501.

@@ -475,6 +475,7 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     }
     if let Some(sub_id) = record.data["subscription_id"].as_str() {
         settle_subscription(ctx, sub_id, status)?;
+        super::credit_cycles::settle(ctx, sub_id)?;
     }
     if status == "succeeded" {
         licenses::issue_for_payment(ctx, &record.data)?;

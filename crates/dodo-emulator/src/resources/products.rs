@@ -3,9 +3,11 @@
 //! `DELETE /products/{id}` archives (200, empty); the product stays retrievable, leaves the
 //! default list (`archived=false`), and a second `DELETE` or a `PATCH` answers 410
 //! `PRODUCT_ARCHIVED` until `POST /products/{id}/unarchive`. `PATCH` answers 200 with an
-//! empty body, as the spec says. Images and files are uploaded through [`super::uploads`],
-//! entitlements attach through [`super::entitlements`]; translations, short links and
-//! localized prices are generic.
+//! empty body, as the spec says; `pricing_mode` set to `null` clears it, and a change archives
+//! the localized prices that no longer match ([`super::localized_prices`]). Images and files
+//! are uploaded through [`super::uploads`], entitlements attach through
+//! [`super::entitlements`]; translations and short links have their own modules
+//! ([`super::translations`], [`super::short_links`]).
 
 use serde_json::{Value, json};
 
@@ -219,9 +221,15 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "license_key_activations_limit",
             "license_key_activation_message",
             "license_key_duration",
-            "pricing_mode",
         ],
     );
+    // `pricing_mode: null` clears the mode; a change archives the rules that no longer match.
+    if let Some(mode) = req.body_obj().get("pricing_mode")
+        && *mode != record.data["pricing_mode"]
+    {
+        record.data["pricing_mode"] = mode.clone();
+        super::localized_prices::on_pricing_mode_change(ctx, id, mode)?;
+    }
     if let Some(image) = req.opt_str("image_id")? {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
     }

@@ -48,22 +48,6 @@ pub fn register(r: &mut Registry) {
     r.add("PUT", "/products/{id}/files", product_file);
 }
 
-/// A new random (version 4) UUID from the CSPRNG, as image and file ids are.
-pub fn new_uuid() -> String {
-    let mut b = crate::ids::secure_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 fn token_key(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -290,7 +274,7 @@ fn image_upload(
     let force = req.query_bool("force_update")?.unwrap_or(false);
     let image_id = match current_image_id(&parent.data["image"]) {
         Some(current) if !force => current.to_string(),
-        _ => new_uuid(),
+        _ => crate::ids::uuid_v4(),
     };
     let url = issue(
         ctx,
@@ -339,7 +323,7 @@ fn product_file(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let id = req.param("id");
     common::must_get(ctx, kind::PRODUCT, "Product", id)?;
-    let file_id = new_uuid();
+    let file_id = crate::ids::uuid_v4();
     let url = issue(
         ctx,
         &Target {
@@ -360,11 +344,11 @@ mod tests {
 
     #[test]
     fn uuids_are_version_4_and_distinct() {
-        let a = new_uuid();
+        let a = crate::ids::uuid_v4();
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
-        assert_ne!(a, new_uuid());
+        assert_ne!(a, crate::ids::uuid_v4());
     }
 
     #[test]

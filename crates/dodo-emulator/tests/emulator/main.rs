@@ -4,10 +4,13 @@ mod support;
 
 mod admin;
 mod catalog;
+mod catalog_flows;
 mod client;
+mod credits;
 mod customers;
 mod entitlements;
 mod faults;
+mod generic;
 mod layers;
 mod licenses;
 mod payments;

@@ -9,6 +9,7 @@ mod support;
 mod receiver;
 
 mod clocks;
+mod credits;
 mod delivery;
 mod entitlements;
 mod form;
