@@ -318,6 +318,15 @@ fn harvest(op: &Operation, body: &Value, ids: &mut Ids) {
     }
 }
 
+/// The body of a 2xx answer of a setup call, or an error naming the call.
+fn expect_2xx(a: Answer, what: &str) -> Result<Value, String> {
+    if (200..300).contains(&a.status) {
+        Ok(a.body)
+    } else {
+        Err(format!("setup: {what} answered {}: {}", a.status, a.body))
+    }
+}
+
 struct Crawl {
     spec: Spec,
     emu: TestEmulator,
@@ -380,6 +389,11 @@ impl Crawl {
             content_type,
             body,
         })
+    }
+
+    /// POSTs a setup object; fails naming it unless the answer is 2xx.
+    async fn create(&self, path: &str, body: Value, what: &str) -> Result<Value, String> {
+        expect_2xx(self.send("POST", path, Some(&body)).await?, what)
     }
 
     /// Uploads a small file as `multipart/form-data` (part `file`), as the entitlement files
@@ -606,82 +620,61 @@ impl Crawl {
     /// A usage-based plan with a meter, subscribed to and used, so that answers carrying
     /// meters (subscriptions, usage history) are validated with content.
     async fn metered_subscription(&mut self) -> Result<(), String> {
-        let ok = |a: Answer, what: &str| {
-            if (200..300).contains(&a.status) {
-                Ok(a.body)
-            } else {
-                Err(format!("setup: {what} answered {}: {}", a.status, a.body))
-            }
-        };
-        let meter = ok(
-            self.send(
-                "POST",
+        let meter = self
+            .create(
                 "/meters",
-                Some(&json!({"name": "Calls", "event_name": "call",
-                "measurement_unit": "call", "aggregation": {"type": "count"}})),
+                json!({"name": "Calls", "event_name": "call",
+                "measurement_unit": "call", "aggregation": {"type": "count"}}),
+                "meter",
             )
-            .await?,
-            "meter",
-        )?;
-        let product = ok(
-            self.send(
-                "POST",
+            .await?;
+        let product = self
+            .create(
                 "/products",
-                Some(&json!({"name": "Metered", "tax_category": "saas",
+                json!({"name": "Metered", "tax_category": "saas",
                 "price": {"type": "usage_based_price", "fixed_price": 1000, "currency": "USD",
                     "discount": 0, "purchasing_power_parity": false, "payment_frequency_count": 1,
                     "payment_frequency_interval": "Month", "subscription_period_count": 1,
                     "subscription_period_interval": "Year",
                     "meters": [{"meter_id": meter["id"], "free_threshold": 1,
-                                "price_per_unit": "2.5"}]}})),
+                                "price_per_unit": "2.5"}]}}),
+                "usage-based product",
             )
-            .await?,
-            "usage-based product",
-        )?;
-        let customer = ok(
-            self.send(
-                "POST",
+            .await?;
+        let customer = self
+            .create(
                 "/customers",
-                Some(&json!({"email": "metered@example.com",
-                "name": "Metered"})),
+                json!({"email": "metered@example.com",
+                "name": "Metered"}),
+                "customer",
             )
-            .await?,
-            "customer",
-        )?;
-        let sub = ok(
-            self.send(
-                "POST",
+            .await?;
+        let sub = self
+            .create(
                 "/subscriptions",
-                Some(&json!({"product_id": product["product_id"],
+                json!({"product_id": product["product_id"],
                 "quantity": 1, "customer": {"customer_id": customer["customer_id"]},
-                "billing": {"country": "US"}})),
+                "billing": {"country": "US"}}),
+                "subscription",
             )
-            .await?,
-            "subscription",
-        )?;
+            .await?;
         let pay = sub["payment_id"].as_str().unwrap_or_default();
         self.send("POST", &format!("/_emulator/payments/{pay}/complete"), None)
             .await?;
-        ok(
-            self.send("POST", "/events/ingest", Some(&json!({"events": [
+        self.create("/events/ingest", json!({"events": [
                 {"event_id": "metered_1", "customer_id": customer["customer_id"], "event_name": "call"},
-                {"event_id": "metered_2", "customer_id": customer["customer_id"], "event_name": "call"}]})))
-                .await?,
-            "ingest",
-        )?;
+                {"event_id": "metered_2", "customer_id": customer["customer_id"], "event_name": "call"}]}), "ingest").await?;
         if let Some(id) = sub["subscription_id"].as_str() {
             self.ids.set("subscription", id);
         }
-        let to_block = ok(
-            self.send(
-                "POST",
+        let to_block = self
+            .create(
                 "/customers",
-                Some(&json!({"email": "blocked@example.com",
-                "name": "To block"})),
+                json!({"email": "blocked@example.com",
+                "name": "To block"}),
+                "customer to block",
             )
-            .await?,
-            "customer to block",
-        )?;
+            .await?;
         if let Some(id) = to_block["customer_id"].as_str() {
             self.ids.set("blocked_customer", id);
         }
@@ -692,74 +685,57 @@ impl Crawl {
     /// entitlement on a product that was bought (so a `Pending` grant exists to fulfil and
     /// revoke), and a `digital_files` one to attach files to.
     async fn entitlement_objects(&mut self) -> Result<(), String> {
-        let ok = |a: Answer, what: &str| {
-            if (200..300).contains(&a.status) {
-                Ok(a.body)
-            } else {
-                Err(format!("setup: {what} answered {}: {}", a.status, a.body))
-            }
-        };
-        let manual = ok(
-            self.send(
-                "POST",
+        let manual = self
+            .create(
                 "/entitlements",
-                Some(&json!({"name": "Manual key",
+                json!({"name": "Manual key",
                 "integration_type": "license_key",
-                "integration_config": {"fulfillment_mode": "manual"}})),
+                "integration_config": {"fulfillment_mode": "manual"}}),
+                "manual license-key entitlement",
             )
-            .await?,
-            "manual license-key entitlement",
-        )?;
-        let files = ok(
-            self.send(
-                "POST",
+            .await?;
+        let files = self
+            .create(
                 "/entitlements",
-                Some(&json!({"name": "Files",
+                json!({"name": "Files",
                 "integration_type": "digital_files",
-                "integration_config": {"digital_file_ids": []}})),
+                "integration_config": {"digital_file_ids": []}}),
+                "digital-files entitlement",
             )
-            .await?,
-            "digital-files entitlement",
-        )?;
-        let product = ok(
-            self.send(
-                "POST",
+            .await?;
+        let product = self
+            .create(
                 "/products",
-                Some(&json!({"name": "With a key",
+                json!({"name": "With a key",
                 "tax_category": "saas", "entitlements": [{"entitlement_id": manual["id"]}],
                 "price": {"type": "one_time_price", "price": 900, "currency": "USD",
-                          "discount": 0, "purchasing_power_parity": false}})),
+                          "discount": 0, "purchasing_power_parity": false}}),
+                "product with an entitlement",
             )
-            .await?,
-            "product with an entitlement",
-        )?;
-        let customer = ok(
-            self.send(
-                "POST",
+            .await?;
+        let customer = self
+            .create(
                 "/customers",
-                Some(&json!({"email": "granted@example.com",
-                "name": "Granted"})),
+                json!({"email": "granted@example.com",
+                "name": "Granted"}),
+                "customer",
             )
-            .await?,
-            "customer",
-        )?;
-        let pay = ok(
-            self.send(
-                "POST",
+            .await?;
+        let pay = self
+            .create(
                 "/payments",
-                Some(&json!({
+                json!({
                 "product_cart": [{"product_id": product["product_id"], "quantity": 1}],
                 "customer": {"customer_id": customer["customer_id"]},
-                "billing": {"country": "US"}})),
+                "billing": {"country": "US"}}),
+                "payment",
             )
-            .await?,
-            "payment",
-        )?;
+            .await?;
         let pid = pay["payment_id"].as_str().unwrap_or_default();
         self.send("POST", &format!("/_emulator/payments/{pid}/complete"), None)
             .await?;
         let mid = manual["id"].as_str().unwrap_or_default().to_string();
-        let grants = ok(
+        let grants = expect_2xx(
             self.send("GET", &format!("/entitlements/{mid}/grants"), None)
                 .await?,
             "grants",
@@ -791,18 +767,16 @@ impl Crawl {
             self.ids.set("email_customer", c);
             self.ids.set("email", e);
         }
-        let localized = ok(
-            self.send(
-                "POST",
+        let localized = self
+            .create(
                 "/products",
-                Some(&json!({"name": "Localized",
+                json!({"name": "Localized",
                 "tax_category": "saas", "pricing_mode": "by_currency",
                 "price": {"type": "one_time_price", "price": 1000, "currency": "USD",
-                          "discount": 0, "purchasing_power_parity": false}})),
+                          "discount": 0, "purchasing_power_parity": false}}),
+                "product with a pricing mode",
             )
-            .await?,
-            "product with a pricing mode",
-        )?;
+            .await?;
         if let Some(id) = localized["product_id"].as_str() {
             self.ids.set("localized_product", id);
         }
