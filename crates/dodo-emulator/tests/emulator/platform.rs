@@ -3,9 +3,19 @@
 //! blocklist and moderation.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::support::{Api, s};
+use crate::support::{Api, Resp, s};
+
+/// An admin call (same API key), through the plain request helpers every version of the
+/// support module has.
+async fn admin(api: &Api, method: Method, path: &str, body: Option<Value>) -> Resp {
+    let mut rb = api.request(method, path);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    api.send(rb).await
+}
 
 #[tokio::test]
 async fn a_succeeded_payment_saves_its_card_once_and_it_can_be_deleted() {
@@ -38,11 +48,15 @@ async fn a_succeeded_payment_saves_its_card_once_and_it_can_be_deleted() {
 #[tokio::test]
 async fn a_subscription_switches_to_a_saved_method_and_refuses_a_foreign_one() {
     let api = Api::start().await;
-    let t = api
-        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
-        .await
-        .expect(200)
-        .body;
+    let t = admin(
+        &api,
+        Method::POST,
+        "/_emulator/trigger/subscription.active",
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
     let sub = s(&t["objects"]["subscription_id"]);
     let cid = s(&t["objects"]["customer_id"]);
     let pms = api
@@ -81,11 +95,15 @@ async fn a_subscription_switches_to_a_saved_method_and_refuses_a_foreign_one() {
 #[tokio::test]
 async fn a_failed_payment_is_retried_until_it_succeeds_then_refuses() {
     let api = Api::start().await;
-    let t = api
-        .admin(Method::POST, "/_emulator/trigger/payment.failed", None)
-        .await
-        .expect(200)
-        .body;
+    let t = admin(
+        &api,
+        Method::POST,
+        "/_emulator/trigger/payment.failed",
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
     let pay = s(&t["objects"]["payment_id"]);
     let state = api
         .get(&format!("/payments/{pay}/retry"))
@@ -121,8 +139,7 @@ async fn a_failed_payment_is_retried_until_it_succeeds_then_refuses() {
 #[tokio::test]
 async fn a_triggered_dispute_reads_back_and_filters() {
     let api = Api::start().await;
-    let t = api
-        .admin(Method::POST, "/_emulator/trigger/dispute.won", None)
+    let t = admin(&api, Method::POST, "/_emulator/trigger/dispute.won", None)
         .await
         .expect(200)
         .body;
@@ -191,11 +208,15 @@ async fn a_payout_settles_payments_refunds_and_fees_and_the_ledger_agrees() {
     .await
     .expect(200);
     // The trigger adds its own settled payment of 2500 before paying out.
-    let t = api
-        .admin(Method::POST, "/_emulator/trigger/payout.success", None)
-        .await
-        .expect(200)
-        .body;
+    let t = admin(
+        &api,
+        Method::POST,
+        "/_emulator/trigger/payout.success",
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
     let id = s(&t["objects"]["payout_id"]);
     let fees = (3000 * 4 / 100 + 40) + (2500 * 4 / 100 + 40);
     let payouts = api.get("/payouts").await.expect(200).body;
@@ -258,11 +279,15 @@ async fn a_payout_settles_payments_refunds_and_fees_and_the_ledger_agrees() {
     assert_eq!(refunds["items"][0]["is_credit"], false);
 
     // The next payout pays only what settled since.
-    let t2 = api
-        .admin(Method::POST, "/_emulator/trigger/payout.created", None)
-        .await
-        .expect(200)
-        .body;
+    let t2 = admin(
+        &api,
+        Method::POST,
+        "/_emulator/trigger/payout.created",
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
     let second = api.get("/payouts?page_size=1").await.body;
     assert_eq!(second["items"][0]["payout_id"], t2["objects"]["payout_id"]);
     assert_eq!(second["items"][0]["amount"], 2500 - (2500 * 4 / 100 + 40));
@@ -277,11 +302,15 @@ async fn a_payout_settles_payments_refunds_and_fees_and_the_ledger_agrees() {
 #[tokio::test]
 async fn a_blocked_email_cannot_pay_loses_its_subscriptions_and_is_unblocked() {
     let api = Api::start().await;
-    let t = api
-        .admin(Method::POST, "/_emulator/trigger/subscription.active", None)
-        .await
-        .expect(200)
-        .body;
+    let t = admin(
+        &api,
+        Method::POST,
+        "/_emulator/trigger/subscription.active",
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
     let sub = s(&t["objects"]["subscription_id"]);
     let cid = s(&t["objects"]["customer_id"]);
     let customer = api.get(&format!("/customers/{cid}")).await.body;
@@ -445,7 +474,8 @@ async fn a_usage_based_subscription_carries_its_meters_and_bills_usage_per_perio
         .expect(200)
         .body;
     let sid = s(&sub["subscription_id"]);
-    api.admin(
+    admin(
+        &api,
         Method::POST,
         &format!("/_emulator/payments/{}/complete", s(&sub["payment_id"])),
         None,
@@ -488,7 +518,8 @@ async fn a_usage_based_subscription_carries_its_meters_and_bills_usage_per_perio
     );
 
     // A month later the subscription renews: a new period, empty so far.
-    api.admin(
+    admin(
+        &api,
         Method::POST,
         "/_emulator/clock/advance",
         Some(json!({"by": "32d"})),
@@ -555,15 +586,15 @@ async fn a_checkout_preview_defers_a_trialled_plan_and_charges_the_rest_now() {
 #[tokio::test]
 async fn retrying_an_on_hold_subscriptions_charge_fails_while_the_card_does_then_reactivates() {
     let api = Api::start().await;
-    let t = api
-        .admin(
-            Method::POST,
-            "/_emulator/trigger/subscription.on_hold",
-            None,
-        )
-        .await
-        .expect(200)
-        .body;
+    let t = admin(
+        &api,
+        Method::POST,
+        "/_emulator/trigger/subscription.on_hold",
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
     let sub = s(&t["objects"]["subscription_id"]);
     let failed = api
         .get(&format!("/payments?subscription_id={sub}&status=failed"))
@@ -575,7 +606,8 @@ async fn retrying_an_on_hold_subscriptions_charge_fails_while_the_card_does_then
     assert_eq!(again["status"], "failed", "the card still fails");
     let got = api.get(&format!("/subscriptions/{sub}")).await.body;
     assert_eq!(got["status"], "on_hold");
-    api.admin(
+    admin(
+        &api,
         Method::POST,
         &format!("/_emulator/subscriptions/{sub}/card"),
         Some(json!({"fail_renewals": false})),
