@@ -11,7 +11,7 @@
 //! | `GET /_emulator/faults` | `{"items": [rules]}` |
 //! | `DELETE /_emulator/faults` | remove all rules → 204 |
 //! | `POST /_emulator/reset` | delete all objects and idempotency records → 204 |
-//! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`], generic ones are `generic:/path/{}` |
+//! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`] |
 //! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?}` (default card `4242 4242 4242 4242`, the session's customer) → `{payment_id, subscription_id, status}` |
 //! | `POST /_emulator/payments/{payment_id}/pay` | the same for a payment link (a payment awaiting its payment method) |
 //! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |

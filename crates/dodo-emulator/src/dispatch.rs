@@ -21,7 +21,7 @@ use crate::faults::FaultSpec;
 use crate::ids;
 use crate::ops::Operation;
 use crate::request::{ApiRequest, Reply, ReplyBody};
-use crate::resources::{Ctx, generic};
+use crate::resources::Ctx;
 use crate::store::IdempotentResponse;
 use crate::validate::{BodyValidator, JsonValidator};
 
@@ -253,13 +253,26 @@ fn run(
     let handler = state
         .registry
         .get(op.method, op.path)
-        .unwrap_or(generic::handle);
+        .ok_or_else(|| not_implemented(op))?;
     let env = &state.env;
     if op.method == "GET" {
         state.store.read(|db| handler(&Ctx { db, env }, &req))
     } else {
         state.store.write(|db| handler(&Ctx { db, env }, &req))
     }
+}
+
+/// The answer of an operation of the spec that has no domain handler: 501 naming it, never a
+/// made-up body.
+fn not_implemented(op: &Operation) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "NOT_IMPLEMENTED",
+        format!(
+            "the emulator does not implement {} {} (operation `{}`)",
+            op.method, op.path, op.operation_id
+        ),
+    )
 }
 
 fn render(success: u16, reply: Reply) -> Result<(StatusCode, &'static str, Vec<u8>), ApiError> {
@@ -418,6 +431,22 @@ mod tests {
         assert_eq!(e.status.as_u16(), 422);
         assert!(e.message.contains("`page_size`"), "{}", e.message);
         assert!(check_query(op, "unknown=1").is_ok());
+    }
+
+    #[test]
+    fn an_operation_without_a_handler_is_named_in_a_501() {
+        let op = crate::ops::spec_operations()
+            .iter()
+            .find(|o| o.operation_id == "list_customers")
+            .unwrap();
+        let e = not_implemented(op);
+        assert_eq!(e.status, StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(e.code, "NOT_IMPLEMENTED");
+        assert!(
+            e.message.contains("GET /customers") && e.message.contains("`list_customers`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@
 //! | refund | `status` becomes `succeeded`/`failed` → `refund.<status>` |
 //! | subscription | `status` → `active` (`unpaused` from `paused`), `on_hold`, `past_due`, `paused`, `cancelled`, `failed`, `expired`; active `next_billing_date` moved on → `renewed`; `product_id` changed → `plan_changed`; `payment_method_id` changed → `update_payment_method`; any other change → `updated` |
 //! | license key | insert → `license_key.created` |
-//! | dispute (`generic:/disputes`) | `dispute_status` `dispute_<x>` → `dispute.<x>` |
-//! | payout (`generic:/payouts`) | insert → `payout.created`; `status` → `payout.<status>` |
+//! | dispute (`dispute`) | `dispute_status` `dispute_<x>` → `dispute.<x>` |
+//! | payout (`payout`) | insert → `payout.created`; `status` → `payout.<status>` |
 //! | `credit_ledger_entry` | insert → `credit.<transaction_type minus credit_>` |
 //! | `credit_balance_low` | insert → `credit.balance_low` |
 //! | `abandoned_checkout` | insert → `abandoned_checkout.detected`; `status` → `recovered` |

@@ -6,8 +6,9 @@
 //! inject faults (errors with `retry-after`, delays, dropped connections) through an admin API
 //! under `/_emulator`. Domain logic exists for customers, products, discounts, payments,
 //! refunds, subscriptions, license keys, checkout sessions, webhook endpoints, usage events,
-//! meters, brands and addons; every other operation is served by a documented generic CRUD
-//! fallback ([`resources::generic`]). It is not a payment processor: no money moves.
+//! meters, brands and addons, and the platform's own objects (disputes, payouts, the balance
+//! ledger); an operation without domain logic answers 501 naming it, never a made-up echo.
+//! It is not a payment processor: no money moves.
 //! Payments settle on the hosted checkout pages ([`hosted`], with test cards), with a saved
 //! payment method, or when a test says so (`POST /_emulator/payments/{id}/complete`). Every
 //! state change emits the webhook the real API would ([`emit`]), delivered signed, retried and

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS emu_blobs (
 ";
 
 /// Every store kind (the `kind` column of `objects`; also the `kind` values accepted by
-/// `/_emulator/seed`). Generic fallback objects use `generic:/path/{}` kinds.
+/// `/_emulator/seed`).
 pub mod kind {
     /// Customers (`cus_`).
     pub const CUSTOMER: &str = "customer";
@@ -125,10 +125,20 @@ pub mod kind {
     pub const ABANDONED_CHECKOUT: &str = "abandoned_checkout";
     /// Dunning attempts.
     pub const DUNNING_ATTEMPT: &str = "dunning_attempt";
-    /// Disputes (served by the generic `GET /disputes/{id}`).
-    pub const DISPUTE: &str = "generic:/disputes";
-    /// Payouts (served by the generic `GET /payouts`).
-    pub const PAYOUT: &str = "generic:/payouts";
+    /// Disputes (`dp_`), opened by the platform (triggers); `GET /disputes[/{id}]`.
+    pub const DISPUTE: &str = "dispute";
+    /// Payouts (`pyt_`), made by the platform from settled payments; `GET /payouts`.
+    pub const PAYOUT: &str = "payout";
+    /// The rows a payout settled (id = payout id): payments, refunds, fees.
+    pub const PAYOUT_ROWS: &str = "payout_rows";
+    /// Saved payment methods (`pm_`, parent = customer id), saved from succeeded payments.
+    pub const PAYMENT_METHOD: &str = "payment_method";
+    /// Manual retries of a failed payment (id = payment id): `{sends_used, last_at}`.
+    pub const PAYMENT_RETRY: &str = "payment_retry";
+    /// Blocklist entries (`blk_`) with their notes.
+    pub const BLOCKED_CUSTOMER: &str = "blocked_customer";
+    /// Content screenings (`mod_`) of `POST /moderation/screen`, counted by `/moderation/usage`.
+    pub const MODERATION_SCREEN: &str = "moderation_screen";
     /// Entitlement grants (served by `GET /customers/{id}/entitlement-grants`).
     pub const ENTITLEMENT_GRANT: &str = "generic:/customers/{}/entitlement-grants";
     /// Entitlements (`ent_`).

@@ -1,7 +1,7 @@
 //! The object store: every emulated object lives as JSON in one SQLite table.
 //!
 //! `objects(seq, kind, id, parent, state, created_at, data)`: `kind` names the object type
-//! (`"customer"`, `"payment"`, or `"generic:/path/{}"` for the generic fallback), `id` is unique
+//! (`"customer"`, `"payment"`, … all named in `schema::kind`), `id` is unique
 //! per kind, `parent` scopes nested objects, `state` is the lifecycle (`active`, `archived`,
 //! `deleted`), and `data` is the object exactly as the API returns it, so a retrieve answers the
 //! stored text without re-serialising. `seq` grows monotonically (never reused), and lists are

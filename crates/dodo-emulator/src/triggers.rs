@@ -327,7 +327,7 @@ impl Trigger {
             "license_key" => {
                 self.payment(Some("succeeded"), true).await?;
             }
-            "payout" => self.payout(what)?,
+            "payout" => self.payout(what).await?,
             "credit" => self.credit(what).await?,
             "abandoned_checkout" => {
                 let pay = self.payment(Some("failed"), false).await?;
@@ -401,49 +401,27 @@ impl Trigger {
     }
 
     async fn dispute(&mut self, what: &str) -> Result<(), ApiError> {
+        use crate::resources::disputes;
         let pay = self.payment(Some("succeeded"), false).await?;
-        let payment = self
-            .api("GET", &format!("/payments/{pay}"), Value::Null)
-            .await?;
-        let id = new_id("dp_");
-        let data = json!({
-            "dispute_id": id, "payment_id": pay, "business_id": self.state.env.business_id,
-            "brand_id": payment["brand_id"], "amount": payment["total_amount"].to_string(),
-            "currency": payment["currency"], "customer": payment["customer"],
-            "dispute_stage": "dispute", "dispute_status": "dispute_opened",
-            "payment_provider": "dodo", "reason": "fraudulent", "remarks": null,
-            "is_resolved_by_rdr": null, "created_at": self.now(),
-        });
-        self.insert(emit::DISPUTE, &id, Some(""), &data)?;
+        let d = self.write(|ctx| disputes::open(ctx, &pay, "fraudulent"))?;
+        let id = s(&d, "dispute_id");
         self.note("dispute_id", &id);
         if matches!(what, "won" | "lost") {
-            self.set(
-                emit::DISPUTE,
-                &id,
-                json!({"dispute_status": "dispute_challenged"}),
-            )?;
+            self.write(|ctx| disputes::set_status(ctx, &id, "dispute_challenged"))?;
         }
         if what != "opened" {
-            self.set(
-                emit::DISPUTE,
-                &id,
-                json!({"dispute_status": format!("dispute_{what}")}),
-            )?;
+            let status = format!("dispute_{what}");
+            self.write(|ctx| disputes::set_status(ctx, &id, &status))?;
         }
         Ok(())
     }
 
-    fn payout(&mut self, what: &str) -> Result<(), ApiError> {
-        let id = new_id("pyt_");
-        let now = self.now();
-        let data = json!({
-            "payout_id": id, "business_id": self.state.env.business_id, "amount": 125_000,
-            "fee": 1_250, "additional_docs": [], "currency": "USD", "payment_method": "bank_transfer",
-            "status": "not_initiated", "tax": 0, "refunds": 0, "chargebacks": 0,
-            "name": "Emulated payout", "payout_document_url": null, "remarks": null,
-            "created_at": now, "updated_at": now,
-        });
-        self.insert(emit::PAYOUT, &id, Some(""), &data)?;
+    /// A payout of what has settled, computed by the domain layer (a succeeded payment first,
+    /// so that there is money to pay out).
+    async fn payout(&mut self, what: &str) -> Result<(), ApiError> {
+        self.payment(Some("succeeded"), false).await?;
+        let payout = self.write(crate::resources::payouts::create_payout)?;
+        let id = s(&payout, "payout_id");
         self.note("payout_id", &id);
         if what != "created" {
             if matches!(what, "success" | "failed") {
@@ -560,11 +538,22 @@ impl Trigger {
                         )?;
                     }
                     "update_payment_method" => {
-                        self.set(
-                            kind::SUBSCRIPTION,
-                            &id,
-                            json!({"payment_method_id": new_id("pm_")}),
-                        )?;
+                        // The card its first payment saved becomes the subscription's method.
+                        let cid = s(&sub["customer"], "customer_id");
+                        let pms = self
+                            .api(
+                                "GET",
+                                &format!("/customers/{cid}/payment-methods"),
+                                Value::Null,
+                            )
+                            .await?;
+                        let pm = s(&pms["items"][0], "payment_method_id");
+                        self.api(
+                            "POST",
+                            &format!("/subscriptions/{id}/update-payment-method"),
+                            json!({"type": "existing", "payment_method_id": pm}),
+                        )
+                        .await?;
                     }
                     _ => {}
                 }

@@ -5,13 +5,17 @@
 //! `{session_id, checkout_url}` with a URL on the emulator (`{base_url}/checkout/{session_id}`;
 //! the hosted page itself is a later addition). With a saved `payment_method_id` the session
 //! is paid at once: `checkout_url` is null and `payment_id` is set. `GET /checkouts/{id}`
-//! reports the payment's status once there is one. Tax is zero.
+//! reports the payment's status once there is one. Tax is zero. The preview applies the
+//! discount code, lists a usage-based line's meters, and honours a free trial (the product's
+//! `trial_period_days`, or `subscription_data.trial_period_days`): the subscription lines are
+//! then not due today (`current_breakup`) but from `next_billing_date` = now + the trial
+//! (`recurring_breakup`).
 
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::payments::{self, Cart, NewPayment};
-use super::{Ctx, Registry, discounts, products};
+use super::{Ctx, Registry, blocklist, discounts, products, usage};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -40,6 +44,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         Some(_) => Some(common::resolve_customer(ctx, req, "customer")?),
         None => None,
     };
+    if let Some(c) = &customer {
+        blocklist::refuse_if_blocked(ctx, c)?;
+    }
     let id = new_id("cks_");
     let now = ctx.now_string();
     let mut session = json!({
@@ -135,37 +142,64 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .map(|d| discounts::discount_amount(d, subtotal))
         .unwrap_or(0);
     let mut remaining = off;
-    let items: Vec<Value> = cart
-        .lines
-        .iter()
-        .map(|l| {
-            let line_off = remaining.min(l.total());
-            remaining -= line_off;
-            let p = &l.product;
-            let usage = p["price"]["type"] == "usage_based_price";
-            json!({
-                "product_id": l.product_id(),
-                "quantity": l.quantity,
-                "name": p["name"],
-                "description": p["description"],
-                "og_price": l.unit_amount,
-                "discounted_price": l.total() - line_off,
-                "discount_amount": line_off,
-                "discount_cycle": null,
-                "currency": cart.currency,
-                "og_currency": cart.currency,
-                "tax": 0,
-                "tax_rate": 0,
-                "tax_category": p["tax_category"],
-                "tax_inclusive": p["price"]["tax_inclusive"].as_bool().unwrap_or(false),
-                "is_subscription": products::is_recurring(p),
-                "is_usage_based": usage,
-                "meters": [],
-                "credit_entitlements": [],
-                "addons": null,
-            })
-        })
-        .collect();
+    let mut items = Vec::with_capacity(cart.lines.len());
+    // (due now, recurring subtotal, recurring discount)
+    let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
+    let input: dodo_types::models::CreateCheckoutSessionRequest = req.input()?;
+    let trial_override = input
+        .subscription_data
+        .as_ref()
+        .and_then(|d| d.trial_period_days);
+    if trial_override.is_some_and(|d| !(0..=10_000).contains(&d)) {
+        return Err(ApiError::invalid_field(
+            "subscription_data.trial_period_days",
+            "must be between 0 and 10000 days",
+        ));
+    }
+    let mut trial_days: Option<i64> = None;
+    for l in &cart.lines {
+        let line_off = remaining.min(l.total());
+        remaining -= line_off;
+        let p = &l.product;
+        let recurring = products::is_recurring(p);
+        if recurring {
+            rec_sub = rec_sub.saturating_add(l.total());
+            rec_off = rec_off.saturating_add(line_off);
+            let days = trial_override
+                .or_else(|| p["price"]["trial_period_days"].as_i64())
+                .unwrap_or(0);
+            if trial_days.is_none() && days > 0 {
+                trial_days = Some(days);
+            }
+        }
+        // A free trial defers the subscription lines' first charge.
+        if !(recurring && trial_days.is_some()) {
+            due_sub = due_sub.saturating_add(l.total());
+            due_off = due_off.saturating_add(line_off);
+        }
+        let usage = p["price"]["type"] == "usage_based_price";
+        items.push(json!({
+            "product_id": l.product_id(),
+            "quantity": l.quantity,
+            "name": p["name"],
+            "description": p["description"],
+            "og_price": l.unit_amount,
+            "discounted_price": l.total() - line_off,
+            "discount_amount": line_off,
+            "discount_cycle": discount.as_ref().and_then(|d| d["subscription_cycles"].as_i64()),
+            "currency": cart.currency,
+            "og_currency": cart.currency,
+            "tax": 0,
+            "tax_rate": 0,
+            "tax_category": p["tax_category"],
+            "tax_inclusive": p["price"]["tax_inclusive"].as_bool().unwrap_or(false),
+            "is_subscription": recurring,
+            "is_usage_based": usage,
+            "meters": usage::meter_details(ctx, &p["price"])?,
+            "credit_entitlements": [],
+            "addons": null,
+        }));
+    }
     let country = req
         .field("billing_address")
         .and_then(|b| b["country"].as_str())
@@ -176,34 +210,40 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .find(|l| products::is_recurring(&l.product))
         .map(|l| {
             let price = &l.product["price"];
-            clock::add_interval(
-                ctx.now(),
-                price["payment_frequency_interval"]
-                    .as_str()
-                    .unwrap_or("Month"),
-                price["payment_frequency_count"].as_i64().unwrap_or(1),
-            )
-            .map(clock::format)
-            .ok_or_else(|| ApiError::out_of_range("the product's billing interval is too large"))
+            let (interval, count) = match trial_days {
+                Some(d) => ("Day", d),
+                None => (
+                    price["payment_frequency_interval"]
+                        .as_str()
+                        .unwrap_or("Month"),
+                    price["payment_frequency_count"].as_i64().unwrap_or(1),
+                ),
+            };
+            clock::add_interval(ctx.now(), interval, count)
+                .map(clock::format)
+                .ok_or_else(|| ApiError::out_of_range("the billing interval is too large"))
         })
         .transpose()?;
+    let has_recurring = next_billing.is_some();
     Ok(Reply::json(json!({
         "total_price": subtotal - off,
         "total_tax": 0,
         "currency": cart.currency,
         "product_cart": items,
         "current_breakup": {
-            "subtotal": subtotal,
-            "discount": off,
+            "subtotal": due_sub,
+            "discount": due_off,
             "tax": 0,
-            "total_amount": subtotal - off,
+            "total_amount": due_sub - due_off,
         },
         "billing_country": country,
         "is_byop": false,
         "next_billing_date": next_billing,
-        "recurring_breakup": null,
+        "recurring_breakup": has_recurring.then(|| json!({
+            "subtotal": rec_sub, "discount": rec_off, "tax": 0, "total_amount": rec_sub - rec_off,
+        })),
         "trial_amount": null,
-        "trial_period_days": null,
+        "trial_period_days": trial_days,
         "tax_id_business_name": null,
         "tax_id_err_msg": null,
         "tax_id_format_name": null,

@@ -109,6 +109,8 @@ fn list_grants(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let cde = req.param("credit_entitlement_id");
     let customer_id = req.param("customer_id");
     let ent = must_get_live(ctx, cde)?.data;
+    // An unknown customer is a 404, as the spec lists (a known one without grants lists none).
+    common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?;
     let scale = precision(&ent);
     let page = req.page()?;
     let status = req.query("status").filter(|s| !s.is_empty());
@@ -146,6 +148,7 @@ fn list_ledger(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let cde = req.param("credit_entitlement_id");
     let customer_id = req.param("customer_id");
     must_get_live(ctx, cde)?;
+    common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?;
     let mut filters = vec![Filter::Parent(scope(cde, customer_id))];
     common::eq_filter(req, "transaction_type", "$.transaction_type", &mut filters);
     if let Some(t) = req.query_time("start_date")? {

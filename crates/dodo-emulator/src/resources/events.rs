@@ -1,7 +1,8 @@
 //! Usage events: batch ingest with idempotent event ids, retrieve, list with filters.
 //!
 //! `POST /events/ingest` takes at most 1,000 events (413 `TOO_MANY_EVENTS` above). A request
-//! repeating an `event_id` is rejected whole (422 `DUPLICATE_EVENT_ID`); ids already stored
+//! repeating an `event_id` is rejected whole (400 `DUPLICATE_EVENT_ID`, as the spec lists; timestamps out of the
+//! window and metadata limits are 400 too); ids already stored
 //! are skipped silently, and `ingested_count` counts only newly stored events. Timestamps
 //! (default: now) older than 1 hour or more than 5 minutes ahead are rejected, as are more
 //! than 50 metadata pairs, keys over 100 or values over 500 characters. Lists filter on
@@ -62,8 +63,16 @@ fn check_metadata(at: &str, metadata: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The spec answers 400 for the batch's validation errors (duplicate ids, timestamps out of
+/// the window, metadata limits); 422 stays for a body that does not match the schema.
+fn bad_request(mut e: ApiError) -> ApiError {
+    e.status = http::StatusCode::BAD_REQUEST;
+    e
+}
+
 fn ingest(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let events = req.array_field("events")?;
+    let input: dodo_types::models::IngestEventsRequest = req.input()?;
+    let events = &input.events;
     if events.len() > MAX_EVENTS {
         return Err(ApiError::new(
             http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,43 +90,49 @@ fn ingest(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let mut prepared = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let field = |f: &str| format!("events[{i}].{f}");
-        let get = |f: &str| {
-            e[f].as_str()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| ApiError::invalid_field(&field(f), "is required"))
+        let present = |f: &str, v: &str| {
+            if v.is_empty() {
+                Err(bad_request(ApiError::invalid_field(
+                    &field(f),
+                    "is required",
+                )))
+            } else {
+                Ok(())
+            }
         };
-        let event_id = get("event_id")?;
-        let customer_id = get("customer_id")?;
-        let event_name = get("event_name")?;
-        if !seen.insert(event_id) {
-            return Err(ApiError::unprocessable(
+        present("event_id", &e.event_id)?;
+        present("customer_id", &e.customer_id)?;
+        present("event_name", &e.event_name)?;
+        if !seen.insert(e.event_id.as_str()) {
+            return Err(ApiError::new(
+                http::StatusCode::BAD_REQUEST,
                 "DUPLICATE_EVENT_ID",
                 format!(
-                    "{}: event id {event_id} appears more than once",
-                    field("event_id")
+                    "{}: event id {} appears more than once",
+                    field("event_id"),
+                    e.event_id
                 ),
             ));
         }
-        let timestamp = match e["timestamp"].as_str() {
-            None => clock::format(now),
-            Some(t) => clock::canonical(t).ok_or_else(|| {
-                ApiError::invalid_field(&field("timestamp"), "expected an RFC 3339 timestamp")
-            })?,
-        };
+        let timestamp = clock::format(e.timestamp.unwrap_or(now));
         if timestamp < oldest || timestamp > newest {
-            return Err(ApiError::invalid_field(
+            return Err(bad_request(ApiError::invalid_field(
                 &field("timestamp"),
                 "must be within the last hour and at most 5 minutes ahead",
-            ));
+            )));
         }
-        check_metadata(&field("metadata"), &e["metadata"])?;
+        let metadata = match &e.metadata {
+            Some(m) => serde_json::to_value(m)?,
+            None => Value::Null,
+        };
+        check_metadata(&field("metadata"), &metadata).map_err(bad_request)?;
         prepared.push(json!({
-            "event_id": event_id,
+            "event_id": e.event_id,
             "business_id": ctx.env.business_id,
-            "customer_id": customer_id,
-            "event_name": event_name,
+            "customer_id": e.customer_id,
+            "event_name": e.event_name,
             "timestamp": timestamp,
-            "metadata": e.get("metadata").cloned().unwrap_or(Value::Null),
+            "metadata": metadata,
         }));
     }
     let mut ingested = 0u64;

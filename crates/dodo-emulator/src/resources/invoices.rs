@@ -1,6 +1,6 @@
 //! Invoices: `GET /invoices/payments/{payment_id}` and `/invoices/refunds/{refund_id}` answer a
 //! small one-page PDF for a succeeded payment or a refund (404 otherwise). These endpoints need
-//! no API key, as in the spec. Payout invoices are generic (404 unless seeded).
+//! no API key, as in the spec. Payout invoices are served by [`super::payouts`].
 
 use serde_json::Value;
 

@@ -1,13 +1,16 @@
-//! Resource handlers, one module per resource group, plus the generic fallback.
+//! Resource handlers, one module per resource group.
 //!
 //! A handler is a plain function of a [`Ctx`] (the locked database and the emulator's
 //! environment) and an [`ApiRequest`], registered in the [`Registry`] under the operation's
 //! method and path template. Each group module has a `register` function: that is the
-//! extension point for adding domain logic to a group. Operations without a registered
-//! handler are answered by [`generic::handle`] (generic CRUD over the store).
+//! extension point for adding domain logic to a group. An operation without a registered
+//! handler answers 501 naming it (there is no generic fallback: an echo would hide bugs the
+//! live API shows); [`Registry::unhandled`] lists such operations.
 
 pub mod addons;
 pub mod amounts;
+pub mod balances;
+pub mod blocklist;
 pub mod brands;
 pub mod checkouts;
 pub mod collections;
@@ -20,22 +23,27 @@ pub mod credit_metering;
 pub mod customers;
 pub mod discount_customers;
 pub mod discounts;
+pub mod disputes;
 pub mod emails;
 pub mod entitlements;
 pub mod events;
-pub mod generic;
 pub mod invoices;
 pub mod licenses;
 pub mod localized_prices;
 pub mod meters;
 pub mod misc;
+pub mod moderation;
+pub mod payment_methods;
+pub mod payment_retry;
 pub mod payments;
+pub mod payouts;
 pub mod products;
 pub mod refunds;
 pub mod short_links;
 pub mod subscriptions;
 pub mod translations;
 pub mod uploads;
+pub mod usage;
 pub mod usage_views;
 pub mod wallets;
 pub mod webhooks;
@@ -83,10 +91,12 @@ pub type Handler = fn(&Ctx<'_>, &ApiRequest) -> Result<Reply, ApiError>;
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     map: HashMap<(&'static str, &'static str), Handler>,
+    /// Operations registered more than once (the later handler replaced the earlier one).
+    replaced: Vec<(&'static str, &'static str)>,
 }
 
 impl Registry {
-    /// An empty registry (everything answered generically).
+    /// An empty registry (every operation answers 501).
     pub fn empty() -> Self {
         Self::default()
     }
@@ -108,6 +118,13 @@ impl Registry {
         brands::register(&mut r);
         addons::register(&mut r);
         invoices::register(&mut r);
+        payment_methods::register(&mut r);
+        disputes::register(&mut r);
+        payouts::register(&mut r);
+        balances::register(&mut r);
+        blocklist::register(&mut r);
+        moderation::register(&mut r);
+        payment_retry::register(&mut r);
         entitlements::register(&mut r);
         uploads::register(&mut r);
         collections::register(&mut r);
@@ -127,7 +144,9 @@ impl Registry {
 
     /// Registers (or replaces) the handler of an operation.
     pub fn add(&mut self, method: &'static str, path: &'static str, handler: Handler) {
-        self.map.insert((method, path), handler);
+        if self.map.insert((method, path), handler).is_some() {
+            self.replaced.push((method, path));
+        }
     }
 
     /// The handler of an operation, if one is registered.
@@ -141,7 +160,7 @@ impl Registry {
     }
 
     /// Registered `(method, path)` pairs that name no operation of `ops` (a mistyped path
-    /// would otherwise silently fall back to generic CRUD), sorted.
+    /// would otherwise never be reached), sorted.
     pub fn unknown_routes(
         &self,
         ops: &[crate::ops::Operation],
@@ -152,6 +171,24 @@ impl Registry {
             .collect();
         out.sort_unstable();
         out
+    }
+}
+
+impl Registry {
+    /// Operations registered twice: two groups claim the same operation and only the later
+    /// handler runs (a merge slip, never intended).
+    pub fn replaced(&self) -> &[(&'static str, &'static str)] {
+        &self.replaced
+    }
+
+    /// Operations of `ops` without a registered handler (they answer 501), in table order.
+    pub fn unhandled<'o>(
+        &self,
+        ops: &'o [crate::ops::Operation],
+    ) -> Vec<&'o crate::ops::Operation> {
+        ops.iter()
+            .filter(|o| self.get(o.method, o.path).is_none())
+            .collect()
     }
 }
 
@@ -166,6 +203,28 @@ mod tests {
         assert_eq!(
             registry.unknown_routes(crate::ops::spec_operations()),
             Vec::<(&str, &str)>::new()
+        );
+    }
+
+    #[test]
+    fn no_operation_is_claimed_by_two_groups() {
+        assert_eq!(Registry::standard().replaced(), &[] as &[(&str, &str)]);
+    }
+
+    /// Every operation of the spec (and the overlay) has domain logic: none answers 501.
+    #[test]
+    fn every_operation_of_the_spec_has_a_handler() {
+        let registry = Registry::standard();
+        let missing: Vec<String> = registry
+            .unhandled(crate::ops::spec_operations())
+            .iter()
+            .map(|o| format!("{} {} ({})", o.method, o.path, o.operation_id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} operations answer 501 (no handler):\n{}",
+            missing.len(),
+            missing.join("\n")
         );
     }
 

@@ -6,12 +6,13 @@
 //! `payment_method_id`, which settles it at once). `payment_link: true` answers a link on the
 //! emulator (`{base_url}/pay/{payment_id}`). Prices come from the stored products, discount
 //! codes are redeemed, tax is zero. Line items (one per cart product, `items_id` = product id)
-//! are kept beside the payment for refunds. Retry endpoints are generic.
+//! are kept beside the payment for refunds. A succeeded payment saves its card
+//! ([`payment_methods`]); manual retries live in [`super::payment_retry`].
 
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
-use super::{Ctx, Registry, discounts, licenses, products};
+use super::{Ctx, Registry, blocklist, discounts, licenses, payment_methods, products};
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
@@ -200,8 +201,20 @@ pub struct NewPayment<'a> {
 }
 
 /// Creates and stores a payment (and its line items); answers the stored `PaymentResponse`.
-/// A payment with a saved `payment_method_id` is settled at once.
+/// A payment with a saved `payment_method_id` (one of the customer's saved methods, 422
+/// otherwise) is settled at once. A blocked customer cannot pay (422 `CUSTOMER_BLOCKED`).
 pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiError> {
+    blocklist::refuse_if_blocked(ctx, p.customer)?;
+    if let Some(pm) = p.payment_method_id {
+        // Only a card this customer saved can be charged without them.
+        let customer_id = p.customer["customer_id"].as_str().unwrap_or_default();
+        if payment_methods::find(ctx, customer_id, pm)?.is_none() {
+            return Err(ApiError::invalid_field(
+                "payment_method_id",
+                format!("{pm} is not a saved payment method of customer {customer_id}"),
+            ));
+        }
+    }
     let id = new_id("pay_");
     let now = ctx.now_string();
     let subtotal = p.cart.subtotal();
@@ -375,7 +388,10 @@ fn list_item(r: &Record) -> Value {
         "invoice_id": p["invoice_id"],
         "invoice_url": p["invoice_url"],
         "refund_status": p["refund_status"],
-        "dispute_status": null,
+        "dispute_status": p["disputes"]
+            .as_array()
+            .and_then(|d| d.last())
+            .map(|d| d["dispute_status"].clone()),
         "status": p["status"],
         "subscription_id": p["subscription_id"],
     })
@@ -438,7 +454,25 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
         d["error_code"] = json!("CARD_DECLINED");
         d["error_message"] = json!("The card was declined (emulated).");
     }
+    let saved = if status == "succeeded" {
+        payment_methods::save_from_payment(ctx, &record.data)?
+    } else {
+        None
+    };
+    if let Some(pm) = &saved
+        && record.data["payment_method_id"].is_null()
+    {
+        record.data["payment_method_id"] = json!(pm);
+    }
     ctx.db.update(kind::PAYMENT, id, &record.data)?;
+    if let (Some(pm), Some(sub_id)) = (&saved, record.data["subscription_id"].as_str())
+        && record.data["is_update_payment_method"] == true
+        && let Some(mut sub) = ctx.db.get(kind::SUBSCRIPTION, sub_id)?
+    {
+        // A card collected to update the subscription's payment method becomes its method.
+        sub.data["payment_method_id"] = json!(pm);
+        ctx.db.update(kind::SUBSCRIPTION, sub_id, &sub.data)?;
+    }
     if let Some(sub_id) = record.data["subscription_id"].as_str() {
         settle_subscription(ctx, sub_id, status)?;
         super::credit_cycles::settle(ctx, sub_id)?;

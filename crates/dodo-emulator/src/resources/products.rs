@@ -145,6 +145,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         req.field("price")
             .ok_or_else(|| ApiError::invalid_field("price", "is required"))?,
     )?;
+    // Every meter of a usage-based price must exist (422 naming it otherwise).
+    super::usage::price_meters(ctx, &price)?;
     let brand_id = crate::resources::brands::brand_for(ctx, req)?;
     let id = new_id("pdt_");
     let now = ctx.now_string();

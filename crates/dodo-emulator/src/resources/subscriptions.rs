@@ -8,14 +8,20 @@
 //! and pause/resume either as `status: paused|active` or the older `pause: true|false`.
 //! `change-plan` needs an `active` subscription; `effective_at: immediately` switches the plan
 //! and bills per `proration_billing_mode` (a settled payment), `next_billing_date` stores a
-//! `scheduled_change` (409 `PENDING_PLAN_CHANGE_EXISTS` while one exists). Credit usage, usage
-//! history and payment-method updates are generic.
+//! `scheduled_change` (409 `PENDING_PLAN_CHANGE_EXISTS` while one exists). A usage-based plan carries its
+//! meters (`meters`, see [`usage`]); credit usage belongs to the credits group.
+//!
+//! `update-payment-method` with `type: existing` switches the subscription to one of its
+//! customer's saved methods (422 otherwise; emits `subscription.update_payment_method`); with
+//! `type: new` it answers a payment link on the emulator for a zero-amount payment
+//! (`is_update_payment_method: true`) whose success saves the new card and puts it on the
+//! subscription.
 
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::payments::{self, Cart, Line, NewPayment};
-use super::{Ctx, Registry, discounts, products};
+use super::{Ctx, Registry, discounts, payment_methods, products, usage};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -25,6 +31,11 @@ use crate::store::Record;
 /// Registers the handlers of this group.
 pub fn register(r: &mut Registry) {
     r.add("POST", "/subscriptions", create);
+    r.add(
+        "POST",
+        "/subscriptions/{subscription_id}/update-payment-method",
+        update_payment_method,
+    );
     r.add("GET", "/subscriptions/{subscription_id}", retrieve);
     r.add("PATCH", "/subscriptions/{subscription_id}", update);
     r.add("GET", "/subscriptions", list);
@@ -71,8 +82,15 @@ fn recurring_product(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Value, i64), Ap
     Ok((product, quantity))
 }
 
-fn apply_plan(sub: &mut Value, product: &Value, quantity: i64) {
+/// Puts a plan on a subscription (product, quantity, price, intervals and the plan's meters).
+fn apply_plan(
+    ctx: &Ctx<'_>,
+    sub: &mut Value,
+    product: &Value,
+    quantity: i64,
+) -> Result<(), ApiError> {
     let price = &product["price"];
+    sub["meters"] = json!(usage::price_meters(ctx, price)?);
     sub["product_id"] = product["product_id"].clone();
     sub["quantity"] = json!(quantity);
     sub["recurring_pre_tax_amount"] =
@@ -87,6 +105,7 @@ fn apply_plan(sub: &mut Value, product: &Value, quantity: i64) {
     ] {
         sub[f] = price[f].clone();
     }
+    Ok(())
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -174,7 +193,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "previous_billing_date": now,
         "created_at": now,
     });
-    apply_plan(&mut sub, &product, quantity);
+    apply_plan(ctx, &mut sub, &product, quantity)?;
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
     let unit = products::unit_amount(&product);
     let cart = Cart {
@@ -421,7 +440,7 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         return Ok(Reply::empty());
     }
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
-    apply_plan(&mut sub.data, &product, quantity);
+    apply_plan(ctx, &mut sub.data, &product, quantity)?;
     if let Some(m) = req.field("metadata") {
         sub.data["metadata"] = m.clone();
     }
@@ -474,7 +493,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let (sub, product, quantity) = plan_change(ctx, req)?;
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let mut new_plan = sub.data.clone();
-    apply_plan(&mut new_plan, &product, quantity);
+    apply_plan(ctx, &mut new_plan, &product, quantity)?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let amount = immediate_amount(req, old, new);
     let currency = new_plan["currency"].clone();
@@ -559,4 +578,94 @@ fn charge(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let payment = charge_now(ctx, &sub_data, amount, product)?;
     Ok(Reply::json(json!({ "payment_id": payment["payment_id"] })))
+}
+
+fn update_payment_method(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    use dodo_types::models::UpdatePaymentMethodReq;
+    let id = req.param("subscription_id");
+    let mut sub = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
+    let customer_id = sub.data["customer"]["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if matches!(
+        sub.data["status"].as_str(),
+        Some("cancelled" | "expired" | "failed")
+    ) {
+        return Err(ApiError::unprocessable(
+            "SUBSCRIPTION_INACTIVE",
+            format!("Subscription {id} has ended"),
+        ));
+    }
+    match req.input::<UpdatePaymentMethodReq>()? {
+        UpdatePaymentMethodReq::Existing(e) => {
+            if payment_methods::find(ctx, &customer_id, &e.payment_method_id)?.is_none() {
+                return Err(ApiError::invalid_field(
+                    "payment_method_id",
+                    format!(
+                        "{} is not a saved payment method of customer {customer_id}",
+                        e.payment_method_id
+                    ),
+                ));
+            }
+            sub.data["payment_method_id"] = json!(e.payment_method_id);
+            ctx.db.update(kind::SUBSCRIPTION, id, &sub.data)?;
+            Ok(Reply::json(json!({
+                "client_secret": null, "expires_on": null, "payment_id": null, "payment_link": null,
+            })))
+        }
+        UpdatePaymentMethodReq::New(_) => {
+            let payment = mandate_payment(ctx, &sub.data, &customer_id)?;
+            let pid = payment["payment_id"].as_str().unwrap_or_default();
+            Ok(Reply::json(json!({
+                "client_secret": format!("{pid}_secret_{}", crate::ids::upper_code(16)),
+                "expires_on": null,
+                "payment_id": pid,
+                "payment_link": payment["payment_link"],
+            })))
+        }
+        other => Err(ApiError::invalid_field(
+            "type",
+            format!("expected `new` or `existing`, got {other:?}"),
+        )),
+    }
+}
+
+/// A zero-amount payment that collects a new card for the subscription.
+fn mandate_payment(ctx: &Ctx<'_>, sub: &Value, customer_id: &str) -> Result<Value, ApiError> {
+    let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?.data;
+    let product_id = sub["product_id"].as_str().unwrap_or_default();
+    let product = common::must_get(ctx, kind::PRODUCT, "Product", product_id)?.data;
+    let cart = Cart {
+        lines: vec![Line {
+            product,
+            quantity: 1,
+            unit_amount: 0,
+        }],
+        currency: sub["currency"].clone(),
+    };
+    let payment = payments::create_payment(
+        ctx,
+        NewPayment {
+            customer: &customer,
+            billing: sub["billing"].clone(),
+            cart: &cart,
+            discount: None,
+            metadata: json!({}),
+            subscription_id: sub["subscription_id"].as_str(),
+            checkout_session_id: None,
+            brand_id: sub["brand_id"].as_str().unwrap_or_default().to_string(),
+            payment_method_id: None,
+            payment_link: true,
+            amount_override: Some(0),
+        },
+    )?;
+    let pid = payment["payment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut record = common::must_get(ctx, kind::PAYMENT, "Payment", &pid)?;
+    record.data["is_update_payment_method"] = json!(true);
+    ctx.db.update(kind::PAYMENT, &pid, &record.data)?;
+    Ok(record.data)
 }

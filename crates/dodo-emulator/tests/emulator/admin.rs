@@ -23,7 +23,7 @@ async fn health_seed_and_reset() {
                     "customer_id": "cus_seeded", "business_id": "bus_x", "name": "Seed",
                     "email": "seed@example.com", "created_at": "2025-01-01T00:00:00.000000Z",
                     "metadata": {}}, "created_at": "2025-01-01T00:00:00Z"},
-                {"kind": "generic:/payouts", "id": "pyt_1", "data": {"payout_id": "pyt_1", "amount": 100}}
+                {"kind": "payout", "id": "pyt_1", "data": {"payout_id": "pyt_1", "amount": 100}}
             ]})),
         )
         .await

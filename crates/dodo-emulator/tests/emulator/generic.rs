@@ -1,4 +1,5 @@
-//! Every operation of the table answers through the dispatcher; generic CRUD round trip.
+//! Every operation of the table answers through the dispatcher (no 5xx, not even 501: each
+//! has a handler); a credit entitlement's CRUD round trip.
 
 use reqwest::Method;
 use serde_json::json;

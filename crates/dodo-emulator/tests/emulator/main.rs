@@ -15,6 +15,7 @@ mod layers;
 mod licenses;
 mod payments;
 mod persistence;
+mod platform;
 mod protocol;
 mod shapes;
 mod subscriptions;

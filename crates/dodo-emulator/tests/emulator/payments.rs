@@ -294,11 +294,21 @@ async fn checkout_session_create_preview_and_status() {
     assert_eq!(status["customer_email"], "shopper@example.com");
     assert_eq!(status["payment_status"], serde_json::Value::Null);
 
+    // A saved card is charged at once, but only the customer's own saved card.
+    let earlier = api.paid_payment(pid, 1).await;
+    let pm = s(&earlier["payment_method_id"]).to_string();
+    api.post(
+        "/checkouts",
+        json!({"product_cart": [{"product_id": pid, "quantity": 1}],
+        "customer": {"email": "shopper@example.com"}, "payment_method_id": pm}),
+    )
+    .await
+    .expect(422);
     let paid = api
         .post(
             "/checkouts",
             json!({"product_cart": [{"product_id": pid, "quantity": 1}],
-            "customer": {"email": "shopper@example.com"}, "payment_method_id": "pm_saved"}),
+            "customer": {"email": "payer@example.com"}, "payment_method_id": pm}),
         )
         .await
         .expect(200)

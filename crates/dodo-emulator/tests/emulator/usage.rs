@@ -61,7 +61,7 @@ async fn ingest_rejects_bad_batches() {
             json!({"events": [event("d", "x", "c"), event("d", "x", "c")]}),
         )
         .await
-        .expect(422);
+        .expect(400);
     assert_eq!(dup.body["code"], "DUPLICATE_EVENT_ID");
     assert_eq!(
         api.get("/events").await.body["items"],
@@ -81,7 +81,7 @@ async fn ingest_rejects_bad_batches() {
     let old = api
         .post("/events/ingest", json!({"events": [{"event_id": "o", "customer_id": "c", "event_name": "x", "timestamp": "2020-01-01T00:00:00Z"}]}))
         .await
-        .expect(422);
+        .expect(400);
     assert!(s(&old.body["message"]).contains("events[0].timestamp"));
     let missing = api
         .post(
@@ -99,6 +99,6 @@ async fn ingest_rejects_bad_batches() {
     let meta = api
         .post("/events/ingest", json!({"events": [{"event_id": "n", "customer_id": "c", "event_name": "x", "metadata": {"k": long_value}}]}))
         .await
-        .expect(422);
+        .expect(400);
     assert!(s(&meta.body["message"]).contains("events[0].metadata.k"));
 }
