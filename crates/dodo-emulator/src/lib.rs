@@ -1,13 +1,16 @@
 //! A local, stateful emulator of the Dodo Payments API for development and tests.
 //!
-//! It answers every endpoint of the spec on the same paths with the same JSON shapes, keeps
-//! real state in SQLite (in memory or a file that survives restarts), enforces Bearer auth,
-//! 0-based pagination, error bodies `{"code", "message"}`, `Idempotency-Key` replay, and can
-//! inject faults (errors with `retry-after`, delays, dropped connections) through an admin API
-//! under `/_emulator`. Domain logic exists for customers, products, discounts, payments,
-//! refunds, subscriptions, license keys, checkout sessions, webhook endpoints, usage events,
-//! meters, brands and addons, and the platform's own objects (disputes, payouts, the balance
-//! ledger); an operation without domain logic answers 501 naming it, never a made-up echo.
+//! It answers every endpoint of the spec on the same paths with the same JSON shapes (a
+//! conformance crawler validates every answer against the spec), keeps real state in SQLite
+//! (in memory or a file that survives restarts), enforces Bearer auth, 0-based pagination,
+//! error bodies `{"code", "message"}` with the statuses the spec lists, judges requests as
+//! strictly as the API (unknown enum values refused; `Idempotency-Key` ignored unless
+//! [`EmulatorConfig::replay_idempotency_key`] is on, as the live API documents no such
+//! header), and can inject faults (errors with `retry-after`, delays, dropped connections)
+//! through an admin API under `/_emulator`. Every operation has domain logic: the catalog,
+//! customers, payments, subscriptions, credits and wallets, entitlements and uploads, and the
+//! platform's own objects (disputes, payouts, the balance ledger); an operation without it
+//! would answer 501 naming it, never a made-up echo.
 //! It is not a payment processor: no money moves.
 //! Payments settle on the hosted checkout pages ([`hosted`], with test cards), with a saved
 //! payment method, or when a test says so (`POST /_emulator/payments/{id}/complete`). Every
