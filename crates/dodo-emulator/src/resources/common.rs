@@ -1,6 +1,7 @@
 //! Helpers shared by the resource handlers: object kinds, lookups, list building, patching,
 //! customers and the default brand.
 
+use dodo_types::models::CustomerRequest;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Map, Value, json};
 
@@ -94,6 +95,35 @@ pub fn patch_fields(target: &mut Value, req: &ApiRequest, fields: &[&str]) {
     }
 }
 
+/// A typed request value as stored JSON, serialised with serde (so enums keep their wire
+/// names and optional fields that are `None` are left out).
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+/// PATCH of one typed field: stores `value` at `field` of `target` when the request carried
+/// it; absent (and `null`, which the typed request cannot tell apart) keeps the stored value.
+pub fn set_some<T: serde::Serialize>(
+    target: &mut Value,
+    field: &str,
+    value: Option<&T>,
+) -> Result<(), ApiError> {
+    if let (Some(v), Some(obj)) = (value, target.as_object_mut()) {
+        obj.insert(field.to_string(), to_json(v)?);
+    }
+    Ok(())
+}
+
+/// A typed request timestamp in the canonical stored form ([`crate::clock::format`]).
+pub fn time_json(value: Option<&dodo_types::support::DateTime>) -> Value {
+    value.map_or(Value::Null, |t| Value::String(crate::clock::format(*t)))
+}
+
+/// A typed `metadata` field as stored JSON, `{}` when absent.
+pub fn metadata_json<T: serde::Serialize>(value: Option<&T>) -> Result<Value, ApiError> {
+    value.map_or_else(|| Ok(Value::Object(Map::new())), to_json)
+}
+
 /// Sets `updated_at` to now when the object has that field.
 pub fn touch(ctx: &Ctx<'_>, target: &mut Value) {
     if let Some(obj) = target.as_object_mut()
@@ -142,6 +172,9 @@ pub fn create_customer(
 
 /// Resolves a `CustomerRequest` (`{customer_id}` or `{email, name?, phone_number?}`) at body
 /// field `field`: an existing customer, the customer with that email, or a new one.
+///
+/// Reads the body by key because it serves several operations' request types; a handler
+/// that has its typed input calls [`customer_of`] instead.
 pub fn resolve_customer(ctx: &Ctx<'_>, req: &ApiRequest, field: &str) -> Result<Value, ApiError> {
     let Some(value) = req.field(field) else {
         return Err(ApiError::invalid_field(field, "is required"));
@@ -156,6 +189,42 @@ pub fn resolve_customer(ctx: &Ctx<'_>, req: &ApiRequest, field: &str) -> Result<
         .get("email")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid_field(&format!("{field}.email"), "is required"))?;
+    customer_by_email(
+        ctx,
+        email,
+        obj.get("name").and_then(Value::as_str),
+        obj.get("phone_number").and_then(Value::as_str),
+    )
+}
+
+/// Resolves a typed `CustomerRequest` given at body field `field`: the existing customer
+/// (404 when unknown), the customer with that email, or a new one.
+pub fn customer_of(
+    ctx: &Ctx<'_>,
+    field: &str,
+    request: &CustomerRequest,
+) -> Result<Value, ApiError> {
+    match request {
+        CustomerRequest::AttachExistingCustomer(c) => {
+            Ok(must_get(ctx, kind::CUSTOMER, "Customer", &c.customer_id)?.data)
+        }
+        CustomerRequest::NewCustomer(c) => {
+            customer_by_email(ctx, &c.email, c.name.as_deref(), c.phone_number.as_deref())
+        }
+        _ => Err(ApiError::invalid_field(
+            &format!("{field}.email"),
+            "is required",
+        )),
+    }
+}
+
+/// The customer with `email`, or a new one (named after the email's local part by default).
+fn customer_by_email(
+    ctx: &Ctx<'_>,
+    email: &str,
+    name: Option<&str>,
+    phone: Option<&str>,
+) -> Result<Value, ApiError> {
     let existing = ctx.db.find_one(
         kind::CUSTOMER,
         &[Filter::Eq("$.email", SqlValue::Text(email.to_string()))],
@@ -163,11 +232,7 @@ pub fn resolve_customer(ctx: &Ctx<'_>, req: &ApiRequest, field: &str) -> Result<
     if let Some(r) = existing {
         return Ok(r.data);
     }
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| email.split('@').next().unwrap_or(email));
-    let phone = obj.get("phone_number").and_then(Value::as_str);
+    let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(email));
     create_customer(ctx, email, name, phone, json!({}))
 }
 
