@@ -8,10 +8,11 @@
 //! `customer_eligibility`.
 //! The customers of `specific` discounts are attached through [`super::discount_customers`].
 
+use dodo_types::models::{CreateDiscountRequest, PatchDiscountRequest};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-use super::common::{self, kind, patch_fields};
+use super::common::{self, kind, set_some};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::{new_id, upper_code};
@@ -55,17 +56,11 @@ fn live_by_code(ctx: &Ctx<'_>, code: &str) -> Result<Option<Record>, ApiError> {
     )?)
 }
 
-fn check_products(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Value, ApiError> {
-    let Some(list) = req.field("restricted_to") else {
+fn check_products(ctx: &Ctx<'_>, list: Option<&[String]>) -> Result<Value, ApiError> {
+    let Some(items) = list else {
         return Ok(json!([]));
     };
-    let items = list
-        .as_array()
-        .ok_or_else(|| ApiError::invalid_field("restricted_to", "expected an array"))?;
-    for (i, p) in items.iter().enumerate() {
-        let id = p.as_str().ok_or_else(|| {
-            ApiError::invalid_field(&format!("restricted_to[{i}]"), "expected a string")
-        })?;
+    for (i, id) in items.iter().enumerate() {
         if ctx.db.get(kind::PRODUCT, id)?.is_none() {
             return Err(ApiError::invalid_field(
                 &format!("restricted_to[{i}]"),
@@ -73,18 +68,18 @@ fn check_products(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Value, ApiError> {
             ));
         }
     }
-    Ok(list.clone())
+    Ok(json!(items))
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let ty = req.str_field("type")?;
-    let amount = req.int_field("amount")?;
-    check_amount(ty, amount)?;
-    let code = match req.opt_str("code")? {
+    let input: CreateDiscountRequest = req.input()?;
+    let ty = input.r#type.as_str();
+    check_amount(ty, input.amount)?;
+    let code = match input.code {
         Some(c) if c.trim().is_empty() => {
             return Err(ApiError::invalid_field("code", "must not be empty"));
         }
-        Some(c) => c.to_string(),
+        Some(c) => c,
         None => upper_code(16),
     };
     if live_by_code(ctx, &code)?.is_some() {
@@ -93,27 +88,33 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             format!("a discount with code {code} already exists"),
         ));
     }
-    let restricted = check_products(ctx, req)?;
+    let restricted = check_products(ctx, input.restricted_to.as_deref())?;
     let id = new_id("dsc_");
     let now = ctx.now_string();
     let data = json!({
         "discount_id": id,
         "business_id": ctx.env.business_id,
-        "type": ty,
-        "amount": amount,
+        "type": common::to_json(&input.r#type)?,
+        "amount": input.amount,
         "code": code,
-        "name": req.opt_str("name")?,
+        "name": input.name,
         "times_used": 0,
-        "usage_limit": req.opt_int("usage_limit")?,
-        "per_customer_usage_limit": req.opt_int("per_customer_usage_limit")?,
+        "usage_limit": input.usage_limit,
+        "per_customer_usage_limit": input.per_customer_usage_limit,
         "restricted_to": restricted,
-        "currency_options": req.field("currency_options").cloned().unwrap_or_else(|| json!([])),
-        "customer_eligibility": req.opt_str("customer_eligibility")?.unwrap_or("any"),
-        "preserve_on_plan_change": req.opt_bool("preserve_on_plan_change")?.unwrap_or(false),
-        "subscription_cycles": req.opt_int("subscription_cycles")?,
-        "starts_at": req.opt_time("starts_at")?,
-        "expires_at": req.opt_time("expires_at")?,
-        "metadata": req.metadata()?,
+        "currency_options": input
+            .currency_options
+            .as_ref()
+            .map_or_else(|| Ok(json!([])), common::to_json)?,
+        "customer_eligibility": input
+            .customer_eligibility
+            .as_ref()
+            .map_or_else(|| Ok(json!("any")), common::to_json)?,
+        "preserve_on_plan_change": input.preserve_on_plan_change.unwrap_or(false),
+        "subscription_cycles": input.subscription_cycles,
+        "starts_at": common::time_json(input.starts_at.as_ref()),
+        "expires_at": common::time_json(input.expires_at.as_ref()),
+        "metadata": common::metadata_json(input.metadata.as_ref())?,
         "created_at": now,
     });
     ctx.db.insert(kind::DISCOUNT, &id, None, &now, &data)?;
@@ -126,18 +127,20 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("discount_id");
+    let input: PatchDiscountRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::DISCOUNT, "Discount", id)?;
-    let ty = req
-        .opt_str("type")?
-        .map(str::to_string)
+    let ty = input
+        .r#type
+        .as_ref()
+        .map(|t| t.as_str().to_string())
         .or_else(|| record.data["type"].as_str().map(str::to_string))
         .unwrap_or_default();
-    let amount = req
-        .opt_int("amount")?
+    let amount = input
+        .amount
         .or_else(|| record.data["amount"].as_i64())
         .unwrap_or(0);
     check_amount(&ty, amount)?;
-    if let Some(code) = req.opt_str("code")?
+    if let Some(code) = input.code.as_deref()
         && let Some(other) = live_by_code(ctx, code)?
         && other.id != id
     {
@@ -146,31 +149,45 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             format!("a discount with code {code} already exists"),
         ));
     }
-    if req.field("restricted_to").is_some() {
-        record.data["restricted_to"] = check_products(ctx, req)?;
+    if input.restricted_to.is_some() {
+        record.data["restricted_to"] = check_products(ctx, input.restricted_to.as_deref())?;
     }
-    for f in ["starts_at", "expires_at"] {
-        if let Some(t) = req.opt_time(f)? {
-            record.data[f] = json!(t);
+    let data = &mut record.data;
+    for (field, t) in [
+        ("starts_at", &input.starts_at),
+        ("expires_at", &input.expires_at),
+    ] {
+        if t.is_some() {
+            data[field] = common::time_json(t.as_ref());
         }
     }
-    patch_fields(
-        &mut record.data,
-        req,
-        &[
-            "type",
-            "amount",
-            "code",
-            "name",
-            "usage_limit",
-            "per_customer_usage_limit",
-            "currency_options",
-            "customer_eligibility",
-            "preserve_on_plan_change",
-            "subscription_cycles",
-            "metadata",
-        ],
-    );
+    set_some(data, "type", input.r#type.as_ref())?;
+    set_some(data, "amount", input.amount.as_ref())?;
+    set_some(data, "code", input.code.as_ref())?;
+    set_some(data, "name", input.name.as_ref())?;
+    set_some(data, "usage_limit", input.usage_limit.as_ref())?;
+    set_some(
+        data,
+        "per_customer_usage_limit",
+        input.per_customer_usage_limit.as_ref(),
+    )?;
+    set_some(data, "currency_options", input.currency_options.as_ref())?;
+    set_some(
+        data,
+        "customer_eligibility",
+        input.customer_eligibility.as_ref(),
+    )?;
+    set_some(
+        data,
+        "preserve_on_plan_change",
+        input.preserve_on_plan_change.as_ref(),
+    )?;
+    set_some(
+        data,
+        "subscription_cycles",
+        input.subscription_cycles.as_ref(),
+    )?;
+    set_some(data, "metadata", input.metadata.as_ref())?;
     ctx.db.update(kind::DISCOUNT, id, &record.data)?;
     Ok(Reply::json(record.data))
 }
