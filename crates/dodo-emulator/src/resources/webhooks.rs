@@ -8,10 +8,11 @@
 //! already used answers the endpoint created the first time.
 
 use base64::Engine as _;
+use dodo_types::models::{CreateWebhookRequest, PatchWebhookRequest, WebhookHeadersReq};
 use rusqlite::types::Value as SqlValue;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::common::{self, kind, patch_fields};
+use super::common::{self, kind, set_some};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::{new_id, webhook_secret};
@@ -84,24 +85,6 @@ pub fn cursor_page(
     })))
 }
 
-fn string_map(req: &ApiRequest, field: &str) -> Result<Option<Map<String, Value>>, ApiError> {
-    match req.field(field) {
-        None => Ok(None),
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                if !v.is_string() {
-                    return Err(ApiError::invalid_field(
-                        &format!("{field}.{k}"),
-                        "expected a string",
-                    ));
-                }
-            }
-            Ok(Some(m.clone()))
-        }
-        Some(_) => Err(ApiError::invalid_field(field, "expected an object")),
-    }
-}
-
 fn check_url(url: &str) -> Result<(), ApiError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
@@ -111,9 +94,9 @@ fn check_url(url: &str) -> Result<(), ApiError> {
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let url = req.str_field("url")?;
-    check_url(url)?;
-    if let Some(key) = req.opt_str("idempotency_key")? {
+    let input: CreateWebhookRequest = req.input()?;
+    check_url(&input.url)?;
+    if let Some(key) = input.idempotency_key.as_deref() {
         let filters = [Filter::Eq(
             "$.idempotency_key",
             SqlValue::Text(key.to_string()),
@@ -122,25 +105,26 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             return common::retrieve_raw(ctx, kind::WEBHOOK, "Webhook", &existing.id);
         }
     }
-    let metadata = string_map(req, "metadata")?.unwrap_or_default();
-    let headers = string_map(req, "headers")?.unwrap_or_default();
     let id = new_id("whk_");
     let now = ctx.now_string();
     let data = json!({
         "id": id,
-        "url": url,
-        "description": req.opt_str("description")?.unwrap_or(""),
-        "metadata": metadata,
-        "disabled": req.opt_bool("disabled")?.unwrap_or(false),
-        "filter_types": req.field("filter_types").cloned().unwrap_or_else(|| json!([])),
-        "rate_limit": req.opt_int("rate_limit")?,
+        "url": input.url,
+        "description": input.description.as_deref().unwrap_or(""),
+        "metadata": input.metadata.unwrap_or_default(),
+        "disabled": input.disabled.unwrap_or(false),
+        "filter_types": input
+            .filter_types
+            .as_ref()
+            .map_or_else(|| Ok(json!([])), common::to_json)?,
+        "rate_limit": input.rate_limit,
         "created_at": now,
         "updated_at": now,
     });
     ctx.db.insert(kind::WEBHOOK, &id, None, &now, &data)?;
     let secret = json!({
         "secret": webhook_secret(),
-        "idempotency_key": req.opt_str("idempotency_key")?,
+        "idempotency_key": input.idempotency_key,
     });
     ctx.db
         .insert(kind::WEBHOOK_SECRET, &id, None, &now, &secret)?;
@@ -149,7 +133,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         &id,
         None,
         &now,
-        &json!({ "headers": headers, "sensitive": [] }),
+        &json!({ "headers": input.headers.unwrap_or_default(), "sensitive": [] }),
     )?;
     Ok(Reply::json(data))
 }
@@ -160,24 +144,18 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("webhook_id");
+    let input: PatchWebhookRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::WEBHOOK, "Webhook", id)?;
-    if let Some(url) = req.opt_str("url")? {
+    if let Some(url) = input.url.as_deref() {
         check_url(url)?;
     }
-    if let Some(m) = string_map(req, "metadata")? {
-        record.data["metadata"] = Value::Object(m);
-    }
-    patch_fields(
-        &mut record.data,
-        req,
-        &[
-            "url",
-            "description",
-            "disabled",
-            "filter_types",
-            "rate_limit",
-        ],
-    );
+    let data = &mut record.data;
+    set_some(data, "metadata", input.metadata.as_ref())?;
+    set_some(data, "url", input.url.as_ref())?;
+    set_some(data, "description", input.description.as_ref())?;
+    set_some(data, "disabled", input.disabled.as_ref())?;
+    set_some(data, "filter_types", input.filter_types.as_ref())?;
+    set_some(data, "rate_limit", input.rate_limit.as_ref())?;
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::WEBHOOK, id, &record.data)?;
     Ok(Reply::json(record.data))
@@ -220,10 +198,14 @@ fn get_headers(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 fn patch_headers(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("webhook_id");
     let mut record = common::must_get(ctx, kind::WEBHOOK_HEADERS, "Webhook", id)?;
-    let patch = string_map(req, "headers")?
-        .ok_or_else(|| ApiError::invalid_field("headers", "is required"))?;
+    let input: WebhookHeadersReq = req.input()?;
     if let Some(headers) = record.data["headers"].as_object_mut() {
-        headers.extend(patch);
+        headers.extend(
+            input
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v))),
+        );
     }
     ctx.db.update(kind::WEBHOOK_HEADERS, id, &record.data)?;
     Ok(Reply::empty())
