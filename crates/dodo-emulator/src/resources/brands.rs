@@ -3,9 +3,10 @@
 //! The emulator creates one default brand at start; objects that take an optional `brand_id`
 //! get it when none is given. Image upload (`PUT /brands/{id}/images`) is in [`super::uploads`].
 
+use dodo_types::models::{ArchiveBrandRequest, CreateBrandRequest, PatchBrandRequest};
 use serde_json::{Value, json};
 
-use super::common::{self, kind, page_list, patch_fields};
+use super::common::{self, kind, page_list, set_some};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -49,9 +50,10 @@ pub fn brand_object(
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let name = req.opt_str("name")?;
-    let descriptor = match req.opt_str("statement_descriptor")? {
-        Some(d) => d.to_string(),
+    let input: CreateBrandRequest = req.input()?;
+    let name = input.name.as_deref();
+    let descriptor = match input.statement_descriptor {
+        Some(d) => d,
         None => name
             .unwrap_or("EMULATOR")
             .to_ascii_uppercase()
@@ -65,9 +67,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         &ctx.env.business_id,
         name,
         &descriptor,
-        req.opt_str("description")?,
-        req.opt_str("support_email")?,
-        req.opt_str("url")?,
+        input.description.as_deref(),
+        input.support_email.as_deref(),
+        input.url.as_deref(),
     );
     ctx.db
         .insert(kind::BRAND, &id, None, &ctx.now_string(), &data)?;
@@ -80,19 +82,19 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
+    let input: PatchBrandRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::BRAND, "Brand", id)?;
-    patch_fields(
-        &mut record.data,
-        req,
-        &[
-            "name",
-            "description",
-            "statement_descriptor",
-            "support_email",
-            "url",
-        ],
-    );
-    if let Some(image) = req.opt_str("image_id")? {
+    let data = &mut record.data;
+    set_some(data, "name", input.name.as_ref())?;
+    set_some(data, "description", input.description.as_ref())?;
+    set_some(
+        data,
+        "statement_descriptor",
+        input.statement_descriptor.as_ref(),
+    )?;
+    set_some(data, "support_email", input.support_email.as_ref())?;
+    set_some(data, "url", input.url.as_ref())?;
+    if let Some(image) = input.image_id.as_deref() {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
     }
     ctx.db.update(kind::BRAND, id, &record.data)?;
@@ -118,7 +120,8 @@ fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             format!("Brand {id} is already archived"),
         ));
     }
-    let target = req.opt_str("move_products_to")?;
+    let input: ArchiveBrandRequest = req.input()?;
+    let target = input.move_products_to.as_deref();
     if let Some(t) = target {
         common::must_get(ctx, kind::BRAND, "Brand", t)?;
     }
@@ -162,8 +165,16 @@ pub fn default_brand_id(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 }
 
 /// The `brand_id` from the body (must exist) or the default brand.
+///
+/// Reads the body by key because it serves several operations' request types; a handler
+/// that has its typed input calls [`brand_or_default`] instead.
 pub fn brand_for(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<String, ApiError> {
-    match req.opt_str("brand_id")? {
+    brand_or_default(ctx, req.opt_str("brand_id")?)
+}
+
+/// `brand_id` (must exist) or, when `None`, the default brand.
+pub fn brand_or_default(ctx: &Ctx<'_>, brand_id: Option<&str>) -> Result<String, ApiError> {
+    match brand_id {
         Some(id) => {
             super::common::must_get(ctx, kind::BRAND, "Brand", id)?;
             Ok(id.to_string())
