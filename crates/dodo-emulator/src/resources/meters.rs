@@ -1,9 +1,10 @@
 //! Meters: create (201), retrieve, update, list (`archived` filter), archive (`DELETE`, 204)
 //! and unarchive. Translations are generic.
 
-use serde_json::{Value, json};
+use dodo_types::models::{CreateMeterRequest, MeterAggregation, PatchMeterRequest};
+use serde_json::json;
 
-use super::common::{self, kind, patch_fields};
+use super::common::{self, kind, set_some};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -20,14 +21,11 @@ pub fn register(r: &mut Registry) {
     r.add("POST", "/meters/{id}/unarchive", unarchive);
 }
 
-fn check_aggregation(v: &Value) -> Result<(), ApiError> {
-    let ty = v["type"]
-        .as_str()
-        .ok_or_else(|| ApiError::invalid_field("aggregation.type", "is required"))?;
-    match ty {
+fn check_aggregation(a: &MeterAggregation) -> Result<(), ApiError> {
+    match a.r#type.as_str() {
         "count" => Ok(()),
-        "sum" | "max" | "last" if v["key"].as_str().is_some_and(|k| !k.is_empty()) => Ok(()),
-        "sum" | "max" | "last" => Err(ApiError::invalid_field(
+        "sum" | "max" | "last" if a.key.as_deref().is_some_and(|k| !k.is_empty()) => Ok(()),
+        ty @ ("sum" | "max" | "last") => Err(ApiError::invalid_field(
             "aggregation.key",
             format!("is required for `{ty}`"),
         )),
@@ -39,25 +37,19 @@ fn check_aggregation(v: &Value) -> Result<(), ApiError> {
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let name = req.str_field("name")?;
-    let event_name = req.str_field("event_name")?;
-    let unit = req.str_field("measurement_unit")?;
-    let aggregation = req
-        .field("aggregation")
-        .cloned()
-        .ok_or_else(|| ApiError::invalid_field("aggregation", "is required"))?;
-    check_aggregation(&aggregation)?;
+    let input: CreateMeterRequest = req.input()?;
+    check_aggregation(&input.aggregation)?;
     let id = new_id("mtr_");
     let now = ctx.now_string();
     let data = json!({
         "id": id,
         "business_id": ctx.env.business_id,
-        "name": name,
-        "event_name": event_name,
-        "measurement_unit": unit,
-        "aggregation": aggregation,
-        "description": req.opt_str("description")?,
-        "filter": req.field("filter").cloned(),
+        "name": input.name,
+        "event_name": input.event_name,
+        "measurement_unit": input.measurement_unit,
+        "aggregation": common::to_json(&input.aggregation)?,
+        "description": input.description,
+        "filter": input.filter.as_ref().map(common::to_json).transpose()?,
         "created_at": now,
         "updated_at": now,
     });
@@ -71,22 +63,12 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
+    let input: PatchMeterRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::METER, "Meter", id)?;
-    if let Some(a) = req.field("aggregation") {
-        check_aggregation(a)?;
-    }
-    patch_fields(
-        &mut record.data,
-        req,
-        &[
-            "name",
-            "event_name",
-            "measurement_unit",
-            "aggregation",
-            "description",
-            "filter",
-        ],
-    );
+    let data = &mut record.data;
+    set_some(data, "name", input.name.as_ref())?;
+    set_some(data, "measurement_unit", input.measurement_unit.as_ref())?;
+    set_some(data, "description", input.description.as_ref())?;
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::METER, id, &record.data)?;
     Ok(Reply::json(record.data))
