@@ -8,9 +8,10 @@
 //! [`super::credit_balances`]; other sub-resources of a customer (payment methods) are served
 //! by the generic fallback; entitlement views are in [`super::entitlements`].
 
+use dodo_types::models::{CreateCustomerRequest, PatchCustomerRequest};
 use rusqlite::types::Value as SqlValue;
 
-use super::common::{self, kind, page_list, patch_fields};
+use super::common::{self, kind, page_list, set_some};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Reply};
@@ -30,10 +31,15 @@ pub fn register(r: &mut Registry) {
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let email = req.str_field("email")?;
-    let name = req.str_field("name")?;
-    let phone = req.opt_str("phone_number")?;
-    let data = common::create_customer(ctx, email, name, phone, req.metadata()?)?;
+    let input: CreateCustomerRequest = req.input()?;
+    let metadata = common::metadata_json(input.metadata.as_ref())?;
+    let data = common::create_customer(
+        ctx,
+        &input.email,
+        &input.name,
+        input.phone_number.as_deref(),
+        metadata,
+    )?;
     Ok(Reply::json(data))
 }
 
@@ -43,20 +49,18 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("customer_id");
+    let input: PatchCustomerRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::CUSTOMER, "Customer", id)?;
-    if let Some(email) = req.opt_str("email")?
+    if let Some(email) = input.email.as_deref()
         && !email.contains('@')
     {
         return Err(ApiError::invalid_field("email", "is not an email address"));
     }
-    if req.field("metadata").is_some() {
-        req.metadata()?;
-    }
-    patch_fields(
-        &mut record.data,
-        req,
-        &["email", "name", "phone_number", "metadata"],
-    );
+    let data = &mut record.data;
+    set_some(data, "email", input.email.as_ref())?;
+    set_some(data, "name", input.name.as_ref())?;
+    set_some(data, "phone_number", input.phone_number.as_ref())?;
+    set_some(data, "metadata", input.metadata.as_ref())?;
     ctx.db.update(kind::CUSTOMER, id, &record.data)?;
     Ok(Reply::json(record.data))
 }
