@@ -2,10 +2,10 @@
 //! unarchive. Images are uploaded through [`super::uploads`]; translations are served by
 //! [`super::translations`].
 
-use dodo_types::models::CreateAddonRequest;
+use dodo_types::models::{CreateAddonRequest, PatchAddonRequest};
 use serde_json::json;
 
-use super::common::{self, kind, patch_fields};
+use super::common::{self, kind, set_some};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -51,16 +51,18 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
+    let input: PatchAddonRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::ADDON, "Addon", id)?;
-    if req.opt_int("price")?.is_some_and(|p| p < 0) {
+    if input.price.is_some_and(|p| p < 0) {
         return Err(ApiError::invalid_field("price", "must not be negative"));
     }
-    patch_fields(
-        &mut record.data,
-        req,
-        &["name", "price", "currency", "tax_category", "description"],
-    );
-    if let Some(image) = req.opt_str("image_id")? {
+    let data = &mut record.data;
+    set_some(data, "name", input.name.as_ref())?;
+    set_some(data, "price", input.price.as_ref())?;
+    set_some(data, "currency", input.currency.as_ref())?;
+    set_some(data, "tax_category", input.tax_category.as_ref())?;
+    set_some(data, "description", input.description.as_ref())?;
+    if let Some(image) = input.image_id.as_deref() {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
     }
     common::touch(ctx, &mut record.data);
