@@ -7,6 +7,7 @@
 //! `refunds` list and `refund_status` (`partial`/`full`) follow. A refund is stored with its
 //! payment's subscription as parent, which serves the `subscription_id` list filter.
 
+use dodo_types::models::CreateRefundRequest;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
@@ -25,7 +26,8 @@ pub fn register(r: &mut Registry) {
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let payment_id = req.str_field("payment_id")?;
+    let input: CreateRefundRequest = req.input()?;
+    let payment_id = input.payment_id.as_str();
     let mut payment = common::must_get(ctx, kind::PAYMENT, "Payment", payment_id)?;
     if payment.data["status"] != "succeeded" {
         return Err(ApiError::unprocessable(
@@ -37,7 +39,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let Some(items) = lines.data["items"].as_array_mut() else {
         return Err(ApiError::internal("payment line items are malformed"));
     };
-    let amount = match req.field("items") {
+    let amount = match input.items.as_deref() {
         None => {
             let total: i64 = items
                 .iter()
@@ -54,18 +56,13 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             }
             total
         }
-        Some(v) => {
-            let wanted = v
-                .as_array()
-                .ok_or_else(|| ApiError::invalid_field("items", "expected an array"))?;
+        Some(wanted) => {
             if wanted.is_empty() {
                 return Err(ApiError::invalid_field("items", "must not be empty"));
             }
             let mut sum = 0i64;
             for (i, w) in wanted.iter().enumerate() {
-                let item_id = w["item_id"].as_str().ok_or_else(|| {
-                    ApiError::invalid_field(&format!("items[{i}].item_id"), "is required")
-                })?;
+                let item_id = w.item_id.as_str();
                 let line = items
                     .iter_mut()
                     .find(|l| l["items_id"] == item_id)
@@ -76,10 +73,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                         )
                     })?;
                 let left = line["refundable_amount"].as_i64().unwrap_or(0);
-                let amt = match w.get("amount").and_then(Value::as_i64) {
-                    Some(a) => a,
-                    None => left,
-                };
+                let amt = w.amount.unwrap_or(left);
                 if amt <= 0 && left > 0 {
                     return Err(ApiError::invalid_field(
                         &format!("items[{i}].amount"),
@@ -115,8 +109,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "amount": amount,
         "currency": payment.data["currency"],
         "is_partial": amount < total,
-        "reason": req.opt_str("reason")?,
-        "metadata": req.metadata()?,
+        "reason": input.reason,
+        "metadata": common::metadata_json(input.metadata.as_ref())?,
         "customer": payment.data["customer"],
         "created_at": now,
     });
