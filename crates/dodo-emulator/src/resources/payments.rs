@@ -9,6 +9,7 @@
 //! are kept beside the payment for refunds. A succeeded payment saves its card
 //! ([`payment_methods`]); manual retries live in [`super::payment_retry`].
 
+use dodo_types::models::CreateOneTimePaymentRequest;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
@@ -91,12 +92,48 @@ impl Cart {
     }
 }
 
-/// Prices `items` (`[{product_id, quantity, amount?}]`, at body field `field`) from the stored
-/// products. `recurring` says whether subscription products are allowed (and required).
+/// One requested cart line: a product, its quantity and, for a pay-what-you-want product,
+/// the amount the buyer chose.
+#[derive(Debug, Clone, Copy)]
+pub struct CartItem<'a> {
+    /// The product.
+    pub product_id: &'a str,
+    /// How many.
+    pub quantity: i64,
+    /// Pay-what-you-want amount per unit.
+    pub amount: Option<i64>,
+}
+
+/// [`price_items`] over cart lines kept as JSON (`[{product_id, quantity, amount?}]`), for
+/// callers pricing stored carts rather than a typed request.
 pub fn price_cart(
     ctx: &Ctx<'_>,
     field: &str,
     items: &[Value],
+    recurring: Option<bool>,
+) -> Result<Cart, ApiError> {
+    let mut parsed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |f: &str| format!("{field}[{i}].{f}");
+        parsed.push(CartItem {
+            product_id: item["product_id"]
+                .as_str()
+                .ok_or_else(|| ApiError::invalid_field(&at("product_id"), "is required"))?,
+            quantity: item["quantity"]
+                .as_i64()
+                .ok_or_else(|| ApiError::invalid_field(&at("quantity"), "is required"))?,
+            amount: item["amount"].as_i64(),
+        });
+    }
+    price_items(ctx, field, &parsed, recurring)
+}
+
+/// Prices `items` (`[{product_id, quantity, amount?}]`, at body field `field`) from the stored
+/// products. `recurring` says whether subscription products are allowed (and required).
+pub fn price_items(
+    ctx: &Ctx<'_>,
+    field: &str,
+    items: &[CartItem<'_>],
     recurring: Option<bool>,
 ) -> Result<Cart, ApiError> {
     if items.is_empty() {
@@ -108,12 +145,7 @@ pub fn price_cart(
     let mut lines = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = |f: &str| format!("{field}[{i}].{f}");
-        let id = item["product_id"]
-            .as_str()
-            .ok_or_else(|| ApiError::invalid_field(&at("product_id"), "is required"))?;
-        let quantity = item["quantity"]
-            .as_i64()
-            .ok_or_else(|| ApiError::invalid_field(&at("quantity"), "is required"))?;
+        let (id, quantity) = (item.product_id, item.quantity);
         if quantity < 1 {
             return Err(ApiError::invalid_field(
                 &at("quantity"),
@@ -141,7 +173,7 @@ pub fn price_cart(
             ));
         }
         let mut unit = products::unit_amount(&product.data);
-        if let Some(amount) = item["amount"].as_i64() {
+        if let Some(amount) = item.amount {
             if product.data["price"]["pay_what_you_want"] != json!(true) {
                 return Err(ApiError::invalid_field(
                     &at("amount"),
@@ -306,19 +338,20 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let items = req.array_field("product_cart")?;
-    let billing = req
-        .field("billing")
-        .cloned()
-        .ok_or_else(|| ApiError::invalid_field("billing", "is required"))?;
-    if !billing["country"].is_string() {
-        return Err(ApiError::invalid_field("billing.country", "is required"));
-    }
-    req.field("customer")
-        .ok_or_else(|| ApiError::invalid_field("customer", "is required"))?;
-    let cart = price_cart(ctx, "product_cart", items, Some(false))?;
-    let customer = common::resolve_customer(ctx, req, "customer")?;
-    let discount = match req.opt_str("discount_code")? {
+    let input: CreateOneTimePaymentRequest = req.input()?;
+    let billing = common::to_json(&input.billing)?;
+    let items: Vec<CartItem<'_>> = input
+        .product_cart
+        .iter()
+        .map(|l| CartItem {
+            product_id: &l.product_id,
+            quantity: l.quantity,
+            amount: l.amount,
+        })
+        .collect();
+    let cart = price_items(ctx, "product_cart", &items, Some(false))?;
+    let customer = common::customer_of(ctx, "customer", &input.customer)?;
+    let discount = match input.discount_code.as_deref() {
         Some(code) => Some(discounts::redeem(
             ctx,
             code,
@@ -338,12 +371,12 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             billing,
             cart: &cart,
             discount: discount.as_ref(),
-            metadata: req.metadata()?,
+            metadata: common::metadata_json(input.metadata.as_ref())?,
             subscription_id: None,
             checkout_session_id: None,
             brand_id,
-            payment_method_id: req.opt_str("payment_method_id")?,
-            payment_link: req.opt_bool("payment_link")?.unwrap_or(false),
+            payment_method_id: input.payment_method_id.as_deref(),
+            payment_link: input.payment_link.unwrap_or(false),
             amount_override: None,
         },
     )?;
