@@ -11,10 +11,11 @@
 //! then not due today (`current_breakup`) but from `next_billing_date` = now + the trial
 //! (`recurring_breakup`).
 
+use dodo_types::models::CreateCheckoutSessionRequest;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
-use super::payments::{self, Cart, NewPayment};
+use super::payments::{self, Cart, CartItem, NewPayment};
 use super::{Ctx, Registry, blocklist, discounts, products, usage};
 use crate::clock;
 use crate::error::ApiError;
@@ -28,10 +29,21 @@ pub fn register(r: &mut Registry) {
     r.add("GET", "/checkouts/{id}", retrieve);
 }
 
-fn priced(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Cart, Option<Value>), ApiError> {
-    let items = req.array_field("product_cart")?;
-    let cart = payments::price_cart(ctx, "product_cart", items, None)?;
-    let discount = match req.opt_str("discount_code")? {
+fn priced(
+    ctx: &Ctx<'_>,
+    input: &CreateCheckoutSessionRequest,
+) -> Result<(Cart, Option<Value>), ApiError> {
+    let items: Vec<CartItem<'_>> = input
+        .product_cart
+        .iter()
+        .map(|l| CartItem {
+            product_id: &l.product_id,
+            quantity: l.quantity,
+            amount: l.amount,
+        })
+        .collect();
+    let cart = payments::price_items(ctx, "product_cart", &items, None)?;
+    let discount = match input.discount_code.as_deref() {
         Some(code) => Some(discounts::check(ctx, code, &cart.product_ids())?.data),
         None => None,
     };
@@ -39,9 +51,10 @@ fn priced(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Cart, Option<Value>), ApiE
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let (cart, discount) = priced(ctx, req)?;
-    let customer = match req.field("customer") {
-        Some(_) => Some(common::resolve_customer(ctx, req, "customer")?),
+    let input: CreateCheckoutSessionRequest = req.input()?;
+    let (cart, discount) = priced(ctx, &input)?;
+    let customer = match input.customer.as_ref() {
+        Some(c) => Some(common::customer_of(ctx, "customer", c)?),
         None => None,
     };
     if let Some(c) = &customer {
@@ -67,7 +80,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         &now,
         &req.body,
     )?;
-    let method = req.opt_str("payment_method_id")?;
+    let method = input.payment_method_id.as_deref();
     let (checkout_url, payment_id) = match (method, &customer) {
         (Some(pm), Some(c)) => {
             let code = discount.as_ref().and_then(|d| d["code"].as_str());
@@ -84,10 +97,10 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                 Some(b) => b.to_string(),
                 None => crate::resources::brands::default_brand_id(ctx)?,
             };
-            let billing = req
-                .field("billing_address")
-                .cloned()
-                .unwrap_or_else(|| json!({"country": "US"}));
+            let billing = input
+                .billing_address
+                .as_ref()
+                .map_or_else(|| Ok(json!({"country": "US"})), common::to_json)?;
             let payment = payments::create_payment(
                 ctx,
                 NewPayment {
@@ -95,7 +108,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                     billing,
                     cart: &cart,
                     discount: used.as_ref(),
-                    metadata: req.metadata()?,
+                    metadata: common::metadata_json(input.metadata.as_ref())?,
                     subscription_id: None,
                     checkout_session_id: Some(&id),
                     brand_id,
@@ -135,7 +148,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let (cart, discount) = priced(ctx, req)?;
+    let input: CreateCheckoutSessionRequest = req.input()?;
+    let (cart, discount) = priced(ctx, &input)?;
     let subtotal = cart.subtotal();
     let off = discount
         .as_ref()
@@ -145,7 +159,6 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let mut items = Vec::with_capacity(cart.lines.len());
     // (due now, recurring subtotal, recurring discount)
     let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
-    let input: dodo_types::models::CreateCheckoutSessionRequest = req.input()?;
     let trial_override = input
         .subscription_data
         .as_ref()
@@ -200,10 +213,10 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "addons": null,
         }));
     }
-    let country = req
-        .field("billing_address")
-        .and_then(|b| b["country"].as_str())
-        .unwrap_or("US");
+    let country = input
+        .billing_address
+        .as_ref()
+        .map_or("US", |b| b.country.as_str());
     let next_billing = cart
         .lines
         .iter()
