@@ -276,11 +276,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         return Err(ApiError::invalid_field("name", "must not be empty"));
     }
     let ty = type_name(&input.integration_type)?;
-    let raw = req
-        .field("integration_config")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let config = checked_config(ctx, &ty, &raw)?;
+    let config = checked_config(ctx, &ty, &common::to_json(&input.integration_config)?)?;
     let id = new_id("ent_");
     let now = ctx.now_string();
     let data = json!({
@@ -291,7 +287,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "integration_type": ty,
         "integration_config": config,
         "is_active": true,
-        "metadata": req.metadata()?,
+        "metadata": common::metadata_json(input.metadata.as_ref())?,
         "created_at": now,
         "updated_at": now,
     });
@@ -317,15 +313,13 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if input.description.is_some() {
         e.data["description"] = json!(input.description);
     }
-    if req.field("metadata").is_some() {
-        e.data["metadata"] = req.metadata()?;
-    }
-    if let Some(raw) = req.field("integration_config") {
+    common::set_some(&mut e.data, "metadata", input.metadata.as_ref())?;
+    if let Some(config) = &input.integration_config {
         let ty = e.data["integration_type"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        e.data["integration_config"] = checked_config(ctx, &ty, raw)?;
+        e.data["integration_config"] = checked_config(ctx, &ty, &common::to_json(config)?)?;
     }
     common::touch(ctx, &mut e.data);
     ctx.db.update(kind::ENTITLEMENT, id, &e.data)?;
@@ -767,7 +761,7 @@ fn fulfill_license_key(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiErro
     let limit = input
         .activations_limit
         .or_else(|| config["activations_limit"].as_i64());
-    let expires = match req.opt_time("expires_at")? {
+    let expires = match input.expires_at.map(crate::clock::format) {
         Some(t) => Some(t),
         None => license_expiry(ctx, &config)?,
     };
