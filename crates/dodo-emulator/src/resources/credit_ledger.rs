@@ -440,7 +440,7 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         return Err(bad("INVALID_REQUEST", "`amount` must be greater than zero"));
     }
     fits(amount, "amount")?;
-    let metadata = req.field("metadata").cloned().unwrap_or_else(|| json!({}));
+    let metadata = common::metadata_json(input.metadata.as_ref())?;
     check_metadata(&metadata)?;
     let is_credit = match input.entry_type {
         dodo_types::models::LedgerEntryType::Credit => true,
