@@ -358,3 +358,48 @@ async fn per_customer_usage_limit_counts_each_customers_payments() {
     api.post("/payments", pay("b@x.io")).await.expect(200);
     assert_eq!(api.get("/discounts/code/ONCE").await.body["times_used"], 2);
 }
+
+/// Bodies are read through the generated request types: enums are stored by their wire
+/// names, timestamps in the canonical form, and a PATCH field sent as `null` or left out
+/// keeps the stored value (the typed request cannot clear these fields).
+#[tokio::test]
+async fn typed_discount_bodies_store_wire_values_and_patch_keeps_nulls() {
+    let api = Api::start().await;
+    let d = api
+        .post(
+            "/discounts",
+            json!({
+                "type": "flat", "amount": 250, "code": "TYPED1", "name": "Typed",
+                "customer_eligibility": "first_time",
+                "expires_at": "2099-01-02T03:04:05+02:00",
+                "metadata": {"k": "v", "n": 3}
+            }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(d["type"], "flat");
+    assert_eq!(d["customer_eligibility"], "first_time");
+    assert_eq!(d["expires_at"], "2099-01-02T01:04:05.000000Z");
+    assert_eq!(d["metadata"], json!({"k": "v", "n": 3}));
+    let id = s(&d["discount_id"]);
+
+    let p = api
+        .patch(
+            &format!("/discounts/{id}"),
+            json!({"name": null, "usage_limit": 7, "type": "percentage", "amount": 500}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(p["name"], "Typed");
+    assert_eq!(p["usage_limit"], 7);
+    assert_eq!(p["type"], "percentage");
+    assert_eq!(p["amount"], 500);
+    assert_eq!(p["metadata"], json!({"k": "v", "n": 3}));
+    let bad = api
+        .patch(&format!("/discounts/{id}"), json!({"amount": 10001}))
+        .await
+        .expect(422);
+    assert!(s(&bad.body["message"]).contains("amount"));
+}
