@@ -142,12 +142,9 @@ fn check_tax_category(v: &str) -> Result<(), ApiError> {
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateProductRequest = req.input()?;
     check_tax_category(input.tax_category.as_str())?;
-    // Raw read: the typed `Price` serialises its absent optional fields as `null`, which would
-    // change the stored price; `check_price` validates and fills the defaults on the raw JSON.
-    let price = check_price(
-        req.field("price")
-            .ok_or_else(|| ApiError::invalid_field("price", "is required"))?,
-    )?;
+    // The dispatcher stored the body as this same typed value serialised, so `json!` gives
+    // back exactly the JSON it validated; `check_price` fills the defaults.
+    let price = check_price(&json!(&input.price))?;
     // Every meter of a usage-based price must exist (422 naming it otherwise).
     super::usage::price_meters(ctx, &price)?;
     let brand_id = crate::resources::brands::brand_for(ctx, req)?;
@@ -200,9 +197,8 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(tax) = &input.tax_category {
         check_tax_category(tax.as_str())?;
     }
-    // Raw read, as in `create`: the typed `Price` would store its absent fields as `null`.
-    if let Some(price) = req.field("price") {
-        let price = check_price(price)?;
+    if let Some(price) = &input.price {
+        let price = check_price(&json!(price))?;
         record.data["is_recurring"] = json!(price["type"] != "one_time_price");
         record.data["price"] = price;
     }
