@@ -116,12 +116,7 @@ fn apply_plan(
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateSubscriptionRequest = req.input()?;
-    // Raw read: the typed `BillingAddress` serialises its absent fields as `null`, which would
-    // change the stored (and answered) billing address.
-    let billing = req
-        .field("billing")
-        .cloned()
-        .ok_or_else(|| ApiError::invalid_field("billing", "is required"))?;
+    let billing = json!(&input.billing);
     if !billing["country"].is_string() {
         return Err(ApiError::invalid_field("billing.country", "is required"));
     }
@@ -305,9 +300,10 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(name) = &input.customer_name {
         d["customer"]["name"] = json!(name);
     }
-    // Raw read for `billing`, as in `create`: the typed address would store absent fields as
-    // `null`. A `null` field leaves the stored value as it is, like an absent one.
-    common::patch_fields(d, req, &["billing"]);
+    // A `null` field leaves the stored value as it is, like an absent one.
+    if let Some(b) = &input.billing {
+        d["billing"] = json!(b);
+    }
     if let Some(m) = &input.metadata {
         d["metadata"] = json!(m);
     }
