@@ -9,6 +9,10 @@
 //! empty); `validate` answers `{"valid": bool}` (also `false` for an unknown key). The three
 //! public endpoints need no API key.
 
+use dodo_types::models::{
+    ActivateLicenseKeyRequest, CreateLicenseKeyRequest, DeactivateLicenseKeyRequest,
+    PatchLicenseKeyInstanceRequest, PatchLicenseKeyRequest, ValidateLicenseKeyRequest,
+};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
@@ -92,15 +96,13 @@ pub fn insert_key(
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let key = req.str_field("key")?;
-    if key.trim().is_empty() {
+    let input: CreateLicenseKeyRequest = req.input()?;
+    if input.key.trim().is_empty() {
         return Err(ApiError::invalid_field("key", "must not be empty"));
     }
-    let customer_id = req.str_field("customer_id")?;
-    common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?;
-    let product_id = req.str_field("product_id")?;
-    let product = common::must_get(ctx, kind::PRODUCT, "Product", product_id)?.data;
-    let limit = req.opt_int("activations_limit")?;
+    common::must_get(ctx, kind::CUSTOMER, "Customer", &input.customer_id)?;
+    let product = common::must_get(ctx, kind::PRODUCT, "Product", &input.product_id)?.data;
+    let limit = input.activations_limit;
     if limit.is_some_and(|l| l < 0) {
         return Err(ApiError::invalid_field(
             "activations_limit",
@@ -109,11 +111,11 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let data = insert_key(
         ctx,
-        key,
-        customer_id,
+        &input.key,
+        &input.customer_id,
         &product,
         limit,
-        req.opt_time("expires_at")?,
+        input.expires_at.map(clock::format),
         "manual",
         None,
     )?;
@@ -178,8 +180,9 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
+    let input: PatchLicenseKeyRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::LICENSE_KEY, "License key", id)?;
-    if let Some(limit) = req.opt_int("activations_limit")? {
+    if let Some(limit) = input.activations_limit {
         if limit < 0 {
             return Err(ApiError::invalid_field(
                 "activations_limit",
@@ -188,11 +191,11 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         }
         record.data["activations_limit"] = json!(limit);
     }
-    if let Some(disabled) = req.opt_bool("disabled")? {
+    if let Some(disabled) = input.disabled {
         record.data["status"] = json!(if disabled { "disabled" } else { "active" });
     }
-    if let Some(t) = req.opt_time("expires_at")? {
-        record.data["expires_at"] = json!(t);
+    if let Some(t) = input.expires_at {
+        record.data["expires_at"] = json!(clock::format(t));
     }
     ctx.db.update(kind::LICENSE_KEY, id, &record.data)?;
     Ok(Reply::json(effective(ctx, record.data)))
@@ -221,8 +224,9 @@ fn retrieve_instance(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError>
 
 fn update_instance(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
+    let input: PatchLicenseKeyInstanceRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::LICENSE_KEY_INSTANCE, "License key instance", id)?;
-    record.data["name"] = json!(req.str_field("name")?);
+    record.data["name"] = json!(input.name);
     ctx.db
         .update(kind::LICENSE_KEY_INSTANCE, id, &record.data)?;
     Ok(Reply::json(record.data))
@@ -250,10 +254,10 @@ fn find_key(ctx: &Ctx<'_>, key: &str) -> Result<Option<Record>, ApiError> {
 }
 
 fn activate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let key = req.str_field("license_key")?;
-    let name = req.str_field("name")?;
-    let mut record =
-        find_key(ctx, key)?.ok_or_else(|| ApiError::not_found("License key", "(given)"))?;
+    let input: ActivateLicenseKeyRequest = req.input()?;
+    let name = input.name;
+    let mut record = find_key(ctx, &input.license_key)?
+        .ok_or_else(|| ApiError::not_found("License key", "(given)"))?;
     let data = effective(ctx, record.data.clone());
     if data["status"] != "active" {
         return Err(ApiError::new(
@@ -312,10 +316,10 @@ fn activate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 fn deactivate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let key = req.str_field("license_key")?;
-    let instance_id = req.str_field("license_key_instance_id")?;
-    let mut record =
-        find_key(ctx, key)?.ok_or_else(|| ApiError::not_found("License key", "(given)"))?;
+    let input: DeactivateLicenseKeyRequest = req.input()?;
+    let instance_id = input.license_key_instance_id.as_str();
+    let mut record = find_key(ctx, &input.license_key)?
+        .ok_or_else(|| ApiError::not_found("License key", "(given)"))?;
     match ctx.db.get(kind::LICENSE_KEY_INSTANCE, instance_id)? {
         Some(i) if i.data["license_key_id"] == record.id.as_str() => {}
         _ => return Err(ApiError::not_found("License key instance", instance_id)),
@@ -328,9 +332,9 @@ fn deactivate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 fn validate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let key = req.str_field("license_key")?;
-    let instance = req.opt_str("license_key_instance_id")?;
-    let valid = match find_key(ctx, key)? {
+    let input: ValidateLicenseKeyRequest = req.input()?;
+    let instance = input.license_key_instance_id.as_deref();
+    let valid = match find_key(ctx, &input.license_key)? {
         None => false,
         Some(record) => {
             let active = effective(ctx, record.data)["status"] == "active";

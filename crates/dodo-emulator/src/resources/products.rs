@@ -9,9 +9,11 @@
 //! [`super::entitlements`]; translations and short links have their own modules
 //! ([`super::translations`], [`super::short_links`]).
 
+use dodo_types::models::{CreateProductRequest, PatchProductRequest};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::common::{self, kind, patch_fields};
+use super::common::{self, kind};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -138,13 +140,11 @@ fn check_tax_category(v: &str) -> Result<(), ApiError> {
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let name = req.str_field("name")?;
-    let tax = req.str_field("tax_category")?;
-    check_tax_category(tax)?;
-    let price = check_price(
-        req.field("price")
-            .ok_or_else(|| ApiError::invalid_field("price", "is required"))?,
-    )?;
+    let input: CreateProductRequest = req.input()?;
+    check_tax_category(input.tax_category.as_str())?;
+    // The dispatcher stored the body as this same typed value serialised, so `json!` gives
+    // back exactly the JSON it validated; `check_price` fills the defaults.
+    let price = check_price(&json!(&input.price))?;
     // Every meter of a usage-based price must exist (422 naming it otherwise).
     super::usage::price_meters(ctx, &price)?;
     let brand_id = crate::resources::brands::brand_for(ctx, req)?;
@@ -155,22 +155,22 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "product_id": id,
         "business_id": ctx.env.business_id,
         "brand_id": brand_id,
-        "name": name,
-        "description": req.opt_str("description")?,
+        "name": input.name,
+        "description": input.description,
         "price": price,
         "is_recurring": recurring,
-        "tax_category": tax,
-        "metadata": req.metadata()?,
+        "tax_category": input.tax_category,
+        "metadata": input.metadata.unwrap_or_default(),
         "image": null,
-        "addons": req.field("addons").cloned().unwrap_or_else(|| json!([])),
+        "addons": input.addons.unwrap_or_default(),
         "credit_entitlements": [],
         "entitlements": super::entitlements::attached(ctx, req)?.unwrap_or_else(|| json!([])),
         "digital_product_delivery": null,
-        "license_key_enabled": req.opt_bool("license_key_enabled")?.unwrap_or(false),
-        "license_key_activations_limit": req.opt_int("license_key_activations_limit")?,
-        "license_key_activation_message": req.opt_str("license_key_activation_message")?,
-        "license_key_duration": req.field("license_key_duration").cloned(),
-        "pricing_mode": req.field("pricing_mode").cloned(),
+        "license_key_enabled": input.license_key_enabled.unwrap_or(false),
+        "license_key_activations_limit": input.license_key_activations_limit,
+        "license_key_activation_message": input.license_key_activation_message,
+        "license_key_duration": input.license_key_duration,
+        "pricing_mode": input.pricing_mode,
         "product_collection_id": null,
         "created_at": now,
         "updated_at": now,
@@ -193,44 +193,47 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if record.state == State::Archived {
         return Err(archived_error(id));
     }
-    if let Some(tax) = req.opt_str("tax_category")? {
-        check_tax_category(tax)?;
+    let input: PatchProductRequest = req.input()?;
+    if let Some(tax) = &input.tax_category {
+        check_tax_category(tax.as_str())?;
     }
-    if let Some(price) = req.field("price") {
-        let price = check_price(price)?;
+    if let Some(price) = &input.price {
+        let price = check_price(&json!(price))?;
         record.data["is_recurring"] = json!(price["type"] != "one_time_price");
         record.data["price"] = price;
     }
-    if req.field("metadata").is_some() {
-        req.metadata()?;
-    }
-    if let Some(brand) = req.opt_str("brand_id")? {
+    if let Some(brand) = &input.brand_id {
         common::must_get(ctx, kind::BRAND, "Brand", brand)?;
     }
-    patch_fields(
-        &mut record.data,
-        req,
-        &[
-            "name",
-            "description",
-            "tax_category",
-            "metadata",
-            "brand_id",
-            "addons",
-            "license_key_enabled",
-            "license_key_activations_limit",
-            "license_key_activation_message",
-            "license_key_duration",
-        ],
+    // A `null` field means "unchanged", as an absent one does.
+    let data = &mut record.data;
+    set_some(data, "name", &input.name);
+    set_some(data, "description", &input.description);
+    set_some(data, "tax_category", &input.tax_category);
+    set_some(data, "metadata", &input.metadata);
+    set_some(data, "brand_id", &input.brand_id);
+    set_some(data, "addons", &input.addons);
+    set_some(data, "license_key_enabled", &input.license_key_enabled);
+    set_some(
+        data,
+        "license_key_activations_limit",
+        &input.license_key_activations_limit,
     );
+    set_some(
+        data,
+        "license_key_activation_message",
+        &input.license_key_activation_message,
+    );
+    set_some(data, "license_key_duration", &input.license_key_duration);
     // `pricing_mode: null` clears the mode; a change archives the rules that no longer match.
+    // Raw read: the typed field cannot tell that `null` from an absent `pricing_mode`.
     if let Some(mode) = req.body_obj().get("pricing_mode")
         && *mode != record.data["pricing_mode"]
     {
         record.data["pricing_mode"] = mode.clone();
         super::localized_prices::on_pricing_mode_change(ctx, id, mode)?;
     }
-    if let Some(image) = req.opt_str("image_id")? {
+    if let Some(image) = &input.image_id {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
     }
     if let Some(entitlements) = super::entitlements::attached(ctx, req)? {
@@ -239,6 +242,13 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::PRODUCT, id, &record.data)?;
     Ok(Reply::empty())
+}
+
+/// Stores `value` under `key` when the request carried it (`None` leaves the field as is).
+fn set_some<T: Serialize>(data: &mut Value, key: &str, value: &Option<T>) {
+    if let (Some(obj), Some(v)) = (data.as_object_mut(), value) {
+        obj.insert(key.to_string(), json!(v));
+    }
 }
 
 /// The `GetProductsListResponseItem` of a product.

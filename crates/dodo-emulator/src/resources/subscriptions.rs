@@ -17,6 +17,10 @@
 //! (`is_update_payment_method: true`) whose success saves the new card and puts it on the
 //! subscription.
 
+use dodo_types::models::{
+    CreateSubscriptionChargeRequest, CreateSubscriptionRequest, EffectiveAt,
+    PatchSubscriptionRequest, ProrationBillingMode, UpdateSubscriptionPlanReq,
+};
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
@@ -66,9 +70,11 @@ fn inactive(id: &str, status: &str) -> ApiError {
     )
 }
 
-fn recurring_product(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Value, i64), ApiError> {
-    let product_id = req.str_field("product_id")?;
-    let quantity = req.int_field("quantity")?;
+fn recurring_product(
+    ctx: &Ctx<'_>,
+    product_id: &str,
+    quantity: i64,
+) -> Result<(Value, i64), ApiError> {
     if quantity < 1 {
         return Err(ApiError::invalid_field("quantity", "must be at least 1"));
     }
@@ -109,19 +115,15 @@ fn apply_plan(
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let billing = req
-        .field("billing")
-        .cloned()
-        .ok_or_else(|| ApiError::invalid_field("billing", "is required"))?;
+    let input: CreateSubscriptionRequest = req.input()?;
+    let billing = json!(&input.billing);
     if !billing["country"].is_string() {
         return Err(ApiError::invalid_field("billing.country", "is required"));
     }
-    req.field("customer")
-        .ok_or_else(|| ApiError::invalid_field("customer", "is required"))?;
-    let (product, quantity) = recurring_product(ctx, req)?;
+    let (product, quantity) = recurring_product(ctx, &input.product_id, input.quantity)?;
     let customer = common::resolve_customer(ctx, req, "customer")?;
     let product_id = product["product_id"].as_str().unwrap_or_default();
-    let discount = match req.opt_str("discount_code")? {
+    let discount = match input.discount_code.as_deref() {
         Some(code) => Some(discounts::redeem(
             ctx,
             code,
@@ -130,7 +132,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         )?),
         None => None,
     };
-    let trial_days = match req.opt_int("trial_period_days")? {
+    let trial_days = match input.trial_period_days {
         Some(d) if d < 0 => {
             return Err(ApiError::invalid_field(
                 "trial_period_days",
@@ -167,7 +169,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "status": "pending",
         "customer": common::customer_limited(&customer),
         "billing": billing,
-        "metadata": req.metadata()?,
+        "metadata": input.metadata.unwrap_or_default(),
         "addons": [],
         "meters": [],
         "credit_entitlement_cart": [],
@@ -179,13 +181,13 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "paused_at": null,
         "expires_at": null,
         "custom_field_responses": null,
-        "customer_business_name": req.opt_str("customer_business_name")?,
-        "tax_id": req.opt_str("tax_id")?,
+        "customer_business_name": input.customer_business_name,
+        "tax_id": input.tax_id,
         "discount_id": discount.as_ref().map(|d| d["discount_id"].clone()),
         "discount_cycles_remaining": discount.as_ref().map(|d| d["subscription_cycles"].clone()),
         "discounts": null,
-        "on_demand": req.field("on_demand").is_some(),
-        "payment_method_id": req.opt_str("payment_method_id")?,
+        "on_demand": input.on_demand.is_some(),
+        "payment_method_id": &input.payment_method_id,
         "scheduled_change": null,
         "trial_period_days": trial_days,
         "trial_amount": null,
@@ -215,8 +217,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             subscription_id: Some(&id),
             checkout_session_id: None,
             brand_id: sub["brand_id"].as_str().unwrap_or_default().to_string(),
-            payment_method_id: req.opt_str("payment_method_id")?,
-            payment_link: req.opt_bool("payment_link")?.unwrap_or(false),
+            payment_method_id: input.payment_method_id.as_deref(),
+            payment_link: input.payment_link.unwrap_or(false),
             amount_override: (trial_days > 0).then_some(0),
         },
     )?;
@@ -249,14 +251,15 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("subscription_id");
+    let input: PatchSubscriptionRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
     let now = ctx.now_string();
     let current = record.data["status"].as_str().unwrap_or("").to_string();
     let ended = ENDED.contains(&current.as_str());
     let d = &mut record.data;
 
-    let mut target = req.opt_str("status")?.map(str::to_string);
-    if let Some(pause) = req.opt_bool("pause")? {
+    let mut target = input.status.as_ref().map(|s| s.as_str().to_string());
+    if let Some(pause) = input.pause {
         target = Some(if pause { "paused" } else { "active" }.to_string());
     }
     if let Some(t) = target.as_deref()
@@ -285,33 +288,37 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             }
         }
     }
-    if let Some(cancel) = req.opt_bool("cancel_at_next_billing_date")? {
+    if let Some(cancel) = input.cancel_at_next_billing_date {
         if ended {
             return Err(inactive(id, &current));
         }
         d["cancel_at_next_billing_date"] = json!(cancel);
     }
-    if let Some(t) = req.opt_time("next_billing_date")? {
-        d["next_billing_date"] = json!(t);
+    if let Some(t) = input.next_billing_date {
+        d["next_billing_date"] = json!(clock::format(t));
     }
-    if let Some(name) = req.opt_str("customer_name")? {
+    if let Some(name) = &input.customer_name {
         d["customer"]["name"] = json!(name);
     }
-    if req.field("metadata").is_some() {
-        req.metadata()?;
+    // A `null` field leaves the stored value as it is, like an absent one.
+    if let Some(b) = &input.billing {
+        d["billing"] = json!(b);
     }
-    common::patch_fields(
-        d,
-        req,
-        &[
-            "billing",
-            "metadata",
-            "tax_id",
-            "customer_business_name",
-            "cancellation_comment",
-            "cancellation_feedback",
-        ],
-    );
+    if let Some(m) = &input.metadata {
+        d["metadata"] = json!(m);
+    }
+    if let Some(v) = &input.tax_id {
+        d["tax_id"] = json!(v);
+    }
+    if let Some(v) = &input.customer_business_name {
+        d["customer_business_name"] = json!(v);
+    }
+    if let Some(v) = &input.cancellation_comment {
+        d["cancellation_comment"] = json!(v);
+    }
+    if let Some(v) = &input.cancellation_feedback {
+        d["cancellation_feedback"] = json!(v);
+    }
     ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
     if record.data["status"] == "cancelled" && current != "cancelled" {
         super::entitlements::subscription_ended(ctx, id, "cancelled")?;
@@ -377,46 +384,65 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::page_list(ctx, req, kind::SUBSCRIPTION, &filters, list_item)
 }
 
-/// Validates a plan change; answers the subscription, the new product and quantity.
-fn plan_change(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<(Record, Value, i64), ApiError> {
+/// A validated plan change: the subscription, the new product and quantity, and the request.
+struct PlanChange {
+    sub: Record,
+    product: Value,
+    quantity: i64,
+    input: UpdateSubscriptionPlanReq,
+}
+
+/// Validates a plan change.
+fn plan_change(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<PlanChange, ApiError> {
+    let input: UpdateSubscriptionPlanReq = req.input()?;
     let id = req.param("subscription_id");
     let sub = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
     let status = sub.data["status"].as_str().unwrap_or("");
     if status != "active" {
         return Err(inactive(id, status));
     }
-    let mode = req.str_field("proration_billing_mode")?;
-    if !matches!(
-        mode,
-        "prorated_immediately" | "full_immediately" | "difference_immediately" | "do_not_bill"
-    ) {
+    if let ProrationBillingMode::Unknown(mode) = &input.proration_billing_mode {
         return Err(ApiError::invalid_field(
             "proration_billing_mode",
             format!("unknown variant `{mode}`"),
         ));
     }
-    if let Some(e) = req.opt_str("effective_at")?
-        && !matches!(e, "immediately" | "next_billing_date")
-    {
+    if let Some(EffectiveAt::Unknown(e)) = &input.effective_at {
         return Err(ApiError::invalid_field(
             "effective_at",
             format!("unknown variant `{e}`"),
         ));
     }
-    let (product, quantity) = recurring_product(ctx, req)?;
-    Ok((sub, product, quantity))
+    let (product, quantity) = recurring_product(ctx, &input.product_id, input.quantity)?;
+    Ok(PlanChange {
+        sub,
+        product,
+        quantity,
+        input,
+    })
 }
 
-fn immediate_amount(req: &ApiRequest, old: i64, new: i64) -> i64 {
-    match req.opt_str("proration_billing_mode").ok().flatten() {
-        Some("full_immediately") => new,
-        Some("do_not_bill") => 0,
+/// Whether the change waits for the next billing date.
+fn at_next_billing_date(input: &UpdateSubscriptionPlanReq) -> bool {
+    input.effective_at == Some(EffectiveAt::NextBillingDate)
+}
+
+/// What the change bills now, going from `old` to `new` per `proration_billing_mode`.
+fn immediate_amount(input: &UpdateSubscriptionPlanReq, old: i64, new: i64) -> i64 {
+    match input.proration_billing_mode {
+        ProrationBillingMode::FullImmediately => new,
+        ProrationBillingMode::DoNotBill => 0,
         _ => (new - old).max(0),
     }
 }
 
 fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let (mut sub, product, quantity) = plan_change(ctx, req)?;
+    let PlanChange {
+        mut sub,
+        product,
+        quantity,
+        input,
+    } = plan_change(ctx, req)?;
     let id = sub.id.clone();
     if !sub.data["scheduled_change"].is_null() {
         return Err(ApiError::conflict(
@@ -425,7 +451,7 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let now = ctx.now_string();
-    if req.opt_str("effective_at")? == Some("next_billing_date") {
+    if at_next_billing_date(&input) {
         sub.data["scheduled_change"] = json!({
             "id": new_id("spc_"),
             "product_id": product["product_id"],
@@ -441,12 +467,12 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     apply_plan(ctx, &mut sub.data, &product, quantity)?;
-    if let Some(m) = req.field("metadata") {
-        sub.data["metadata"] = m.clone();
+    if let Some(m) = &input.metadata {
+        sub.data["metadata"] = json!(m);
     }
     let new = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
-    let amount = immediate_amount(req, old, new);
+    let amount = immediate_amount(&input, old, new);
     if amount > 0 {
         charge_now(ctx, &sub.data, amount, product)?;
     }
@@ -490,14 +516,19 @@ fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result
 }
 
 fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let (sub, product, quantity) = plan_change(ctx, req)?;
+    let PlanChange {
+        sub,
+        product,
+        quantity,
+        input,
+    } = plan_change(ctx, req)?;
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let mut new_plan = sub.data.clone();
     apply_plan(ctx, &mut new_plan, &product, quantity)?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
-    let amount = immediate_amount(req, old, new);
+    let amount = immediate_amount(&input, old, new);
     let currency = new_plan["currency"].clone();
-    let effective_at = if req.opt_str("effective_at")? == Some("next_billing_date") {
+    let effective_at = if at_next_billing_date(&input) {
         new_plan = sub.data.clone();
         sub.data["next_billing_date"].clone()
     } else {
@@ -554,27 +585,28 @@ fn cancel_scheduled(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> 
 }
 
 fn charge(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
+    let input: CreateSubscriptionChargeRequest = req.input()?;
     let id = req.param("subscription_id");
     let sub = common::must_get(ctx, kind::SUBSCRIPTION, "Subscription", id)?;
     let status = sub.data["status"].as_str().unwrap_or("");
     if status != "active" {
         return Err(inactive(id, status));
     }
-    let amount = req.int_field("product_price")?;
+    let amount = input.product_price;
     if amount <= 0 {
         return Err(ApiError::invalid_field("product_price", "must be positive"));
     }
     let product_id = sub.data["product_id"].as_str().unwrap_or_default();
     let mut product = common::must_get(ctx, kind::PRODUCT, "Product", product_id)?.data;
-    if let Some(desc) = req.opt_str("product_description")? {
+    if let Some(desc) = &input.product_description {
         product["description"] = json!(desc);
     }
     let mut sub_data = sub.data.clone();
-    if let Some(c) = req.opt_str("product_currency")? {
+    if let Some(c) = &input.product_currency {
         sub_data["currency"] = json!(c);
     }
-    if let Some(m) = req.field("metadata") {
-        sub_data["metadata"] = m.clone();
+    if let Some(m) = &input.metadata {
+        sub_data["metadata"] = json!(m);
     }
     let payment = charge_now(ctx, &sub_data, amount, product)?;
     Ok(Reply::json(json!({ "payment_id": payment["payment_id"] })))

@@ -19,6 +19,7 @@ mod platform;
 mod protocol;
 mod shapes;
 mod subscriptions;
+mod typed_inputs;
 mod uploads;
 mod usage;
 mod webhooks;
