@@ -84,17 +84,6 @@ pub fn as_is(r: &Record) -> Value {
     r.data.clone()
 }
 
-/// Copies the listed fields from the request body into `target` when present and not null.
-pub fn patch_fields(target: &mut Value, req: &ApiRequest, fields: &[&str]) {
-    if let Some(obj) = target.as_object_mut() {
-        for f in fields {
-            if let Some(v) = req.field(f) {
-                obj.insert((*f).to_string(), v.clone());
-            }
-        }
-    }
-}
-
 /// A typed request value as stored JSON, serialised with serde (so enums keep their wire
 /// names and optional fields that are `None` are left out).
 pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, ApiError> {
