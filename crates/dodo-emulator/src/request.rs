@@ -1,9 +1,10 @@
 //! What a resource handler sees of a request, and what it answers.
 //!
 //! [`ApiRequest`] carries the matched operation, path parameters, query pairs and the validated
-//! JSON body, with typed accessors that turn a missing or ill-typed field into a 422 naming the
-//! field. [`Page`] reads the 0-based page-number parameters (`page_size` default 10, max 100).
-//! [`Reply`] is a handler's answer: JSON, pre-serialised JSON text, or an empty body.
+//! JSON body, which handlers read as the operation's generated request type
+//! ([`ApiRequest::input`]), never by string key. [`Page`] reads the 0-based page-number
+//! parameters (`page_size` default 10, max 100). [`Reply`] is a handler's answer: JSON,
+//! pre-serialised JSON text, or an empty body.
 
 use http::StatusCode;
 use serde_json::{Map, Value};
@@ -146,86 +147,6 @@ impl ApiRequest {
             .as_object()
             .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
     }
-
-    /// A body field, `None` when absent or null.
-    pub fn field(&self, name: &str) -> Option<&Value> {
-        self.body_obj().get(name).filter(|v| !v.is_null())
-    }
-
-    /// A required string field.
-    pub fn str_field(&self, name: &str) -> Result<&str, ApiError> {
-        match self.field(name) {
-            None => Err(ApiError::invalid_field(name, "is required")),
-            Some(v) => v
-                .as_str()
-                .ok_or_else(|| ApiError::invalid_field(name, "expected a string")),
-        }
-    }
-
-    /// An optional string field.
-    pub fn opt_str(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        self.field(name)
-            .map(|v| {
-                v.as_str()
-                    .ok_or_else(|| ApiError::invalid_field(name, "expected a string"))
-            })
-            .transpose()
-    }
-
-    /// A required integer field.
-    pub fn int_field(&self, name: &str) -> Result<i64, ApiError> {
-        self.opt_int(name)?
-            .ok_or_else(|| ApiError::invalid_field(name, "is required"))
-    }
-
-    /// An optional integer field.
-    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.field(name)
-            .map(|v| {
-                v.as_i64()
-                    .ok_or_else(|| ApiError::invalid_field(name, "expected an integer"))
-            })
-            .transpose()
-    }
-
-    /// An optional boolean field.
-    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        self.field(name)
-            .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| ApiError::invalid_field(name, "expected a boolean"))
-            })
-            .transpose()
-    }
-
-    /// A required array field.
-    pub fn array_field(&self, name: &str) -> Result<&Vec<Value>, ApiError> {
-        match self.field(name) {
-            None => Err(ApiError::invalid_field(name, "is required")),
-            Some(v) => v
-                .as_array()
-                .ok_or_else(|| ApiError::invalid_field(name, "expected an array")),
-        }
-    }
-
-    /// An optional timestamp field, canonicalised.
-    pub fn opt_time(&self, name: &str) -> Result<Option<String>, ApiError> {
-        self.opt_str(name)?
-            .map(|s| {
-                clock::canonical(s)
-                    .ok_or_else(|| ApiError::invalid_field(name, "expected an RFC 3339 timestamp"))
-            })
-            .transpose()
-    }
-
-    /// The `metadata` field, defaulting to `{}`; must be an object.
-    pub fn metadata(&self) -> Result<Value, ApiError> {
-        match self.field("metadata") {
-            None => Ok(Value::Object(Map::new())),
-            Some(v @ Value::Object(_)) => Ok(v.clone()),
-            Some(_) => Err(ApiError::invalid_field("metadata", "expected an object")),
-        }
-    }
 }
 
 /// The body of a reply.
@@ -362,21 +283,6 @@ mod tests {
             .page()
             .unwrap_err();
         assert!(e.message.contains("page_number"));
-    }
-
-    #[test]
-    fn field_errors_name_the_field() {
-        let r = req(&[], json!({"name": 5, "n": "x"}));
-        assert!(r.str_field("name").unwrap_err().message.contains("`name`"));
-        assert!(
-            r.str_field("email")
-                .unwrap_err()
-                .message
-                .contains("`email`")
-        );
-        assert!(r.opt_int("n").unwrap_err().message.contains("`n`"));
-        assert_eq!(r.opt_str("missing").unwrap(), None);
-        assert_eq!(r.metadata().unwrap(), json!({}));
     }
 
     #[test]

@@ -164,14 +164,6 @@ pub fn default_brand_id(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     Ok(id)
 }
 
-/// The `brand_id` from the body (must exist) or the default brand.
-///
-/// Reads the body by key because it serves several operations' request types; a handler
-/// that has its typed input calls [`brand_or_default`] instead.
-pub fn brand_for(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<String, ApiError> {
-    brand_or_default(ctx, req.opt_str("brand_id")?)
-}
-
 /// `brand_id` (must exist) or, when `None`, the default brand.
 pub fn brand_or_default(ctx: &Ctx<'_>, brand_id: Option<&str>) -> Result<String, ApiError> {
     match brand_id {

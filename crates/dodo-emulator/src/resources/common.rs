@@ -159,33 +159,6 @@ pub fn create_customer(
     Ok(data)
 }
 
-/// Resolves a `CustomerRequest` (`{customer_id}` or `{email, name?, phone_number?}`) at body
-/// field `field`: an existing customer, the customer with that email, or a new one.
-///
-/// Reads the body by key because it serves several operations' request types; a handler
-/// that has its typed input calls [`customer_of`] instead.
-pub fn resolve_customer(ctx: &Ctx<'_>, req: &ApiRequest, field: &str) -> Result<Value, ApiError> {
-    let Some(value) = req.field(field) else {
-        return Err(ApiError::invalid_field(field, "is required"));
-    };
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ApiError::invalid_field(field, "expected an object"))?;
-    if let Some(id) = obj.get("customer_id").and_then(Value::as_str) {
-        return Ok(must_get(ctx, kind::CUSTOMER, "Customer", id)?.data);
-    }
-    let email = obj
-        .get("email")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::invalid_field(&format!("{field}.email"), "is required"))?;
-    customer_by_email(
-        ctx,
-        email,
-        obj.get("name").and_then(Value::as_str),
-        obj.get("phone_number").and_then(Value::as_str),
-    )
-}
-
 /// Resolves a typed `CustomerRequest` given at body field `field`: the existing customer
 /// (404 when unknown), the customer with that email, or a new one.
 pub fn customer_of(

@@ -222,16 +222,13 @@ pub fn product_summaries(
 
 /// The summaries for the `entitlements` field of a product create or update body, `None`
 /// when the body has none.
-pub fn attached(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Option<Value>, ApiError> {
-    let Some(raw) = req.field("entitlements") else {
-        return Ok(None);
-    };
-    let attach: Vec<m::AttachProductEntitlementRequest> =
-        serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::invalid_field(&format!("entitlements{path}"), e.into_inner())
-        })?;
-    product_summaries(ctx, &attach).map(Some)
+pub fn attached(
+    ctx: &Ctx<'_>,
+    attach: Option<&[m::AttachProductEntitlementRequest]>,
+) -> Result<Option<Value>, ApiError> {
+    attach
+        .map(|attach| product_summaries(ctx, attach))
+        .transpose()
 }
 
 /// Rewrites (or, with `None`, removes) the summary of entitlement `id` on every product

@@ -147,7 +147,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let price = check_price(&json!(&input.price))?;
     // Every meter of a usage-based price must exist (422 naming it otherwise).
     super::usage::price_meters(ctx, &price)?;
-    let brand_id = crate::resources::brands::brand_for(ctx, req)?;
+    let brand_id = crate::resources::brands::brand_or_default(ctx, input.brand_id.as_deref())?;
     let id = new_id("pdt_");
     let now = ctx.now_string();
     let recurring = price["type"] != "one_time_price";
@@ -164,7 +164,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "image": null,
         "addons": input.addons.unwrap_or_default(),
         "credit_entitlements": [],
-        "entitlements": super::entitlements::attached(ctx, req)?.unwrap_or_else(|| json!([])),
+        "entitlements": super::entitlements::attached(ctx, input.entitlements.as_deref())?
+            .unwrap_or_else(|| json!([])),
         "digital_product_delivery": null,
         "license_key_enabled": input.license_key_enabled.unwrap_or(false),
         "license_key_activations_limit": input.license_key_activations_limit,
@@ -236,7 +237,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(image) = &input.image_id {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
     }
-    if let Some(entitlements) = super::entitlements::attached(ctx, req)? {
+    if let Some(entitlements) = super::entitlements::attached(ctx, input.entitlements.as_deref())? {
         record.data["entitlements"] = entitlements;
     }
     common::touch(ctx, &mut record.data);

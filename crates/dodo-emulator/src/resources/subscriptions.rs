@@ -121,7 +121,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         return Err(ApiError::invalid_field("billing.country", "is required"));
     }
     let (product, quantity) = recurring_product(ctx, &input.product_id, input.quantity)?;
-    let customer = common::resolve_customer(ctx, req, "customer")?;
+    let customer = common::customer_of(ctx, "customer", &input.customer)?;
     let product_id = product["product_id"].as_str().unwrap_or_default();
     let discount = match input.discount_code.as_deref() {
         Some(code) => Some(discounts::redeem(
