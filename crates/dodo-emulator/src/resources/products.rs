@@ -10,7 +10,6 @@
 //! ([`super::translations`], [`super::short_links`]).
 
 use dodo_types::models::{CreateProductRequest, PatchProductRequest};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
@@ -208,24 +207,32 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     // A `null` field means "unchanged", as an absent one does.
     let data = &mut record.data;
-    set_some(data, "name", &input.name);
-    set_some(data, "description", &input.description);
-    set_some(data, "tax_category", &input.tax_category);
-    set_some(data, "metadata", &input.metadata);
-    set_some(data, "brand_id", &input.brand_id);
-    set_some(data, "addons", &input.addons);
-    set_some(data, "license_key_enabled", &input.license_key_enabled);
-    set_some(
+    common::set_some(data, "name", input.name.as_ref())?;
+    common::set_some(data, "description", input.description.as_ref())?;
+    common::set_some(data, "tax_category", input.tax_category.as_ref())?;
+    common::set_some(data, "metadata", input.metadata.as_ref())?;
+    common::set_some(data, "brand_id", input.brand_id.as_ref())?;
+    common::set_some(data, "addons", input.addons.as_ref())?;
+    common::set_some(
+        data,
+        "license_key_enabled",
+        input.license_key_enabled.as_ref(),
+    )?;
+    common::set_some(
         data,
         "license_key_activations_limit",
-        &input.license_key_activations_limit,
-    );
-    set_some(
+        input.license_key_activations_limit.as_ref(),
+    )?;
+    common::set_some(
         data,
         "license_key_activation_message",
-        &input.license_key_activation_message,
-    );
-    set_some(data, "license_key_duration", &input.license_key_duration);
+        input.license_key_activation_message.as_ref(),
+    )?;
+    common::set_some(
+        data,
+        "license_key_duration",
+        input.license_key_duration.as_ref(),
+    )?;
     // `pricing_mode: null` clears the mode; a change archives the rules that no longer match.
     // Raw read: the typed field cannot tell that `null` from an absent `pricing_mode`.
     if let Some(mode) = req.body_obj().get("pricing_mode")
@@ -243,13 +250,6 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::PRODUCT, id, &record.data)?;
     Ok(Reply::empty())
-}
-
-/// Stores `value` under `key` when the request carried it (`None` leaves the field as is).
-fn set_some<T: Serialize>(data: &mut Value, key: &str, value: &Option<T>) {
-    if let (Some(obj), Some(v)) = (data.as_object_mut(), value) {
-        obj.insert(key.to_string(), json!(v));
-    }
 }
 
 /// The `GetProductsListResponseItem` of a product.

@@ -301,24 +301,24 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         d["customer"]["name"] = json!(name);
     }
     // A `null` field leaves the stored value as it is, like an absent one.
-    if let Some(b) = &input.billing {
-        d["billing"] = json!(b);
-    }
-    if let Some(m) = &input.metadata {
-        d["metadata"] = json!(m);
-    }
-    if let Some(v) = &input.tax_id {
-        d["tax_id"] = json!(v);
-    }
-    if let Some(v) = &input.customer_business_name {
-        d["customer_business_name"] = json!(v);
-    }
-    if let Some(v) = &input.cancellation_comment {
-        d["cancellation_comment"] = json!(v);
-    }
-    if let Some(v) = &input.cancellation_feedback {
-        d["cancellation_feedback"] = json!(v);
-    }
+    common::set_some(d, "billing", input.billing.as_ref())?;
+    common::set_some(d, "metadata", input.metadata.as_ref())?;
+    common::set_some(d, "tax_id", input.tax_id.as_ref())?;
+    common::set_some(
+        d,
+        "customer_business_name",
+        input.customer_business_name.as_ref(),
+    )?;
+    common::set_some(
+        d,
+        "cancellation_comment",
+        input.cancellation_comment.as_ref(),
+    )?;
+    common::set_some(
+        d,
+        "cancellation_feedback",
+        input.cancellation_feedback.as_ref(),
+    )?;
     ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
     if record.data["status"] == "cancelled" && current != "cancelled" {
         super::entitlements::subscription_ended(ctx, id, "cancelled")?;

@@ -24,7 +24,7 @@ use dodo_types::models::{CreateProductCollectionRequest, PatchProductCollectionR
 use serde_json::{Value, json};
 
 use self::model::{WHAT, groups_mut, new_group, product_ids, render, reorder, save, sync_products};
-use super::common::{self, kind};
+use super::common::{self, kind, to_json};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -50,10 +50,6 @@ const SETTINGS: &[&str] = &[
     "proration_billing_mode_on_downgrade",
     "proration_billing_mode_on_upgrade",
 ];
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    Ok(serde_json::to_value(v)?)
-}
 
 /// A brand id given in a body: it must name a brand (422 otherwise).
 fn check_brand(ctx: &Ctx<'_>, brand_id: &str) -> Result<(), ApiError> {
