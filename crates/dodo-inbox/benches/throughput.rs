@@ -13,6 +13,12 @@
 //!   PostgreSQL wakes the worker with `NOTIFY`, SQLite has only its poll interval, set to
 //!   100 ms here).
 //!
+//! Each phase cell shows the rate and the CPU time per delivery in microseconds: the whole
+//! machine's busy time (this process, the database server and the kernel for both), then
+//! this process's share. The steal column is the share of the machine's CPU time the
+//! hypervisor took during the end-to-end phase: on a shared host the rates move with it,
+//! the CPU per delivery much less.
+//!
 //! SQLite runs twice: with the default `synchronous=FULL` and with `synchronous=NORMAL`
 //! (`Database::connect_sqlite_risking_loss_on_power_failure`), to show what durability
 //! costs. N defaults to 5,000 (`DODO_INBOX_BENCH_EVENTS` overrides). PostgreSQL runs when
@@ -48,6 +54,9 @@ fn env_number(name: &str, default: usize) -> usize {
         .filter(|n| *n > 0)
         .unwrap_or(default)
 }
+/// How many stored deliveries are not finished yet.
+const UNFINISHED: &str = "SELECT CAST(COUNT(*) AS TEXT) FROM webhook_deliveries \
+     WHERE status IN ('received', 'failed', 'processing')";
 const LATENCY_SAMPLES: usize = 200;
 const ROLE_ENV: &str = "DODO_INBOX_BENCH_ROLE";
 const URL_ENV: &str = "DODO_INBOX_BENCH_URL";
@@ -142,26 +151,100 @@ async fn processed(inbox: &Inbox) -> i64 {
         .unwrap_or(0)
 }
 
-async fn throughput(setup: Setup, n: usize) -> Option<(f64, f64, f64)> {
+/// The machine's CPU time so far, in seconds, from `/proc/stat`: busy (every process,
+/// user + system, so the bench and the database server together), stolen by the
+/// hypervisor, and all. A phase's busy CPU per delivery is stable on a shared machine
+/// where its wall-clock rate is not; the stolen share says how shared it was. `None` where
+/// `/proc/stat` is missing.
+fn machine_cpu() -> Option<[f64; 3]> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy is all but idle, iowait and
+    // steal. USER_HZ is 100 on every Linux this runs on.
+    let all: f64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4)?;
+    let steal = *fields.get(7)?;
+    Some([(all - idle - steal) / 100.0, steal / 100.0, all / 100.0])
+}
+
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`.
+fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// A phase's rate, CPU microseconds per delivery (the whole machine's, and of those this
+/// process's; the rest is the database server's and the kernel's) and the share of the
+/// machine's CPU time the hypervisor stole meanwhile.
+struct Phase {
+    rate: f64,
+    cpu: Option<(f64, f64, f64)>,
+}
+
+impl Phase {
+    fn cell(&self) -> String {
+        match self.cpu {
+            Some((machine, own, _)) => format!("{:.0}/s {:>3.0}/{:>3.0}", self.rate, machine, own),
+            None => format!("{:.0}/s", self.rate),
+        }
+    }
+
+    fn steal_percent(&self) -> String {
+        self.cpu
+            .map_or_else(|| "-".to_owned(), |(_, _, steal)| format!("{steal:.0} %"))
+    }
+}
+
+/// Times `work` (which handles `n` deliveries) in wall-clock and CPU.
+async fn phase<F: std::future::Future<Output = ()>>(n: usize, work: F) -> Phase {
+    let before = machine_cpu().zip(own_cpu_seconds());
+    let start = Instant::now();
+    work.await;
+    let secs = start.elapsed().as_secs_f64();
+    let per = |seconds: f64| seconds * 1e6 / n as f64;
+    let cpu = before.zip(machine_cpu().zip(own_cpu_seconds())).map(
+        |(([busy, steal, all], own), ([busy_after, steal_after, all_after], own_after))| {
+            let stolen = 100.0 * (steal_after - steal) / (all_after - all).max(0.01);
+            (per(busy_after - busy), per(own_after - own), stolen)
+        },
+    );
+    Phase {
+        rate: n as f64 / secs,
+        cpu,
+    }
+}
+
+async fn throughput(setup: Setup, n: usize) -> Option<(Phase, Phase, Phase)> {
     // Receive only, then process only.
     let db = common::TestDb::new(setup.kind()).await?;
     let inbox = open_inbox(setup, &db).await;
     let deliveries = events("msg_recv", n);
-    let start = Instant::now();
-    assert_eq!(receive_all(&inbox, &deliveries).await, n);
-    let receive = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let workers = (0..worker_count()).map(|_| {
-        let worker = inbox.worker().batch_size(batch());
-        tokio::spawn(async move { worker.process_available().await.unwrap().processed })
-    });
-    let done: u64 = futures_util::future::join_all(workers)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .sum();
-    let process = start.elapsed().as_secs_f64();
-    assert_eq!(done, n as u64);
+    let receive = phase(n, async {
+        assert_eq!(receive_all(&inbox, &deliveries).await, n);
+    })
+    .await;
+    let process = phase(n, async {
+        let workers = (0..worker_count()).map(|_| {
+            let worker = inbox.worker().batch_size(batch());
+            tokio::spawn(async move { worker.process_available().await.unwrap().processed })
+        });
+        let done: u64 = futures_util::future::join_all(workers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        assert_eq!(done, n as u64);
+    })
+    .await;
     drop(inbox);
     drop(db);
 
@@ -172,13 +255,18 @@ async fn throughput(setup: Setup, n: usize) -> Option<(f64, f64, f64)> {
     let workers: Vec<_> = (0..worker_count())
         .map(|_| inbox.worker().batch_size(batch()).spawn())
         .collect();
-    let start = Instant::now();
-    assert_eq!(receive_all(&inbox, &deliveries).await, n);
-    // Checked every 10 ms (a count over the table competes with the work measured).
-    while processed(&inbox).await < n as i64 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let end_to_end = start.elapsed().as_secs_f64();
+    let raw = db.raw().await;
+    let end_to_end = phase(n, async {
+        assert_eq!(receive_all(&inbox, &deliveries).await, n);
+        // Every delivery is stored now: wait until none is unfinished, checked every 10 ms
+        // with the workers' own partial index (a count over the whole table would compete
+        // with the work measured).
+        while raw.strings(UNFINISHED).await != ["0"] {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(processed(&inbox).await, n as i64);
     for w in workers {
         w.stop().await;
     }
@@ -190,8 +278,7 @@ async fn throughput(setup: Setup, n: usize) -> Option<(f64, f64, f64)> {
             .unwrap(),
         500.min(n as i64)
     );
-    let rate = |secs: f64| n as f64 / secs;
-    Some((rate(receive), rate(process), rate(end_to_end)))
+    Some((receive, process, end_to_end))
 }
 
 fn wall_micros() -> i64 {
@@ -310,8 +397,13 @@ fn main() {
         .unwrap_or(if quick { 200 } else { 5_000 });
     runtime.block_on(async {
         println!(
-            "{:<36} | {:>14} | {:>14} | {:>14} | {:>22}",
-            "backend", "receive only", "process only", "end to end", "stored→handler p50/p99"
+            "{:<36} | {:>17} | {:>17} | {:>17} | {:>5} | {:>22}",
+            "backend (rate, CPU µs machine/bench)",
+            "receive only",
+            "process only",
+            "end to end",
+            "steal",
+            "stored→handler p50/p99"
         );
         // `DODO_INBOX_BENCH_ONLY=postgres` (or `sqlite`) runs one backend, e.g. to profile it.
         let only = std::env::var("DODO_INBOX_BENCH_ONLY").unwrap_or_default();
@@ -341,11 +433,12 @@ fn main() {
                 }
             };
             println!(
-                "{:<36} | {:>12.0}/s | {:>12.0}/s | {:>12.0}/s | {:>22}",
+                "{:<36} | {:>17} | {:>17} | {:>17} | {:>5} | {:>22}",
                 setup.label(),
-                receive,
-                process,
-                end_to_end,
+                receive.cell(),
+                process.cell(),
+                end_to_end.cell(),
+                end_to_end.steal_percent(),
                 latency
             );
         }
