@@ -18,6 +18,9 @@ use sqlx::sqlite::{
 
 use crate::error::InboxError;
 
+/// A pooled PostgreSQL connection idle at least this long is pinged before it is used.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Which database engine a [`Database`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -142,6 +145,21 @@ impl Database {
     ) -> Result<Self, InboxError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            // sqlx pings a connection when it goes back to the pool and, by default,
+            // again before each use: one more round trip per statement (the inbox bench
+            // stored about a fifth more receipts per second without it). Only a
+            // connection that sat idle can have broken since its last ping (a server
+            // restart, a proxy's idle timeout), so only those are pinged, and a dead one
+            // is replaced before any statement uses it.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self::from_pg_pool(pool))

@@ -568,3 +568,65 @@ async fn postgres_notify_wakes_idle_workers_of_other_instances() {
     latencies.sort();
     assert!(latencies[2] < Duration::from_millis(500), "{latencies:?}");
 }
+
+/// Connections the server closed while they sat idle in the pool (a restart, a proxy's
+/// idle timeout) are pinged and replaced before use: the next delivery is stored at the
+/// first try, and a worker claims and commits it, with no error reaching the sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_closed_while_idle_are_replaced_before_use() {
+    use std::str::FromStr as _;
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let schema = db.schema.clone().unwrap();
+    let options = sqlx::postgres::PgConnectOptions::from_str(&db.url)
+        .unwrap()
+        .options([("search_path", schema.as_str())])
+        .application_name(&schema);
+    let inbox =
+        Inbox::builder(Dispatcher::new(verifier(), ()).on_payload(|_ctx, _e| async { Ok(()) }))
+            .open(
+                dodo_inbox::Database::connect_postgres(options, 4)
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    let first = sub_body("sub_idle_1");
+    assert_eq!(
+        inbox
+            .receive(&signed("msg_idle_1", &first), &first)
+            .await
+            .status,
+        200
+    );
+    let raw = db.raw().await;
+    let killed = raw
+        .strings(&format!(
+            // `OFFSET 0` keeps the filter apart: only this pool's sessions are closed.
+            "SELECT CAST(COUNT(pg_terminate_backend(pid)) AS TEXT) FROM (SELECT pid \
+             FROM pg_stat_activity WHERE application_name = '{schema}' \
+             AND pid <> pg_backend_pid() OFFSET 0) AS pool"
+        ))
+        .await;
+    assert_ne!(killed, ["0"], "the pool had open connections to close");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let second = sub_body("sub_idle_2");
+    assert_eq!(
+        inbox
+            .receive(&signed("msg_idle_2", &second), &second)
+            .await
+            .status,
+        200
+    );
+    let stats = inbox.worker().process_available().await.unwrap();
+    assert_eq!((stats.processed, stats.errors), (2, 0));
+    assert_eq!(
+        inbox
+            .mirror()
+            .count(ObjectKind::Subscription)
+            .await
+            .unwrap(),
+        2
+    );
+}
