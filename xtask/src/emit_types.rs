@@ -269,13 +269,19 @@ fn emit_struct(
             attrs.push(format!("rename = {:?}", f.wire));
         }
         let is_dt = f.ty == Ty::DateTime;
+        let clearable = f.clearable && request;
         if f.optional {
             attrs.push("default".into());
             if !def.response || def.query {
                 attrs.push("skip_serializing_if = \"Option::is_none\"".into());
             }
-            if is_dt {
-                attrs.push("with = \"crate::support::rfc3339::option\"".into());
+            match (clearable, is_dt) {
+                (true, true) => {
+                    attrs.push("with = \"crate::support::rfc3339::double_option\"".into())
+                }
+                (true, false) => attrs.push("with = \"crate::support::double_option\"".into()),
+                (false, true) => attrs.push("with = \"crate::support::rfc3339::option\"".into()),
+                (false, false) => {}
             }
         } else {
             if is_dt {
@@ -288,7 +294,10 @@ fn emit_struct(
         if !attrs.is_empty() {
             writeln!(out, "    #[serde({})]", attrs.join(", "))?;
         }
-        let ty = if f.optional {
+        let ty = if clearable {
+            // `None`: absent (unchanged); `Some(None)`: `null` (cleared).
+            format!("Option<Option<{}>>", rust(&f.ty))
+        } else if f.optional {
             format!("Option<{}>", rust(&f.ty))
         } else {
             rust(&f.ty)
@@ -297,7 +306,7 @@ fn emit_struct(
     }
     out.push_str("}\n\n");
     if request || def.query {
-        emit_builder(out, name, fields)?;
+        emit_builder(out, name, fields, request)?;
     }
     Ok(())
 }
@@ -327,7 +336,7 @@ fn emit_variant_froms(out: &mut String, name: &str, variants: &[(String, Ty)]) -
     Ok(())
 }
 
-fn emit_builder(out: &mut String, name: &str, fields: &[Field]) -> Result<()> {
+fn emit_builder(out: &mut String, name: &str, fields: &[Field], request: bool) -> Result<()> {
     writeln!(out, "impl {name} {{")?;
     let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
     let args = required
@@ -357,11 +366,27 @@ fn emit_builder(out: &mut String, name: &str, fields: &[Field]) -> Result<()> {
             fdoc = format!("    /// Sets `{}`.\n", f.wire);
         }
         out.push_str(&fdoc);
+        let clearable = f.clearable && request;
+        let set = if clearable {
+            "Some(Some(value"
+        } else {
+            "Some(value"
+        };
+        let close = if clearable { "))" } else { ")" };
         writeln!(
             out,
-            "    pub fn {}(mut self, value: {ty}) -> Self {{\n        self.{} = Some(value{conv});\n        self\n    }}",
+            "    pub fn {}(mut self, value: {ty}) -> Self {{\n        self.{} = {set}{conv}{close};\n        self\n    }}",
             f.ident, f.ident
         )?;
+        if clearable {
+            let bare = f.ident.trim_start_matches("r#");
+            writeln!(
+                out,
+                "    /// Sends `{wire}: null`, which clears it (see [`Self::{ident}`]).\n    pub fn clear_{bare}(mut self) -> Self {{\n        self.{ident} = Some(None);\n        self\n    }}",
+                wire = f.wire,
+                ident = f.ident,
+            )?;
+        }
     }
     out.push_str("}\n\n");
     Ok(())

@@ -90,7 +90,23 @@ pub struct Field {
     pub ty: Ty,
     /// Whether the Rust field is an `Option`.
     pub optional: bool,
+    /// Whether the spec documents `null` as clearing the field (a PATCH's "send `null` to
+    /// remove it"): request types then tell `null` apart from absence.
+    pub clearable: bool,
     pub doc: String,
+}
+
+/// Whether a nullable field's description documents `null` as clearing it ("Pass `null`
+/// to remove the existing image", "double-option: send `null` to clear it", "Some(None) =
+/// clear name", "`null` → clear"). "Send an empty array to clear" does not count (that is
+/// a value), nor a field the spec calls "not double-option".
+pub fn documents_null_clears(doc: &str) -> bool {
+    let doc = doc.to_lowercase();
+    if doc.contains("not double-option") {
+        return false;
+    }
+    doc.contains("some(none)")
+        || doc.contains("null") && ["remove", "clear", "unset"].iter().any(|w| doc.contains(w))
 }
 
 /// One variant of a union tagged by a property.
@@ -493,6 +509,7 @@ impl Builder<'_> {
                 ident: field_ident(wire),
                 ty,
                 optional: nullable || !required.contains(wire),
+                clearable: nullable && documents_null_clears(&doc),
                 doc,
             });
         }
@@ -737,6 +754,7 @@ impl Builder<'_> {
                     ident: field_ident(wire),
                     ty,
                     optional: nullable || !required,
+                    clearable: false,
                     doc: p
                         .get("description")
                         .and_then(Value::as_str)
@@ -840,6 +858,32 @@ fn dedupe_variant_names(variants: &mut [Variant]) {
         if !seen.insert(v.name.clone()) {
             v.name = pascal(&v.tag_value);
             seen.insert(v.name.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::documents_null_clears;
+
+    #[test]
+    fn null_clearing_is_read_from_the_spec_words() {
+        for clears in [
+            "Pass `null` to remove the existing image, omit to keep it unchanged.",
+            "If present, update `starts_at` (double-option: send `null` to clear it).",
+            "Some(Some(name)) = set name, Some(None) = clear name, None = no change",
+            "* omitted → preserve the current value\n* `null`  → clear",
+            "Set to null to remove the default.",
+        ] {
+            assert!(documents_null_clears(clears), "{clears}");
+        }
+        for keeps in [
+            "Send an empty array to clear them.",
+            "Plain field (not double-option): the DB column is `NOT NULL`, so it can never be \
+             cleared back to unset.",
+            "Optional description.",
+        ] {
+            assert!(!documents_null_clears(keeps), "{keeps}");
         }
     }
 }

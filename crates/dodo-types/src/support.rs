@@ -432,6 +432,69 @@ pub mod rfc3339 {
     pub mod option {
         pub use time::serde::rfc3339::option::{deserialize, serialize};
     }
+
+    /// For `Option<Option<DateTime>>` fields whose `null` clears (see
+    /// [`super::double_option`]).
+    pub mod double_option {
+        use serde::{Deserializer, Serializer};
+
+        /// `Some(None)` is `null`, `Some(Some(t))` the RFC 3339 text (`None` is skipped by
+        /// the field's `skip_serializing_if`).
+        pub fn serialize<S: Serializer>(
+            value: &Option<Option<crate::support::DateTime>>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(inner) => time::serde::rfc3339::option::serialize(inner, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        /// A present field: `null` is `Some(None)`, a timestamp `Some(Some(t))` (an absent
+        /// one is `None` through the field's `default`).
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Option<crate::support::DateTime>>, D::Error> {
+            time::serde::rfc3339::option::deserialize(deserializer).map(Some)
+        }
+    }
+}
+
+/// For `Option<Option<T>>` request fields whose `null` the spec documents as clearing the
+/// value ("send `null` to remove it"): `None` is absent (left unchanged), `Some(None)` is
+/// `null` (cleared), `Some(Some(v))` sets `v`. Used with `default` and
+/// `skip_serializing_if = "Option::is_none"`.
+///
+/// ```
+/// use dodo_types::models::PatchLicenseKeyRequest;
+///
+/// let keep = PatchLicenseKeyRequest::new().disabled(false);
+/// assert_eq!(serde_json::to_string(&keep).unwrap(), r#"{"disabled":false}"#);
+/// let clear = PatchLicenseKeyRequest::new().clear_activations_limit();
+/// assert_eq!(serde_json::to_string(&clear).unwrap(), r#"{"activations_limit":null}"#);
+/// let read: PatchLicenseKeyRequest = serde_json::from_str(r#"{"expires_at":null}"#).unwrap();
+/// assert_eq!((read.expires_at, read.activations_limit), (Some(None), None));
+/// ```
+pub mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// `Some(None)` is `null`, `Some(Some(v))` is `v`.
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// A present field: `null` is `Some(None)`, a value `Some(Some(v))`.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
 }
 
 #[cfg(test)]

@@ -62,9 +62,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     set_some(data, "currency", input.currency.as_ref())?;
     set_some(data, "tax_category", input.tax_category.as_ref())?;
     set_some(data, "description", input.description.as_ref())?;
-    if let Some(image) = input.image_id.as_deref() {
-        record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
-    }
+    super::uploads::patch_image(ctx, &mut record.data, input.image_id.as_ref());
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::ADDON, id, &record.data)?;
     Ok(Reply::json(record.data))

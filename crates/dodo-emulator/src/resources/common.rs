@@ -91,7 +91,9 @@ pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, ApiErro
 }
 
 /// PATCH of one typed field: stores `value` at `field` of `target` when the request carried
-/// it; absent (and `null`, which the typed request cannot tell apart) keeps the stored value.
+/// it; absent keeps the stored value. `null` keeps it too, except for the fields the spec
+/// documents as cleared by `null`: their generated type is `Option<Option<T>>`, whose
+/// `Some(None)` is stored here as `null`.
 pub fn set_some<T: serde::Serialize>(
     target: &mut Value,
     field: &str,

@@ -153,13 +153,12 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         record.data["restricted_to"] = check_products(ctx, input.restricted_to.as_deref())?;
     }
     let data = &mut record.data;
-    for (field, t) in [
-        ("starts_at", &input.starts_at),
-        ("expires_at", &input.expires_at),
-    ] {
-        if t.is_some() {
-            data[field] = common::time_json(t.as_ref());
-        }
+    // `starts_at: null` clears it; `expires_at` can only be set.
+    if let Some(t) = &input.starts_at {
+        data["starts_at"] = common::time_json(t.as_ref());
+    }
+    if input.expires_at.is_some() {
+        data["expires_at"] = common::time_json(input.expires_at.as_ref());
     }
     set_some(data, "type", input.r#type.as_ref())?;
     set_some(data, "amount", input.amount.as_ref())?;

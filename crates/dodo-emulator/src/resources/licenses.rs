@@ -182,8 +182,9 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
     let input: PatchLicenseKeyRequest = req.input()?;
     let mut record = common::must_get(ctx, kind::LICENSE_KEY, "License key", id)?;
+    // `activations_limit` and `expires_at`: absent keeps, `null` removes, a value sets.
     if let Some(limit) = input.activations_limit {
-        if limit < 0 {
+        if limit.is_some_and(|l| l < 0) {
             return Err(ApiError::invalid_field(
                 "activations_limit",
                 "must not be negative",
@@ -195,7 +196,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         record.data["status"] = json!(if disabled { "disabled" } else { "active" });
     }
     if let Some(t) = input.expires_at {
-        record.data["expires_at"] = json!(clock::format(t));
+        record.data["expires_at"] = json!(t.map(clock::format));
     }
     ctx.db.update(kind::LICENSE_KEY, id, &record.data)?;
     Ok(Reply::json(effective(ctx, record.data)))

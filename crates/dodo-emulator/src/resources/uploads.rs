@@ -60,6 +60,16 @@ pub fn image_url(ctx: &Ctx<'_>, image_id: &str) -> String {
     format!("{}{IMAGE_PATH}{image_id}", ctx.env.base_url)
 }
 
+/// PATCH of a parent's `image_id` (addons, product collections): absent keeps the image,
+/// `null` removes it, an id points `image` at that emulator image.
+pub fn patch_image(ctx: &Ctx<'_>, parent: &mut Value, image_id: Option<&Option<String>>) {
+    match image_id {
+        Some(Some(id)) => parent["image"] = json!(image_url(ctx, id)),
+        Some(None) => parent["image"] = Value::Null,
+        None => {}
+    }
+}
+
 /// The `DigitalProductDeliveryFile` / `ResolvedDigitalFile` of a stored file, `None` when
 /// its bytes are gone.
 pub fn file_entry(ctx: &Ctx<'_>, file_id: &str) -> Result<Option<Value>, ApiError> {

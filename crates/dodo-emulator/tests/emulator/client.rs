@@ -126,3 +126,97 @@ async fn with_key_replay_on_both_sides_a_post_is_retried_through_a_503() {
     );
     assert_eq!(listed.items[0].customer_id, c.customer_id);
 }
+
+/// Fields the spec documents as "send `null` to remove" are cleared by the typed client's
+/// `clear_…` setters (they send `null`), kept when absent, and set by the plain setters.
+#[tokio::test]
+#[allow(deprecated)] // `PATCH /license_keys/{id}` is deprecated but still served and documented.
+async fn typed_patches_clear_fields_whose_null_the_spec_documents() {
+    use dodo_client::types::{
+        CreateDiscountRequest, CreateLicenseKeyRequest, DiscountType, PatchDiscountRequest,
+        PatchLicenseKeyRequest,
+    };
+    let api = Api::start().await;
+    let client = client(&api);
+    let customer = api.customer("clear@example.com").await;
+    let product = api.one_time_product(100).await;
+    let expiry = time::macros::datetime!(2031-01-02 03:04:05 UTC);
+    let key = client
+        .license_keys()
+        .create(
+            &CreateLicenseKeyRequest::new(
+                customer["customer_id"].as_str().unwrap(),
+                "KEY-CLEAR",
+                product["product_id"].as_str().unwrap(),
+            )
+            .activations_limit(3)
+            .expires_at(expiry),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (key.activations_limit, key.expires_at),
+        (Some(3), Some(expiry))
+    );
+
+    // Absent fields stay as they are.
+    let kept = client
+        .license_keys()
+        .update(&key.id, &PatchLicenseKeyRequest::new().disabled(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        (kept.activations_limit, kept.expires_at),
+        (Some(3), Some(expiry))
+    );
+    // `null` removes the limit and the expiry.
+    let cleared = client
+        .license_keys()
+        .update(
+            &key.id,
+            &PatchLicenseKeyRequest::new()
+                .clear_activations_limit()
+                .clear_expires_at(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (cleared.activations_limit, cleared.expires_at),
+        (None, None)
+    );
+    let stored = api.get(&format!("/license_keys/{}", key.id)).await.body;
+    assert!(stored["activations_limit"].is_null() && stored["expires_at"].is_null());
+    let set = client
+        .license_keys()
+        .update(&key.id, &PatchLicenseKeyRequest::new().activations_limit(5))
+        .await
+        .unwrap();
+    assert_eq!((set.activations_limit, set.expires_at), (Some(5), None));
+
+    let start = time::macros::datetime!(2020-01-01 00:00:00 UTC);
+    let discount = client
+        .discounts()
+        .create(
+            &CreateDiscountRequest::new(1000, DiscountType::Percentage)
+                .per_customer_usage_limit(1)
+                .starts_at(start),
+        )
+        .await
+        .unwrap();
+    assert_eq!(discount.per_customer_usage_limit, Some(1));
+    let cleared = client
+        .discounts()
+        .update(
+            &discount.discount_id,
+            &PatchDiscountRequest::new()
+                .clear_per_customer_usage_limit()
+                .clear_starts_at(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (cleared.per_customer_usage_limit, cleared.starts_at),
+        (None, None)
+    );
+    assert_eq!(cleared.amount, 1000);
+}

@@ -7216,8 +7216,12 @@ pub struct IntegrationConfigDigitalFilesConfig {
     ///
     /// On create, an omitted field, an explicit `null`, or an empty
     /// array all result in no legacy files attached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legacy_file_ids: Option<Vec<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub legacy_file_ids: Option<Option<Vec<String>>>,
 }
 
 #[cfg(any(feature = "full", feature = "entitlements"))]
@@ -7251,7 +7255,12 @@ impl IntegrationConfigDigitalFilesConfig {
     /// On create, an omitted field, an explicit `null`, or an empty
     /// array all result in no legacy files attached.
     pub fn legacy_file_ids(mut self, value: Vec<String>) -> Self {
-        self.legacy_file_ids = Some(value);
+        self.legacy_file_ids = Some(Some(value));
+        self
+    }
+    /// Sends `legacy_file_ids: null`, which clears it (see [`Self::legacy_file_ids`]).
+    pub fn clear_legacy_file_ids(mut self) -> Self {
+        self.legacy_file_ids = Some(None);
         self
     }
 }
@@ -11377,8 +11386,12 @@ pub struct PatchAddonRequest {
     pub description: Option<String>,
     /// Addon image id after its uploaded to S3.
     /// Pass `null` to remove the existing image, omit to keep it unchanged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_id: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub image_id: Option<Option<String>>,
     /// Name of the Addon, optional and must be at most 100 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -11416,7 +11429,12 @@ impl PatchAddonRequest {
     /// Addon image id after its uploaded to S3.
     /// Pass `null` to remove the existing image, omit to keep it unchanged.
     pub fn image_id(mut self, value: impl Into<String>) -> Self {
-        self.image_id = Some(value.into());
+        self.image_id = Some(Some(value.into()));
+        self
+    }
+    /// Sends `image_id: null`, which clears it (see [`Self::image_id`]).
+    pub fn clear_image_id(mut self) -> Self {
+        self.image_id = Some(None);
         self
     }
     /// Name of the Addon, optional and must be at most 100 characters.
@@ -11760,8 +11778,12 @@ pub struct PatchDiscountRequest {
     /// If present, update who may redeem this discount. Plain field (not
     /// double-option): the DB column is `NOT NULL`, so it can never be cleared
     /// back to unset, only changed to another `CustomerEligibility` value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_eligibility: Option<CustomerEligibility>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub customer_eligibility: Option<Option<CustomerEligibility>>,
     /// The `expires_at` field (the spec does not describe it).
     #[serde(
         default,
@@ -11778,8 +11800,12 @@ pub struct PatchDiscountRequest {
     /// If present, update the per-customer usage limit (double-option: send
     /// `null` to clear it back to unlimited). Must be `<= usage_limit` (the
     /// value in effect after this patch) when both are set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_customer_usage_limit: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub per_customer_usage_limit: Option<Option<i64>>,
     /// Whether this discount should be preserved when a subscription changes plans.
     /// If not provided, the existing value is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -11792,9 +11818,9 @@ pub struct PatchDiscountRequest {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::support::rfc3339::option"
+        with = "crate::support::rfc3339::double_option"
     )]
-    pub starts_at: Option<crate::support::DateTime>,
+    pub starts_at: Option<Option<crate::support::DateTime>>,
     /// Number of subscription billing cycles this discount is valid for.
     /// If not provided, the discount will be applied indefinitely to
     /// all recurring payments related to the subscription.
@@ -11851,7 +11877,12 @@ impl PatchDiscountRequest {
     /// double-option): the DB column is `NOT NULL`, so it can never be cleared
     /// back to unset, only changed to another `CustomerEligibility` value.
     pub fn customer_eligibility(mut self, value: impl Into<CustomerEligibility>) -> Self {
-        self.customer_eligibility = Some(value.into());
+        self.customer_eligibility = Some(Some(value.into()));
+        self
+    }
+    /// Sends `customer_eligibility: null`, which clears it (see [`Self::customer_eligibility`]).
+    pub fn clear_customer_eligibility(mut self) -> Self {
+        self.customer_eligibility = Some(None);
         self
     }
     /// Sets `expires_at`.
@@ -11873,7 +11904,12 @@ impl PatchDiscountRequest {
     /// `null` to clear it back to unlimited). Must be `<= usage_limit` (the
     /// value in effect after this patch) when both are set.
     pub fn per_customer_usage_limit(mut self, value: i64) -> Self {
-        self.per_customer_usage_limit = Some(value);
+        self.per_customer_usage_limit = Some(Some(value));
+        self
+    }
+    /// Sends `per_customer_usage_limit: null`, which clears it (see [`Self::per_customer_usage_limit`]).
+    pub fn clear_per_customer_usage_limit(mut self) -> Self {
+        self.per_customer_usage_limit = Some(None);
         self
     }
     /// Whether this discount should be preserved when a subscription changes plans.
@@ -11890,7 +11926,12 @@ impl PatchDiscountRequest {
     }
     /// If present, update `starts_at` (double-option: send `null` to clear it).
     pub fn starts_at(mut self, value: crate::support::DateTime) -> Self {
-        self.starts_at = Some(value);
+        self.starts_at = Some(Some(value));
+        self
+    }
+    /// Sends `starts_at: null`, which clears it (see [`Self::starts_at`]).
+    pub fn clear_starts_at(mut self) -> Self {
+        self.starts_at = Some(None);
         self
     }
     /// Number of subscription billing cycles this discount is valid for.
@@ -11985,8 +12026,12 @@ impl PatchLicenseKeyInstanceRequest {
 pub struct PatchLicenseKeyRequest {
     /// The updated activation limit for the license key.
     /// Use `null` to remove the limit, or omit this field to leave it unchanged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activations_limit: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub activations_limit: Option<Option<i64>>,
     /// Indicates whether the license key should be disabled.
     /// A value of `true` disables the key, while `false` enables it. Omit this field to leave it unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -11996,9 +12041,9 @@ pub struct PatchLicenseKeyRequest {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::support::rfc3339::option"
+        with = "crate::support::rfc3339::double_option"
     )]
-    pub expires_at: Option<crate::support::DateTime>,
+    pub expires_at: Option<Option<crate::support::DateTime>>,
 }
 
 #[cfg(any(feature = "full", feature = "license-keys"))]
@@ -12014,7 +12059,12 @@ impl PatchLicenseKeyRequest {
     /// The updated activation limit for the license key.
     /// Use `null` to remove the limit, or omit this field to leave it unchanged.
     pub fn activations_limit(mut self, value: i64) -> Self {
-        self.activations_limit = Some(value);
+        self.activations_limit = Some(Some(value));
+        self
+    }
+    /// Sends `activations_limit: null`, which clears it (see [`Self::activations_limit`]).
+    pub fn clear_activations_limit(mut self) -> Self {
+        self.activations_limit = Some(None);
         self
     }
     /// Indicates whether the license key should be disabled.
@@ -12026,7 +12076,12 @@ impl PatchLicenseKeyRequest {
     /// The updated expiration timestamp for the license key in UTC.
     /// Use `null` to remove the expiration date, or omit this field to leave it unchanged.
     pub fn expires_at(mut self, value: crate::support::DateTime) -> Self {
-        self.expires_at = Some(value);
+        self.expires_at = Some(Some(value));
+        self
+    }
+    /// Sends `expires_at: null`, which clears it (see [`Self::expires_at`]).
+    pub fn clear_expires_at(mut self) -> Self {
+        self.expires_at = Some(None);
         self
     }
 }
@@ -12060,8 +12115,12 @@ impl PatchLocalizedPriceRequest {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchMeterRequest {
     /// Description of the meter. Send `null` to remove it; omit it to keep it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub description: Option<Option<String>>,
     /// Measurement unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measurement_unit: Option<String>,
@@ -12082,7 +12141,12 @@ impl PatchMeterRequest {
     }
     /// Description of the meter. Send `null` to remove it; omit it to keep it.
     pub fn description(mut self, value: impl Into<String>) -> Self {
-        self.description = Some(value.into());
+        self.description = Some(Some(value.into()));
+        self
+    }
+    /// Sends `description: null`, which clears it (see [`Self::description`]).
+    pub fn clear_description(mut self) -> Self {
+        self.description = Some(None);
         self
     }
     /// Measurement unit.
@@ -12118,8 +12182,12 @@ impl PatchProductCollectionGroupProductRequest {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
 pub struct PatchProductCollectionGroupRequest {
     /// Optional group name update: Some(Some(name)) = set name, Some(None) = clear name, None = no change
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub group_name: Option<Option<String>>,
     /// Optional new order for products in this group (array of product_collection_group_pdts UUIDs)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_order: Option<Vec<String>>,
@@ -12140,7 +12208,12 @@ impl PatchProductCollectionGroupRequest {
     }
     /// Optional group name update: Some(Some(name)) = set name, Some(None) = clear name, None = no change
     pub fn group_name(mut self, value: impl Into<String>) -> Self {
-        self.group_name = Some(value.into());
+        self.group_name = Some(Some(value.into()));
+        self
+    }
+    /// Sends `group_name: null`, which clears it (see [`Self::group_name`]).
+    pub fn clear_group_name(mut self) -> Self {
+        self.group_name = Some(None);
         self
     }
     /// Optional new order for products in this group (array of product_collection_group_pdts UUIDs)
@@ -12163,32 +12236,60 @@ pub struct PatchProductCollectionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand_id: Option<String>,
     /// Optional description update - pass null to remove, omit to keep unchanged
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub description: Option<Option<String>>,
     /// Effective_at setting for downgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effective_at_on_downgrade: Option<EffectiveAt>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub effective_at_on_downgrade: Option<Option<EffectiveAt>>,
     /// Effective_at setting for upgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effective_at_on_upgrade: Option<EffectiveAt>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub effective_at_on_upgrade: Option<Option<EffectiveAt>>,
     /// Optional new order for groups (array of group UUIDs in desired order)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_order: Option<Vec<String>>,
     /// Optional image update - pass null to remove, omit to keep unchanged
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_id: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub image_id: Option<Option<String>>,
     /// Optional new name for the collection
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// On payment failure behavior: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_payment_failure: Option<OnPaymentFailure>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub on_payment_failure: Option<Option<OnPaymentFailure>>,
     /// Proration billing mode for downgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proration_billing_mode_on_downgrade: Option<ProrationBillingMode>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub proration_billing_mode_on_downgrade: Option<Option<ProrationBillingMode>>,
     /// Proration billing mode for upgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proration_billing_mode_on_upgrade: Option<ProrationBillingMode>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub proration_billing_mode_on_upgrade: Option<Option<ProrationBillingMode>>,
 }
 
 #[cfg(any(feature = "full", feature = "product-collections"))]
@@ -12215,17 +12316,32 @@ impl PatchProductCollectionRequest {
     }
     /// Optional description update - pass null to remove, omit to keep unchanged
     pub fn description(mut self, value: impl Into<String>) -> Self {
-        self.description = Some(value.into());
+        self.description = Some(Some(value.into()));
+        self
+    }
+    /// Sends `description: null`, which clears it (see [`Self::description`]).
+    pub fn clear_description(mut self) -> Self {
+        self.description = Some(None);
         self
     }
     /// Effective_at setting for downgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
     pub fn effective_at_on_downgrade(mut self, value: impl Into<EffectiveAt>) -> Self {
-        self.effective_at_on_downgrade = Some(value.into());
+        self.effective_at_on_downgrade = Some(Some(value.into()));
+        self
+    }
+    /// Sends `effective_at_on_downgrade: null`, which clears it (see [`Self::effective_at_on_downgrade`]).
+    pub fn clear_effective_at_on_downgrade(mut self) -> Self {
+        self.effective_at_on_downgrade = Some(None);
         self
     }
     /// Effective_at setting for upgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
     pub fn effective_at_on_upgrade(mut self, value: impl Into<EffectiveAt>) -> Self {
-        self.effective_at_on_upgrade = Some(value.into());
+        self.effective_at_on_upgrade = Some(Some(value.into()));
+        self
+    }
+    /// Sends `effective_at_on_upgrade: null`, which clears it (see [`Self::effective_at_on_upgrade`]).
+    pub fn clear_effective_at_on_upgrade(mut self) -> Self {
+        self.effective_at_on_upgrade = Some(None);
         self
     }
     /// Optional new order for groups (array of group UUIDs in desired order)
@@ -12235,7 +12351,12 @@ impl PatchProductCollectionRequest {
     }
     /// Optional image update - pass null to remove, omit to keep unchanged
     pub fn image_id(mut self, value: impl Into<String>) -> Self {
-        self.image_id = Some(value.into());
+        self.image_id = Some(Some(value.into()));
+        self
+    }
+    /// Sends `image_id: null`, which clears it (see [`Self::image_id`]).
+    pub fn clear_image_id(mut self) -> Self {
+        self.image_id = Some(None);
         self
     }
     /// Optional new name for the collection
@@ -12245,7 +12366,12 @@ impl PatchProductCollectionRequest {
     }
     /// On payment failure behavior: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
     pub fn on_payment_failure(mut self, value: impl Into<OnPaymentFailure>) -> Self {
-        self.on_payment_failure = Some(value.into());
+        self.on_payment_failure = Some(Some(value.into()));
+        self
+    }
+    /// Sends `on_payment_failure: null`, which clears it (see [`Self::on_payment_failure`]).
+    pub fn clear_on_payment_failure(mut self) -> Self {
+        self.on_payment_failure = Some(None);
         self
     }
     /// Proration billing mode for downgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
@@ -12253,7 +12379,12 @@ impl PatchProductCollectionRequest {
         mut self,
         value: impl Into<ProrationBillingMode>,
     ) -> Self {
-        self.proration_billing_mode_on_downgrade = Some(value.into());
+        self.proration_billing_mode_on_downgrade = Some(Some(value.into()));
+        self
+    }
+    /// Sends `proration_billing_mode_on_downgrade: null`, which clears it (see [`Self::proration_billing_mode_on_downgrade`]).
+    pub fn clear_proration_billing_mode_on_downgrade(mut self) -> Self {
+        self.proration_billing_mode_on_downgrade = Some(None);
         self
     }
     /// Proration billing mode for upgrades: Some(Some(val)) = set, Some(None) = clear (inherit), None = no change
@@ -12261,7 +12392,12 @@ impl PatchProductCollectionRequest {
         mut self,
         value: impl Into<ProrationBillingMode>,
     ) -> Self {
-        self.proration_billing_mode_on_upgrade = Some(value.into());
+        self.proration_billing_mode_on_upgrade = Some(Some(value.into()));
+        self
+    }
+    /// Sends `proration_billing_mode_on_upgrade: null`, which clears it (see [`Self::proration_billing_mode_on_upgrade`]).
+    pub fn clear_proration_billing_mode_on_upgrade(mut self) -> Self {
+        self.proration_billing_mode_on_upgrade = Some(None);
         self
     }
 }
@@ -12340,8 +12476,12 @@ pub struct PatchProductRequest {
     /// (which archives all active localized rules for this product). Changing
     /// to a different non-null mode also archives any rules whose mode doesn't
     /// match the new mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pricing_mode: Option<PricingMode>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub pricing_mode: Option<Option<PricingMode>>,
     /// Tax category of the product.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_category: Option<TaxCategory>,
@@ -12472,7 +12612,12 @@ impl PatchProductRequest {
     /// to a different non-null mode also archives any rules whose mode doesn't
     /// match the new mode.
     pub fn pricing_mode(mut self, value: impl Into<PricingMode>) -> Self {
-        self.pricing_mode = Some(value.into());
+        self.pricing_mode = Some(Some(value.into()));
+        self
+    }
+    /// Sends `pricing_mode: null`, which clears it (see [`Self::pricing_mode`]).
+    pub fn clear_pricing_mode(mut self) -> Self {
+        self.pricing_mode = Some(None);
         self
     }
     /// Tax category of the product.
@@ -12508,8 +12653,12 @@ pub struct PatchSubscriptionRequest {
     /// together with a valid tax id for a B2B subscription, this name is rendered
     /// on the invoice instead of the customer's personal name. Send `null` to
     /// explicitly clear the business name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_business_name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::support::double_option"
+    )]
+    pub customer_business_name: Option<Option<String>>,
     /// The `customer_name` field (the spec does not describe it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_name: Option<String>,
@@ -12607,7 +12756,12 @@ impl PatchSubscriptionRequest {
     /// on the invoice instead of the customer's personal name. Send `null` to
     /// explicitly clear the business name.
     pub fn customer_business_name(mut self, value: impl Into<String>) -> Self {
-        self.customer_business_name = Some(value.into());
+        self.customer_business_name = Some(Some(value.into()));
+        self
+    }
+    /// Sends `customer_business_name: null`, which clears it (see [`Self::customer_business_name`]).
+    pub fn clear_customer_business_name(mut self) -> Self {
+        self.customer_business_name = Some(None);
         self
     }
     /// Sets `customer_name`.

@@ -73,17 +73,18 @@ fn update_group(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let group_id = req.param("group_id");
     let mut record = common::must_get(ctx, kind::PRODUCT_COLLECTION, WHAT, id)?;
     let index = group_index(&record.data, group_id)?;
-    if req.body_obj().contains_key("group_name") {
+    // `group_name: null` clears the name; absent keeps it.
+    if let Some(name) = &input.group_name {
         check_group_name(
             groups_of(&record.data),
-            input.group_name.as_deref(),
+            name.as_deref(),
             Some(group_id),
             "group_name",
         )?;
     }
     let group = &mut groups_mut(&mut record.data)?[index];
-    if req.body_obj().contains_key("group_name") {
-        group["group_name"] = json!(input.group_name);
+    if let Some(name) = &input.group_name {
+        group["group_name"] = json!(name);
     }
     if let Some(status) = input.status {
         group["status"] = json!(status);

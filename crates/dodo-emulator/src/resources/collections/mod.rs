@@ -24,7 +24,7 @@ use dodo_types::models::{CreateProductCollectionRequest, PatchProductCollectionR
 use serde_json::{Value, json};
 
 use self::model::{WHAT, groups_mut, new_group, product_ids, render, reorder, save, sync_products};
-use super::common::{self, kind, to_json};
+use super::common::{self, kind, set_some, to_json};
 use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -120,7 +120,6 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: PatchProductCollectionRequest = req.input()?;
     let id = req.param("id");
     let mut record = common::must_get(ctx, kind::PRODUCT_COLLECTION, WHAT, id)?;
-    let present = |k: &str| req.body_obj().contains_key(k);
     if let Some(name) = &input.name {
         if name.trim().is_empty() {
             return Err(ApiError::invalid_field("name", "must not be empty"));
@@ -131,27 +130,23 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         check_brand(ctx, brand)?;
         record.data["brand_id"] = json!(brand);
     }
-    if present("description") {
-        record.data["description"] = json!(input.description);
-    }
-    if present("image_id") {
-        record.data["image"] = match &input.image_id {
-            Some(image) => json!(format!("{}/_emulator/images/{image}", ctx.env.base_url)),
-            None => Value::Null,
-        };
-    }
-    let settings = [
-        to_json(&input.effective_at_on_downgrade)?,
-        to_json(&input.effective_at_on_upgrade)?,
-        to_json(&input.on_payment_failure)?,
-        to_json(&input.proration_billing_mode_on_downgrade)?,
-        to_json(&input.proration_billing_mode_on_upgrade)?,
-    ];
-    for (key, value) in SETTINGS.iter().zip(settings) {
-        if present(key) {
-            record.data[*key] = value;
-        }
-    }
+    // Each of these is absent (kept), `null` (cleared) or a value (set).
+    let data = &mut record.data;
+    set_some(data, "description", input.description.as_ref())?;
+    super::uploads::patch_image(ctx, data, input.image_id.as_ref());
+    set_some(data, SETTINGS[0], input.effective_at_on_downgrade.as_ref())?;
+    set_some(data, SETTINGS[1], input.effective_at_on_upgrade.as_ref())?;
+    set_some(data, SETTINGS[2], input.on_payment_failure.as_ref())?;
+    set_some(
+        data,
+        SETTINGS[3],
+        input.proration_billing_mode_on_downgrade.as_ref(),
+    )?;
+    set_some(
+        data,
+        SETTINGS[4],
+        input.proration_billing_mode_on_upgrade.as_ref(),
+    )?;
     if let Some(order) = &input.group_order {
         reorder(
             groups_mut(&mut record.data)?,
