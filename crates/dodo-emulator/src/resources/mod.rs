@@ -20,6 +20,8 @@ pub mod credit_cycles;
 pub mod credit_entitlements;
 pub mod credit_ledger;
 pub mod credit_metering;
+pub mod credit_mappings;
+pub mod credit_purchases;
 pub mod customers;
 pub mod discount_customers;
 pub mod discounts;
