@@ -21,11 +21,11 @@ use super::Ctx;
 use super::amounts::Fixed;
 use super::common::kind;
 use super::credit_entitlements::precision;
-use super::credit_mappings::effective;
 use super::credit_ledger::{
     Row, amount_at, balance_now, balance_record, credit_items, fits, grant_expired, grants,
     overflow, scope, write_row,
 };
+use super::credit_mappings::effective;
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;

@@ -19,7 +19,9 @@
 //! [`remember_session`] keeps them for the subscription or payment the session creates, and
 //! [`credit_items`] applies them.
 
-use dodo_types::models::{AttachCreditEntitlementRequest, CreditEntitlementOverride, ProductItemReq};
+use dodo_types::models::{
+    AttachCreditEntitlementRequest, CreditEntitlementOverride, ProductItemReq,
+};
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
@@ -55,7 +57,9 @@ fn decimal(field: &str, v: &str, scale: u32, positive: bool) -> Result<Fixed, Ap
     let amount = Fixed::parse(v, scale).map_err(|e| match e {
         AmountError::TooPrecise(_) => bad(
             field,
-            format!("`{v}` has more than {scale} decimal places (the credit entitlement's precision)"),
+            format!(
+                "`{v}` has more than {scale} decimal places (the credit entitlement's precision)"
+            ),
         ),
         e => bad(field, format!("`{v}` {e}")),
     })?;
@@ -67,18 +71,12 @@ fn decimal(field: &str, v: &str, scale: u32, positive: bool) -> Result<Fixed, Ap
         };
         return Err(bad(field, format!("must be {want}, got `{v}`")));
     }
-    let limit = Fixed::from_int(
-        10i128.pow(MAX_INTEGER_DIGITS),
-        amount.scale,
-    )
-    .map_err(|_| bad(field, "is too large"))?;
+    let limit = Fixed::from_int(10i128.pow(MAX_INTEGER_DIGITS), amount.scale)
+        .map_err(|_| bad(field, "is too large"))?;
     if amount.cmp_value(limit).is_ge() {
         return Err(bad(
             field,
-            format!(
-                "`{v}` has more than {} integer digits",
-                MAX_INTEGER_DIGITS
-            ),
+            format!("`{v}` has more than {} integer digits", MAX_INTEGER_DIGITS),
         ));
     }
     Ok(amount)
@@ -135,7 +133,12 @@ fn mapping(
     let f = |name: &str| format!("{at}.{name}");
     let ent = live_entitlement(ctx, &f("credit_entitlement_id"), &a.credit_entitlement_id)?;
     let scale = precision(&ent);
-    let credits = decimal(&f("credits_amount"), a.credits_amount.as_str(), scale, false)?;
+    let credits = decimal(
+        &f("credits_amount"),
+        a.credits_amount.as_str(),
+        scale,
+        false,
+    )?;
     let trial = a
         .trial_credits
         .as_deref()
@@ -337,7 +340,10 @@ pub fn check_overrides(
                 ),
             ));
         }
-        let scale = match ctx.db.get(kind::CREDIT_ENTITLEMENT, &o.credit_entitlement_id)? {
+        let scale = match ctx
+            .db
+            .get(kind::CREDIT_ENTITLEMENT, &o.credit_entitlement_id)?
+        {
             Some(e) => precision(&e.data),
             None => 0,
         };
@@ -428,10 +434,11 @@ pub fn remember_session(
 /// remembered checkout session overrides applied.
 pub fn credit_items(ctx: &Ctx<'_>, source: &str, product: &Value) -> Result<Vec<Value>, ApiError> {
     let pid = product["product_id"].as_str().unwrap_or_default();
-    let overrides: Vec<CreditEntitlementOverride> = match ctx.db.get(kind::CREDIT_OVERRIDE, source)? {
-        Some(r) => serde_json::from_value(r.data["products"][pid].clone()).unwrap_or_default(),
-        None => Vec::new(),
-    };
+    let overrides: Vec<CreditEntitlementOverride> =
+        match ctx.db.get(kind::CREDIT_OVERRIDE, source)? {
+            Some(r) => serde_json::from_value(r.data["products"][pid].clone()).unwrap_or_default(),
+            None => Vec::new(),
+        };
     Ok(with_overrides(&product["credit_entitlements"], &overrides))
 }
 
