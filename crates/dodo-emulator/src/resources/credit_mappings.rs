@@ -25,7 +25,7 @@ use dodo_types::models::{
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
-use super::amounts::{AmountError, Fixed};
+use super::amounts::{AmountError, Fixed, MAX_SCALE};
 use super::common::{self, kind};
 use super::credit_entitlements::{MAX_INTEGER_DIGITS, PRICE_SCALE, precision};
 use crate::error::ApiError;
@@ -370,7 +370,11 @@ fn with_overrides(mappings: &Value, overrides: &[CreditEntitlementOverride]) -> 
                 .iter()
                 .find(|o| m["credit_entitlement_id"] == o.credit_entitlement_id.as_str())
             {
-                m["credits_amount"] = json!(o.credits_amount.as_str());
+                // Canonical, as the product's own amounts (checked when the session was made).
+                let raw = o.credits_amount.as_str();
+                m["credits_amount"] = json!(
+                    Fixed::parse(raw, MAX_SCALE).map_or_else(|_| raw.to_string(), Fixed::to_plain)
+                );
             }
             m
         })

@@ -363,7 +363,7 @@ async fn checkout_preview_lists_credits_with_session_overrides_and_refuses_unatt
         ])
     );
     let overridden = preview(json!([{"product_id": pid, "quantity": 1,
-        "credit_entitlements": [{"credit_entitlement_id": min, "credits_amount": "250.5"}]}]))
+        "credit_entitlements": [{"credit_entitlement_id": min, "credits_amount": "250.50"}]}]))
     .await
     .expect(200)
     .body;
@@ -442,5 +442,52 @@ async fn a_one_time_purchase_grants_its_credits_once_and_collections_flag_them()
     assert_eq!(
         collection["groups"][0]["products"][0]["has_credit_entitlements"],
         true
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_grants_by_the_mapping_settings_not_only_the_entitlement() {
+    let api = Api::start().await;
+    // The entitlement keeps credits 30 days; the product's mapping only 3.
+    let min = minutes(&api).await;
+    let plan = api
+        .post(
+            "/products",
+            json!({"name": "Plan", "tax_category": "saas",
+                   "price": {"type": "recurring_price", "price": 900, "currency": "USD",
+                             "discount": 0, "purchasing_power_parity": false,
+                             "payment_frequency_count": 1, "payment_frequency_interval": "Month",
+                             "subscription_period_count": 1, "subscription_period_interval": "Year"},
+                   "credit_entitlements": [{"credit_entitlement_id": min, "credits_amount": "40",
+                                            "expires_after_days": 3}]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let sub = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": plan["product_id"], "quantity": 1,
+                   "customer": {"email": "plan@example.com", "name": "Plan"},
+                   "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    api.harness()
+        .complete_payment(s(&sub["payment_id"]), "succeeded")
+        .await
+        .unwrap();
+    let cus = s(&sub["customer"]["customer_id"]);
+    let base = format!("/credit-entitlements/{min}/balances/{cus}");
+    assert_eq!(api.get(&base).await.expect(200).body["balance"], "40");
+    api.harness()
+        .advance_clock(std::time::Duration::from_secs(4 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(
+        api.get(&base).await.expect(200).body["balance"],
+        "0",
+        "expired after the mapping's 3 days"
     );
 }
