@@ -118,7 +118,8 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     let secret = state.webhook_secret.clone();
     let out = state.store.write(|db| {
         db.clear()?;
-        db.meta_set(crate::store::WEBHOOK_SECRET_META, &secret)
+        db.meta_set(crate::store::WEBHOOK_SECRET_META, &secret)?;
+        db.meta_set(crate::store::ORIGIN_META, &state.env.base_url)
     });
     state.faults.clear();
     match out {

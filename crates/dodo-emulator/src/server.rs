@@ -217,6 +217,14 @@ fn init_store(store: &Store, env: &Env, configured: Option<String>) -> Result<St
                 },
             };
             db.meta_set(crate::store::WEBHOOK_SECRET_META, &secret)?;
+            // Objects stored by an earlier run on another port carry that run's URLs.
+            if let Some(old) = db.meta_get(crate::store::ORIGIN_META)?
+                && old != env.base_url
+            {
+                let changed = db.rewrite_origin(&old, &env.base_url)?;
+                tracing::info!(from = %old, to = %env.base_url, objects = changed, "stored emulator URLs moved to this run's origin");
+            }
+            db.meta_set(crate::store::ORIGIN_META, &env.base_url)?;
             Ok(secret)
         })
         .map_err(|e: crate::error::ApiError| StartError::Init(e.message))

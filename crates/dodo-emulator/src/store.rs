@@ -25,6 +25,9 @@ pub use crate::schema::{SCHEMA, kind};
 /// Meta key of the persisted emulator-wide webhook secret.
 pub const WEBHOOK_SECRET_META: &str = "webhook_secret";
 
+/// Meta key of the origin (`http://host:port`) the stored objects' own URLs were made with.
+pub const ORIGIN_META: &str = "origin";
+
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
@@ -429,6 +432,21 @@ impl Db<'_> {
             .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
             .execute([key, value])?;
         Ok(())
+    }
+
+    /// Rewrites the emulator's own URLs stored in objects (image and download URLs,
+    /// checkout, portal and short links...) from `old` origin to `new`, so a file-backed
+    /// emulator restarted on another port serves working links. Only `old` followed by `/`
+    /// or by the end of a JSON string is replaced, so `http://127.0.0.1:4000` does not touch
+    /// `http://127.0.0.1:40001`. Returns how many objects changed.
+    pub fn rewrite_origin(&self, old: &str, new: &str) -> rusqlite::Result<usize> {
+        self.conn
+            .prepare_cached(
+                "UPDATE objects SET data = replace(replace(data, ?1 || '/', ?2 || '/'), \
+                 '\"' || ?1 || '\"', '\"' || ?2 || '\"') \
+                 WHERE instr(data, ?1) > 0",
+            )?
+            .execute([old, new])
     }
 
     /// The recorded response for an idempotency key.

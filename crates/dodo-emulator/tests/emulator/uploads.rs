@@ -254,7 +254,7 @@ async fn product_file_upload_joins_the_digital_delivery_and_downloads() {
 }
 
 #[tokio::test]
-async fn uploaded_bytes_survive_a_restart_of_a_file_backed_emulator() {
+async fn uploaded_bytes_and_stored_links_survive_a_restart_on_another_port() {
     let path = std::env::temp_dir().join(format!(
         "dodo-emulator-uploads-{}-{}.sqlite3",
         std::process::id(),
@@ -271,13 +271,41 @@ async fn uploaded_bytes_survive_a_restart_of_a_file_backed_emulator() {
         .expect(200)
         .body;
     put_bytes(s(&issued["url"]), "image/png", PNG.to_vec()).await;
+    let first_origin = api.url("");
+    let stored_image = api.get(&format!("/products/{pid}")).await.body["image"].clone();
+    assert!(
+        s(&stored_image).starts_with(&first_origin),
+        "{stored_image}"
+    );
+    api.post(
+        &format!("/products/{pid}/short_links"),
+        json!({"slug": "restart", "static_checkout_params": {"quantity": "2"}}),
+    )
+    .await
+    .expect(200);
     api.emu.shutdown().await;
 
+    // The second run listens on another port (port 0 again): the links the first stored
+    // follow it.
     let api = Api::with(config()).await;
     let url = api.url(&format!("/_emulator/images/{}", s(&issued["image_id"])));
+    assert_eq!(
+        api.get(&format!("/products/{pid}")).await.body["image"],
+        url.as_str()
+    );
     let (status, ct, bytes) = fetch(&url).await;
     assert_eq!((status, ct.as_deref()), (200, Some("image/png")));
     assert_eq!(bytes, PNG);
+    let links = api.get("/products/short_links").await.expect(200).body;
+    let link = &links["items"][0];
+    assert_eq!(link["short_url"], api.url("/s/restart").as_str());
+    let full = api.url(&format!("/buy/{pid}?quantity=2"));
+    assert_eq!(link["full_url"], full.as_str());
+    let page = reqwest::get(s(&link["short_url"])).await.unwrap();
+    assert_eq!(
+        (page.status().as_u16(), page.url().as_str()),
+        (200, full.as_str())
+    );
     api.emu.shutdown().await;
     for suffix in ["", "-wal", "-shm"] {
         let mut f = path.clone().into_os_string();
