@@ -172,6 +172,9 @@ pub mod kind {
     /// The billing period a subscription's credits were last granted for (id =
     /// `{subscription_id}/{credit_entitlement_id}`).
     pub const CREDIT_CYCLE: &str = "credit_cycle";
+    /// The checkout session `credits_amount` overrides kept for the subscription or payment
+    /// the session created (id = that subscription or payment id).
+    pub const CREDIT_OVERRIDE: &str = "credit_override";
     /// The email outbox (emails the emulator "sent"; [`crate::resources::emails`]).
     pub const EMAIL: &str = "emu_email";
 }

@@ -9,14 +9,17 @@
 //! discount code, lists a usage-based line's meters, and honours a free trial (the product's
 //! `trial_period_days`, or `subscription_data.trial_period_days`): the subscription lines are
 //! then not due today (`current_breakup`) but from `next_billing_date` = now + the trial
-//! (`recurring_breakup`).
+//! (`recurring_breakup`). Each line's `credit_entitlements` overrides the `credits_amount` of
+//! credit entitlements already attached to its product (422 otherwise; see
+//! [`credit_mappings`]); the preview lists the credits each line grants, and the subscription
+//! or payment the session creates grants the overridden amounts.
 
 use dodo_types::models::CreateCheckoutSessionRequest;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
 use super::payments::{self, Cart, CartItem, NewPayment};
-use super::{Ctx, Registry, blocklist, discounts, products, usage};
+use super::{Ctx, Registry, blocklist, credit_mappings, discounts, products, usage};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -43,6 +46,16 @@ fn priced(
         })
         .collect();
     let cart = payments::price_items(ctx, "product_cart", &items, None)?;
+    for (i, (line, asked)) in cart.lines.iter().zip(&input.product_cart).enumerate() {
+        if let Some(overrides) = asked.credit_entitlements.as_deref() {
+            credit_mappings::check_overrides(
+                ctx,
+                &format!("product_cart[{i}]"),
+                &line.product,
+                overrides,
+            )?;
+        }
+    }
     let discount = match input.discount_code.as_deref() {
         Some(code) => Some(discounts::check(ctx, code, &cart.product_ids())?.data),
         None => None,
@@ -170,7 +183,12 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let mut trial_days: Option<i64> = None;
-    for l in &cart.lines {
+    for (i, l) in cart.lines.iter().enumerate() {
+        let overrides = input
+            .product_cart
+            .get(i)
+            .and_then(|asked| asked.credit_entitlements.as_deref())
+            .unwrap_or_default();
         let line_off = remaining.min(l.total());
         remaining -= line_off;
         let p = &l.product;
@@ -209,7 +227,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "is_subscription": recurring,
             "is_usage_based": usage,
             "meters": usage::meter_details(ctx, &p["price"])?,
-            "credit_entitlements": [],
+            "credit_entitlements": credit_mappings::checkout_items(p, overrides),
             "addons": null,
         }));
     }

@@ -2,7 +2,8 @@
 //!
 //! An `active` subscription carries credit entitlements in its `credit_entitlement_cart`, or,
 //! when that is empty, through its product's `credit_entitlements` (each with a
-//! `credits_amount`). [`settle`] runs when its payment settles (so a new subscription has its
+//! `credits_amount`; a product mapping's expiry, rollover and overage settings override the
+//! entitlement's). [`settle`] runs when its payment settles (so a new subscription has its
 //! credits at once) and [`process`] after the clock's renewals: for each such entitlement
 //! whose current period (`previous_billing_date`) has no credits yet it first closes the last
 //! period — what the subscription's grants still hold rolls over into a new grant
@@ -24,19 +25,22 @@ use super::credit_ledger::{
     Row, amount_at, balance_now, balance_record, credit_items, fits, grant_expired, grants,
     overflow, scope, write_row,
 };
+use super::credit_mappings::effective;
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
-use crate::store::{Filter, State};
+use crate::store::{Filter, Record, State};
 
-/// The credit entitlements a subscription carries: `(credit_entitlement_id, credits_amount)`.
-fn carried(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<(String, String)>, ApiError> {
+/// The credit entitlements a subscription carries: `(credit_entitlement_id, credits_amount,
+/// item)`.
+fn carried(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<(String, String, Value)>, ApiError> {
     Ok(credit_items(ctx, sub)?
-        .iter()
+        .into_iter()
         .filter_map(|c| {
             Some((
                 c["credit_entitlement_id"].as_str()?.to_string(),
                 c["credits_amount"].as_str()?.to_string(),
+                c,
             ))
         })
         .collect())
@@ -81,13 +85,18 @@ fn process_one(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<String>, ApiError> {
     else {
         return Ok(issued);
     };
-    for (cde, credits) in carried(ctx, sub)? {
+    for (cde, credits, item) in carried(ctx, sub)? {
         let Some(ent) = ctx
             .db
             .get(kind::CREDIT_ENTITLEMENT, &cde)?
             .filter(|e| e.state != State::Deleted)
         else {
             continue;
+        };
+        // The product mapping's own settings (expiry, rollover, overage) govern its grants.
+        let ent = Record {
+            data: effective(&ent.data, &item),
+            ..ent
         };
         let cycle_id = format!("{sub_id}/{cde}");
         let cycle = ctx.db.get(kind::CREDIT_CYCLE, &cycle_id)?;

@@ -27,6 +27,8 @@ use crate::store::{Filter, Record, State};
 
 /// Largest `precision` (decimal places of credit amounts).
 pub const MAX_PRECISION: i64 = 10;
+/// Digits the live API keeps before the decimal point of credit amounts (`NUMERIC(38,28)`).
+pub const MAX_INTEGER_DIGITS: u32 = 10;
 /// Decimal places accepted in `price_per_unit`.
 pub const PRICE_SCALE: u32 = 12;
 

@@ -71,8 +71,7 @@ pub(super) fn overflow(what: &str) -> ApiError {
     ))
 }
 
-/// Digits the live API keeps before the decimal point (amounts are `NUMERIC(38,28)`).
-pub const MAX_INTEGER_DIGITS: u32 = 10;
+pub use super::credit_entitlements::MAX_INTEGER_DIGITS;
 
 /// Checks that an amount, balance or overage fits the live API's numbers (`|v| < 10^10`).
 pub(super) fn fits(v: Fixed, what: &str) -> Result<(), ApiError> {
@@ -293,8 +292,9 @@ pub fn expire_due(ctx: &Ctx<'_>, only_scope: Option<&str>) -> Result<Vec<String>
 }
 
 /// The credit entitlements a subscription carries: its `credit_entitlement_cart`, or, when that
-/// is empty, its product's `credit_entitlements` (items with `credit_entitlement_id`,
-/// `credits_amount` and `low_balance_threshold_percent`).
+/// is empty, its product's `credit_entitlements` with the `credits_amount` overrides of the
+/// checkout session that created it ([`super::credit_mappings::credit_items`]; items with
+/// `credit_entitlement_id`, `credits_amount` and `low_balance_threshold_percent`).
 pub(super) fn credit_items(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<Value>, ApiError> {
     if let Some(own) = sub["credit_entitlement_cart"]
         .as_array()
@@ -302,14 +302,14 @@ pub(super) fn credit_items(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<Value>, Api
     {
         return Ok(own.clone());
     }
-    let Some(pid) = sub["product_id"].as_str() else {
+    let (Some(pid), Some(sub_id)) = (sub["product_id"].as_str(), sub["subscription_id"].as_str())
+    else {
         return Ok(Vec::new());
     };
-    Ok(ctx
-        .db
-        .get(kind::PRODUCT, pid)?
-        .and_then(|p| p.data["credit_entitlements"].as_array().cloned())
-        .unwrap_or_default())
+    match ctx.db.get(kind::PRODUCT, pid)? {
+        Some(p) => super::credit_mappings::credit_items(ctx, sub_id, &p.data),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Records `credit.balance_low` for every subscription of the customer whose credit cart sets a
@@ -483,7 +483,19 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
     let reason = input.reason.as_deref();
     let entry = if is_credit {
-        credit_entry(ctx, &ent, customer_id, amount, expires_at, metadata, reason)?
+        credit_entry(
+            ctx,
+            &ent,
+            customer_id,
+            &NewGrant {
+                amount,
+                expires_at,
+                metadata,
+                reason,
+                source: ("api", None),
+                row_metadata: None,
+            },
+        )?
     } else {
         debit_entry(ctx, &ent, customer_id, amount, reason, None)?
     };
@@ -546,17 +558,31 @@ fn close_scope(
     Ok(())
 }
 
-/// Grants `amount` (a new `api` grant; `carry_deficit_auto_repay` repays overage first) and
-/// writes its `credit_added` row; answers the row.
-fn credit_entry(
+/// What [`credit_entry`] grants.
+pub(super) struct NewGrant<'a> {
+    /// The amount at the entitlement's precision.
+    pub(super) amount: Fixed,
+    /// When the grant expires (`None`: never).
+    pub(super) expires_at: Option<String>,
+    /// The grant's metadata.
+    pub(super) metadata: Value,
+    /// The ledger row's `description`.
+    pub(super) reason: Option<&'a str>,
+    /// `(source_type, source_id)`: `("api", None)`, `("one_time", Some(payment_id))`.
+    pub(super) source: (&'static str, Option<&'a str>),
+    /// The ledger row's metadata (`{}` when `None`).
+    pub(super) row_metadata: Option<&'a Value>,
+}
+
+/// Grants an amount (a new grant of the given source; `carry_deficit_auto_repay` repays
+/// overage first) and writes its `credit_added` row; answers the row.
+pub(super) fn credit_entry(
     ctx: &Ctx<'_>,
     ent: &Value,
     customer_id: &str,
-    amount: Fixed,
-    expires_at: Option<String>,
-    metadata: Value,
-    reason: Option<&str>,
+    g: &NewGrant<'_>,
 ) -> Result<Value, ApiError> {
+    let amount = g.amount;
     let cde = ent["id"].as_str().unwrap_or_default();
     let scale = precision(ent);
     let sc = scope(cde, customer_id);
@@ -578,16 +604,16 @@ fn credit_entry(
         "id": grant_id,
         "credit_entitlement_id": cde,
         "customer_id": customer_id,
-        "source_type": "api",
-        "source_id": null,
+        "source_type": g.source.0,
+        "source_id": g.source.1,
         "parent_grant_id": null,
         "initial_amount": amount.to_plain(),
         "remaining_amount": kept.to_plain(),
         "rollover_count": 0,
         "is_expired": false,
         "is_rolled_over": false,
-        "expires_at": expires_at,
-        "metadata": metadata,
+        "expires_at": g.expires_at,
+        "metadata": g.metadata,
         "created_at": now,
         "updated_at": now,
     });
@@ -604,8 +630,8 @@ fn credit_entry(
             balance: (before, after),
             overage: (overage_before, overage_after),
             grant_id: Some(&grant_id),
-            description: reason,
-            metadata: None,
+            description: g.reason,
+            metadata: g.row_metadata,
         },
     )?;
     close_scope(ctx, bal, after, overage_after)?;

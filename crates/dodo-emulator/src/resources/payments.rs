@@ -506,6 +506,8 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
         sub.data["payment_method_id"] = json!(pm);
         ctx.db.update(kind::SUBSCRIPTION, sub_id, &sub.data)?;
     }
+    // Checkout session credit overrides and one-time credit grants.
+    super::credit_purchases::settle(ctx, &record.data, status)?;
     if let Some(sub_id) = record.data["subscription_id"].as_str() {
         settle_subscription(ctx, sub_id, status)?;
         super::credit_cycles::settle(ctx, sub_id)?;

@@ -6,7 +6,7 @@
 //! empty body, as the spec says; `pricing_mode` set to `null` clears it, and a change archives
 //! the localized prices that no longer match ([`super::localized_prices`]). Images and files
 //! are uploaded through [`super::uploads`], entitlements attach through
-//! [`super::entitlements`]; translations and short links have their own modules
+//! [`super::entitlements`] and credit entitlements through [`super::credit_mappings`]; translations and short links have their own modules
 //! ([`super::translations`], [`super::short_links`]).
 
 use dodo_types::models::{CreateProductRequest, PatchProductRequest};
@@ -162,7 +162,10 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "metadata": input.metadata.unwrap_or_default(),
         "image": null,
         "addons": input.addons.unwrap_or_default(),
-        "credit_entitlements": [],
+        "credit_entitlements": match input.credit_entitlements.as_deref() {
+            Some(items) => super::credit_mappings::attach(ctx, "credit_entitlements", items, &Value::Null)?,
+            None => json!([]),
+        },
         "entitlements": super::entitlements::attached(ctx, input.entitlements.as_deref())?
             .unwrap_or_else(|| json!([])),
         "digital_product_delivery": null,
@@ -246,6 +249,15 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     if let Some(entitlements) = super::entitlements::attached(ctx, input.entitlements.as_deref())? {
         record.data["entitlements"] = entitlements;
+    }
+    // A list replaces every mapping (`[]` removes them all); absent or `null` keeps them.
+    if let Some(items) = input.credit_entitlements.as_deref() {
+        record.data["credit_entitlements"] = super::credit_mappings::attach(
+            ctx,
+            "credit_entitlements",
+            items,
+            &record.data["credit_entitlements"],
+        )?;
     }
     common::touch(ctx, &mut record.data);
     ctx.db.update(kind::PRODUCT, id, &record.data)?;

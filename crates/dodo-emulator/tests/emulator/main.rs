@@ -6,6 +6,7 @@ mod admin;
 mod catalog;
 mod catalog_flows;
 mod client;
+mod credit_products;
 mod credits;
 mod customers;
 mod entitlements;

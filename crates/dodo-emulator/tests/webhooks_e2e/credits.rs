@@ -7,9 +7,20 @@ use dodo_client::types::{
     CreateCreditEntitlementRequest, CreateCustomerRequest, CreateLedgerEntryRequest, Currency,
     Decimal, LedgerEntryType,
 };
-use dodo_emulator::testing::{SeedObject, TestEmulator, WebhookReceiver};
+use dodo_emulator::purchase::TestCard;
+use dodo_emulator::testing::{TestEmulator, WebhookReceiver};
 use dodo_webhooks::{EventPayload, EventType};
 use serde_json::{Value, json};
+
+/// A monthly plan (9.00 USD) carrying the given credit entitlement mappings.
+fn monthly_plan(credits: Value) -> Value {
+    json!({"name": "Calls plan", "tax_category": "saas",
+           "price": {"type": "recurring_price", "price": 900, "currency": "USD", "discount": 0,
+                     "purchasing_power_parity": false, "payment_frequency_count": 1,
+                     "payment_frequency_interval": "Month", "subscription_period_count": 1,
+                     "subscription_period_interval": "Year"},
+           "credit_entitlements": credits})
+}
 
 async fn post(emu: &TestEmulator, path: &str, body: Value) -> Value {
     let r = reqwest::Client::new()
@@ -152,34 +163,37 @@ async fn a_debit_below_the_subscription_threshold_is_delivered_as_balance_low_on
     )
     .await;
     let cde = ent["id"].as_str().unwrap();
-    let cus = post(
+    // A monthly product whose mapping sets a 20 % threshold on 100 credits; its subscription
+    // brings the 100 credits with its first payment.
+    let product = post(
         &emu,
-        "/customers",
-        json!({"email": "low@example.com", "name": "Low"}),
+        "/products",
+        monthly_plan(
+            json!([{"credit_entitlement_id": cde, "credits_amount": "100",
+                             "low_balance_threshold_percent": 20}]),
+        ),
     )
     .await;
-    let cus = cus["customer_id"].as_str().unwrap();
-    // A subscription whose credit cart sets a 20 % threshold on 100 credits (seeded: products
-    // of this emulator do not attach credit entitlements yet).
+    let sub = post(
+        &emu,
+        "/subscriptions",
+        json!({"product_id": product["product_id"], "quantity": 1,
+               "customer": {"email": "low@example.com", "name": "Low"},
+               "billing": {"country": "US"}}),
+    )
+    .await;
     emu.admin()
-        .seed(&[SeedObject::new(
-            "subscription",
-            "sub_low",
-            json!({
-                "subscription_id": "sub_low", "status": "active", "customer": {"customer_id": cus},
-                "credit_entitlement_cart": [{"credit_entitlement_id": cde, "credits_amount": "100",
-                                             "low_balance_threshold_percent": 20}],
-            }),
-        )])
+        .complete_payment(sub["payment_id"].as_str().unwrap(), "succeeded")
         .await
         .unwrap();
+    let cus = sub["customer"]["customer_id"].as_str().unwrap();
+    let sub_id = sub["subscription_id"].as_str().unwrap();
+    let granted = hooks.next_of(EventType::CreditAdded).await.unwrap();
+    let EventPayload::CreditAdded(row) = &granted.payload else {
+        panic!("{granted:?}");
+    };
+    assert_eq!(row.amount.as_str(), "100");
     let entries = format!("/credit-entitlements/{cde}/balances/{cus}/ledger-entries");
-    post(
-        &emu,
-        &entries,
-        json!({"entry_type": "credit", "amount": "100"}),
-    )
-    .await;
     post(
         &emu,
         &entries,
@@ -204,7 +218,7 @@ async fn a_debit_below_the_subscription_threshold_is_delivered_as_balance_low_on
         panic!("{event:?}");
     };
     assert_eq!(low.customer_id, cus);
-    assert_eq!(low.subscription_id, "sub_low");
+    assert_eq!(low.subscription_id, sub_id);
     assert_eq!(low.credit_entitlement_id, cde);
     assert_eq!(low.credit_entitlement_name, "Calls");
     assert_eq!(low.available_balance.as_str(), "15");
@@ -281,28 +295,21 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
     )
     .await;
     let cde = ent["id"].as_str().unwrap();
-    // A monthly product carrying 100 minutes per cycle (seeded: products of this emulator do
-    // not attach credit entitlements through the API yet).
-    let mut product = post(
+    // A monthly product carrying 100 minutes per cycle, attached through the API.
+    let product = post(
         &emu,
         "/products",
-        json!({"name": "Calls plan", "tax_category": "saas",
-               "price": {"type": "recurring_price", "price": 900, "currency": "USD", "discount": 0,
-                         "purchasing_power_parity": false, "payment_frequency_count": 1,
-                         "payment_frequency_interval": "Month", "subscription_period_count": 1,
-                         "subscription_period_interval": "Year"}}),
+        monthly_plan(
+            json!([{"credit_entitlement_id": cde, "credits_amount": "100",
+                             "low_balance_threshold_percent": 50}]),
+        ),
     )
     .await;
-    product["product_id"] = json!("pdt_minutes");
-    product["credit_entitlements"] = json!([{"credit_entitlement_id": cde, "credits_amount": "100", "low_balance_threshold_percent": 50}]);
-    emu.admin()
-        .seed(&[SeedObject::new("product", "pdt_minutes", product)])
-        .await
-        .unwrap();
+    assert_eq!(product["credit_entitlements"][0]["credits_amount"], "100");
     let sub = post(
         &emu,
         "/subscriptions",
-        json!({"product_id": "pdt_minutes", "quantity": 1, "metadata": {"org": "acme"},
+        json!({"product_id": product["product_id"], "quantity": 1, "metadata": {"org": "acme"},
                "customer": {"email": "minutes@example.com", "name": "M"},
                "billing": {"country": "US"}}),
     )
@@ -404,4 +411,100 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
         (&bal["balance"], &bal["overage"]),
         (&json!("100"), &json!("0"))
     );
+}
+
+#[tokio::test]
+async fn a_checkout_session_override_changes_the_credits_its_purchases_grant() {
+    let emu = TestEmulator::start().await.unwrap();
+    let mut hooks = WebhookReceiver::start(&emu, &["credit.added"])
+        .await
+        .unwrap();
+    let ent = post(
+        &emu,
+        "/credit-entitlements",
+        json!({"name": "Seats", "unit": "seats", "precision": 1, "rollover_enabled": false,
+               "overage_enabled": false}),
+    )
+    .await;
+    let cde = ent["id"].as_str().unwrap();
+    let plan = post(
+        &emu,
+        "/products",
+        monthly_plan(json!([{"credit_entitlement_id": cde, "credits_amount": "100"}])),
+    )
+    .await;
+    let pack = post(
+        &emu,
+        "/products",
+        json!({"name": "Seat pack", "tax_category": "saas",
+               "price": {"type": "one_time_price", "price": 500, "currency": "USD",
+                         "discount": 0, "purchasing_power_parity": false},
+               "credit_entitlements": [{"credit_entitlement_id": cde, "credits_amount": "10"}]}),
+    )
+    .await;
+
+    // A subscription bought through a session that grants 250.5 instead of 100.
+    let session = post(
+        &emu,
+        "/checkouts",
+        json!({"product_cart": [{"product_id": plan["product_id"], "quantity": 1,
+                   "credit_entitlements": [{"credit_entitlement_id": cde,
+                                            "credits_amount": "250.5"}]}],
+               "customer": {"email": "seats@example.com", "name": "Seats"}}),
+    )
+    .await;
+    let paid = emu
+        .admin()
+        .pay_checkout_session(session["session_id"].as_str().unwrap(), TestCard::Succeeds)
+        .await
+        .unwrap();
+    let sub_id = paid.subscription_id.clone().expect("a subscription");
+    let row = ledger_row(&hooks.next_of(EventType::CreditAdded).await.unwrap());
+    assert_eq!(row["amount"], "250.5", "the session's override");
+    let cus = row["customer_id"].as_str().unwrap().to_string();
+    let base = format!("/credit-entitlements/{cde}/balances/{cus}");
+    let grants = get(&emu, &format!("{base}/grants")).await;
+    assert_eq!(grants["items"][0]["source_type"], "subscription");
+    assert_eq!(grants["items"][0]["source_id"], sub_id.as_str());
+
+    // The next cycle grants the overridden amount again (no rollover: the rest expires).
+    emu.admin()
+        .advance_clock(Duration::from_secs(32 * 86_400))
+        .await
+        .unwrap();
+    let row = ledger_row(&hooks.next_of(EventType::CreditAdded).await.unwrap());
+    assert_eq!(row["amount"], "250.5");
+    assert_eq!(get(&emu, &base).await["balance"], "250.5");
+
+    // A one-time pack bought through a session with an override: granted once, overridden.
+    let session = post(
+        &emu,
+        "/checkouts",
+        json!({"product_cart": [{"product_id": pack["product_id"], "quantity": 2,
+                   "credit_entitlements": [{"credit_entitlement_id": cde,
+                                            "credits_amount": "15"}]}],
+               "customer": {"email": "seats@example.com", "name": "Seats"}}),
+    )
+    .await;
+    let paid = emu
+        .admin()
+        .pay_checkout_session(session["session_id"].as_str().unwrap(), TestCard::Succeeds)
+        .await
+        .unwrap();
+    let row = ledger_row(&hooks.next_of(EventType::CreditAdded).await.unwrap());
+    assert_eq!(row["amount"], "30", "15 per pack, two packs");
+    assert_eq!(
+        (&row["balance_before"], &row["balance_after"]),
+        (&json!("250.5"), &json!("280.5"))
+    );
+    let grants = get(&emu, &format!("{base}/grants")).await;
+    let one_time: Vec<&Value> = grants["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["source_type"] == "one_time")
+        .collect();
+    assert_eq!(one_time.len(), 1);
+    assert_eq!(one_time[0]["source_id"], paid.payment_id.as_str());
+    assert_eq!(hooks.rejected(), 0);
 }
