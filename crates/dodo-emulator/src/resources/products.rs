@@ -237,12 +237,12 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         input.license_key_duration.as_ref(),
     )?;
     // `pricing_mode: null` clears the mode; a change archives the rules that no longer match.
-    // Raw read: the typed field cannot tell that `null` from an absent `pricing_mode`.
-    if let Some(mode) = req.body_obj().get("pricing_mode")
-        && *mode != record.data["pricing_mode"]
-    {
-        record.data["pricing_mode"] = mode.clone();
-        super::localized_prices::on_pricing_mode_change(ctx, id, mode)?;
+    if let Some(mode) = &input.pricing_mode {
+        let mode = common::to_json(mode)?;
+        if mode != record.data["pricing_mode"] {
+            super::localized_prices::on_pricing_mode_change(ctx, id, &mode)?;
+            record.data["pricing_mode"] = mode;
+        }
     }
     if let Some(image) = &input.image_id {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));
