@@ -111,7 +111,7 @@ struct Checkout {
     currency_choices: Vec<String>,
     chosen_currency: String,
     notices: Vec<String>,
-    /// What the cart costs as priced for this page's country and currency (see [`Checkout::quote`]).
+    /// What the cart costs as priced for this page's country and currency (see [`Checkout::price_quote`]).
     quote: String,
     action: String,
     errors: Vec<String>,

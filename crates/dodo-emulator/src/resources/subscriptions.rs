@@ -441,6 +441,30 @@ fn at_next_billing_date(input: &UpdateSubscriptionPlanReq) -> bool {
     input.effective_at == Some(EffectiveAt::NextBillingDate)
 }
 
+/// Refuses a change billed as a difference between plans charged in different currencies
+/// (a localized plan to one without that localization): the emulator has no exchange rates
+/// to subtract them. `full_immediately` and `do_not_bill` need no difference.
+fn check_currency(
+    input: &UpdateSubscriptionPlanReq,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let needs_difference = !matches!(
+        input.proration_billing_mode,
+        ProrationBillingMode::FullImmediately | ProrationBillingMode::DoNotBill
+    );
+    if needs_difference && !at_next_billing_date(input) && old != new {
+        return Err(ApiError::unprocessable(
+            "CURRENCY_MISMATCH",
+            format!(
+                "the new plan is charged in {new} but the subscription in {old}; \
+                 use full_immediately or do_not_bill"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What the change bills now, going from `old` to `new` per `proration_billing_mode`.
 fn immediate_amount(input: &UpdateSubscriptionPlanReq, old: i64, new: i64) -> i64 {
     match input.proration_billing_mode {
@@ -480,7 +504,9 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         return Ok(Reply::empty());
     }
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    let old_currency = sub.data["currency"].clone();
     apply_plan(ctx, &mut sub.data, &product, quantity)?;
+    check_currency(&input, &old_currency, &sub.data["currency"])?;
     if let Some(m) = &input.metadata {
         sub.data["metadata"] = json!(m);
     }
@@ -539,6 +565,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let mut new_plan = sub.data.clone();
     let unit = apply_plan(ctx, &mut new_plan, &product, quantity)?;
+    check_currency(&input, &sub.data["currency"], &new_plan["currency"])?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let amount = immediate_amount(&input, old, new);
     let currency = new_plan["currency"].clone();

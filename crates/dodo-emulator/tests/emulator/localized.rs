@@ -485,3 +485,133 @@ async fn pay_what_you_want_prices_keep_their_base_price() {
         (json!(800), json!("USD"))
     );
 }
+
+#[tokio::test]
+async fn a_plan_change_keeps_the_subscriptions_localization() {
+    let api = Api::start().await;
+    let mut plans = Vec::new();
+    for (base, inr) in [(1000, 40_000), (3000, 90_000)] {
+        let product = api.recurring_product(base).await;
+        let pid = s(&product["product_id"]).to_string();
+        localize(
+            &api,
+            &pid,
+            "by_country",
+            json!({"currency": "INR", "amount": inr, "country_code": "IN"}),
+        )
+        .await;
+        plans.push(pid);
+    }
+    let unlocalized = api.recurring_product(5000).await;
+    let created = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": plans[0], "quantity": 1,
+                   "customer": {"email": "in@example.com", "name": "IN"},
+                   "billing": {"country": "IN"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    api.harness()
+        .complete_payment(s(&created["payment_id"]), "succeeded")
+        .await
+        .unwrap();
+    let id = s(&created["subscription_id"]).to_string();
+    let change = json!({"product_id": plans[1], "quantity": 1,
+                        "proration_billing_mode": "difference_immediately"});
+    let preview = api
+        .post(
+            &format!("/subscriptions/{id}/change-plan/preview"),
+            change.clone(),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(preview["new_plan"]["recurring_pre_tax_amount"], 90_000);
+    assert_eq!(preview["new_plan"]["currency"], "INR");
+    let line = &preview["immediate_charge"]["line_items"][0];
+    assert_eq!(
+        (line["unit_price"].clone(), line["currency"].clone()),
+        (json!(90_000), json!("INR"))
+    );
+    assert_eq!(
+        preview["immediate_charge"]["summary"]["total_amount"],
+        50_000
+    );
+
+    // A difference between rupees and dollars cannot be billed without exchange rates.
+    let to_dollars = json!({"product_id": unlocalized["product_id"], "quantity": 1,
+                            "proration_billing_mode": "difference_immediately"});
+    let refused = api
+        .post(&format!("/subscriptions/{id}/change-plan"), to_dollars)
+        .await
+        .expect(422);
+    assert_eq!(refused.body["code"], "CURRENCY_MISMATCH");
+    let unchanged = api
+        .get(&format!("/subscriptions/{id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(unchanged["product_id"], plans[0].as_str());
+
+    api.post(&format!("/subscriptions/{id}/change-plan"), change)
+        .await
+        .expect(200);
+    let now = api
+        .get(&format!("/subscriptions/{id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            now["recurring_pre_tax_amount"].clone(),
+            now["currency"].clone()
+        ),
+        (json!(90_000), json!("INR"))
+    );
+    let payments = api
+        .get(&format!("/payments?subscription_id={id}"))
+        .await
+        .expect(200)
+        .body;
+    let charged: Vec<(Value, Value)> = payments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["total_amount"].clone(), p["currency"].clone()))
+        .collect();
+    assert!(
+        charged.contains(&(json!(50_000), json!("INR"))),
+        "{charged:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_link_page_shows_the_localized_amount() {
+    let api = Api::start().await;
+    let pid = india_product(&api).await;
+    let mut body = json!({
+        "product_cart": [{"product_id": pid, "quantity": 1}],
+        "customer": {"email": "link@example.com", "name": "Link"},
+        "billing": {"country": "IN"},
+    });
+    body["payment_link"] = json!(true);
+    let created = api.post("/payments", body).await.expect(200).body;
+    let html = api
+        .http
+        .get(s(&created["payment_link"]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"id="total">₹999.00<"#), "{html}");
+    // The line's unit price too, not the $20 base amount read as rupees.
+    assert!(
+        html.contains(r#"<td class="num">₹999.00</td><td class="num">₹999.00</td>"#),
+        "{html}"
+    );
+    assert!(!html.contains("₹20.00"), "{html}");
+}
