@@ -15,7 +15,7 @@
 //! money (payments, checkout sessions and their preview, subscriptions and their renewals, the
 //! hosted pages): `by_country` → the active rule of the buyer's billing country;
 //! `by_currency` → the active rule of the currency the buyer asked to pay in (`billing_currency`,
-//! a static link's `paymentCurrency`); no matching rule → the product's base price and
+//! a static link's `paymentCurrency`; the base currency when they asked for none); no matching rule → the product's base price and
 //! currency. The billing country alone picks a `by_country` price: a requested currency never
 //! selects another country's rule. Rules apply to fixed one-time and recurring prices only:
 //! the spec says nothing of pay-what-you-want prices (the buyer picks the amount, bounded by
@@ -289,7 +289,8 @@ pub fn resolve(
     }
     let (key_path, key) = match product["pricing_mode"].as_str() {
         Some("by_country") => ("$.country_code", buyer.country),
-        Some("by_currency") => ("$.currency", buyer.currency),
+        // A buyer who asks for no currency pays in the base currency, which a rule may price.
+        Some("by_currency") => ("$.currency", buyer.currency.or(Some(&base.currency))),
         _ => return Ok(base),
     };
     let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {

@@ -224,8 +224,20 @@ async fn discounts_apply_to_the_localized_amount() {
 
     // Same code, no rule for the currency: 10 % of the base price.
     body["billing_currency"] = json!("USD");
-    let base = api.post("/payments", body).await.expect(200).body;
+    let base = api.post("/payments", body.clone()).await.expect(200).body;
     assert_eq!(base["total_amount"], 1800);
+
+    // A rule in the base currency prices buyers who ask for no currency (they pay in it).
+    api.post(
+        &format!("/products/{pid}/localized-prices"),
+        json!({"currency": "USD", "amount": 1900}),
+    )
+    .await
+    .expect(200);
+    body.as_object_mut().unwrap().remove("billing_currency");
+    body.as_object_mut().unwrap().remove("discount_code");
+    let usd_rule = api.post("/payments", body).await.expect(200).body;
+    assert_eq!(usd_rule["total_amount"], 1900);
 }
 
 #[tokio::test]
