@@ -295,7 +295,7 @@ pub fn expire_due(ctx: &Ctx<'_>, only_scope: Option<&str>) -> Result<Vec<String>
 /// is empty, its product's `credit_entitlements` with the `credits_amount` overrides of the
 /// checkout session that created it ([`super::credit_mappings::credit_items`]; items with
 /// `credit_entitlement_id`, `credits_amount` and `low_balance_threshold_percent`).
-pub(super) fn credit_items(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<Value>, ApiError> {
+pub fn credit_items(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<Value>, ApiError> {
     if let Some(own) = sub["credit_entitlement_cart"]
         .as_array()
         .filter(|c| !c.is_empty())

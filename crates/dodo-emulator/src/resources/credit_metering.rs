@@ -26,8 +26,9 @@ use crate::store::{Filter, State};
 /// Decimal places accepted in `meter_units_per_credit`.
 const RATIO_SCALE: u32 = 12;
 
-/// `(meter_id, credit_entitlement_id, meter_units_per_credit)` links of a subscription.
-fn links(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<(String, String, String)>, ApiError> {
+/// `(meter_id, credit_entitlement_id, meter_units_per_credit)` links of a subscription (also
+/// rendered as its `meter_credit_entitlement_cart`).
+pub fn links(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<(String, String, String)>, ApiError> {
     let from = |list: &Value| -> Vec<(String, String, String)> {
         list.as_array()
             .into_iter()

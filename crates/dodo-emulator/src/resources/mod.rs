@@ -42,6 +42,7 @@ pub mod payouts;
 pub mod products;
 pub mod refunds;
 pub mod short_links;
+pub mod subscription_carts;
 pub mod subscriptions;
 pub mod translations;
 pub mod uploads;

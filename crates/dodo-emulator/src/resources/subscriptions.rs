@@ -255,12 +255,15 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    common::retrieve_raw(
+    let sub = common::must_get(
         ctx,
         kind::SUBSCRIPTION,
         "Subscription",
         req.param("subscription_id"),
-    )
+    )?;
+    Ok(Reply::json(super::subscription_carts::render(
+        ctx, sub.data,
+    )?))
 }
 
 fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -337,7 +340,10 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if record.data["status"] == "cancelled" && current != "cancelled" {
         super::entitlements::subscription_ended(ctx, id, "cancelled")?;
     }
-    Ok(Reply::json(record.data))
+    Ok(Reply::json(super::subscription_carts::render(
+        ctx,
+        record.data,
+    )?))
 }
 
 fn list_item(r: &Record) -> Value {

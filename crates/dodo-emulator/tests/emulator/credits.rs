@@ -905,6 +905,17 @@ async fn ingested_usage_debits_the_credits_its_meter_is_linked_to() {
         "8.5",
         "6 tokens ÷ 4 per credit"
     );
+    // The subscription answers the meter link as its `meter_credit_entitlement_cart`.
+    let answered = api
+        .get(&format!("/subscriptions/{sub_id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        answered["meter_credit_entitlement_cart"],
+        json!([{"meter_id": meter["id"], "meter_name": "Tokens", "credit_entitlement_id": cde,
+                "product_id": product["product_id"], "meter_units_per_credit": "4"}])
+    );
     // A repeated event id is stored once and consumes once.
     api.post(
         "/events/ingest",

@@ -331,12 +331,34 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
         "the subscription's metadata"
     );
     assert_eq!(get(&emu, &base).await["balance"], "100");
+    // The subscription answers its credit cart with the customer's live balance.
+    let sub_path = format!(
+        "/subscriptions/{}",
+        sub["subscription_id"].as_str().unwrap()
+    );
+    let cart = &get(&emu, &sub_path).await["credit_entitlement_cart"];
+    assert_eq!(
+        cart,
+        &json!([{"credit_entitlement_id": cde, "credit_entitlement_name": "Minutes",
+                 "unit": "minutes", "product_id": product["product_id"],
+                 "credits_amount": "100", "low_balance_threshold_percent": 50,
+                 "expires_after_days": null, "max_rollover_count": null,
+                 "overage_behavior": "forgive_at_reset", "overage_enabled": true,
+                 "overage_limit": null, "rollover_enabled": true, "rollover_percentage": 50,
+                 "rollover_timeframe_count": null, "rollover_timeframe_interval": null,
+                 "remaining_balance": "100", "overage_balance": "0"}])
+    );
     post(
         &emu,
         &format!("{base}/ledger-entries"),
         json!({"entry_type": "debit", "amount": "60"}),
     )
     .await;
+    let cart = &get(&emu, &sub_path).await["credit_entitlement_cart"][0];
+    assert_eq!(
+        (&cart["remaining_balance"], &cart["overage_balance"]),
+        (&json!("40"), &json!("0"))
+    );
 
     let event = hooks.next_of(EventType::CreditBalanceLow).await.unwrap();
     let EventPayload::CreditBalanceLow(low) = &event.payload else {
@@ -411,6 +433,18 @@ async fn subscription_credits_are_granted_rolled_over_and_reset_each_billing_cyc
         (&bal["balance"], &bal["overage"]),
         (&json!("100"), &json!("0"))
     );
+    // Typed: the cart fits the spec's `CreditEntitlementCartResponse`.
+    let typed: dodo_types::models::SubscriptionResponse =
+        serde_json::from_value(get(&emu, &sub_path).await).unwrap();
+    let line = &typed.credit_entitlement_cart[0];
+    assert_eq!(
+        (
+            line.remaining_balance.as_str(),
+            line.overage_balance.as_str()
+        ),
+        ("100", "0")
+    );
+    assert!(typed.meter_credit_entitlement_cart.is_empty());
 }
 
 #[tokio::test]
