@@ -12,18 +12,20 @@
 //! [`on_pricing_mode_change`] archives the rules that no longer match it.
 //!
 //! [`resolve`] decides what one unit of a product costs a buyer, everywhere a price becomes
-//! money (payments, checkout sessions and their preview, subscriptions and their renewals, the
-//! hosted pages): `by_country` → the active rule of the buyer's billing country;
-//! `by_currency` → the active rule of the currency the buyer asked to pay in (`billing_currency`,
-//! a static link's `paymentCurrency`; the base currency when they asked for none); no matching rule → the product's base price and
-//! currency. The billing country alone picks a `by_country` price: a requested currency never
-//! selects another country's rule. Rules apply to fixed one-time and recurring prices only:
-//! the spec says nothing of pay-what-you-want prices (the buyer picks the amount, bounded by
-//! the base minimum) and the docs do not say how a localized amount combines with meter
-//! prices set in the base currency, so those keep their base price. The emulator has no
-//! exchange rates: where the live API would convert a base price through Adaptive Currency
-//! (no rule matches and the buyer asked for another currency), the emulator charges the base
-//! price in the base currency — a documented limit, not a conversion at an invented rate.
+//! money (payments, checkout sessions and their preview, subscriptions, the hosted pages):
+//! `by_country` → the active rule of the buyer's billing country; `by_currency` → the active
+//! rule of the currency the buyer asked to pay in (`billing_currency`, a static link's
+//! `paymentCurrency`; the base currency when they asked for none); no matching rule → the
+//! product's base price and currency. The billing country alone picks a `by_country` price: a
+//! requested currency never selects another country's rule. A subscription keeps the amount
+//! and currency it was priced at for its renewals. Rules apply to fixed one-time and
+//! recurring prices only: the spec says nothing of pay-what-you-want prices (the buyer picks
+//! the amount, bounded by the base minimum), and while the docs say localized pricing covers
+//! usage-based products they do not say how a localized amount combines with meter prices set
+//! in the base currency, so both keep their base price. The emulator has no exchange rates:
+//! where the live API would convert a base price through Adaptive Currency (no rule matches
+//! and the buyer asked for another currency), the emulator charges the base price in the base
+//! currency — a documented limit, not a conversion at an invented rate.
 
 use dodo_types::models::{CreateLocalizedPriceRequest, PatchLocalizedPriceRequest};
 use rusqlite::types::Value as SqlValue;
