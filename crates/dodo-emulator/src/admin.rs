@@ -333,7 +333,7 @@ async fn pay_session(
         metadata: req["metadata"].clone(),
         session_id: Some(sid),
         payment_id: None,
-        billing_currency: None,
+        billing_currency: req["billing_currency"].as_str().map(str::to_string),
     };
     let who = buyer(
         b,

@@ -14,7 +14,7 @@
 //! | `email`, `fullName`, `firstName`, `lastName`, `country`, `addressLine`, `city`, `state`, `zipCode` | prefill the field (`firstName` + `lastName` make the full name) |
 //! | `disableEmail`, `disableFullName`, `disableFirstName`, `disableLastName`, `disableCountry`, `disableAddressLine`, `disableCity`, `disableState`, `disableZipCode` | `true` locks the field: read-only, and a submission keeps the prefilled value whatever it sends |
 //! | `paymentAmount` | pay-what-you-want products only: the amount in minor units (cents) to prefill; at least the product's minimum price (`price.price`); without it the field starts at `suggested_price` or the minimum. The buyer may change it (still bounded by the minimum) |
-//! | `paymentCurrency` | an ISO 4217 code the buyer is billed in (sent as `billing_currency`). The emulator has no exchange rates: amounts stay in the product's currency and the page says so |
+//! | `paymentCurrency` | an ISO 4217 code the buyer is billed in (sent as `billing_currency`): it selects a `by_currency` localized price, shown and charged. Without one the emulator has no exchange rates: amounts stay in the product's currency and the page says so |
 //! | `showCurrencySelector` | `false` hides the currency selector (default shown: the product's currency and `paymentCurrency`) |
 //! | `showDiscounts` | `false` hides the discount code field (default shown) |
 //! | `metadata_*` | each `metadata_<key>=<value>` becomes `<key>: <value>` in the payment's (or subscription's) metadata |
@@ -23,6 +23,13 @@
 //! A bad value (a `paymentAmount` below the minimum or on a fixed-price product, an unknown
 //! currency, a `redirect_url` that is not http(s), a bad `quantity`) answers a 400 error page
 //! naming the parameter, never a half-working form.
+//!
+//! Prices are the API's own ([`payments::price_cart`], localized by
+//! [`localized_prices::resolve`]): for the billing country (the form's once submitted, else
+//! the session's `billing_address` or the link's `country`, else `US`) and the chosen
+//! currency. The form carries the prices it showed (`quote`); a submission whose country or
+//! currency changes them re-renders the form with the new prices (422) instead of charging
+//! an amount the buyer never saw.
 //!
 //! Each page is a plain HTML form rendered from `templates/checkout.html` ([`crate::pages`]:
 //! every user-controlled string is escaped, money is formatted by ISO 4217 minor units) with
@@ -56,6 +63,8 @@ use crate::error::ApiError;
 use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
 use crate::resources::Ctx;
 use crate::resources::common::kind;
+use crate::resources::localized_prices::{self, PriceContext};
+use crate::resources::payments;
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
 pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
@@ -102,6 +111,8 @@ struct Checkout {
     currency_choices: Vec<String>,
     chosen_currency: String,
     notices: Vec<String>,
+    /// What the cart costs as priced for this page's country and currency (see [`Checkout::price_quote`]).
+    quote: String,
     action: String,
     errors: Vec<String>,
     csrf_token: String,
@@ -118,6 +129,18 @@ const FIELDS: [(&str, &str, &str, &str); 7] = [
 ];
 
 impl Checkout {
+    /// The currency and unit prices the page shows, sent back with the form: a submission
+    /// whose prices differ (the buyer changed the billing country or currency) is shown the
+    /// new prices instead of being charged them unseen.
+    fn price_quote(&self) -> String {
+        let units: Vec<String> = self
+            .lines
+            .iter()
+            .map(|l| format!("{}x{}", l.unit, l.quantity))
+            .collect();
+        format!("{}:{}", self.currency, units.join(","))
+    }
+
     fn subtotal(&self) -> i64 {
         self.lines
             .iter()
@@ -165,6 +188,7 @@ impl Checkout {
             "total": self.total(),
             "action": self.action,
             "csrf_token": self.csrf_token,
+            "quote": if self.quote.is_empty() { self.price_quote() } else { self.quote.clone() },
             "fields": fields,
             "show_discount_field": self.show_discount_field,
             "amount_field": self.amount_field.as_ref().map(|(value, min)| json!({"value": value, "minimum": min})),
@@ -227,6 +251,42 @@ fn recurring_note(product: &Value) -> Option<String> {
     })
 }
 
+/// Prices `cart` (`[{product_id, quantity, amount?}]`) onto the page exactly as the API will
+/// charge it ([`payments::price_cart`]: localized prices, one currency), and says which
+/// country the prices follow when a product is priced by country.
+fn price_lines(
+    ctx: &Ctx<'_>,
+    c: &mut Checkout,
+    cart: &Value,
+    buyer: PriceContext<'_>,
+) -> Result<(), ApiError> {
+    let items = cart.as_array().map(Vec::as_slice).unwrap_or_default();
+    let priced = payments::price_cart(ctx, "product_cart", items, None, buyer)?;
+    c.currency = priced.currency.as_str().unwrap_or("USD").to_string();
+    for l in &priced.lines {
+        let mut line = line_of(&l.product, l.quantity);
+        line.unit = l.unit_amount;
+        c.lines.push(line);
+    }
+    if let Some(country) = buyer.country
+        && priced
+            .lines
+            .iter()
+            .any(|l| l.product["pricing_mode"] == "by_country")
+    {
+        c.notices.push(format!(
+            "Prices follow the billing country; shown for {country}."
+        ));
+    }
+    Ok(())
+}
+
+/// The billing country a submitted form names, if any.
+fn form_country(form: Option<&BTreeMap<String, String>>) -> Option<String> {
+    form.map(|f| field(f, "country").to_ascii_uppercase())
+        .filter(|c| c.len() == 2)
+}
+
 fn line_of(product: &Value, quantity: i64) -> ShownLine {
     ShownLine {
         name: product["name"].as_str().unwrap_or("Product").to_string(),
@@ -278,28 +338,32 @@ fn discount_preview(ctx: &Ctx<'_>, code: &str, subtotal: i64) -> Option<(String,
 
 // ---------- checkout sessions ----------
 
-fn session_checkout(ctx: &Ctx<'_>, sid: &str) -> Result<(Checkout, Value), ApiError> {
+/// A checkout session's page, priced for the billing country of the submitted `form` (when
+/// there is one), else the session's `billing_address`, else `US` (as the API's preview), in
+/// the session's `billing_currency`.
+fn session_checkout(
+    ctx: &Ctx<'_>,
+    sid: &str,
+    form: Option<&BTreeMap<String, String>>,
+) -> Result<(Checkout, Value), ApiError> {
     let req = get_obj(ctx, SESSION_REQUEST, "Checkout session", sid)?;
     let mut c = Checkout {
         title: "Checkout".into(),
         action: format!("/checkout/{sid}"),
         ..Checkout::default()
     };
-    for item in req["product_cart"].as_array().into_iter().flatten() {
-        let pid = item["product_id"].as_str().unwrap_or_default();
-        let product = get_obj(ctx, kind::PRODUCT, "Product", pid)?;
-        if c.currency.is_empty() {
-            c.currency = product["price"]["currency"]
+    let country = form_country(form)
+        .or_else(|| {
+            req["billing_address"]["country"]
                 .as_str()
-                .unwrap_or("USD")
-                .into();
-        }
-        let mut line = line_of(&product, item["quantity"].as_i64().unwrap_or(1));
-        if let Some(a) = item["amount"].as_i64() {
-            line.unit = a;
-        }
-        c.lines.push(line);
-    }
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "US".to_string());
+    let buyer = PriceContext {
+        country: Some(&country),
+        currency: req["billing_currency"].as_str(),
+    };
+    price_lines(ctx, &mut c, &req["product_cart"], buyer)?;
     if let Some(code) = req["discount_code"].as_str() {
         c.discount = discount_preview(ctx, code, c.subtotal());
         c.prefill.insert("discount_code", code.to_string());
@@ -344,7 +408,7 @@ async fn show_session(
 ) -> Response {
     match read(&state, |ctx| {
         let session = get_obj(ctx, kind::CHECKOUT_SESSION, "Checkout session", &sid)?;
-        Ok((session_checkout(ctx, &sid)?, session))
+        Ok((session_checkout(ctx, &sid, None)?, session))
     }) {
         Ok((_, session)) if !session["payment_id"].is_null() => state.pages.message(
             StatusCode::OK,
@@ -370,7 +434,7 @@ async fn pay_session(
     if !csrf::check(&headers, form.get(csrf::FIELD).map(String::as_str)) {
         return forged(&state);
     }
-    let (mut c, req) = match read(&state, |ctx| session_checkout(ctx, &sid)) {
+    let (mut c, req) = match read(&state, |ctx| session_checkout(ctx, &sid, Some(&form))) {
         Ok(x) => x,
         Err(e) => return api_error_page(&state, &e),
     };
@@ -380,7 +444,7 @@ async fn pay_session(
             metadata: req["metadata"].clone(),
             session_id: Some(sid.clone()),
             payment_id: None,
-            billing_currency: None,
+            billing_currency: req["billing_currency"].as_str().map(str::to_string),
         },
         return_url: req["return_url"].as_str().map(str::to_string),
         pwyw: None,
@@ -400,11 +464,20 @@ fn payment_checkout(ctx: &Ctx<'_>, pid: &str) -> Result<(Checkout, Value), ApiEr
         show_discount_field: false,
         ..Checkout::default()
     };
+    let buyer = PriceContext {
+        country: payment["billing"]["country"].as_str(),
+        currency: payment["currency"].as_str(),
+    };
     for item in payment["product_cart"].as_array().into_iter().flatten() {
         let id = item["product_id"].as_str().unwrap_or_default();
         let product = get_obj(ctx, kind::PRODUCT, "Product", id)?;
-        c.lines
-            .push(line_of(&product, item["quantity"].as_i64().unwrap_or(1)));
+        let mut line = line_of(&product, item["quantity"].as_i64().unwrap_or(1));
+        // The unit price the payment was created at (localized like the API priced it).
+        let unit = localized_prices::resolve(ctx, &product, buyer)?;
+        if unit.currency == c.currency {
+            line.unit = unit.amount;
+        }
+        c.lines.push(line);
     }
     let subtotal = c.subtotal();
     if let Some(total) = c.total_override
@@ -566,11 +639,16 @@ impl Pwyw {
     }
 }
 
+/// A static link's page. Prices are localized for the billing country (the submitted `form`'s
+/// unless the link locks it, else the link's `country`, else `US`) and the currency chosen
+/// (the form's selector when it offers that currency, else `paymentCurrency`, else the
+/// product's).
 fn static_checkout(
     ctx: &Ctx<'_>,
     product_id: &str,
     q: &BTreeMap<String, String>,
     raw_query: Option<&str>,
+    form: Option<&BTreeMap<String, String>>,
 ) -> Result<(Checkout, Value), ApiError> {
     let product = get_obj(ctx, kind::PRODUCT, "Product", product_id)?;
     let quantity = match q.get("quantity") {
@@ -639,19 +717,9 @@ fn static_checkout(
             Some(rq) if !rq.is_empty() => format!("/buy/{product_id}?{rq}"),
             _ => format!("/buy/{product_id}"),
         },
-        currency: product["price"]["currency"]
-            .as_str()
-            .unwrap_or("USD")
-            .into(),
         show_discount_field: q.get("showDiscounts").is_none_or(|v| v != "false"),
         ..Checkout::default()
     };
-    let mut line = line_of(&product, quantity);
-    if let (Some(a), Some(p)) = (amount, pwyw) {
-        line.unit = a;
-        c.amount_field = Some((crate::money::decimal(a, &currency), p.minimum));
-    }
-    c.lines.push(line);
     c.chosen_currency = chosen.clone().unwrap_or_else(|| currency.clone());
     if q.get("showCurrencySelector").is_none_or(|v| v != "false") {
         c.currency_choices.push(currency.clone());
@@ -659,9 +727,37 @@ fn static_checkout(
             c.currency_choices.push(code.clone());
         }
     }
-    if c.chosen_currency != currency || c.currency_choices.len() > 1 {
+    // A submitted selector choice among the offered currencies prices the page (anything
+    // else is refused when the form is submitted).
+    if let Some(picked) = form
+        .map(|f| field(f, "currency").to_ascii_uppercase())
+        .filter(|p| c.currency_choices.contains(p))
+    {
+        c.chosen_currency = picked;
+    }
+    let locked_country = truthy(q.get("disableCountry"));
+    let country = form_country(form.filter(|_| !locked_country))
+        .or_else(|| q.get("country").map(|v| v.to_ascii_uppercase()))
+        .unwrap_or_else(|| "US".to_string());
+    let mut item = json!({"product_id": product_id, "quantity": quantity});
+    if let Some(a) = amount {
+        item["amount"] = json!(a);
+    }
+    let cart = json!([item]);
+    let chosen_currency = c.chosen_currency.clone();
+    let buyer = PriceContext {
+        country: Some(&country),
+        currency: Some(&chosen_currency),
+    };
+    price_lines(ctx, &mut c, &cart, buyer)?;
+    if let (Some(a), Some(p)) = (amount, pwyw) {
+        c.amount_field = Some((crate::money::decimal(a, &currency), p.minimum));
+    }
+    if chosen_currency != c.currency || c.currency_choices.len() > 1 {
         c.notices.push(format!(
-            "The emulator has no exchange rates: every amount is charged in {currency}, the product's currency."
+            "The emulator has no exchange rates: a currency without a localized price is \
+             charged in the product's currency; this cart is charged in {}.",
+            c.currency
         ));
     }
     let name = q.get("fullName").cloned().or_else(|| {
@@ -711,12 +807,8 @@ fn static_checkout(
                 .map(|k| (k.to_string(), json!(v)))
         })
         .collect();
-    let mut item = json!({"product_id": product_id, "quantity": quantity});
-    if let Some(a) = amount {
-        item["amount"] = json!(a);
-    }
     let order = json!({
-        "cart": [item],
+        "cart": cart,
         "metadata": metadata,
         "pwyw_minimum": pwyw.map(|p| p.minimum),
     });
@@ -731,7 +823,7 @@ async fn show_static(
 ) -> Response {
     let q = parse_query(raw.as_deref());
     match read(&state, |ctx| {
-        static_checkout(ctx, &product_id, &q, raw.as_deref())
+        static_checkout(ctx, &product_id, &q, raw.as_deref(), None)
     }) {
         Ok((c, _)) => form_page(&state, &headers, c),
         Err(e) => api_error_page(&state, &e),
@@ -751,7 +843,7 @@ async fn pay_static(
         return forged(&state);
     }
     let (mut c, order) = match read(&state, |ctx| {
-        static_checkout(ctx, &product_id, &q, raw.as_deref())
+        static_checkout(ctx, &product_id, &q, raw.as_deref(), Some(&form))
     }) {
         Ok(x) => x,
         Err(e) => return api_error_page(&state, &e),
@@ -795,6 +887,12 @@ fn submit(
 ) -> Response {
     // A re-rendered form keeps the token that was just checked.
     c.csrf_token = form.get(csrf::FIELD).cloned().unwrap_or_default();
+    // The prices of the billing country and currency just submitted, before the buyer's own
+    // pay-what-you-want amount: the form must have shown these.
+    c.quote = c.price_quote();
+    let quote_changed = form
+        .get("quote")
+        .is_some_and(|shown| !shown.is_empty() && *shown != c.quote);
     for (name, ..) in FIELDS {
         let v = field(form, name);
         if !v.is_empty() && !c.readonly.contains(&name) {
@@ -822,6 +920,13 @@ fn submit(
         c.prefill.insert("discount_code", code.clone());
     }
     let mut errors = Vec::new();
+    if quote_changed {
+        errors.push(format!(
+            "Prices changed for the billing country or currency you chose: the total is now {}. \
+             Check it and pay again.",
+            crate::money::format(c.total(), &c.currency)
+        ));
+    }
     if name.is_empty() {
         errors.push("Enter your full name.".to_string());
     }
@@ -861,7 +966,8 @@ fn submit(
             errors.push("Choose one of the offered currencies.".to_string());
         }
     }
-    if !c.chosen_currency.is_empty() && c.chosen_currency != c.currency {
+    // The currency chosen on the page selects a `by_currency` localized price.
+    if !c.chosen_currency.is_empty() {
         order.purchase.billing_currency = Some(c.chosen_currency.clone());
     }
     let card = TestCard::from_number(field(form, "card_number"));

@@ -6,7 +6,8 @@
 //! fell due, in time order, one billing cycle at a time:
 //!
 //! - an `active` subscription whose `next_billing_date` passed is charged through a real
-//!   payment (`recurring_pre_tax_amount`); on success the period moves on
+//!   payment (`recurring_pre_tax_amount` in its `currency`, so a localized price stays
+//!   localized); on success the period moves on
 //!   (`payment.succeeded`, `subscription.renewed`); when its card is flagged to fail renewals
 //!   (a checkout paid with `4000 0000 0000 0341`, or `POST /_emulator/subscriptions/{id}/card
 //!   {"fail_renewals": true}`) the payment fails and the subscription goes `on_hold`
@@ -39,6 +40,7 @@ use crate::dispatch::{AppState, error_response};
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::resources::common::{self, kind};
+use crate::resources::localized_prices::PriceContext;
 use crate::resources::payments::{self, NewPayment};
 use crate::resources::{Ctx, Env};
 use crate::store::{Db, Filter};
@@ -258,12 +260,20 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
         .to_string();
     let product_id = sub["product_id"].as_str().unwrap_or_default();
     let quantity = sub["quantity"].as_i64().unwrap_or(1).max(1);
-    let cart = payments::price_cart(
+    let mut cart = payments::price_cart(
         ctx,
         "product_cart",
         &[json!({"product_id": product_id, "quantity": quantity})],
         None,
+        PriceContext {
+            country: sub["billing"]["country"].as_str(),
+            currency: sub["currency"].as_str(),
+        },
     )?;
+    // A renewal charges the subscription's own amount and currency (localized when it began).
+    if sub["currency"].is_string() {
+        cart.currency = sub["currency"].clone();
+    }
     let brand_id = match sub["brand_id"].as_str() {
         Some(b) => b.to_string(),
         None => crate::resources::brands::default_brand_id(ctx)?,

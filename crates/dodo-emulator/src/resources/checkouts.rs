@@ -13,11 +13,18 @@
 //! credit entitlements already attached to its product (422 otherwise; see
 //! [`credit_mappings`]); the preview lists the credits each line grants, and the subscription
 //! or payment the session creates grants the overridden amounts.
+//!
+//! Prices are localized ([`super::localized_prices::resolve`]) for the session's billing country
+//! (`billing_address.country`, `US` when the session has none — the country the preview
+//! reports) and its `billing_currency`; the preview's lines, totals and `currency` and the
+//! payment a confirmed session creates use the same prices. A cart whose lines resolve to
+//! different currencies answers 422 `CART_CURRENCY_MISMATCH`.
 
 use dodo_types::models::CreateCheckoutSessionRequest;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
+use super::localized_prices::PriceContext;
 use super::payments::{self, Cart, CartItem, NewPayment};
 use super::{Ctx, Registry, blocklist, credit_mappings, discounts, products, usage};
 use crate::clock;
@@ -30,6 +37,15 @@ pub fn register(r: &mut Registry) {
     r.add("POST", "/checkouts", create);
     r.add("POST", "/checkouts/preview", preview);
     r.add("GET", "/checkouts/{id}", retrieve);
+}
+
+/// The billing country a session prices for: its `billing_address.country`, else `US` (what
+/// the preview reports as `billing_country`).
+fn billing_country(input: &CreateCheckoutSessionRequest) -> &str {
+    input
+        .billing_address
+        .as_ref()
+        .map_or("US", |b| b.country.as_str())
 }
 
 fn priced(
@@ -45,7 +61,11 @@ fn priced(
             amount: l.amount,
         })
         .collect();
-    let cart = payments::price_items(ctx, "product_cart", &items, None)?;
+    let buyer = PriceContext {
+        country: Some(billing_country(input)),
+        currency: input.billing_currency.as_ref().map(|c| c.as_str()),
+    };
+    let cart = payments::price_items(ctx, "product_cart", &items, None, buyer)?;
     for (i, (line, asked)) in cart.lines.iter().zip(&input.product_cart).enumerate() {
         if let Some(overrides) = asked.credit_entitlements.as_deref() {
             credit_mappings::check_overrides(
@@ -214,12 +234,17 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "quantity": l.quantity,
             "name": p["name"],
             "description": p["description"],
-            "og_price": l.unit_amount,
+            // `og_price`/`og_currency`: the product's own price, before localization.
+            "og_price": if cart.currency == products::currency(p) {
+                l.unit_amount
+            } else {
+                products::unit_amount(p)
+            },
             "discounted_price": l.total() - line_off,
             "discount_amount": line_off,
             "discount_cycle": discount.as_ref().and_then(|d| d["subscription_cycles"].as_i64()),
             "currency": cart.currency,
-            "og_currency": cart.currency,
+            "og_currency": products::currency(p),
             "tax": 0,
             "tax_rate": 0,
             "tax_category": p["tax_category"],
@@ -231,10 +256,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "addons": null,
         }));
     }
-    let country = input
-        .billing_address
-        .as_ref()
-        .map_or("US", |b| b.country.as_str());
+    let country = billing_country(&input);
     let next_billing = cart
         .lines
         .iter()

@@ -10,6 +10,22 @@
 //! archived); an archived rule answers 404 to `GET` and `PATCH` and leaves the list. A rule
 //! addressed under another product answers 404. When a product's `pricing_mode` changes,
 //! [`on_pricing_mode_change`] archives the rules that no longer match it.
+//!
+//! [`resolve`] decides what one unit of a product costs a buyer, everywhere a price becomes
+//! money (payments, checkout sessions and their preview, subscriptions, the hosted pages):
+//! `by_country` → the active rule of the buyer's billing country; `by_currency` → the active
+//! rule of the currency the buyer asked to pay in (`billing_currency`, a static link's
+//! `paymentCurrency`; the base currency when they asked for none); no matching rule → the
+//! product's base price and currency. The billing country alone picks a `by_country` price: a
+//! requested currency never selects another country's rule. A subscription keeps the amount
+//! and currency it was priced at for its renewals. Rules apply to fixed one-time and
+//! recurring prices only: the spec says nothing of pay-what-you-want prices (the buyer picks
+//! the amount, bounded by the base minimum), and while the docs say localized pricing covers
+//! usage-based products they do not say how a localized amount combines with meter prices set
+//! in the base currency, so both keep their base price. The emulator has no exchange rates:
+//! where the live API would convert a base price through Adaptive Currency (no rule matches
+//! and the buyer asked for another currency), the emulator charges the base price in the base
+//! currency — a documented limit, not a conversion at an invented rate.
 
 use dodo_types::models::{CreateLocalizedPriceRequest, PatchLocalizedPriceRequest};
 use rusqlite::types::Value as SqlValue;
@@ -214,4 +230,94 @@ pub fn on_pricing_mode_change(
         }
     }
     Ok(())
+}
+
+/// What one unit of a product costs a given buyer: an amount in the minor units of
+/// `currency`, and the localized price rule that set it (`None`: the base price).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitPrice {
+    /// Minor units per unit.
+    pub amount: i64,
+    /// ISO 4217 code, upper case.
+    pub currency: String,
+    /// The `lcp_` rule that set the price, if one did.
+    pub rule_id: Option<String>,
+}
+
+/// The buyer facts that select a localized price.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PriceContext<'a> {
+    /// Billing country (ISO 3166 alpha-2), when known.
+    pub country: Option<&'a str>,
+    /// The currency the buyer asked to pay in (`billing_currency`), if any.
+    pub currency: Option<&'a str>,
+}
+
+/// Whether localized rules apply to a product's price: fixed one-time and recurring prices.
+fn localizable(price: &Value) -> bool {
+    matches!(
+        price["type"].as_str(),
+        Some("one_time_price" | "recurring_price")
+    ) && price["pay_what_you_want"] != true
+}
+
+/// The product's base unit price (`price`, or `fixed_price` for usage-based prices).
+fn base_price(product: &Value) -> UnitPrice {
+    let price = &product["price"];
+    UnitPrice {
+        amount: price["price"]
+            .as_i64()
+            .or_else(|| price["fixed_price"].as_i64())
+            .unwrap_or(0),
+        currency: price["currency"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_uppercase(),
+        rule_id: None,
+    }
+}
+
+/// The price per unit `product` (a stored product) charges a buyer in `buyer`'s billing
+/// country asking for `buyer`'s currency: the matching active localized rule per the
+/// product's `pricing_mode`, else the base price (see the module doc).
+pub fn resolve(
+    ctx: &Ctx<'_>,
+    product: &Value,
+    buyer: PriceContext<'_>,
+) -> Result<UnitPrice, ApiError> {
+    let base = base_price(product);
+    if !localizable(&product["price"]) {
+        return Ok(base);
+    }
+    let (key_path, key) = match product["pricing_mode"].as_str() {
+        Some("by_country") => ("$.country_code", buyer.country),
+        // A buyer who asks for no currency pays in the base currency, which a rule may price.
+        Some("by_currency") => ("$.currency", buyer.currency.or(Some(&base.currency))),
+        _ => return Ok(base),
+    };
+    let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+        return Ok(base);
+    };
+    let mode = product["pricing_mode"].as_str().unwrap_or_default();
+    let product_id = product["product_id"].as_str().unwrap_or_default();
+    let rule = ctx.db.find_one(
+        kind::LOCALIZED_PRICE,
+        &[
+            Filter::Parent(product_id.to_string()),
+            Filter::State(State::Active),
+            Filter::Eq("$.mode", SqlValue::Text(mode.to_string())),
+            Filter::Eq(key_path, SqlValue::Text(key.to_ascii_uppercase())),
+        ],
+    )?;
+    Ok(match rule {
+        Some(r) => match (r.data["amount"].as_i64(), r.data["currency"].as_str()) {
+            (Some(amount), Some(currency)) => UnitPrice {
+                amount,
+                currency: currency.to_ascii_uppercase(),
+                rule_id: Some(r.id),
+            },
+            _ => base,
+        },
+        None => base,
+    })
 }

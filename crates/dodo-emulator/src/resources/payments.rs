@@ -4,7 +4,8 @@
 //! A new payment waits in `requires_payment_method` until a test settles it with
 //! `POST /_emulator/payments/{id}/complete` (or it is created with a saved
 //! `payment_method_id`, which settles it at once). `payment_link: true` answers a link on the
-//! emulator (`{base_url}/pay/{payment_id}`). Prices come from the stored products, discount
+//! emulator (`{base_url}/pay/{payment_id}`). Prices come from the stored products, localized for the
+//! `billing` country and `billing_currency` ([`localized_prices::resolve`]); discount
 //! codes are redeemed, tax is zero. Line items (one per cart product, `items_id` = product id)
 //! are kept beside the payment for refunds. A succeeded payment saves its card
 //! ([`payment_methods`]); manual retries live in [`super::payment_retry`].
@@ -13,6 +14,7 @@ use dodo_types::models::CreateOneTimePaymentRequest;
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
+use super::localized_prices::{self, PriceContext};
 use super::{Ctx, Registry, blocklist, discounts, licenses, payment_methods, products};
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -62,7 +64,7 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 pub struct Cart {
     /// Lines in request order.
     pub lines: Vec<Line>,
-    /// Currency of the first product.
+    /// The one currency every line is charged in.
     pub currency: Value,
 }
 
@@ -111,6 +113,7 @@ pub fn price_cart(
     field: &str,
     items: &[Value],
     recurring: Option<bool>,
+    buyer: PriceContext<'_>,
 ) -> Result<Cart, ApiError> {
     let mut parsed = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -125,16 +128,20 @@ pub fn price_cart(
             amount: item["amount"].as_i64(),
         });
     }
-    price_items(ctx, field, &parsed, recurring)
+    price_items(ctx, field, &parsed, recurring, buyer)
 }
 
 /// Prices `items` (`[{product_id, quantity, amount?}]`, at body field `field`) from the stored
-/// products. `recurring` says whether subscription products are allowed (and required).
+/// products, each unit at the price [`localized_prices::resolve`] picks for `buyer`.
+/// `recurring` says whether subscription products are allowed (and required). A cart is paid
+/// in one currency: lines whose prices resolve to different currencies answer 422
+/// `CART_CURRENCY_MISMATCH` (the emulator has no exchange rates to convert them).
 pub fn price_items(
     ctx: &Ctx<'_>,
     field: &str,
     items: &[CartItem<'_>],
     recurring: Option<bool>,
+    buyer: PriceContext<'_>,
 ) -> Result<Cart, ApiError> {
     if items.is_empty() {
         return Err(ApiError::unprocessable(
@@ -143,6 +150,7 @@ pub fn price_items(
         ));
     }
     let mut lines = Vec::with_capacity(items.len());
+    let mut currency: Option<String> = None;
     for (i, item) in items.iter().enumerate() {
         let at = |f: &str| format!("{field}[{i}].{f}");
         let (id, quantity) = (item.product_id, item.quantity);
@@ -172,7 +180,22 @@ pub fn price_items(
                 },
             ));
         }
-        let mut unit = products::unit_amount(&product.data);
+        let price = localized_prices::resolve(ctx, &product.data, buyer)?;
+        match currency.as_deref() {
+            None => currency = Some(price.currency.clone()),
+            Some(first) if first != price.currency => {
+                return Err(ApiError::unprocessable(
+                    "CART_CURRENCY_MISMATCH",
+                    format!(
+                        "`{field}[{i}]`: product {id} is charged in {} but the cart's first \
+                         product in {first}; a cart is paid in one currency",
+                        price.currency
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        let mut unit = price.amount;
         if let Some(amount) = item.amount {
             if product.data["price"]["pay_what_you_want"] != json!(true) {
                 return Err(ApiError::invalid_field(
@@ -201,8 +224,10 @@ pub fn price_items(
                 ))
             })?;
     }
-    let currency = products::currency(&lines[0].product);
-    Ok(Cart { lines, currency })
+    Ok(Cart {
+        lines,
+        currency: json!(currency.unwrap_or_default()),
+    })
 }
 
 /// What a new payment is for.
@@ -349,7 +374,11 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             amount: l.amount,
         })
         .collect();
-    let cart = price_items(ctx, "product_cart", &items, Some(false))?;
+    let buyer = PriceContext {
+        country: Some(input.billing.country.as_str()),
+        currency: input.billing_currency.as_ref().map(|c| c.as_str()),
+    };
+    let cart = price_items(ctx, "product_cart", &items, Some(false), buyer)?;
     let customer = common::customer_of(ctx, "customer", &input.customer)?;
     let discount = match input.discount_code.as_deref() {
         Some(code) => Some(discounts::redeem(

@@ -24,6 +24,7 @@ use dodo_types::models::{
 use serde_json::{Value, json};
 
 use super::common::{self, kind};
+use super::localized_prices::{self, PriceContext, UnitPrice};
 use super::payments::{self, Cart, Line, NewPayment};
 use super::{Ctx, Registry, discounts, payment_methods, products, usage};
 use crate::clock;
@@ -88,20 +89,32 @@ fn recurring_product(
     Ok((product, quantity))
 }
 
-/// Puts a plan on a subscription (product, quantity, price, intervals and the plan's meters).
+/// Puts a plan on a subscription (product, quantity, price, intervals and the plan's meters);
+/// answers the unit price charged. The price is localized for the subscription's billing
+/// country and the currency it is billed in so far (`currency`; the request's
+/// `billing_currency` on create).
 fn apply_plan(
     ctx: &Ctx<'_>,
     sub: &mut Value,
     product: &Value,
     quantity: i64,
-) -> Result<(), ApiError> {
+) -> Result<UnitPrice, ApiError> {
     let price = &product["price"];
+    let buyer = PriceContext {
+        country: sub["billing"]["country"].as_str(),
+        currency: sub["currency"].as_str(),
+    };
+    let unit = localized_prices::resolve(ctx, product, buyer)?;
+    let amount = unit
+        .amount
+        .checked_mul(quantity)
+        .filter(|a| *a <= payments::MAX_AMOUNT)
+        .ok_or_else(|| ApiError::out_of_range("the plan's price times quantity is too large"))?;
     sub["meters"] = json!(usage::price_meters(ctx, price)?);
     sub["product_id"] = product["product_id"].clone();
     sub["quantity"] = json!(quantity);
-    sub["recurring_pre_tax_amount"] =
-        json!(products::unit_amount(product).saturating_mul(quantity));
-    sub["currency"] = price["currency"].clone();
+    sub["recurring_pre_tax_amount"] = json!(amount);
+    sub["currency"] = json!(unit.currency);
     sub["tax_inclusive"] = json!(price["tax_inclusive"].as_bool().unwrap_or(false));
     for f in [
         "payment_frequency_count",
@@ -111,7 +124,7 @@ fn apply_plan(
     ] {
         sub[f] = price[f].clone();
     }
-    Ok(())
+    Ok(unit)
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -194,17 +207,18 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "next_billing_date": clock::format(next),
         "previous_billing_date": now,
         "created_at": now,
+        // The currency asked for, which `apply_plan` replaces with the one charged.
+        "currency": input.billing_currency.as_ref().map(|c| c.as_str()),
     });
-    apply_plan(ctx, &mut sub, &product, quantity)?;
+    let unit = apply_plan(ctx, &mut sub, &product, quantity)?;
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
-    let unit = products::unit_amount(&product);
     let cart = Cart {
         lines: vec![Line {
             product: product.clone(),
             quantity,
-            unit_amount: unit,
+            unit_amount: unit.amount,
         }],
-        currency: price["currency"].clone(),
+        currency: json!(unit.currency),
     };
     let payment = payments::create_payment(
         ctx,
@@ -433,6 +447,30 @@ fn at_next_billing_date(input: &UpdateSubscriptionPlanReq) -> bool {
     input.effective_at == Some(EffectiveAt::NextBillingDate)
 }
 
+/// Refuses a change billed as a difference between plans charged in different currencies
+/// (a localized plan to one without that localization): the emulator has no exchange rates
+/// to subtract them. `full_immediately` and `do_not_bill` need no difference.
+fn check_currency(
+    input: &UpdateSubscriptionPlanReq,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let needs_difference = !matches!(
+        input.proration_billing_mode,
+        ProrationBillingMode::FullImmediately | ProrationBillingMode::DoNotBill
+    );
+    if needs_difference && !at_next_billing_date(input) && old != new {
+        return Err(ApiError::unprocessable(
+            "CURRENCY_MISMATCH",
+            format!(
+                "the new plan is charged in {new} but the subscription in {old}; \
+                 use full_immediately or do_not_bill"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What the change bills now, going from `old` to `new` per `proration_billing_mode`.
 fn immediate_amount(input: &UpdateSubscriptionPlanReq, old: i64, new: i64) -> i64 {
     match input.proration_billing_mode {
@@ -472,7 +510,9 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         return Ok(Reply::empty());
     }
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    let old_currency = sub.data["currency"].clone();
     apply_plan(ctx, &mut sub.data, &product, quantity)?;
+    check_currency(&input, &old_currency, &sub.data["currency"])?;
     if let Some(m) = &input.metadata {
         sub.data["metadata"] = json!(m);
     }
@@ -530,7 +570,8 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     } = plan_change(ctx, req)?;
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let mut new_plan = sub.data.clone();
-    apply_plan(ctx, &mut new_plan, &product, quantity)?;
+    let unit = apply_plan(ctx, &mut new_plan, &product, quantity)?;
+    check_currency(&input, &sub.data["currency"], &new_plan["currency"])?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let amount = immediate_amount(&input, old, new);
     let currency = new_plan["currency"].clone();
@@ -556,7 +597,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                 "name": product["name"],
                 "description": product["description"],
                 "quantity": quantity,
-                "unit_price": products::unit_amount(&product),
+                "unit_price": unit.amount,
                 "currency": currency,
                 "tax_inclusive": false,
                 "tax": 0,

@@ -14,6 +14,7 @@ mod faults;
 mod generic;
 mod layers;
 mod licenses;
+mod localized;
 mod payments;
 mod persistence;
 mod platform;

@@ -16,6 +16,7 @@ mod form;
 mod harness;
 mod hosted;
 mod limits;
+mod localized_pages;
 mod portal;
 mod renewals;
 mod static_links;
