@@ -13,6 +13,9 @@
 //!   {"fail_renewals": true}`) the payment fails and the subscription goes `on_hold`
 //!   (`payment.failed`, `subscription.on_hold`, `dunning.started`); a trial ending is the first
 //!   such charge;
+//! - a plan change scheduled for that billing date (`change-plan` with `effective_at:
+//!   next_billing_date`) takes over first, so the renewal bills the new plan
+//!   (`subscription.plan_changed`);
 //! - `cancel_at_next_billing_date` subscriptions become `cancelled` instead of renewing;
 //! - a subscription whose `expires_at` passed becomes `expired`;
 //! - license keys whose `expires_at` passed become `expired`.
@@ -42,6 +45,7 @@ use crate::ids::new_id;
 use crate::resources::common::{self, kind};
 use crate::resources::localized_prices::PriceContext;
 use crate::resources::payments::{self, NewPayment};
+use crate::resources::subscriptions;
 use crate::resources::{Ctx, Env};
 use crate::store::{Db, Filter};
 
@@ -219,6 +223,15 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
                     cancelled.push(id.clone());
                     break;
                 }
+                // A plan change scheduled for this billing date takes over before it is billed.
+                let current = if subscriptions::apply_scheduled_change(&ctx, &id, &next)? {
+                    match db.get(kind::SUBSCRIPTION, &id)? {
+                        Some(changed) => changed,
+                        None => break,
+                    }
+                } else {
+                    current
+                };
                 if renew(&ctx, &current.data, &next)? {
                     renewed.push(id.clone());
                 } else {

@@ -8,7 +8,8 @@
 //! and pause/resume either as `status: paused|active` or the older `pause: true|false`.
 //! `change-plan` needs an `active` subscription; `effective_at: immediately` switches the plan
 //! and bills per `proration_billing_mode` (a settled payment), `next_billing_date` stores a
-//! `scheduled_change` (409 `PENDING_PLAN_CHANGE_EXISTS` while one exists). A usage-based plan carries its
+//! `scheduled_change` (409 `PENDING_PLAN_CHANGE_EXISTS` while one exists), which the clock applies
+//! on that date before billing it ([`apply_scheduled_change`]). A usage-based plan carries its
 //! meters (`meters`, see [`usage`]); credit usage belongs to the credits group.
 //!
 //! `update-payment-method` with `type: existing` switches the subscription to one of its
@@ -523,6 +524,38 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         charge_now(ctx, &sub.data, amount, product)?;
     }
     Ok(Reply::empty())
+}
+
+/// Applies subscription `id`'s scheduled plan change when its `effective_at` is at or before
+/// `due` (the clock calls this before billing the period that starts at `due`): the new
+/// product and quantity take over at their price (localized as on create), the change is
+/// cleared, and `subscription.plan_changed` (or `.updated` for a quantity change) follows. A
+/// change whose product is gone or no longer recurring is dropped and logged; the plan stays.
+/// Answers whether a change was applied.
+pub fn apply_scheduled_change(ctx: &Ctx<'_>, id: &str, due: &str) -> Result<bool, ApiError> {
+    let Some(mut sub) = ctx.db.get(kind::SUBSCRIPTION, id)? else {
+        return Ok(false);
+    };
+    let change = sub.data["scheduled_change"].clone();
+    let Some(effective) = change["effective_at"].as_str().and_then(clock::canonical) else {
+        return Ok(false);
+    };
+    if clock::canonical(due).is_none_or(|due| effective > due) {
+        return Ok(false);
+    }
+    sub.data["scheduled_change"] = Value::Null;
+    let product_id = change["product_id"].as_str().unwrap_or_default();
+    let quantity = change["quantity"].as_i64().unwrap_or(1);
+    match recurring_product(ctx, product_id, quantity) {
+        Ok((product, quantity)) => {
+            apply_plan(ctx, &mut sub.data, &product, quantity)?;
+        }
+        Err(e) => {
+            tracing::warn!(subscription = id, product = product_id, error = %e.message, "scheduled plan change dropped: its product can no longer be subscribed to");
+        }
+    }
+    ctx.db.update(kind::SUBSCRIPTION, id, &sub.data)?;
+    Ok(true)
 }
 
 /// Creates a settled payment of `amount` for the subscription (charged on its mandate).

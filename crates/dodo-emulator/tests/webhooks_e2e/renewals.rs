@@ -153,3 +153,94 @@ async fn advancing_renews_then_a_failing_card_puts_the_subscription_on_hold() {
     let clock = api.harness().clock().await.unwrap();
     assert!(clock.offset_seconds >= 63 * 86_400);
 }
+
+/// A plan change scheduled for the next billing date takes over when the clock reaches that
+/// date: the renewal bills the new plan, `subscription.plan_changed` is delivered, and the
+/// scheduled change is gone. Before that date nothing changes.
+#[tokio::test]
+async fn a_plan_change_scheduled_for_the_next_billing_date_is_applied_when_it_comes() {
+    let api = Api::start().await;
+    let mut rx = Receiver::start(vec![]).await;
+    api.harness().add_endpoint(&rx.url, &[]).await.unwrap();
+    let secret = api.emu.webhook_secret().to_string();
+    let pro = api.recurring_product(3000).await;
+    let basic = api.recurring_product(1000).await;
+    let sub = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": s(&pro["product_id"]), "quantity": 1,
+                   "customer": {"email": "downgrade@example.com", "name": "D"},
+                   "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let id = s(&sub["subscription_id"]).to_string();
+    api.harness()
+        .complete_payment(s(&sub["payment_id"]), "succeeded")
+        .await
+        .unwrap();
+    api.post(
+        &format!("/subscriptions/{id}/change-plan"),
+        json!({"product_id": s(&basic["product_id"]), "quantity": 2,
+               "proration_billing_mode": "do_not_bill", "effective_at": "next_billing_date"}),
+    )
+    .await
+    .expect(200);
+
+    // Two weeks on, before the billing date: still the old plan.
+    api.harness()
+        .advance_clock(Duration::from_secs(14 * 86_400))
+        .await
+        .unwrap();
+    let mid = api
+        .get(&format!("/subscriptions/{id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(mid["product_id"], pro["product_id"]);
+    assert!(!mid["scheduled_change"].is_null());
+
+    api.harness()
+        .advance_clock(Duration::from_secs(18 * 86_400))
+        .await
+        .unwrap();
+    let after = api
+        .get(&format!("/subscriptions/{id}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            &after["product_id"],
+            &after["quantity"],
+            &after["recurring_pre_tax_amount"]
+        ),
+        (&basic["product_id"], &json!(2), &json!(2000))
+    );
+    assert!(after["scheduled_change"].is_null());
+    let changed = rx
+        .next_of("subscription.plan_changed")
+        .await
+        .verify(&secret);
+    let EventPayload::SubscriptionPlanChanged(changed) = &changed.payload else {
+        panic!()
+    };
+    assert_eq!(changed.product_id, s(&basic["product_id"]));
+    let payments = api
+        .get(&format!("/payments?subscription_id={id}&status=succeeded"))
+        .await
+        .expect(200)
+        .body;
+    let amounts: Vec<&serde_json::Value> = payments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["total_amount"])
+        .collect();
+    assert_eq!(
+        amounts,
+        [&json!(2000), &json!(3000)],
+        "the renewal bills the new plan"
+    );
+}
