@@ -15,6 +15,7 @@ mod generic;
 mod layers;
 mod licenses;
 mod payments;
+mod payout_schedule;
 mod persistence;
 mod platform;
 mod protocol;
