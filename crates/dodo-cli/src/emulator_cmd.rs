@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use dodo_emulator::config::{MIN_PAYOUT_THRESHOLD, PayoutCycle};
 use dodo_emulator::{Emulator, EmulatorConfig, Storage};
 use serde_json::json;
 
@@ -60,6 +61,15 @@ pub struct EmulatorArgs {
     /// payments and refunds in production; pair it only with a client configured for it.
     #[arg(long)]
     pub replay_idempotency_key: bool,
+    /// When the platform pays out as the emulator's clock moves: `bi_monthly` (the live
+    /// default: 1st-15th paid the 18th, 16th-end paid the 4th), `weekly`, `monthly`, or `off`
+    /// (only `dodo-dev trigger payout.*` makes payouts).
+    #[arg(long, value_name = "CYCLE", default_value = "bi_monthly")]
+    pub payout_cycle: PayoutCycle,
+    /// Smallest net, in USD cents, a billing period pays out (less carries forward to the
+    /// next); at least 10000 ($100), as the live API.
+    #[arg(long, value_name = "CENTS", default_value_t = MIN_PAYOUT_THRESHOLD)]
+    pub payout_threshold: i64,
 }
 
 /// The emulator's configuration for these options.
@@ -79,7 +89,10 @@ pub fn config_from(args: &EmulatorArgs) -> EmulatorConfig {
     if let Some(secret) = &args.webhook_secret {
         config = config.webhook_secret(secret.clone());
     }
-    config.replay_idempotency_key(args.replay_idempotency_key)
+    config
+        .replay_idempotency_key(args.replay_idempotency_key)
+        .payout_cycle(args.payout_cycle)
+        .payout_threshold(args.payout_threshold)
 }
 
 /// Quotes `value` for a POSIX shell (single quotes; an embedded `'` becomes `'\''`).

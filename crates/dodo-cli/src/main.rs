@@ -163,6 +163,48 @@ mod tests {
     }
 
     #[test]
+    fn emulator_payout_options() {
+        let config = |argv: &[&str]| {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let Command::Emulator(args) = cli.command else {
+                panic!("expected the emulator subcommand");
+            };
+            emulator_cmd::config_from(&args)
+        };
+        let default = config(&["dodo-dev", "emulator"]);
+        assert_eq!(
+            default.payout_cycle,
+            dodo_emulator::config::PayoutCycle::BiMonthly
+        );
+        assert_eq!(default.payout_threshold, 10_000);
+        let weekly = config(&[
+            "dodo-dev",
+            "emulator",
+            "--payout-cycle",
+            "weekly",
+            "--payout-threshold",
+            "25000",
+        ]);
+        assert_eq!(
+            weekly.payout_cycle,
+            dodo_emulator::config::PayoutCycle::Weekly
+        );
+        assert_eq!(weekly.payout_threshold, 25_000);
+        assert_eq!(
+            config(&["dodo-dev", "emulator", "--payout-cycle", "off"]).payout_cycle,
+            dodo_emulator::config::PayoutCycle::Off
+        );
+        let err = Cli::try_parse_from(["dodo-dev", "emulator", "--payout-cycle", "daily"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("expected bi_monthly, weekly, monthly or off"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn db_and_memory_conflict() {
         assert!(Cli::try_parse_from(["dodo-dev", "emulator", "--memory", "--db", "x.db"]).is_err());
         assert!(Cli::try_parse_from(["dodo-dev", "emulator", "--json", "--print-env"]).is_err());

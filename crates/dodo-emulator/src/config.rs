@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::ops::{Operation, spec_operations};
+pub use crate::resources::payout_cycles::{MIN_PAYOUT_THRESHOLD, PayoutCycle};
 use crate::store::Storage;
 
 /// The API key accepted when none is configured.
@@ -54,6 +55,14 @@ pub struct EmulatorConfig {
     /// `server_honours_idempotency_key(true)`; code that passes with it on may still
     /// duplicate money operations against the live API.
     pub replay_idempotency_key: bool,
+    /// When the platform pays the merchant out as the clock moves (default
+    /// [`PayoutCycle::BiMonthly`], the live default; [`PayoutCycle::Off`] leaves payouts to
+    /// the `payout.*` triggers). See [`crate::resources::payout_cycles`].
+    pub payout_cycle: PayoutCycle,
+    /// The smallest net, in USD minor units, a billing period pays out; less carries forward
+    /// (default and minimum [`MIN_PAYOUT_THRESHOLD`], $100, as the live API; a smaller value
+    /// makes [`crate::Emulator::start`] fail).
+    pub payout_threshold: i64,
 }
 
 impl Default for EmulatorConfig {
@@ -70,6 +79,8 @@ impl Default for EmulatorConfig {
             request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
             replay_idempotency_key: false,
+            payout_cycle: PayoutCycle::default(),
+            payout_threshold: MIN_PAYOUT_THRESHOLD,
         }
     }
 }
@@ -104,6 +115,19 @@ impl EmulatorConfig {
     /// live API).
     pub fn replay_idempotency_key(mut self, replay: bool) -> Self {
         self.replay_idempotency_key = replay;
+        self
+    }
+
+    /// Sets the payout cycle (see [`payout_cycle`](Self::payout_cycle)).
+    pub fn payout_cycle(mut self, cycle: PayoutCycle) -> Self {
+        self.payout_cycle = cycle;
+        self
+    }
+
+    /// Sets the payout threshold in USD minor units (at least [`MIN_PAYOUT_THRESHOLD`]; see
+    /// [`payout_threshold`](Self::payout_threshold)).
+    pub fn payout_threshold(mut self, minor_units: i64) -> Self {
+        self.payout_threshold = minor_units;
         self
     }
 
@@ -143,6 +167,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("replay_idempotency_key", &self.replay_idempotency_key)
             .field("request_log_capacity", &self.request_log_capacity)
             .field("max_deliveries", &self.max_deliveries)
+            .field("payout_cycle", &self.payout_cycle)
+            .field("payout_threshold", &self.payout_threshold)
             .finish()
     }
 }

@@ -131,6 +131,8 @@ pub mod kind {
     pub const PAYOUT: &str = "payout";
     /// The rows a payout settled (id = payout id): payments, refunds, fees.
     pub const PAYOUT_ROWS: &str = "payout_rows";
+    /// The payout schedule's next billing period not yet closed (one record, id `cursor`).
+    pub const PAYOUT_CYCLE: &str = "payout_cycle";
     /// Saved payment methods (`pm_`, parent = customer id), saved from succeeded payments.
     pub const PAYMENT_METHOD: &str = "payment_method";
     /// Manual retries of a failed payment (id = payment id): `{sends_used, last_at}`.

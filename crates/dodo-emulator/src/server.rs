@@ -64,6 +64,17 @@ pub enum StartError {
     /// A registered handler names an operation the operation table lacks.
     #[error("handlers registered for operations that do not exist: {0:?}")]
     UnknownHandlers(Vec<(&'static str, &'static str)>),
+    /// The payout threshold is below the live API's minimum.
+    #[error(
+        "payout threshold {threshold} is below the minimum of {min} USD minor units ($100.00) \
+         that the live API allows"
+    )]
+    PayoutThresholdTooLow {
+        /// The configured threshold (USD minor units).
+        threshold: i64,
+        /// The minimum ([`crate::config::MIN_PAYOUT_THRESHOLD`]).
+        min: i64,
+    },
     /// Initialising the database failed.
     #[error("cannot initialise the emulator database: {0}")]
     Init(String),
@@ -112,6 +123,12 @@ impl Emulator {
         if !config.host.is_loopback() && config.api_key == crate::config::DEFAULT_API_KEY {
             return Err(StartError::DefaultKeyOnPublicAddress { addr: requested });
         }
+        if config.payout_threshold < crate::config::MIN_PAYOUT_THRESHOLD {
+            return Err(StartError::PayoutThresholdTooLow {
+                threshold: config.payout_threshold,
+                min: crate::config::MIN_PAYOUT_THRESHOLD,
+            });
+        }
         let store = Store::open(&config.storage, clock)?;
         let table = OperationTable::new(config.operations)?;
         let unknown = registry.unknown_routes(config.operations);
@@ -129,6 +146,10 @@ impl Emulator {
         let env = Env {
             business_id: config.business_id.clone(),
             base_url: base_url.clone(),
+            payouts: crate::resources::payout_cycles::PayoutSchedule {
+                cycle: config.payout_cycle,
+                threshold: config.payout_threshold,
+            },
         };
         let webhook_secret = init_store(&store, &env, config.webhook_secret.clone())?;
         let mut state = AppState::new(

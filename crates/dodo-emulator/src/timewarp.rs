@@ -25,7 +25,8 @@
 //! `GET /_emulator/clock` answers `{now, offset_seconds}`. After the renewals, subscriptions'
 //! credits roll over and are granted per period ([`crate::resources::credit_cycles`]), and
 //! credit grants past their `expires_at` expire ([`crate::resources::credit_ledger::expire_due`],
-//! `credit.expired`).
+//! `credit.expired`). Last, the payout schedule closes the billing periods that ended and
+//! moves scheduled payouts on ([`crate::resources::payout_cycles`]).
 
 use std::sync::Arc;
 
@@ -255,11 +256,13 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
         }
         let credit_grants_issued = crate::resources::credit_cycles::process(&ctx)?;
         let credit_grants_expired = crate::resources::credit_ledger::expire_due(&ctx, None)?;
+        let payouts = crate::resources::payout_cycles::process(&ctx)?;
         Ok(json!({
             "renewed": renewed, "on_hold": on_hold, "cancelled": cancelled,
             "expired": expired, "license_keys_expired": keys_expired,
             "credit_grants_issued": credit_grants_issued,
             "credit_grants_expired": credit_grants_expired,
+            "payouts": payouts,
         }))
     })
 }

@@ -38,6 +38,7 @@ pub mod moderation;
 pub mod payment_methods;
 pub mod payment_retry;
 pub mod payments;
+pub mod payout_cycles;
 pub mod payouts;
 pub mod products;
 pub mod refunds;
@@ -64,6 +65,8 @@ pub struct Env {
     pub business_id: String,
     /// Base URL of the emulator (`http://127.0.0.1:PORT`), for links it hands out.
     pub base_url: String,
+    /// The payout cycle and threshold ([`payout_cycles`]).
+    pub payouts: payout_cycles::PayoutSchedule,
 }
 
 /// What a handler works with.

@@ -1,7 +1,9 @@
 //! Payouts: what the platform pays the business, computed from its settled money.
 //!
-//! [`create_payout`] is how the platform makes one (the `payout.*` triggers call it): it
-//! settles every succeeded payment and refund not yet in a payout. Each payment adds its
+//! [`make_payout`] is how the platform makes one: off-cycle ([`create_payout`], what the
+//! `payout.*` triggers call) it settles every succeeded payment and refund not yet in a
+//! payout; on the schedule ([`super::payout_cycles`], as the clock moves) those of one billing
+//! [`Period`] and the ones carried forward before it. Each payment adds its
 //! `total_amount` and costs a fee of 4 % + 40 minor units (the emulator's fixed rule), each
 //! succeeded refund subtracts its amount, each dispute its amount (`dispute`, given back by a
 //! `dispute_reversal` once won); `amount` is the net, `fee` the fees. The rows are kept
@@ -14,9 +16,11 @@
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
+use time::Date;
 
 use super::common::{self, kind};
 use super::{Ctx, Registry, invoices};
+use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply, ReplyBody};
@@ -120,45 +124,109 @@ fn row(event: &str, id: &str, amount: i64, obj: &Value, at: &str, reference: &st
     })
 }
 
-/// Makes a payout of everything settled since the last one (status `not_initiated`).
-pub fn create_payout(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+/// The billing period a scheduled payout pays (see [`super::payout_cycles`]): the money
+/// settled from `start` (inclusive) to `end` (exclusive, the first day of the next period),
+/// plus what earlier periods carried forward, paid out on `payout_date`. All days are UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// The cycle's name (`bi_monthly`, `weekly`, `monthly`).
+    pub cycle: &'static str,
+    /// The first day of the period.
+    pub start: Date,
+    /// The day after the period's last day: when the period closes and its payout is made.
+    pub end: Date,
+    /// The documented payout (initiation) date.
+    pub payout_date: Date,
+}
+
+/// Every settled row not yet in a payout, oldest first.
+pub fn unpaid_rows(ctx: &Ctx<'_>) -> Result<Vec<Value>, ApiError> {
     let paid: HashSet<String> = all(ctx, kind::PAYOUT_ROWS, &[])?
         .iter()
         .flat_map(|r| r.data["items"].as_array().cloned().unwrap_or_default())
         .filter_map(|row| row["id"].as_str().map(str::to_string))
         .collect();
-    let rows: Vec<Value> = settled_rows(ctx)?
+    Ok(settled_rows(ctx)?
         .into_iter()
         .filter(|r| !paid.contains(r["id"].as_str().unwrap_or_default()))
-        .collect();
+        .collect())
+}
+
+/// The net of settled rows (what a payout of them would pay), saturating.
+pub fn net_of(rows: &[Value]) -> i64 {
+    rows.iter()
+        .map(|r| r["payout_currency_amount"].as_i64().unwrap_or(0))
+        .fold(0_i64, i64::saturating_add)
+}
+
+/// Makes an off-cycle payout of everything settled since the last payout (status
+/// `not_initiated`, `payout.created`): what the `payout.*` triggers do.
+pub fn create_payout(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let rows = unpaid_rows(ctx)?;
+    make_payout(ctx, rows, None)
+}
+
+/// Makes a payout (status `not_initiated`, `payout.created`) settling `rows` (taken from
+/// [`unpaid_rows`]): off-cycle and dated now when `period` is `None`, else the scheduled
+/// payout of that billing period, dated when the period closed. Both the triggers and the
+/// schedule make payouts only through here, so a row is never settled twice.
+pub fn make_payout(
+    ctx: &Ctx<'_>,
+    rows: Vec<Value>,
+    period: Option<&Period>,
+) -> Result<Value, ApiError> {
     let sum = |pred: &dyn Fn(&str) -> bool| -> i64 {
         rows.iter()
             .filter(|r| pred(r["event_type"].as_str().unwrap_or_default()))
             .map(|r| r["payout_currency_amount"].as_i64().unwrap_or(0))
             .fold(0_i64, i64::saturating_add)
     };
-    let net = sum(&|_| true);
-    let fee = -sum(&|t| t == "payment_fees");
-    let refunds = -sum(&|t| t == "refund");
-    let chargebacks = -sum(&|t| t.starts_with("dispute"));
+    let net = net_of(&rows);
+    let fee = sum(&|t| t == "payment_fees").saturating_neg();
+    let refunds = sum(&|t| t == "refund").saturating_neg();
+    let chargebacks = sum(&|t| t.starts_with("dispute")).saturating_neg();
     let id = new_id("pyt_");
-    let now = ctx.now_string();
+    let (at, name, schedule) = match period {
+        None => (ctx.now_string(), "Emulated payout".to_string(), Value::Null),
+        Some(p) => {
+            let last_day = p.end.previous_day().unwrap_or(p.end);
+            (
+                clock::format(p.end.midnight().assume_utc()),
+                format!("Payout for {} to {last_day}", p.start),
+                json!({
+                    "cycle": p.cycle, "period_start": p.start.to_string(),
+                    "period_end": last_day.to_string(),
+                    "payout_date": clock::format(p.payout_date.midnight().assume_utc()),
+                }),
+            )
+        }
+    };
     let data = json!({
         "payout_id": id, "business_id": ctx.env.business_id, "amount": net, "fee": fee,
         "additional_docs": [], "currency": "USD", "payment_method": "bank_transfer",
         "status": "not_initiated", "tax": 0, "refunds": refunds, "chargebacks": chargebacks,
-        "name": "Emulated payout", "payout_document_url": null, "remarks": null,
-        "created_at": now, "updated_at": now,
+        "name": name, "payout_document_url": null, "remarks": null,
+        "created_at": at, "updated_at": at,
     });
     ctx.db.insert(
         kind::PAYOUT_ROWS,
         &id,
         Some(&id),
-        &now,
-        &json!({ "items": rows }),
+        &at,
+        &json!({ "items": rows, "schedule": schedule }),
     )?;
-    ctx.db.insert(kind::PAYOUT, &id, None, &now, &data)?;
+    ctx.db.insert(kind::PAYOUT, &id, None, &at, &data)?;
     Ok(data)
+}
+
+/// The schedule a payout was made on (`{cycle, period_start, period_end, payout_date}`), or
+/// `None` for an off-cycle payout.
+pub fn schedule_of(ctx: &Ctx<'_>, payout_id: &str) -> Result<Option<Value>, ApiError> {
+    Ok(ctx
+        .db
+        .get(kind::PAYOUT_ROWS, payout_id)?
+        .map(|r| r.data["schedule"].clone())
+        .filter(|s| s.is_object()))
 }
 
 fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

@@ -16,6 +16,7 @@ mod layers;
 mod licenses;
 mod localized;
 mod payments;
+mod payout_schedule;
 mod persistence;
 mod platform;
 mod protocol;
