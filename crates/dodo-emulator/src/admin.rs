@@ -12,7 +12,7 @@
 //! | `DELETE /_emulator/faults` | remove all rules → 204 |
 //! | `POST /_emulator/reset` | delete all objects and idempotency records → 204 |
 //! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`] |
-//! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?}` (default card `4242 4242 4242 4242`, the session's customer) → `{payment_id, subscription_id, status}` |
+//! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?}` (default card `4242 4242 4242 4242`, the session's customer and discount code) → `{payment_id, subscription_id, status}` |
 //! | `POST /_emulator/payments/{payment_id}/pay` | the same for a payment link (a payment awaiting its payment method) |
 //! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |
 //! | `GET /_emulator/emails` | the email outbox, newest first: `{"items": [{email_log_id, customer_id, recipient, from, subject, text, html, link, email_type, category, status, created_at}]}` (`?customer_id=` filters; at most 1,000); nothing is ever sent ([`crate::resources::emails`]) |
@@ -297,7 +297,7 @@ async fn pay_session(
     Path(sid): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let (b, card) = match parse_pay(&body) {
+    let (mut b, card) = match parse_pay(&body) {
         Ok(x) => x,
         Err(e) => return reject(&e),
     };
@@ -327,6 +327,10 @@ async fn pay_session(
             "ALREADY_PAID",
             format!("checkout session {sid} was already paid"),
         ));
+    }
+    // The hosted page fills its discount field with the session's code; so does this.
+    if b.discount_code.is_none() {
+        b.discount_code = req["discount_code"].as_str().map(str::to_string);
     }
     let purchase = Purchase {
         cart: req["product_cart"].clone(),

@@ -251,8 +251,9 @@ fn recurring_note(product: &Value) -> Option<String> {
     })
 }
 
-/// Prices `cart` (`[{product_id, quantity, amount?}]`) onto the page exactly as the API will
-/// charge it ([`payments::price_cart`]: localized prices, one currency), and says which
+/// Prices `cart` (`[{product_id, quantity, amount?, addons?}]`) onto the page exactly as the
+/// API will charge it ([`payments::price_cart`]: localized prices, one currency, a
+/// subscription's addons as lines of their own), and says which
 /// country the prices follow when a product is priced by country.
 fn price_lines(
     ctx: &Ctx<'_>,
@@ -266,7 +267,17 @@ fn price_lines(
     for l in &priced.lines {
         let mut line = line_of(&l.product, l.quantity);
         line.unit = l.unit_amount;
+        let recurring = line.recurring.clone();
         c.lines.push(line);
+        // A subscription's addons are charged with it, so they are shown with it.
+        for a in l.addons.iter().filter(|a| a.quantity > 0) {
+            c.lines.push(ShownLine {
+                name: format!("{} (add-on)", a.addon["name"].as_str().unwrap_or("Add-on")),
+                quantity: a.quantity,
+                unit: a.unit_amount,
+                recurring: recurring.clone(),
+            });
+        }
     }
     if let Some(country) = buyer.country
         && priced

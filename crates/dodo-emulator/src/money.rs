@@ -8,6 +8,10 @@
 //! and [`parse`] convert between minor units and the plain decimal a buyer types in an amount
 //! field (`12.50`), with checked arithmetic.
 
+/// Largest amount the emulator charges, in minor units (10^15: far above any real charge, far
+/// below `i64` overflow once taxes and discounts are applied).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
 /// Currencies without a minor unit (ISO 4217 exponent 0).
 const ZERO_DECIMAL: [&str; 17] = [
     "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",

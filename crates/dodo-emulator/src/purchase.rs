@@ -77,7 +77,8 @@ pub const TEST_CARDS: [(&str, &str); 4] = [
 /// What is being bought.
 #[derive(Debug, Clone, Default)]
 pub struct Purchase {
-    /// `[{product_id, quantity, amount?}]` to create (when `payment_id` is `None`).
+    /// `[{product_id, quantity, amount?, addons?}]` to create (when `payment_id` is `None`);
+    /// a subscription takes the first line and its `addons`.
     pub cart: Value,
     /// Metadata of the new payment or subscription.
     pub metadata: Value,
@@ -236,6 +237,9 @@ fn create(
     } else {
         json!({"product_cart": cart, "customer": customer, "billing": billing})
     };
+    if recurring && first["addons"].is_array() {
+        body["addons"] = first["addons"].clone();
+    }
     if !code.is_empty() {
         body["discount_code"] = json!(code);
     }

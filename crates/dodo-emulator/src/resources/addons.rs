@@ -1,9 +1,10 @@
 //! Addons: create, retrieve, update, list (live ones), archive (`DELETE`, 200 empty) and
 //! unarchive. Images are uploaded through [`super::uploads`]; translations are served by
-//! [`super::translations`].
+//! [`super::translations`]. A product offers addons by id ([`offered`]); what buying them
+//! with a subscription costs is [`super::addon_carts`].
 
 use dodo_types::models::{CreateAddonRequest, PatchAddonRequest};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::common::{self, kind, set_some};
 use super::{Ctx, Registry};
@@ -20,6 +21,34 @@ pub fn register(r: &mut Registry) {
     r.add("GET", "/addons", list);
     r.add("DELETE", "/addons/{id}", archive);
     r.add("POST", "/addons/{id}/unarchive", unarchive);
+}
+
+/// The addon ids a product offers (`addons` on product create and `PATCH`, body field
+/// `field`): each must be a live addon of this business (422 naming the item otherwise); an id
+/// listed twice is kept once.
+pub fn offered(ctx: &Ctx<'_>, field: &str, ids: &[String]) -> Result<Value, ApiError> {
+    let mut out: Vec<&str> = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if out.contains(&id.as_str()) {
+            continue;
+        }
+        match ctx.db.get(kind::ADDON, id)? {
+            Some(r) if r.state == State::Active => out.push(id),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    &format!("{field}[{i}]"),
+                    format!("addon `{id}` is archived"),
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid_field(
+                    &format!("{field}[{i}]"),
+                    format!("no addon `{id}`"),
+                ));
+            }
+        }
+    }
+    Ok(json!(out))
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

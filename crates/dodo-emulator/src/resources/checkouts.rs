@@ -19,6 +19,13 @@
 //! reports) and its `billing_currency`; the preview's lines, totals and `currency` and the
 //! payment a confirmed session creates use the same prices. A cart whose lines resolve to
 //! different currencies answers 422 `CART_CURRENCY_MISMATCH`.
+//!
+//! A subscription line's `addons` are checked and priced as [`super::addon_carts`] says; the
+//! preview lists them under the line (`single_quantity_price` per unit, `og_price` and
+//! `discounted_price` for the quantity), counts them in the totals, and the subscription the
+//! session creates carries them. A line's `discount_amount` is the percentage code's rate in
+//! basis points, null for a flat code or none (as the spec documents); the deduction itself is
+//! in `discounted_price` and the breakups.
 
 use dodo_types::models::CreateCheckoutSessionRequest;
 use serde_json::{Value, json};
@@ -59,6 +66,7 @@ fn priced(
             product_id: &l.product_id,
             quantity: l.quantity,
             amount: l.amount,
+            addons: l.addons.as_deref().unwrap_or_default(),
         })
         .collect();
     let buyer = PriceContext {
@@ -188,7 +196,17 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         .as_ref()
         .map(|d| discounts::discount_amount(d, subtotal))
         .unwrap_or(0);
-    let mut remaining = off;
+    // Each entry's share of the discount: the lines' products and addons, in order.
+    let totals: Vec<i64> = cart
+        .lines
+        .iter()
+        .flat_map(|l| std::iter::once(l.product_total()).chain(l.addons.iter().map(|a| a.total())))
+        .collect();
+    let shares = discount.as_ref().map_or_else(
+        || vec![0; totals.len()],
+        |d| discounts::allocate(d, &totals),
+    );
+    let mut shares = shares.into_iter();
     let mut items = Vec::with_capacity(cart.lines.len());
     // (due now, recurring subtotal, recurring discount)
     let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
@@ -203,14 +221,42 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let mut trial_days: Option<i64> = None;
+    // `discount_amount`: a percentage code's rate in basis points; null for flat codes (whose
+    // deduction is `og_price - discounted_price`) and without a code.
+    let rate = discount
+        .as_ref()
+        .filter(|d| d["type"] == "percentage")
+        .map(|d| d["amount"].clone())
+        .unwrap_or(Value::Null);
     for (i, l) in cart.lines.iter().enumerate() {
         let overrides = input
             .product_cart
             .get(i)
             .and_then(|asked| asked.credit_entitlements.as_deref())
             .unwrap_or_default();
-        let line_off = remaining.min(l.total());
-        remaining -= line_off;
+        let product_off = shares.next().unwrap_or(0);
+        let mut line_off = product_off;
+        let mut addons = Vec::with_capacity(l.addons.len());
+        for a in &l.addons {
+            let off = shares.next().unwrap_or(0);
+            line_off += off;
+            addons.push(json!({
+                "addon_id": a.addon_id(),
+                "quantity": a.quantity,
+                "name": a.addon["name"],
+                "description": a.addon["description"],
+                "single_quantity_price": a.unit_amount,
+                "og_price": a.total(),
+                "discounted_price": a.total() - off,
+                "discount_amount": rate,
+                "currency": cart.currency,
+                "og_currency": a.addon["currency"],
+                "tax": 0,
+                "tax_rate": 0,
+                "tax_category": a.addon["tax_category"],
+                "tax_inclusive": false,
+            }));
+        }
         let p = &l.product;
         let recurring = products::is_recurring(p);
         if recurring {
@@ -240,8 +286,8 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             } else {
                 products::unit_amount(p)
             },
-            "discounted_price": l.total() - line_off,
-            "discount_amount": line_off,
+            "discounted_price": l.product_total() - product_off,
+            "discount_amount": rate,
             "discount_cycle": discount.as_ref().and_then(|d| d["subscription_cycles"].as_i64()),
             "currency": cart.currency,
             "og_currency": products::currency(p),
@@ -253,7 +299,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "is_usage_based": usage,
             "meters": usage::meter_details(ctx, &p["price"])?,
             "credit_entitlements": credit_mappings::checkout_items(p, overrides),
-            "addons": null,
+            "addons": recurring.then_some(addons),
         }));
     }
     let country = billing_country(&input);

@@ -242,6 +242,32 @@ pub fn discount_amount(discount: &Value, subtotal: i64) -> i64 {
     off.clamp(0, subtotal.max(0))
 }
 
+/// How the [`discount_amount`] of `discount` on the sum of `totals` (each entry of a cart: a
+/// product line or an addon, in order) splits over the entries: a percentage code takes its
+/// rate off each entry (rounded down) and the few minor units rounding left over from the
+/// earliest entries with room; a flat code is taken from the entries in order. The parts
+/// never exceed their entry and always add up to the discount.
+pub fn allocate(discount: &Value, totals: &[i64]) -> Vec<i64> {
+    let subtotal = totals.iter().fold(0_i64, |a, t| a.saturating_add(*t));
+    let off = discount_amount(discount, subtotal);
+    let mut parts: Vec<i64> = if discount["type"] == "percentage" {
+        let rate = discount["amount"].as_i64().unwrap_or(0).clamp(0, 10_000);
+        totals
+            .iter()
+            .map(|t| (*t).max(0).saturating_mul(rate) / 10_000)
+            .collect()
+    } else {
+        vec![0; totals.len()]
+    };
+    let mut left = off.saturating_sub(parts.iter().sum::<i64>()).max(0);
+    for (part, total) in parts.iter_mut().zip(totals) {
+        let more = left.min(total.saturating_sub(*part).max(0));
+        *part += more;
+        left -= more;
+    }
+    parts
+}
+
 /// Redeems a code for a cart of product ids: [`check`]s it, enforces
 /// `per_customer_usage_limit` for `customer_id` (uses counted from the customer's payments),
 /// then counts one use. Answers the discount object.
@@ -392,5 +418,17 @@ mod tests {
             discount_amount(&json!({"type": "flat", "amount": 500}), 3000),
             500
         );
+    }
+
+    #[test]
+    fn discounts_split_over_entries_and_add_up() {
+        let ten = json!({"type": "percentage", "amount": 1000});
+        assert_eq!(allocate(&ten, &[1200, 1000]), vec![120, 100]);
+        // 10 % of 3 × 5 = 1 (of 15), though each 5 alone rounds to 0.
+        assert_eq!(allocate(&ten, &[5, 5, 5]), vec![1, 0, 0]);
+        let flat = json!({"type": "flat", "amount": 500});
+        assert_eq!(allocate(&flat, &[300, 1000]), vec![300, 200]);
+        assert_eq!(allocate(&flat, &[100, 200]), vec![100, 200]);
+        assert_eq!(allocate(&flat, &[]), Vec::<i64>::new());
     }
 }

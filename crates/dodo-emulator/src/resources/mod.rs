@@ -7,6 +7,7 @@
 //! handler answers 501 naming it (there is no generic fallback: an echo would hide bugs the
 //! live API shows); [`Registry::unhandled`] lists such operations.
 
+pub mod addon_carts;
 pub mod addons;
 pub mod amounts;
 pub mod balances;

@@ -10,9 +10,10 @@
 //! are kept beside the payment for refunds. A succeeded payment saves its card
 //! ([`payment_methods`]); manual retries live in [`super::payment_retry`].
 
-use dodo_types::models::CreateOneTimePaymentRequest;
+use dodo_types::models::{AttachAddonReq, CreateOneTimePaymentRequest};
 use serde_json::{Value, json};
 
+use super::addon_carts::{self, AddonLine};
 use super::common::{self, kind};
 use super::localized_prices::{self, PriceContext};
 use super::{Ctx, Registry, blocklist, discounts, licenses, payment_methods, products};
@@ -41,23 +42,59 @@ pub struct Line {
     pub quantity: i64,
     /// Price per unit in minor units.
     pub unit_amount: i64,
+    /// Addons bought with a subscription product ([`addon_carts`]).
+    pub addons: Vec<AddonLine>,
 }
 
 impl Line {
+    /// A line of `quantity` units of `product` at `unit_amount` each, without addons.
+    pub fn new(product: Value, quantity: i64, unit_amount: i64) -> Self {
+        Self {
+            product,
+            quantity,
+            unit_amount,
+            addons: Vec::new(),
+        }
+    }
+
     /// Product id.
     pub fn product_id(&self) -> &str {
         self.product["product_id"].as_str().unwrap_or("")
     }
 
-    /// `unit_amount × quantity`.
-    pub fn total(&self) -> i64 {
+    /// `unit_amount × quantity`: the product alone.
+    pub fn product_total(&self) -> i64 {
         self.unit_amount.saturating_mul(self.quantity)
+    }
+
+    /// The product and its addons.
+    pub fn total(&self) -> i64 {
+        self.product_total()
+            .saturating_add(addon_carts::sum(&self.addons))
+    }
+
+    /// What the line charges, entry by entry: the product, then each addon, as
+    /// `(item id, name, description, amount)`.
+    fn entries(&self) -> Vec<(&str, &Value, &Value, i64)> {
+        let mut out = vec![(
+            self.product_id(),
+            &self.product["name"],
+            &self.product["description"],
+            self.product_total(),
+        )];
+        for a in &self.addons {
+            out.push((
+                a.addon_id(),
+                &a.addon["name"],
+                &a.addon["description"],
+                a.total(),
+            ));
+        }
+        out
     }
 }
 
-/// Largest cart total in minor units (10^15: far above any real charge, far below `i64`
-/// overflow once taxes and discounts are applied).
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+pub use crate::money::MAX_AMOUNT;
 
 /// A priced cart.
 #[derive(Debug, Clone)]
@@ -104,10 +141,12 @@ pub struct CartItem<'a> {
     pub quantity: i64,
     /// Pay-what-you-want amount per unit.
     pub amount: Option<i64>,
+    /// Addons for a subscription product (empty for none).
+    pub addons: &'a [AttachAddonReq],
 }
 
-/// [`price_items`] over cart lines kept as JSON (`[{product_id, quantity, amount?}]`), for
-/// callers pricing stored carts rather than a typed request.
+/// [`price_items`] over cart lines kept as JSON (`[{product_id, quantity, amount?, addons?}]`),
+/// for callers pricing stored carts rather than a typed request.
 pub fn price_cart(
     ctx: &Ctx<'_>,
     field: &str,
@@ -115,8 +154,13 @@ pub fn price_cart(
     recurring: Option<bool>,
     buyer: PriceContext<'_>,
 ) -> Result<Cart, ApiError> {
+    let addons = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| addon_carts::parse(&format!("{field}[{i}].addons"), &item["addons"]))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut parsed = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    for (i, (item, addons)) in items.iter().zip(&addons).enumerate() {
         let at = |f: &str| format!("{field}[{i}].{f}");
         parsed.push(CartItem {
             product_id: item["product_id"]
@@ -126,13 +170,15 @@ pub fn price_cart(
                 .as_i64()
                 .ok_or_else(|| ApiError::invalid_field(&at("quantity"), "is required"))?,
             amount: item["amount"].as_i64(),
+            addons,
         });
     }
     price_items(ctx, field, &parsed, recurring, buyer)
 }
 
-/// Prices `items` (`[{product_id, quantity, amount?}]`, at body field `field`) from the stored
-/// products, each unit at the price [`localized_prices::resolve`] picks for `buyer`.
+/// Prices `items` (`[{product_id, quantity, amount?, addons}]`, at body field `field`) from the
+/// stored products, each unit at the price [`localized_prices::resolve`] picks for `buyer`, and
+/// their addons ([`addon_carts::price`], in the line's currency).
 /// `recurring` says whether subscription products are allowed (and required). A cart is paid
 /// in one currency: lines whose prices resolve to different currencies answer 422
 /// `CART_CURRENCY_MISMATCH` (the emulator has no exchange rates to convert them).
@@ -205,10 +251,18 @@ pub fn price_items(
             }
             unit = amount;
         }
+        let addons = addon_carts::price(
+            ctx,
+            &at("addons"),
+            &product.data,
+            item.addons,
+            &price.currency,
+        )?;
         lines.push(Line {
             product: product.data,
             quantity,
             unit_amount: unit,
+            addons,
         });
     }
     let mut total = 0_i64;
@@ -216,6 +270,7 @@ pub fn price_items(
         total = l
             .unit_amount
             .checked_mul(l.quantity)
+            .and_then(|t| t.checked_add(addon_carts::sum(&l.addons)))
             .and_then(|t| total.checked_add(t))
             .filter(|t| *t <= MAX_AMOUNT)
             .ok_or_else(|| {
@@ -327,28 +382,7 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
         "updated_at": now,
     });
     ctx.db.insert(kind::PAYMENT, &id, None, &now, &data)?;
-    let mut remaining_discount = discount_off;
-    let items: Vec<Value> = p
-        .cart
-        .lines
-        .iter()
-        .map(|l| {
-            let off = remaining_discount.min(l.total());
-            remaining_discount -= off;
-            let amount = match p.amount_override {
-                Some(a) if p.cart.lines.len() == 1 => a,
-                _ => l.total() - off,
-            };
-            json!({
-                "items_id": l.product_id(),
-                "name": l.product["name"],
-                "description": l.product["description"],
-                "amount": amount,
-                "tax": 0,
-                "refundable_amount": amount,
-            })
-        })
-        .collect();
+    let items = stored_line_items(p.cart, p.discount, p.amount_override);
     ctx.db.insert(
         LINES,
         &id,
@@ -362,6 +396,46 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
     Ok(data)
 }
 
+/// The stored line items of a payment of `cart`: one per product and per addon, each less its
+/// share of the `discount` ([`discounts::allocate`]). An `amount_override` other than what the
+/// lines come to (a trial, a proration, a renewal at the subscription's stored amount) is
+/// carried by the first item and the others are 0, so the items always add up to the
+/// payment's total.
+fn stored_line_items(
+    cart: &Cart,
+    discount: Option<&Value>,
+    amount_override: Option<i64>,
+) -> Vec<Value> {
+    let entries: Vec<_> = cart.lines.iter().flat_map(Line::entries).collect();
+    let totals: Vec<i64> = entries.iter().map(|e| e.3).collect();
+    let offs = discount.map_or_else(
+        || vec![0; totals.len()],
+        |d| discounts::allocate(d, &totals),
+    );
+    let listed = totals.iter().zip(&offs).map(|(t, o)| t - o).sum::<i64>();
+    let whole = amount_override.filter(|a| *a != listed);
+    entries
+        .into_iter()
+        .zip(offs)
+        .enumerate()
+        .map(|(i, ((id, name, description, total), off))| {
+            let amount = match whole {
+                Some(a) if i == 0 => a,
+                Some(_) => 0,
+                None => total - off,
+            };
+            json!({
+                "items_id": id,
+                "name": name,
+                "description": description,
+                "amount": amount,
+                "tax": 0,
+                "refundable_amount": amount,
+            })
+        })
+        .collect()
+}
+
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateOneTimePaymentRequest = req.input()?;
     let billing = common::to_json(&input.billing)?;
@@ -372,6 +446,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             product_id: &l.product_id,
             quantity: l.quantity,
             amount: l.amount,
+            addons: &[],
         })
         .collect();
     let buyer = PriceContext {

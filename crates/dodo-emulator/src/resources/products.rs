@@ -161,7 +161,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "tax_category": input.tax_category,
         "metadata": input.metadata.unwrap_or_default(),
         "image": null,
-        "addons": input.addons.unwrap_or_default(),
+        "addons": super::addons::offered(ctx, "addons", input.addons.as_deref().unwrap_or_default())?,
         "credit_entitlements": match input.credit_entitlements.as_deref() {
             Some(items) => super::credit_mappings::attach(ctx, "credit_entitlements", items, &Value::Null)?,
             None => json!([]),
@@ -215,7 +215,9 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::set_some(data, "tax_category", input.tax_category.as_ref())?;
     common::set_some(data, "metadata", input.metadata.as_ref())?;
     common::set_some(data, "brand_id", input.brand_id.as_ref())?;
-    common::set_some(data, "addons", input.addons.as_ref())?;
+    if let Some(ids) = &input.addons {
+        data["addons"] = super::addons::offered(ctx, "addons", ids)?;
+    }
     common::set_some(
         data,
         "license_key_enabled",

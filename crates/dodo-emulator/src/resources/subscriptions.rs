@@ -19,11 +19,12 @@
 //! subscription.
 
 use dodo_types::models::{
-    CreateSubscriptionChargeRequest, CreateSubscriptionRequest, EffectiveAt,
+    AttachAddonReq, CreateSubscriptionChargeRequest, CreateSubscriptionRequest, EffectiveAt,
     PatchSubscriptionRequest, ProrationBillingMode, UpdateSubscriptionPlanReq,
 };
 use serde_json::{Value, json};
 
+use super::addon_carts::{self, AddonLine};
 use super::common::{self, kind};
 use super::localized_prices::{self, PriceContext, UnitPrice};
 use super::payments::{self, Cart, Line, NewPayment};
@@ -90,30 +91,43 @@ fn recurring_product(
     Ok((product, quantity))
 }
 
-/// Puts a plan on a subscription (product, quantity, price, intervals and the plan's meters);
-/// answers the unit price charged. The price is localized for the subscription's billing
+/// A plan as put on a subscription: the product's unit price charged and its addons, priced.
+struct Plan {
+    unit: UnitPrice,
+    addons: Vec<AddonLine>,
+}
+
+/// Puts a plan on a subscription (product, quantity, addons, price, intervals and the plan's
+/// meters); answers what it charges. The price is localized for the subscription's billing
 /// country and the currency it is billed in so far (`currency`; the request's
-/// `billing_currency` on create).
+/// `billing_currency` on create); the addons ([`addon_carts::price`], body field `addons`)
+/// must be priced in that currency, and `recurring_pre_tax_amount` includes them.
 fn apply_plan(
     ctx: &Ctx<'_>,
     sub: &mut Value,
     product: &Value,
     quantity: i64,
-) -> Result<UnitPrice, ApiError> {
+    addons: &[AttachAddonReq],
+) -> Result<Plan, ApiError> {
     let price = &product["price"];
     let buyer = PriceContext {
         country: sub["billing"]["country"].as_str(),
         currency: sub["currency"].as_str(),
     };
     let unit = localized_prices::resolve(ctx, product, buyer)?;
+    let addons = addon_carts::price(ctx, "addons", product, addons, &unit.currency)?;
     let amount = unit
         .amount
         .checked_mul(quantity)
+        .and_then(|a| a.checked_add(addon_carts::sum(&addons)))
         .filter(|a| *a <= payments::MAX_AMOUNT)
-        .ok_or_else(|| ApiError::out_of_range("the plan's price times quantity is too large"))?;
+        .ok_or_else(|| {
+            ApiError::out_of_range("the plan's price times quantity, with its addons, is too large")
+        })?;
     sub["meters"] = json!(usage::price_meters(ctx, price)?);
     sub["product_id"] = product["product_id"].clone();
     sub["quantity"] = json!(quantity);
+    sub["addons"] = addon_carts::cart(&addons);
     sub["recurring_pre_tax_amount"] = json!(amount);
     sub["currency"] = json!(unit.currency);
     sub["tax_inclusive"] = json!(price["tax_inclusive"].as_bool().unwrap_or(false));
@@ -125,7 +139,7 @@ fn apply_plan(
     ] {
         sub[f] = price[f].clone();
     }
-    Ok(unit)
+    Ok(Plan { unit, addons })
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -211,13 +225,20 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         // The currency asked for, which `apply_plan` replaces with the one charged.
         "currency": input.billing_currency.as_ref().map(|c| c.as_str()),
     });
-    let unit = apply_plan(ctx, &mut sub, &product, quantity)?;
+    let Plan { unit, addons } = apply_plan(
+        ctx,
+        &mut sub,
+        &product,
+        quantity,
+        input.addons.as_deref().unwrap_or_default(),
+    )?;
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
     let cart = Cart {
         lines: vec![Line {
             product: product.clone(),
             quantity,
             unit_amount: unit.amount,
+            addons,
         }],
         currency: json!(unit.currency),
     };
@@ -244,7 +265,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "recurring_pre_tax_amount": sub["recurring_pre_tax_amount"],
         "customer": sub["customer"],
         "metadata": sub["metadata"],
-        "addons": [],
+        "addons": sub["addons"],
         "payment_link": payment["payment_link"],
         "client_secret": format!("{payment_id}_secret_{}", crate::ids::upper_code(16)),
         "discount_id": sub["discount_id"],
@@ -496,7 +517,11 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let now = ctx.now_string();
+    let addons = input.addons.as_deref().unwrap_or_default();
     if at_next_billing_date(&input) {
+        // Priced now on a copy, so a change that cannot be applied is refused now.
+        let Plan { addons, .. } =
+            apply_plan(ctx, &mut sub.data.clone(), &product, quantity, addons)?;
         sub.data["scheduled_change"] = json!({
             "id": new_id("spc_"),
             "product_id": product["product_id"],
@@ -505,14 +530,14 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             "quantity": quantity,
             "effective_at": sub.data["next_billing_date"],
             "created_at": now,
-            "addons": [],
+            "addons": addon_carts::scheduled(&addons),
         });
         ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
         return Ok(Reply::empty());
     }
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let old_currency = sub.data["currency"].clone();
-    apply_plan(ctx, &mut sub.data, &product, quantity)?;
+    apply_plan(ctx, &mut sub.data, &product, quantity, addons)?;
     check_currency(&input, &old_currency, &sub.data["currency"])?;
     if let Some(m) = &input.metadata {
         sub.data["metadata"] = json!(m);
@@ -546,12 +571,14 @@ pub fn apply_scheduled_change(ctx: &Ctx<'_>, id: &str, due: &str) -> Result<bool
     sub.data["scheduled_change"] = Value::Null;
     let product_id = change["product_id"].as_str().unwrap_or_default();
     let quantity = change["quantity"].as_i64().unwrap_or(1);
-    match recurring_product(ctx, product_id, quantity) {
-        Ok((product, quantity)) => {
-            apply_plan(ctx, &mut sub.data, &product, quantity)?;
-        }
+    let addons = addon_carts::requests(&change["addons"]);
+    let mut next = sub.data.clone();
+    match recurring_product(ctx, product_id, quantity)
+        .and_then(|(product, quantity)| apply_plan(ctx, &mut next, &product, quantity, &addons))
+    {
+        Ok(_) => sub.data = next,
         Err(e) => {
-            tracing::warn!(subscription = id, product = product_id, error = %e.message, "scheduled plan change dropped: its product can no longer be subscribed to");
+            tracing::warn!(subscription = id, product = product_id, error = %e.message, "scheduled plan change dropped: its product or addons can no longer be subscribed to");
         }
     }
     ctx.db.update(kind::SUBSCRIPTION, id, &sub.data)?;
@@ -564,11 +591,7 @@ fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result
     let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?.data;
     let currency = sub["currency"].clone();
     let cart = Cart {
-        lines: vec![Line {
-            product,
-            quantity: 1,
-            unit_amount: amount,
-        }],
+        lines: vec![Line::new(product, 1, amount)],
         currency,
     };
     let payment = payments::create_payment(
@@ -603,7 +626,13 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     } = plan_change(ctx, req)?;
     let old = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let mut new_plan = sub.data.clone();
-    let unit = apply_plan(ctx, &mut new_plan, &product, quantity)?;
+    let Plan { unit, addons } = apply_plan(
+        ctx,
+        &mut new_plan,
+        &product,
+        quantity,
+        input.addons.as_deref().unwrap_or_default(),
+    )?;
     check_currency(&input, &sub.data["currency"], &new_plan["currency"])?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let amount = immediate_amount(&input, old, new);
@@ -619,24 +648,41 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     } else {
         0.0
     };
+    let mut line_items = vec![json!({
+        "type": "subscription",
+        "id": sub.id,
+        "product_id": product["product_id"],
+        "name": product["name"],
+        "description": product["description"],
+        "quantity": quantity,
+        "unit_price": unit.amount,
+        "currency": currency,
+        "tax_inclusive": false,
+        "tax": 0,
+        "tax_rate": 0.0,
+        "proration_factor": proration,
+    })];
+    line_items.extend(addons.iter().map(|a| {
+        json!({
+            "type": "addon",
+            "id": a.addon_id(),
+            "name": a.addon["name"],
+            "description": a.addon["description"],
+            "tax_category": a.addon["tax_category"],
+            "quantity": a.quantity,
+            "unit_price": a.unit_amount,
+            "currency": currency,
+            "tax_inclusive": false,
+            "tax": 0,
+            "tax_rate": 0.0,
+            "proration_factor": proration,
+        })
+    }));
     Ok(Reply::json(json!({
         "new_plan": new_plan,
         "immediate_charge": {
             "effective_at": effective_at,
-            "line_items": [{
-                "type": "subscription",
-                "id": sub.id,
-                "product_id": product["product_id"],
-                "name": product["name"],
-                "description": product["description"],
-                "quantity": quantity,
-                "unit_price": unit.amount,
-                "currency": currency,
-                "tax_inclusive": false,
-                "tax": 0,
-                "tax_rate": 0.0,
-                "proration_factor": proration,
-            }],
+            "line_items": line_items,
             "summary": {
                 "total_amount": amount,
                 "currency": currency,
@@ -749,11 +795,7 @@ fn mandate_payment(ctx: &Ctx<'_>, sub: &Value, customer_id: &str) -> Result<Valu
     let product_id = sub["product_id"].as_str().unwrap_or_default();
     let product = common::must_get(ctx, kind::PRODUCT, "Product", product_id)?.data;
     let cart = Cart {
-        lines: vec![Line {
-            product,
-            quantity: 1,
-            unit_amount: 0,
-        }],
+        lines: vec![Line::new(product, 1, 0)],
         currency: sub["currency"].clone(),
     };
     let payment = payments::create_payment(

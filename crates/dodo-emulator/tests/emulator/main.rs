@@ -2,6 +2,7 @@
 
 mod support;
 
+mod addons;
 mod admin;
 mod catalog;
 mod catalog_flows;

@@ -1,6 +1,6 @@
 //! Payments, refunds, checkout sessions.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use dodo_emulator::testing::HarnessError;
 
@@ -279,6 +279,9 @@ async fn checkout_session_create_preview_and_status() {
     assert_eq!(preview["current_breakup"]["subtotal"], 5000);
     assert_eq!(preview["current_breakup"]["discount"], 500);
     assert_eq!(preview["product_cart"][0]["og_price"], 2500);
+    // `discount_amount` is a percentage code's rate; a flat code's deduction is in the prices.
+    assert_eq!(preview["product_cart"][0]["discount_amount"], Value::Null);
+    assert_eq!(preview["product_cart"][0]["discounted_price"], 4500);
     assert_eq!(preview["product_cart"][0]["is_subscription"], false);
     assert_eq!(preview["billing_country"], "US");
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::support::{Api, s};
 
 #[track_caller]
-fn fits<T: DeserializeOwned>(what: &str, v: &Value) {
+pub(crate) fn fits<T: DeserializeOwned>(what: &str, v: &Value) {
     let text = v.to_string();
     let de = &mut serde_json::Deserializer::from_str(&text);
     if let Err(e) = serde_path_to_error::deserialize::<_, T>(de) {
