@@ -332,13 +332,7 @@ async fn pay_session(
     if b.discount_code.is_none() {
         b.discount_code = req["discount_code"].as_str().map(str::to_string);
     }
-    let purchase = Purchase {
-        cart: req["product_cart"].clone(),
-        metadata: req["metadata"].clone(),
-        session_id: Some(sid),
-        payment_id: None,
-        billing_currency: req["billing_currency"].as_str().map(str::to_string),
-    };
+    let purchase = Purchase::of_session(&sid, &req);
     let who = buyer(
         b,
         &customer,

@@ -450,13 +450,7 @@ async fn pay_session(
         Err(e) => return api_error_page(&state, &e),
     };
     let order = Order {
-        purchase: Purchase {
-            cart: req["product_cart"].clone(),
-            metadata: req["metadata"].clone(),
-            session_id: Some(sid.clone()),
-            payment_id: None,
-            billing_currency: req["billing_currency"].as_str().map(str::to_string),
-        },
+        purchase: Purchase::of_session(&sid, &req),
         return_url: req["return_url"].as_str().map(str::to_string),
         pwyw: None,
     };
@@ -574,6 +568,7 @@ async fn pay_payment(
             session_id: None,
             payment_id: Some(pid),
             billing_currency: None,
+            subscription_data: Value::Null,
         },
         return_url: q.get("redirect_url").cloned(),
         pwyw: None,
@@ -866,6 +861,7 @@ async fn pay_static(
             session_id: None,
             payment_id: None,
             billing_currency: None,
+            subscription_data: Value::Null,
         },
         return_url: q.get("redirect_url").cloned(),
         pwyw: order["pwyw_minimum"]

@@ -86,9 +86,27 @@ pub struct Purchase {
     pub session_id: Option<String>,
     /// An existing payment to settle (a payment link).
     pub payment_id: Option<String>,
+    /// A checkout session's `subscription_data` (`trial_period_days`, `on_demand`) for the
+    /// subscription it starts (`null` for none).
+    pub subscription_data: Value,
     /// The currency the buyer chose to be billed in (`billing_currency` of the new payment or
     /// subscription), if any.
     pub billing_currency: Option<String>,
+}
+
+impl Purchase {
+    /// What paying checkout session `session_id` buys: its stored request's cart, metadata,
+    /// billing currency and subscription data.
+    pub fn of_session(session_id: &str, request: &Value) -> Self {
+        Self {
+            cart: request["product_cart"].clone(),
+            metadata: request["metadata"].clone(),
+            session_id: Some(session_id.to_string()),
+            payment_id: None,
+            subscription_data: request["subscription_data"].clone(),
+            billing_currency: request["billing_currency"].as_str().map(str::to_string),
+        }
+    }
 }
 
 /// Who pays, and with which card.
@@ -237,8 +255,16 @@ fn create(
     } else {
         json!({"product_cart": cart, "customer": customer, "billing": billing})
     };
-    if recurring && first["addons"].is_array() {
-        body["addons"] = first["addons"].clone();
+    if recurring {
+        if first["addons"].is_array() {
+            body["addons"] = first["addons"].clone();
+        }
+        // A checkout session's `subscription_data` shapes the subscription it starts.
+        for field in ["trial_period_days", "on_demand"] {
+            if !order.subscription_data[field].is_null() {
+                body[field] = order.subscription_data[field].clone();
+            }
+        }
     }
     if !code.is_empty() {
         body["discount_code"] = json!(code);

@@ -17,6 +17,9 @@
 //!   next_billing_date`) takes over first, so the renewal bills the new plan
 //!   (`subscription.plan_changed`);
 //! - `cancel_at_next_billing_date` subscriptions become `cancelled` instead of renewing;
+//! - an on-demand subscription (`on_demand` on create) is never charged by the clock: the
+//!   merchant charges it (`POST /subscriptions/{id}/charge`) until `PATCH` with
+//!   `disable_on_demand` gives it a billing date;
 //! - a subscription whose `expires_at` passed becomes `expired`;
 //! - license keys whose `expires_at` passed become `expired`.
 //!
@@ -222,6 +225,11 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
                     db.update(kind::SUBSCRIPTION, &id, &data)?;
                     crate::resources::entitlements::subscription_ended(&ctx, &id, "cancelled")?;
                     cancelled.push(id.clone());
+                    break;
+                }
+                // An on-demand subscription is charged only when asked (`…/charge`), never on a
+                // schedule, until `disable_on_demand` gives it a billing date.
+                if d["on_demand"] == true {
                     break;
                 }
                 // A plan change scheduled for this billing date takes over before it is billed.

@@ -55,6 +55,21 @@ fn billing_country(input: &CreateCheckoutSessionRequest) -> &str {
         .map_or("US", |b| b.country.as_str())
 }
 
+/// `subscription_data.trial_period_days`, which overrides the products' trials: 0..=10000.
+fn trial_override(input: &CreateCheckoutSessionRequest) -> Result<Option<i64>, ApiError> {
+    let days = input
+        .subscription_data
+        .as_ref()
+        .and_then(|d| d.trial_period_days);
+    if days.is_some_and(|d| !(0..=10_000).contains(&d)) {
+        return Err(ApiError::invalid_field(
+            "subscription_data.trial_period_days",
+            "must be between 0 and 10000 days",
+        ));
+    }
+    Ok(days)
+}
+
 fn priced(
     ctx: &Ctx<'_>,
     input: &CreateCheckoutSessionRequest,
@@ -94,6 +109,7 @@ fn priced(
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateCheckoutSessionRequest = req.input()?;
     let (cart, discount) = priced(ctx, &input)?;
+    trial_override(&input)?;
     let customer = match input.customer.as_ref() {
         Some(c) => Some(common::customer_of(ctx, "customer", c)?),
         None => None,
@@ -210,16 +226,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let mut items = Vec::with_capacity(cart.lines.len());
     // (due now, recurring subtotal, recurring discount)
     let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
-    let trial_override = input
-        .subscription_data
-        .as_ref()
-        .and_then(|d| d.trial_period_days);
-    if trial_override.is_some_and(|d| !(0..=10_000).contains(&d)) {
-        return Err(ApiError::invalid_field(
-            "subscription_data.trial_period_days",
-            "must be between 0 and 10000 days",
-        ));
-    }
+    let trial_override = trial_override(&input)?;
     let mut trial_days: Option<i64> = None;
     // `discount_amount`: a percentage code's rate in basis points; null for flat codes (whose
     // deduction is `og_price - discounted_price`) and without a code.

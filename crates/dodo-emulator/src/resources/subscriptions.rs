@@ -142,6 +142,121 @@ fn apply_plan(
     Ok(Plan { unit, addons })
 }
 
+/// The cart of a new subscription's first payment: the plan's line, then the one-time
+/// products of `one_time_product_cart` (priced as a payment's cart, in the same currency:
+/// 422 `CART_CURRENCY_MISMATCH` otherwise). A free trial, or an on-demand subscription with
+/// `mandate_only`, charges nothing for the plan now (its line costs 0, without its addons:
+/// the card is only authorised); an on-demand subscription otherwise charges its
+/// `product_price` per unit in its `product_currency` (defaults: the plan's price and
+/// currency; another currency needs a `product_price`, as there are no exchange rates) with
+/// its `product_description`.
+fn first_payment_cart(
+    ctx: &Ctx<'_>,
+    input: &CreateSubscriptionRequest,
+    billing: &Value,
+    mut plan: Line,
+    unit: &UnitPrice,
+    trial: bool,
+) -> Result<Cart, ApiError> {
+    let mut currency = unit.currency.clone();
+    let on_demand = input.on_demand.as_ref();
+    let mandate_only = on_demand.is_some_and(|o| o.mandate_only);
+    if mandate_only
+        && input
+            .one_time_product_cart
+            .as_ref()
+            .is_some_and(|c| !c.is_empty())
+    {
+        return Err(ApiError::invalid_field(
+            "one_time_product_cart",
+            "cannot be charged with `on_demand.mandate_only`, which performs no charge",
+        ));
+    }
+    if trial || mandate_only {
+        plan.unit_amount = 0;
+        plan.addons.clear();
+    } else if let Some(o) = on_demand {
+        if let Some(c) = &o.product_currency {
+            if o.product_price.is_none() && c.as_str() != currency {
+                return Err(ApiError::unprocessable(
+                    "CURRENCY_MISMATCH",
+                    format!(
+                        "`on_demand.product_currency` {} differs from the plan's {currency}; \
+                         give `on_demand.product_price` in it (there are no exchange rates)",
+                        c.as_str()
+                    ),
+                ));
+            }
+            currency = c.as_str().to_string();
+        }
+        if let Some(price) = o.product_price {
+            if price < 0 {
+                return Err(ApiError::invalid_field(
+                    "on_demand.product_price",
+                    "must not be negative",
+                ));
+            }
+            plan.unit_amount = price;
+            price
+                .checked_mul(plan.quantity)
+                .filter(|a| *a <= payments::MAX_AMOUNT)
+                .ok_or_else(|| {
+                    ApiError::out_of_range("`on_demand.product_price` times quantity is too large")
+                })?;
+        }
+        if let Some(d) = &o.product_description {
+            plan.product["description"] = json!(d);
+        }
+    }
+    let mut lines = vec![plan];
+    if let Some(items) = input
+        .one_time_product_cart
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
+        let items: Vec<payments::CartItem<'_>> = items
+            .iter()
+            .map(|l| payments::CartItem {
+                product_id: &l.product_id,
+                quantity: l.quantity,
+                amount: l.amount,
+                addons: &[],
+            })
+            .collect();
+        let buyer = PriceContext {
+            country: billing["country"].as_str(),
+            currency: Some(&currency),
+        };
+        let extra =
+            payments::price_items(ctx, "one_time_product_cart", &items, Some(false), buyer)?;
+        if extra.currency != currency.as_str() {
+            return Err(ApiError::unprocessable(
+                "CART_CURRENCY_MISMATCH",
+                format!(
+                    "`one_time_product_cart` is charged in {} but the subscription in {currency}; \
+                     a payment is made in one currency",
+                    extra.currency
+                ),
+            ));
+        }
+        let total = lines[0]
+            .total()
+            .checked_add(extra.subtotal())
+            .filter(|t| *t <= payments::MAX_AMOUNT);
+        if total.is_none() {
+            return Err(ApiError::out_of_range(format!(
+                "the first payment exceeds {} minor units",
+                payments::MAX_AMOUNT
+            )));
+        }
+        lines.extend(extra.lines);
+    }
+    Ok(Cart {
+        lines,
+        currency: json!(currency),
+    })
+}
+
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateSubscriptionRequest = req.input()?;
     let billing = json!(&input.billing);
@@ -197,7 +312,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "status": "pending",
         "customer": common::customer_limited(&customer),
         "billing": billing,
-        "metadata": input.metadata.unwrap_or_default(),
+        "metadata": input.metadata.clone().unwrap_or_default(),
         "addons": [],
         "meters": [],
         "credit_entitlement_cart": [],
@@ -233,15 +348,13 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         input.addons.as_deref().unwrap_or_default(),
     )?;
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
-    let cart = Cart {
-        lines: vec![Line {
-            product: product.clone(),
-            quantity,
-            unit_amount: unit.amount,
-            addons,
-        }],
-        currency: json!(unit.currency),
+    let plan_line = Line {
+        product: product.clone(),
+        quantity,
+        unit_amount: unit.amount,
+        addons,
     };
+    let cart = first_payment_cart(ctx, &input, &billing, plan_line, &unit, trial_days > 0)?;
     let payment = payments::create_payment(
         ctx,
         NewPayment {
@@ -255,7 +368,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             brand_id: sub["brand_id"].as_str().unwrap_or_default().to_string(),
             payment_method_id: input.payment_method_id.as_deref(),
             payment_link: input.payment_link.unwrap_or(false),
-            amount_override: (trial_days > 0).then_some(0),
+            amount_override: None,
         },
     )?;
     let payment_id = payment["payment_id"].as_str().unwrap_or_default();
@@ -271,7 +384,10 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "discount_id": sub["discount_id"],
         "discount_ids": discount.as_ref().map(|d| json!([d["discount_id"]])),
         "expires_on": null,
-        "one_time_product_cart": null,
+        "one_time_product_cart": (cart.lines.len() > 1).then(|| json!(cart.lines[1..]
+            .iter()
+            .map(|l| json!({"product_id": l.product_id(), "quantity": l.quantity}))
+            .collect::<Vec<_>>())),
         "trial_amount": null,
     })))
 }
@@ -335,6 +451,13 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     if let Some(t) = input.next_billing_date {
         d["next_billing_date"] = json!(clock::format(t));
+    }
+    if let Some(off) = &input.disable_on_demand {
+        if ended {
+            return Err(inactive(id, &current));
+        }
+        d["on_demand"] = json!(false);
+        d["next_billing_date"] = json!(clock::format(off.next_billing_date));
     }
     if let Some(name) = &input.customer_name {
         d["customer"]["name"] = json!(name);

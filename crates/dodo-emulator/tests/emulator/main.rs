@@ -16,6 +16,7 @@ mod generic;
 mod layers;
 mod licenses;
 mod localized;
+mod on_demand;
 mod payments;
 mod payout_schedule;
 mod persistence;

@@ -1,0 +1,386 @@
+//! What a new subscription's first payment charges and when the clock bills it: on-demand
+//! subscriptions (mandate only, or an initial charge at an overridden price), one-time products
+//! bundled into the first payment, and a checkout session's `subscription_data`.
+
+use std::time::Duration;
+
+use dodo_emulator::purchase::TestCard;
+use serde_json::{Value, json};
+
+use crate::support::{Api, s};
+
+const DAY: u64 = 86_400;
+
+fn new_subscription(pid: &Value, extra: Value) -> Value {
+    let mut body = json!({"product_id": pid, "quantity": 1,
+        "customer": {"email": "od@example.com", "name": "On Demand"},
+        "billing": {"country": "US"}});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+async fn payments_of(api: &Api, sid: &str) -> Vec<Value> {
+    let list = api
+        .get(&format!("/payments?subscription_id={sid}"))
+        .await
+        .expect(200)
+        .body;
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn line_items(api: &Api, payment_id: &str) -> Vec<(String, i64, Value)> {
+    let lines = api
+        .get(&format!("/payments/{payment_id}/line-items"))
+        .await
+        .expect(200)
+        .body;
+    lines["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                s(&i["items_id"]).to_string(),
+                i["amount"].as_i64().unwrap(),
+                i["description"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn on_demand_subscriptions_are_charged_only_when_asked() {
+    let api = Api::start().await;
+    let product = api.recurring_product(1000).await;
+    let created = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                &product["product_id"],
+                json!({"on_demand": {"mandate_only": true}, "payment_link": true}),
+            ),
+        )
+        .await
+        .expect(200)
+        .body;
+    let sid = s(&created["subscription_id"]).to_string();
+    let pay = s(&created["payment_id"]).to_string();
+    let first = api.get(&format!("/payments/{pay}")).await.expect(200).body;
+    assert_eq!(
+        first["total_amount"], 0,
+        "a mandate is authorised, not charged"
+    );
+    api.harness()
+        .complete_payment(&pay, "succeeded")
+        .await
+        .unwrap();
+    let sub = api.get(&format!("/subscriptions/{sid}")).await.body;
+    assert_eq!(
+        (sub["status"].clone(), sub["on_demand"].clone()),
+        (json!("active"), json!(true))
+    );
+
+    // Two billing periods pass: nothing is charged on a schedule.
+    api.harness()
+        .advance_clock(Duration::from_secs(65 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(payments_of(&api, &sid).await.len(), 1);
+    let charged = api
+        .post(
+            &format!("/subscriptions/{sid}/charge"),
+            json!({"product_price": 250}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let p = api
+        .get(&format!("/payments/{}", s(&charged["payment_id"])))
+        .await
+        .body;
+    assert_eq!(
+        (p["total_amount"].clone(), p["status"].clone()),
+        (json!(250), json!("succeeded"))
+    );
+
+    // `disable_on_demand` turns it into a scheduled subscription from the date given.
+    let now = api.harness().clock().await.unwrap().now;
+    let tomorrow =
+        time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339).unwrap()
+            + time::Duration::days(1);
+    let next = tomorrow
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let patched = api
+        .patch(
+            &format!("/subscriptions/{sid}"),
+            json!({"disable_on_demand": {"next_billing_date": next}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(patched["on_demand"], false);
+    api.harness()
+        .advance_clock(Duration::from_secs(2 * DAY))
+        .await
+        .unwrap();
+    let payments = payments_of(&api, &sid).await;
+    assert_eq!(payments.len(), 3, "{payments:?}");
+    assert_eq!(
+        payments[0]["total_amount"], 1000,
+        "the plan's price, on schedule"
+    );
+}
+
+#[tokio::test]
+async fn an_on_demand_initial_charge_takes_its_price_currency_and_description() {
+    let api = Api::start().await;
+    let product = api.recurring_product(1000).await;
+    let pid = &product["product_id"];
+    let created = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                pid,
+                json!({"quantity": 2, "on_demand": {"mandate_only": false,
+                        "product_price": 777, "product_description": "Setup fee"}}),
+            ),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        created["recurring_pre_tax_amount"], 2000,
+        "the plan is unchanged"
+    );
+    let pay = s(&created["payment_id"]);
+    let first = api.get(&format!("/payments/{pay}")).await.body;
+    assert_eq!(first["total_amount"], 1554);
+    assert_eq!(
+        line_items(&api, pay).await,
+        vec![(s(pid).to_string(), 1554, json!("Setup fee"))]
+    );
+
+    let eur = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                pid,
+                json!({"on_demand": {"mandate_only": false, "product_price": 900,
+                                     "product_currency": "EUR"}}),
+            ),
+        )
+        .await
+        .expect(200)
+        .body;
+    let p = api
+        .get(&format!("/payments/{}", s(&eur["payment_id"])))
+        .await
+        .body;
+    assert_eq!(
+        (p["total_amount"].clone(), p["currency"].clone()),
+        (json!(900), json!("EUR"))
+    );
+
+    // Refusals store nothing.
+    let before = api.get("/subscriptions").await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                pid,
+                json!({"on_demand": {"mandate_only": false, "product_currency": "EUR"}}),
+            ),
+        )
+        .await
+        .expect(422);
+    assert_eq!(r.body["code"], "CURRENCY_MISMATCH");
+    let once = api.one_time_product(300).await;
+    let r = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                pid,
+                json!({"on_demand": {"mandate_only": true},
+                       "one_time_product_cart": [{"product_id": once["product_id"], "quantity": 1}]}),
+            ),
+        )
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("one_time_product_cart"),
+        "{}",
+        r.body
+    );
+    let after = api.get("/subscriptions").await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn one_time_products_are_bundled_into_the_first_payment_only() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1000).await;
+    let pid = &plan["product_id"];
+    let once = api.one_time_product(300).await;
+    let oid = &once["product_id"];
+    let created = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                pid,
+                json!({"one_time_product_cart": [{"product_id": oid, "quantity": 2}]}),
+            ),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        created["one_time_product_cart"],
+        json!([{"product_id": oid, "quantity": 2}])
+    );
+    assert_eq!(created["recurring_pre_tax_amount"], 1000);
+    let sid = s(&created["subscription_id"]).to_string();
+    let pay = s(&created["payment_id"]).to_string();
+    let first = api.get(&format!("/payments/{pay}")).await.body;
+    assert_eq!(first["total_amount"], 1600);
+    let items: Vec<(String, i64)> = line_items(&api, &pay)
+        .await
+        .into_iter()
+        .map(|(id, amount, _)| (id, amount))
+        .collect();
+    assert_eq!(
+        items,
+        vec![(s(pid).to_string(), 1000), (s(oid).to_string(), 600)]
+    );
+    api.harness()
+        .complete_payment(&pay, "succeeded")
+        .await
+        .unwrap();
+    api.harness()
+        .advance_clock(Duration::from_secs(32 * DAY))
+        .await
+        .unwrap();
+    let payments = payments_of(&api, &sid).await;
+    assert_eq!(payments.len(), 2);
+    assert_eq!(
+        payments[0]["total_amount"], 1000,
+        "renewals bill the plan alone"
+    );
+
+    // During a free trial the one-time products are still paid now.
+    let trial = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                pid,
+                json!({"trial_period_days": 7,
+                       "one_time_product_cart": [{"product_id": oid, "quantity": 1}]}),
+            ),
+        )
+        .await
+        .expect(200)
+        .body;
+    let p = api
+        .get(&format!("/payments/{}", s(&trial["payment_id"])))
+        .await
+        .body;
+    assert_eq!(p["total_amount"], 300);
+
+    let r = api
+        .post(
+            "/subscriptions",
+            new_subscription(
+                pid,
+                json!({"one_time_product_cart": [{"product_id": pid, "quantity": 1}]}),
+            ),
+        )
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("one_time_product_cart[0]"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_sessions_subscription_data_shapes_the_subscription_it_starts() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1000).await;
+    let pid = &plan["product_id"];
+    let session_with = |data: Value| {
+        json!({"product_cart": [{"product_id": pid, "quantity": 1}],
+               "customer": {"email": "sd@example.com", "name": "SD"},
+               "subscription_data": data})
+    };
+
+    let body = session_with(json!({"trial_period_days": 14}));
+    let preview = api
+        .post("/checkouts/preview", body.clone())
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(preview["trial_period_days"], 14);
+    assert_eq!(preview["current_breakup"]["total_amount"], 0);
+    let session = api.post("/checkouts", body).await.expect(200).body;
+    let paid = api
+        .harness()
+        .pay_checkout_session(s(&session["session_id"]), TestCard::Succeeds)
+        .await
+        .unwrap();
+    let sub = api
+        .get(&format!("/subscriptions/{}", paid.subscription_id.unwrap()))
+        .await
+        .body;
+    assert_eq!(sub["trial_period_days"], 14);
+    let p = api
+        .get(&format!("/payments/{}", paid.payment_id))
+        .await
+        .body;
+    assert_eq!(p["total_amount"], 0, "what the preview said is due now");
+
+    let session = api
+        .post(
+            "/checkouts",
+            session_with(json!({"on_demand": {"mandate_only": true}})),
+        )
+        .await
+        .expect(200)
+        .body;
+    let paid = api
+        .harness()
+        .pay_checkout_session(s(&session["session_id"]), TestCard::Succeeds)
+        .await
+        .unwrap();
+    let sub = api
+        .get(&format!("/subscriptions/{}", paid.subscription_id.unwrap()))
+        .await
+        .body;
+    assert_eq!(sub["on_demand"], true);
+    let p = api
+        .get(&format!("/payments/{}", paid.payment_id))
+        .await
+        .body;
+    assert_eq!(p["total_amount"], 0);
+
+    let r = api
+        .post(
+            "/checkouts",
+            session_with(json!({"trial_period_days": 20_000})),
+        )
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("trial_period_days"),
+        "{}",
+        r.body
+    );
+}
