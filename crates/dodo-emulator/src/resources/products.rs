@@ -5,7 +5,8 @@
 //! `PRODUCT_ARCHIVED` until `POST /products/{id}/unarchive`. `PATCH` answers 200 with an
 //! empty body, as the spec says; `pricing_mode` set to `null` clears it, and a change archives
 //! the localized prices that no longer match ([`super::localized_prices`]). Images and files
-//! are uploaded through [`super::uploads`], entitlements attach through
+//! are uploaded through [`super::uploads`] (the deprecated `digital_product_delivery` keeps its
+//! `external_url`, `instructions` and, on `PATCH`, the chosen uploaded `files`), entitlements attach through
 //! [`super::entitlements`] and credit entitlements through [`super::credit_mappings`]; translations and short links have their own modules
 //! ([`super::translations`], [`super::short_links`]).
 
@@ -127,6 +128,42 @@ fn check_price(price: &Value) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
+/// Applies a `digital_product_delivery` patch (deprecated by the spec in favour of
+/// entitlements, still served): `external_url` and `instructions` replace the stored ones
+/// when given; `files` keeps exactly the listed ids among the files uploaded to the product
+/// (`PUT /products/{id}/files`), 422 naming an id that is not one of them.
+fn patch_delivery(
+    delivery: &mut Value,
+    patch: &dodo_types::models::PatchDigitalProductDeliveryRequest,
+) -> Result<(), ApiError> {
+    if !delivery.is_object() {
+        *delivery = json!({"external_url": null, "instructions": null, "files": []});
+    }
+    if let Some(url) = &patch.external_url {
+        delivery["external_url"] = json!(url);
+    }
+    if let Some(text) = &patch.instructions {
+        delivery["instructions"] = json!(text);
+    }
+    if let Some(ids) = &patch.files {
+        let uploaded = delivery["files"].as_array().cloned().unwrap_or_default();
+        let mut kept = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let Some(file) = uploaded.iter().find(|f| f["file_id"] == id.as_str()) else {
+                return Err(ApiError::invalid_field(
+                    &format!("digital_product_delivery.files[{i}]"),
+                    format!("`{id}` is not a file uploaded to this product"),
+                ));
+            };
+            if !kept.contains(file) {
+                kept.push(file.clone());
+            }
+        }
+        delivery["files"] = json!(kept);
+    }
+    Ok(())
+}
+
 fn check_tax_category(v: &str) -> Result<(), ApiError> {
     if TAX_CATEGORIES.contains(&v) {
         Ok(())
@@ -168,7 +205,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         },
         "entitlements": super::entitlements::attached(ctx, input.entitlements.as_deref())?
             .unwrap_or_else(|| json!([])),
-        "digital_product_delivery": null,
+        "digital_product_delivery": input.digital_product_delivery.as_ref().map(|d| json!({
+            "external_url": d.external_url, "instructions": d.instructions, "files": [],
+        })),
         "license_key_enabled": input.license_key_enabled.unwrap_or(false),
         "license_key_activations_limit": input.license_key_activations_limit,
         "license_key_activation_message": input.license_key_activation_message,
@@ -245,6 +284,9 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             super::localized_prices::on_pricing_mode_change(ctx, id, &mode)?;
             record.data["pricing_mode"] = mode;
         }
+    }
+    if let Some(patch) = &input.digital_product_delivery {
+        patch_delivery(&mut record.data["digital_product_delivery"], patch)?;
     }
     if let Some(image) = &input.image_id {
         record.data["image"] = json!(format!("{}/_emulator/images/{image}", ctx.env.base_url));

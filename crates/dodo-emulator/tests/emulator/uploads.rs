@@ -248,6 +248,52 @@ async fn product_file_upload_joins_the_digital_delivery_and_downloads() {
     assert_eq!(bytes, b"%PDF-1.7 guide");
     assert_eq!(fetch(&api.url("/_emulator/files/not-a-token")).await.0, 403);
 
+    // The delivery's text is set by PATCH and its files narrowed to uploaded ones.
+    api.patch(
+        &format!("/products/{pid}"),
+        json!({"digital_product_delivery": {"instructions": "Open with any PDF reader",
+                                            "external_url": "https://example.com/guide"}}),
+    )
+    .await
+    .expect(200);
+    let r = api
+        .patch(
+            &format!("/products/{pid}"),
+            json!({"digital_product_delivery": {"files": ["9b0c4c52-4e2e-4b55-9c4f-1e8f0f6b7a11"]}}),
+        )
+        .await
+        .expect(422);
+    assert!(r.body.to_string().contains("files[0]"), "{}", r.body);
+    let delivery = &api.get(&format!("/products/{pid}")).await.body["digital_product_delivery"];
+    assert_eq!(delivery["instructions"], "Open with any PDF reader");
+    assert_eq!(delivery["external_url"], "https://example.com/guide");
+    assert_eq!(delivery["files"][0]["file_id"], typed.file_id.as_str(), "unchanged");
+    api.patch(
+        &format!("/products/{pid}"),
+        json!({"digital_product_delivery": {"files": []}}),
+    )
+    .await
+    .expect(200);
+    let delivery = &api.get(&format!("/products/{pid}")).await.body["digital_product_delivery"];
+    assert_eq!(delivery["files"], json!([]));
+    assert_eq!(delivery["instructions"], "Open with any PDF reader");
+    // On create, the text is kept from the start.
+    let created = api
+        .post(
+            "/products",
+            json!({"name": "Course", "tax_category": "edtech",
+                   "digital_product_delivery": {"instructions": "Log in with your email"},
+                   "price": {"type": "one_time_price", "price": 100, "currency": "USD",
+                             "discount": 0, "purchasing_power_parity": false}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        created["digital_product_delivery"],
+        json!({"external_url": null, "instructions": "Log in with your email", "files": []})
+    );
+
     // Reset prunes the uploaded bytes with the rest of the state.
     api.harness().reset().await.unwrap();
     assert_eq!(fetch(&f.download_url).await.0, 403);
