@@ -64,7 +64,7 @@ use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
 use crate::resources::Ctx;
 use crate::resources::common::kind;
 use crate::resources::localized_prices::{self, PriceContext};
-use crate::resources::payments;
+use crate::resources::{payments, products};
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
 pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
@@ -260,21 +260,46 @@ fn price_lines(
     c: &mut Checkout,
     cart: &Value,
     buyer: PriceContext<'_>,
-) -> Result<(), ApiError> {
+    trial_override: Option<i64>,
+) -> Result<bool, ApiError> {
     let items = cart.as_array().map(Vec::as_slice).unwrap_or_default();
     let priced = payments::price_cart(ctx, "product_cart", items, None, buyer)?;
     c.currency = priced.currency.as_str().unwrap_or("USD").to_string();
+    let mut discountable = true;
     for l in &priced.lines {
         let mut line = line_of(&l.product, l.quantity);
         line.unit = l.unit_amount;
+        // A trial charges its trial amount today (0 when free), and the plan from its end.
+        let trial_days = trial_override
+            .or_else(|| l.product["price"]["trial_period_days"].as_i64())
+            .filter(|d| products::is_recurring(&l.product) && *d > 0);
+        if let Some(days) = trial_days {
+            let per_unit = products::trial_amount(&l.product).unwrap_or(0);
+            if per_unit > 0 && !products::trial_applies_discounts(&l.product) {
+                discountable = false;
+            }
+            line.recurring = Some(trial_note(
+                &l.product,
+                days,
+                per_unit,
+                l.unit_amount,
+                &c.currency,
+            ));
+            line.unit = per_unit;
+        }
         let recurring = line.recurring.clone();
         c.lines.push(line);
-        // A subscription's addons are charged with it, so they are shown with it.
+        // A subscription's addons are charged with it, so they are shown with it (from the
+        // end of a trial: nothing today).
         for a in l.addons.iter().filter(|a| a.quantity > 0) {
             c.lines.push(ShownLine {
                 name: format!("{} (add-on)", a.addon["name"].as_str().unwrap_or("Add-on")),
                 quantity: a.quantity,
-                unit: a.unit_amount,
+                unit: if trial_days.is_some() {
+                    0
+                } else {
+                    a.unit_amount
+                },
                 recurring: recurring.clone(),
             });
         }
@@ -289,7 +314,27 @@ fn price_lines(
             "Prices follow the billing country; shown for {country}."
         ));
     }
-    Ok(())
+    Ok(discountable)
+}
+
+/// The note under a subscription line in its trial: what today costs and what follows.
+fn trial_note(product: &Value, days: i64, today: i64, full: i64, currency: &str) -> String {
+    let price = &product["price"];
+    let count = price["payment_frequency_count"].as_i64().unwrap_or(1);
+    let unit = price["payment_frequency_interval"]
+        .as_str()
+        .unwrap_or("Month")
+        .to_ascii_lowercase();
+    let every = if count == 1 {
+        format!("every {unit}")
+    } else {
+        format!("every {count} {unit}s")
+    };
+    let kind = if today > 0 { "paid" } else { "free" };
+    format!(
+        "{days}-day {kind} trial; then {} each, billed {every}",
+        crate::money::format(full, currency)
+    )
 }
 
 /// The billing country a submitted form names, if any.
@@ -374,8 +419,9 @@ fn session_checkout(
         country: Some(&country),
         currency: req["billing_currency"].as_str(),
     };
-    price_lines(ctx, &mut c, &req["product_cart"], buyer)?;
-    if let Some(code) = req["discount_code"].as_str() {
+    let trial_override = req["subscription_data"]["trial_period_days"].as_i64();
+    let discountable = price_lines(ctx, &mut c, &req["product_cart"], buyer, trial_override)?;
+    if let Some(code) = req["discount_code"].as_str().filter(|_| discountable) {
         c.discount = discount_preview(ctx, code, c.subtotal());
         c.prefill.insert("discount_code", code.to_string());
     }
@@ -755,7 +801,9 @@ fn static_checkout(
         country: Some(&country),
         currency: Some(&chosen_currency),
     };
-    price_lines(ctx, &mut c, &cart, buyer)?;
+    if !price_lines(ctx, &mut c, &cart, buyer, None)? {
+        c.show_discount_field = false;
+    }
     if let (Some(a), Some(p)) = (amount, pwyw) {
         c.amount_field = Some((crate::money::decimal(a, &currency), p.minimum));
     }

@@ -228,6 +228,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
     let trial_override = trial_override(&input)?;
     let mut trial_days: Option<i64> = None;
+    let mut trial_amount: Option<i64> = None;
     // `discount_amount`: a percentage code's rate in basis points; null for flat codes (whose
     // deduction is `og_price - discounted_price`) and without a code.
     let rate = discount
@@ -276,10 +277,22 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                 trial_days = Some(days);
             }
         }
-        // A free trial defers the subscription lines' first charge.
+        // A trial defers the subscription lines' first charge; a paid trial charges its
+        // `trial_amount` per unit now (discounted only with `trial_apply_discounts`).
         if !(recurring && trial_days.is_some()) {
             due_sub = due_sub.saturating_add(l.total());
             due_off = due_off.saturating_add(line_off);
+        } else if let Some(per_unit) = products::trial_amount(p) {
+            let charge = per_unit.saturating_mul(l.quantity);
+            let discounted = discount
+                .as_ref()
+                .filter(|_| products::trial_applies_discounts(p));
+            due_sub = due_sub.saturating_add(charge);
+            due_off = due_off
+                .saturating_add(discounted.map_or(0, |d| discounts::discount_amount(d, charge)));
+            trial_amount.get_or_insert(
+                per_unit - discounted.map_or(0, |d| discounts::discount_amount(d, per_unit)),
+            );
         }
         let usage = p["price"]["type"] == "usage_based_price";
         items.push(json!({
@@ -348,7 +361,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "recurring_breakup": has_recurring.then(|| json!({
             "subtotal": rec_sub, "discount": rec_off, "tax": 0, "total_amount": rec_sub - rec_off,
         })),
-        "trial_amount": null,
+        "trial_amount": trial_amount,
         "trial_period_days": trial_days,
         "tax_id_business_name": null,
         "tax_id_err_msg": null,

@@ -53,9 +53,50 @@ pub fn currency(product: &Value) -> Value {
     product["price"]["currency"].clone()
 }
 
+/// What a paid trial charges per unit when it starts (`price.trial_amount`, in the price's
+/// currency); `None` for a free trial or a price without one.
+pub fn trial_amount(product: &Value) -> Option<i64> {
+    product["price"]["trial_amount"].as_i64()
+}
+
+/// Whether a paid trial's charge is reduced by discount codes (`price.trial_apply_discounts`,
+/// default false).
+pub fn trial_applies_discounts(product: &Value) -> bool {
+    product["price"]["trial_apply_discounts"] == true
+}
+
 /// Whether a product bills on a schedule (recurring or usage-based).
 pub fn is_recurring(product: &Value) -> bool {
     product["is_recurring"].as_bool().unwrap_or(false)
+}
+
+/// A paid trial (`trial_amount`, "requires `trial_period_days > 0`") costs 0..=the price.
+fn check_trial_amount(price: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    let Some(amount) = price.get("trial_amount").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let amount = amount.as_i64().filter(|a| *a >= 0).ok_or_else(|| {
+        ApiError::invalid_field("price.trial_amount", "must be a non-negative integer")
+    })?;
+    if price
+        .get("trial_period_days")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        <= 0
+    {
+        return Err(ApiError::invalid_field(
+            "price.trial_amount",
+            "requires `trial_period_days` > 0 (a paid trial needs a trial)",
+        ));
+    }
+    let full = price.get("price").and_then(Value::as_i64).unwrap_or(0);
+    if amount > full {
+        return Err(ApiError::invalid_field(
+            "price.trial_amount",
+            format!("must not exceed the price ({full})"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_price(price: &Value) -> Result<Value, ApiError> {
@@ -121,6 +162,7 @@ fn check_price(price: &Value) -> Result<Value, ApiError> {
         }
         if ty == "recurring_price" {
             default("trial_period_days", json!(0));
+            check_trial_amount(obj)?;
         }
     } else {
         default("pay_what_you_want", json!(false));

@@ -142,11 +142,69 @@ fn apply_plan(
     Ok(Plan { unit, addons })
 }
 
+/// What a new subscription's trial charges now.
+struct Trial {
+    /// Per unit for the plan's line: `None` without a trial, `Some(0)` for a free trial, the
+    /// price's `trial_amount` for a paid one.
+    charge: Option<i64>,
+    /// Whether the first payment is discounted (always, except a paid trial whose price does
+    /// not `trial_apply_discounts`).
+    discounted: bool,
+    /// The subscription's `trial_amount`: a paid trial's per-unit amount after discounts.
+    amount_after_discount: Option<i64>,
+}
+
+impl Trial {
+    /// A paid trial's amount is in the price's own currency: a plan charged in another one
+    /// (a localized price) cannot take it, having no exchange rate (422 `CURRENCY_MISMATCH`).
+    fn of(
+        product: &Value,
+        days: i64,
+        unit: &UnitPrice,
+        discount: Option<&Value>,
+    ) -> Result<Self, ApiError> {
+        if days <= 0 {
+            return Ok(Self {
+                charge: None,
+                discounted: true,
+                amount_after_discount: None,
+            });
+        }
+        let Some(amount) = products::trial_amount(product) else {
+            return Ok(Self {
+                charge: Some(0),
+                discounted: true,
+                amount_after_discount: None,
+            });
+        };
+        if products::currency(product) != unit.currency.as_str() {
+            return Err(ApiError::unprocessable(
+                "CURRENCY_MISMATCH",
+                format!(
+                    "the paid trial is priced in {} but the plan is charged in {}; \
+                     there are no exchange rates",
+                    products::currency(product),
+                    unit.currency
+                ),
+            ));
+        }
+        let discounted = products::trial_applies_discounts(product);
+        let off = discount
+            .filter(|_| discounted)
+            .map_or(0, |d| discounts::discount_amount(d, amount));
+        Ok(Self {
+            charge: Some(amount),
+            discounted,
+            amount_after_discount: Some(amount - off),
+        })
+    }
+}
+
 /// The cart of a new subscription's first payment: the plan's line, then the one-time
 /// products of `one_time_product_cart` (priced as a payment's cart, in the same currency:
-/// 422 `CART_CURRENCY_MISMATCH` otherwise). A free trial, or an on-demand subscription with
-/// `mandate_only`, charges nothing for the plan now (its line costs 0, without its addons:
-/// the card is only authorised); an on-demand subscription otherwise charges its
+/// 422 `CART_CURRENCY_MISMATCH` otherwise). A trial charges its `trial` amount per unit for
+/// the plan now (0 for a free trial; without the addons), and an on-demand subscription with
+/// `mandate_only` nothing (the card is only authorised); an on-demand subscription otherwise charges its
 /// `product_price` per unit in its `product_currency` (defaults: the plan's price and
 /// currency; another currency needs a `product_price`, as there are no exchange rates) with
 /// its `product_description`.
@@ -156,7 +214,7 @@ fn first_payment_cart(
     billing: &Value,
     mut plan: Line,
     unit: &UnitPrice,
-    trial: bool,
+    trial: Option<i64>,
 ) -> Result<Cart, ApiError> {
     let mut currency = unit.currency.clone();
     let on_demand = input.on_demand.as_ref();
@@ -172,8 +230,11 @@ fn first_payment_cart(
             "cannot be charged with `on_demand.mandate_only`, which performs no charge",
         ));
     }
-    if trial || mandate_only {
+    if mandate_only {
         plan.unit_amount = 0;
+        plan.addons.clear();
+    } else if let Some(per_unit) = trial {
+        plan.unit_amount = per_unit;
         plan.addons.clear();
     } else if let Some(o) = on_demand {
         if let Some(c) = &o.product_currency {
@@ -347,6 +408,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         quantity,
         input.addons.as_deref().unwrap_or_default(),
     )?;
+    let trial = Trial::of(&product, trial_days, &unit, discount.as_ref())?;
+    sub["trial_amount"] = json!(trial.amount_after_discount);
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
     let plan_line = Line {
         product: product.clone(),
@@ -354,14 +417,14 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         unit_amount: unit.amount,
         addons,
     };
-    let cart = first_payment_cart(ctx, &input, &billing, plan_line, &unit, trial_days > 0)?;
+    let cart = first_payment_cart(ctx, &input, &billing, plan_line, &unit, trial.charge)?;
     let payment = payments::create_payment(
         ctx,
         NewPayment {
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: discount.as_ref(),
+            discount: discount.as_ref().filter(|_| trial.discounted),
             metadata: sub["metadata"].clone(),
             subscription_id: Some(&id),
             checkout_session_id: None,
@@ -388,7 +451,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             .iter()
             .map(|l| json!({"product_id": l.product_id(), "quantity": l.quantity}))
             .collect::<Vec<_>>())),
-        "trial_amount": null,
+        "trial_amount": sub["trial_amount"],
     })))
 }
 

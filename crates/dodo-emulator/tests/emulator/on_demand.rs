@@ -384,3 +384,173 @@ async fn a_checkout_sessions_subscription_data_shapes_the_subscription_it_starts
         r.body
     );
 }
+
+/// A monthly $12 plan with a 7-day trial that costs `trial_amount` per unit (if any).
+async fn trial_plan(api: &Api, trial_amount: Option<i64>, applies_discounts: bool) -> Value {
+    api.post(
+        "/products",
+        json!({"name": "Trial plan", "tax_category": "saas",
+               "price": {"type": "recurring_price", "price": 1200, "currency": "USD",
+                         "discount": 0, "purchasing_power_parity": false,
+                         "trial_period_days": 7, "trial_amount": trial_amount,
+                         "trial_apply_discounts": applies_discounts,
+                         "payment_frequency_count": 1, "payment_frequency_interval": "Month",
+                         "subscription_period_count": 1, "subscription_period_interval": "Year"}}),
+    )
+    .await
+    .expect(200)
+    .body
+}
+
+#[tokio::test]
+async fn a_paid_trial_charges_its_trial_amount_today_and_the_plan_after() {
+    let api = Api::start().await;
+    let plan = trial_plan(&api, Some(100), false).await;
+    let pid = &plan["product_id"];
+    let created = api
+        .post(
+            "/subscriptions",
+            new_subscription(pid, json!({"quantity": 2})),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(created["trial_amount"], 100);
+    let sid = s(&created["subscription_id"]).to_string();
+    let pay = s(&created["payment_id"]).to_string();
+    assert_eq!(
+        api.get(&format!("/payments/{pay}")).await.body["total_amount"],
+        200
+    );
+    api.harness()
+        .complete_payment(&pay, "succeeded")
+        .await
+        .unwrap();
+    assert_eq!(
+        api.get(&format!("/subscriptions/{sid}")).await.body["trial_amount"],
+        100
+    );
+    api.harness()
+        .advance_clock(Duration::from_secs(8 * DAY))
+        .await
+        .unwrap();
+    let payments = payments_of(&api, &sid).await;
+    assert_eq!(payments.len(), 2);
+    assert_eq!(
+        payments[0]["total_amount"], 2400,
+        "the plan once the trial ends"
+    );
+
+    // Discount codes reduce a paid trial only with `trial_apply_discounts`.
+    api.post(
+        "/discounts",
+        json!({"type": "percentage", "amount": 1000, "code": "TRIAL10"}),
+    )
+    .await
+    .expect(200);
+    let code = json!({"quantity": 2, "discount_code": "TRIAL10"});
+    let plain = api
+        .post("/subscriptions", new_subscription(pid, code.clone()))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(plain["trial_amount"], 100);
+    let p = api
+        .get(&format!("/payments/{}", s(&plain["payment_id"])))
+        .await
+        .body;
+    assert_eq!(p["total_amount"], 200);
+    let with = trial_plan(&api, Some(100), true).await;
+    let discounted = api
+        .post(
+            "/subscriptions",
+            new_subscription(&with["product_id"], code),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(discounted["trial_amount"], 90);
+    let p = api
+        .get(&format!("/payments/{}", s(&discounted["payment_id"])))
+        .await
+        .body;
+    assert_eq!(p["total_amount"], 180);
+
+    // The checkout preview and the hosted page say what is due today, and it is charged.
+    let session_body = json!({"product_cart": [{"product_id": pid, "quantity": 2}],
+                              "customer": {"email": "trial@example.com", "name": "Trial"}});
+    let preview = api
+        .post("/checkouts/preview", session_body.clone())
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            preview["trial_period_days"].clone(),
+            preview["trial_amount"].clone(),
+            preview["current_breakup"]["total_amount"].clone()
+        ),
+        (json!(7), json!(100), json!(200))
+    );
+    let session = api.post("/checkouts", session_body).await.expect(200).body;
+    let page = reqwest::get(s(&session["checkout_url"]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("7-day paid trial; then $12.00 each"),
+        "{page}"
+    );
+    assert!(page.contains("Pay $2.00"), "{page}");
+    let paid = api
+        .harness()
+        .pay_checkout_session(s(&session["session_id"]), TestCard::Succeeds)
+        .await
+        .unwrap();
+    let p = api
+        .get(&format!("/payments/{}", paid.payment_id))
+        .await
+        .body;
+    assert_eq!(p["total_amount"], 200);
+
+    // A free trial's page shows nothing due today.
+    let free = trial_plan(&api, None, false).await;
+    let session = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": free["product_id"], "quantity": 1}]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let page = reqwest::get(s(&session["checkout_url"]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("7-day free trial"), "{page}");
+    assert!(page.contains("Pay $0.00"), "{page}");
+}
+
+#[tokio::test]
+async fn a_paid_trial_needs_a_trial_and_costs_at_most_the_price() {
+    let api = Api::start().await;
+    for (days, amount, says) in [(0, 100, "trial_period_days"), (7, 1300, "exceed")] {
+        let r = api
+            .post(
+                "/products",
+                json!({"name": "Bad trial", "tax_category": "saas",
+                       "price": {"type": "recurring_price", "price": 1200, "currency": "USD",
+                                 "discount": 0, "purchasing_power_parity": false,
+                                 "trial_period_days": days, "trial_amount": amount,
+                                 "payment_frequency_count": 1, "payment_frequency_interval": "Month",
+                                 "subscription_period_count": 1, "subscription_period_interval": "Year"}}),
+            )
+            .await
+            .expect(422);
+        assert!(s(&r.body["message"]).contains(says), "{}", r.body);
+    }
+}

@@ -267,7 +267,11 @@ async fn product_file_upload_joins_the_digital_delivery_and_downloads() {
     let delivery = &api.get(&format!("/products/{pid}")).await.body["digital_product_delivery"];
     assert_eq!(delivery["instructions"], "Open with any PDF reader");
     assert_eq!(delivery["external_url"], "https://example.com/guide");
-    assert_eq!(delivery["files"][0]["file_id"], typed.file_id.as_str(), "unchanged");
+    assert_eq!(
+        delivery["files"][0]["file_id"],
+        typed.file_id.as_str(),
+        "unchanged"
+    );
     api.patch(
         &format!("/products/{pid}"),
         json!({"digital_product_delivery": {"files": []}}),
