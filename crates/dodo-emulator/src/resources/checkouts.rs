@@ -3,8 +3,10 @@
 //! A session prices its `product_cart` from the stored products (one-time and subscription
 //! products alike), checks an optional `discount_code` without using it, and answers
 //! `{session_id, checkout_url}` with a URL on the emulator (`{base_url}/checkout/{session_id}`;
-//! the hosted page itself is a later addition). With a saved `payment_method_id` the session
-//! is paid at once: `checkout_url` is null and `payment_id` is set. `GET /checkouts/{id}`
+//! the hosted page itself is a later addition). With a saved `payment_method_id` (only with
+//! `confirm: true` and an existing customer, as the spec says) the session is paid at once —
+//! a subscription product starts its subscription — `checkout_url` is null and `payment_id`
+//! is set. `GET /checkouts/{id}`
 //! reports the payment's status once there is one. Tax is zero. The preview applies the
 //! discount code, lists a usage-based line's meters, and honours a free trial (the product's
 //! `trial_period_days`, or `subscription_data.trial_period_days`): the subscription lines are
@@ -33,7 +35,7 @@ use serde_json::{Value, json};
 use super::common::{self, kind};
 use super::localized_prices::PriceContext;
 use super::payments::{self, Cart, CartItem, NewPayment};
-use super::{Ctx, Registry, blocklist, credit_mappings, discounts, products, usage};
+use super::{Ctx, Registry, blocklist, credit_mappings, discounts, products, subscriptions, usage};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids::new_id;
@@ -106,8 +108,140 @@ fn priced(
     Ok((cart, discount))
 }
 
+/// The spec's rules for finalising a session at create: `payment_method_id` "only allowed
+/// when `confirm` is true" and needs an existing customer (`{customer_id}`); `confirm` needs
+/// the customer and the billing address (the details it finalises).
+fn check_confirm(input: &CreateCheckoutSessionRequest) -> Result<(), ApiError> {
+    let confirm = input.confirm == Some(true);
+    if input.payment_method_id.is_some() {
+        if !confirm {
+            return Err(ApiError::invalid_field(
+                "payment_method_id",
+                "is only allowed when `confirm` is true",
+            ));
+        }
+        let existing = input
+            .customer
+            .as_ref()
+            .map(common::to_json)
+            .transpose()?
+            .is_some_and(|c| c["customer_id"].is_string());
+        if !existing {
+            return Err(ApiError::invalid_field(
+                "customer",
+                "must be an existing customer (`{customer_id}`) with `payment_method_id`",
+            ));
+        }
+    }
+    if confirm && input.customer.is_none() {
+        return Err(ApiError::invalid_field(
+            "customer",
+            "is required when `confirm` is true",
+        ));
+    }
+    if confirm && input.billing_address.is_none() {
+        return Err(ApiError::invalid_field(
+            "billing_address",
+            "is required when `confirm` is true",
+        ));
+    }
+    Ok(())
+}
+
+/// Pays a confirmed session with the customer's saved card at once; answers the payment id.
+/// A cart whose first line is a subscription product starts that subscription (its addons,
+/// the session's `subscription_data`, the other lines as `one_time_product_cart`) through
+/// [`subscriptions::start`], as paying the hosted page would; otherwise it is one payment.
+fn pay_with_saved_card(
+    ctx: &Ctx<'_>,
+    input: &CreateCheckoutSessionRequest,
+    cart: &Cart,
+    discount: Option<&Value>,
+    customer: &Value,
+    payment_method_id: &str,
+    session_id: &str,
+) -> Result<Value, ApiError> {
+    let billing = input
+        .billing_address
+        .as_ref()
+        .map_or_else(|| Ok(json!({"country": "US"})), common::to_json)?;
+    let code = discount.and_then(|d| d["code"].as_str());
+    if products::is_recurring(&cart.lines[0].product) {
+        let first = &input.product_cart[0];
+        let rest = &input.product_cart[1..];
+        if let Some(i) = cart.lines[1..]
+            .iter()
+            .position(|l| products::is_recurring(&l.product))
+        {
+            return Err(ApiError::invalid_field(
+                &format!("product_cart[{}]", i + 1),
+                "a session starts one subscription: only its first line may be a subscription product",
+            ));
+        }
+        let mut body = json!({
+            "product_id": first.product_id, "quantity": first.quantity, "addons": first.addons,
+            "customer": {"customer_id": customer["customer_id"]}, "billing": billing,
+            "payment_method_id": payment_method_id, "discount_code": code,
+            "metadata": common::metadata_json(input.metadata.as_ref())?,
+            "billing_currency": input.billing_currency,
+            "one_time_product_cart": (!rest.is_empty()).then(|| rest.iter().map(|l| json!({
+                "product_id": l.product_id, "quantity": l.quantity, "amount": l.amount,
+            })).collect::<Vec<_>>()),
+        });
+        if let Some(data) = &input.subscription_data {
+            body["trial_period_days"] = json!(data.trial_period_days);
+            body["on_demand"] = common::to_json(&data.on_demand)?;
+        }
+        let request = serde_json::from_value(body).map_err(ApiError::internal)?;
+        let started = subscriptions::start(ctx, request)?;
+        let payment_id = started["payment_id"].clone();
+        let pid = payment_id.as_str().unwrap_or_default();
+        if let Some(mut p) = ctx.db.get(kind::PAYMENT, pid)? {
+            p.data["checkout_session_id"] = json!(session_id);
+            ctx.db.update(kind::PAYMENT, pid, &p.data)?;
+            if let Some(mut sess) = ctx.db.get(kind::CHECKOUT_SESSION, session_id)? {
+                sess.data["payment_status"] = p.data["status"].clone();
+                ctx.db
+                    .update(kind::CHECKOUT_SESSION, session_id, &sess.data)?;
+            }
+        }
+        return Ok(payment_id);
+    }
+    let used = match code {
+        Some(code) => Some(discounts::redeem(
+            ctx,
+            code,
+            &cart.product_ids(),
+            customer["customer_id"].as_str(),
+        )?),
+        None => None,
+    };
+    let brand_id = match cart.lines[0].product["brand_id"].as_str() {
+        Some(b) => b.to_string(),
+        None => crate::resources::brands::default_brand_id(ctx)?,
+    };
+    let payment = payments::create_payment(
+        ctx,
+        NewPayment {
+            customer,
+            billing,
+            cart,
+            discount: used.as_ref(),
+            metadata: common::metadata_json(input.metadata.as_ref())?,
+            subscription_id: None,
+            checkout_session_id: Some(session_id),
+            brand_id,
+            payment_method_id: Some(payment_method_id),
+            payment_link: false,
+            amount_override: None,
+        },
+    )?;
+    Ok(payment["payment_id"].clone())
+}
+
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateCheckoutSessionRequest = req.input()?;
+    check_confirm(&input)?;
     let (cart, discount) = priced(ctx, &input)?;
     trial_override(&input)?;
     let customer = match input.customer.as_ref() {
@@ -137,52 +271,12 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         &now,
         &req.body,
     )?;
-    let method = input.payment_method_id.as_deref();
-    let (checkout_url, payment_id) = match (method, &customer) {
-        (Some(pm), Some(c)) => {
-            let code = discount.as_ref().and_then(|d| d["code"].as_str());
-            let used = match code {
-                Some(code) => Some(discounts::redeem(
-                    ctx,
-                    code,
-                    &cart.product_ids(),
-                    c["customer_id"].as_str(),
-                )?),
-                None => None,
-            };
-            let brand_id = match cart.lines[0].product["brand_id"].as_str() {
-                Some(b) => b.to_string(),
-                None => crate::resources::brands::default_brand_id(ctx)?,
-            };
-            let billing = input
-                .billing_address
-                .as_ref()
-                .map_or_else(|| Ok(json!({"country": "US"})), common::to_json)?;
-            let payment = payments::create_payment(
-                ctx,
-                NewPayment {
-                    customer: c,
-                    billing,
-                    cart: &cart,
-                    discount: used.as_ref(),
-                    metadata: common::metadata_json(input.metadata.as_ref())?,
-                    subscription_id: None,
-                    checkout_session_id: Some(&id),
-                    brand_id,
-                    payment_method_id: Some(pm),
-                    payment_link: false,
-                    amount_override: None,
-                },
-            )?;
-            (Value::Null, payment["payment_id"].clone())
-        }
-        (Some(_), None) => {
-            return Err(ApiError::invalid_field(
-                "customer",
-                "is required with payment_method_id",
-            ));
-        }
-        (None, _) => (
+    let (checkout_url, payment_id) = match (input.payment_method_id.as_deref(), &customer) {
+        (Some(pm), Some(c)) => (
+            Value::Null,
+            pay_with_saved_card(ctx, &input, &cart, discount.as_ref(), c, pm, &id)?,
+        ),
+        _ => (
             json!(format!("{}/checkout/{id}", ctx.env.base_url)),
             Value::Null,
         ),

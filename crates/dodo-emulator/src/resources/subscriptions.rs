@@ -319,7 +319,12 @@ fn first_payment_cart(
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let input: CreateSubscriptionRequest = req.input()?;
+    Ok(Reply::json(start(ctx, req.input()?)?))
+}
+
+/// Creates a subscription and its first payment as `POST /subscriptions` does (also for a
+/// checkout session confirmed with a saved card); answers the `CreateSubscriptionResponse`.
+pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, ApiError> {
     let billing = json!(&input.billing);
     if !billing["country"].is_string() {
         return Err(ApiError::invalid_field("billing.country", "is required"));
@@ -435,7 +440,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         },
     )?;
     let payment_id = payment["payment_id"].as_str().unwrap_or_default();
-    Ok(Reply::json(json!({
+    Ok(json!({
         "subscription_id": id,
         "payment_id": payment_id,
         "recurring_pre_tax_amount": sub["recurring_pre_tax_amount"],
@@ -452,7 +457,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             .map(|l| json!({"product_id": l.product_id(), "quantity": l.quantity}))
             .collect::<Vec<_>>())),
         "trial_amount": sub["trial_amount"],
-    })))
+    }))
 }
 
 fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

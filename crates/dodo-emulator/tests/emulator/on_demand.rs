@@ -554,3 +554,72 @@ async fn a_paid_trial_needs_a_trial_and_costs_at_most_the_price() {
         assert!(s(&r.body["message"]).contains(says), "{}", r.body);
     }
 }
+
+#[tokio::test]
+async fn a_session_confirmed_with_a_saved_card_starts_its_subscription() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1000).await;
+    let once = api.one_time_product(300).await;
+    let earlier = api.paid_payment(s(&once["product_id"]), 1).await;
+    let customer = earlier["customer"]["customer_id"].clone();
+    let session = |cart: Value| {
+        json!({"product_cart": cart, "confirm": true, "customer": {"customer_id": customer},
+               "billing_address": {"country": "US"},
+               "payment_method_id": earlier["payment_method_id"]})
+    };
+    let paid = api
+        .post(
+            "/checkouts",
+            session(json!([{"product_id": plan["product_id"], "quantity": 1},
+                           {"product_id": once["product_id"], "quantity": 1}])),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(paid["checkout_url"], Value::Null);
+    let p = api
+        .get(&format!("/payments/{}", s(&paid["payment_id"])))
+        .await
+        .body;
+    assert_eq!(
+        (p["total_amount"].clone(), p["status"].clone()),
+        (json!(1300), json!("succeeded"))
+    );
+    assert_eq!(p["checkout_session_id"], paid["session_id"]);
+    let sub = api
+        .get(&format!("/subscriptions/{}", s(&p["subscription_id"])))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            sub["status"].clone(),
+            sub["product_id"].clone(),
+            sub["customer"]["customer_id"].clone()
+        ),
+        (
+            json!("active"),
+            plan["product_id"].clone(),
+            customer.clone()
+        )
+    );
+    let status = api
+        .get(&format!("/checkouts/{}", s(&paid["session_id"])))
+        .await
+        .body;
+    assert_eq!(status["payment_status"], "succeeded");
+
+    let r = api
+        .post(
+            "/checkouts",
+            session(json!([{"product_id": plan["product_id"], "quantity": 1},
+                           {"product_id": plan["product_id"], "quantity": 1}])),
+        )
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("product_cart[1]"),
+        "{}",
+        r.body
+    );
+}

@@ -300,18 +300,33 @@ async fn checkout_session_create_preview_and_status() {
     // A saved card is charged at once, but only the customer's own saved card.
     let earlier = api.paid_payment(pid, 1).await;
     let pm = s(&earlier["payment_method_id"]).to_string();
-    api.post(
-        "/checkouts",
-        json!({"product_cart": [{"product_id": pid, "quantity": 1}],
-        "customer": {"email": "shopper@example.com"}, "payment_method_id": pm}),
-    )
-    .await
-    .expect(422);
+    let payer = earlier["customer"]["customer_id"].clone();
+    let shopper = api.customer("shopper@example.com").await["customer_id"].clone();
+    let saved_card = |customer: Value, confirm: bool| {
+        json!({"product_cart": [{"product_id": pid, "quantity": 1}], "confirm": confirm,
+               "billing_address": {"country": "US"},
+               "customer": customer, "payment_method_id": pm})
+    };
+    // Another customer's card, a card without `confirm` (the spec: "only allowed when
+    // confirm is true"), and a card for a customer given by email are refused.
+    for (body, says) in [
+        (
+            saved_card(json!({"customer_id": shopper}), true),
+            "payment_method_id",
+        ),
+        (saved_card(json!({"customer_id": payer}), false), "confirm"),
+        (
+            saved_card(json!({"email": "payer@example.com"}), true),
+            "existing customer",
+        ),
+    ] {
+        let r = api.post("/checkouts", body).await.expect(422);
+        assert!(s(&r.body["message"]).contains(says), "{}", r.body);
+    }
     let paid = api
         .post(
             "/checkouts",
-            json!({"product_cart": [{"product_id": pid, "quantity": 1}],
-            "customer": {"email": "payer@example.com"}, "payment_method_id": pm}),
+            saved_card(json!({"customer_id": payer}), true),
         )
         .await
         .expect(200)
