@@ -3,7 +3,7 @@
 //! | page | what it sells |
 //! |---|---|
 //! | `GET`/`POST /checkout/{session_id}` | a checkout session's `product_cart` (prefilled from its `customer` and `billing_address`; returns to its `return_url`) |
-//! | `GET`/`POST /pay/{payment_id}` | an existing payment (payment links of payments and subscriptions) |
+//! | `GET`/`POST /pay/{payment_id}` | an existing payment (payment links of payments and subscriptions; returns to the link's `return_url`, or a `redirect_url` query) |
 //! | `GET`/`POST /buy/{product_id}?...` | a static payment link with every documented query parameter (below) |
 //!
 //! Query parameters of a static link (`/buy/{product_id}`), as Dodo documents them:
@@ -64,7 +64,7 @@ use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
 use crate::resources::Ctx;
 use crate::resources::common::kind;
 use crate::resources::localized_prices::{self, PriceContext};
-use crate::resources::{payments, products};
+use crate::resources::{payments, products, return_urls};
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
 pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
@@ -607,6 +607,14 @@ async fn pay_payment(
     if let Some(Err(e)) = q.get("redirect_url").map(|u| check_redirect(u)) {
         return api_error_page(&state, &e);
     }
+    // A `redirect_url` on the page's URL wins over the link's own `return_url`.
+    let return_url = q.get("redirect_url").cloned().or_else(|| {
+        state
+            .store
+            .read(|db| Ok::<_, ApiError>(return_urls::of(db, &pid)))
+            .ok()
+            .flatten()
+    });
     let order = Order {
         purchase: Purchase {
             cart: Value::Null,
@@ -616,7 +624,7 @@ async fn pay_payment(
             billing_currency: None,
             subscription_data: Value::Null,
         },
-        return_url: q.get("redirect_url").cloned(),
+        return_url,
         pwyw: None,
     };
     submit(&state, &mut c, &form, order)
@@ -654,19 +662,12 @@ fn bad_param(name: &str, problem: impl std::fmt::Display) -> ApiError {
 /// Checks a `redirect_url`: an absolute `http`/`https` URL with a host and no whitespace
 /// or control characters.
 fn check_redirect(url: &str) -> Result<(), ApiError> {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    match host {
-        Some(h) if !h.is_empty() && clean => Ok(()),
-        _ => Err(bad_param(
+    return_urls::check("redirect_url", url).map_err(|_| {
+        bad_param(
             "redirect_url",
             "must be an absolute http:// or https:// URL",
-        )),
-    }
+        )
+    })
 }
 
 /// The pay-what-you-want bound of a static link's line: the product's minimum price in minor

@@ -242,6 +242,14 @@ fn pay_with_saved_card(
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateCheckoutSessionRequest = req.input()?;
     check_confirm(&input)?;
+    for (field, url) in [
+        ("return_url", &input.return_url),
+        ("cancel_url", &input.cancel_url),
+    ] {
+        if let Some(url) = url {
+            super::return_urls::check(field, url)?;
+        }
+    }
     let (cart, discount) = priced(ctx, &input)?;
     trial_override(&input)?;
     let customer = match input.customer.as_ref() {

@@ -43,6 +43,7 @@ pub mod payout_cycles;
 pub mod payouts;
 pub mod products;
 pub mod refunds;
+pub mod return_urls;
 pub mod short_links;
 pub mod subscription_carts;
 pub mod subscriptions;

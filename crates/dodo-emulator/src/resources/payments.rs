@@ -438,6 +438,9 @@ fn stored_line_items(
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateOneTimePaymentRequest = req.input()?;
+    if let Some(url) = &input.return_url {
+        super::return_urls::check("return_url", url)?;
+    }
     let billing = common::to_json(&input.billing)?;
     let items: Vec<CartItem<'_>> = input
         .product_cart
@@ -485,6 +488,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         },
     )?;
     let id = payment["payment_id"].as_str().unwrap_or_default();
+    if let Some(url) = &input.return_url {
+        super::return_urls::remember(ctx, id, url)?;
+    }
     Ok(Reply::json(json!({
         "payment_id": id,
         "total_amount": payment["total_amount"],

@@ -325,6 +325,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 /// Creates a subscription and its first payment as `POST /subscriptions` does (also for a
 /// checkout session confirmed with a saved card); answers the `CreateSubscriptionResponse`.
 pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, ApiError> {
+    if let Some(url) = &input.return_url {
+        super::return_urls::check("return_url", url)?;
+    }
     let billing = json!(&input.billing);
     if !billing["country"].is_string() {
         return Err(ApiError::invalid_field("billing.country", "is required"));
@@ -440,6 +443,9 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
         },
     )?;
     let payment_id = payment["payment_id"].as_str().unwrap_or_default();
+    if let Some(url) = &input.return_url {
+        super::return_urls::remember(ctx, payment_id, url)?;
+    }
     Ok(json!({
         "subscription_id": id,
         "payment_id": payment_id,
@@ -963,9 +969,15 @@ fn update_payment_method(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiEr
                 "client_secret": null, "expires_on": null, "payment_id": null, "payment_link": null,
             })))
         }
-        UpdatePaymentMethodReq::New(_) => {
+        UpdatePaymentMethodReq::New(new) => {
+            if let Some(url) = &new.return_url {
+                super::return_urls::check("return_url", url)?;
+            }
             let payment = mandate_payment(ctx, &sub.data, &customer_id)?;
             let pid = payment["payment_id"].as_str().unwrap_or_default();
+            if let Some(url) = &new.return_url {
+                super::return_urls::remember(ctx, pid, url)?;
+            }
             Ok(Reply::json(json!({
                 "client_secret": format!("{pid}_secret_{}", crate::ids::upper_code(16)),
                 "expires_on": null,

@@ -200,6 +200,61 @@ async fn payment_link_page_settles_the_payment_and_returns_with_redirect_url() {
 }
 
 #[tokio::test]
+async fn a_payment_links_return_url_is_where_its_page_returns() {
+    let api = Api::start().await;
+    let book = api.one_time_product(700).await;
+    let body = |return_url: &str| {
+        json!({"product_cart": [{"product_id": s(&book["product_id"]), "quantity": 1}],
+               "customer": {"email": "ret@example.com", "name": "Ret"},
+               "billing": {"country": "US"}, "payment_link": true, "return_url": return_url})
+    };
+    // Not a URL a browser should be sent to: refused, nothing stored.
+    for bad in ["javascript:alert(1)", "/relative", "https://"] {
+        let r = api.post("/payments", body(bad)).await.expect(422);
+        assert!(s(&r.body["message"]).contains("return_url"), "{}", r.body);
+    }
+    assert_eq!(api.get("/payments").await.body["items"], json!([]));
+    let created = api
+        .post("/payments", body("https://shop.example/thanks?order=7"))
+        .await
+        .expect(200)
+        .body;
+    let link = s(&created["payment_link"]).to_string();
+    let page = open(&link).await;
+    let done = submit(
+        &link,
+        &page,
+        &[
+            ("full_name", "Ret"),
+            ("email", "ret@example.com"),
+            ("country", "US"),
+            ("card_number", "4242 4242 4242 4242"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let location = done.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://shop.example/thanks?order=7&"),
+        "{location}"
+    );
+    let q = query_of(location);
+    assert_eq!(q["payment_id"], s(&created["payment_id"]));
+    assert_eq!(q["status"], "succeeded");
+
+    // Sessions refuse such URLs too.
+    let r = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": s(&book["product_id"]), "quantity": 1}],
+                   "cancel_url": "javascript:history.back()"}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&r.body["message"]).contains("cancel_url"), "{}", r.body);
+}
+
+#[tokio::test]
 async fn pages_call_the_domain_in_process_not_the_http_api() {
     let api = Api::start().await;
     let product = api.one_time_product(500).await;
