@@ -1,5 +1,10 @@
 //! Brands: create, retrieve, update, list, archive (409 when already archived).
 //!
+//! Archiving moves the brand's products, live subscriptions and product collections to
+//! `move_products_to` (a live brand of this business; the business id names the primary
+//! brand) and answers the counts; without a target it is refused (422) while the brand holds
+//! products or live subscriptions, as the spec says.
+//!
 //! The emulator creates one default brand at start; objects that take an optional `brand_id`
 //! get it when none is given. Image upload (`PUT /brands/{id}/images`) is in [`super::uploads`].
 
@@ -11,7 +16,7 @@ use super::{Ctx, Registry};
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::request::{ApiRequest, Reply};
-use crate::store::{Filter, State};
+use crate::store::{Filter, Record, State};
 
 /// Registers the handlers of this group.
 pub fn register(r: &mut Registry) {
@@ -113,7 +118,7 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let id = req.param("id");
-    let mut record = common::must_get(ctx, kind::BRAND, "Brand", id)?;
+    let record = common::must_get(ctx, kind::BRAND, "Brand", id)?;
     if record.state == State::Archived {
         return Err(ApiError::conflict(
             "BRAND_ALREADY_ARCHIVED",
@@ -121,22 +126,108 @@ fn archive(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let input: ArchiveBrandRequest = req.input()?;
-    let target = input.move_products_to.as_deref();
-    if let Some(t) = target {
-        common::must_get(ctx, kind::BRAND, "Brand", t)?;
+    let target = match input.move_products_to.as_deref() {
+        Some(t) => Some(move_target(ctx, id, t)?),
+        None => None,
+    };
+    let (products, subscriptions, collections) = (
+        holding(ctx, kind::PRODUCT, id, &[])?,
+        holding(
+            ctx,
+            kind::SUBSCRIPTION,
+            id,
+            &["cancelled", "expired", "failed"],
+        )?,
+        holding(ctx, kind::PRODUCT_COLLECTION, id, &[])?,
+    );
+    let Some(target) = target else {
+        if !products.is_empty() || !subscriptions.is_empty() {
+            return Err(ApiError::invalid_field(
+                "move_products_to",
+                format!(
+                    "is required: brand {id} holds {} products and {} live subscriptions",
+                    products.len(),
+                    subscriptions.len()
+                ),
+            ));
+        }
+        return finish_archive(ctx, record, None, [0, 0, 0]);
+    };
+    let counts = [products.len(), subscriptions.len(), collections.len()];
+    for (k, records) in [
+        (kind::PRODUCT, products),
+        (kind::SUBSCRIPTION, subscriptions),
+        (kind::PRODUCT_COLLECTION, collections),
+    ] {
+        for mut r in records {
+            r.data["brand_id"] = json!(target);
+            ctx.db.update(k, &r.id, &r.data)?;
+        }
     }
+    finish_archive(ctx, record, Some(target), counts)
+}
+
+/// The brand `move_products_to` names, checked as the spec says: a live brand of this
+/// business other than the one archived; the business id names the primary (default) brand.
+fn move_target(ctx: &Ctx<'_>, archived: &str, target: &str) -> Result<String, ApiError> {
+    let target = if target == ctx.env.business_id {
+        default_brand_id(ctx)?
+    } else {
+        target.to_string()
+    };
+    let problem = match ctx.db.get(kind::BRAND, &target)? {
+        None => Some(format!("brand {target} does not exist")),
+        Some(_) if target == archived => Some("is the brand being archived".to_string()),
+        Some(r) if r.state != State::Active => Some(format!("brand {target} is archived")),
+        Some(_) => None,
+    };
+    match problem {
+        Some(p) => Err(ApiError::invalid_field("move_products_to", p)),
+        None => Ok(target),
+    }
+}
+
+/// The objects of `kind` on brand `brand_id`, except those whose `status` is in `skip`.
+fn holding(
+    ctx: &Ctx<'_>,
+    kind: &str,
+    brand_id: &str,
+    skip: &[&str],
+) -> Result<Vec<Record>, ApiError> {
+    let on_brand = [Filter::Eq(
+        "$.brand_id",
+        rusqlite::types::Value::Text(brand_id.to_string()),
+    )];
+    Ok(ctx
+        .db
+        .list(kind, &on_brand, u32::MAX, 0)?
+        .into_iter()
+        .filter(|r| !skip.iter().any(|s| r.data["status"] == *s))
+        .collect())
+}
+
+/// Archives the brand and answers what moved to `target` (`[products, subscriptions,
+/// collections]`; without a target nothing moves, and its collections stay on it).
+fn finish_archive(
+    ctx: &Ctx<'_>,
+    mut record: Record,
+    target: Option<String>,
+    moved: [usize; 3],
+) -> Result<Reply, ApiError> {
     let now = ctx.now_string();
+    let id = record.id.clone();
     record.data["archived_at"] = json!(now);
     record.data["enabled"] = json!(false);
-    ctx.db.update(kind::BRAND, id, &record.data)?;
-    ctx.db.set_state(kind::BRAND, id, State::Archived)?;
+    ctx.db.update(kind::BRAND, &id, &record.data)?;
+    ctx.db.set_state(kind::BRAND, &id, State::Archived)?;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(Reply::json(json!({
         "brand_id": id,
         "archived_at": now,
         "moved_to_brand_id": target,
-        "products_moved": 0,
-        "subscriptions_moved": 0,
-        "collections_moved": 0,
+        "products_moved": count(moved[0]),
+        "subscriptions_moved": count(moved[1]),
+        "collections_moved": count(moved[2]),
     })))
 }
 

@@ -403,3 +403,121 @@ async fn typed_discount_bodies_store_wire_values_and_patch_keeps_nulls() {
         .expect(422);
     assert!(s(&bad.body["message"]).contains("amount"));
 }
+
+#[tokio::test]
+async fn archiving_a_brand_moves_its_products_live_subscriptions_and_collections() {
+    let api = Api::start().await;
+    let brand = |name: &str| {
+        let api = &api;
+        let name = name.to_string();
+        async move {
+            let b = api
+                .post("/brands", json!({"name": name}))
+                .await
+                .expect(200)
+                .body;
+            s(&b["brand_id"]).to_string()
+        }
+    };
+    let (old, new) = (brand("Old").await, brand("New").await);
+    let product = api
+        .post(
+            "/products",
+            json!({"name": "Plan", "tax_category": "saas", "brand_id": old,
+                   "price": {"type": "recurring_price", "price": 900, "currency": "USD",
+                             "discount": 0, "purchasing_power_parity": false,
+                             "payment_frequency_count": 1, "payment_frequency_interval": "Month",
+                             "subscription_period_count": 1, "subscription_period_interval": "Year"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let pid = s(&product["product_id"]).to_string();
+    let subscribe = || {
+        api.post(
+            "/subscriptions",
+            json!({"product_id": pid, "quantity": 1, "billing": {"country": "US"},
+                   "customer": {"email": "b@example.com", "name": "B"}}),
+        )
+    };
+    let live = subscribe().await.expect(200).body;
+    let ended = subscribe().await.expect(200).body;
+    let ended_id = s(&ended["subscription_id"]).to_string();
+    api.patch(
+        &format!("/subscriptions/{ended_id}"),
+        json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(200);
+    let collection = api
+        .post(
+            "/product-collections",
+            json!({"name": "Old line", "brand_id": old, "groups": []}),
+        )
+        .await
+        .expect(200)
+        .body;
+
+    // The spec: omit the target only when the brand holds no products and no live subscriptions.
+    let r = api
+        .post(&format!("/brands/{old}/archive"), json!({}))
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("1 products and 1 live subscriptions"),
+        "{}",
+        r.body
+    );
+    for bad in [old.as_str(), "brnd_nope"] {
+        api.post(
+            &format!("/brands/{old}/archive"),
+            json!({"move_products_to": bad}),
+        )
+        .await
+        .expect(422);
+    }
+    let moved = api
+        .post(
+            &format!("/brands/{old}/archive"),
+            json!({"move_products_to": new}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        [
+            &moved["moved_to_brand_id"],
+            &moved["products_moved"],
+            &moved["subscriptions_moved"],
+            &moved["collections_moved"]
+        ],
+        [&json!(new), &json!(1), &json!(1), &json!(1)]
+    );
+    let brand_of = |path: String| {
+        let api = &api;
+        async move { api.get(&path).await.expect(200).body["brand_id"].clone() }
+    };
+    assert_eq!(brand_of(format!("/products/{pid}")).await, json!(new));
+    assert_eq!(
+        brand_of(format!("/subscriptions/{}", s(&live["subscription_id"]))).await,
+        json!(new)
+    );
+    assert_eq!(
+        brand_of(format!("/subscriptions/{ended_id}")).await,
+        json!(old),
+        "ended ones stay"
+    );
+    assert_eq!(
+        brand_of(format!("/product-collections/{}", s(&collection["id"]))).await,
+        json!(new)
+    );
+    // An archived brand cannot receive.
+    let r = api
+        .post(
+            &format!("/brands/{new}/archive"),
+            json!({"move_products_to": old}),
+        )
+        .await
+        .expect(422);
+    assert!(s(&r.body["message"]).contains("archived"), "{}", r.body);
+}
