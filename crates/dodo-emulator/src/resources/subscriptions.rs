@@ -23,6 +23,7 @@ use dodo_types::models::{
     PatchSubscriptionRequest, ProrationBillingMode, UpdateSubscriptionPlanReq,
 };
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::addon_carts::{self, AddonLine};
 use super::common::{self, kind};
@@ -526,6 +527,16 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(t) = input.next_billing_date {
         d["next_billing_date"] = json!(clock::format(t));
     }
+    if input.subscription_period_count.is_some() || input.subscription_period_interval.is_some() {
+        extend_period(
+            d,
+            input.subscription_period_count,
+            input
+                .subscription_period_interval
+                .as_ref()
+                .map(|i| i.as_str()),
+        )?;
+    }
     if let Some(off) = &input.disable_on_demand {
         if ended {
             return Err(inactive(id, &current));
@@ -563,6 +574,49 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ctx,
         record.data,
     )?))
+}
+
+/// Extends a subscription's period (`PATCH` `subscription_period_count` / `_interval`; an
+/// omitted one keeps its value): "this endpoint only extends", so a period that would end
+/// before the current one, counted from the subscription's start, is refused (422).
+fn extend_period(
+    sub: &mut Value,
+    count: Option<i64>,
+    interval: Option<&str>,
+) -> Result<(), ApiError> {
+    let old_count = sub["subscription_period_count"].as_i64().unwrap_or(1);
+    let old_interval = sub["subscription_period_interval"]
+        .as_str()
+        .unwrap_or("Year")
+        .to_string();
+    let new_count = count.unwrap_or(old_count);
+    let new_interval = interval.unwrap_or(&old_interval).to_string();
+    if new_count < 1 {
+        return Err(ApiError::invalid_field(
+            "subscription_period_count",
+            "must be at least 1",
+        ));
+    }
+    let start = sub["created_at"]
+        .as_str()
+        .and_then(clock::parse)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let end = |interval: &str, count: i64| {
+        clock::add_interval(start, interval, count)
+            .ok_or_else(|| ApiError::out_of_range("the subscription period is too long"))
+    };
+    if end(&new_interval, new_count)? < end(&old_interval, old_count)? {
+        return Err(ApiError::invalid_field(
+            "subscription_period_count",
+            format!(
+                "{new_count} {new_interval} is shorter than the current period of {old_count} \
+                 {old_interval}; the period can only be extended"
+            ),
+        ));
+    }
+    sub["subscription_period_count"] = json!(new_count);
+    sub["subscription_period_interval"] = json!(new_interval);
+    Ok(())
 }
 
 fn list_item(r: &Record) -> Value {

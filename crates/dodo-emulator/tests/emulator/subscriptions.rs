@@ -318,3 +318,52 @@ async fn subscriptions_need_recurring_products_and_trials_start_free() {
     assert_eq!(p["total_amount"], 0);
     api.get("/subscriptions/sub_nope").await.expect(404);
 }
+
+#[tokio::test]
+async fn a_subscription_period_can_be_extended_but_never_shortened() {
+    let api = Api::start().await;
+    let product = api.recurring_product(1000).await;
+    let sub = active_subscription(&api, s(&product["product_id"])).await;
+    let id = s(&sub["subscription_id"]);
+    let period = |v: &Value| {
+        (
+            v["subscription_period_count"].clone(),
+            v["subscription_period_interval"].clone(),
+        )
+    };
+    let two_years = api
+        .patch(
+            &format!("/subscriptions/{id}"),
+            json!({"subscription_period_count": 2}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(period(&two_years), (json!(2), json!("Year")));
+    let r = api
+        .patch(
+            &format!("/subscriptions/{id}"),
+            json!({"subscription_period_count": 18, "subscription_period_interval": "Month"}),
+        )
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("only be extended"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        period(&api.get(&format!("/subscriptions/{id}")).await.body),
+        (json!(2), json!("Year")),
+        "unchanged"
+    );
+    let longer = api
+        .patch(
+            &format!("/subscriptions/{id}"),
+            json!({"subscription_period_count": 30, "subscription_period_interval": "Month"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(period(&longer), (json!(30), json!("Month")));
+}
