@@ -622,7 +622,7 @@ async fn pay_payment(
             session_id: None,
             payment_id: Some(pid),
             billing_currency: None,
-            subscription_data: Value::Null,
+            session_request: Value::Null,
         },
         return_url,
         pwyw: None,
@@ -910,7 +910,7 @@ async fn pay_static(
             session_id: None,
             payment_id: None,
             billing_currency: None,
-            subscription_data: Value::Null,
+            session_request: Value::Null,
         },
         return_url: q.get("redirect_url").cloned(),
         pwyw: order["pwyw_minimum"]

@@ -86,9 +86,11 @@ pub struct Purchase {
     pub session_id: Option<String>,
     /// An existing payment to settle (a payment link).
     pub payment_id: Option<String>,
-    /// A checkout session's `subscription_data` (`trial_period_days`, `on_demand`) for the
-    /// subscription it starts (`null` for none).
-    pub subscription_data: Value,
+    /// The request of the checkout session being paid (`null` for none): its
+    /// `subscription_data` (`trial_period_days`, `on_demand`), `tax_id`,
+    /// `customer_business_name` and `feature_flags.always_create_new_customer` shape what is
+    /// created.
+    pub session_request: Value,
     /// The currency the buyer chose to be billed in (`billing_currency` of the new payment or
     /// subscription), if any.
     pub billing_currency: Option<String>,
@@ -103,7 +105,7 @@ impl Purchase {
             metadata: request["metadata"].clone(),
             session_id: Some(session_id.to_string()),
             payment_id: None,
-            subscription_data: request["subscription_data"].clone(),
+            session_request: request.clone(),
             billing_currency: request["billing_currency"].as_str().map(str::to_string),
         }
     }
@@ -248,7 +250,23 @@ fn create(
             Ok::<_, ApiError>(get_obj(db, kind::PRODUCT, "Product", pid)?["is_recurring"] == true)
         })
         .map_err(|e| e.message)?;
-    let customer = json!({"email": email, "name": name});
+    let session = &order.session_request;
+    // A session that asks for a new customer object gets one even when the email is known.
+    let customer = if session["feature_flags"]["always_create_new_customer"] == true
+        && session["customer"]["customer_id"].is_null()
+    {
+        let created = dispatch::invoke(
+            state,
+            "POST",
+            "/customers",
+            &json!({"email": email, "name": name}),
+        )
+        .map_err(|e| e.message)?
+        .json();
+        json!({"customer_id": created["customer_id"]})
+    } else {
+        json!({"email": email, "name": name})
+    };
     let mut body = if recurring {
         json!({"product_id": first["product_id"], "quantity": first["quantity"].as_i64().unwrap_or(1),
                "customer": customer, "billing": billing})
@@ -261,9 +279,15 @@ fn create(
         }
         // A checkout session's `subscription_data` shapes the subscription it starts.
         for field in ["trial_period_days", "on_demand"] {
-            if !order.subscription_data[field].is_null() {
-                body[field] = order.subscription_data[field].clone();
+            let value = &order.session_request["subscription_data"][field];
+            if !value.is_null() {
+                body[field] = value.clone();
             }
+        }
+    }
+    for field in ["tax_id", "customer_business_name"] {
+        if session[field].is_string() {
+            body[field] = session[field].clone();
         }
     }
     if !code.is_empty() {

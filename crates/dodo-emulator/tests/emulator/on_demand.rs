@@ -623,3 +623,42 @@ async fn a_session_confirmed_with_a_saved_card_starts_its_subscription() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn a_paid_session_carries_its_tax_id_business_name_and_customer_choice() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1000).await;
+    let known = api.customer("known@example.com").await;
+    let pay = |flags: Value| {
+        let api = &api;
+        let body = json!({"product_cart": [{"product_id": plan["product_id"], "quantity": 1}],
+                          "customer": {"email": "known@example.com", "name": "Known"},
+                          "billing_address": {"country": "DE"},
+                          "tax_id": "DE123456789", "customer_business_name": "Acme GmbH",
+                          "feature_flags": flags});
+        async move {
+            let session = api.post("/checkouts", body).await.expect(200).body;
+            let paid = api
+                .harness()
+                .pay_checkout_session(s(&session["session_id"]), TestCard::Succeeds)
+                .await
+                .unwrap();
+            api.get(&format!("/subscriptions/{}", paid.subscription_id.unwrap()))
+                .await
+                .expect(200)
+                .body
+        }
+    };
+    let sub = pay(json!({})).await;
+    assert_eq!(
+        (sub["tax_id"].clone(), sub["customer_business_name"].clone()),
+        (json!("DE123456789"), json!("Acme GmbH"))
+    );
+    assert_eq!(
+        sub["customer"]["customer_id"], known["customer_id"],
+        "found by email"
+    );
+    let fresh = pay(json!({"always_create_new_customer": true})).await;
+    assert_ne!(fresh["customer"]["customer_id"], known["customer_id"]);
+    assert_eq!(fresh["customer"]["email"], "known@example.com");
+}
