@@ -64,7 +64,7 @@ use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
 use crate::resources::Ctx;
 use crate::resources::common::kind;
 use crate::resources::localized_prices::{self, PriceContext};
-use crate::resources::payments;
+use crate::resources::{discounts, payments};
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
 pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
@@ -101,6 +101,10 @@ struct Checkout {
     lines: Vec<ShownLine>,
     currency: String,
     discount: Option<(String, i64)>,
+    /// The discount codes `discount` shows, in order of application.
+    discount_codes: Vec<String>,
+    /// Product ids of the priced lines (for the codes' `restricted_to`).
+    product_ids: Vec<String>,
     total_override: Option<i64>,
     prefill: BTreeMap<&'static str, String>,
     readonly: Vec<&'static str>,
@@ -138,7 +142,12 @@ impl Checkout {
             .iter()
             .map(|l| format!("{}x{}", l.unit, l.quantity))
             .collect();
-        format!("{}:{}", self.currency, units.join(","))
+        let quote = format!("{}:{}", self.currency, units.join(","));
+        if self.discount_codes.is_empty() {
+            quote
+        } else {
+            format!("{quote}|{}", self.discount_codes.join(","))
+        }
     }
 
     fn subtotal(&self) -> i64 {
@@ -329,25 +338,62 @@ fn get_obj(ctx: &Ctx<'_>, kind: &str, what: &str, id: &str) -> Result<Value, Api
         .ok_or_else(|| ApiError::not_found(what, id))
 }
 
-fn discount_preview(ctx: &Ctx<'_>, code: &str, subtotal: i64) -> Option<(String, i64)> {
-    let d = ctx
-        .db
-        .find_one(
-            kind::DISCOUNT,
-            &[crate::store::Filter::Eq(
-                "$.code",
-                rusqlite::types::Value::Text(code.to_string()),
-            )],
-        )
-        .ok()
-        .flatten()?;
-    Some((
-        code.to_string(),
-        crate::resources::discounts::discount_amount(&d.data, subtotal),
-    ))
+/// The codes typed in a discount field: comma-separated, in order of application.
+fn parse_codes(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Shows stacked `codes` on the page: the deduction the API will charge for the page's lines
+/// ([`discounts::check_all`], [`discounts::apply`] over the same entries, in the page's
+/// currency), or a notice saying why a code cannot be applied.
+fn show_discounts(ctx: &Ctx<'_>, c: &mut Checkout, codes: Vec<String>) {
+    c.discount = None;
+    if !codes.is_empty() {
+        let totals: Vec<i64> = c
+            .lines
+            .iter()
+            .map(|l| l.unit.saturating_mul(l.quantity))
+            .collect();
+        let basket = discounts::Basket {
+            product_ids: c.product_ids.iter().map(String::as_str).collect(),
+            currency: &c.currency,
+            subtotal: c.subtotal(),
+        };
+        match discounts::check_all(ctx, &codes, &basket) {
+            Ok(records) => {
+                let stack: Vec<Value> = records.into_iter().map(|r| r.data).collect();
+                let off = discounts::apply(&stack, &c.currency, &totals).total();
+                c.discount = Some((codes.join(", "), off));
+            }
+            Err(e) => c
+                .notices
+                .push(format!("Discount not applied: {}", e.message)),
+        }
+        c.prefill.insert("discount_code", codes.join(", "));
+    }
+    c.discount_codes = codes;
 }
 
 // ---------- checkout sessions ----------
+
+/// The discount codes a checkout session was created with (`discount_codes`, or the
+/// deprecated `discount_code`), in order of application.
+pub fn session_codes(req: &Value) -> Vec<String> {
+    match req["discount_codes"].as_array() {
+        Some(codes) => codes
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect(),
+        None => req["discount_code"]
+            .as_str()
+            .map(|c| vec![c.to_string()])
+            .unwrap_or_default(),
+    }
+}
 
 /// A checkout session's page, priced for the billing country of the submitted `form` (when
 /// there is one), else the session's `billing_address`, else `US` (as the API's preview), in
@@ -375,10 +421,7 @@ fn session_checkout(
         currency: req["billing_currency"].as_str(),
     };
     price_lines(ctx, &mut c, &req["product_cart"], buyer)?;
-    if let Some(code) = req["discount_code"].as_str() {
-        c.discount = discount_preview(ctx, code, c.subtotal());
-        c.prefill.insert("discount_code", code.to_string());
-    }
+    show_discounts(ctx, &mut c, session_codes(&req));
     let customer = match req["customer"]["customer_id"].as_str() {
         Some(id) => get_obj(ctx, kind::CUSTOMER, "Customer", id).unwrap_or(Value::Null),
         None => req["customer"].clone(),
@@ -898,6 +941,18 @@ fn submit(
 ) -> Response {
     // A re-rendered form keeps the token that was just checked.
     c.csrf_token = form.get(csrf::FIELD).cloned().unwrap_or_default();
+    // The codes typed now: a change from the ones shown is priced and shown (through the
+    // quote below) before anything is charged.
+    let codes = parse_codes(field(form, "discount_code"));
+    if codes != c.discount_codes {
+        let shown = read(state, |ctx| {
+            show_discounts(ctx, c, codes.clone());
+            Ok(())
+        });
+        if let Err(e) = shown {
+            c.notices.push(e.message);
+        }
+    }
     // The prices of the billing country and currency just submitted, before the buyer's own
     // pay-what-you-want amount: the form must have shown these.
     c.quote = c.price_quote();
@@ -926,10 +981,6 @@ fn submit(
         "state": value("state"),
         "zipcode": value("zip_code"),
     });
-    let code = field(form, "discount_code").to_string();
-    if !code.is_empty() {
-        c.prefill.insert("discount_code", code.clone());
-    }
     let mut errors = Vec::new();
     if quote_changed {
         errors.push(format!(
@@ -996,7 +1047,7 @@ fn submit(
         name,
         email,
         billing,
-        discount_code: code,
+        discount_codes: codes,
         card_number: field(form, "card_number").to_string(),
     };
     let paid = match purchase::pay(state, &order.purchase, &buyer, card) {

@@ -100,8 +100,8 @@ pub struct Buyer {
     pub email: String,
     /// Billing address (`{country, street, city, state, zipcode}`).
     pub billing: Value,
-    /// A discount code to redeem (empty for none).
-    pub discount_code: String,
+    /// Discount codes to redeem, in order of application (empty for none).
+    pub discount_codes: Vec<String>,
     /// The card number as typed.
     pub card_number: String,
 }
@@ -139,7 +139,7 @@ pub fn pay(
             &buyer.name,
             &buyer.email,
             &buyer.billing,
-            &buyer.discount_code,
+            &buyer.discount_codes,
         )?,
     };
     let subscription_id = subscription_id.or_else(|| {
@@ -219,7 +219,7 @@ fn create(
     name: &str,
     email: &str,
     billing: &Value,
-    code: &str,
+    codes: &[String],
 ) -> Result<(String, Option<String>), String> {
     let cart = order.cart.as_array().cloned().unwrap_or_default();
     let first = cart.first().cloned().unwrap_or(Value::Null);
@@ -240,8 +240,8 @@ fn create(
     if recurring && first["addons"].is_array() {
         body["addons"] = first["addons"].clone();
     }
-    if !code.is_empty() {
-        body["discount_code"] = json!(code);
+    if !codes.is_empty() {
+        body["discount_codes"] = json!(codes);
     }
     if let Some(c) = &order.billing_currency {
         body["billing_currency"] = json!(c);

@@ -155,6 +155,9 @@ pub mod kind {
     pub const TRANSLATION: &str = "translation";
     /// Short links of products (id = the slug).
     pub const SHORT_LINK: &str = "short_link";
+    /// One redemption of a discount (`dsr_`; parent = discount id): `{discount_id,
+    /// customer_id}`, counted for `per_customer_usage_limit`.
+    pub const DISCOUNT_REDEMPTION: &str = "emu_discount_redemption";
     /// Customers attached to a discount (id = `{discount id}/{customer id}`; parent = discount id).
     pub const DISCOUNT_CUSTOMER: &str = "discount_customer";
     /// Credit entitlements (`cde_`; soft-deleted ones have state `deleted`).

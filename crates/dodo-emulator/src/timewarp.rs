@@ -303,7 +303,7 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
             customer: &sub["customer"],
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: None,
+            discounts: &[],
             metadata: sub["metadata"].clone(),
             subscription_id: Some(&id),
             checkout_session_id: None,

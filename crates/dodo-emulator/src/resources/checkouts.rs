@@ -55,10 +55,12 @@ fn billing_country(input: &CreateCheckoutSessionRequest) -> &str {
         .map_or("US", |b| b.country.as_str())
 }
 
+/// The session's cart priced, with its discount codes (`discount_code` or `discount_codes`)
+/// checked without using them: the codes and the discounts, in order of application.
 fn priced(
     ctx: &Ctx<'_>,
     input: &CreateCheckoutSessionRequest,
-) -> Result<(Cart, Option<Value>), ApiError> {
+) -> Result<(Cart, Vec<String>, Vec<Value>), ApiError> {
     let items: Vec<CartItem<'_>> = input
         .product_cart
         .iter()
@@ -84,16 +86,21 @@ fn priced(
             )?;
         }
     }
-    let discount = match input.discount_code.as_deref() {
-        Some(code) => Some(discounts::check(ctx, code, &cart.product_ids())?.data),
-        None => None,
-    };
-    Ok((cart, discount))
+    let codes = discounts::requested(
+        input.discount_code.as_deref(),
+        input.discount_codes.as_deref(),
+    )?
+    .unwrap_or_default();
+    let stack = discounts::check_all(ctx, &codes, &cart.basket())?
+        .into_iter()
+        .map(|r| r.data)
+        .collect();
+    Ok((cart, codes, stack))
 }
 
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateCheckoutSessionRequest = req.input()?;
-    let (cart, discount) = priced(ctx, &input)?;
+    let (cart, codes, _) = priced(ctx, &input)?;
     let customer = match input.customer.as_ref() {
         Some(c) => Some(common::customer_of(ctx, "customer", c)?),
         None => None,
@@ -124,16 +131,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let method = input.payment_method_id.as_deref();
     let (checkout_url, payment_id) = match (method, &customer) {
         (Some(pm), Some(c)) => {
-            let code = discount.as_ref().and_then(|d| d["code"].as_str());
-            let used = match code {
-                Some(code) => Some(discounts::redeem(
-                    ctx,
-                    code,
-                    &cart.product_ids(),
-                    c["customer_id"].as_str(),
-                )?),
-                None => None,
-            };
+            let used =
+                discounts::redeem_all(ctx, &codes, &cart.basket(), c["customer_id"].as_str())?;
             let brand_id = match cart.lines[0].product["brand_id"].as_str() {
                 Some(b) => b.to_string(),
                 None => crate::resources::brands::default_brand_id(ctx)?,
@@ -148,7 +147,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                     customer: c,
                     billing,
                     cart: &cart,
-                    discount: used.as_ref(),
+                    discounts: &used,
                     metadata: common::metadata_json(input.metadata.as_ref())?,
                     subscription_id: None,
                     checkout_session_id: Some(&id),
@@ -190,23 +189,17 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateCheckoutSessionRequest = req.input()?;
-    let (cart, discount) = priced(ctx, &input)?;
+    let (cart, _, stack) = priced(ctx, &input)?;
     let subtotal = cart.subtotal();
-    let off = discount
-        .as_ref()
-        .map(|d| discounts::discount_amount(d, subtotal))
-        .unwrap_or(0);
     // Each entry's share of the discount: the lines' products and addons, in order.
     let totals: Vec<i64> = cart
         .lines
         .iter()
         .flat_map(|l| std::iter::once(l.product_total()).chain(l.addons.iter().map(|a| a.total())))
         .collect();
-    let shares = discount.as_ref().map_or_else(
-        || vec![0; totals.len()],
-        |d| discounts::allocate(d, &totals),
-    );
-    let mut shares = shares.into_iter();
+    let applied = discounts::apply(&stack, cart.currency.as_str().unwrap_or_default(), &totals);
+    let off = applied.total();
+    let mut shares = applied.per_entry.into_iter();
     let mut items = Vec::with_capacity(cart.lines.len());
     // (due now, recurring subtotal, recurring discount)
     let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
@@ -221,13 +214,13 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let mut trial_days: Option<i64> = None;
-    // `discount_amount`: a percentage code's rate in basis points; null for flat codes (whose
-    // deduction is `og_price - discounted_price`) and without a code.
-    let rate = discount
-        .as_ref()
-        .filter(|d| d["type"] == "percentage")
-        .map(|d| d["amount"].clone())
-        .unwrap_or(Value::Null);
+    // `discount_amount`: a single percentage code's rate in basis points; null for a flat
+    // code, a stack of several codes (whose deduction is `og_price - discounted_price`) and
+    // without a code.
+    let rate = match stack.as_slice() {
+        [d] if d["type"] == "percentage" => d["amount"].clone(),
+        _ => Value::Null,
+    };
     for (i, l) in cart.lines.iter().enumerate() {
         let overrides = input
             .product_cart
@@ -288,7 +281,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             },
             "discounted_price": l.product_total() - product_off,
             "discount_amount": rate,
-            "discount_cycle": discount.as_ref().and_then(|d| d["subscription_cycles"].as_i64()),
+            "discount_cycle": stack.first().and_then(|d| d["subscription_cycles"].as_i64()),
             "currency": cart.currency,
             "og_currency": products::currency(p),
             "tax": 0,

@@ -150,16 +150,11 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let (product, quantity) = recurring_product(ctx, &input.product_id, input.quantity)?;
     let customer = common::customer_of(ctx, "customer", &input.customer)?;
-    let product_id = product["product_id"].as_str().unwrap_or_default();
-    let discount = match input.discount_code.as_deref() {
-        Some(code) => Some(discounts::redeem(
-            ctx,
-            code,
-            &[product_id],
-            customer["customer_id"].as_str(),
-        )?),
-        None => None,
-    };
+    let codes = discounts::requested(
+        input.discount_code.as_deref(),
+        input.discount_codes.as_deref(),
+    )?
+    .unwrap_or_default();
     let trial_days = match input.trial_period_days {
         Some(d) if d < 0 => {
             return Err(ApiError::invalid_field(
@@ -211,8 +206,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "custom_field_responses": null,
         "customer_business_name": input.customer_business_name,
         "tax_id": input.tax_id,
-        "discount_id": discount.as_ref().map(|d| d["discount_id"].clone()),
-        "discount_cycles_remaining": discount.as_ref().map(|d| d["subscription_cycles"].clone()),
+        "discount_id": null,
+        "discount_cycles_remaining": null,
         "discounts": null,
         "on_demand": input.on_demand.is_some(),
         "payment_method_id": &input.payment_method_id,
@@ -232,6 +227,20 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         quantity,
         input.addons.as_deref().unwrap_or_default(),
     )?;
+    // The codes apply to the plan as charged (product and addons, in its currency); a trial's
+    // first payment is not a discounted billing cycle.
+    let redeemed = discounts::redeem_all(
+        ctx,
+        &codes,
+        &discounts::Basket {
+            product_ids: vec![product["product_id"].as_str().unwrap_or_default()],
+            currency: &unit.currency,
+            subtotal: sub["recurring_pre_tax_amount"].as_i64().unwrap_or(0),
+        },
+        customer["customer_id"].as_str(),
+    )?;
+    let stack = discounts::for_subscription(&redeemed, trial_days == 0);
+    discounts::set_on_subscription(&mut sub, stack.clone());
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
     let cart = Cart {
         lines: vec![Line {
@@ -248,7 +257,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: discount.as_ref(),
+            discounts: if trial_days > 0 { &[] } else { &stack },
             metadata: sub["metadata"].clone(),
             subscription_id: Some(&id),
             checkout_session_id: None,
@@ -269,7 +278,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "payment_link": payment["payment_link"],
         "client_secret": format!("{payment_id}_secret_{}", crate::ids::upper_code(16)),
         "discount_id": sub["discount_id"],
-        "discount_ids": discount.as_ref().map(|d| json!([d["discount_id"]])),
+        "discount_ids": (!stack.is_empty())
+            .then(|| json!(stack.iter().map(|d| &d["discount_id"]).collect::<Vec<_>>())),
         "expires_on": null,
         "one_time_product_cart": null,
         "trial_amount": null,
@@ -405,7 +415,17 @@ fn list_item(r: &Record) -> Value {
     ] {
         item[f] = s[f].clone();
     }
-    item["discounts"] = json!([]);
+    item["discounts"] = json!(
+        s["discounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| json!({
+                "discount_id": d["discount_id"],
+                "discount_cycles_remaining": d["cycles_remaining"],
+            }))
+            .collect::<Vec<_>>()
+    );
     item["product_name"] = Value::Null;
     item
 }
@@ -600,7 +620,7 @@ fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: None,
+            discounts: &[],
             metadata: sub["metadata"].clone(),
             subscription_id: sub["subscription_id"].as_str(),
             checkout_session_id: None,
@@ -804,7 +824,7 @@ fn mandate_payment(ctx: &Ctx<'_>, sub: &Value, customer_id: &str) -> Result<Valu
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: None,
+            discounts: &[],
             metadata: json!({}),
             subscription_id: sub["subscription_id"].as_str(),
             checkout_session_id: None,
