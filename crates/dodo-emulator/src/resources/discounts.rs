@@ -634,20 +634,83 @@ pub fn redeem_all(
     Ok(out)
 }
 
-/// The stack put on a subscription: each discount's [`detail`] with the cycles it has left
-/// (`subscription_cycles`, less the one `charged_now` when the subscription's first payment
-/// is a discounted billing cycle; `null` = indefinitely).
+/// The stack put on a subscription whose first payment is charged now: each discount's
+/// [`detail`] with the billing cycles it has left (`subscription_cycles`, less the one
+/// `charged_now` when that first payment is a discounted billing cycle rather than a free
+/// trial; `null` = "applied indefinitely"). A discount with no cycle left is dropped.
 pub fn for_subscription(discounts: &[Value], charged_now: bool) -> Vec<Value> {
-    discounts
-        .iter()
+    let cycles = |d: &Value| {
+        d["subscription_cycles"]
+            .as_i64()
+            .map(|n| if charged_now { n.saturating_sub(1) } else { n }.max(0))
+    };
+    let kept: Vec<&Value> = discounts.iter().filter(|d| cycles(d) != Some(0)).collect();
+    kept.iter()
         .enumerate()
-        .map(|(i, d)| {
-            let cycles = d["subscription_cycles"]
-                .as_i64()
-                .map(|n| if charged_now { n.saturating_sub(1) } else { n }.max(0));
-            detail(d, i, cycles)
-        })
+        .map(|(i, d)| detail(d, i, cycles(d)))
         .collect()
+}
+
+/// The discounts a subscription's renewal applies, and its stack after the renewal. Each
+/// discount of the stack applies while it has cycles left and loses one; one that reaches 0
+/// is dropped. A renewal prices a discount as it is stored now (a `PATCH` applies to later
+/// renewals), even deleted or past its `expires_at` since: those end new redemptions, not a
+/// subscription's discount; only a discount missing altogether falls back to the copy the
+/// subscription keeps. A discount that cannot be priced in the subscription's currency
+/// deducts nothing ([`discount_amount`]); a renewal never fails because of a discount.
+pub fn for_renewal(ctx: &Ctx<'_>, sub: &Value) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+    let mut stack: Vec<Value> = sub["discounts"].as_array().cloned().unwrap_or_default();
+    // Subscriptions stored before stacking kept only the deprecated fields.
+    if stack.is_empty()
+        && let Some(id) = sub["discount_id"].as_str()
+    {
+        stack.push(json!({
+            "discount_id": id,
+            "cycles_remaining": sub["discount_cycles_remaining"],
+        }));
+    }
+    let mut applied = Vec::with_capacity(stack.len());
+    let mut after = Vec::with_capacity(stack.len());
+    for entry in stack {
+        let left = entry["cycles_remaining"].as_i64();
+        if left.is_some_and(|n| n <= 0) {
+            continue;
+        }
+        let id = entry["discount_id"].as_str().unwrap_or_default();
+        let current = match ctx.db.get(kind::DISCOUNT, id)? {
+            Some(r) => r.data,
+            None => entry.clone(),
+        };
+        let left = left.map(|n| n - 1);
+        applied.push(detail(&current, applied.len(), left));
+        if left != Some(0) {
+            after.push(detail(&current, after.len(), left));
+        }
+    }
+    Ok((applied, after))
+}
+
+/// The discounts of subscription `sub` that survive a plan change made without discount
+/// codes: those whose discount (as stored now, else the subscription's copy) has
+/// `preserve_on_plan_change` ("Default: false (discount is removed on plan change)"), with the
+/// cycles they had, renumbered.
+pub fn preserved(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for entry in sub["discounts"].as_array().into_iter().flatten() {
+        let id = entry["discount_id"].as_str().unwrap_or_default();
+        let current = match ctx.db.get(kind::DISCOUNT, id)? {
+            Some(r) => r.data,
+            None => entry.clone(),
+        };
+        if current["preserve_on_plan_change"] == true {
+            out.push(detail(
+                &current,
+                out.len(),
+                entry["cycles_remaining"].as_i64(),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Puts a stack of [`detail`]s on a stored subscription: `discounts` (null when empty) and

@@ -239,8 +239,21 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         },
         customer["customer_id"].as_str(),
     )?;
-    let stack = discounts::for_subscription(&redeemed, trial_days == 0);
-    discounts::set_on_subscription(&mut sub, stack.clone());
+    let charged = trial_days == 0;
+    discounts::set_on_subscription(&mut sub, discounts::for_subscription(&redeemed, charged));
+    // The first payment carries every code (with the cycles each has left after it).
+    let first_stack: Vec<Value> = if charged {
+        redeemed
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let left = d["subscription_cycles"].as_i64().map(|n| (n - 1).max(0));
+                discounts::detail(d, i, left)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
     let cart = Cart {
         lines: vec![Line {
@@ -257,7 +270,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discounts: if trial_days > 0 { &[] } else { &stack },
+            discounts: &first_stack,
             metadata: sub["metadata"].clone(),
             subscription_id: Some(&id),
             checkout_session_id: None,
@@ -277,9 +290,9 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "addons": sub["addons"],
         "payment_link": payment["payment_link"],
         "client_secret": format!("{payment_id}_secret_{}", crate::ids::upper_code(16)),
-        "discount_id": sub["discount_id"],
-        "discount_ids": (!stack.is_empty())
-            .then(|| json!(stack.iter().map(|d| &d["discount_id"]).collect::<Vec<_>>())),
+        "discount_id": redeemed.first().map(|d| d["discount_id"].clone()),
+        "discount_ids": (!redeemed.is_empty())
+            .then(|| json!(redeemed.iter().map(|d| &d["discount_id"]).collect::<Vec<_>>())),
         "expires_on": null,
         "one_time_product_cart": null,
         "trial_amount": null,
@@ -522,6 +535,42 @@ fn immediate_amount(input: &UpdateSubscriptionPlanReq, old: i64, new: i64) -> i6
     }
 }
 
+/// The discounts a plan change leaves on the subscription (`new_plan`: the subscription with
+/// the new plan applied). `discount_codes` (or `discount_code`) "replaces any existing discount
+/// codes. Empty array removes all discounts": the codes are checked for the new plan (its
+/// product, currency and recurring amount) and, when `redeem`, redeemed; their cycles count
+/// from the next renewal (the change's immediate charge is not a billing cycle). Without
+/// either field only the discounts with `preserve_on_plan_change` stay, with the cycles they
+/// had.
+fn plan_discounts(
+    ctx: &Ctx<'_>,
+    input: &UpdateSubscriptionPlanReq,
+    new_plan: &Value,
+    redeem: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let codes = discounts::requested(
+        input.discount_code.as_deref(),
+        input.discount_codes.as_deref(),
+    )?;
+    let Some(codes) = codes else {
+        return discounts::preserved(ctx, new_plan);
+    };
+    let basket = discounts::Basket {
+        product_ids: vec![new_plan["product_id"].as_str().unwrap_or_default()],
+        currency: new_plan["currency"].as_str().unwrap_or_default(),
+        subtotal: new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0),
+    };
+    let customer = new_plan["customer"]["customer_id"].as_str();
+    let stack = if redeem {
+        discounts::redeem_all(ctx, &codes, &basket, customer)?
+    } else {
+        let records = discounts::check_all(ctx, &codes, &basket)?;
+        discounts::check_customer(ctx, &records, customer)?;
+        records.into_iter().map(|r| r.data).collect()
+    };
+    Ok(discounts::for_subscription(&stack, false))
+}
+
 fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let PlanChange {
         mut sub,
@@ -540,8 +589,17 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let addons = input.addons.as_deref().unwrap_or_default();
     if at_next_billing_date(&input) {
         // Priced now on a copy, so a change that cannot be applied is refused now.
-        let Plan { addons, .. } =
-            apply_plan(ctx, &mut sub.data.clone(), &product, quantity, addons)?;
+        let mut priced = sub.data.clone();
+        let Plan { addons, .. } = apply_plan(ctx, &mut priced, &product, quantity, addons)?;
+        let stack = plan_discounts(ctx, &input, &priced, true)?;
+        let replace = input.discount_code.is_some() || input.discount_codes.is_some();
+        ctx.db.insert(
+            kind::SCHEDULED_DISCOUNTS,
+            &id,
+            Some(&id),
+            &now,
+            &json!({"replace": replace, "stack": stack}),
+        )?;
         sub.data["scheduled_change"] = json!({
             "id": new_id("spc_"),
             "product_id": product["product_id"],
@@ -563,10 +621,12 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         sub.data["metadata"] = json!(m);
     }
     let new = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    let stack = plan_discounts(ctx, &input, &sub.data, true)?;
+    discounts::set_on_subscription(&mut sub.data, stack.clone());
     ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
     let amount = immediate_amount(&input, old, new);
     if amount > 0 {
-        charge_now(ctx, &sub.data, amount, product)?;
+        charge_now(ctx, &sub.data, amount, product, &stack)?;
     }
     Ok(Reply::empty())
 }
@@ -593,10 +653,25 @@ pub fn apply_scheduled_change(ctx: &Ctx<'_>, id: &str, due: &str) -> Result<bool
     let quantity = change["quantity"].as_i64().unwrap_or(1);
     let addons = addon_carts::requests(&change["addons"]);
     let mut next = sub.data.clone();
+    let scheduled = ctx.db.get(kind::SCHEDULED_DISCOUNTS, id)?;
+    if scheduled.is_some() {
+        ctx.db.delete(kind::SCHEDULED_DISCOUNTS, id)?;
+    }
     match recurring_product(ctx, product_id, quantity)
         .and_then(|(product, quantity)| apply_plan(ctx, &mut next, &product, quantity, &addons))
     {
-        Ok(_) => sub.data = next,
+        Ok(_) => {
+            // The codes the change named (redeemed when it was scheduled), else the
+            // discounts preserved on plan changes.
+            let stack = match scheduled {
+                Some(s) if s.data["replace"] == true => {
+                    s.data["stack"].as_array().cloned().unwrap_or_default()
+                }
+                _ => discounts::preserved(ctx, &next)?,
+            };
+            discounts::set_on_subscription(&mut next, stack);
+            sub.data = next;
+        }
         Err(e) => {
             tracing::warn!(subscription = id, product = product_id, error = %e.message, "scheduled plan change dropped: its product or addons can no longer be subscribed to");
         }
@@ -605,8 +680,15 @@ pub fn apply_scheduled_change(ctx: &Ctx<'_>, id: &str, due: &str) -> Result<bool
     Ok(true)
 }
 
-/// Creates a settled payment of `amount` for the subscription (charged on its mandate).
-fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result<Value, ApiError> {
+/// Creates a settled payment of `amount`, less `stack` ([`discounts::apply`]), for the
+/// subscription (charged on its mandate).
+fn charge_now(
+    ctx: &Ctx<'_>,
+    sub: &Value,
+    amount: i64,
+    product: Value,
+    stack: &[Value],
+) -> Result<Value, ApiError> {
     let customer_id = sub["customer"]["customer_id"].as_str().unwrap_or_default();
     let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?.data;
     let currency = sub["currency"].clone();
@@ -620,7 +702,7 @@ fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discounts: &[],
+            discounts: stack,
             metadata: sub["metadata"].clone(),
             subscription_id: sub["subscription_id"].as_str(),
             checkout_session_id: None,
@@ -655,16 +737,21 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     )?;
     check_currency(&input, &sub.data["currency"], &new_plan["currency"])?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
-    let amount = immediate_amount(&input, old, new);
+    let stack = plan_discounts(ctx, &input, &new_plan, false)?;
     let currency = new_plan["currency"].clone();
+    // What `change-plan` charges now: the billed amount less the new plan's discounts.
+    let billed = immediate_amount(&input, old, new);
+    let amount =
+        billed - discounts::apply(&stack, currency.as_str().unwrap_or_default(), &[billed]).total();
+    discounts::set_on_subscription(&mut new_plan, stack);
     let effective_at = if at_next_billing_date(&input) {
         new_plan = sub.data.clone();
         sub.data["next_billing_date"].clone()
     } else {
         json!(ctx.now_string())
     };
-    let proration = if old > 0 && amount > 0 {
-        (amount as f64) / (new.max(1) as f64)
+    let proration = if old > 0 && billed > 0 {
+        (billed as f64) / (new.max(1) as f64)
     } else {
         0.0
     };
@@ -727,6 +814,7 @@ fn cancel_scheduled(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> 
     }
     sub.data["scheduled_change"] = Value::Null;
     ctx.db.update(kind::SUBSCRIPTION, id, &sub.data)?;
+    ctx.db.delete(kind::SCHEDULED_DISCOUNTS, id)?;
     Ok(Reply::empty())
 }
 
@@ -754,7 +842,7 @@ fn charge(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(m) = &input.metadata {
         sub_data["metadata"] = json!(m);
     }
-    let payment = charge_now(ctx, &sub_data, amount, product)?;
+    let payment = charge_now(ctx, &sub_data, amount, product, &[])?;
     Ok(Reply::json(json!({ "payment_id": payment["payment_id"] })))
 }
 
