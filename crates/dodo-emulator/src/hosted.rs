@@ -27,9 +27,16 @@
 //! Prices are the API's own ([`payments::price_cart`], localized by
 //! [`localized_prices::resolve`]): for the billing country (the form's once submitted, else
 //! the session's `billing_address` or the link's `country`, else `US`) and the chosen
-//! currency. The form carries the prices it showed (`quote`); a submission whose country or
-//! currency changes them re-renders the form with the new prices (422) instead of charging
-//! an amount the buyer never saw.
+//! currency. The form carries the prices it showed (`quote`, which includes the discount
+//! codes shown); a submission whose country, currency or discount codes change them
+//! re-renders the form with the new prices and deduction (422) instead of charging an amount
+//! the buyer never saw.
+//!
+//! Discounts: a checkout session's page shows the deduction of the session's
+//! `discount_codes` (or `discount_code`), stacked as the API charges them
+//! ([`discounts::check_all`], [`discounts::apply`] over the same lines), or a notice saying
+//! why a code cannot be applied; the discount field holds the codes comma-separated, in order
+//! of application, and paying redeems them as `discount_codes`.
 //!
 //! Each page is a plain HTML form rendered from `templates/checkout.html` ([`crate::pages`]:
 //! every user-controlled string is escaped, money is formatted by ISO 4217 minor units) with

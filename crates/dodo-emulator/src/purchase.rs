@@ -2,7 +2,8 @@
 //! API's `.../pay` routes do when the buyer pays.
 //!
 //! [`pay`] creates the payment (or subscription) of a [`Purchase`] through the API's own
-//! operations in-process ([`crate::dispatch::invoke`]: pricing, discount redemption, license
+//! operations in-process ([`crate::dispatch::invoke`]: pricing, redemption of the buyer's
+//! stacked `discount_codes`, license
 //! keys, events), or takes the existing payment of a payment link, then settles it as the
 //! [`TestCard`] says. Pages render forms and results around it; the admin routes and the test
 //! harness ([`crate::testing`]) call it without a browser.

@@ -1,12 +1,13 @@
 //! Checkout sessions: create, preview (price calculation), retrieve status.
 //!
 //! A session prices its `product_cart` from the stored products (one-time and subscription
-//! products alike), checks an optional `discount_code` without using it, and answers
+//! products alike), checks its `discount_codes` (or the deprecated `discount_code`) without
+//! using them ([`discounts::check_all`]; they are used when the session is paid), and answers
 //! `{session_id, checkout_url}` with a URL on the emulator (`{base_url}/checkout/{session_id}`;
 //! the hosted page itself is a later addition). With a saved `payment_method_id` the session
 //! is paid at once: `checkout_url` is null and `payment_id` is set. `GET /checkouts/{id}`
 //! reports the payment's status once there is one. Tax is zero. The preview applies the
-//! discount code, lists a usage-based line's meters, and honours a free trial (the product's
+//! stacked codes as the payment will ([`discounts::apply`] over the same entries), lists a usage-based line's meters, and honours a free trial (the product's
 //! `trial_period_days`, or `subscription_data.trial_period_days`): the subscription lines are
 //! then not due today (`current_breakup`) but from `next_billing_date` = now + the trial
 //! (`recurring_breakup`). Each line's `credit_entitlements` overrides the `credits_amount` of
@@ -23,9 +24,9 @@
 //! A subscription line's `addons` are checked and priced as [`super::addon_carts`] says; the
 //! preview lists them under the line (`single_quantity_price` per unit, `og_price` and
 //! `discounted_price` for the quantity), counts them in the totals, and the subscription the
-//! session creates carries them. A line's `discount_amount` is the percentage code's rate in
-//! basis points, null for a flat code or none (as the spec documents); the deduction itself is
-//! in `discounted_price` and the breakups.
+//! session creates carries them. A line's `discount_amount` is a single percentage code's rate
+//! in basis points, null for a flat code, a stack of codes or none; the deduction itself is in
+//! `discounted_price` and the breakups.
 
 use dodo_types::models::CreateCheckoutSessionRequest;
 use serde_json::{Value, json};

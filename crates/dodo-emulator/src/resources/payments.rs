@@ -5,9 +5,14 @@
 //! `POST /_emulator/payments/{id}/complete` (or it is created with a saved
 //! `payment_method_id`, which settles it at once). `payment_link: true` answers a link on the
 //! emulator (`{base_url}/pay/{payment_id}`). Prices come from the stored products, localized for the
-//! `billing` country and `billing_currency` ([`localized_prices::resolve`]); discount
-//! codes are redeemed, tax is zero. Line items (one per cart product, `items_id` = product id)
-//! are kept beside the payment for refunds. A succeeded payment saves its card
+//! `billing` country and `billing_currency` ([`localized_prices::resolve`]); tax is zero.
+//! `discount_codes` (or the deprecated `discount_code`) are redeemed as a stack
+//! ([`discounts::redeem_all`]) and applied in order, each on what the previous ones left
+//! ([`discounts::apply`]); the payment records them in `discounts` (`DiscountDetailResponse`
+//! with `position`; `cycles_remaining` on a subscription's payments) and the first in the
+//! deprecated `discount_id`, and the create answer lists `discount_ids`. Line items (one per
+//! cart product and addon, `items_id` = its id, each less its share of the discounts) are kept
+//! beside the payment for refunds. A succeeded payment saves its card
 //! ([`payment_methods`]); manual retries live in [`super::payment_retry`].
 
 use dodo_types::models::{AttachAddonReq, CreateOneTimePaymentRequest};

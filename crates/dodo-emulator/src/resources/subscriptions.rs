@@ -12,6 +12,18 @@
 //! on that date before billing it ([`apply_scheduled_change`]). A usage-based plan carries its
 //! meters (`meters`, see [`usage`]); credit usage belongs to the credits group.
 //!
+//! Discounts: `discount_codes` (or the deprecated `discount_code`) are redeemed for the plan
+//! (product and addons, in its currency) and kept on the subscription as `discounts`
+//! (`DiscountDetailResponse` with `position` and `cycles_remaining`; the first also in the
+//! deprecated `discount_id` / `discount_cycles_remaining`). A discount lasts its
+//! `subscription_cycles` billing cycles (none: "applied indefinitely"): the first payment
+//! uses one unless it is a free trial's, each renewal ([`crate::timewarp`]) one more, and a
+//! discount with none left is dropped. A plan change given codes replaces the stack with them
+//! (checked against the new plan; "Empty array removes all discounts") and discounts its
+//! immediate charge, as its preview shows; without codes only the discounts with
+//! `preserve_on_plan_change` stay, cycles intact. A scheduled change redeems its codes when
+//! made and puts them on at the billing date.
+//!
 //! `update-payment-method` with `type: existing` switches the subscription to one of its
 //! customer's saved methods (422 otherwise; emits `subscription.update_payment_method`); with
 //! `type: new` it answers a payment link on the emulator for a zero-amount payment
