@@ -26,6 +26,17 @@
 //! what the ones before it left ([`apply`]: a 10 % code then a 5.00 flat code on 100.00 take
 //! 10.00 then 5.00). The customers of `specific` discounts are attached through
 //! [`super::discount_customers`].
+//!
+//! On a subscription the stack is kept as `discounts` with each one's `cycles_remaining`
+//! ([`for_subscription`]): `subscription_cycles` billing cycles ("if not provided, the
+//! discount will be applied indefinitely"), the first payment being the first cycle unless it
+//! is a free trial's. Each renewal applies the discounts with cycles left to the renewed amount
+//! and takes one; a discount with none left is dropped ([`for_renewal`]). Renewals are not
+//! redemptions: they count no use, and the redemption rules (validity window, usage limits,
+//! `minimum_subtotal`) are not checked again, so a discount deleted or expired since still
+//! applies (the emulator's reading: those fields govern new redemptions); a renewal never
+//! fails because of a discount. A plan change without codes keeps only the discounts with
+//! `preserve_on_plan_change` ([`preserved`]).
 
 use dodo_types::models::{CreateDiscountRequest, CurrencyOptionRequest, PatchDiscountRequest};
 use rusqlite::types::Value as SqlValue;

@@ -718,3 +718,107 @@ async fn a_code_without_an_option_for_the_charged_currency_is_refused() {
         "€18.00 less the EUR row's €2.50"
     );
 }
+
+/// A hosted checkout page as a browser holds it: its HTML, CSRF cookie, token and quote.
+struct Page {
+    html: String,
+    cookie: String,
+    token: String,
+    quote: String,
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    html.split_once(&format!(r#"name="{name}" value=""#))
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        .to_string()
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn open_page(url: &str, cookie: Option<&str>) -> Page {
+    let mut req = browser().get(url);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .or_else(|| cookie.map(str::to_string))
+        .unwrap();
+    let html = r.text().await.unwrap();
+    Page {
+        token: hidden(&html, "csrf_token"),
+        quote: hidden(&html, "quote"),
+        html,
+        cookie,
+    }
+}
+
+async fn submit_page(url: &str, page: &Page, codes: &str) -> (u16, String) {
+    let fields = [
+        ("full_name", "Ada"),
+        ("email", "ada@example.com"),
+        ("country", "US"),
+        ("discount_code", codes),
+        ("card_number", "4242424242424242"),
+        ("quote", &page.quote),
+        ("csrf_token", &page.token),
+    ];
+    let r = browser()
+        .post(url)
+        .header("cookie", &page.cookie)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_hosted_page_never_charges_a_deduction_it_did_not_show() {
+    let api = Api::start().await;
+    let product = api.one_time_product(4000).await;
+    let ten = ten_percent(&api, "TEN").await;
+    flat_usd(&api, "FIVE", 500).await;
+    let session = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": product["product_id"], "quantity": 2}],
+                   "discount_codes": ["FIVE", "TEN"]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let url = api.url(&format!("/checkout/{}", s(&session["session_id"])));
+    let page = open_page(&url, None).await;
+    assert!(page.html.contains("Discount (FIVE, TEN)"), "{}", page.html);
+    assert!(page.html.contains("$67.50"), "{}", page.html);
+
+    // The buyer drops a code: shown the new total (10 % off 80.00), not charged.
+    let (status, html) = submit_page(&url, &page, "TEN").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("$72.00"), "{html}");
+    assert_eq!(payment_count(&api).await, 0);
+    assert_eq!(times_used(&api, &ten).await, 0);
+
+    // Submitted again from the page that showed it, it is charged what was shown.
+    let shown = Page {
+        quote: hidden(&html, "quote"),
+        ..page
+    };
+    let (status, html) = submit_page(&url, &shown, "TEN").await;
+    assert!(status == 200 || status == 303, "{status}: {html}");
+    let paid = api.get("/payments").await.expect(200).body;
+    assert_eq!(paid["items"][0]["total_amount"], 7200);
+    assert_eq!(times_used(&api, &ten).await, 1);
+}
