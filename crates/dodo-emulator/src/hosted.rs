@@ -949,8 +949,12 @@ fn submit(
     // A re-rendered form keeps the token that was just checked.
     c.csrf_token = form.get(csrf::FIELD).cloned().unwrap_or_default();
     // The codes typed now: a change from the ones shown is priced and shown (through the
-    // quote below) before anything is charged.
-    let codes = parse_codes(field(form, "discount_code"));
+    // quote below) before anything is charged. A page without the field keeps its own codes.
+    let codes = if c.show_discount_field {
+        parse_codes(field(form, "discount_code"))
+    } else {
+        c.discount_codes.clone()
+    };
     if codes != c.discount_codes {
         let shown = read(state, |ctx| {
             show_discounts(ctx, c, codes.clone());

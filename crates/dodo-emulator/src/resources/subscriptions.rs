@@ -605,6 +605,8 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         let Plan { addons, .. } = apply_plan(ctx, &mut priced, &product, quantity, addons)?;
         let stack = plan_discounts(ctx, &input, &priced, true)?;
         let replace = input.discount_code.is_some() || input.discount_codes.is_some();
+        // A leftover of a change that was cleared some other way is replaced.
+        ctx.db.delete(kind::SCHEDULED_DISCOUNTS, &id)?;
         ctx.db.insert(
             kind::SCHEDULED_DISCOUNTS,
             &id,

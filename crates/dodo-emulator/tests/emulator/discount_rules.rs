@@ -764,16 +764,19 @@ async fn open_page(url: &str, cookie: Option<&str>) -> Page {
     }
 }
 
-async fn submit_page(url: &str, page: &Page, codes: &str) -> (u16, String) {
-    let fields = [
+/// Submits the page's form; `codes: None` leaves the discount field out (a page without it).
+async fn submit_page(url: &str, page: &Page, codes: Option<&str>) -> (u16, String) {
+    let mut fields = vec![
         ("full_name", "Ada"),
         ("email", "ada@example.com"),
         ("country", "US"),
-        ("discount_code", codes),
         ("card_number", "4242424242424242"),
         ("quote", &page.quote),
         ("csrf_token", &page.token),
     ];
+    if let Some(codes) = codes {
+        fields.push(("discount_code", codes));
+    }
     let r = browser()
         .post(url)
         .header("cookie", &page.cookie)
@@ -805,7 +808,7 @@ async fn the_hosted_page_never_charges_a_deduction_it_did_not_show() {
     assert!(page.html.contains("$67.50"), "{}", page.html);
 
     // The buyer drops a code: shown the new total (10 % off 80.00), not charged.
-    let (status, html) = submit_page(&url, &page, "TEN").await;
+    let (status, html) = submit_page(&url, &page, Some("TEN")).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains("$72.00"), "{html}");
     assert_eq!(payment_count(&api).await, 0);
@@ -816,9 +819,35 @@ async fn the_hosted_page_never_charges_a_deduction_it_did_not_show() {
         quote: hidden(&html, "quote"),
         ..page
     };
-    let (status, html) = submit_page(&url, &shown, "TEN").await;
+    let (status, html) = submit_page(&url, &shown, Some("TEN")).await;
     assert!(status == 200 || status == 303, "{status}: {html}");
     let paid = api.get("/payments").await.expect(200).body;
     assert_eq!(paid["items"][0]["total_amount"], 7200);
+    assert_eq!(times_used(&api, &ten).await, 1);
+}
+
+#[tokio::test]
+async fn a_page_without_the_discount_field_charges_the_session_codes() {
+    let api = Api::start().await;
+    let product = api.one_time_product(4000).await;
+    let ten = ten_percent(&api, "TEN").await;
+    let session = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": product["product_id"], "quantity": 1}],
+                   "discount_codes": ["TEN"],
+                   "feature_flags": {"allow_discount_code": false}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let url = api.url(&format!("/checkout/{}", s(&session["session_id"])));
+    let page = open_page(&url, None).await;
+    assert!(!page.html.contains(r#"id="discount_code""#), "no field");
+    assert!(page.html.contains("$36.00"), "{}", page.html);
+    let (status, html) = submit_page(&url, &page, None).await;
+    assert!(status == 200 || status == 303, "{status}: {html}");
+    let paid = api.get("/payments").await.expect(200).body;
+    assert_eq!(paid["items"][0]["total_amount"], 3600);
     assert_eq!(times_used(&api, &ten).await, 1);
 }
