@@ -851,3 +851,47 @@ async fn a_page_without_the_discount_field_charges_the_session_codes() {
     assert_eq!(paid["items"][0]["total_amount"], 3600);
     assert_eq!(times_used(&api, &ten).await, 1);
 }
+
+#[tokio::test]
+async fn a_free_trial_uses_no_discount_cycle() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1000).await;
+    let once = discount(
+        &api,
+        json!({"type": "percentage", "amount": 2000, "code": "ONCE20", "subscription_cycles": 1}),
+    )
+    .await;
+    let mut body = subscribe_body(&plan["product_id"], json!(["ONCE20"]));
+    body["trial_period_days"] = json!(7);
+    let created = api.post("/subscriptions", body).await.expect(200).body;
+    let sid = s(&created["subscription_id"]).to_string();
+    api.harness()
+        .complete_payment(s(&created["payment_id"]), "succeeded")
+        .await
+        .unwrap();
+    let sub = api
+        .get(&format!("/subscriptions/{sid}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(sub["discount_id"], once);
+    assert_eq!(sub["discount_cycles_remaining"], 1, "the trial used none");
+    api.harness().advance_clock(MONTH).await.unwrap();
+    api.harness().advance_clock(MONTH).await.unwrap();
+    let charged: Vec<i64> = payments_of(&api, &sid)
+        .await
+        .iter()
+        .map(|p| p["total_amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        charged,
+        vec![0, 800, 1000],
+        "the first paid cycle is discounted"
+    );
+    let sub = api
+        .get(&format!("/subscriptions/{sid}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(sub["discounts"], Value::Null);
+}
