@@ -12,7 +12,7 @@
 //! | `DELETE /_emulator/faults` | remove all rules → 204 |
 //! | `POST /_emulator/reset` | delete all objects and idempotency records → 204 |
 //! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`] |
-//! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?}` (default card `4242 4242 4242 4242`, the session's customer and discount code) → `{payment_id, subscription_id, status}` |
+//! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?, "discount_codes"?}` (default card `4242 4242 4242 4242`, the session's customer and discount codes) → `{payment_id, subscription_id, status}` |
 //! | `POST /_emulator/payments/{payment_id}/pay` | the same for a payment link (a payment awaiting its payment method) |
 //! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |
 //! | `GET /_emulator/emails` | the email outbox, newest first: `{"items": [{email_log_id, customer_id, recipient, from, subject, text, html, link, email_type, category, status, created_at}]}` (`?customer_id=` filters; at most 1,000); nothing is ever sent ([`crate::resources::emails`]) |
@@ -241,6 +241,7 @@ struct PayBody {
     email: Option<String>,
     country: Option<String>,
     discount_code: Option<String>,
+    discount_codes: Option<Vec<String>>,
 }
 
 fn parse_pay(body: &[u8]) -> Result<(PayBody, TestCard), ApiError> {
@@ -275,7 +276,10 @@ fn buyer(b: PayBody, customer: &Value, country: Option<&str>, card: TestCard) ->
         billing: json!({
             "country": b.country.as_deref().or(country).unwrap_or("US").to_ascii_uppercase(),
         }),
-        discount_code: b.discount_code.unwrap_or_default(),
+        discount_codes: b
+            .discount_codes
+            .or_else(|| b.discount_code.map(|c| vec![c]))
+            .unwrap_or_default(),
         card_number: card.number().to_string(),
     }
 }
@@ -328,9 +332,15 @@ async fn pay_session(
             format!("checkout session {sid} was already paid"),
         ));
     }
-    // The hosted page fills its discount field with the session's code; so does this.
-    if b.discount_code.is_none() {
-        b.discount_code = req["discount_code"].as_str().map(str::to_string);
+    // The hosted page fills its discount field with the session's codes; so does this.
+    if b.discount_code.is_some() && b.discount_codes.is_some() {
+        return reject(&ApiError::invalid_field(
+            "discount_codes",
+            "cannot be used together with discount_code",
+        ));
+    }
+    if b.discount_code.is_none() && b.discount_codes.is_none() {
+        b.discount_codes = Some(crate::hosted::session_codes(&req));
     }
     let purchase = Purchase::of_session(&sid, &req);
     let who = buyer(

@@ -27,9 +27,16 @@
 //! Prices are the API's own ([`payments::price_cart`], localized by
 //! [`localized_prices::resolve`]): for the billing country (the form's once submitted, else
 //! the session's `billing_address` or the link's `country`, else `US`) and the chosen
-//! currency. The form carries the prices it showed (`quote`); a submission whose country or
-//! currency changes them re-renders the form with the new prices (422) instead of charging
-//! an amount the buyer never saw.
+//! currency. The form carries the prices it showed (`quote`, which includes the discount
+//! codes shown); a submission whose country, currency or discount codes change them
+//! re-renders the form with the new prices and deduction (422) instead of charging an amount
+//! the buyer never saw.
+//!
+//! Discounts: a checkout session's page shows the deduction of the session's
+//! `discount_codes` (or `discount_code`), stacked as the API charges them
+//! ([`discounts::check_all`], [`discounts::apply`] over the same lines), or a notice saying
+//! why a code cannot be applied; the discount field holds the codes comma-separated, in order
+//! of application, and paying redeems them as `discount_codes`.
 //!
 //! Each page is a plain HTML form rendered from `templates/checkout.html` ([`crate::pages`]:
 //! every user-controlled string is escaped, money is formatted by ISO 4217 minor units) with
@@ -64,7 +71,7 @@ use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
 use crate::resources::Ctx;
 use crate::resources::common::kind;
 use crate::resources::localized_prices::{self, PriceContext};
-use crate::resources::{payments, products, return_urls};
+use crate::resources::{discounts, payments, products, return_urls};
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
 pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
@@ -101,10 +108,17 @@ struct Checkout {
     lines: Vec<ShownLine>,
     currency: String,
     discount: Option<(String, i64)>,
+    /// The discount codes `discount` shows, in order of application.
+    discount_codes: Vec<String>,
+    /// Product ids of the priced lines (for the codes' `restricted_to`).
+    product_ids: Vec<String>,
     total_override: Option<i64>,
     prefill: BTreeMap<&'static str, String>,
     readonly: Vec<&'static str>,
     show_discount_field: bool,
+    /// A paid trial whose price does not `trial_apply_discounts`: codes are taken (for the
+    /// charges after the trial) but do not reduce what is due today.
+    trial_not_discounted: bool,
     /// Pay what you want: the amount field (decimal text) and the minimum (minor units).
     amount_field: Option<(String, i64)>,
     /// Currencies offered by the selector (empty: no selector) and the chosen one.
@@ -138,7 +152,12 @@ impl Checkout {
             .iter()
             .map(|l| format!("{}x{}", l.unit, l.quantity))
             .collect();
-        format!("{}:{}", self.currency, units.join(","))
+        let quote = format!("{}:{}", self.currency, units.join(","));
+        if self.discount_codes.is_empty() {
+            quote
+        } else {
+            format!("{quote}|{}", self.discount_codes.join(","))
+        }
     }
 
     fn subtotal(&self) -> i64 {
@@ -266,6 +285,11 @@ fn price_lines(
     let priced = payments::price_cart(ctx, "product_cart", items, None, buyer)?;
     c.currency = priced.currency.as_str().unwrap_or("USD").to_string();
     let mut discountable = true;
+    c.product_ids = priced
+        .lines
+        .iter()
+        .map(|l| l.product_id().to_string())
+        .collect();
     for l in &priced.lines {
         let mut line = line_of(&l.product, l.quantity);
         line.unit = l.unit_amount;
@@ -374,25 +398,68 @@ fn get_obj(ctx: &Ctx<'_>, kind: &str, what: &str, id: &str) -> Result<Value, Api
         .ok_or_else(|| ApiError::not_found(what, id))
 }
 
-fn discount_preview(ctx: &Ctx<'_>, code: &str, subtotal: i64) -> Option<(String, i64)> {
-    let d = ctx
-        .db
-        .find_one(
-            kind::DISCOUNT,
-            &[crate::store::Filter::Eq(
-                "$.code",
-                rusqlite::types::Value::Text(code.to_string()),
-            )],
-        )
-        .ok()
-        .flatten()?;
-    Some((
-        code.to_string(),
-        crate::resources::discounts::discount_amount(&d.data, subtotal),
-    ))
+/// The codes typed in a discount field: comma-separated, in order of application.
+fn parse_codes(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Shows stacked `codes` on the page: the deduction the API will charge for the page's lines
+/// ([`discounts::check_all`], [`discounts::apply`] over the same entries, in the page's
+/// currency), or a notice saying why a code cannot be applied.
+fn show_discounts(ctx: &Ctx<'_>, c: &mut Checkout, codes: Vec<String>) {
+    c.discount = None;
+    if !codes.is_empty() && c.trial_not_discounted {
+        c.notices.push(
+            "Discount codes apply from the first full charge: this trial's charge is not discounted."
+                .to_string(),
+        );
+        c.prefill.insert("discount_code", codes.join(", "));
+    } else if !codes.is_empty() {
+        let totals: Vec<i64> = c
+            .lines
+            .iter()
+            .map(|l| l.unit.saturating_mul(l.quantity))
+            .collect();
+        let basket = discounts::Basket {
+            product_ids: c.product_ids.iter().map(String::as_str).collect(),
+            currency: &c.currency,
+            subtotal: c.subtotal(),
+        };
+        match discounts::check_all(ctx, &codes, &basket) {
+            Ok(records) => {
+                let stack: Vec<Value> = records.into_iter().map(|r| r.data).collect();
+                let off = discounts::apply(&stack, &c.currency, &totals).total();
+                c.discount = Some((codes.join(", "), off));
+            }
+            Err(e) => c
+                .notices
+                .push(format!("Discount not applied: {}", e.message)),
+        }
+        c.prefill.insert("discount_code", codes.join(", "));
+    }
+    c.discount_codes = codes;
 }
 
 // ---------- checkout sessions ----------
+
+/// The discount codes a checkout session was created with (`discount_codes`, or the
+/// deprecated `discount_code`), in order of application.
+pub fn session_codes(req: &Value) -> Vec<String> {
+    match req["discount_codes"].as_array() {
+        Some(codes) => codes
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect(),
+        None => req["discount_code"]
+            .as_str()
+            .map(|c| vec![c.to_string()])
+            .unwrap_or_default(),
+    }
+}
 
 /// A checkout session's page, priced for the billing country of the submitted `form` (when
 /// there is one), else the session's `billing_address`, else `US` (as the API's preview), in
@@ -420,11 +487,9 @@ fn session_checkout(
         currency: req["billing_currency"].as_str(),
     };
     let trial_override = req["subscription_data"]["trial_period_days"].as_i64();
-    let discountable = price_lines(ctx, &mut c, &req["product_cart"], buyer, trial_override)?;
-    if let Some(code) = req["discount_code"].as_str().filter(|_| discountable) {
-        c.discount = discount_preview(ctx, code, c.subtotal());
-        c.prefill.insert("discount_code", code.to_string());
-    }
+    c.trial_not_discounted =
+        !price_lines(ctx, &mut c, &req["product_cart"], buyer, trial_override)?;
+    show_discounts(ctx, &mut c, session_codes(&req));
     let customer = match req["customer"]["customer_id"].as_str() {
         Some(id) => get_obj(ctx, kind::CUSTOMER, "Customer", id).unwrap_or(Value::Null),
         None => req["customer"].clone(),
@@ -802,9 +867,7 @@ fn static_checkout(
         country: Some(&country),
         currency: Some(&chosen_currency),
     };
-    if !price_lines(ctx, &mut c, &cart, buyer, None)? {
-        c.show_discount_field = false;
-    }
+    c.trial_not_discounted = !price_lines(ctx, &mut c, &cart, buyer, None)?;
     if let (Some(a), Some(p)) = (amount, pwyw) {
         c.amount_field = Some((crate::money::decimal(a, &currency), p.minimum));
     }
@@ -943,6 +1006,22 @@ fn submit(
 ) -> Response {
     // A re-rendered form keeps the token that was just checked.
     c.csrf_token = form.get(csrf::FIELD).cloned().unwrap_or_default();
+    // The codes typed now: a change from the ones shown is priced and shown (through the
+    // quote below) before anything is charged. A page without the field keeps its own codes.
+    let codes = if c.show_discount_field {
+        parse_codes(field(form, "discount_code"))
+    } else {
+        c.discount_codes.clone()
+    };
+    if codes != c.discount_codes {
+        let shown = read(state, |ctx| {
+            show_discounts(ctx, c, codes.clone());
+            Ok(())
+        });
+        if let Err(e) = shown {
+            c.notices.push(e.message);
+        }
+    }
     // The prices of the billing country and currency just submitted, before the buyer's own
     // pay-what-you-want amount: the form must have shown these.
     c.quote = c.price_quote();
@@ -971,10 +1050,6 @@ fn submit(
         "state": value("state"),
         "zipcode": value("zip_code"),
     });
-    let code = field(form, "discount_code").to_string();
-    if !code.is_empty() {
-        c.prefill.insert("discount_code", code.clone());
-    }
     let mut errors = Vec::new();
     if quote_changed {
         errors.push(format!(
@@ -1041,7 +1116,7 @@ fn submit(
         name,
         email,
         billing,
-        discount_code: code,
+        discount_codes: codes,
         card_number: field(form, "card_number").to_string(),
     };
     let paid = match purchase::pay(state, &order.purchase, &buyer, card) {

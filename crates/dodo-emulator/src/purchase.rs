@@ -2,7 +2,8 @@
 //! API's `.../pay` routes do when the buyer pays.
 //!
 //! [`pay`] creates the payment (or subscription) of a [`Purchase`] through the API's own
-//! operations in-process ([`crate::dispatch::invoke`]: pricing, discount redemption, license
+//! operations in-process ([`crate::dispatch::invoke`]: pricing, redemption of the buyer's
+//! stacked `discount_codes`, license
 //! keys, events), or takes the existing payment of a payment link, then settles it as the
 //! [`TestCard`] says. Pages render forms and results around it; the admin routes and the test
 //! harness ([`crate::testing`]) call it without a browser.
@@ -120,8 +121,8 @@ pub struct Buyer {
     pub email: String,
     /// Billing address (`{country, street, city, state, zipcode}`).
     pub billing: Value,
-    /// A discount code to redeem (empty for none).
-    pub discount_code: String,
+    /// Discount codes to redeem, in order of application (empty for none).
+    pub discount_codes: Vec<String>,
     /// The card number as typed.
     pub card_number: String,
 }
@@ -159,7 +160,7 @@ pub fn pay(
             &buyer.name,
             &buyer.email,
             &buyer.billing,
-            &buyer.discount_code,
+            &buyer.discount_codes,
         )?,
     };
     let subscription_id = subscription_id.or_else(|| {
@@ -239,7 +240,7 @@ fn create(
     name: &str,
     email: &str,
     billing: &Value,
-    code: &str,
+    codes: &[String],
 ) -> Result<(String, Option<String>), String> {
     let cart = order.cart.as_array().cloned().unwrap_or_default();
     let first = cart.first().cloned().unwrap_or(Value::Null);
@@ -290,8 +291,8 @@ fn create(
             body[field] = session[field].clone();
         }
     }
-    if !code.is_empty() {
-        body["discount_code"] = json!(code);
+    if !codes.is_empty() {
+        body["discount_codes"] = json!(codes);
     }
     if let Some(c) = &order.billing_currency {
         body["billing_currency"] = json!(c);

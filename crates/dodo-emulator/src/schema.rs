@@ -157,6 +157,12 @@ pub mod kind {
     pub const TRANSLATION: &str = "translation";
     /// Short links of products (id = the slug).
     pub const SHORT_LINK: &str = "short_link";
+    /// One redemption of a discount (`dsr_`; parent = discount id): `{discount_id,
+    /// customer_id}`, counted for `per_customer_usage_limit`.
+    pub const DISCOUNT_REDEMPTION: &str = "emu_discount_redemption";
+    /// The discounts a scheduled plan change puts on its subscription (id = subscription id):
+    /// `{replace, stack}` (`replace: false` keeps the discounts preserved on plan changes).
+    pub const SCHEDULED_DISCOUNTS: &str = "emu_scheduled_discounts";
     /// Customers attached to a discount (id = `{discount id}/{customer id}`; parent = discount id).
     pub const DISCOUNT_CUSTOMER: &str = "discount_customer";
     /// Credit entitlements (`cde_`; soft-deleted ones have state `deleted`).

@@ -7,7 +7,8 @@
 //!
 //! - an `active` subscription whose `next_billing_date` passed is charged through a real
 //!   payment (`recurring_pre_tax_amount` in its `currency`, so a localized price stays
-//!   localized); on success the period moves on
+//!   localized, less the subscription's discounts that still have billing cycles left, each
+//!   of which then loses one: [`discounts::for_renewal`]); on success the period moves on
 //!   (`payment.succeeded`, `subscription.renewed`); when its card is flagged to fail renewals
 //!   (a checkout paid with `4000 0000 0000 0341`, or `POST /_emulator/subscriptions/{id}/card
 //!   {"fail_renewals": true}`) the payment fails and the subscription goes `on_hold`
@@ -49,8 +50,8 @@ use crate::ids::new_id;
 use crate::resources::common::{self, kind};
 use crate::resources::localized_prices::PriceContext;
 use crate::resources::payments::{self, NewPayment};
-use crate::resources::subscriptions;
 use crate::resources::{Ctx, Env};
+use crate::resources::{discounts, subscriptions};
 use crate::store::{Db, Filter};
 
 /// Store kind of per-subscription card flags (id = subscription id).
@@ -305,13 +306,15 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
     let amount = sub["recurring_pre_tax_amount"]
         .as_i64()
         .unwrap_or_else(|| cart.subtotal());
+    // The subscription's discounts still running apply to that amount, one cycle each.
+    let (stack, stack_after) = discounts::for_renewal(ctx, sub)?;
     let payment = payments::create_payment(
         ctx,
         NewPayment {
             customer: &sub["customer"],
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: None,
+            discounts: &stack,
             metadata: sub["metadata"].clone(),
             subscription_id: Some(&id),
             checkout_session_id: None,
@@ -352,6 +355,7 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
     })?;
     d["previous_billing_date"] = json!(clock::format(due_t));
     d["next_billing_date"] = json!(clock::format(next));
+    discounts::set_on_subscription(d, stack_after);
     ctx.db.update(kind::SUBSCRIPTION, &id, &current.data)?;
     Ok(true)
 }

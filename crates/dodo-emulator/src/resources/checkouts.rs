@@ -1,14 +1,15 @@
 //! Checkout sessions: create, preview (price calculation), retrieve status.
 //!
 //! A session prices its `product_cart` from the stored products (one-time and subscription
-//! products alike), checks an optional `discount_code` without using it, and answers
+//! products alike), checks its `discount_codes` (or the deprecated `discount_code`) without
+//! using them ([`discounts::check_all`]; they are used when the session is paid), and answers
 //! `{session_id, checkout_url}` with a URL on the emulator (`{base_url}/checkout/{session_id}`;
 //! the hosted page itself is a later addition). With a saved `payment_method_id` (only with
 //! `confirm: true` and an existing customer, as the spec says) the session is paid at once —
 //! a subscription product starts its subscription — `checkout_url` is null and `payment_id`
 //! is set. `GET /checkouts/{id}`
 //! reports the payment's status once there is one. Tax is zero. The preview applies the
-//! discount code, lists a usage-based line's meters, and honours a free trial (the product's
+//! stacked codes as the payment will ([`discounts::apply`] over the same entries), lists a usage-based line's meters, and honours a free trial (the product's
 //! `trial_period_days`, or `subscription_data.trial_period_days`): the subscription lines are
 //! then not due today (`current_breakup`) but from `next_billing_date` = now + the trial
 //! (`recurring_breakup`). Each line's `credit_entitlements` overrides the `credits_amount` of
@@ -25,9 +26,9 @@
 //! A subscription line's `addons` are checked and priced as [`super::addon_carts`] says; the
 //! preview lists them under the line (`single_quantity_price` per unit, `og_price` and
 //! `discounted_price` for the quantity), counts them in the totals, and the subscription the
-//! session creates carries them. A line's `discount_amount` is the percentage code's rate in
-//! basis points, null for a flat code or none (as the spec documents); the deduction itself is
-//! in `discounted_price` and the breakups.
+//! session creates carries them. A line's `discount_amount` is a single percentage code's rate
+//! in basis points, null for a flat code, a stack of codes or none; the deduction itself is in
+//! `discounted_price` and the breakups.
 
 use dodo_types::models::CreateCheckoutSessionRequest;
 use serde_json::{Value, json};
@@ -72,10 +73,12 @@ fn trial_override(input: &CreateCheckoutSessionRequest) -> Result<Option<i64>, A
     Ok(days)
 }
 
+/// The session's cart priced, with its discount codes (`discount_code` or `discount_codes`)
+/// checked without using them: the codes and the discounts, in order of application.
 fn priced(
     ctx: &Ctx<'_>,
     input: &CreateCheckoutSessionRequest,
-) -> Result<(Cart, Option<Value>), ApiError> {
+) -> Result<(Cart, Vec<String>, Vec<Value>), ApiError> {
     let items: Vec<CartItem<'_>> = input
         .product_cart
         .iter()
@@ -101,11 +104,16 @@ fn priced(
             )?;
         }
     }
-    let discount = match input.discount_code.as_deref() {
-        Some(code) => Some(discounts::check(ctx, code, &cart.product_ids())?.data),
-        None => None,
-    };
-    Ok((cart, discount))
+    let codes = discounts::requested(
+        input.discount_code.as_deref(),
+        input.discount_codes.as_deref(),
+    )?
+    .unwrap_or_default();
+    let stack = discounts::check_all(ctx, &codes, &cart.basket())?
+        .into_iter()
+        .map(|r| r.data)
+        .collect();
+    Ok((cart, codes, stack))
 }
 
 /// The spec's rules for finalising a session at create: `payment_method_id` "only allowed
@@ -156,7 +164,7 @@ fn pay_with_saved_card(
     ctx: &Ctx<'_>,
     input: &CreateCheckoutSessionRequest,
     cart: &Cart,
-    discount: Option<&Value>,
+    codes: &[String],
     customer: &Value,
     payment_method_id: &str,
     session_id: &str,
@@ -165,7 +173,6 @@ fn pay_with_saved_card(
         .billing_address
         .as_ref()
         .map_or_else(|| Ok(json!({"country": "US"})), common::to_json)?;
-    let code = discount.and_then(|d| d["code"].as_str());
     if products::is_recurring(&cart.lines[0].product) {
         let first = &input.product_cart[0];
         let rest = &input.product_cart[1..];
@@ -181,7 +188,8 @@ fn pay_with_saved_card(
         let mut body = json!({
             "product_id": first.product_id, "quantity": first.quantity, "addons": first.addons,
             "customer": {"customer_id": customer["customer_id"]}, "billing": billing,
-            "payment_method_id": payment_method_id, "discount_code": code,
+            "payment_method_id": payment_method_id,
+            "discount_codes": (!codes.is_empty()).then_some(codes),
             "metadata": common::metadata_json(input.metadata.as_ref())?,
             "billing_currency": input.billing_currency,
             "one_time_product_cart": (!rest.is_empty()).then(|| rest.iter().map(|l| json!({
@@ -207,15 +215,7 @@ fn pay_with_saved_card(
         }
         return Ok(payment_id);
     }
-    let used = match code {
-        Some(code) => Some(discounts::redeem(
-            ctx,
-            code,
-            &cart.product_ids(),
-            customer["customer_id"].as_str(),
-        )?),
-        None => None,
-    };
+    let used = discounts::redeem_all(ctx, codes, &cart.basket(), customer["customer_id"].as_str())?;
     let brand_id = match cart.lines[0].product["brand_id"].as_str() {
         Some(b) => b.to_string(),
         None => crate::resources::brands::default_brand_id(ctx)?,
@@ -226,7 +226,7 @@ fn pay_with_saved_card(
             customer,
             billing,
             cart,
-            discount: used.as_ref(),
+            discounts: &used,
             metadata: common::metadata_json(input.metadata.as_ref())?,
             subscription_id: None,
             checkout_session_id: Some(session_id),
@@ -250,7 +250,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             super::return_urls::check(field, url)?;
         }
     }
-    let (cart, discount) = priced(ctx, &input)?;
+    let (cart, codes, _) = priced(ctx, &input)?;
     trial_override(&input)?;
     let customer = match input.customer.as_ref() {
         Some(c) => Some(common::customer_of(ctx, "customer", c)?),
@@ -282,7 +282,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let (checkout_url, payment_id) = match (input.payment_method_id.as_deref(), &customer) {
         (Some(pm), Some(c)) => (
             Value::Null,
-            pay_with_saved_card(ctx, &input, &cart, discount.as_ref(), c, pm, &id)?,
+            pay_with_saved_card(ctx, &input, &cart, &codes, c, pm, &id)?,
         ),
         _ => (
             json!(format!("{}/checkout/{id}", ctx.env.base_url)),
@@ -308,36 +308,30 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 
 fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateCheckoutSessionRequest = req.input()?;
-    let (cart, discount) = priced(ctx, &input)?;
+    let (cart, _, stack) = priced(ctx, &input)?;
     let subtotal = cart.subtotal();
-    let off = discount
-        .as_ref()
-        .map(|d| discounts::discount_amount(d, subtotal))
-        .unwrap_or(0);
     // Each entry's share of the discount: the lines' products and addons, in order.
     let totals: Vec<i64> = cart
         .lines
         .iter()
         .flat_map(|l| std::iter::once(l.product_total()).chain(l.addons.iter().map(|a| a.total())))
         .collect();
-    let shares = discount.as_ref().map_or_else(
-        || vec![0; totals.len()],
-        |d| discounts::allocate(d, &totals),
-    );
-    let mut shares = shares.into_iter();
+    let applied = discounts::apply(&stack, cart.currency.as_str().unwrap_or_default(), &totals);
+    let off = applied.total();
+    let mut shares = applied.per_entry.into_iter();
     let mut items = Vec::with_capacity(cart.lines.len());
     // (due now, recurring subtotal, recurring discount)
     let (mut due_sub, mut due_off, mut rec_sub, mut rec_off) = (0_i64, 0_i64, 0_i64, 0_i64);
     let trial_override = trial_override(&input)?;
     let mut trial_days: Option<i64> = None;
     let mut trial_amount: Option<i64> = None;
-    // `discount_amount`: a percentage code's rate in basis points; null for flat codes (whose
-    // deduction is `og_price - discounted_price`) and without a code.
-    let rate = discount
-        .as_ref()
-        .filter(|d| d["type"] == "percentage")
-        .map(|d| d["amount"].clone())
-        .unwrap_or(Value::Null);
+    // `discount_amount`: a single percentage code's rate in basis points; null for a flat
+    // code, a stack of several codes (whose deduction is `og_price - discounted_price`) and
+    // without a code.
+    let rate = match stack.as_slice() {
+        [d] if d["type"] == "percentage" => d["amount"].clone(),
+        _ => Value::Null,
+    };
     for (i, l) in cart.lines.iter().enumerate() {
         let overrides = input
             .product_cart
@@ -386,15 +380,17 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             due_off = due_off.saturating_add(line_off);
         } else if let Some(per_unit) = products::trial_amount(p) {
             let charge = per_unit.saturating_mul(l.quantity);
-            let discounted = discount
-                .as_ref()
-                .filter(|_| products::trial_applies_discounts(p));
+            let currency = cart.currency.as_str().unwrap_or_default();
+            let off = |amount: i64| {
+                if products::trial_applies_discounts(p) {
+                    discounts::apply(&stack, currency, &[amount]).total()
+                } else {
+                    0
+                }
+            };
             due_sub = due_sub.saturating_add(charge);
-            due_off = due_off
-                .saturating_add(discounted.map_or(0, |d| discounts::discount_amount(d, charge)));
-            trial_amount.get_or_insert(
-                per_unit - discounted.map_or(0, |d| discounts::discount_amount(d, per_unit)),
-            );
+            due_off = due_off.saturating_add(off(charge));
+            trial_amount.get_or_insert(per_unit - off(per_unit));
         }
         let usage = p["price"]["type"] == "usage_based_price";
         items.push(json!({
@@ -410,7 +406,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             },
             "discounted_price": l.product_total() - product_off,
             "discount_amount": rate,
-            "discount_cycle": discount.as_ref().and_then(|d| d["subscription_cycles"].as_i64()),
+            "discount_cycle": stack.first().and_then(|d| d["subscription_cycles"].as_i64()),
             "currency": cart.currency,
             "og_currency": products::currency(p),
             "tax": 0,

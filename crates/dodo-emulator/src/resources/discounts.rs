@@ -1,14 +1,44 @@
-//! Discounts: codes, usage limits, validity windows, soft delete, lookup by code.
+//! Discounts: codes, usage limits, validity windows, currency options, soft delete, lookup by
+//! code, and how stacked codes are checked, redeemed and priced.
 //!
-//! `amount` is basis points for `percentage` (540 = 5.4 %, at most 10000) and minor units for
-//! `flat`. Codes are unique among live discounts (409 `DISCOUNT_CODE_ALREADY_EXISTS`).
-//! `DELETE` soft-deletes (204); the discount then answers 404 everywhere. Payments,
-//! subscriptions and checkout sessions redeem codes through [`redeem`], which enforces
-//! `starts_at`/`expires_at`, `usage_limit`, `per_customer_usage_limit`, `restricted_to` and
-//! `customer_eligibility`.
-//! The customers of `specific` discounts are attached through [`super::discount_customers`].
+//! `amount` is at least 1; for `percentage` codes it is basis points (540 = 5.4 %, at most
+//! 10000). `currency_options` (`CurrencyOptionRequest`) are stored normalized: per currency,
+//! `max_amount_possible` is "the flat deduction for `flat` codes, or the max-discount cap for
+//! `percentage` codes" and `minimum_subtotal` the "eligible-cart threshold"; they are
+//! "required for `flat` codes (must include a resolvable default)" (a lone row is the
+//! default), so a flat code without them is refused (422). A code is priced in the currency
+//! charged: that currency's row, else none when no row is the default; when only another
+//! currency's default row applies the live API converts it at its exchange rates, which the
+//! emulator does not have, so such a redemption is refused (422
+//! `DISCOUNT_CURRENCY_NOT_SUPPORTED`) rather than charged a guessed amount. A cart below the
+//! row's `minimum_subtotal` (before any discount) is refused (422
+//! `DISCOUNT_MINIMUM_SUBTOTAL_NOT_MET`). Codes are unique among live discounts (409
+//! `DISCOUNT_CODE_ALREADY_EXISTS`); `DELETE` soft-deletes (204), and the discount then answers
+//! 404 everywhere.
+//!
+//! Payments, subscriptions, plan changes and checkout sessions take `discount_codes` ("stacked
+//! discount codes to apply, in order of application. Max 20") or the deprecated
+//! `discount_code`, never both ([`requested`]: 422 naming `discount_codes`; more than 20 or a
+//! code twice, 422 too). Each code is checked as a single one ([`check_all`]: existence,
+//! `starts_at`/`expires_at`, `usage_limit`, `restricted_to`, currency and minimum; then
+//! [`check_customer`]: `customer_eligibility`, `per_customer_usage_limit`), and [`redeem_all`]
+//! counts one use of each (`times_used`) per redemption. Stacked codes apply in order, each on
+//! what the ones before it left ([`apply`]: a 10 % code then a 5.00 flat code on 100.00 take
+//! 10.00 then 5.00). The customers of `specific` discounts are attached through
+//! [`super::discount_customers`].
+//!
+//! On a subscription the stack is kept as `discounts` with each one's `cycles_remaining`
+//! ([`for_subscription`]): `subscription_cycles` billing cycles ("if not provided, the
+//! discount will be applied indefinitely"), the first payment being the first cycle unless it
+//! is a free trial's. Each renewal applies the discounts with cycles left to the renewed amount
+//! and takes one; a discount with none left is dropped ([`for_renewal`]). Renewals are not
+//! redemptions: they count no use, and the redemption rules (validity window, usage limits,
+//! `minimum_subtotal`) are not checked again, so a discount deleted or expired since still
+//! applies (the emulator's reading: those fields govern new redemptions); a renewal never
+//! fails because of a discount. A plan change without codes keeps only the discounts with
+//! `preserve_on_plan_change` ([`preserved`]).
 
-use dodo_types::models::{CreateDiscountRequest, PatchDiscountRequest};
+use dodo_types::models::{CreateDiscountRequest, CurrencyOptionRequest, PatchDiscountRequest};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
@@ -30,8 +60,8 @@ pub fn register(r: &mut Registry) {
 }
 
 fn check_amount(ty: &str, amount: i64) -> Result<(), ApiError> {
-    if amount < 0 {
-        return Err(ApiError::invalid_field("amount", "must not be negative"));
+    if amount < 1 {
+        return Err(ApiError::invalid_field("amount", "must be at least 1"));
     }
     match ty {
         "percentage" if amount > 10_000 => Err(ApiError::invalid_field(
@@ -44,6 +74,69 @@ fn check_amount(ty: &str, amount: i64) -> Result<(), ApiError> {
             format!("unknown variant `{other}`"),
         )),
     }
+}
+
+/// Normalizes `currency_options` as the API stores them (`CurrencyOptionResponse`: every
+/// row with `is_default` and `minimum_subtotal`). Each row's `max_amount_possible` must be
+/// positive and `minimum_subtotal` not negative, a currency appears once, at most one row is
+/// the default (a lone row is the default). `flat` codes need them with a resolvable default
+/// carrying the deduction (`max_amount_possible`).
+fn normalize_options(
+    ty: &str,
+    options: Option<&[CurrencyOptionRequest]>,
+) -> Result<Value, ApiError> {
+    let rows = options.unwrap_or_default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let at = |f: &str| format!("currency_options[{i}].{f}");
+        let currency = row.currency.as_str();
+        if rows[..i].iter().any(|r| r.currency.as_str() == currency) {
+            return Err(ApiError::invalid_field(
+                &at("currency"),
+                format!("{currency} has more than one row"),
+            ));
+        }
+        if row.max_amount_possible.is_some_and(|m| m <= 0) {
+            return Err(ApiError::invalid_field(
+                &at("max_amount_possible"),
+                "must be > 0",
+            ));
+        }
+        if row.minimum_subtotal.is_some_and(|m| m < 0) {
+            return Err(ApiError::invalid_field(
+                &at("minimum_subtotal"),
+                "must not be negative",
+            ));
+        }
+        out.push(json!({
+            "currency": currency,
+            "is_default": row.is_default.unwrap_or(rows.len() == 1),
+            "max_amount_possible": row.max_amount_possible,
+            "minimum_subtotal": row.minimum_subtotal.unwrap_or(0),
+        }));
+    }
+    let defaults: Vec<&Value> = out.iter().filter(|r| r["is_default"] == true).collect();
+    if defaults.len() > 1 {
+        return Err(ApiError::invalid_field(
+            "currency_options",
+            "at most one row may be the default (is_default)",
+        ));
+    }
+    if ty == "flat" {
+        let Some(default) = defaults.first() else {
+            return Err(ApiError::invalid_field(
+                "currency_options",
+                "is required for flat codes and must include a default row (is_default: true)",
+            ));
+        };
+        if default["max_amount_possible"].is_null() {
+            return Err(ApiError::invalid_field(
+                "currency_options",
+                "the default row of a flat code needs max_amount_possible (the deduction)",
+            ));
+        }
+    }
+    Ok(Value::Array(out))
 }
 
 fn live_by_code(ctx: &Ctx<'_>, code: &str) -> Result<Option<Record>, ApiError> {
@@ -89,6 +182,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     let restricted = check_products(ctx, input.restricted_to.as_deref())?;
+    let options = normalize_options(ty, input.currency_options.as_deref())?;
     let id = new_id("dsc_");
     let now = ctx.now_string();
     let data = json!({
@@ -102,10 +196,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "usage_limit": input.usage_limit,
         "per_customer_usage_limit": input.per_customer_usage_limit,
         "restricted_to": restricted,
-        "currency_options": input
-            .currency_options
-            .as_ref()
-            .map_or_else(|| Ok(json!([])), common::to_json)?,
+        "currency_options": options,
         "customer_eligibility": input
             .customer_eligibility
             .as_ref()
@@ -170,7 +261,14 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "per_customer_usage_limit",
         input.per_customer_usage_limit.as_ref(),
     )?;
-    set_some(data, "currency_options", input.currency_options.as_ref())?;
+    // Replace-set semantics; a flat code (after this patch) must keep resolvable options.
+    if input.currency_options.is_some() || input.r#type.is_some() {
+        let kept: Option<Vec<CurrencyOptionRequest>> = match &input.currency_options {
+            Some(rows) => Some(rows.clone()),
+            None => serde_json::from_value(data["currency_options"].clone()).ok(),
+        };
+        data["currency_options"] = normalize_options(&ty, kept.as_deref())?;
+    }
     set_some(
         data,
         "customer_eligibility",
@@ -231,33 +329,184 @@ fn by_code(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
 }
 
-/// The discount a code gives on `subtotal` (minor units), never more than the subtotal.
-pub fn discount_amount(discount: &Value, subtotal: i64) -> i64 {
-    let amount = discount["amount"].as_i64().unwrap_or(0);
-    let off = if discount["type"] == "percentage" {
-        subtotal.saturating_mul(amount) / 10_000
-    } else {
-        amount
+/// Most codes one request may stack (`discount_codes`: "Max 20").
+pub const MAX_STACKED: usize = 20;
+
+/// The codes a request asks for, in order of application: the deprecated `discount_code` or
+/// `discount_codes` ("Cannot be used together"); `None` when neither field was sent (an empty
+/// `discount_codes` is `Some` of nothing: on a plan change it removes every discount). More
+/// than [`MAX_STACKED`] codes or one code twice is refused (422 naming `discount_codes`).
+pub fn requested(
+    single: Option<&str>,
+    many: Option<&[String]>,
+) -> Result<Option<Vec<String>>, ApiError> {
+    match (single, many) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_field(
+            "discount_codes",
+            "cannot be used together with discount_code",
+        )),
+        (Some(code), None) => Ok(Some(vec![code.to_string()])),
+        (None, None) => Ok(None),
+        (None, Some(codes)) => {
+            if codes.len() > MAX_STACKED {
+                return Err(ApiError::invalid_field(
+                    "discount_codes",
+                    format!(
+                        "at most {MAX_STACKED} codes can be stacked, got {}",
+                        codes.len()
+                    ),
+                ));
+            }
+            for (i, code) in codes.iter().enumerate() {
+                if codes[..i].contains(code) {
+                    return Err(ApiError::invalid_field(
+                        &format!("discount_codes[{i}]"),
+                        format!("code {code} is already in the list"),
+                    ));
+                }
+            }
+            Ok(Some(codes.to_vec()))
+        }
+    }
+}
+
+/// What a cart looks like to the discounts applied to it.
+#[derive(Debug, Clone)]
+pub struct Basket<'a> {
+    /// Product ids of the cart (for `restricted_to`).
+    pub product_ids: Vec<&'a str>,
+    /// The currency charged (for `currency_options`).
+    pub currency: &'a str,
+    /// What the cart comes to before any discount (for `minimum_subtotal`).
+    pub subtotal: i64,
+}
+
+/// What one discount does in one currency: a percentage `rate` (basis points) or a `flat`
+/// deduction, a `cap` on the deduction and the `minimum` subtotal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Terms {
+    rate: Option<i64>,
+    flat: Option<i64>,
+    cap: Option<i64>,
+    minimum: i64,
+}
+
+/// The `currency_options` row that applies in `currency`: the currency's own row, else none
+/// when no row is the default. Answers `Err(default currency)` when only the default row of
+/// another currency applies: the live API converts it at its exchange rates, which the
+/// emulator does not have.
+fn option_for<'a>(discount: &'a Value, currency: &str) -> Result<Option<&'a Value>, String> {
+    let rows = discount["currency_options"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if let Some(row) = rows.iter().find(|r| r["currency"] == currency) {
+        return Ok(Some(row));
+    }
+    match rows.iter().find(|r| r["is_default"] == true) {
+        Some(default) => Err(default["currency"].as_str().unwrap_or("").to_string()),
+        None => Ok(None),
+    }
+}
+
+/// The [`Terms`] of `discount` in `currency`; `Err` is the message of a discount that cannot
+/// be priced in that currency.
+fn terms(discount: &Value, currency: &str) -> Result<Terms, String> {
+    let code = discount["code"].as_str().unwrap_or("");
+    let row = option_for(discount, currency).map_err(|default| {
+        format!(
+            "discount code {code} has no currency option for {currency}; the live API converts \
+             its default ({default}) option at exchange rates the emulator does not have: add a \
+             {currency} row to its currency_options"
+        )
+    })?;
+    let minimum = row
+        .and_then(|r| r["minimum_subtotal"].as_i64())
+        .unwrap_or(0)
+        .max(0);
+    let max = row.and_then(|r| r["max_amount_possible"].as_i64());
+    if discount["type"] == "percentage" {
+        let rate = discount["amount"].as_i64().unwrap_or(0).clamp(0, 10_000);
+        return Ok(Terms {
+            rate: Some(rate),
+            flat: None,
+            cap: max,
+            minimum,
+        });
+    }
+    // A flat code deducts its currency option's `max_amount_possible`; codes stored before
+    // `currency_options` were required (none at all) deduct `amount` minor units.
+    let flat = match (max, row) {
+        (Some(m), _) => m,
+        (None, None)
+            if discount["currency_options"]
+                .as_array()
+                .is_none_or(Vec::is_empty) =>
+        {
+            discount["amount"].as_i64().unwrap_or(0)
+        }
+        _ => {
+            return Err(format!(
+                "discount code {code} has no flat deduction (max_amount_possible) for {currency}"
+            ));
+        }
     };
-    off.clamp(0, subtotal.max(0))
+    Ok(Terms {
+        rate: None,
+        flat: Some(flat.max(0)),
+        cap: None,
+        minimum,
+    })
+}
+
+/// The deduction of `terms` on `base`, never more than `base`.
+fn deduction(t: Terms, base: i64) -> i64 {
+    let base = base.max(0);
+    let off = match (t.rate, t.flat) {
+        (Some(rate), _) => i64::try_from(i128::from(base) * i128::from(rate) / 10_000).unwrap_or(0),
+        (None, Some(flat)) => flat,
+        (None, None) => 0,
+    };
+    let off = t.cap.map_or(off, |cap| off.min(cap.max(0)));
+    off.clamp(0, base)
+}
+
+/// The discount a code gives on `subtotal` (minor units) in `currency`, never more than the
+/// subtotal: 0 when the code cannot be priced in that currency (see [`check_all`]).
+pub fn discount_amount(discount: &Value, currency: &str, subtotal: i64) -> i64 {
+    terms(discount, currency).map_or(0, |t| deduction(t, subtotal))
 }
 
 /// How the [`discount_amount`] of `discount` on the sum of `totals` (each entry of a cart: a
-/// product line or an addon, in order) splits over the entries: a percentage code takes its
-/// rate off each entry (rounded down) and the few minor units rounding left over from the
-/// earliest entries with room; a flat code is taken from the entries in order. The parts
-/// never exceed their entry and always add up to the discount.
-pub fn allocate(discount: &Value, totals: &[i64]) -> Vec<i64> {
-    let subtotal = totals.iter().fold(0_i64, |a, t| a.saturating_add(*t));
-    let off = discount_amount(discount, subtotal);
-    let mut parts: Vec<i64> = if discount["type"] == "percentage" {
-        let rate = discount["amount"].as_i64().unwrap_or(0).clamp(0, 10_000);
-        totals
-            .iter()
-            .map(|t| (*t).max(0).saturating_mul(rate) / 10_000)
-            .collect()
-    } else {
-        vec![0; totals.len()]
+/// product line or an addon, in order) splits over the entries: an uncapped percentage code
+/// takes its rate off each entry (rounded down) and the few minor units rounding left over
+/// from the earliest entries with room; a capped one splits its capped deduction in
+/// proportion to the entries; a flat code is taken from the entries in order. The parts never
+/// exceed their entry and always add up to the discount.
+pub fn allocate(discount: &Value, currency: &str, totals: &[i64]) -> Vec<i64> {
+    let subtotal = totals
+        .iter()
+        .fold(0_i64, |a, t| a.saturating_add((*t).max(0)));
+    let Ok(t) = terms(discount, currency) else {
+        return vec![0; totals.len()];
+    };
+    let off = deduction(t, subtotal);
+    let mut parts: Vec<i64> = match t.rate {
+        Some(rate) => {
+            let capped = off < deduction(Terms { cap: None, ..t }, subtotal);
+            totals
+                .iter()
+                .map(|e| {
+                    let e = i128::from((*e).max(0));
+                    let part = if capped {
+                        e * i128::from(off) / i128::from(subtotal.max(1))
+                    } else {
+                        e * i128::from(rate) / 10_000
+                    };
+                    i64::try_from(part).unwrap_or(0)
+                })
+                .collect()
+        }
+        None => vec![0; totals.len()],
     };
     let mut left = off.saturating_sub(parts.iter().sum::<i64>()).max(0);
     for (part, total) in parts.iter_mut().zip(totals) {
@@ -268,42 +517,234 @@ pub fn allocate(discount: &Value, totals: &[i64]) -> Vec<i64> {
     parts
 }
 
-/// Redeems a code for a cart of product ids: [`check`]s it, enforces
-/// `per_customer_usage_limit` for `customer_id` (uses counted from the customer's payments),
-/// then counts one use. Answers the discount object.
-pub fn redeem(
+/// A stack of discounts applied to the entries of a cart: each discount in order, on what the
+/// ones before it left of each entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// What the whole stack takes off each entry.
+    pub per_entry: Vec<i64>,
+    /// What each discount takes off in all, in stack order.
+    pub per_discount: Vec<i64>,
+}
+
+impl Applied {
+    /// The stack's whole deduction.
+    pub fn total(&self) -> i64 {
+        self.per_discount.iter().sum()
+    }
+}
+
+/// Applies `discounts` in order to a cart's entry `totals` in `currency` ([`allocate`] each on
+/// what the previous ones left).
+pub fn apply(discounts: &[Value], currency: &str, totals: &[i64]) -> Applied {
+    let mut left: Vec<i64> = totals.iter().map(|t| (*t).max(0)).collect();
+    let mut per_entry = vec![0_i64; totals.len()];
+    let mut per_discount = Vec::with_capacity(discounts.len());
+    for d in discounts {
+        let parts = allocate(d, currency, &left);
+        for ((l, e), p) in left.iter_mut().zip(per_entry.iter_mut()).zip(&parts) {
+            *l -= p;
+            *e += p;
+        }
+        per_discount.push(parts.iter().sum());
+    }
+    Applied {
+        per_entry,
+        per_discount,
+    }
+}
+
+/// Checks stacked `codes` for a cart without using them: each as [`check`] (existence,
+/// validity window, usage limit, `restricted_to`), priced in the cart's currency (422
+/// `DISCOUNT_CURRENCY_NOT_SUPPORTED` when only another currency's default option applies),
+/// and the cart's subtotal at least the option's `minimum_subtotal` (422
+/// `DISCOUNT_MINIMUM_SUBTOTAL_NOT_MET`). Answers the discounts in order.
+pub fn check_all(
     ctx: &Ctx<'_>,
-    code: &str,
-    product_ids: &[&str],
-    customer_id: Option<&str>,
-) -> Result<Value, ApiError> {
-    let mut record = check(ctx, code, product_ids)?;
-    check_eligibility(ctx, &record, code, customer_id)?;
-    if let (Some(limit), Some(customer)) = (
-        record.data["per_customer_usage_limit"].as_i64(),
-        customer_id,
-    ) {
-        let used = ctx.db.count(
-            kind::PAYMENT,
-            &[
-                Filter::Eq("$.discount_id", SqlValue::Text(record.id.clone())),
-                Filter::Eq(
-                    "$.customer.customer_id",
-                    SqlValue::Text(customer.to_string()),
-                ),
-            ],
-        )?;
-        if i64::try_from(used).unwrap_or(i64::MAX) >= limit {
+    codes: &[String],
+    basket: &Basket<'_>,
+) -> Result<Vec<Record>, ApiError> {
+    let mut out = Vec::with_capacity(codes.len());
+    for code in codes {
+        let record = check(ctx, code, &basket.product_ids)?;
+        let t = terms(&record.data, basket.currency)
+            .map_err(|m| ApiError::unprocessable("DISCOUNT_CURRENCY_NOT_SUPPORTED", m))?;
+        if basket.subtotal < t.minimum {
             return Err(ApiError::unprocessable(
-                "DISCOUNT_CUSTOMER_LIMIT_REACHED",
-                format!("discount code {code} was already used {used} times by this customer"),
+                "DISCOUNT_MINIMUM_SUBTOTAL_NOT_MET",
+                format!(
+                    "discount code {code} needs a subtotal of at least {} {} (the cart comes to {})",
+                    t.minimum, basket.currency, basket.subtotal
+                ),
+            ));
+        }
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// Checks that `customer_id` may redeem each of `discounts` (`customer_eligibility`,
+/// `per_customer_usage_limit`) without using them.
+pub fn check_customer(
+    ctx: &Ctx<'_>,
+    discounts: &[Record],
+    customer_id: Option<&str>,
+) -> Result<(), ApiError> {
+    for record in discounts {
+        let code = record.data["code"].as_str().unwrap_or("");
+        check_eligibility(ctx, record, code, customer_id)?;
+        if let (Some(limit), Some(customer)) = (
+            record.data["per_customer_usage_limit"].as_i64(),
+            customer_id,
+        ) {
+            let used = ctx.db.count(
+                kind::DISCOUNT_REDEMPTION,
+                &[
+                    Filter::Parent(record.id.clone()),
+                    Filter::Eq("$.customer_id", SqlValue::Text(customer.to_string())),
+                ],
+            )?;
+            if i64::try_from(used).unwrap_or(i64::MAX) >= limit {
+                return Err(ApiError::unprocessable(
+                    "DISCOUNT_CUSTOMER_LIMIT_REACHED",
+                    format!("discount code {code} was already used {used} times by this customer"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Redeems stacked `codes` for a cart and a customer: [`check_all`], [`check_customer`], then
+/// counts one use of each (`times_used`, and a redemption of `customer_id` for
+/// `per_customer_usage_limit`). Answers the discount objects in order. A refused code refuses
+/// the whole request, and the request's transaction keeps no use of any code.
+pub fn redeem_all(
+    ctx: &Ctx<'_>,
+    codes: &[String],
+    basket: &Basket<'_>,
+    customer_id: Option<&str>,
+) -> Result<Vec<Value>, ApiError> {
+    let records = check_all(ctx, codes, basket)?;
+    check_customer(ctx, &records, customer_id)?;
+    let now = ctx.now_string();
+    let mut out = Vec::with_capacity(records.len());
+    for mut record in records {
+        let used = record.data["times_used"].as_i64().unwrap_or(0);
+        record.data["times_used"] = json!(used.saturating_add(1));
+        ctx.db.update(kind::DISCOUNT, &record.id, &record.data)?;
+        ctx.db.insert(
+            kind::DISCOUNT_REDEMPTION,
+            &new_id("dsr_"),
+            Some(&record.id),
+            &now,
+            &json!({"discount_id": record.id, "customer_id": customer_id}),
+        )?;
+        out.push(record.data);
+    }
+    Ok(out)
+}
+
+/// The stack put on a subscription whose first payment is charged now: each discount's
+/// [`detail`] with the billing cycles it has left (`subscription_cycles`, less the one
+/// `charged_now` when that first payment is a discounted billing cycle rather than a free
+/// trial; `null` = "applied indefinitely"). A discount with no cycle left is dropped.
+pub fn for_subscription(discounts: &[Value], charged_now: bool) -> Vec<Value> {
+    let cycles = |d: &Value| {
+        d["subscription_cycles"]
+            .as_i64()
+            .map(|n| if charged_now { n.saturating_sub(1) } else { n }.max(0))
+    };
+    let kept: Vec<&Value> = discounts.iter().filter(|d| cycles(d) != Some(0)).collect();
+    kept.iter()
+        .enumerate()
+        .map(|(i, d)| detail(d, i, cycles(d)))
+        .collect()
+}
+
+/// The discounts a subscription's renewal applies, and its stack after the renewal. Each
+/// discount of the stack applies while it has cycles left and loses one; one that reaches 0
+/// is dropped. A renewal prices a discount as it is stored now (a `PATCH` applies to later
+/// renewals), even deleted or past its `expires_at` since: those end new redemptions, not a
+/// subscription's discount; only a discount missing altogether falls back to the copy the
+/// subscription keeps. A discount that cannot be priced in the subscription's currency
+/// deducts nothing ([`discount_amount`]); a renewal never fails because of a discount.
+pub fn for_renewal(ctx: &Ctx<'_>, sub: &Value) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+    let mut stack: Vec<Value> = sub["discounts"].as_array().cloned().unwrap_or_default();
+    // Subscriptions stored before stacking kept only the deprecated fields.
+    if stack.is_empty()
+        && let Some(id) = sub["discount_id"].as_str()
+    {
+        stack.push(json!({
+            "discount_id": id,
+            "cycles_remaining": sub["discount_cycles_remaining"],
+        }));
+    }
+    let mut applied = Vec::with_capacity(stack.len());
+    let mut after = Vec::with_capacity(stack.len());
+    for entry in stack {
+        let left = entry["cycles_remaining"].as_i64();
+        if left.is_some_and(|n| n <= 0) {
+            continue;
+        }
+        let id = entry["discount_id"].as_str().unwrap_or_default();
+        let current = match ctx.db.get(kind::DISCOUNT, id)? {
+            Some(r) => r.data,
+            None => entry.clone(),
+        };
+        let left = left.map(|n| n - 1);
+        applied.push(detail(&current, applied.len(), left));
+        if left != Some(0) {
+            after.push(detail(&current, after.len(), left));
+        }
+    }
+    Ok((applied, after))
+}
+
+/// The discounts of subscription `sub` that survive a plan change made without discount
+/// codes: those whose discount (as stored now, else the subscription's copy) has
+/// `preserve_on_plan_change` ("Default: false (discount is removed on plan change)"), with the
+/// cycles they had, renumbered.
+pub fn preserved(ctx: &Ctx<'_>, sub: &Value) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for entry in sub["discounts"].as_array().into_iter().flatten() {
+        let id = entry["discount_id"].as_str().unwrap_or_default();
+        let current = match ctx.db.get(kind::DISCOUNT, id)? {
+            Some(r) => r.data,
+            None => entry.clone(),
+        };
+        if current["preserve_on_plan_change"] == true {
+            out.push(detail(
+                &current,
+                out.len(),
+                entry["cycles_remaining"].as_i64(),
             ));
         }
     }
-    let used = record.data["times_used"].as_i64().unwrap_or(0);
-    record.data["times_used"] = json!(used + 1);
-    ctx.db.update(kind::DISCOUNT, &record.id, &record.data)?;
-    Ok(record.data)
+    Ok(out)
+}
+
+/// Puts a stack of [`detail`]s on a stored subscription: `discounts` (null when empty) and
+/// the deprecated `discount_id` / `discount_cycles_remaining` of the first.
+pub fn set_on_subscription(sub: &mut Value, stack: Vec<Value>) {
+    let first = stack.first();
+    sub["discount_id"] = first.map_or(Value::Null, |d| d["discount_id"].clone());
+    sub["discount_cycles_remaining"] = first.map_or(Value::Null, |d| d["cycles_remaining"].clone());
+    sub["discounts"] = if stack.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(stack)
+    };
+}
+
+/// A `DiscountDetailResponse`: the discount at `position` in a stack, with the billing cycles
+/// it has left on a subscription (`null` for one-time payments and for discounts without
+/// `subscription_cycles`, which apply indefinitely).
+pub fn detail(discount: &Value, position: usize, cycles_remaining: Option<i64>) -> Value {
+    let mut d = discount.clone();
+    d["position"] = json!(position);
+    d["cycles_remaining"] = json!(cycles_remaining);
+    d
 }
 
 /// Enforces `customer_eligibility`: `specific` admits only the customers attached to the
@@ -402,33 +843,63 @@ mod tests {
 
     #[test]
     fn percentage_is_basis_points_and_flat_is_capped() {
-        assert_eq!(
-            discount_amount(&json!({"type": "percentage", "amount": 540}), 10_000),
-            540
-        );
-        assert_eq!(
-            discount_amount(&json!({"type": "percentage", "amount": 10000}), 999),
-            999
-        );
-        assert_eq!(
-            discount_amount(&json!({"type": "flat", "amount": 500}), 300),
-            300
-        );
-        assert_eq!(
-            discount_amount(&json!({"type": "flat", "amount": 500}), 3000),
-            500
-        );
+        let pct = |a: i64| json!({"type": "percentage", "amount": a, "currency_options": []});
+        assert_eq!(discount_amount(&pct(540), "USD", 10_000), 540);
+        assert_eq!(discount_amount(&pct(10_000), "USD", 999), 999);
+        let flat = json!({"type": "flat", "amount": 1, "currency_options": [
+            {"currency": "USD", "is_default": true, "max_amount_possible": 500, "minimum_subtotal": 0}]});
+        assert_eq!(discount_amount(&flat, "USD", 300), 300);
+        assert_eq!(discount_amount(&flat, "USD", 3000), 500);
+        // Another currency would need an exchange rate: no deduction (refused at redemption).
+        assert_eq!(discount_amount(&flat, "EUR", 3000), 0);
+    }
+
+    #[test]
+    fn percentage_caps_apply_in_their_currency() {
+        let d = json!({"type": "percentage", "amount": 5000, "currency_options": [
+            {"currency": "USD", "is_default": true, "max_amount_possible": 700, "minimum_subtotal": 0}]});
+        assert_eq!(discount_amount(&d, "USD", 1000), 500);
+        assert_eq!(discount_amount(&d, "USD", 10_000), 700);
+        // The capped deduction splits in proportion and adds up.
+        assert_eq!(allocate(&d, "USD", &[6000, 4000]), vec![420, 280]);
     }
 
     #[test]
     fn discounts_split_over_entries_and_add_up() {
         let ten = json!({"type": "percentage", "amount": 1000});
-        assert_eq!(allocate(&ten, &[1200, 1000]), vec![120, 100]);
+        assert_eq!(allocate(&ten, "USD", &[1200, 1000]), vec![120, 100]);
         // 10 % of 3 × 5 = 1 (of 15), though each 5 alone rounds to 0.
-        assert_eq!(allocate(&ten, &[5, 5, 5]), vec![1, 0, 0]);
+        assert_eq!(allocate(&ten, "USD", &[5, 5, 5]), vec![1, 0, 0]);
         let flat = json!({"type": "flat", "amount": 500});
-        assert_eq!(allocate(&flat, &[300, 1000]), vec![300, 200]);
-        assert_eq!(allocate(&flat, &[100, 200]), vec![100, 200]);
-        assert_eq!(allocate(&flat, &[]), Vec::<i64>::new());
+        assert_eq!(allocate(&flat, "USD", &[300, 1000]), vec![300, 200]);
+        assert_eq!(allocate(&flat, "USD", &[100, 200]), vec![100, 200]);
+        assert_eq!(allocate(&flat, "USD", &[]), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn stacks_apply_in_order_on_what_is_left() {
+        let ten = json!({"type": "percentage", "amount": 1000});
+        let flat = json!({"type": "flat", "amount": 500});
+        // 10 % of 10000 = 1000, then 500 off the 9000 left.
+        let a = apply(&[ten.clone(), flat.clone()], "USD", &[10_000]);
+        assert_eq!(a.per_discount, vec![1000, 500]);
+        // 500 off first, then 10 % of the 9500 left.
+        let b = apply(&[flat, ten], "USD", &[10_000]);
+        assert_eq!(b.per_discount, vec![500, 950]);
+        assert_eq!(b.total(), 1450);
+    }
+
+    #[test]
+    fn requested_codes_follow_the_spec() {
+        let many = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(requested(None, None).unwrap(), None);
+        assert_eq!(requested(Some("A"), None).unwrap(), Some(many(&["A"])));
+        assert_eq!(requested(None, Some(&[])).unwrap(), Some(vec![]));
+        assert!(requested(Some("A"), Some(&many(&["B"]))).is_err());
+        assert!(requested(None, Some(&many(&["A", "B", "A"]))).is_err());
+        let max: Vec<String> = (0..20).map(|i| format!("C{i}")).collect();
+        assert!(requested(None, Some(&max)).is_ok());
+        let over: Vec<String> = (0..21).map(|i| format!("C{i}")).collect();
+        assert!(requested(None, Some(&over)).is_err());
     }
 }

@@ -5,9 +5,14 @@
 //! `POST /_emulator/payments/{id}/complete` (or it is created with a saved
 //! `payment_method_id`, which settles it at once). `payment_link: true` answers a link on the
 //! emulator (`{base_url}/pay/{payment_id}`). Prices come from the stored products, localized for the
-//! `billing` country and `billing_currency` ([`localized_prices::resolve`]); discount
-//! codes are redeemed, tax is zero. Line items (one per cart product, `items_id` = product id)
-//! are kept beside the payment for refunds. A succeeded payment saves its card
+//! `billing` country and `billing_currency` ([`localized_prices::resolve`]); tax is zero.
+//! `discount_codes` (or the deprecated `discount_code`) are redeemed as a stack
+//! ([`discounts::redeem_all`]) and applied in order, each on what the previous ones left
+//! ([`discounts::apply`]); the payment records them in `discounts` (`DiscountDetailResponse`
+//! with `position`; `cycles_remaining` on a subscription's payments) and the first in the
+//! deprecated `discount_id`, and the create answer lists `discount_ids`. Line items (one per
+//! cart product and addon, `items_id` = its id, each less its share of the discounts) are kept
+//! beside the payment for refunds. A succeeded payment saves its card
 //! ([`payment_methods`]); manual retries live in [`super::payment_retry`].
 
 use dodo_types::models::{AttachAddonReq, CreateOneTimePaymentRequest};
@@ -118,6 +123,15 @@ impl Cart {
     /// Product ids of the lines.
     pub fn product_ids(&self) -> Vec<&str> {
         self.lines.iter().map(Line::product_id).collect()
+    }
+
+    /// The cart as its discounts see it (products, currency, subtotal).
+    pub fn basket(&self) -> discounts::Basket<'_> {
+        discounts::Basket {
+            product_ids: self.product_ids(),
+            currency: self.currency.as_str().unwrap_or_default(),
+            subtotal: self.subtotal(),
+        }
     }
 
     /// `[{product_id, quantity}]`.
@@ -294,8 +308,9 @@ pub struct NewPayment<'a> {
     pub billing: Value,
     /// Priced cart.
     pub cart: &'a Cart,
-    /// Redeemed discount, if any.
-    pub discount: Option<&'a Value>,
+    /// Discounts to apply, in order of application ([`discounts::apply`]; empty for none).
+    /// A subscription's carry their `cycles_remaining`.
+    pub discounts: &'a [Value],
     /// Metadata.
     pub metadata: Value,
     /// Owning subscription.
@@ -329,12 +344,17 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
     }
     let id = new_id("pay_");
     let now = ctx.now_string();
-    let subtotal = p.cart.subtotal();
-    let discount_off = p
-        .discount
-        .map(|d| discounts::discount_amount(d, subtotal))
-        .unwrap_or(0);
-    let total = p.amount_override.unwrap_or(subtotal - discount_off);
+    let items = stored_line_items(p.cart, p.discounts, p.amount_override);
+    let total = items
+        .iter()
+        .filter_map(|i| i["amount"].as_i64())
+        .fold(0_i64, i64::saturating_add);
+    let applied: Vec<Value> = p
+        .discounts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| discounts::detail(d, i, d["cycles_remaining"].as_i64()))
+        .collect();
     let link = p
         .payment_link
         .then(|| format!("{}/pay/{id}", ctx.env.base_url));
@@ -353,8 +373,8 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
         "billing": p.billing,
         "metadata": p.metadata,
         "product_cart": p.cart.summary(),
-        "discount_id": p.discount.map(|d| d["discount_id"].clone()),
-        "discounts": null,
+        "discount_id": p.discounts.first().map(|d| d["discount_id"].clone()),
+        "discounts": (!applied.is_empty()).then_some(applied),
         "disputes": [],
         "refunds": [],
         "refund_status": null,
@@ -382,7 +402,6 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
         "updated_at": now,
     });
     ctx.db.insert(kind::PAYMENT, &id, None, &now, &data)?;
-    let items = stored_line_items(p.cart, p.discount, p.amount_override);
     ctx.db.insert(
         LINES,
         &id,
@@ -397,23 +416,19 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
 }
 
 /// The stored line items of a payment of `cart`: one per product and per addon, each less its
-/// share of the `discount` ([`discounts::allocate`]). An `amount_override` other than what the
+/// share of the `discounts` ([`discounts::apply`]). An `amount_override` other than what the
 /// lines come to (a trial, a proration, a renewal at the subscription's stored amount) is
-/// carried by the first item and the others are 0, so the items always add up to the
-/// payment's total.
-fn stored_line_items(
-    cart: &Cart,
-    discount: Option<&Value>,
-    amount_override: Option<i64>,
-) -> Vec<Value> {
+/// discounted as one amount and carried by the first item, the others 0. The items always
+/// add up to the payment's total.
+fn stored_line_items(cart: &Cart, stack: &[Value], amount_override: Option<i64>) -> Vec<Value> {
+    let currency = cart.currency.as_str().unwrap_or_default();
     let entries: Vec<_> = cart.lines.iter().flat_map(Line::entries).collect();
     let totals: Vec<i64> = entries.iter().map(|e| e.3).collect();
-    let offs = discount.map_or_else(
-        || vec![0; totals.len()],
-        |d| discounts::allocate(d, &totals),
-    );
-    let listed = totals.iter().zip(&offs).map(|(t, o)| t - o).sum::<i64>();
-    let whole = amount_override.filter(|a| *a != listed);
+    let listed = totals.iter().fold(0_i64, |a, t| a.saturating_add(*t));
+    let whole = amount_override
+        .filter(|a| *a != listed)
+        .map(|a| a - discounts::apply(stack, currency, &[a]).total());
+    let offs = discounts::apply(stack, currency, &totals).per_entry;
     entries
         .into_iter()
         .zip(offs)
@@ -458,15 +473,17 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     };
     let cart = price_items(ctx, "product_cart", &items, Some(false), buyer)?;
     let customer = common::customer_of(ctx, "customer", &input.customer)?;
-    let discount = match input.discount_code.as_deref() {
-        Some(code) => Some(discounts::redeem(
-            ctx,
-            code,
-            &cart.product_ids(),
-            customer["customer_id"].as_str(),
-        )?),
-        None => None,
-    };
+    let codes = discounts::requested(
+        input.discount_code.as_deref(),
+        input.discount_codes.as_deref(),
+    )?
+    .unwrap_or_default();
+    let applied = discounts::redeem_all(
+        ctx,
+        &codes,
+        &cart.basket(),
+        customer["customer_id"].as_str(),
+    )?;
     let brand_id = match cart.lines[0].product["brand_id"].as_str() {
         Some(b) => b.to_string(),
         None => crate::resources::brands::default_brand_id(ctx)?,
@@ -477,7 +494,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             customer: &customer,
             billing,
             cart: &cart,
-            discount: discount.as_ref(),
+            discounts: &applied,
             metadata: common::metadata_json(input.metadata.as_ref())?,
             subscription_id: None,
             checkout_session_id: None,
@@ -500,7 +517,8 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "payment_link": payment["payment_link"],
         "product_cart": payment["product_cart"],
         "discount_id": payment["discount_id"],
-        "discount_ids": discount.as_ref().map(|d| json!([d["discount_id"]])),
+        "discount_ids": (!applied.is_empty())
+            .then(|| json!(applied.iter().map(|d| &d["discount_id"]).collect::<Vec<_>>())),
         "expires_on": null,
     })))
 }

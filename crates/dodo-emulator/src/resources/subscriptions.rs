@@ -12,6 +12,18 @@
 //! on that date before billing it ([`apply_scheduled_change`]). A usage-based plan carries its
 //! meters (`meters`, see [`usage`]); credit usage belongs to the credits group.
 //!
+//! Discounts: `discount_codes` (or the deprecated `discount_code`) are redeemed for the plan
+//! (product and addons, in its currency) and kept on the subscription as `discounts`
+//! (`DiscountDetailResponse` with `position` and `cycles_remaining`; the first also in the
+//! deprecated `discount_id` / `discount_cycles_remaining`). A discount lasts its
+//! `subscription_cycles` billing cycles (none: "applied indefinitely"): the first payment
+//! uses one unless it is a free trial's, each renewal ([`crate::timewarp`]) one more, and a
+//! discount with none left is dropped. A plan change given codes replaces the stack with them
+//! (checked against the new plan; "Empty array removes all discounts") and discounts its
+//! immediate charge, as its preview shows; without codes only the discounts with
+//! `preserve_on_plan_change` stay, cycles intact. A scheduled change redeems its codes when
+//! made and puts them on at the billing date.
+//!
 //! `update-payment-method` with `type: existing` switches the subscription to one of its
 //! customer's saved methods (422 otherwise; emits `subscription.update_payment_method`); with
 //! `type: new` it answers a payment link on the emulator for a zero-amount payment
@@ -148,8 +160,7 @@ struct Trial {
     /// Per unit for the plan's line: `None` without a trial, `Some(0)` for a free trial, the
     /// price's `trial_amount` for a paid one.
     charge: Option<i64>,
-    /// Whether the first payment is discounted (always, except a paid trial whose price does
-    /// not `trial_apply_discounts`).
+    /// Whether a paid trial's charge is discounted (its price's `trial_apply_discounts`).
     discounted: bool,
     /// The subscription's `trial_amount`: a paid trial's per-unit amount after discounts.
     amount_after_discount: Option<i64>,
@@ -158,12 +169,7 @@ struct Trial {
 impl Trial {
     /// A paid trial's amount is in the price's own currency: a plan charged in another one
     /// (a localized price) cannot take it, having no exchange rate (422 `CURRENCY_MISMATCH`).
-    fn of(
-        product: &Value,
-        days: i64,
-        unit: &UnitPrice,
-        discount: Option<&Value>,
-    ) -> Result<Self, ApiError> {
+    fn of(product: &Value, days: i64, unit: &UnitPrice, stack: &[Value]) -> Result<Self, ApiError> {
         if days <= 0 {
             return Ok(Self {
                 charge: None,
@@ -190,9 +196,11 @@ impl Trial {
             ));
         }
         let discounted = products::trial_applies_discounts(product);
-        let off = discount
-            .filter(|_| discounted)
-            .map_or(0, |d| discounts::discount_amount(d, amount));
+        let off = if discounted {
+            discounts::apply(stack, &unit.currency, &[amount]).total()
+        } else {
+            0
+        };
         Ok(Self {
             charge: Some(amount),
             discounted,
@@ -335,16 +343,11 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
     }
     let (product, quantity) = recurring_product(ctx, &input.product_id, input.quantity)?;
     let customer = common::customer_of(ctx, "customer", &input.customer)?;
-    let product_id = product["product_id"].as_str().unwrap_or_default();
-    let discount = match input.discount_code.as_deref() {
-        Some(code) => Some(discounts::redeem(
-            ctx,
-            code,
-            &[product_id],
-            customer["customer_id"].as_str(),
-        )?),
-        None => None,
-    };
+    let codes = discounts::requested(
+        input.discount_code.as_deref(),
+        input.discount_codes.as_deref(),
+    )?
+    .unwrap_or_default();
     let trial_days = match input.trial_period_days {
         Some(d) if d < 0 => {
             return Err(ApiError::invalid_field(
@@ -396,8 +399,8 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
         "custom_field_responses": null,
         "customer_business_name": input.customer_business_name,
         "tax_id": input.tax_id,
-        "discount_id": discount.as_ref().map(|d| d["discount_id"].clone()),
-        "discount_cycles_remaining": discount.as_ref().map(|d| d["subscription_cycles"].clone()),
+        "discount_id": null,
+        "discount_cycles_remaining": null,
         "discounts": null,
         "on_demand": input.on_demand.is_some(),
         "payment_method_id": &input.payment_method_id,
@@ -417,8 +420,38 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
         quantity,
         input.addons.as_deref().unwrap_or_default(),
     )?;
-    let trial = Trial::of(&product, trial_days, &unit, discount.as_ref())?;
+    // The codes apply to the plan as charged (product and addons, in its currency); a trial's
+    // first payment is not a discounted billing cycle.
+    let redeemed = discounts::redeem_all(
+        ctx,
+        &codes,
+        &discounts::Basket {
+            product_ids: vec![product["product_id"].as_str().unwrap_or_default()],
+            currency: &unit.currency,
+            subtotal: sub["recurring_pre_tax_amount"].as_i64().unwrap_or(0),
+        },
+        customer["customer_id"].as_str(),
+    )?;
+    let charged = trial_days == 0;
+    discounts::set_on_subscription(&mut sub, discounts::for_subscription(&redeemed, charged));
+    let trial = Trial::of(&product, trial_days, &unit, &redeemed)?;
     sub["trial_amount"] = json!(trial.amount_after_discount);
+    // The first payment carries every code (with the cycles each has left after it); a paid
+    // trial's carries them only with `trial_apply_discounts`, and uses no cycle.
+    let first_stack: Vec<Value> = redeemed
+        .iter()
+        .enumerate()
+        .filter(|_| charged || trial.discounted)
+        .map(|(i, d)| {
+            let cycles = d["subscription_cycles"].as_i64();
+            let left = if charged {
+                cycles.map(|n| (n - 1).max(0))
+            } else {
+                cycles
+            };
+            discounts::detail(d, i, left)
+        })
+        .collect();
     ctx.db.insert(kind::SUBSCRIPTION, &id, None, &now, &sub)?;
     let plan_line = Line {
         product: product.clone(),
@@ -433,7 +466,7 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: discount.as_ref().filter(|_| trial.discounted),
+            discounts: &first_stack,
             metadata: sub["metadata"].clone(),
             subscription_id: Some(&id),
             checkout_session_id: None,
@@ -456,8 +489,9 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
         "addons": sub["addons"],
         "payment_link": payment["payment_link"],
         "client_secret": format!("{payment_id}_secret_{}", crate::ids::upper_code(16)),
-        "discount_id": sub["discount_id"],
-        "discount_ids": discount.as_ref().map(|d| json!([d["discount_id"]])),
+        "discount_id": redeemed.first().map(|d| d["discount_id"].clone()),
+        "discount_ids": (!redeemed.is_empty())
+            .then(|| json!(redeemed.iter().map(|d| &d["discount_id"]).collect::<Vec<_>>())),
         "expires_on": null,
         "one_time_product_cart": (cart.lines.len() > 1).then(|| json!(cart.lines[1..]
             .iter()
@@ -656,7 +690,17 @@ fn list_item(r: &Record) -> Value {
     ] {
         item[f] = s[f].clone();
     }
-    item["discounts"] = json!([]);
+    item["discounts"] = json!(
+        s["discounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| json!({
+                "discount_id": d["discount_id"],
+                "discount_cycles_remaining": d["cycles_remaining"],
+            }))
+            .collect::<Vec<_>>()
+    );
     item["product_name"] = Value::Null;
     item
 }
@@ -753,6 +797,42 @@ fn immediate_amount(input: &UpdateSubscriptionPlanReq, old: i64, new: i64) -> i6
     }
 }
 
+/// The discounts a plan change leaves on the subscription (`new_plan`: the subscription with
+/// the new plan applied). `discount_codes` (or `discount_code`) "replaces any existing discount
+/// codes. Empty array removes all discounts": the codes are checked for the new plan (its
+/// product, currency and recurring amount) and, when `redeem`, redeemed; their cycles count
+/// from the next renewal (the change's immediate charge is not a billing cycle). Without
+/// either field only the discounts with `preserve_on_plan_change` stay, with the cycles they
+/// had.
+fn plan_discounts(
+    ctx: &Ctx<'_>,
+    input: &UpdateSubscriptionPlanReq,
+    new_plan: &Value,
+    redeem: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let codes = discounts::requested(
+        input.discount_code.as_deref(),
+        input.discount_codes.as_deref(),
+    )?;
+    let Some(codes) = codes else {
+        return discounts::preserved(ctx, new_plan);
+    };
+    let basket = discounts::Basket {
+        product_ids: vec![new_plan["product_id"].as_str().unwrap_or_default()],
+        currency: new_plan["currency"].as_str().unwrap_or_default(),
+        subtotal: new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0),
+    };
+    let customer = new_plan["customer"]["customer_id"].as_str();
+    let stack = if redeem {
+        discounts::redeem_all(ctx, &codes, &basket, customer)?
+    } else {
+        let records = discounts::check_all(ctx, &codes, &basket)?;
+        discounts::check_customer(ctx, &records, customer)?;
+        records.into_iter().map(|r| r.data).collect()
+    };
+    Ok(discounts::for_subscription(&stack, false))
+}
+
 fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let PlanChange {
         mut sub,
@@ -771,8 +851,19 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let addons = input.addons.as_deref().unwrap_or_default();
     if at_next_billing_date(&input) {
         // Priced now on a copy, so a change that cannot be applied is refused now.
-        let Plan { addons, .. } =
-            apply_plan(ctx, &mut sub.data.clone(), &product, quantity, addons)?;
+        let mut priced = sub.data.clone();
+        let Plan { addons, .. } = apply_plan(ctx, &mut priced, &product, quantity, addons)?;
+        let stack = plan_discounts(ctx, &input, &priced, true)?;
+        let replace = input.discount_code.is_some() || input.discount_codes.is_some();
+        // A leftover of a change that was cleared some other way is replaced.
+        ctx.db.delete(kind::SCHEDULED_DISCOUNTS, &id)?;
+        ctx.db.insert(
+            kind::SCHEDULED_DISCOUNTS,
+            &id,
+            Some(&id),
+            &now,
+            &json!({"replace": replace, "stack": stack}),
+        )?;
         sub.data["scheduled_change"] = json!({
             "id": new_id("spc_"),
             "product_id": product["product_id"],
@@ -794,10 +885,12 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         sub.data["metadata"] = json!(m);
     }
     let new = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    let stack = plan_discounts(ctx, &input, &sub.data, true)?;
+    discounts::set_on_subscription(&mut sub.data, stack.clone());
     ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
     let amount = immediate_amount(&input, old, new);
     if amount > 0 {
-        charge_now(ctx, &sub.data, amount, product)?;
+        charge_now(ctx, &sub.data, amount, product, &stack)?;
     }
     Ok(Reply::empty())
 }
@@ -824,10 +917,25 @@ pub fn apply_scheduled_change(ctx: &Ctx<'_>, id: &str, due: &str) -> Result<bool
     let quantity = change["quantity"].as_i64().unwrap_or(1);
     let addons = addon_carts::requests(&change["addons"]);
     let mut next = sub.data.clone();
+    let scheduled = ctx.db.get(kind::SCHEDULED_DISCOUNTS, id)?;
+    if scheduled.is_some() {
+        ctx.db.delete(kind::SCHEDULED_DISCOUNTS, id)?;
+    }
     match recurring_product(ctx, product_id, quantity)
         .and_then(|(product, quantity)| apply_plan(ctx, &mut next, &product, quantity, &addons))
     {
-        Ok(_) => sub.data = next,
+        Ok(_) => {
+            // The codes the change named (redeemed when it was scheduled), else the
+            // discounts preserved on plan changes.
+            let stack = match scheduled {
+                Some(s) if s.data["replace"] == true => {
+                    s.data["stack"].as_array().cloned().unwrap_or_default()
+                }
+                _ => discounts::preserved(ctx, &next)?,
+            };
+            discounts::set_on_subscription(&mut next, stack);
+            sub.data = next;
+        }
         Err(e) => {
             tracing::warn!(subscription = id, product = product_id, error = %e.message, "scheduled plan change dropped: its product or addons can no longer be subscribed to");
         }
@@ -836,8 +944,15 @@ pub fn apply_scheduled_change(ctx: &Ctx<'_>, id: &str, due: &str) -> Result<bool
     Ok(true)
 }
 
-/// Creates a settled payment of `amount` for the subscription (charged on its mandate).
-fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result<Value, ApiError> {
+/// Creates a settled payment of `amount`, less `stack` ([`discounts::apply`]), for the
+/// subscription (charged on its mandate).
+fn charge_now(
+    ctx: &Ctx<'_>,
+    sub: &Value,
+    amount: i64,
+    product: Value,
+    stack: &[Value],
+) -> Result<Value, ApiError> {
     let customer_id = sub["customer"]["customer_id"].as_str().unwrap_or_default();
     let customer = common::must_get(ctx, kind::CUSTOMER, "Customer", customer_id)?.data;
     let currency = sub["currency"].clone();
@@ -851,7 +966,7 @@ fn charge_now(ctx: &Ctx<'_>, sub: &Value, amount: i64, product: Value) -> Result
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: None,
+            discounts: stack,
             metadata: sub["metadata"].clone(),
             subscription_id: sub["subscription_id"].as_str(),
             checkout_session_id: None,
@@ -886,16 +1001,21 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     )?;
     check_currency(&input, &sub.data["currency"], &new_plan["currency"])?;
     let new = new_plan["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
-    let amount = immediate_amount(&input, old, new);
+    let stack = plan_discounts(ctx, &input, &new_plan, false)?;
     let currency = new_plan["currency"].clone();
+    // What `change-plan` charges now: the billed amount less the new plan's discounts.
+    let billed = immediate_amount(&input, old, new);
+    let amount =
+        billed - discounts::apply(&stack, currency.as_str().unwrap_or_default(), &[billed]).total();
+    discounts::set_on_subscription(&mut new_plan, stack);
     let effective_at = if at_next_billing_date(&input) {
         new_plan = sub.data.clone();
         sub.data["next_billing_date"].clone()
     } else {
         json!(ctx.now_string())
     };
-    let proration = if old > 0 && amount > 0 {
-        (amount as f64) / (new.max(1) as f64)
+    let proration = if old > 0 && billed > 0 {
+        (billed as f64) / (new.max(1) as f64)
     } else {
         0.0
     };
@@ -958,6 +1078,7 @@ fn cancel_scheduled(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> 
     }
     sub.data["scheduled_change"] = Value::Null;
     ctx.db.update(kind::SUBSCRIPTION, id, &sub.data)?;
+    ctx.db.delete(kind::SCHEDULED_DISCOUNTS, id)?;
     Ok(Reply::empty())
 }
 
@@ -985,7 +1106,7 @@ fn charge(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(m) = &input.metadata {
         sub_data["metadata"] = json!(m);
     }
-    let payment = charge_now(ctx, &sub_data, amount, product)?;
+    let payment = charge_now(ctx, &sub_data, amount, product, &[])?;
     Ok(Reply::json(json!({ "payment_id": payment["payment_id"] })))
 }
 
@@ -1061,7 +1182,7 @@ fn mandate_payment(ctx: &Ctx<'_>, sub: &Value, customer_id: &str) -> Result<Valu
             customer: &customer,
             billing: sub["billing"].clone(),
             cart: &cart,
-            discount: None,
+            discounts: &[],
             metadata: json!({}),
             subscription_id: sub["subscription_id"].as_str(),
             checkout_session_id: None,

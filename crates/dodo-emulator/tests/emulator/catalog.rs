@@ -141,7 +141,7 @@ async fn discount_codes_limits_soft_delete_and_lookup() {
         .expect(422);
     assert!(s(&bad.body["message"]).contains("amount"));
     let generated = api
-        .post("/discounts", json!({"type": "flat", "amount": 500}))
+        .post("/discounts", json!({"type": "flat", "amount": 500, "currency_options": [{"currency": "USD", "max_amount_possible": 500}]}))
         .await
         .expect(200)
         .body;
@@ -213,7 +213,7 @@ async fn expired_discount_is_rejected_at_redemption() {
     let api = Api::start().await;
     api.post(
         "/discounts",
-        json!({"type": "flat", "amount": 100, "code": "OLD", "expires_at": "2020-01-01T00:00:00Z"}),
+        json!({"type": "flat", "amount": 100, "code": "OLD", "expires_at": "2020-01-01T00:00:00Z", "currency_options": [{"currency": "USD", "max_amount_possible": 100}]}),
     )
     .await
     .expect(200);
@@ -342,7 +342,7 @@ async fn per_customer_usage_limit_counts_each_customers_payments() {
     let api = Api::start().await;
     api.post(
         "/discounts",
-        json!({"type": "flat", "amount": 100, "code": "ONCE", "per_customer_usage_limit": 1}),
+        json!({"type": "flat", "amount": 100, "code": "ONCE", "per_customer_usage_limit": 1, "currency_options": [{"currency": "USD", "max_amount_possible": 100}]}),
     )
     .await
     .expect(200);
@@ -370,6 +370,7 @@ async fn typed_discount_bodies_store_wire_values_and_patch_keeps_nulls() {
             "/discounts",
             json!({
                 "type": "flat", "amount": 250, "code": "TYPED1", "name": "Typed",
+                "currency_options": [{"currency": "USD", "max_amount_possible": 250}],
                 "customer_eligibility": "first_time",
                 "expires_at": "2099-01-02T03:04:05+02:00",
                 "metadata": {"k": "v", "n": 3}

@@ -705,7 +705,7 @@ async fn discount_customers_attach_list_detach_and_restrict_redemption() {
     let d = api
         .post(
             "/discounts",
-            json!({"type": "flat", "amount": 500, "code": "VIP", "customer_eligibility": "specific"}),
+            json!({"type": "flat", "amount": 500, "code": "VIP", "customer_eligibility": "specific", "currency_options": [{"currency": "USD", "max_amount_possible": 500}]}),
         )
         .await
         .expect(200)
@@ -810,7 +810,7 @@ async fn first_time_and_existing_eligibility_follow_the_customers_payments() {
     for (code, rule) in [("NEW", "first_time"), ("BACK", "existing")] {
         api.post(
             "/discounts",
-            json!({"type": "flat", "amount": 100, "code": code, "customer_eligibility": rule}),
+            json!({"type": "flat", "amount": 100, "code": code, "customer_eligibility": rule, "currency_options": [{"currency": "USD", "max_amount_possible": 100}]}),
         )
         .await
         .expect(200);

@@ -10,6 +10,7 @@ mod client;
 mod credit_products;
 mod credits;
 mod customers;
+mod discount_rules;
 mod entitlements;
 mod faults;
 mod generic;

@@ -264,7 +264,7 @@ async fn checkout_session_create_preview_and_status() {
     let pid = s(&product["product_id"]);
     api.post(
         "/discounts",
-        json!({"type": "flat", "amount": 500, "code": "FIVE"}),
+        json!({"type": "flat", "amount": 500, "code": "FIVE", "currency_options": [{"currency": "USD", "max_amount_possible": 500}]}),
     )
     .await
     .expect(200);
