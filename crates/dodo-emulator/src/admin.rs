@@ -12,7 +12,7 @@
 //! | `DELETE /_emulator/faults` | remove all rules → 204 |
 //! | `POST /_emulator/reset` | delete all objects and idempotency records → 204 |
 //! | `POST /_emulator/seed` | insert objects `{"objects": [{kind, id, data, parent?, state?, created_at?}]}` (or the bare array) in one transaction → `{"inserted": n}`; kinds are listed in [`kind`] |
-//! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?, "discount_codes"?}` (default card `4242 4242 4242 4242`, the session's customer and discount codes) → `{payment_id, subscription_id, status}` |
+//! | `POST /_emulator/checkout-sessions/{id}/pay` | pay a checkout session as its hosted page would, without a browser: `{"card_number"?, "name"?, "email"?, "country"?, "discount_code"?, "discount_codes"?, "custom_fields"?: {key: answer}}` (default card `4242 4242 4242 4242`, the session's customer and discount codes; answers checked as the page checks them, 422 `CUSTOM_FIELDS_INVALID`) → `{payment_id, subscription_id, status}` |
 //! | `POST /_emulator/payments/{payment_id}/pay` | the same for a payment link (a payment awaiting its payment method) |
 //! | `POST /_emulator/payments/{payment_id}/complete` | settle a payment (`{"status": "succeeded"}` default, or `"failed"`) and activate its subscription |
 //! | `GET /_emulator/emails` | the email outbox, newest first: `{"items": [{email_log_id, customer_id, recipient, from, subject, text, html, link, email_type, category, status, created_at}]}` (`?customer_id=` filters; at most 1,000); nothing is ever sent ([`crate::resources::emails`]) |
@@ -34,7 +34,7 @@ use crate::error::ApiError;
 use crate::faults::FaultSpec;
 use crate::purchase::{self, Buyer, Purchase, TestCard};
 use crate::resources::common::kind;
-use crate::resources::{Ctx, payments};
+use crate::resources::{Ctx, custom_fields, payments};
 use crate::store::State as ObjState;
 
 /// Routes of the admin API.
@@ -242,6 +242,8 @@ struct PayBody {
     country: Option<String>,
     discount_code: Option<String>,
     discount_codes: Option<Vec<String>>,
+    /// Answers to the session's custom fields, by key.
+    custom_fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 fn parse_pay(body: &[u8]) -> Result<(PayBody, TestCard), ApiError> {
@@ -342,7 +344,19 @@ async fn pay_session(
     if b.discount_code.is_none() && b.discount_codes.is_none() {
         b.discount_codes = Some(crate::hosted::session_codes(&req));
     }
-    let purchase = Purchase::of_session(&sid, &req);
+    let mut purchase = Purchase::of_session(&sid, &req);
+    if req["custom_fields"].is_array() {
+        let given = b.custom_fields.clone().unwrap_or_default();
+        match custom_fields::answers(&req["custom_fields"], &|k| given.get(k).cloned()) {
+            Ok(responses) => purchase.custom_field_responses = responses,
+            Err(problems) => {
+                return reject(&ApiError::unprocessable(
+                    "CUSTOM_FIELDS_INVALID",
+                    problems.join(" "),
+                ));
+            }
+        }
+    }
     let who = buyer(
         b,
         &customer,

@@ -2,7 +2,7 @@
 //!
 //! | page | what it sells |
 //! |---|---|
-//! | `GET`/`POST /checkout/{session_id}` | a checkout session's `product_cart` (prefilled from its `customer` and `billing_address`; returns to its `return_url`) |
+//! | `GET`/`POST /checkout/{session_id}` | a checkout session's `product_cart` (prefilled from its `customer` and `billing_address`, locked where its `feature_flags` say; asks its `custom_fields`; returns to its `return_url`) |
 //! | `GET`/`POST /pay/{payment_id}` | an existing payment (payment links of payments and subscriptions; returns to the link's `return_url`, or a `redirect_url` query) |
 //! | `GET`/`POST /buy/{product_id}?...` | a static payment link with every documented query parameter (below) |
 //!
@@ -71,7 +71,7 @@ use crate::purchase::{self, Buyer, Purchase, TEST_CARDS, TestCard};
 use crate::resources::Ctx;
 use crate::resources::common::kind;
 use crate::resources::localized_prices::{self, PriceContext};
-use crate::resources::{discounts, payments, products, return_urls};
+use crate::resources::{custom_fields, discounts, payments, products, return_urls};
 
 /// Store kind of checkout session requests (id = session id), kept for the hosted page.
 pub const SESSION_REQUEST: &str = kind::CHECKOUT_SESSION_REQUEST;
@@ -116,6 +116,8 @@ struct Checkout {
     prefill: BTreeMap<&'static str, String>,
     readonly: Vec<&'static str>,
     show_discount_field: bool,
+    /// A checkout session's `custom_fields`, each with the buyer's `value` so far.
+    custom_fields: Vec<Value>,
     /// A paid trial whose price does not `trial_apply_discounts`: codes are taken (for the
     /// charges after the trial) but do not reduce what is due today.
     trial_not_discounted: bool,
@@ -210,6 +212,7 @@ impl Checkout {
             "quote": if self.quote.is_empty() { self.price_quote() } else { self.quote.clone() },
             "fields": fields,
             "show_discount_field": self.show_discount_field,
+            "custom_fields": self.custom_fields,
             "amount_field": self.amount_field.as_ref().map(|(value, min)| json!({"value": value, "minimum": min})),
             "currency_choices": self.currency_choices,
             "chosen_currency": self.chosen_currency,
@@ -475,7 +478,11 @@ fn session_checkout(
         action: format!("/checkout/{sid}"),
         ..Checkout::default()
     };
-    let country = form_country(form)
+    // A country the session fixed (`allow_customer_editing_country: false`) prices the page
+    // whatever the form sends.
+    let locked_country = req["feature_flags"]["allow_customer_editing_country"] == false
+        && req["billing_address"]["country"].is_string();
+    let country = form_country(form.filter(|_| !locked_country))
         .or_else(|| {
             req["billing_address"]["country"]
                 .as_str()
@@ -512,6 +519,7 @@ fn session_checkout(
             c.prefill.insert(field, v.into());
         }
     }
+    c.custom_fields = req["custom_fields"].as_array().cloned().unwrap_or_default();
     let flags = &req["feature_flags"];
     c.show_discount_field = flags["allow_discount_code"].as_bool().unwrap_or(true);
     if flags["allow_customer_editing_email"] == false {
@@ -519,6 +527,18 @@ fn session_checkout(
     }
     if flags["allow_customer_editing_name"] == false {
         c.readonly.push("full_name");
+    }
+    // Address fields the session gave and does not let the buyer edit are locked.
+    for (flag, field) in [
+        ("allow_customer_editing_country", "country"),
+        ("allow_customer_editing_street", "address_line"),
+        ("allow_customer_editing_city", "city"),
+        ("allow_customer_editing_state", "state"),
+        ("allow_customer_editing_zipcode", "zip_code"),
+    ] {
+        if flags[flag] == false && c.prefill.contains_key(field) {
+            c.readonly.push(field);
+        }
     }
     Ok((c, req))
 }
@@ -688,6 +708,7 @@ async fn pay_payment(
             payment_id: Some(pid),
             billing_currency: None,
             session_request: Value::Null,
+            custom_field_responses: Value::Null,
         },
         return_url,
         pwyw: None,
@@ -974,6 +995,7 @@ async fn pay_static(
             payment_id: None,
             billing_currency: None,
             session_request: Value::Null,
+            custom_field_responses: Value::Null,
         },
         return_url: q.get("redirect_url").cloned(),
         pwyw: order["pwyw_minimum"]
@@ -1100,6 +1122,20 @@ fn submit(
     // The currency chosen on the page selects a `by_currency` localized price.
     if !c.chosen_currency.is_empty() {
         order.purchase.billing_currency = Some(c.chosen_currency.clone());
+    }
+    // The session's custom fields, answered on the form as `custom_<key>`.
+    for f in &mut c.custom_fields {
+        let key = f["key"].as_str().unwrap_or_default();
+        f["value"] = json!(field(form, &format!("custom_{key}")));
+    }
+    if !c.custom_fields.is_empty() {
+        let defs = Value::Array(c.custom_fields.clone());
+        match custom_fields::answers(&defs, &|key| {
+            Some(field(form, &format!("custom_{key}")).to_string())
+        }) {
+            Ok(responses) => order.purchase.custom_field_responses = responses,
+            Err(problems) => errors.extend(problems),
+        }
     }
     let card = TestCard::from_number(field(form, "card_number"));
     if card.is_none() {

@@ -92,6 +92,9 @@ pub struct Purchase {
     /// `customer_business_name` and `feature_flags.always_create_new_customer` shape what is
     /// created.
     pub session_request: Value,
+    /// The buyer's answers to the session's custom fields (`[{key, value}]`, or `null`),
+    /// recorded on the payment and the subscription.
+    pub custom_field_responses: Value,
     /// The currency the buyer chose to be billed in (`billing_currency` of the new payment or
     /// subscription), if any.
     pub billing_currency: Option<String>,
@@ -107,6 +110,7 @@ impl Purchase {
             session_id: Some(session_id.to_string()),
             payment_id: None,
             session_request: request.clone(),
+            custom_field_responses: Value::Null,
             billing_currency: request["billing_currency"].as_str().map(str::to_string),
         }
     }
@@ -191,6 +195,15 @@ pub fn pay(
         p["card_holder_name"] = json!(buyer.name);
         p["card_network"] = json!("VISA");
         p["billing"] = buyer.billing.clone();
+        if purchase.custom_field_responses.is_array() {
+            p["custom_field_responses"] = purchase.custom_field_responses.clone();
+            if let Some(sid) = &subscription_id
+                && let Some(mut sub) = db.get(kind::SUBSCRIPTION, sid)?
+            {
+                sub.data["custom_field_responses"] = purchase.custom_field_responses.clone();
+                db.update(kind::SUBSCRIPTION, sid, &sub.data)?;
+            }
+        }
         if let Some(sid) = &purchase.session_id {
             p["checkout_session_id"] = json!(sid);
             if let Some(mut s) = db.get(kind::CHECKOUT_SESSION, sid)? {

@@ -534,6 +534,26 @@ impl Admin {
         .await
     }
 
+    /// Pays a checkout session as [`Admin::pay_checkout_session`] does, answering its custom
+    /// fields (`(key, answer)` pairs; a boolean field takes `"true"`).
+    pub async fn pay_checkout_session_answering(
+        &self,
+        session_id: &str,
+        card: TestCard,
+        answers: &[(&str, &str)],
+    ) -> Result<Paid, HarnessError> {
+        let answers: serde_json::Map<String, Value> = answers
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_emulator/checkout-sessions/{session_id}/pay"),
+            Some(json!({ "card_number": card.number(), "custom_fields": answers })),
+        )
+        .await
+    }
+
     /// Pays a payment link (a payment awaiting its payment method) with a test card.
     pub async fn pay_payment_link(
         &self,

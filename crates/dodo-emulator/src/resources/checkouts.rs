@@ -242,6 +242,7 @@ fn pay_with_saved_card(
 fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateCheckoutSessionRequest = req.input()?;
     check_confirm(&input)?;
+    super::custom_fields::check_definitions(&common::to_json(&input.custom_fields)?)?;
     for (field, url) in [
         ("return_url", &input.return_url),
         ("cancel_url", &input.cancel_url),

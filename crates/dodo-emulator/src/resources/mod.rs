@@ -23,6 +23,7 @@ pub mod credit_ledger;
 pub mod credit_mappings;
 pub mod credit_metering;
 pub mod credit_purchases;
+pub mod custom_fields;
 pub mod customers;
 pub mod discount_customers;
 pub mod discounts;

@@ -662,3 +662,63 @@ async fn a_paid_session_carries_its_tax_id_business_name_and_customer_choice() {
     assert_ne!(fresh["customer"]["customer_id"], known["customer_id"]);
     assert_eq!(fresh["customer"]["email"], "known@example.com");
 }
+
+#[tokio::test]
+async fn the_harness_answers_a_sessions_custom_fields_for_its_subscription() {
+    let api = Api::start().await;
+    let plan = api.recurring_product(1000).await;
+    let session = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": plan["product_id"], "quantity": 1}],
+                   "custom_fields": [{"key": "team", "label": "Team name", "field_type": "text",
+                                      "required": true},
+                                     {"key": "size", "label": "Size", "field_type": "dropdown",
+                                      "options": ["small", "large"]}]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let sid = s(&session["session_id"]).to_string();
+    let unanswered = api
+        .harness()
+        .pay_checkout_session(&sid, TestCard::Succeeds)
+        .await;
+    assert!(
+        format!("{unanswered:?}").contains("Team name is required"),
+        "{unanswered:?}"
+    );
+    let wrong = api
+        .harness()
+        .pay_checkout_session_answering(
+            &sid,
+            TestCard::Succeeds,
+            &[("team", "A"), ("size", "huge")],
+        )
+        .await;
+    assert!(
+        format!("{wrong:?}").contains("Size must be one of"),
+        "{wrong:?}"
+    );
+    let paid = api
+        .harness()
+        .pay_checkout_session_answering(
+            &sid,
+            TestCard::Succeeds,
+            &[("team", "Platform"), ("size", "large")],
+        )
+        .await
+        .unwrap();
+    let sub = api
+        .get(&format!("/subscriptions/{}", paid.subscription_id.unwrap()))
+        .await
+        .body;
+    let answers = json!([{"key": "team", "value": "Platform"}, {"key": "size", "value": "large"}]);
+    assert_eq!(sub["custom_field_responses"], answers);
+    assert_eq!(
+        api.get(&format!("/payments/{}", paid.payment_id))
+            .await
+            .body["custom_field_responses"],
+        answers
+    );
+}

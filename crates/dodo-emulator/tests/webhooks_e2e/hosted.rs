@@ -255,6 +255,167 @@ async fn a_payment_links_return_url_is_where_its_page_returns() {
 }
 
 #[tokio::test]
+async fn a_sessions_custom_fields_are_asked_checked_and_recorded() {
+    let api = Api::start().await;
+    let book = api.one_time_product(700).await;
+    let fields = json!([
+        {"key": "company", "label": "Company", "field_type": "text", "required": true},
+        {"key": "seats", "label": "Seats", "field_type": "number"},
+        {"key": "terms", "label": "I accept the terms", "field_type": "boolean", "required": true},
+    ]);
+    let session_with = |custom: serde_json::Value| {
+        json!({"product_cart": [{"product_id": s(&book["product_id"]), "quantity": 1}],
+               "customer": {"email": "cf@example.com", "name": "CF"},
+               "custom_fields": custom})
+    };
+    // Definitions a buyer could not answer are refused.
+    let six: Vec<_> = (0..6)
+        .map(|i| json!({"key": format!("k{i}"), "label": "L", "field_type": "text"}))
+        .collect();
+    api.post("/checkouts", session_with(json!(six)))
+        .await
+        .expect(422);
+    let r = api
+        .post(
+            "/checkouts",
+            session_with(json!([{"key": "plan", "label": "Plan", "field_type": "dropdown"}])),
+        )
+        .await
+        .expect(422);
+    assert!(
+        s(&r.body["message"]).contains("custom_fields[0].options"),
+        "{}",
+        r.body
+    );
+
+    let session = api
+        .post("/checkouts", session_with(fields))
+        .await
+        .expect(200)
+        .body;
+    let url = s(&session["checkout_url"]).to_string();
+    let page = open(&url).await;
+    assert!(
+        page.html.contains("Additional information"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(r#"name="custom_company""#),
+        "{}",
+        page.html
+    );
+    let buyer = [
+        ("full_name", "CF"),
+        ("email", "cf@example.com"),
+        ("country", "US"),
+        ("card_number", "4242 4242 4242 4242"),
+    ];
+    let mut wrong = buyer.to_vec();
+    wrong.push(("custom_seats", "a dozen"));
+    let refused = submit(&url, &page, &wrong).await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    for says in [
+        "Company is required.",
+        "Seats must be a number.",
+        "I accept the terms must be ticked.",
+    ] {
+        assert!(html.contains(says), "{says}: {html}");
+    }
+    assert!(
+        html.contains(r#"value="a dozen""#),
+        "the answer is kept: {html}"
+    );
+    assert_eq!(api.get("/payments").await.body["items"], json!([]));
+
+    let mut right = buyer.to_vec();
+    right.extend([
+        ("custom_company", "Acme"),
+        ("custom_seats", "12"),
+        ("custom_terms", "true"),
+    ]);
+    let done = submit(&url, &page, &right).await;
+    assert!(
+        done.status() == 200 || done.status() == 303,
+        "{}",
+        done.status()
+    );
+    let payments = api.get("/payments").await.body;
+    let pid = s(&payments["items"][0]["payment_id"]).to_string();
+    let payment = api.get(&format!("/payments/{pid}")).await.body;
+    assert_eq!(
+        payment["custom_field_responses"],
+        json!([{"key": "company", "value": "Acme"}, {"key": "seats", "value": "12"},
+               {"key": "terms", "value": "true"}])
+    );
+}
+
+#[tokio::test]
+async fn a_session_can_lock_the_address_it_gives() {
+    let api = Api::start().await;
+    let book = api.one_time_product(700).await;
+    let session = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": s(&book["product_id"]), "quantity": 1}],
+                   "billing_address": {"country": "DE", "city": "Berlin"},
+                   "feature_flags": {"allow_customer_editing_country": false,
+                                     "allow_customer_editing_city": false}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let url = s(&session["checkout_url"]).to_string();
+    let page = open(&url).await;
+    for id in ["country", "city"] {
+        let tag = page
+            .html
+            .split(&format!(r#"<input id="{id}""#))
+            .nth(1)
+            .unwrap();
+        let tag = tag.split('>').next().unwrap();
+        assert!(tag.contains("readonly"), "{id}: {tag}");
+    }
+    let tag = page
+        .html
+        .split(r#"<input id="address_line""#)
+        .nth(1)
+        .unwrap();
+    assert!(!tag.split('>').next().unwrap().contains("readonly"));
+    let done = submit(
+        &url,
+        &page,
+        &[
+            ("full_name", "Lock"),
+            ("email", "lock@example.com"),
+            ("country", "US"),
+            ("city", "Paris"),
+            ("address_line", "Unter den Linden 1"),
+            ("card_number", "4242 4242 4242 4242"),
+        ],
+    )
+    .await;
+    assert!(
+        done.status() == 200 || done.status() == 303,
+        "{}",
+        done.status()
+    );
+    let payments = api.get("/payments").await.body;
+    let pid = s(&payments["items"][0]["payment_id"]).to_string();
+    let payment = api.get(&format!("/payments/{pid}")).await.body;
+    let billing = &payment["billing"];
+    assert_eq!(
+        (
+            billing["country"].clone(),
+            billing["city"].clone(),
+            billing["street"].clone()
+        ),
+        (json!("DE"), json!("Berlin"), json!("Unter den Linden 1"))
+    );
+}
+
+#[tokio::test]
 async fn pages_call_the_domain_in_process_not_the_http_api() {
     let api = Api::start().await;
     let product = api.one_time_product(500).await;
