@@ -95,6 +95,8 @@ pub mod kind {
     pub const CHECKOUT_SESSION: &str = "checkout_session";
     /// Customer portal sessions (id = the `cps_` token).
     pub const PORTAL_SESSION: &str = "portal_session";
+    /// Short URLs of payment links and checkout URLs (id = slug): `{short_url, full_url}`.
+    pub const LINK_SHORT_URL: &str = "link_short_url";
     /// Where a payment link returns the buyer (id = payment id): `{return_url}`.
     pub const PAYMENT_RETURN_URL: &str = "payment_return_url";
     /// The request a checkout session was created with (id = session id), for its page.

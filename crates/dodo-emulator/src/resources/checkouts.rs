@@ -285,10 +285,15 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             Value::Null,
             pay_with_saved_card(ctx, &input, &cart, &codes, c, pm, &id)?,
         ),
-        _ => (
-            json!(format!("{}/checkout/{id}", ctx.env.base_url)),
-            Value::Null,
-        ),
+        _ => {
+            let url = format!("{}/checkout/{id}", ctx.env.base_url);
+            let url = if input.short_link == Some(true) {
+                super::short_links::shorten(ctx, &url)?
+            } else {
+                url
+            };
+            (json!(url), Value::Null)
+        }
     };
     if !payment_id.is_null() {
         // Re-read: settling the payment updated the session.

@@ -415,6 +415,25 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
     Ok(data)
 }
 
+/// With `short`, replaces the payment's `payment_link` (stored and answered) by a short URL
+/// that redirects to it (`short_link: true` on payments and subscriptions).
+pub fn shorten_link(ctx: &Ctx<'_>, mut payment: Value, short: bool) -> Result<Value, ApiError> {
+    let Some(link) = payment["payment_link"].as_str().filter(|_| short) else {
+        return Ok(payment);
+    };
+    let short_url = super::short_links::shorten(ctx, link)?;
+    payment["payment_link"] = json!(short_url);
+    let id = payment["payment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if let Some(mut stored) = ctx.db.get(kind::PAYMENT, &id)? {
+        stored.data["payment_link"] = json!(short_url);
+        ctx.db.update(kind::PAYMENT, &id, &stored.data)?;
+    }
+    Ok(payment)
+}
+
 /// The stored line items of a payment of `cart`: one per product and per addon, each less its
 /// share of the `discounts` ([`discounts::apply`]). An `amount_override` other than what the
 /// lines come to (a trial, a proration, a renewal at the subscription's stored amount) is
@@ -508,6 +527,7 @@ fn create(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(url) = &input.return_url {
         super::return_urls::remember(ctx, id, url)?;
     }
+    let payment = shorten_link(ctx, payment.clone(), input.short_link == Some(true))?;
     Ok(Reply::json(json!({
         "payment_id": id,
         "total_amount": payment["total_amount"],

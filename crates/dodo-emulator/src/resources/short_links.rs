@@ -5,7 +5,8 @@
 //! URL (`{base}/s/{slug}`) is served by the emulator itself ([`crate::short_urls`]), which
 //! redirects to the full URL. Slugs are 1 to 64 letters, digits, `-` or `_` (422 otherwise)
 //! and unique across the business (409 when taken); the product must exist (404). The list
-//! pages newest first and filters by `product_id`.
+//! pages newest first and filters by `product_id`. [`shorten`] makes the short URLs of
+//! payment links and checkout URLs (`short_link: true`), served the same way.
 
 use dodo_types::models::CreateShortLinkRequest;
 use rusqlite::types::Value as SqlValue;
@@ -102,10 +103,29 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     common::page_list(ctx, req, kind::SHORT_LINK, &filters, common::as_is)
 }
 
-/// The full URL a slug redirects to, if the slug names a short link.
+/// The full URL a slug redirects to, if the slug names a product's short link or a
+/// shortened payment or checkout link.
 pub fn resolve(ctx: &Ctx<'_>, slug: &str) -> Result<Option<String>, ApiError> {
-    Ok(ctx
-        .db
-        .get(kind::SHORT_LINK, slug)?
-        .and_then(|r| r.data["full_url"].as_str().map(str::to_string)))
+    for k in [kind::SHORT_LINK, kind::LINK_SHORT_URL] {
+        if let Some(r) = ctx.db.get(k, slug)? {
+            return Ok(r.data["full_url"].as_str().map(str::to_string));
+        }
+    }
+    Ok(None)
+}
+
+/// A short URL (`{base}/s/{slug}`, a fresh random slug) for a payment link or checkout URL:
+/// what `short_link: true` on payments, subscriptions and checkout sessions answers. These
+/// are not product short links, so `GET /products/short_links` does not list them.
+pub fn shorten(ctx: &Ctx<'_>, full_url: &str) -> Result<String, ApiError> {
+    let slug = crate::ids::upper_code(10).to_ascii_lowercase();
+    let short_url = format!("{}{SHORT_PATH}{slug}", ctx.env.base_url);
+    ctx.db.insert(
+        kind::LINK_SHORT_URL,
+        &slug,
+        None,
+        &ctx.now_string(),
+        &json!({ "short_url": short_url, "full_url": full_url }),
+    )?;
+    Ok(short_url)
 }

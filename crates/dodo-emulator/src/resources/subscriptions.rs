@@ -476,6 +476,7 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
             amount_override: None,
         },
     )?;
+    let payment = payments::shorten_link(ctx, payment, input.short_link == Some(true))?;
     let payment_id = payment["payment_id"].as_str().unwrap_or_default();
     if let Some(url) = &input.return_url {
         super::return_urls::remember(ctx, payment_id, url)?;

@@ -416,6 +416,61 @@ async fn a_session_can_lock_the_address_it_gives() {
 }
 
 #[tokio::test]
+async fn short_links_of_payments_and_sessions_redirect_to_their_pages() {
+    let api = Api::start().await;
+    let book = api.one_time_product(700).await;
+    let created = api
+        .post(
+            "/payments",
+            json!({"product_cart": [{"product_id": s(&book["product_id"]), "quantity": 1}],
+                   "customer": {"email": "short@example.com", "name": "Short"},
+                   "billing": {"country": "US"}, "payment_link": true, "short_link": true}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let pid = s(&created["payment_id"]).to_string();
+    let short = s(&created["payment_link"]).to_string();
+    assert!(short.starts_with(&api.url("/s/")), "{short}");
+    assert_eq!(
+        api.get(&format!("/payments/{pid}")).await.body["payment_link"],
+        short.as_str()
+    );
+    let hop = no_redirect().get(&short).send().await.unwrap();
+    assert_eq!(hop.status(), 302);
+    assert_eq!(
+        hop.headers()["location"],
+        api.url(&format!("/pay/{pid}")).as_str()
+    );
+
+    let session = api
+        .post(
+            "/checkouts",
+            json!({"product_cart": [{"product_id": s(&book["product_id"]), "quantity": 1}],
+                   "short_link": true}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let hop = no_redirect()
+        .get(s(&session["checkout_url"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hop.status(), 302);
+    assert_eq!(
+        hop.headers()["location"],
+        api.url(&format!("/checkout/{}", s(&session["session_id"])))
+            .as_str()
+    );
+    // They are not product short links.
+    assert_eq!(
+        api.get("/products/short_links").await.body["items"],
+        json!([])
+    );
+}
+
+#[tokio::test]
 async fn pages_call_the_domain_in_process_not_the_http_api() {
     let api = Api::start().await;
     let product = api.one_time_product(500).await;
