@@ -21,6 +21,7 @@
 
 use dodo_types::models::{
     AttachCreditEntitlementRequest, CreditEntitlementOverride, ProductItemReq,
+    UpdateCreditEntitlementCartItem,
 };
 use serde_json::{Map, Value, json};
 
@@ -444,6 +445,100 @@ pub fn credit_items(ctx: &Ctx<'_>, source: &str, product: &Value) -> Result<Vec<
             None => Vec::new(),
         };
     Ok(with_overrides(&product["credit_entitlements"], &overrides))
+}
+
+/// A subscription's credit cart after `PATCH` `credit_entitlement_cart`: each update names a
+/// credit entitlement the subscription carries (`items`, from
+/// [`super::credit_ledger::credit_items`]; 422 naming the item otherwise) and replaces the
+/// settings it gives, checked as an attach item's are (decimals at the entitlement's
+/// precision, percentages 0–100, day counts 1–36500, rollover count and interval together).
+/// The answer becomes the subscription's own cart, which its billing cycles then follow.
+pub fn update_cart(
+    ctx: &Ctx<'_>,
+    mut items: Vec<Value>,
+    updates: &[UpdateCreditEntitlementCartItem],
+) -> Result<Vec<Value>, ApiError> {
+    for (i, u) in updates.iter().enumerate() {
+        let f = |name: &str| format!("credit_entitlement_cart[{i}].{name}");
+        let Some(item) = items
+            .iter_mut()
+            .find(|it| it["credit_entitlement_id"] == u.credit_entitlement_id.as_str())
+        else {
+            return Err(bad(
+                &f("credit_entitlement_id"),
+                format!(
+                    "the subscription carries no credit entitlement `{}`",
+                    u.credit_entitlement_id
+                ),
+            ));
+        };
+        let ent = live_entitlement(ctx, &f("credit_entitlement_id"), &u.credit_entitlement_id)?;
+        let scale = precision(&ent);
+        if let Some(c) = &u.credits_amount {
+            item["credits_amount"] =
+                json!(decimal(&f("credits_amount"), c.as_str(), scale, false)?.to_plain());
+        }
+        if let Some(l) = &u.overage_limit {
+            item["overage_limit"] =
+                json!(decimal(&f("overage_limit"), l.as_str(), scale, false)?.to_plain());
+        }
+        range(
+            &f("low_balance_threshold_percent"),
+            u.low_balance_threshold_percent,
+            0,
+            100,
+        )?;
+        range(&f("rollover_percentage"), u.rollover_percentage, 0, 100)?;
+        range(&f("expires_after_days"), u.expires_after_days, 1, MAX_DAYS)?;
+        range(&f("max_rollover_count"), u.max_rollover_count, 0, i64::MAX)?;
+        range(
+            &f("rollover_timeframe_count"),
+            u.rollover_timeframe_count,
+            1,
+            i64::MAX,
+        )?;
+        let interval = known(
+            &f("rollover_timeframe_interval"),
+            u.rollover_timeframe_interval.as_ref(),
+            &["Day", "Week", "Month", "Year"],
+        )?;
+        let numbers = [
+            ("expires_after_days", u.expires_after_days),
+            (
+                "low_balance_threshold_percent",
+                u.low_balance_threshold_percent,
+            ),
+            ("max_rollover_count", u.max_rollover_count),
+            ("rollover_percentage", u.rollover_percentage),
+            ("rollover_timeframe_count", u.rollover_timeframe_count),
+        ];
+        for (key, v) in numbers {
+            if let Some(v) = v {
+                item[key] = json!(v);
+            }
+        }
+        for (key, v) in [
+            ("overage_enabled", u.overage_enabled),
+            ("rollover_enabled", u.rollover_enabled),
+        ] {
+            if let Some(v) = v {
+                item[key] = json!(v);
+            }
+        }
+        if let Some(interval) = interval {
+            item["rollover_timeframe_interval"] = interval;
+        }
+        let settled = effective(&ent, item);
+        if settled["rollover_timeframe_count"].is_null()
+            != settled["rollover_timeframe_interval"].is_null()
+        {
+            return Err(bad(
+                &f("rollover_timeframe_interval"),
+                "`rollover_timeframe_count` and `rollover_timeframe_interval` must both be set or both be null",
+            ));
+        }
+    }
+    Ok(items)
 }
 
 /// The settings one grant follows: the credit entitlement's, with those its product mapping

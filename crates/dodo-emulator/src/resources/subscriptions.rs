@@ -521,6 +521,11 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let now = ctx.now_string();
     let current = record.data["status"].as_str().unwrap_or("").to_string();
     let ended = ENDED.contains(&current.as_str());
+    if let Some(updates) = input.credit_entitlement_cart.as_deref() {
+        let items = super::credit_ledger::credit_items(ctx, &record.data)?;
+        record.data["credit_entitlement_cart"] =
+            json!(super::credit_mappings::update_cart(ctx, items, updates)?);
+    }
     let d = &mut record.data;
 
     let mut target = input.status.as_ref().map(|s| s.as_str().to_string());

@@ -491,3 +491,103 @@ async fn a_subscription_grants_by_the_mapping_settings_not_only_the_entitlement(
         "expired after the mapping's 3 days"
     );
 }
+
+#[tokio::test]
+async fn patching_a_subscriptions_credit_cart_changes_what_its_next_cycle_grants() {
+    let api = Api::start().await;
+    let tok = tokens(&api).await;
+    let plan = api
+        .post(
+            "/products",
+            json!({"name": "Plan", "tax_category": "saas",
+                   "price": {"type": "recurring_price", "price": 900, "currency": "USD",
+                             "discount": 0, "purchasing_power_parity": false,
+                             "payment_frequency_count": 1, "payment_frequency_interval": "Month",
+                             "subscription_period_count": 1, "subscription_period_interval": "Year"},
+                   "credit_entitlements": [{"credit_entitlement_id": tok, "credits_amount": "100"}]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let sub = api
+        .post(
+            "/subscriptions",
+            json!({"product_id": plan["product_id"], "quantity": 1,
+                   "customer": {"email": "cart@example.com", "name": "Cart"},
+                   "billing": {"country": "US"}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let sid = s(&sub["subscription_id"]).to_string();
+    api.harness()
+        .complete_payment(s(&sub["payment_id"]), "succeeded")
+        .await
+        .unwrap();
+    let cus = s(&sub["customer"]["customer_id"]).to_string();
+    let base = format!("/credit-entitlements/{tok}/balances/{cus}");
+    assert_eq!(api.get(&base).await.expect(200).body["balance"], "100");
+
+    // Refused: an entitlement the subscription does not carry, a bad amount or percentage.
+    let other = minutes(&api).await;
+    for (item, says) in [
+        (
+            json!({"credit_entitlement_id": other, "credits_amount": "5"}),
+            "carries no credit entitlement",
+        ),
+        (
+            json!({"credit_entitlement_id": tok, "credits_amount": "2.5"}),
+            "decimal places",
+        ),
+        (
+            json!({"credit_entitlement_id": tok, "low_balance_threshold_percent": 150}),
+            "between 0 and 100",
+        ),
+    ] {
+        let r = api
+            .patch(
+                &format!("/subscriptions/{sid}"),
+                json!({"credit_entitlement_cart": [item]}),
+            )
+            .await
+            .expect(422);
+        assert!(s(&r.body["message"]).contains(says), "{}", r.body);
+    }
+    let patched = api
+        .patch(
+            &format!("/subscriptions/{sid}"),
+            json!({"credit_entitlement_cart": [{"credit_entitlement_id": tok,
+                   "credits_amount": "250", "low_balance_threshold_percent": 10}]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    let cart = &patched["credit_entitlement_cart"][0];
+    assert_eq!(
+        (
+            cart["credits_amount"].clone(),
+            cart["low_balance_threshold_percent"].clone()
+        ),
+        (json!("250"), json!(10))
+    );
+    assert_eq!(
+        api.get(&base).await.expect(200).body["balance"],
+        "100",
+        "granted later"
+    );
+    api.harness()
+        .advance_clock(std::time::Duration::from_secs(32 * 86_400))
+        .await
+        .unwrap();
+    let grants = api.get(&format!("{base}/grants")).await.expect(200).body;
+    let amounts: Vec<&str> = grants["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["initial_amount"].as_str().unwrap())
+        .collect();
+    assert!(
+        amounts.contains(&"250"),
+        "the next cycle grants the new amount: {amounts:?}"
+    );
+}
