@@ -1112,8 +1112,26 @@ fn charge(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(m) = &input.metadata {
         sub_data["metadata"] = json!(m);
     }
-    let payment = charge_now(ctx, &sub_data, amount, product, &[])?;
-    Ok(Reply::json(json!({ "payment_id": payment["payment_id"] })))
+    // The customer's credit balance in the charge's currency settles what it can first.
+    let uses_credits = input
+        .customer_balance_config
+        .as_ref()
+        .and_then(|c| c.allow_customer_credits_usage)
+        == Some(true);
+    let customer_id = sub_data["customer"]["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let currency = sub_data["currency"].as_str().unwrap_or("USD").to_string();
+    let from_credits = if uses_credits {
+        super::wallets::available(ctx, &customer_id, &currency, amount)?
+    } else {
+        0
+    };
+    let payment = charge_now(ctx, &sub_data, amount - from_credits, product, &[])?;
+    let payment_id = payment["payment_id"].as_str().unwrap_or_default();
+    super::wallets::spend(ctx, &customer_id, &currency, from_credits, payment_id)?;
+    Ok(Reply::json(json!({ "payment_id": payment_id })))
 }
 
 fn update_payment_method(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

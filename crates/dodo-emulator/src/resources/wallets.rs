@@ -10,7 +10,10 @@
 //! (the spec lists no 409 for this operation). `GET …/wallets` answers every wallet of the
 //! customer with `total_balance_usd`, the USD wallet's balance (the emulator converts no
 //! currencies); `GET …/wallets/ledger-entries` the transactions, newest first, page-numbered,
-//! optionally of one `currency`. Wallets emit no webhooks (none of the 48 event types is one).
+//! optionally of one `currency`. A subscription charge with
+//! `customer_balance_config.allow_customer_credits_usage` settles what it can from the wallet
+//! of its currency first ([`available`], [`spend`]: a `payment` transaction). Wallets emit no
+//! webhooks (none of the 48 event types is one).
 
 use dodo_types::models::CustomerLedgerEntryRequest;
 use http::StatusCode;
@@ -125,6 +128,39 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
             &json!({ "request": fingerprint }),
         )?;
     }
+    let wallet = apply(
+        ctx,
+        Movement {
+            customer_id,
+            currency: &currency,
+            amount: input.amount,
+            is_credit,
+            event_type: "merchant_adjustment",
+            reason: input.reason.as_deref(),
+            reference: None,
+        },
+    )?;
+    Ok(Reply::json(wallet))
+}
+
+/// One change of a customer's wallet balance and the transaction that records it.
+struct Movement<'a> {
+    customer_id: &'a str,
+    currency: &'a str,
+    amount: i64,
+    is_credit: bool,
+    event_type: &'a str,
+    reason: Option<&'a str>,
+    reference: Option<&'a str>,
+}
+
+/// Applies `m` (creating the wallet at zero on first use) and records its transaction;
+/// answers the wallet. A debit beyond the balance is 400 `INSUFFICIENT_BALANCE`, a balance
+/// beyond `i64` 400 `OUT_OF_RANGE`; either changes nothing.
+fn apply(ctx: &Ctx<'_>, m: Movement<'_>) -> Result<Value, ApiError> {
+    let (customer_id, currency) = (m.customer_id, m.currency);
+    let id = wallet_id(customer_id, currency);
+    let now = ctx.now_string();
     let existing = ctx.db.get(kind::CUSTOMER_WALLET, &id)?;
     let mut wallet = match &existing {
         Some(r) => r.data.clone(),
@@ -137,15 +173,15 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         }),
     };
     let before = wallet["balance"].as_i64().unwrap_or(0);
-    let after = if is_credit {
-        before.checked_add(input.amount).ok_or_else(|| {
+    let after = if m.is_credit {
+        before.checked_add(m.amount).ok_or_else(|| {
             ApiError::out_of_range(format!(
                 "crediting {} to a balance of {before} {currency} would overflow; nothing was changed",
-                input.amount
+                m.amount
             ))
         })?
     } else {
-        match before.checked_sub(input.amount) {
+        match before.checked_sub(m.amount) {
             Some(a) if a >= 0 => a,
             _ => {
                 return Err(ApiError::new(
@@ -153,7 +189,7 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                     "INSUFFICIENT_BALANCE",
                     format!(
                         "cannot debit {} {currency}: the wallet balance is {before}",
-                        input.amount
+                        m.amount
                     ),
                 ));
             }
@@ -173,13 +209,13 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         "business_id": ctx.env.business_id,
         "customer_id": customer_id,
         "currency": currency,
-        "amount": input.amount,
-        "is_credit": is_credit,
-        "event_type": "merchant_adjustment",
+        "amount": m.amount,
+        "is_credit": m.is_credit,
+        "event_type": m.event_type,
         "before_balance": before,
         "after_balance": after,
-        "reason": input.reason,
-        "reference_object_id": null,
+        "reason": m.reason,
+        "reference_object_id": m.reference,
         "created_at": now,
     });
     ctx.db.insert(
@@ -189,7 +225,50 @@ fn create_entry(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         &now,
         &tx,
     )?;
-    Ok(Reply::json(wallet))
+    Ok(wallet)
+}
+
+/// How much of `amount` the customer's `currency` wallet can settle (its balance, at most
+/// `amount`); nothing is taken.
+pub fn available(
+    ctx: &Ctx<'_>,
+    customer_id: &str,
+    currency: &str,
+    amount: i64,
+) -> Result<i64, ApiError> {
+    let balance = ctx
+        .db
+        .get(kind::CUSTOMER_WALLET, &wallet_id(customer_id, currency))?
+        .and_then(|w| w.data["balance"].as_i64())
+        .unwrap_or(0);
+    Ok(balance.clamp(0, amount.max(0)))
+}
+
+/// Takes `amount` from the customer's `currency` wallet to settle payment `payment_id` (a
+/// `payment` transaction referencing it).
+pub fn spend(
+    ctx: &Ctx<'_>,
+    customer_id: &str,
+    currency: &str,
+    amount: i64,
+    payment_id: &str,
+) -> Result<(), ApiError> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    apply(
+        ctx,
+        Movement {
+            customer_id,
+            currency,
+            amount,
+            is_credit: false,
+            event_type: "payment",
+            reason: Some("Customer credit used to settle a payment"),
+            reference: Some(payment_id),
+        },
+    )
+    .map(|_| ())
 }
 
 fn transactions(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

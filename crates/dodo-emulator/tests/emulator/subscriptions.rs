@@ -367,3 +367,68 @@ async fn a_subscription_period_can_be_extended_but_never_shortened() {
         .body;
     assert_eq!(period(&longer), (json!(30), json!("Month")));
 }
+
+#[tokio::test]
+async fn a_charge_allowed_to_use_customer_credit_takes_it_from_the_wallet_first() {
+    let api = Api::start().await;
+    let product = api.recurring_product(1000).await;
+    let sub = active_subscription(&api, s(&product["product_id"])).await;
+    let id = s(&sub["subscription_id"]);
+    let customer = s(&sub["customer"]["customer_id"]).to_string();
+    api.post(
+        &format!("/customers/{customer}/wallets/ledger-entries"),
+        json!({"entry_type": "credit", "currency": "USD", "amount": 300}),
+    )
+    .await
+    .expect(200);
+    let balance = || {
+        let api = &api;
+        let customer = customer.clone();
+        async move {
+            let w = api
+                .get(&format!("/customers/{customer}/wallets"))
+                .await
+                .expect(200)
+                .body;
+            w["items"][0]["balance"].clone()
+        }
+    };
+    let charge = |body: Value| {
+        let api = &api;
+        async move {
+            let c = api
+                .post(&format!("/subscriptions/{id}/charge"), body)
+                .await
+                .expect(200)
+                .body;
+            let p = api
+                .get(&format!("/payments/{}", s(&c["payment_id"])))
+                .await
+                .body;
+            (s(&c["payment_id"]).to_string(), p["total_amount"].clone())
+        }
+    };
+    // Without the flag the wallet is left alone.
+    let (_, total) = charge(json!({"product_price": 500})).await;
+    assert_eq!((total, balance().await), (json!(500), json!(300)));
+    let with_credit = json!({"product_price": 500,
+                             "customer_balance_config": {"allow_customer_credits_usage": true}});
+    let (pid, total) = charge(with_credit.clone()).await;
+    assert_eq!((total, balance().await), (json!(200), json!(0)));
+    let entries = api
+        .get(&format!("/customers/{customer}/wallets/ledger-entries"))
+        .await
+        .expect(200)
+        .body;
+    let used = &entries["items"][0];
+    assert_eq!(
+        (
+            used["event_type"].clone(),
+            used["amount"].clone(),
+            used["reference_object_id"].clone()
+        ),
+        (json!("payment"), json!(300), json!(pid))
+    );
+    let (_, total) = charge(with_credit).await;
+    assert_eq!(total, 500, "an empty wallet settles nothing");
+}
