@@ -48,10 +48,9 @@ use crate::dispatch::{AppState, error_response};
 use crate::error::ApiError;
 use crate::ids::new_id;
 use crate::resources::common::{self, kind};
-use crate::resources::localized_prices::PriceContext;
-use crate::resources::payments::{self, NewPayment};
+use crate::resources::payments::{self, Cart, Line, NewPayment};
 use crate::resources::{Ctx, Env};
-use crate::resources::{discounts, subscriptions};
+use crate::resources::{addon_carts, discounts, products, subscriptions};
 use crate::store::{Db, Filter};
 
 /// Store kind of per-subscription card flags (id = subscription id).
@@ -276,6 +275,42 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
     })
 }
 
+/// What a renewal of `sub` charges, as a cart: its product (in whatever state: archiving a
+/// product or an addon ends new sales, not the subscriptions already sold) and its addons,
+/// in the subscription's own currency, the plan's unit being what the stored
+/// `recurring_pre_tax_amount` leaves after the addons at their current prices. When that does
+/// not divide evenly (an addon's price changed since), the whole amount is one line.
+fn renewal_cart(ctx: &Ctx<'_>, sub: &Value) -> Result<Cart, ApiError> {
+    let product_id = sub["product_id"].as_str().unwrap_or_default();
+    let product = ctx
+        .db
+        .get(kind::PRODUCT, product_id)?
+        .map_or_else(|| json!({"product_id": product_id}), |r| r.data);
+    let quantity = sub["quantity"].as_i64().unwrap_or(1).max(1);
+    let amount = sub["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
+    let addons = addon_carts::stored_lines(ctx, &sub["addons"])?;
+    let plan = amount
+        .checked_sub(addon_carts::sum(&addons))
+        .filter(|p| *p >= 0);
+    let line = match plan {
+        Some(p) if p % quantity == 0 => Line {
+            product,
+            quantity,
+            unit_amount: p / quantity,
+            addons,
+        },
+        _ => Line::new(product, 1, amount),
+    };
+    let currency = match &sub["currency"] {
+        Value::String(c) => json!(c),
+        _ => products::currency(&line.product),
+    };
+    Ok(Cart {
+        lines: vec![line],
+        currency,
+    })
+}
+
 /// Charges one billing cycle of an active subscription due at `due`; `true` when renewed,
 /// `false` when the charge failed and the subscription went on hold.
 pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
@@ -283,22 +318,7 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let product_id = sub["product_id"].as_str().unwrap_or_default();
-    let quantity = sub["quantity"].as_i64().unwrap_or(1).max(1);
-    let mut cart = payments::price_cart(
-        ctx,
-        "product_cart",
-        &[json!({"product_id": product_id, "quantity": quantity})],
-        None,
-        PriceContext {
-            country: sub["billing"]["country"].as_str(),
-            currency: sub["currency"].as_str(),
-        },
-    )?;
-    // A renewal charges the subscription's own amount and currency (localized when it began).
-    if sub["currency"].is_string() {
-        cart.currency = sub["currency"].clone();
-    }
+    let cart = renewal_cart(ctx, sub)?;
     let brand_id = match sub["brand_id"].as_str() {
         Some(b) => b.to_string(),
         None => crate::resources::brands::default_brand_id(ctx)?,

@@ -174,6 +174,24 @@ pub fn scheduled(lines: &[AddonLine]) -> Value {
     )
 }
 
+/// The addons a subscription already carries (`[{addon_id, quantity}]`), priced at each
+/// addon's current price whatever its state (an archived addon stops new sales, not the
+/// subscriptions that have it); an addon that no longer exists is left out.
+pub fn stored_lines(ctx: &Ctx<'_>, stored: &Value) -> Result<Vec<AddonLine>, ApiError> {
+    let mut lines = Vec::new();
+    for a in requests(stored) {
+        if let Some(r) = ctx.db.get(kind::ADDON, &a.addon_id)? {
+            let unit_amount = r.data["price"].as_i64().unwrap_or(0);
+            lines.push(AddonLine {
+                addon: r.data,
+                quantity: a.quantity,
+                unit_amount,
+            });
+        }
+    }
+    Ok(lines)
+}
+
 /// The `[{addon_id, quantity}]` requests a stored addon list (a subscription's `addons` or a
 /// scheduled change's) stands for.
 pub fn requests(stored: &Value) -> Vec<AttachAddonReq> {

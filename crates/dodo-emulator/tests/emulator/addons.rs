@@ -411,3 +411,43 @@ async fn a_checkout_session_previews_shows_and_charges_its_addons() {
         .body;
     assert_eq!(payment["total_amount"], 1980, "what the preview said");
 }
+
+#[tokio::test]
+async fn renewals_go_on_after_the_product_or_addon_is_archived_and_split_their_line_items() {
+    let api = Api::start().await;
+    let (seats, pid, created) = team_subscription(&api, 1, 2).await;
+    let sid = s(&created["subscription_id"]).to_string();
+    api.harness()
+        .complete_payment(s(&created["payment_id"]), "succeeded")
+        .await
+        .unwrap();
+    // Archiving ends sales to new buyers, not the subscriptions already sold.
+    api.delete(&format!("/products/{pid}")).await.expect(200);
+    api.delete(&format!("/addons/{seats}")).await.expect(200);
+    api.harness()
+        .advance_clock(Duration::from_secs(32 * 86_400))
+        .await
+        .unwrap();
+    let payments = subscription_payments(&api, &sid).await;
+    assert_eq!(payments.len(), 2, "{payments:?}");
+    let renewal = &payments[0];
+    assert_eq!(
+        (renewal["total_amount"].clone(), renewal["status"].clone()),
+        (json!(2200), json!("succeeded"))
+    );
+    let lines = api
+        .get(&format!(
+            "/payments/{}/line-items",
+            s(&renewal["payment_id"])
+        ))
+        .await
+        .expect(200)
+        .body;
+    let items: Vec<(String, i64)> = lines["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (s(&i["items_id"]).to_string(), i["amount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(items, vec![(pid, 1200), (seats, 1000)]);
+}
