@@ -32,7 +32,7 @@
 
 use dodo_types::models::{
     AttachAddonReq, CreateSubscriptionChargeRequest, CreateSubscriptionRequest, EffectiveAt,
-    PatchSubscriptionRequest, ProrationBillingMode, UpdateSubscriptionPlanReq,
+    OnPaymentFailure, PatchSubscriptionRequest, ProrationBillingMode, UpdateSubscriptionPlanReq,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -893,10 +893,13 @@ fn change_plan(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let new = sub.data["recurring_pre_tax_amount"].as_i64().unwrap_or(0);
     let stack = plan_discounts(ctx, &input, &sub.data, true)?;
     discounts::set_on_subscription(&mut sub.data, stack.clone());
-    ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
     let amount = immediate_amount(&input, old, new);
-    if amount > 0 {
-        charge_now(ctx, &sub.data, amount, product, &stack)?;
+    // The change is charged first: with `on_payment_failure: prevent_change` a declined
+    // charge keeps the current plan; otherwise (`apply_change`, the default) it applies anyway.
+    let declined =
+        amount > 0 && charge_now(ctx, &sub.data, amount, product, &stack)?["status"] == "failed";
+    if !(declined && input.on_payment_failure == Some(OnPaymentFailure::PreventChange)) {
+        ctx.db.update(kind::SUBSCRIPTION, &id, &sub.data)?;
     }
     Ok(Reply::empty())
 }
@@ -986,7 +989,16 @@ fn charge_now(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    payments::complete(ctx, &id, "succeeded")
+    // A subscription whose card is flagged to fail (`POST /_emulator/subscriptions/{id}/card`,
+    // or a checkout paid with `4000 0000 0000 0341`) is declined here too.
+    let declined = match sub["subscription_id"].as_str() {
+        Some(sid) => ctx
+            .db
+            .get(kind::CARD, sid)?
+            .is_some_and(|r| r.data["fail_renewals"] == true),
+        None => false,
+    };
+    payments::complete(ctx, &id, if declined { "failed" } else { "succeeded" })
 }
 
 fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {

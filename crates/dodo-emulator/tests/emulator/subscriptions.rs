@@ -432,3 +432,52 @@ async fn a_charge_allowed_to_use_customer_credit_takes_it_from_the_wallet_first(
     let (_, total) = charge(with_credit).await;
     assert_eq!(total, 500, "an empty wallet settles nothing");
 }
+
+#[tokio::test]
+async fn a_declined_plan_change_charge_keeps_the_plan_only_when_asked() {
+    let api = Api::start().await;
+    let basic = api.recurring_product(1000).await;
+    let pro = api.recurring_product(3000).await;
+    let sub = active_subscription(&api, s(&basic["product_id"])).await;
+    let id = s(&sub["subscription_id"]).to_string();
+    api.admin_http(
+        reqwest::Method::POST,
+        &format!("/_emulator/subscriptions/{id}/card"),
+        Some(json!({"fail_renewals": true})),
+    )
+    .await
+    .expect(200);
+    let change = |on_failure: &str| {
+        json!({"product_id": pro["product_id"], "quantity": 1,
+               "proration_billing_mode": "full_immediately", "on_payment_failure": on_failure})
+    };
+    api.post(
+        &format!("/subscriptions/{id}/change-plan"),
+        change("prevent_change"),
+    )
+    .await
+    .expect(200);
+    let kept = api.get(&format!("/subscriptions/{id}")).await.body;
+    assert_eq!(
+        kept["product_id"], basic["product_id"],
+        "prevent_change keeps the plan"
+    );
+    let payments = api
+        .get(&format!("/payments?subscription_id={id}"))
+        .await
+        .body;
+    assert_eq!(payments["items"][0]["status"], "failed");
+    assert_eq!(payments["items"][0]["total_amount"], 3000);
+
+    api.post(
+        &format!("/subscriptions/{id}/change-plan"),
+        change("apply_change"),
+    )
+    .await
+    .expect(200);
+    let changed = api.get(&format!("/subscriptions/{id}")).await.body;
+    assert_eq!(
+        changed["product_id"], pro["product_id"],
+        "apply_change applies anyway"
+    );
+}
