@@ -15,7 +15,7 @@
 //! |---|---|
 //! | payment | `status` becomes `succeeded`/`failed`/`processing`/`cancelled` → `payment.<status>` |
 //! | refund | `status` becomes `succeeded`/`failed` → `refund.<status>` |
-//! | subscription | `status` → `active` (`unpaused` from `paused`), `on_hold`, `past_due`, `paused`, `cancelled`, `failed`, `expired`; active `next_billing_date` moved on → `renewed`; `product_id` changed → `plan_changed`; `payment_method_id` changed → `update_payment_method`; any other change → `updated` |
+//! | subscription | `status` → `active` (`unpaused` from `paused`), `on_hold`, `past_due`, `paused`, `cancelled`, `failed`, `expired`; active `next_billing_date` moved on → `renewed`; `product_id` changed → `plan_changed`; `payment_method_id` changed once past `pending` → `update_payment_method`; any other change → `updated` |
 //! | license key | insert → `license_key.created` |
 //! | dispute (`dispute`) | `dispute_status` `dispute_<x>` → `dispute.<x>` |
 //! | payout (`payout`) | insert → `payout.created`; `status` → `payout.<status>` |
@@ -196,7 +196,11 @@ fn subscription_events(old: Option<&Value>, new: &Value, out: &mut Vec<String>) 
     if old["product_id"] != new["product_id"] {
         out.push("subscription.plan_changed".into());
     }
-    if old["payment_method_id"] != new["payment_method_id"] && !new["payment_method_id"].is_null() {
+    // The card of a pending subscription's first payment is where it starts, not an update.
+    if old["payment_method_id"] != new["payment_method_id"]
+        && !new["payment_method_id"].is_null()
+        && old["status"] != "pending"
+    {
         out.push("subscription.update_payment_method".into());
     }
     if out.is_empty() {

@@ -208,6 +208,9 @@ pub fn pay(
             p["checkout_session_id"] = json!(sid);
             if let Some(mut s) = db.get(kind::CHECKOUT_SESSION, sid)? {
                 s.data["payment_id"] = json!(payment_id);
+                // The status prefers the payment's customer to the session's.
+                s.data["customer_email"] = p["customer"]["email"].clone();
+                s.data["customer_name"] = p["customer"]["name"].clone();
                 db.update(kind::CHECKOUT_SESSION, sid, &s.data)?;
             }
         }

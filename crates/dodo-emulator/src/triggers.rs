@@ -538,7 +538,9 @@ impl Trigger {
                         )?;
                     }
                     "update_payment_method" => {
-                        // The card its first payment saved becomes the subscription's method.
+                        // The subscription starts on the card its first payment saved; the
+                        // trigger takes it off, then puts it back through the API.
+                        self.set(kind::SUBSCRIPTION, &id, json!({"payment_method_id": null}))?;
                         let cid = s(&sub["customer"], "customer_id");
                         let pms = self
                             .api(

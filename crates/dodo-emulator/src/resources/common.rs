@@ -71,12 +71,25 @@ pub fn page_list(
     filters: &[Filter],
     project: impl Fn(&Record) -> Value,
 ) -> Result<Reply, ApiError> {
+    page_list_with(ctx, req, kind, filters, |r| Ok(project(r)))
+}
+
+/// [`page_list`] with a projection that reads the store (and so may fail).
+pub fn page_list_with(
+    ctx: &Ctx<'_>,
+    req: &ApiRequest,
+    kind: &str,
+    filters: &[Filter],
+    project: impl Fn(&Record) -> Result<Value, ApiError>,
+) -> Result<Reply, ApiError> {
     let page = req.page()?;
     if page.size == 0 {
         return Ok(Reply::items(Vec::new()));
     }
     let records = ctx.db.list(kind, filters, page.size, page.offset())?;
-    Ok(Reply::items(records.iter().map(project).collect()))
+    Ok(Reply::items(
+        records.iter().map(project).collect::<Result<Vec<_>, _>>()?,
+    ))
 }
 
 /// Returns the stored object unchanged (list projection for kinds whose list item is the object).

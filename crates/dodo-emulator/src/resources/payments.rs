@@ -366,7 +366,7 @@ pub fn create_payment(ctx: &Ctx<'_>, p: NewPayment<'_>) -> Result<Value, ApiErro
         "currency": p.cart.currency,
         "settlement_amount": total,
         "settlement_currency": p.cart.currency,
-        "settlement_tax": null,
+        "settlement_tax": 0,
         "tax": 0,
         "status": "requires_payment_method",
         "customer": common::customer_limited(p.customer),
@@ -548,10 +548,19 @@ fn retrieve(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 /// The `GetPaymentsListResponseItem` of a payment.
-fn list_item(r: &Record) -> Value {
+fn list_item(ctx: &Ctx<'_>, r: &Record) -> Result<Value, ApiError> {
     let p = &r.data;
-    let has_license_key = false;
-    json!({
+    let has_license_key = ctx
+        .db
+        .find_one(
+            kind::LICENSE_KEY,
+            &[Filter::Eq(
+                "$.payment_id",
+                rusqlite::types::Value::Text(r.id.clone()),
+            )],
+        )?
+        .is_some();
+    Ok(json!({
         "payment_id": p["payment_id"],
         "brand_id": p["brand_id"],
         "total_amount": p["total_amount"],
@@ -575,7 +584,7 @@ fn list_item(r: &Record) -> Value {
             .map(|d| d["dispute_status"].clone()),
         "status": p["status"],
         "subscription_id": p["subscription_id"],
-    })
+    }))
 }
 
 fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -593,7 +602,7 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         });
     }
     common::created_filters(req, &mut filters)?;
-    common::page_list(ctx, req, kind::PAYMENT, &filters, list_item)
+    common::page_list_with(ctx, req, kind::PAYMENT, &filters, |r| list_item(ctx, r))
 }
 
 fn line_items(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -627,10 +636,22 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     if status == "succeeded" {
         d["payment_method"] = json!("card");
         d["payment_method_type"] = json!("credit");
-        d["card_last_four"] = json!("4242");
-        d["card_network"] = json!("VISA");
-        d["card_type"] = json!("CREDIT");
+        // The card a page paid with keeps its details; a payment settled otherwise gets the
+        // default test card's.
+        for (field, default) in [
+            ("card_last_four", "4242"),
+            ("card_network", "VISA"),
+            ("card_type", "CREDIT"),
+            ("card_issuing_country", "US"),
+        ] {
+            if d[field].is_null() {
+                d[field] = json!(default);
+            }
+        }
         d["digital_products_delivered"] = json!(true);
+        // Its invoice is the one `GET /invoices/payments/{id}` serves.
+        d["invoice_id"] = json!(id);
+        d["invoice_url"] = json!(format!("{}/invoices/payments/{id}", ctx.env.base_url));
     } else if status == "failed" {
         d["error_code"] = json!("CARD_DECLINED");
         d["error_message"] = json!("The card was declined (emulated).");
@@ -657,7 +678,7 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
     // Checkout session credit overrides and one-time credit grants.
     super::credit_purchases::settle(ctx, &record.data, status)?;
     if let Some(sub_id) = record.data["subscription_id"].as_str() {
-        settle_subscription(ctx, sub_id, status)?;
+        settle_subscription(ctx, sub_id, status, saved.as_deref())?;
         super::credit_cycles::settle(ctx, sub_id)?;
     }
     if status == "succeeded" {
@@ -673,7 +694,12 @@ pub fn complete(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<Value, ApiError
 
 /// Reacts to the settlement of one of the subscription's payments: the first payment
 /// activates (or fails) a pending subscription.
-fn settle_subscription(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiError> {
+fn settle_subscription(
+    ctx: &Ctx<'_>,
+    id: &str,
+    status: &str,
+    saved_card: Option<&str>,
+) -> Result<(), ApiError> {
     let Some(mut record) = ctx.db.get(kind::SUBSCRIPTION, id)? else {
         return Ok(());
     };
@@ -686,6 +712,12 @@ fn settle_subscription(ctx: &Ctx<'_>, id: &str, status: &str) -> Result<(), ApiE
         _ => return Ok(()),
     };
     record.data["status"] = json!(next);
+    // The card its first payment saved is the one its renewals are charged on.
+    if let Some(pm) = saved_card
+        && record.data["payment_method_id"].is_null()
+    {
+        record.data["payment_method_id"] = json!(pm);
+    }
     ctx.db.update(kind::SUBSCRIPTION, id, &record.data)?;
     Ok(())
 }

@@ -659,7 +659,7 @@ fn extend_period(
     Ok(())
 }
 
-fn list_item(r: &Record) -> Value {
+fn list_item(ctx: &Ctx<'_>, r: &Record) -> Result<Value, ApiError> {
     let s = &r.data;
     let mut item = json!({});
     for f in [
@@ -707,8 +707,14 @@ fn list_item(r: &Record) -> Value {
             }))
             .collect::<Vec<_>>()
     );
-    item["product_name"] = Value::Null;
-    item
+    item["product_name"] = match s["product_id"].as_str() {
+        Some(pid) => ctx
+            .db
+            .get(kind::PRODUCT, pid)?
+            .map_or(Value::Null, |p| p.data["name"].clone()),
+        None => Value::Null,
+    };
+    Ok(item)
 }
 
 fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -724,7 +730,9 @@ fn list(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         &mut filters,
     )?;
     common::created_filters(req, &mut filters)?;
-    common::page_list(ctx, req, kind::SUBSCRIPTION, &filters, list_item)
+    common::page_list_with(ctx, req, kind::SUBSCRIPTION, &filters, |r| {
+        list_item(ctx, r)
+    })
 }
 
 /// A validated plan change: the subscription, the new product and quantity, and the request.

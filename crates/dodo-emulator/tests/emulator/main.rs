@@ -23,6 +23,7 @@ mod payout_schedule;
 mod persistence;
 mod platform;
 mod protocol;
+mod settlement;
 mod shapes;
 mod subscriptions;
 mod typed_inputs;
