@@ -21,7 +21,8 @@
 //! - an on-demand subscription (`on_demand` on create) is never charged by the clock: the
 //!   merchant charges it (`POST /subscriptions/{id}/charge`) until `PATCH` with
 //!   `disable_on_demand` gives it a billing date;
-//! - a subscription whose `expires_at` passed becomes `expired`;
+//! - a subscription whose `expires_at` (the end of its subscription period) passed becomes
+//!   `expired`, after the billing dates that came before it;
 //! - license keys whose `expires_at` passed become `expired`.
 //!
 //! Each emulator has its own clock ([`crate::clock::Clock`]); it only moves forward, at most
@@ -202,8 +203,11 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
                 if d["status"] != "active" {
                     break;
                 }
+                let next = d["next_billing_date"].as_str().and_then(clock::canonical);
+                // It expires when its period ends, unless a billing date comes first.
                 if let Some(exp) = d["expires_at"].as_str().and_then(clock::canonical)
                     && exp <= now
+                    && next.as_ref().is_none_or(|n| exp <= *n)
                 {
                     let mut data = current.data.clone();
                     data["status"] = json!("expired");
@@ -212,7 +216,7 @@ pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiE
                     expired.push(id.clone());
                     break;
                 }
-                let Some(next) = d["next_billing_date"].as_str().and_then(clock::canonical) else {
+                let Some(next) = next else {
                     break;
                 };
                 if next > now {

@@ -420,6 +420,16 @@ pub fn start(ctx: &Ctx<'_>, input: CreateSubscriptionRequest) -> Result<Value, A
         quantity,
         input.addons.as_deref().unwrap_or_default(),
     )?;
+    // It lasts its price's subscription period from today (the clock expires it then).
+    if let (Some(interval), Some(count)) = (
+        sub["subscription_period_interval"].as_str(),
+        sub["subscription_period_count"].as_i64(),
+    ) {
+        let end = clock::add_interval(now_t, interval, count).ok_or_else(|| {
+            ApiError::out_of_range("the product's subscription period is too long")
+        })?;
+        sub["expires_at"] = json!(clock::format(end));
+    }
     // The codes apply to the plan as charged (product and addons, in its currency); a trial's
     // first payment is not a discounted billing cycle.
     let redeemed = discounts::redeem_all(
@@ -656,6 +666,7 @@ fn extend_period(
     }
     sub["subscription_period_count"] = json!(new_count);
     sub["subscription_period_interval"] = json!(new_interval);
+    sub["expires_at"] = json!(clock::format(end(&new_interval, new_count)?));
     Ok(())
 }
 

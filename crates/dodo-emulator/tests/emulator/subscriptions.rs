@@ -481,3 +481,51 @@ async fn a_declined_plan_change_charge_keeps_the_plan_only_when_asked() {
         "apply_change applies anyway"
     );
 }
+
+#[tokio::test]
+async fn a_subscription_expires_when_its_period_ends_after_the_renewals_before_it() {
+    let api = Api::start().await;
+    // Monthly billing for a one-year subscription period.
+    let product = api.recurring_product(1000).await;
+    let sub = active_subscription(&api, s(&product["product_id"])).await;
+    let id = s(&sub["subscription_id"]).to_string();
+    let got = api.get(&format!("/subscriptions/{id}")).await.body;
+    let created = s(&got["created_at"]).to_string();
+    let expires = s(&got["expires_at"]).to_string();
+    assert_eq!(
+        &expires[..4],
+        &(created[..4].parse::<i32>().unwrap() + 1).to_string()
+    );
+    assert_eq!(&expires[4..10], &created[4..10], "a year to the day");
+
+    // One big move of the clock renews in order up to the end of the period, then expires.
+    api.harness()
+        .advance_clock(std::time::Duration::from_secs(400 * 86_400))
+        .await
+        .unwrap();
+    let after = api.get(&format!("/subscriptions/{id}")).await.body;
+    assert_eq!(after["status"], "expired");
+    let payments = api
+        .get(&format!("/payments?subscription_id={id}&page_size=100"))
+        .await
+        .body;
+    assert_eq!(
+        payments["items"].as_array().unwrap().len(),
+        12,
+        "the first payment and 11 monthly renewals"
+    );
+
+    // Extending the period moves the expiry with it.
+    let other = active_subscription(&api, s(&product["product_id"])).await;
+    let oid = s(&other["subscription_id"]);
+    let before = api.get(&format!("/subscriptions/{oid}")).await.body;
+    let longer = api
+        .patch(
+            &format!("/subscriptions/{oid}"),
+            json!({"subscription_period_count": 2}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert!(s(&longer["expires_at"]) > s(&before["expires_at"]));
+}
