@@ -427,11 +427,12 @@ impl Trigger {
             if matches!(what, "success" | "failed") {
                 self.set(emit::PAYOUT, &id, json!({"status": "in_progress"}))?;
             }
-            self.set(
-                emit::PAYOUT,
-                &id,
-                json!({"status": what, "updated_at": self.now()}),
-            )?;
+            let mut change = json!({"status": what, "updated_at": self.now()});
+            if what == "success" {
+                change["payout_document_url"] =
+                    json!(self.write(|ctx| Ok(crate::resources::payouts::document_url(ctx, &id)))?);
+            }
+            self.set(emit::PAYOUT, &id, change)?;
         }
         Ok(())
     }

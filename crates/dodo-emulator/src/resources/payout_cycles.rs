@@ -193,6 +193,9 @@ fn apply(ctx: &Ctx<'_>, step: &Step) -> Result<bool, ApiError> {
     }
     p.data["status"] = json!(step.to);
     p.data["updated_at"] = json!(clock::format(step.due));
+    if step.to == "success" {
+        p.data["payout_document_url"] = json!(payouts::document_url(ctx, &step.payout_id));
+    }
     ctx.db.update(kind::PAYOUT, &step.payout_id, &p.data)?;
     Ok(true)
 }

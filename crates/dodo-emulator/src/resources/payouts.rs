@@ -219,6 +219,12 @@ pub fn make_payout(
     Ok(data)
 }
 
+/// The URL of a payout's document, the PDF `GET /invoices/payouts/{id}` serves once the payout
+/// is `success` (its `payout_document_url` from then on).
+pub fn document_url(ctx: &Ctx<'_>, payout_id: &str) -> String {
+    format!("{}/invoices/payouts/{payout_id}", ctx.env.base_url)
+}
+
 /// The schedule a payout was made on (`{cycle, period_start, period_end, payout_date}`), or
 /// `None` for an off-cycle payout.
 pub fn schedule_of(ctx: &Ctx<'_>, payout_id: &str) -> Result<Option<Value>, ApiError> {

@@ -1098,7 +1098,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
                 "settlement_currency": currency,
                 "customer_credits": 0,
                 "tax": 0,
-                "settlement_tax": null,
+                "settlement_tax": 0,
             },
         },
     })))

@@ -188,6 +188,9 @@ async fn payments_of_one_half_month_are_paid_on_the_18th_then_succeed() {
     let done = payout_webhook(&mut rx).await;
     assert_eq!(done["type"], "payout.success");
     assert_eq!(done["data"]["payout_id"], id);
+    let document = api.url(&format!("/invoices/payouts/{id}"));
+    assert_eq!(p["payout_document_url"], document.as_str());
+    assert_eq!(done["data"]["payout_document_url"], document.as_str());
     api.get(&format!("/invoices/payouts/{id}"))
         .await
         .expect(200);
