@@ -198,7 +198,7 @@ fn update(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(t) = input.expires_at {
         record.data["expires_at"] = json!(t.map(clock::format));
     }
-    ctx.db.update(kind::LICENSE_KEY, id, &record.data)?;
+    save_key(ctx, &record)?;
     Ok(Reply::json(effective(ctx, record.data)))
 }
 
@@ -297,7 +297,7 @@ fn activate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         &instance,
     )?;
     record.data["instances_count"] = json!(count + 1);
-    ctx.db.update(kind::LICENSE_KEY, &record.id, &record.data)?;
+    save_key(ctx, &record)?;
     let product_id = record.data["product_id"].as_str().unwrap_or_default();
     let product_name = ctx
         .db
@@ -316,6 +316,31 @@ fn activate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     Ok(Reply::json(out))
 }
 
+/// Stores a changed key and what the entitlement grants that delivered it say of it (their
+/// `license_key.activations_used`, `activations_limit` and `expires_at`).
+fn save_key(ctx: &Ctx<'_>, record: &Record) -> Result<(), ApiError> {
+    ctx.db.update(kind::LICENSE_KEY, &record.id, &record.data)?;
+    let Some(key) = record.data["key"].as_str() else {
+        return Ok(());
+    };
+    let delivered = [Filter::Eq(
+        "$.license_key.key",
+        SqlValue::Text(key.to_string()),
+    )];
+    for mut grant in ctx
+        .db
+        .list(kind::ENTITLEMENT_GRANT, &delivered, u32::MAX, 0)?
+    {
+        let k = &mut grant.data["license_key"];
+        k["activations_used"] = record.data["instances_count"].clone();
+        k["activations_limit"] = record.data["activations_limit"].clone();
+        k["expires_at"] = record.data["expires_at"].clone();
+        ctx.db
+            .update(kind::ENTITLEMENT_GRANT, &grant.id, &grant.data)?;
+    }
+    Ok(())
+}
+
 fn deactivate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let input: DeactivateLicenseKeyRequest = req.input()?;
     let instance_id = input.license_key_instance_id.as_str();
@@ -328,7 +353,7 @@ fn deactivate(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     ctx.db.delete(kind::LICENSE_KEY_INSTANCE, instance_id)?;
     let count = record.data["instances_count"].as_i64().unwrap_or(1);
     record.data["instances_count"] = json!((count - 1).max(0));
-    ctx.db.update(kind::LICENSE_KEY, &record.id, &record.data)?;
+    save_key(ctx, &record)?;
     Ok(Reply::empty())
 }
 

@@ -465,6 +465,45 @@ async fn manual_license_keys_wait_for_fulfilment() {
         .await
         .unwrap();
     assert_eq!(act.status(), 201);
+    // The grant that delivered it counts the activation, and follows the key's new limit.
+    let granted = api
+        .get(&format!("/entitlements/{lic_id}/grants"))
+        .await
+        .expect(200)
+        .body;
+    let delivered = granted["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["license_key"]["key"] == "HAND-MADE-0001")
+        .cloned()
+        .unwrap();
+    assert_eq!(delivered["license_key"]["activations_used"], 1);
+    let key_id = api.get("/license_keys").await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == "HAND-MADE-0001")
+        .map(|k| s(&k["id"]).to_string())
+        .unwrap();
+    api.patch(
+        &format!("/license_keys/{key_id}"),
+        json!({"activations_limit": 9}),
+    )
+    .await
+    .expect(200);
+    let granted = api
+        .get(&format!("/entitlements/{lic_id}/grants"))
+        .await
+        .expect(200)
+        .body;
+    let limit = granted["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["license_key"]["key"] == "HAND-MADE-0001")
+        .map(|g| g["license_key"]["activations_limit"].clone());
+    assert_eq!(limit, Some(json!(9)));
 }
 
 #[tokio::test]
