@@ -257,19 +257,21 @@ pub fn payload(payload_type: &str, data: &Value) -> Value {
     v
 }
 
-/// Records the events a change means (called by the store inside the write transaction).
+/// Records the events a change means (called by the store inside the write transaction); the
+/// payload shows `shown` when given (the object as the API would answer it), else `new`.
 pub fn observe(
     conn: &Connection,
     clock: &Clock,
     kind: &str,
     old: Option<&Value>,
     new: &Value,
+    shown: Option<&Value>,
 ) -> rusqlite::Result<()> {
     let (types, payload_type) = event_types(kind, old, new);
     if types.is_empty() {
         return Ok(());
     }
-    let data = payload(payload_type, new).to_string();
+    let data = payload(payload_type, shown.unwrap_or(new)).to_string();
     let at = clock.now_string();
     for t in types {
         record(conn, &t, &at, &data)?;

@@ -152,6 +152,19 @@ impl Emulator {
             },
         };
         let webhook_secret = init_store(&store, &env, config.webhook_secret.clone())?;
+        // Subscription events carry the credit carts `GET /subscriptions/{id}` answers.
+        let shown_env = env.clone();
+        store.show_in_payloads_as(crate::store::PayloadView::new(move |db, kind, data| {
+            (kind == crate::resources::common::kind::SUBSCRIPTION)
+                .then(|| {
+                    let ctx = crate::resources::Ctx {
+                        db,
+                        env: &shown_env,
+                    };
+                    crate::resources::subscription_carts::render(&ctx, data.clone()).ok()
+                })
+                .flatten()
+        }));
         let mut state = AppState::new(
             store,
             table,

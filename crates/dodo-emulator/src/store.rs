@@ -12,7 +12,7 @@
 //! table and [`kind`] every object kind, both from [`crate::schema`], the one place naming them.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -142,6 +142,29 @@ pub struct IdempotentResponse {
 pub struct Store {
     conn: Mutex<Connection>,
     clock: Clock,
+    shown: OnceLock<PayloadView>,
+}
+
+/// How a watched object is shown in the webhook events its change records, when that differs
+/// from what is stored (`None`: as stored). Installed by the server
+/// ([`Store::show_in_payloads_as`]) so the store need not know the layers above it: a
+/// subscription's credit carts, for one, are derived from balances when it is read.
+#[derive(Clone)]
+pub struct PayloadView(Arc<ViewFn>);
+
+type ViewFn = dyn Fn(&Db<'_>, &str, &Value) -> Option<Value> + Send + Sync;
+
+impl PayloadView {
+    /// A view from `f(db, kind, stored)`: the object to show, or `None` for as stored.
+    pub fn new(f: impl Fn(&Db<'_>, &str, &Value) -> Option<Value> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for PayloadView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PayloadView")
+    }
 }
 
 impl Store {
@@ -173,12 +196,18 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             clock,
+            shown: OnceLock::new(),
         })
     }
 
     /// The emulator's clock.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Installs the [`PayloadView`] of webhook events (once; a second call is ignored).
+    pub fn show_in_payloads_as(&self, view: PayloadView) {
+        let _ = self.shown.set(view);
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -192,6 +221,7 @@ impl Store {
             conn: &conn,
             clock: &self.clock,
             quiet: false,
+            shown: self.shown.get(),
         })
     }
 
@@ -222,6 +252,7 @@ impl Store {
             conn: &tx,
             clock: &self.clock,
             quiet,
+            shown: self.shown.get(),
         });
         match out {
             Ok(v) => {
@@ -252,6 +283,8 @@ pub struct Db<'a> {
     clock: &'a Clock,
     /// Changes record no webhook events.
     quiet: bool,
+    /// How changed objects are shown in their events ([`PayloadView`]).
+    shown: Option<&'a PayloadView>,
 }
 
 fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
@@ -314,7 +347,7 @@ impl Db<'_> {
             .execute(params![kind, id, parent, created_at, text])?;
         let seq = self.conn.last_insert_rowid();
         if !self.quiet && crate::emit::watches(kind) {
-            crate::emit::observe(self.conn, self.clock, kind, None, data)?;
+            self.observe(kind, None, data)?;
         }
         Ok(seq)
     }
@@ -334,9 +367,21 @@ impl Db<'_> {
             .prepare_cached("UPDATE objects SET data = ?3 WHERE kind = ?1 AND id = ?2")?
             .execute(params![kind, id, text])?;
         if watched && n > 0 {
-            crate::emit::observe(self.conn, self.clock, kind, old.as_ref(), data)?;
+            self.observe(kind, old.as_ref(), data)?;
         }
         Ok(n > 0)
+    }
+
+    /// Records the events a change of a watched object means, showing it as the installed
+    /// [`PayloadView`] says (only when the change means any event).
+    fn observe(&self, kind: &str, old: Option<&Value>, new: &Value) -> rusqlite::Result<()> {
+        let shown = match self.shown {
+            Some(view) if !crate::emit::event_types(kind, old, new).0.is_empty() => {
+                (view.0)(self, kind, new)
+            }
+            _ => None,
+        };
+        crate::emit::observe(self.conn, self.clock, kind, old, new, shown.as_ref())
     }
 
     /// Sets the lifecycle state; `false` if the object does not exist.

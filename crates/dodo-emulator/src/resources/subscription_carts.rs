@@ -7,8 +7,9 @@
 //! Both are derived when the subscription is read, from what the credit modules act on: its
 //! own stored carts, or else its product's attached credit entitlements (with the checkout
 //! session's overrides) and the meters of its usage-based price. Balances change with every
-//! grant and debit, so they are never stored; webhook payloads carry the subscription as
-//! stored, without them.
+//! grant and debit, so they are never stored: the server installs [`render`] as the store's
+//! [`crate::store::PayloadView`] of subscriptions, so `subscription.*` events carry the carts
+//! as they stood when the change happened.
 
 use serde_json::{Value, json};
 

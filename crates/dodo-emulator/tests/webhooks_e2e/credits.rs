@@ -542,3 +542,45 @@ async fn a_checkout_session_override_changes_the_credits_its_purchases_grant() {
     assert_eq!(one_time[0]["source_id"], paid.payment_id.as_str());
     assert_eq!(hooks.rejected(), 0);
 }
+
+#[tokio::test]
+async fn subscription_events_carry_the_credit_cart_the_api_answers() {
+    let emu = TestEmulator::start().await.unwrap();
+    let mut hooks = WebhookReceiver::start(&emu, &["subscription.active"])
+        .await
+        .unwrap();
+    let ent = post(
+        &emu,
+        "/credit-entitlements",
+        json!({"name": "Seats", "unit": "seats", "precision": 0,
+               "rollover_enabled": false, "overage_enabled": false}),
+    )
+    .await;
+    let cde = ent["id"].as_str().unwrap();
+    let product = post(
+        &emu,
+        "/products",
+        monthly_plan(json!([{"credit_entitlement_id": cde, "credits_amount": "30"}])),
+    )
+    .await;
+    let sub = post(
+        &emu,
+        "/subscriptions",
+        json!({"product_id": product["product_id"], "quantity": 1,
+               "customer": {"email": "seats@example.com", "name": "S"},
+               "billing": {"country": "US"}}),
+    )
+    .await;
+    emu.admin()
+        .complete_payment(sub["payment_id"].as_str().unwrap(), "succeeded")
+        .await
+        .unwrap();
+    let event = hooks.next_of(EventType::SubscriptionActive).await.unwrap();
+    let EventPayload::SubscriptionActive(active) = &event.payload else {
+        panic!("{:?}", event.payload);
+    };
+    let cart = &active.credit_entitlement_cart;
+    assert_eq!(cart.len(), 1, "{cart:?}");
+    assert_eq!(cart[0].credit_entitlement_id, cde);
+    assert_eq!(cart[0].credits_amount.as_str(), "30");
+}
