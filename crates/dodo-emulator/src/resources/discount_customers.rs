@@ -7,7 +7,7 @@
 //! (deduplicated, in order). The list pages the attached customers, oldest first. `DELETE`
 //! answers 204, or 404 when the discount does not exist or the customer is not attached. A
 //! discount whose `customer_eligibility` is `specific` can be redeemed only by an attached
-//! customer ([`is_attached`], called by [`super::discounts::redeem`]).
+//! customer ([`is_attached`], called by [`super::discounts::check_customer`]).
 
 use dodo_types::models::AddDiscountCustomersRequest;
 use serde_json::json;
