@@ -169,12 +169,6 @@ pub fn set_fail_renewals(db: &Db<'_>, sub_id: &str, fail: bool) -> rusqlite::Res
     Ok(())
 }
 
-fn fails_renewals(db: &Db<'_>, sub_id: &str) -> rusqlite::Result<bool> {
-    Ok(db
-        .get(CARD, sub_id)?
-        .is_some_and(|r| r.data["fail_renewals"] == true))
-}
-
 /// Processes everything due at the current virtual time; answers what happened.
 pub fn process_due(store: &crate::store::Store, env: &Env) -> Result<Value, ApiError> {
     store.write(|db| {
@@ -352,7 +346,7 @@ pub fn renew(ctx: &Ctx<'_>, sub: &Value, due: &str) -> Result<bool, ApiError> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let fail = fails_renewals(ctx.db, &id)?;
+    let fail = subscriptions::card_fails(ctx.db, &id)?;
     payments::complete(ctx, &pay_id, if fail { "failed" } else { "succeeded" })?;
     let Some(mut current) = ctx.db.get(kind::SUBSCRIPTION, &id)? else {
         return Ok(false);

@@ -1008,16 +1008,20 @@ fn charge_now(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    // A subscription whose card is flagged to fail (`POST /_emulator/subscriptions/{id}/card`,
-    // or a checkout paid with `4000 0000 0000 0341`) is declined here too.
     let declined = match sub["subscription_id"].as_str() {
-        Some(sid) => ctx
-            .db
-            .get(kind::CARD, sid)?
-            .is_some_and(|r| r.data["fail_renewals"] == true),
+        Some(sid) => card_fails(ctx.db, sid)?,
         None => false,
     };
     payments::complete(ctx, &id, if declined { "failed" } else { "succeeded" })
+}
+
+/// Whether subscription `sub_id`'s card is flagged to fail its charges (a checkout paid with
+/// `4000 0000 0000 0341`, or `POST /_emulator/subscriptions/{id}/card`): renewals, plan-change
+/// and on-demand charges are then declined.
+pub fn card_fails(db: &crate::store::Db<'_>, sub_id: &str) -> rusqlite::Result<bool> {
+    Ok(db
+        .get(kind::CARD, sub_id)?
+        .is_some_and(|r| r.data["fail_renewals"] == true))
 }
 
 fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
