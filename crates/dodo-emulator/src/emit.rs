@@ -258,20 +258,22 @@ pub fn payload(payload_type: &str, data: &Value) -> Value {
 }
 
 /// Records the events a change means (called by the store inside the write transaction); the
-/// payload shows `shown` when given (the object as the API would answer it), else `new`.
+/// payload shows what `show` answers (the object as the API would answer it; asked only when
+/// the change means an event), else `new`.
 pub fn observe(
     conn: &Connection,
     clock: &Clock,
     kind: &str,
     old: Option<&Value>,
     new: &Value,
-    shown: Option<&Value>,
+    show: impl FnOnce() -> Option<Value>,
 ) -> rusqlite::Result<()> {
     let (types, payload_type) = event_types(kind, old, new);
     if types.is_empty() {
         return Ok(());
     }
-    let data = payload(payload_type, shown.unwrap_or(new)).to_string();
+    let shown = show();
+    let data = payload(payload_type, shown.as_ref().unwrap_or(new)).to_string();
     let at = clock.now_string();
     for t in types {
         record(conn, &t, &at, &data)?;

@@ -375,13 +375,9 @@ impl Db<'_> {
     /// Records the events a change of a watched object means, showing it as the installed
     /// [`PayloadView`] says (only when the change means any event).
     fn observe(&self, kind: &str, old: Option<&Value>, new: &Value) -> rusqlite::Result<()> {
-        let shown = match self.shown {
-            Some(view) if !crate::emit::event_types(kind, old, new).0.is_empty() => {
-                (view.0)(self, kind, new)
-            }
-            _ => None,
-        };
-        crate::emit::observe(self.conn, self.clock, kind, old, new, shown.as_ref())
+        crate::emit::observe(self.conn, self.clock, kind, old, new, || {
+            self.shown.and_then(|view| (view.0)(self, kind, new))
+        })
     }
 
     /// Sets the lifecycle state; `false` if the object does not exist.
