@@ -255,22 +255,27 @@ fn recurring_note(product: &Value) -> Option<String> {
     if price["type"] != "recurring_price" {
         return None;
     }
-    let count = price["payment_frequency_count"].as_i64().unwrap_or(1);
-    let unit = price["payment_frequency_interval"]
-        .as_str()
-        .unwrap_or("Month")
-        .to_ascii_lowercase();
-    let every = if count == 1 {
-        format!("every {unit}")
-    } else {
-        format!("every {count} {unit}s")
-    };
+    let every = billed_every(price);
     let trial = price["trial_period_days"].as_i64().unwrap_or(0);
     Some(if trial > 0 {
         format!("Billed {every}; {trial}-day free trial")
     } else {
         format!("Billed {every}")
     })
+}
+
+/// `every month`, `every 3 months`, … for a recurring price.
+fn billed_every(price: &Value) -> String {
+    let count = price["payment_frequency_count"].as_i64().unwrap_or(1);
+    let unit = price["payment_frequency_interval"]
+        .as_str()
+        .unwrap_or("Month")
+        .to_ascii_lowercase();
+    if count == 1 {
+        format!("every {unit}")
+    } else {
+        format!("every {count} {unit}s")
+    }
 }
 
 /// Prices `cart` (`[{product_id, quantity, amount?, addons?}]`) onto the page exactly as the
@@ -346,21 +351,11 @@ fn price_lines(
 
 /// The note under a subscription line in its trial: what today costs and what follows.
 fn trial_note(product: &Value, days: i64, today: i64, full: i64, currency: &str) -> String {
-    let price = &product["price"];
-    let count = price["payment_frequency_count"].as_i64().unwrap_or(1);
-    let unit = price["payment_frequency_interval"]
-        .as_str()
-        .unwrap_or("Month")
-        .to_ascii_lowercase();
-    let every = if count == 1 {
-        format!("every {unit}")
-    } else {
-        format!("every {count} {unit}s")
-    };
     let kind = if today > 0 { "paid" } else { "free" };
     format!(
-        "{days}-day {kind} trial; then {} each, billed {every}",
-        crate::money::format(full, currency)
+        "{days}-day {kind} trial; then {} each, billed {}",
+        crate::money::format(full, currency),
+        billed_every(&product["price"])
     )
 }
 

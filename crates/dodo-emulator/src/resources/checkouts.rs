@@ -317,11 +317,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let (cart, _, stack) = priced(ctx, &input)?;
     let subtotal = cart.subtotal();
     // Each entry's share of the discount: the lines' products and addons, in order.
-    let totals: Vec<i64> = cart
-        .lines
-        .iter()
-        .flat_map(|l| std::iter::once(l.product_total()).chain(l.addons.iter().map(|a| a.total())))
-        .collect();
+    let totals = cart.entry_totals();
     let applied = discounts::apply(&stack, cart.currency.as_str().unwrap_or_default(), &totals);
     let off = applied.total();
     let mut shares = applied.per_entry.into_iter();

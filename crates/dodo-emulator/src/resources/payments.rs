@@ -122,6 +122,17 @@ impl Cart {
             .fold(0_i64, i64::saturating_add)
     }
 
+    /// The total of each entry, in order: each line's product, then its addons (what a
+    /// discount is shared over, [`discounts::apply`]).
+    pub fn entry_totals(&self) -> Vec<i64> {
+        self.lines
+            .iter()
+            .flat_map(|l| {
+                std::iter::once(l.product_total()).chain(l.addons.iter().map(AddonLine::total))
+            })
+            .collect()
+    }
+
     /// Product ids of the lines.
     pub fn product_ids(&self) -> Vec<&str> {
         self.lines.iter().map(Line::product_id).collect()
@@ -444,7 +455,7 @@ pub fn shorten_link(ctx: &Ctx<'_>, mut payment: Value, short: bool) -> Result<Va
 fn stored_line_items(cart: &Cart, stack: &[Value], amount_override: Option<i64>) -> Vec<Value> {
     let currency = cart.currency.as_str().unwrap_or_default();
     let entries: Vec<_> = cart.lines.iter().flat_map(Line::entries).collect();
-    let totals: Vec<i64> = entries.iter().map(|e| e.3).collect();
+    let totals = cart.entry_totals();
     let listed = totals.iter().fold(0_i64, |a, t| a.saturating_add(*t));
     let whole = amount_override
         .filter(|a| *a != listed)
