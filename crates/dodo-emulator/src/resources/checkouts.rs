@@ -383,13 +383,7 @@ fn preview(ctx: &Ctx<'_>, req: &ApiRequest) -> Result<Reply, ApiError> {
         } else if let Some(per_unit) = products::trial_amount(p) {
             let charge = per_unit.saturating_mul(l.quantity);
             let currency = cart.currency.as_str().unwrap_or_default();
-            let off = |amount: i64| {
-                if products::trial_applies_discounts(p) {
-                    discounts::apply(&stack, currency, &[amount]).total()
-                } else {
-                    0
-                }
-            };
+            let off = |amount: i64| discounts::off_trial(p, &stack, currency, amount);
             due_sub = due_sub.saturating_add(charge);
             due_off = due_off.saturating_add(off(charge));
             trial_amount.get_or_insert(per_unit - off(per_unit));

@@ -535,6 +535,16 @@ impl Applied {
 }
 
 /// Applies `discounts` in order to a cart's entry `totals` in `currency` ([`allocate`] each on
+/// What `stack` takes off a paid trial's charge of `amount` (`currency`): nothing unless the
+/// product's price `trial_apply_discounts`.
+pub fn off_trial(product: &Value, stack: &[Value], currency: &str, amount: i64) -> i64 {
+    if super::products::trial_applies_discounts(product) {
+        apply(stack, currency, &[amount]).total()
+    } else {
+        0
+    }
+}
+
 /// what the previous ones left).
 pub fn apply(discounts: &[Value], currency: &str, totals: &[i64]) -> Applied {
     let mut left: Vec<i64> = totals.iter().map(|t| (*t).max(0)).collect();

@@ -196,11 +196,7 @@ impl Trial {
             ));
         }
         let discounted = products::trial_applies_discounts(product);
-        let off = if discounted {
-            discounts::apply(stack, &unit.currency, &[amount]).total()
-        } else {
-            0
-        };
+        let off = discounts::off_trial(product, stack, &unit.currency, amount);
         Ok(Self {
             charge: Some(amount),
             discounted,
