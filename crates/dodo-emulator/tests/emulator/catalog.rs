@@ -460,15 +460,10 @@ async fn archiving_a_brand_moves_its_products_live_subscriptions_and_collections
         .body;
 
     // The spec: omit the target only when the brand holds no products and no live subscriptions.
-    let r = api
-        .post(&format!("/brands/{old}/archive"), json!({}))
+    api.post(&format!("/brands/{old}/archive"), json!({}))
         .await
-        .expect(422);
-    assert!(
-        s(&r.body["message"]).contains("1 products and 1 live subscriptions"),
-        "{}",
-        r.body
-    );
+        .expect(422)
+        .says("1 products and 1 live subscriptions");
     for bad in [old.as_str(), "brnd_nope"] {
         api.post(
             &format!("/brands/{old}/archive"),
@@ -513,12 +508,11 @@ async fn archiving_a_brand_moves_its_products_live_subscriptions_and_collections
         json!(new)
     );
     // An archived brand cannot receive.
-    let r = api
-        .post(
-            &format!("/brands/{new}/archive"),
-            json!({"move_products_to": old}),
-        )
-        .await
-        .expect(422);
-    assert!(s(&r.body["message"]).contains("archived"), "{}", r.body);
+    api.post(
+        &format!("/brands/{new}/archive"),
+        json!({"move_products_to": old}),
+    )
+    .await
+    .expect(422)
+    .says("archived");
 }

@@ -544,14 +544,13 @@ async fn patching_a_subscriptions_credit_cart_changes_what_its_next_cycle_grants
             "between 0 and 100",
         ),
     ] {
-        let r = api
-            .patch(
-                &format!("/subscriptions/{sid}"),
-                json!({"credit_entitlement_cart": [item]}),
-            )
-            .await
-            .expect(422);
-        assert!(s(&r.body["message"]).contains(says), "{}", r.body);
+        api.patch(
+            &format!("/subscriptions/{sid}"),
+            json!({"credit_entitlement_cart": [item]}),
+        )
+        .await
+        .expect(422)
+        .says(says);
     }
     let patched = api
         .patch(

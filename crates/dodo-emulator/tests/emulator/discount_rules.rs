@@ -157,34 +157,22 @@ async fn bad_code_lists_are_refused_and_use_nothing() {
 
     let mut both = pay_body(pid, json!(["TEN"]));
     both["discount_code"] = json!("TEN");
-    let r = api.post("/payments", both).await.expect(422);
-    assert!(
-        s(&r.body["message"]).contains("discount_codes"),
-        "{}",
-        r.body
-    );
-    assert!(
-        s(&r.body["message"]).contains("discount_code"),
-        "{}",
-        r.body
-    );
+    api.post("/payments", both)
+        .await
+        .expect(422)
+        .says("discount_codes")
+        .says("discount_code");
 
     let many: Vec<String> = (0..21).map(|i| format!("C{i}")).collect();
-    let r = api
-        .post("/payments", pay_body(pid, json!(many)))
+    api.post("/payments", pay_body(pid, json!(many)))
         .await
-        .expect(422);
-    assert!(s(&r.body["message"]).contains("at most 20"), "{}", r.body);
+        .expect(422)
+        .says("at most 20");
 
-    let r = api
-        .post("/payments", pay_body(pid, json!(["TEN", "ONCE", "TEN"])))
+    api.post("/payments", pay_body(pid, json!(["TEN", "ONCE", "TEN"])))
         .await
-        .expect(422);
-    assert!(
-        s(&r.body["message"]).contains("discount_codes[2]"),
-        "{}",
-        r.body
-    );
+        .expect(422)
+        .says("discount_codes[2]");
 
     // A bad code after good ones refuses the whole request: no use of the good ones.
     let r = api
@@ -200,19 +188,14 @@ async fn bad_code_lists_are_refused_and_use_nothing() {
         .await
         .expect(422);
     assert_eq!(r.body["code"], "DISCOUNT_CODE_NOT_FOUND");
-    let r = api
-        .post(
-            "/checkouts",
-            json!({"product_cart": [{"product_id": pid, "quantity": 1}],
+    api.post(
+        "/checkouts",
+        json!({"product_cart": [{"product_id": pid, "quantity": 1}],
                    "discount_code": "TEN", "discount_codes": ["ONCE"]}),
-        )
-        .await
-        .expect(422);
-    assert!(
-        s(&r.body["message"]).contains("discount_codes"),
-        "{}",
-        r.body
-    );
+    )
+    .await
+    .expect(422)
+    .says("discount_codes");
     assert_eq!(times_used(&api, &ten).await, 0);
     assert_eq!(times_used(&api, &limited).await, 0);
     assert_eq!(payment_count(&api).await, 0);

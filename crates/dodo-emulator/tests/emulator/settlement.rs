@@ -4,20 +4,17 @@
 use dodo_emulator::purchase::TestCard;
 use serde_json::json;
 
-use crate::support::{Api, s};
-
-fn new_subscription(pid: &serde_json::Value) -> serde_json::Value {
-    json!({"product_id": pid, "quantity": 1,
-           "customer": {"email": "od@example.com", "name": "On Demand"},
-           "billing": {"country": "US"}})
-}
+use crate::support::{Api, new_subscription, s};
 
 #[tokio::test]
 async fn settled_payments_and_subscriptions_answer_what_the_live_api_fills_in() {
     let api = Api::start().await;
     let plan = api.recurring_product(1000).await;
     let created = api
-        .post("/subscriptions", new_subscription(&plan["product_id"]))
+        .post(
+            "/subscriptions",
+            new_subscription(&plan["product_id"], json!({})),
+        )
         .await
         .expect(200)
         .body;

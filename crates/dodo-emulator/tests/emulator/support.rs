@@ -19,6 +19,18 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Asserts the error message mentions `text`, printing the body otherwise.
+    #[track_caller]
+    pub fn says(self, text: &str) -> Self {
+        let message = self.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(text),
+            "expected the message to mention {text:?}; body: {}",
+            self.body
+        );
+        self
+    }
+
     /// Asserts the status, printing the body on mismatch.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
@@ -182,6 +194,20 @@ impl Api {
             .await
             .unwrap()
     }
+}
+
+/// A `POST /subscriptions` body for one unit of `product_id` (US billing, a test customer),
+/// with the fields of `extra` added or replaced.
+pub fn new_subscription(product_id: &Value, extra: Value) -> Value {
+    let mut body = json!({"product_id": product_id, "quantity": 1,
+        "customer": {"email": "od@example.com", "name": "On Demand"},
+        "billing": {"country": "US"}});
+    if let Some(fields) = extra.as_object() {
+        for (k, v) in fields {
+            body[k] = v.clone();
+        }
+    }
+    body
 }
 
 pub fn s(v: &Value) -> &str {
